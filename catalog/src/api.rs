@@ -1,0 +1,94 @@
+//! Wire types of the catalog's internal endpoints (JSON inside the `data` envelope).
+//!
+//! | endpoint | reply `data` |
+//! | --- | --- |
+//! | `GET /health` | [`Health`] (no token needed) |
+//! | `GET /internal/products` | [`ProductList`] |
+//! | `GET /internal/products/<name>` | [`ProductReply`], 404 `product not found` |
+//! | `POST /internal/buy` ([`BuyRequest`]) | [`BuyReply`], 404, 409 `insufficient stock`, 422 |
+//! | `POST /internal/restock` | [`RestockReply`] |
+//! | `GET /internal/events?after=<seq>` | a frame stream of catalog events |
+
+use serde::{Deserialize, Serialize};
+use toystore_events::Seq;
+
+/// A toy as clients see it (the public JSON shape of API.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Product {
+    /// Case-sensitive name.
+    pub name: String,
+    /// Price.
+    pub price: f64,
+    /// Units in stock.
+    pub quantity: u32,
+}
+
+/// One product and the catalog sequence number its value is current at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductReply {
+    /// The catalog's last sequence number when the value was read.
+    pub seq: Seq,
+    /// The product.
+    pub product: Product,
+}
+
+/// Every product, sorted by name, at one sequence number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductList {
+    /// The catalog's last sequence number when the list was read.
+    pub seq: Seq,
+    /// The products.
+    pub products: Vec<Product>,
+}
+
+/// A purchase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuyRequest {
+    /// Idempotency key: the same id buys at most once.
+    pub request_id: String,
+    /// The toy.
+    pub name: String,
+    /// Units (at least 1).
+    pub quantity: u32,
+}
+
+/// A purchase that happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuyReply {
+    /// The sequence number of the `Purchased` event.
+    pub seq: Seq,
+    /// True if this request id had already bought (nothing was bought now).
+    pub replayed: bool,
+}
+
+/// The toys a restock brought back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestockReply {
+    /// Names restocked, sorted.
+    pub restocked: Vec<String>,
+}
+
+/// Liveness and position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// Always `"ok"`.
+    pub status: String,
+    /// The catalog's last sequence number.
+    pub seq: Seq,
+}
+
+/// The query of the event stream.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AfterQuery {
+    /// Send events after this sequence number (default 0: all).
+    #[serde(default)]
+    pub after: u64,
+}

@@ -1,0 +1,190 @@
+//! [`Catalog`]: the catalog's state and its operations.
+//!
+//! Reads use a read transaction (a consistent snapshot: a product's value and the sequence
+//! number it is current at come from the same snapshot). Buys and restocks run inside the
+//! log's group-commit transaction, one after another, so their check-then-act is atomic:
+//! concurrent buys of the last units sell exactly the stock, never more.
+
+use crate::api::{BuyRequest, Product};
+use crate::projection::{CatalogProjection, PURCHASES, STOCK};
+use crate::toys::{FULL_STOCK, TOYS};
+use std::path::Path;
+use std::sync::Arc;
+use toystore_events::{CatalogEvent, Seq};
+use toystore_store::redb::ReadableTable;
+use toystore_store::{last_seq_in, Batch, EventLog, StoreError};
+
+/// Errors of catalog operations (not outcomes like "sold out", see [`BuyOutcome`]).
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The event log failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a buy did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuyOutcome {
+    /// Bought now, or (`replayed`) bought earlier by the same request id.
+    Bought {
+        /// The `Purchased` event's sequence number.
+        seq: Seq,
+        /// True if nothing was bought now because the request id had bought before.
+        replayed: bool,
+    },
+    /// No such toy.
+    NotFound,
+    /// Fewer units in stock than asked for; nothing bought.
+    InsufficientStock,
+    /// The request id bought before, but another toy or quantity.
+    Conflict,
+}
+
+/// The catalog: its log and projection.
+pub struct Catalog {
+    log: Arc<EventLog<CatalogEvent>>,
+}
+
+impl Catalog {
+    /// Opens (or creates) the catalog at `path`. A new catalog is seeded with [`TOYS`], each
+    /// at [`FULL_STOCK`], as `ProductAdded` events in one transaction.
+    pub fn open(path: &Path) -> Result<Self, CatalogError> {
+        let log = EventLog::open(path, CatalogProjection)?;
+        if log.last_seq() == Seq::ZERO {
+            let seeded = log.execute_blocking(|b| {
+                if b.last_seq() != Seq::ZERO {
+                    return Ok(0);
+                }
+                for (name, price) in TOYS {
+                    b.append(&CatalogEvent::ProductAdded {
+                        name: (*name).to_string(),
+                        price: *price,
+                        quantity: FULL_STOCK,
+                    })?;
+                }
+                Ok(TOYS.len())
+            })?;
+            tracing::info!(toys = seeded, path = %path.display(), "seeded new catalog");
+        }
+        Ok(Self { log: Arc::new(log) })
+    }
+
+    /// The event log (for streaming it to subscribers).
+    pub fn log(&self) -> &Arc<EventLog<CatalogEvent>> {
+        &self.log
+    }
+
+    /// One product and the sequence number its value is current at.
+    pub fn product(&self, name: &str) -> Result<(Option<Product>, Seq), CatalogError> {
+        let tx = self.log.begin_read()?;
+        let seq = last_seq_in(&tx)?;
+        let stock = tx.open_table(STOCK).map_err(StoreError::from)?;
+        let product = stock
+            .get(name)
+            .map_err(StoreError::from)?
+            .map(|v| {
+                let (price, quantity) = v.value();
+                Product {
+                    name: name.to_string(),
+                    price,
+                    quantity,
+                }
+            });
+        Ok((product, seq))
+    }
+
+    /// Every product, sorted by name, and the sequence number the list is current at.
+    pub fn products(&self) -> Result<(Vec<Product>, Seq), CatalogError> {
+        let tx = self.log.begin_read()?;
+        let seq = last_seq_in(&tx)?;
+        let stock = tx.open_table(STOCK).map_err(StoreError::from)?;
+        let mut products = Vec::new();
+        for row in stock.iter().map_err(StoreError::from)? {
+            let (k, v) = row.map_err(StoreError::from)?;
+            let (price, quantity) = v.value();
+            products.push(Product {
+                name: k.value().to_string(),
+                price,
+                quantity,
+            });
+        }
+        Ok((products, seq))
+    }
+
+    /// Buys `quantity` of a toy, at most once per request id. Returns after the purchase is
+    /// durable.
+    pub async fn buy(&self, req: BuyRequest) -> Result<BuyOutcome, CatalogError> {
+        Ok(self.log.execute(move |b| buy_in(b, &req)).await?)
+    }
+
+    /// Restocks every sold-out toy to [`FULL_STOCK`]; returns the names restocked.
+    pub async fn restock(&self) -> Result<Vec<String>, CatalogError> {
+        Ok(self.log.execute(restock_in).await?)
+    }
+}
+
+fn buy_in(b: &mut Batch<'_, CatalogEvent>, req: &BuyRequest) -> Result<BuyOutcome, StoreError> {
+    let earlier = {
+        let purchases = b.tx().open_table(PURCHASES)?;
+        let seq = purchases.get(req.request_id.as_str())?.map(|v| v.value());
+        seq
+    };
+    if let Some(seq) = earlier {
+        let same = match b.event_at(Seq(seq))? {
+            Some(CatalogEvent::Purchased { name, quantity, .. }) => {
+                name == req.name && quantity == req.quantity
+            }
+            _ => false,
+        };
+        return Ok(if same {
+            BuyOutcome::Bought {
+                seq: Seq(seq),
+                replayed: true,
+            }
+        } else {
+            BuyOutcome::Conflict
+        });
+    }
+    let have = {
+        let stock = b.tx().open_table(STOCK)?;
+        let have = stock.get(req.name.as_str())?.map(|v| v.value().1);
+        have
+    };
+    match have {
+        None => Ok(BuyOutcome::NotFound),
+        Some(have) if have < req.quantity => Ok(BuyOutcome::InsufficientStock),
+        Some(_) => {
+            let seq = b.append(&CatalogEvent::Purchased {
+                request_id: req.request_id.clone(),
+                name: req.name.clone(),
+                quantity: req.quantity,
+            })?;
+            Ok(BuyOutcome::Bought {
+                seq,
+                replayed: false,
+            })
+        }
+    }
+}
+
+fn restock_in(b: &mut Batch<'_, CatalogEvent>) -> Result<Vec<String>, StoreError> {
+    let sold_out: Vec<(String, u32)> = {
+        let stock = b.tx().open_table(STOCK)?;
+        let mut out = Vec::new();
+        for row in stock.iter()? {
+            let (k, v) = row?;
+            let (_, quantity) = v.value();
+            if quantity == 0 {
+                out.push((k.value().to_string(), quantity));
+            }
+        }
+        out
+    };
+    for (name, quantity) in &sold_out {
+        b.append(&CatalogEvent::Restocked {
+            name: name.clone(),
+            added: FULL_STOCK - quantity,
+        })?;
+    }
+    Ok(sold_out.into_iter().map(|(name, _)| name).collect())
+}

@@ -1,0 +1,210 @@
+//! The catalog's HTTP server: internal endpoints (see [`crate::api`]) and the restock loop.
+//!
+//! Every endpoint but `/health` demands the cluster token. The event stream pushes each
+//! commit to subscribers as it happens and sends a heartbeat when idle; it ends when the
+//! server shuts down.
+
+use crate::api::{AfterQuery, BuyReply, BuyRequest, Health, ProductList, ProductReply, RestockReply};
+use crate::{BuyOutcome, Catalog, CatalogError};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use toystore_events::{valid_request_id, Seq, MAX_QUANTITY};
+use toystore_net::reply::respond;
+use toystore_net::{body, path::decode_segment, ApiError, ClusterToken};
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+/// MIME type of event streams.
+pub const EVENT_STREAM_TYPE: &str = "application/x-toystore-events";
+
+/// How the catalog server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The catalog's redb file.
+    pub db_path: PathBuf,
+    /// The cluster token.
+    pub token: ClusterToken,
+    /// How often sold-out toys are restocked.
+    pub restock_interval: Duration,
+    /// Heartbeat interval of event streams.
+    pub heartbeat: Duration,
+}
+
+/// Opens the catalog and serves it on `listener` until `shutdown` completes.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), CatalogError> {
+    let path = config.db_path.clone();
+    let catalog = tokio::task::spawn_blocking(move || Catalog::open(&path))
+        .await
+        .map_err(|e| CatalogError::Store(toystore_store::StoreError::Io(std::io::Error::other(e))))??;
+    let catalog = Arc::new(catalog);
+    let stop = CancellationToken::new();
+    let restock = tokio::spawn(restock_loop(
+        catalog.clone(),
+        config.restock_interval,
+        stop.clone(),
+    ));
+    let addr = listener.local_addr().ok();
+    tracing::info!(?addr, seq = %catalog.log().last_seq(), "catalog serving");
+    let routes = routes(catalog, config.token, config.heartbeat, stop.clone());
+    let stop_on_shutdown = stop.clone();
+    toystore_net::serve(listener, routes, async move {
+        shutdown.await;
+        stop_on_shutdown.cancel();
+    })
+    .await;
+    stop.cancel();
+    let _ = restock.await;
+    tracing::info!("catalog stopped");
+    Ok(())
+}
+
+/// Restocks sold-out toys every `interval` until `stop`.
+async fn restock_loop(catalog: Arc<Catalog>, interval: Duration, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        match catalog.restock().await {
+            Ok(names) if names.is_empty() => {}
+            Ok(names) => tracing::info!(toys = ?names, "restocked"),
+            Err(e) => tracing::error!(error = %e, "restock failed"),
+        }
+    }
+}
+
+fn storage_error(e: CatalogError) -> ApiError {
+    tracing::error!(error = %e, "catalog storage error");
+    ApiError::internal("storage error")
+}
+
+/// The catalog's routes (public for in-process tests).
+pub fn routes(
+    catalog: Arc<Catalog>,
+    token: ClusterToken,
+    heartbeat: Duration,
+    stop: CancellationToken,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let with = move || {
+        let c = catalog.clone();
+        warp::any().map(move || c.clone())
+    };
+    let auth = token.require();
+
+    let health = warp::path!("health")
+        .and(warp::get())
+        .and(with())
+        .map(|c: Arc<Catalog>| {
+            respond(Ok(Health {
+                status: "ok".into(),
+                seq: c.log().last_seq(),
+            }))
+        });
+
+    let list = warp::path!("internal" / "products")
+        .and(warp::get())
+        .and(auth.clone())
+        .and(with())
+        .map(|c: Arc<Catalog>| {
+            respond(
+                c.products()
+                    .map(|(products, seq)| ProductList { seq, products })
+                    .map_err(storage_error),
+            )
+        });
+
+    let product = warp::path!("internal" / "products" / String)
+        .and(warp::get())
+        .and(auth.clone())
+        .and(with())
+        .map(|raw: String, c: Arc<Catalog>| {
+            let not_found = || ApiError::not_found("product not found");
+            respond(decode_segment(&raw).ok_or_else(not_found).and_then(|name| {
+                match c.product(&name).map_err(storage_error)? {
+                    (Some(product), seq) => Ok(ProductReply { seq, product }),
+                    (None, _) => Err(not_found()),
+                }
+            }))
+        });
+
+    let buy = warp::path!("internal" / "buy")
+        .and(warp::post())
+        .and(auth.clone())
+        .and(body::json::<BuyRequest>())
+        .and(with())
+        .then(|req: BuyRequest, c: Arc<Catalog>| async move { respond(buy(&c, req).await) });
+
+    let restock = warp::path!("internal" / "restock")
+        .and(warp::post())
+        .and(auth.clone())
+        .and(with())
+        .then(|c: Arc<Catalog>| async move {
+            respond(
+                c.restock()
+                    .await
+                    .map(|restocked| RestockReply { restocked })
+                    .map_err(storage_error),
+            )
+        });
+
+    let events = warp::path!("internal" / "events")
+        .and(warp::get())
+        .and(auth)
+        .and(warp::query::<AfterQuery>())
+        .and(with())
+        .map(move |q: AfterQuery, c: Arc<Catalog>| {
+            let frames = toystore_store::follow(
+                c.log().clone(),
+                Seq(q.after),
+                heartbeat,
+                stop.clone().cancelled_owned(),
+            );
+            toystore_net::stream::reply(frames, EVENT_STREAM_TYPE)
+        });
+
+    health
+        .or(list)
+        .unify()
+        .or(product)
+        .unify()
+        .or(buy)
+        .unify()
+        .or(restock)
+        .unify()
+        .or(events)
+        .unify()
+}
+
+async fn buy(c: &Catalog, req: BuyRequest) -> Result<BuyReply, ApiError> {
+    if !(1..=MAX_QUANTITY).contains(&req.quantity) {
+        return Err(ApiError::bad_request("quantity must be from 1 to 1000000"));
+    }
+    if !valid_request_id(&req.request_id) {
+        return Err(ApiError::bad_request(
+            "request id must be 1 to 64 printable ascii characters",
+        ));
+    }
+    match c.buy(req).await.map_err(storage_error)? {
+        BuyOutcome::Bought { seq, replayed } => Ok(BuyReply { seq, replayed }),
+        BuyOutcome::NotFound => Err(ApiError::not_found("product not found")),
+        BuyOutcome::InsufficientStock => {
+            Err(ApiError::new(StatusCode::CONFLICT, "insufficient stock"))
+        }
+        BuyOutcome::Conflict => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request id reused for a different order",
+        )),
+    }
+}

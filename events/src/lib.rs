@@ -1,0 +1,42 @@
+//! The event vocabulary of toystore and how events travel.
+//!
+//! Every service records what happened as an append-only log of events; every other view is
+//! derived from that log. This crate owns:
+//!
+//! - [`Seq`], the position of an event in one log (the first event is `Seq(1)`; `Seq::ZERO`
+//!   means "before the first event", so "everything after `Seq::ZERO`" is the whole log);
+//! - the events themselves: [`CatalogEvent`] (the catalog's log) and [`OrderEvent`] (each
+//!   order replica's log);
+//! - [`codec`]: the value encoding (a format-version byte, then postcard), which never panics
+//!   on foreign bytes;
+//! - [`frame`]: the framing of an event stream over HTTP (events and heartbeats in a chunked
+//!   body), with a reader that resumes after a given sequence number.
+//!
+//! It does no I/O: it turns values into bytes and bytes into values.
+
+pub mod codec;
+mod event;
+pub mod frame;
+mod seq;
+
+pub use codec::{decode, encode, DecodeError, FORMAT_VERSION};
+pub use event::{valid_request_id, CatalogEvent, OrderEvent, ProductName, RequestId, MAX_QUANTITY};
+pub use frame::{Frame, FrameDecoder, FrameError, StreamItem, StreamReader};
+pub use seq::Seq;
+
+/// An event type that has a log of its own. `KIND` is written into every log file, so a tool
+/// or service that opens a file of another kind says so instead of misreading it.
+pub trait LogEvent:
+    serde::Serialize + serde::de::DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static
+{
+    /// The log kind, e.g. `"toystore.catalog"`.
+    const KIND: &'static str;
+}
+
+impl LogEvent for CatalogEvent {
+    const KIND: &'static str = "toystore.catalog";
+}
+
+impl LogEvent for OrderEvent {
+    const KIND: &'static str = "toystore.order";
+}

@@ -1,0 +1,75 @@
+//! Strict JSON request bodies.
+//!
+//! [`json`] accepts a body only if its content type is JSON (a request with no content type
+//! at all is read as JSON, since simple clients send JSON without saying so), it is at most
+//! [`MAX_BODY`] bytes (checked on the declared length and again while reading, so a chunked
+//! body cannot grow past it), and it parses as `T`. Types should use
+//! `#[serde(deny_unknown_fields)]`, so an unknown field is a 400 like a missing one.
+
+use crate::ApiError;
+use bytes::Buf;
+use futures_util::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection};
+
+/// The largest request body accepted (16 KiB).
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// A filter extracting a `T` from a strict JSON body.
+pub fn json<T: DeserializeOwned + Send + 'static>(
+) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("content-type")
+        .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::body::stream())
+        .and_then(
+            |content_type: Option<String>, length: Option<u64>, body| async move {
+                read_json::<T, _, _>(content_type.as_deref(), length, body)
+                    .await
+                    .map_err(warp::reject::custom)
+            },
+        )
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+}
+
+async fn read_json<T, S, B>(
+    content_type: Option<&str>,
+    length: Option<u64>,
+    body: S,
+) -> Result<T, ApiError>
+where
+    T: DeserializeOwned,
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    if let Some(ct) = content_type {
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content type must be application/json",
+            ));
+        }
+    }
+    if length.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(length.unwrap_or(0) as usize);
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|_| ApiError::bad_request("could not read request body"))?;
+        if bytes.len() + chunk.remaining() > MAX_BODY {
+            return Err(too_large());
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            bytes.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))
+}

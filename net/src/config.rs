@@ -1,0 +1,233 @@
+//! The cluster file, `toystore.toml`: one description of the whole store.
+//!
+//! Every binary reads the same file and picks its own part (`order --config FILE --id 2`);
+//! flags override single fields. Every field has a default, so an empty file (or none at
+//! all) describes the default loopback store of DESIGN.md, except the token, which a store
+//! must be given (tools up generates one).
+//!
+//! ```toml
+//! token = "..."
+//! data_dir = "data"
+//!
+//! [catalog]
+//! addr = "127.0.0.1:8090"
+//! restock_interval_ms = 10000
+//!
+//! [frontend]
+//! addr = "127.0.0.1:8080"
+//! cache = true
+//! cache_capacity = 8
+//!
+//! [[replicas]]
+//! id = 1
+//! addr = "127.0.0.1:8091"
+//! ```
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why the cluster file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a valid cluster file.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// The shared secret of internal endpoints (empty: not set).
+    pub token: String,
+    /// Where services keep their redb files.
+    pub data_dir: PathBuf,
+    /// The catalog service.
+    pub catalog: CatalogConfig,
+    /// The front-end service.
+    pub frontend: FrontendConfig,
+    /// The order replicas.
+    pub replicas: Vec<ReplicaConfig>,
+}
+
+/// The catalog's part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// Listen address (internal endpoints only).
+    pub addr: SocketAddr,
+    /// How often sold-out toys are restocked.
+    pub restock_interval_ms: u64,
+    /// Heartbeat interval of event streams.
+    pub heartbeat_ms: u64,
+}
+
+/// The front-end's part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FrontendConfig {
+    /// Public listen address.
+    pub addr: SocketAddr,
+    /// Whether product queries are cached.
+    pub cache: bool,
+    /// LRU capacity (below the number of toys, so replacement happens).
+    pub cache_capacity: usize,
+    /// How often replicas are health-checked.
+    pub health_interval_ms: u64,
+    /// How long a purchase may keep retrying on new leaders before it becomes a 503.
+    pub failover_timeout_ms: u64,
+}
+
+/// One order replica.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaConfig {
+    /// Unique id; the highest live id leads.
+    pub id: u32,
+    /// Listen address.
+    pub addr: SocketAddr,
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            token: String::new(),
+            data_dir: PathBuf::from("data"),
+            catalog: CatalogConfig::default(),
+            frontend: FrontendConfig::default(),
+            replicas: (1..=3)
+                .map(|id| ReplicaConfig {
+                    id,
+                    addr: loopback(8090 + id as u16),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            addr: loopback(8090),
+            restock_interval_ms: 10_000,
+            heartbeat_ms: 1_000,
+        }
+    }
+}
+
+impl Default for FrontendConfig {
+    fn default() -> Self {
+        Self {
+            addr: loopback(8080),
+            cache: true,
+            cache_capacity: 8,
+            health_interval_ms: 1_000,
+            failover_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Reads and checks a cluster file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses and checks the text of a cluster file.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: ClusterConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads `path` if given, the defaults otherwise.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self, ConfigError> {
+        path.map_or_else(|| Ok(Self::default()), Self::load)
+    }
+
+    /// The file's text.
+    pub fn to_toml(&self) -> String {
+        // Serializing this plain struct of strings, numbers and tables cannot fail.
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Checks what types cannot: unique replica ids and addresses.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut ids: Vec<u32> = self.replicas.iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return Err("replica ids must be unique".into());
+        }
+        let mut addrs: Vec<SocketAddr> = self.replicas.iter().map(|r| r.addr).collect();
+        addrs.sort_unstable();
+        if addrs.windows(2).any(|w| w[0] == w[1]) {
+            return Err("replica addresses must be unique".into());
+        }
+        Ok(())
+    }
+
+    /// The replica with this id.
+    pub fn replica(&self, id: u32) -> Option<&ReplicaConfig> {
+        self.replicas.iter().find(|r| r.id == id)
+    }
+
+    /// The catalog's redb file.
+    pub fn catalog_db(&self) -> PathBuf {
+        self.data_dir.join("catalog.redb")
+    }
+
+    /// Replica `id`'s redb file.
+    pub fn order_db(&self, id: u32) -> PathBuf {
+        self.data_dir.join(format!("order-{id}.redb"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default_store_and_round_trips() {
+        let c = ClusterConfig::parse("").expect("empty file is valid");
+        assert_eq!(c, ClusterConfig::default());
+        assert_eq!(c.frontend.addr.port(), 8080);
+        assert_eq!(c.catalog.addr.port(), 8090);
+        assert_eq!(
+            c.replicas.iter().map(|r| r.addr.port()).collect::<Vec<_>>(),
+            vec![8091, 8092, 8093]
+        );
+        assert_eq!(ClusterConfig::parse(&c.to_toml()).expect("round trip"), c);
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_duplicate_replicas() {
+        assert!(ClusterConfig::parse("tokn = \"x\"").is_err());
+        let dup = "[[replicas]]\nid = 1\naddr = \"127.0.0.1:1\"\n[[replicas]]\nid = 1\naddr = \"127.0.0.1:2\"\n";
+        assert!(ClusterConfig::parse(dup).is_err());
+    }
+}

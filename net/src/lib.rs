@@ -1,0 +1,31 @@
+//! What every toystore service shares, so that each rule is implemented once:
+//!
+//! - [`config`]: the cluster file `toystore.toml`;
+//! - [`serve`]: runs a warp filter on a bound listener with `TCP_NODELAY` on every accepted
+//!   connection and a bounded graceful shutdown;
+//! - [`reply`]: the `{"data": ...}` / `{"error": {"code", "message"}}` envelope, and
+//!   [`reply::recover`], which turns every rejection into that JSON error (no request gets a
+//!   non-JSON error or a 5xx for bad input);
+//! - [`body`]: strict JSON request bodies (content type, size limit, unknown fields);
+//! - [`path`]: percent-decoded path segments;
+//! - [`auth`]: the cluster token on internal endpoints (constant-time comparison);
+//! - [`client`]: pooled keep-alive HTTP clients and the reading of envelope replies;
+//! - [`stream`]: streaming response bodies (event streams);
+//! - [`shutdown`]: Ctrl-C / SIGTERM as a future;
+//! - [`logging`]: the binaries' tracing set-up.
+
+pub mod auth;
+pub mod body;
+pub mod client;
+pub mod config;
+pub mod logging;
+pub mod path;
+pub mod reply;
+mod serve;
+pub mod shutdown;
+pub mod stream;
+
+pub use auth::ClusterToken;
+pub use config::ClusterConfig;
+pub use reply::ApiError;
+pub use serve::{serve, GRACE_PERIOD};

@@ -1,0 +1,82 @@
+//! [`serve`]: run a warp filter on a bound listener.
+//!
+//! warp's own server cannot set `TCP_NODELAY` on accepted sockets (without it, a keep-alive
+//! client pays a Nagle / delayed-ACK stall of about 40 ms on every second request), and its
+//! graceful shutdown waits forever for long-lived streams. This loop sets `TCP_NODELAY`,
+//! stops accepting when `shutdown` completes, lets in-flight requests finish for at most
+//! [`GRACE_PERIOD`], and then returns. Streaming handlers should watch the same shutdown
+//! signal and end their bodies, so the grace period is rarely needed.
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use crate::stream::{into_served, Never};
+use hyper::body::Incoming;
+use tower_service::Service;
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use crate::reply::recover;
+use warp::{Filter, Rejection, Reply};
+
+/// How long in-flight connections may run after shutdown begins.
+pub const GRACE_PERIOD: Duration = Duration::from_secs(3);
+
+/// Serves `filter` on `listener` until `shutdown` completes, then drains for at most
+/// [`GRACE_PERIOD`]. Every rejection becomes the JSON error envelope ([`recover`]).
+pub async fn serve<F, R>(listener: TcpListener, filter: F, shutdown: impl Future<Output = ()>)
+where
+    F: Filter<Extract = (R,), Error = Rejection> + Clone + Send + Sync + 'static,
+    R: Reply + 'static,
+{
+    let filter = filter
+        .map(Reply::into_response)
+        .recover(recover)
+        .unify();
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "set TCP_NODELAY failed");
+        }
+        let warp_service = warp::service(filter.clone());
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let mut warp_service = warp_service.clone();
+            async move {
+                let resp = match warp_service.call(req).await {
+                    Ok(resp) => resp,
+                    Err(never) => match never {},
+                };
+                Ok::<_, Never>(into_served(resp))
+            }
+        });
+        let conn = Builder::new(TokioExecutor::new())
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(GRACE_PERIOD, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::info!("grace period over, closing remaining connections");
+    }
+}

@@ -1,0 +1,61 @@
+//! Streaming response bodies (event streams) through warp.
+//!
+//! warp 0.4 has no public way to build a streaming body other than server-sent events. A
+//! handler that streams returns [`reply`]: an empty response that carries the stream in an
+//! extension, and [`crate::serve`] swaps the stream in as the chunked body before the response
+//! leaves. Headers, status, routing and auth stay ordinary warp. (Outside [`crate::serve`],
+//! e.g. under `warp::test`, such a response has an empty body.)
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, StreamBody};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use warp::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use warp::http::HeaderValue;
+use warp::reply::Response;
+
+/// The error type of response bodies served by [`crate::serve`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The response body type [`crate::serve`] sends.
+pub type ServeBody = UnsyncBoxBody<Bytes, BoxError>;
+
+type ByteStream = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
+
+#[derive(Clone)]
+struct Slot(Arc<Mutex<Option<ByteStream>>>);
+
+/// A `200` response whose body is `stream`, sent chunk by chunk as it yields, with the
+/// given content type. The body ends when the stream ends.
+pub fn reply(stream: impl Stream<Item = Bytes> + Send + 'static, content_type: &'static str) -> Response {
+    let mut resp = Response::new(Bytes::new().into());
+    let headers = resp.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.extensions_mut()
+        .insert(Slot(Arc::new(Mutex::new(Some(Box::pin(stream))))));
+    resp
+}
+
+/// Turns warp's response into the served one, swapping in a stream from [`reply`].
+pub(crate) fn into_served(resp: Response) -> http::Response<ServeBody> {
+    let (mut parts, body) = resp.into_parts();
+    let stream = parts
+        .extensions
+        .remove::<Slot>()
+        .and_then(|slot| slot.0.lock().ok().and_then(|mut s| s.take()));
+    let body = match stream {
+        Some(stream) => {
+            StreamBody::new(stream.map(|b| Ok::<_, BoxError>(http_body::Frame::data(b))))
+                .boxed_unsync()
+        }
+        None => body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
+    };
+    http::Response::from_parts(parts, body)
+}
+
+/// Never fails: used where the served service's error type must be named.
+pub(crate) type Never = Infallible;

@@ -1,0 +1,81 @@
+//! [`StoreError`]: everything that can go wrong with an event log.
+
+use std::path::PathBuf;
+use toystore_events::{DecodeError, Seq};
+
+/// Errors of the event log.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file does not exist (only from [`crate::EventLog::open_existing`]).
+    #[error("{0}: no such file")]
+    Missing(PathBuf),
+    /// Another process (or another handle in this one) has the file open.
+    #[error("{0}: the database is in use by another process (stop its service first)")]
+    Locked(PathBuf),
+    /// The file is a redb database of another kind, or not a toystore log at all.
+    #[error("{path}: not a {expected} log (found {found})")]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+        /// The kind the caller asked for.
+        expected: &'static str,
+        /// What the file says it is.
+        found: String,
+    },
+    /// A stored event could not be decoded.
+    #[error("event {seq}: {source}")]
+    Decode {
+        /// Which event.
+        seq: Seq,
+        /// Why.
+        source: DecodeError,
+    },
+    /// An append at an explicit sequence number that is not the next one.
+    #[error("out of order append: the log expects seq {expected}, got {got}")]
+    OutOfOrder {
+        /// The next sequence number of the log.
+        expected: Seq,
+        /// The one asked for.
+        got: Seq,
+    },
+    /// A projection found its table in a state its events cannot explain.
+    #[error("projection {table}: {message}")]
+    Projection {
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The batch this request was part of failed (because of another request or the commit);
+    /// nothing of the batch was written.
+    #[error("transaction aborted, nothing written: {0}")]
+    Aborted(String),
+    /// The log has been closed.
+    #[error("the event log is closed")]
+    Closed,
+    /// An error from redb.
+    #[error("storage: {0}")]
+    Storage(#[from] redb::Error),
+    /// An I/O error outside redb.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Storage(e.into())
+            }
+        }
+    )*};
+}
+
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);

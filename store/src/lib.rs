@@ -1,0 +1,32 @@
+//! The event log on redb, generic over the event type.
+//!
+//! One [`EventLog`] owns one redb file holding:
+//! - `events`: sequence number → the event's encoded bytes ([`toystore_events::codec`]), an
+//!   append-only, gap-free log starting at 1;
+//! - `meta`: the log's kind ([`LogEvent::KIND`]), so a file of another kind is refused;
+//! - the tables of its [`Projection`], which are updated in the same write transaction as
+//!   the events that cause them: an event and its effect commit together or not at all.
+//!
+//! Writes go through one writer thread that drains every waiting request into a single
+//! transaction and commits it with `Durability::Immediate` (group commit). A caller learns
+//! its result only after that commit, so an acknowledged append survives any crash. A request
+//! is a closure run inside the transaction ([`EventLog::execute`]): it can read the
+//! projections (seeing the effects of requests earlier in the batch), decide, and append, so
+//! check-then-act logic like "buy if enough stock" needs no lock of its own.
+//!
+//! [`follow`] turns a log into the frames of an event stream (catch-up, then live commits
+//! and heartbeats), for subscribers and replicas.
+
+mod error;
+mod follow;
+mod log;
+mod projection;
+mod writer;
+
+pub use error::StoreError;
+pub use follow::follow;
+pub use log::{last_seq_in, EventIter, EventLog, RawIter};
+pub use projection::{NoProjection, Projection};
+pub use redb;
+pub use toystore_events::{LogEvent, Seq};
+pub use writer::Batch;

@@ -1,0 +1,298 @@
+//! [`EventLog`]: open a log file, append through the writer thread, read it back.
+
+use crate::writer::{Job, Request, Writer, EVENTS};
+use crate::{Batch, Projection, StoreError};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
+};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use tokio::sync::watch;
+use toystore_events::{codec, LogEvent, Seq};
+
+/// The meta table: `kind` → the log's [`LogEvent::KIND`].
+const META: TableDefinition<'static, &'static str, &'static str> = TableDefinition::new("meta");
+
+/// An append-only event log in one redb file, with its projection.
+///
+/// Dropping it stops the writer thread (after the requests already queued) and closes the
+/// file, so the same path can be reopened at once.
+pub struct EventLog<E: LogEvent> {
+    path: PathBuf,
+    db: Arc<Database>,
+    projection: Arc<dyn Projection<E>>,
+    last: watch::Receiver<Seq>,
+    jobs: Option<mpsc::Sender<Job<E>>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl<E: LogEvent> EventLog<E> {
+    /// Opens the log at `path`, creating the file if it does not exist.
+    pub fn open(path: impl AsRef<Path>, projection: impl Projection<E>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let db = Database::create(path).map_err(|e| open_error(path, e))?;
+        Self::start(path, db, Arc::new(projection))
+    }
+
+    /// Opens an existing log; a missing file is [`StoreError::Missing`] (for tools, which
+    /// must never create a file by mistake).
+    pub fn open_existing(
+        path: impl AsRef<Path>,
+        projection: impl Projection<E>,
+    ) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        let db = Database::open(path).map_err(|e| open_error(path, e))?;
+        Self::start(path, db, Arc::new(projection))
+    }
+
+    fn start(
+        path: &Path,
+        db: Database,
+        projection: Arc<dyn Projection<E>>,
+    ) -> Result<Self, StoreError> {
+        let last = init_tables(path, &db, projection.as_ref())?;
+        let db = Arc::new(db);
+        let (last_tx, last_rx) = watch::channel(last);
+        let (jobs_tx, jobs_rx) = mpsc::channel();
+        let writer = Writer {
+            db: db.clone(),
+            projection: projection.clone(),
+            last: last_tx,
+            jobs: jobs_rx,
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("{}-writer", E::KIND))
+            .spawn(move || writer.run())?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            db,
+            projection,
+            last: last_rx,
+            jobs: Some(jobs_tx),
+            writer: Some(handle),
+        })
+    }
+
+    /// The file this log lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` inside the next group-commit transaction and returns its result once the
+    /// transaction has committed durably. If `f` (or any request in the same batch, or the
+    /// commit) fails, nothing `f` wrote is kept and the error is returned.
+    pub async fn execute<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Batch<'_, E>) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let rx = self.submit(f)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`EventLog::execute`] for callers outside an async runtime.
+    pub fn execute_blocking<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Batch<'_, E>) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let rx = self.submit(f)?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    fn submit<R, F>(
+        &self,
+        f: F,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<R, StoreError>>, StoreError>
+    where
+        F: FnOnce(&mut Batch<'_, E>) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (req, rx) = Request::new(f);
+        let jobs = self.jobs.as_ref().ok_or(StoreError::Closed)?;
+        jobs.send(Box::new(req)).map_err(|_| StoreError::Closed)?;
+        Ok(rx)
+    }
+
+    /// Appends events in order; returns their sequence numbers after the durable commit.
+    pub async fn append(&self, events: Vec<E>) -> Result<Vec<Seq>, StoreError> {
+        self.execute(move |b| events.iter().map(|e| b.append(e)).collect())
+            .await
+    }
+
+    /// [`EventLog::append`] for callers outside an async runtime.
+    pub fn append_blocking(&self, events: Vec<E>) -> Result<Vec<Seq>, StoreError> {
+        self.execute_blocking(move |b| events.iter().map(|e| b.append(e)).collect())
+    }
+
+    /// The last committed sequence number (`Seq::ZERO` for an empty log).
+    pub fn last_seq(&self) -> Seq {
+        *self.last.borrow()
+    }
+
+    /// A receiver that changes after every commit to the new last sequence number (for
+    /// pushing events to subscribers as they commit).
+    pub fn subscribe(&self) -> watch::Receiver<Seq> {
+        self.last.clone()
+    }
+
+    /// A read transaction on a consistent snapshot, to read projections.
+    pub fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
+        Ok(self.db.begin_read()?)
+    }
+
+    /// The projection this log maintains.
+    pub fn projection(&self) -> &dyn Projection<E> {
+        self.projection.as_ref()
+    }
+
+    /// Every event after `after`, decoded, in order, from a snapshot taken now.
+    pub fn read_after(&self, after: Seq) -> Result<EventIter<E>, StoreError> {
+        Ok(EventIter {
+            raw: self.read_raw_after(after)?,
+            _event: PhantomData,
+        })
+    }
+
+    /// Every event after `after` as stored bytes, from a snapshot taken now.
+    pub fn read_raw_after(&self, after: Seq) -> Result<RawIter, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(EVENTS)?;
+        let start = after.0.saturating_add(1);
+        Ok(RawIter {
+            range: table.range(start..)?,
+        })
+    }
+
+    /// Stops the writer thread after the requests already queued, and closes the file.
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.jobs = None;
+        if let Some(handle) = self.writer.take() {
+            if handle.join().is_err() {
+                tracing::error!(path = %self.path.display(), "event log writer panicked");
+            }
+        }
+    }
+}
+
+impl<E: LogEvent> Drop for EventLog<E> {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The last sequence number in a read snapshot (so a projection value read in the same
+/// transaction is known to be current at exactly that position).
+pub fn last_seq_in(tx: &ReadTransaction) -> Result<Seq, StoreError> {
+    let events = tx.open_table(EVENTS)?;
+    let last = events.last()?.map(|(k, _)| k.value()).unwrap_or(0);
+    Ok(Seq(last))
+}
+
+/// Creates the tables if needed, checks the kind and returns the last sequence number.
+fn init_tables<E: LogEvent>(
+    path: &Path,
+    db: &Database,
+    projection: &dyn Projection<E>,
+) -> Result<Seq, StoreError> {
+    let tx = db.begin_write()?;
+    {
+        let mut meta = tx.open_table(META)?;
+        let found = meta.get("kind")?.map(|v| v.value().to_string());
+        match found {
+            Some(kind) if kind == E::KIND => {}
+            Some(kind) => {
+                return Err(StoreError::Foreign {
+                    path: path.to_path_buf(),
+                    expected: E::KIND,
+                    found: kind,
+                })
+            }
+            None => {
+                let events = tx.open_table(EVENTS)?;
+                if !events.is_empty()? {
+                    return Err(StoreError::Foreign {
+                        path: path.to_path_buf(),
+                        expected: E::KIND,
+                        found: "a log with no kind".into(),
+                    });
+                }
+                meta.insert("kind", E::KIND)?;
+            }
+        }
+    }
+    projection.init(&tx)?;
+    let last = {
+        let events = tx.open_table(EVENTS)?;
+        let last = events.last()?.map(|(k, _)| k.value()).unwrap_or(0);
+        Seq(last)
+    };
+    tx.commit()?;
+    Ok(last)
+}
+
+fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(path.to_path_buf()),
+        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::WouldBlock =>
+        {
+            StoreError::Locked(path.to_path_buf())
+        }
+        other => StoreError::Foreign {
+            path: path.to_path_buf(),
+            expected: "redb",
+            found: other.to_string(),
+        },
+    }
+}
+
+/// Stored events after some sequence number, as bytes.
+pub struct RawIter {
+    range: redb::Range<'static, u64, &'static [u8]>,
+}
+
+impl Iterator for RawIter {
+    type Item = Result<(Seq, Vec<u8>), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.range.next()?;
+        Some(
+            item.map(|(k, v)| (Seq(k.value()), v.value().to_vec()))
+                .map_err(StoreError::from),
+        )
+    }
+}
+
+/// Stored events after some sequence number, decoded. A value that does not decode is an
+/// error naming its sequence number.
+pub struct EventIter<E> {
+    raw: RawIter,
+    _event: PhantomData<fn() -> E>,
+}
+
+impl<E: LogEvent> Iterator for EventIter<E> {
+    type Item = Result<(Seq, E), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (seq, bytes) = match self.raw.next()? {
+            Ok(pair) => pair,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(
+            codec::decode(&bytes)
+                .map(|e| (seq, e))
+                .map_err(|source| StoreError::Decode { seq, source }),
+        )
+    }
+}

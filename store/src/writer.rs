@@ -1,0 +1,207 @@
+//! The writer thread: group commit.
+//!
+//! Requests arrive on a channel. The thread blocks for the first, drains every other request
+//! already waiting (up to [`MAX_BATCH`]), runs them in order inside one write transaction,
+//! commits once with `Durability::Immediate`, and only then answers each caller. If a
+//! request fails or the commit fails, the whole transaction is aborted and every caller in
+//! the batch gets an error: nothing of the batch is written.
+
+use crate::{Projection, StoreError};
+use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
+use std::sync::{mpsc, Arc};
+use tokio::sync::{oneshot, watch};
+use toystore_events::{codec, LogEvent, Seq};
+
+/// The events table: sequence number → encoded event.
+pub(crate) const EVENTS: TableDefinition<'static, u64, &'static [u8]> =
+    TableDefinition::new("events");
+
+/// The most requests one transaction takes; more wait for the next one.
+pub const MAX_BATCH: usize = 4096;
+
+/// The view of the open write transaction that a request gets.
+pub struct Batch<'a, E> {
+    tx: &'a WriteTransaction,
+    projection: &'a dyn Projection<E>,
+    last: Seq,
+}
+
+impl<E: LogEvent> Batch<'_, E> {
+    /// The open transaction, to read (and, for projections' own bookkeeping, write) tables.
+    pub fn tx(&self) -> &WriteTransaction {
+        self.tx
+    }
+
+    /// The last sequence number, including events appended earlier in this batch.
+    pub fn last_seq(&self) -> Seq {
+        self.last
+    }
+
+    /// The event at `seq`, including events appended earlier in this batch.
+    pub fn event_at(&self, seq: Seq) -> Result<Option<E>, StoreError> {
+        let table = self.tx.open_table(EVENTS)?;
+        let Some(bytes) = table.get(seq.0)? else {
+            return Ok(None);
+        };
+        codec::decode(bytes.value())
+            .map(Some)
+            .map_err(|source| StoreError::Decode { seq, source })
+    }
+
+    /// Appends an event at the next sequence number and applies it to the projection.
+    pub fn append(&mut self, event: &E) -> Result<Seq, StoreError> {
+        let bytes = codec::encode(event);
+        self.write(self.last.next(), &bytes, event)
+    }
+
+    /// Appends an event that must land at exactly `seq` (a follower copying its leader's
+    /// log). `payload` is stored as given, after checking that it decodes as an `E`, so
+    /// replicas hold byte-identical logs.
+    pub fn append_at(&mut self, seq: Seq, payload: &[u8]) -> Result<E, StoreError> {
+        let expected = self.last.next();
+        if seq != expected {
+            return Err(StoreError::OutOfOrder { expected, got: seq });
+        }
+        let event: E =
+            codec::decode(payload).map_err(|source| StoreError::Decode { seq, source })?;
+        self.write(seq, payload, &event)?;
+        Ok(event)
+    }
+
+    fn write(&mut self, seq: Seq, bytes: &[u8], event: &E) -> Result<Seq, StoreError> {
+        {
+            let mut table = self.tx.open_table(EVENTS)?;
+            table.insert(seq.0, bytes)?;
+        }
+        self.projection.apply(self.tx, seq, event)?;
+        self.last = seq;
+        Ok(seq)
+    }
+}
+
+/// One request: runs inside the transaction, then learns whether the commit succeeded.
+pub(crate) trait Work<E>: Send {
+    fn run(&mut self, batch: &mut Batch<'_, E>) -> Result<(), StoreError>;
+    fn finish(self: Box<Self>, outcome: Result<(), StoreError>);
+}
+
+/// A closure and the channel its caller waits on.
+pub(crate) struct Request<F, R> {
+    f: Option<F>,
+    result: Option<R>,
+    reply: oneshot::Sender<Result<R, StoreError>>,
+}
+
+impl<F, R> Request<F, R> {
+    pub(crate) fn new(f: F) -> (Self, oneshot::Receiver<Result<R, StoreError>>) {
+        let (reply, rx) = oneshot::channel();
+        let req = Request {
+            f: Some(f),
+            result: None,
+            reply,
+        };
+        (req, rx)
+    }
+}
+
+impl<E, F, R> Work<E> for Request<F, R>
+where
+    E: LogEvent,
+    F: FnOnce(&mut Batch<'_, E>) -> Result<R, StoreError> + Send,
+    R: Send,
+{
+    fn run(&mut self, batch: &mut Batch<'_, E>) -> Result<(), StoreError> {
+        let f = self.f.take().ok_or(StoreError::Closed)?;
+        self.result = Some(f(batch)?);
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, outcome: Result<(), StoreError>) {
+        let answer = match (outcome, self.result) {
+            (Ok(()), Some(r)) => Ok(r),
+            (Ok(()), None) => Err(StoreError::Aborted("request did not run".into())),
+            (Err(e), _) => Err(e),
+        };
+        // The caller may have stopped waiting; its result is committed either way.
+        let _ = self.reply.send(answer);
+    }
+}
+
+pub(crate) type Job<E> = Box<dyn Work<E>>;
+
+/// The writer thread's state.
+pub(crate) struct Writer<E> {
+    pub(crate) db: Arc<Database>,
+    pub(crate) projection: Arc<dyn Projection<E>>,
+    pub(crate) last: watch::Sender<Seq>,
+    pub(crate) jobs: mpsc::Receiver<Job<E>>,
+}
+
+impl<E: LogEvent> Writer<E> {
+    /// Runs until every sender is gone.
+    pub(crate) fn run(self) {
+        while let Ok(first) = self.jobs.recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match self.jobs.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit_batch(jobs);
+        }
+    }
+
+    fn commit_batch(&self, mut jobs: Vec<Job<E>>) {
+        let before = *self.last.borrow();
+        match self.run_batch(&mut jobs, before) {
+            Ok(last) => {
+                self.last.send_replace(last);
+                tracing::trace!(requests = jobs.len(), last_seq = last.0, "group commit");
+                for job in jobs {
+                    job.finish(Ok(()));
+                }
+            }
+            Err((culprit, e)) => {
+                tracing::warn!(requests = jobs.len(), error = %e, "batch aborted");
+                let cause = e.to_string();
+                let mut own = Some(e);
+                for (i, job) in jobs.into_iter().enumerate() {
+                    let err = match (Some(i) == culprit, own.take()) {
+                        (true, Some(e)) => e,
+                        (_, taken) => {
+                            own = taken;
+                            StoreError::Aborted(cause.clone())
+                        }
+                    };
+                    job.finish(Err(err));
+                }
+            }
+        }
+    }
+
+    /// Runs every job in one transaction and commits it. On failure, says which job failed
+    /// (`None`: the transaction itself) and why.
+    fn run_batch(
+        &self,
+        jobs: &mut [Job<E>],
+        before: Seq,
+    ) -> Result<Seq, (Option<usize>, StoreError)> {
+        let whole = |e: StoreError| (None, e);
+        let mut tx = self.db.begin_write().map_err(|e| whole(e.into()))?;
+        tx.set_durability(Durability::Immediate)
+            .map_err(|e| whole(e.into()))?;
+        let mut batch = Batch {
+            tx: &tx,
+            projection: self.projection.as_ref(),
+            last: before,
+        };
+        for (i, job) in jobs.iter_mut().enumerate() {
+            // Returning drops the transaction, which aborts it.
+            job.run(&mut batch).map_err(|e| (Some(i), e))?;
+        }
+        let last = batch.last;
+        tx.commit().map_err(|e| whole(e.into()))?;
+        Ok(last)
+    }
+}
