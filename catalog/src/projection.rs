@@ -79,6 +79,12 @@ impl Projection<CatalogEvent> for CatalogProjection {
         Ok(())
     }
 
+    fn clear(&self, tx: &WriteTransaction) -> Result<(), StoreError> {
+        tx.delete_table(STOCK)?;
+        tx.delete_table(PURCHASES)?;
+        self.init(tx)
+    }
+
     fn dump(&self, tx: &ReadTransaction) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
         for row in tx.open_table(STOCK)?.iter()? {

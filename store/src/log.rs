@@ -31,7 +31,10 @@ pub struct EventLog<E: LogEvent> {
 
 impl<E: LogEvent> EventLog<E> {
     /// Opens the log at `path`, creating the file if it does not exist.
-    pub fn open(path: impl AsRef<Path>, projection: impl Projection<E>) -> Result<Self, StoreError> {
+    pub fn open(
+        path: impl AsRef<Path>,
+        projection: impl Projection<E>,
+    ) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let db = Database::create(path).map_err(|e| open_error(path, e))?;
         Self::start(path, db, Arc::new(projection))

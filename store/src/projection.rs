@@ -16,6 +16,9 @@ pub trait Projection<E>: Send + Sync + 'static {
     /// Applies one event at `seq` to the projection's tables.
     fn apply(&self, tx: &WriteTransaction, seq: Seq, event: &E) -> Result<(), StoreError>;
 
+    /// Removes every row of the projection's tables (before a rebuild from the events).
+    fn clear(&self, tx: &WriteTransaction) -> Result<(), StoreError>;
+
     /// Every row of every projection table as text lines in a canonical order, so two
     /// databases' projections can be compared and a difference shown.
     fn dump(&self, tx: &ReadTransaction) -> Result<Vec<String>, StoreError>;
@@ -31,6 +34,10 @@ impl<E> Projection<E> for NoProjection {
     }
 
     fn apply(&self, _: &WriteTransaction, _: Seq, _: &E) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn clear(&self, _: &WriteTransaction) -> Result<(), StoreError> {
         Ok(())
     }
 

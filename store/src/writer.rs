@@ -24,6 +24,9 @@ pub struct Batch<'a, E> {
     tx: &'a WriteTransaction,
     projection: &'a dyn Projection<E>,
     last: Seq,
+    /// Set when a write failed half-way (its event or projection rows may be in the
+    /// transaction): the transaction must not commit even if the request carries on.
+    failed: Option<String>,
 }
 
 impl<E: LogEvent> Batch<'_, E> {
@@ -49,6 +52,9 @@ impl<E: LogEvent> Batch<'_, E> {
     }
 
     /// Appends an event at the next sequence number and applies it to the projection.
+    ///
+    /// If this fails, the request fails too (and with it the batch), even if the closure
+    /// carries on: an event is never committed without its effect, or vice versa.
     pub fn append(&mut self, event: &E) -> Result<Seq, StoreError> {
         let bytes = codec::encode(event);
         self.write(self.last.next(), &bytes, event)
@@ -68,7 +74,57 @@ impl<E: LogEvent> Batch<'_, E> {
         Ok(event)
     }
 
+    /// Removes every event after `seq` and rebuilds the projection from the events that
+    /// remain. Only for a replica whose tail diverged from its leader's (events that were
+    /// never acknowledged); returns how many events were removed.
+    pub fn truncate_after(&mut self, seq: Seq) -> Result<u64, StoreError> {
+        let truncated = self.truncate_unchecked(seq);
+        if let Err(e) = &truncated {
+            self.failed = Some(e.to_string());
+        }
+        truncated
+    }
+
+    fn truncate_unchecked(&mut self, seq: Seq) -> Result<u64, StoreError> {
+        let removed = {
+            let mut table = self.tx.open_table(EVENTS)?;
+            let doomed: Vec<u64> = table
+                .range(seq.0.saturating_add(1)..)?
+                .map(|r| r.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()?;
+            for key in &doomed {
+                table.remove(key)?;
+            }
+            doomed.len() as u64
+        };
+        self.projection.clear(self.tx)?;
+        let events: Vec<(u64, Vec<u8>)> = {
+            let table = self.tx.open_table(EVENTS)?;
+            let rows = table
+                .iter()?
+                .map(|r| r.map(|(k, v)| (k.value(), v.value().to_vec())))
+                .collect::<Result<_, _>>()?;
+            rows
+        };
+        for (key, bytes) in events {
+            let at = Seq(key);
+            let event: E =
+                codec::decode(&bytes).map_err(|source| StoreError::Decode { seq: at, source })?;
+            self.projection.apply(self.tx, at, &event)?;
+        }
+        self.last = seq.min(self.last);
+        Ok(removed)
+    }
+
     fn write(&mut self, seq: Seq, bytes: &[u8], event: &E) -> Result<Seq, StoreError> {
+        let written = self.write_unchecked(seq, bytes, event);
+        if let Err(e) = &written {
+            self.failed = Some(e.to_string());
+        }
+        written
+    }
+
+    fn write_unchecked(&mut self, seq: Seq, bytes: &[u8], event: &E) -> Result<Seq, StoreError> {
         {
             let mut table = self.tx.open_table(EVENTS)?;
             table.insert(seq.0, bytes)?;
@@ -195,10 +251,19 @@ impl<E: LogEvent> Writer<E> {
             tx: &tx,
             projection: self.projection.as_ref(),
             last: before,
+            failed: None,
         };
         for (i, job) in jobs.iter_mut().enumerate() {
-            // Returning drops the transaction, which aborts it.
-            job.run(&mut batch).map_err(|e| (Some(i), e))?;
+            // Returning drops the transaction, which aborts it. A panicking request fails
+            // its batch like an error instead of killing the writer thread.
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut batch)))
+                .unwrap_or_else(|_| Err(StoreError::Aborted("the request panicked".into())));
+            ran.map_err(|e| (Some(i), e))?;
+            if let Some(cause) = batch.failed.take() {
+                let e =
+                    StoreError::Aborted(format!("the request ignored a failed append: {cause}"));
+                return Err((Some(i), e));
+            }
         }
         let last = batch.last;
         tx.commit().map_err(|e| whole(e.into()))?;

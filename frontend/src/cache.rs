@@ -1,0 +1,219 @@
+//! [`ProductCache`]: the front-end's LRU cache of product queries.
+//!
+//! Entries are evicted by invalidations the catalog pushes (one per purchase or restock),
+//! and by LRU replacement when the cache is full. Each value carries the catalog sequence
+//! number it was read at; the cache remembers, per product, the sequence number of the last
+//! invalidation it applied, and refuses to insert a value read before that invalidation.
+//! That closes the race where a slow miss re-inserts a stale value after its invalidation.
+//!
+//! While the invalidation stream is down the cache is *suspended*: it answers nothing and
+//! stores nothing, because invalidations may be happening unheard. It is cleared when it
+//! suspends and resumes once the stream has caught up again.
+
+use clru::CLruCache;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+use toystore_catalog::api::Product;
+use toystore_events::Seq;
+
+/// Counters of the cache's work, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CacheStats {
+    /// Queries answered from the cache.
+    pub hits: u64,
+    /// Queries that went to the catalog.
+    pub misses: u64,
+    /// Entries removed by LRU replacement.
+    pub evictions: u64,
+    /// Entries removed by invalidations.
+    pub invalidations: u64,
+    /// Values not inserted because an invalidation newer than them had arrived.
+    pub stale_inserts_refused: u64,
+    /// Entries currently held.
+    pub entries: usize,
+    /// Capacity.
+    pub capacity: usize,
+    /// Whether the cache is serving (false while the invalidation stream is down).
+    pub active: bool,
+}
+
+struct Inner {
+    lru: CLruCache<String, Product>,
+    invalidated_at: HashMap<String, Seq>,
+    active: bool,
+    stats: CacheStats,
+}
+
+/// An LRU cache of products, kept fresh by invalidations.
+pub struct ProductCache {
+    inner: Mutex<Inner>,
+}
+
+impl ProductCache {
+    /// An empty, suspended cache holding at most `capacity` products.
+    pub fn new(capacity: NonZeroUsize) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                lru: CLruCache::new(capacity),
+                invalidated_at: HashMap::new(),
+                active: false,
+                stats: CacheStats {
+                    capacity: capacity.get(),
+                    ..CacheStats::default()
+                },
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the cache inconsistent in a way that
+        // matters (worst case a counter); keep serving.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The cached product, counting a hit or a miss.
+    pub fn get(&self, name: &str) -> Option<Product> {
+        let mut inner = self.lock();
+        let found = if inner.active {
+            inner.lru.get(name).cloned()
+        } else {
+            None
+        };
+        match found {
+            Some(_) => inner.stats.hits += 1,
+            None => inner.stats.misses += 1,
+        }
+        found
+    }
+
+    /// Inserts a value the catalog returned at `seq`, unless an invalidation of that product
+    /// newer than `seq` has already been applied, or the cache is suspended. Returns whether
+    /// it was inserted.
+    pub fn insert(&self, product: Product, seq: Seq) -> bool {
+        let mut inner = self.lock();
+        if !inner.active {
+            return false;
+        }
+        if inner
+            .invalidated_at
+            .get(&product.name)
+            .is_some_and(|&inv| inv > seq)
+        {
+            inner.stats.stale_inserts_refused += 1;
+            return false;
+        }
+        let name = product.name.clone();
+        let evicts = inner.lru.is_full() && !inner.lru.contains(&name);
+        inner.lru.put(name, product);
+        if evicts {
+            inner.stats.evictions += 1;
+        }
+        true
+    }
+
+    /// Applies an invalidation of `name` by the event at `seq`.
+    pub fn invalidate(&self, name: &str, seq: Seq) {
+        let mut inner = self.lock();
+        let entry = inner.invalidated_at.entry(name.to_string()).or_default();
+        *entry = (*entry).max(seq);
+        if inner.lru.pop(name).is_some() {
+            inner.stats.invalidations += 1;
+        }
+    }
+
+    /// Empties the cache and stops serving from it (the invalidation stream is down).
+    pub fn suspend(&self) {
+        let mut inner = self.lock();
+        inner.lru.clear();
+        inner.active = false;
+    }
+
+    /// Serves from the cache again (the invalidation stream is current).
+    pub fn resume(&self) {
+        self.lock().active = true;
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> CacheStats {
+        let inner = self.lock();
+        CacheStats {
+            entries: inner.lru.len(),
+            active: inner.active,
+            ..inner.stats
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy(name: &str, quantity: u32) -> Product {
+        Product {
+            name: name.into(),
+            price: 1.0,
+            quantity,
+        }
+    }
+
+    fn cache(cap: usize) -> ProductCache {
+        let c = ProductCache::new(NonZeroUsize::new(cap).expect("non-zero"));
+        c.resume();
+        c
+    }
+
+    #[test]
+    fn hit_after_insert_and_miss_after_invalidation() {
+        let c = cache(4);
+        assert_eq!(c.get("Tux"), None);
+        assert!(c.insert(toy("Tux", 100), Seq(20)));
+        assert_eq!(c.get("Tux"), Some(toy("Tux", 100)));
+        c.invalidate("Tux", Seq(21));
+        assert_eq!(c.get("Tux"), None);
+        let s = c.stats();
+        assert_eq!((s.hits, s.misses, s.invalidations), (1, 2, 1));
+    }
+
+    #[test]
+    fn slow_miss_cannot_reinsert_a_value_older_than_a_seen_invalidation() {
+        let c = cache(4);
+        // A miss reads Tux at seq 20 ... meanwhile a purchase at seq 21 is pushed ...
+        c.invalidate("Tux", Seq(21));
+        // ... and only then does the slow miss try to insert its value.
+        assert!(!c.insert(toy("Tux", 100), Seq(20)));
+        assert_eq!(c.get("Tux"), None);
+        assert_eq!(c.stats().stale_inserts_refused, 1);
+        // A value read at or after the invalidation is fine.
+        assert!(c.insert(toy("Tux", 99), Seq(21)));
+        assert_eq!(c.get("Tux"), Some(toy("Tux", 99)));
+    }
+
+    #[test]
+    fn lru_replacement_evicts_the_least_recently_used() {
+        let c = cache(2);
+        c.insert(toy("A", 1), Seq(1));
+        c.insert(toy("B", 1), Seq(1));
+        assert!(c.get("A").is_some()); // B is now least recently used
+        c.insert(toy("C", 1), Seq(1));
+        assert!(c.get("B").is_none());
+        assert!(c.get("A").is_some());
+        assert!(c.get("C").is_some());
+        assert_eq!(c.stats().evictions, 1);
+        assert_eq!(c.stats().entries, 2);
+    }
+
+    #[test]
+    fn suspended_cache_serves_and_stores_nothing() {
+        let c = cache(2);
+        c.insert(toy("A", 1), Seq(1));
+        c.suspend();
+        assert!(c.get("A").is_none());
+        assert!(!c.insert(toy("A", 1), Seq(2)));
+        c.resume();
+        assert!(c.get("A").is_none(), "suspending clears the cache");
+    }
+}

@@ -1,0 +1,100 @@
+//! Following the catalog's event stream to invalidate the product cache.
+//!
+//! The subscriber starts after the catalog's current sequence number (the cache starts
+//! empty, so older events are irrelevant), evicts the product of every event it receives,
+//! and resumes the cache once a heartbeat says it has caught up. When the stream breaks or
+//! goes silent for longer than the heartbeat timeout, it suspends (and so clears) the cache,
+//! reconnects with exponential backoff, and resumes after the last event it applied, so no
+//! invalidation is ever missed. A catalog whose log is behind the subscriber (its data was
+//! reset) also suspends the cache and restarts from the catalog's position.
+
+use crate::cache::ProductCache;
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use toystore_catalog::CatalogClient;
+use toystore_events::{Seq, StreamItem};
+
+/// First reconnect delay; doubles up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest reconnect delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Runs until `stop`: keeps `cache` consistent with the catalog.
+pub async fn follow_catalog(
+    catalog: CatalogClient,
+    cache: Arc<ProductCache>,
+    silence_timeout: Duration,
+    stop: CancellationToken,
+) {
+    let mut last: Option<Seq> = None;
+    let mut backoff = MIN_BACKOFF;
+    while !stop.is_cancelled() {
+        let start = match last {
+            Some(seq) => Ok(seq),
+            None => catalog.health().await.map(|h| h.seq),
+        };
+        let outcome = match start {
+            Ok(after) => {
+                last = Some(after);
+                follow_once(&catalog, &cache, after, silence_timeout, &stop, &mut last).await
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        cache.suspend();
+        match outcome {
+            Ok(true) => backoff = MIN_BACKOFF,
+            Ok(false) => return,
+            Err(reason) => {
+                tracing::warn!(%reason, retry_in = ?backoff, "catalog event stream down, cache suspended");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = stop.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Follows one connection. `Ok(true)`: it ended and should be reopened at once after a
+/// short pause; `Ok(false)`: stopped; `Err`: broken.
+async fn follow_once(
+    catalog: &CatalogClient,
+    cache: &ProductCache,
+    after: Seq,
+    silence_timeout: Duration,
+    stop: &CancellationToken,
+    last: &mut Option<Seq>,
+) -> Result<bool, String> {
+    let stream = catalog.events(after).await.map_err(|e| e.to_string())?;
+    let mut stream = std::pin::pin!(stream);
+    tracing::info!(after = %after, "following catalog events");
+    loop {
+        let item = tokio::select! {
+            item = tokio::time::timeout(silence_timeout, stream.next()) => item,
+            () = stop.cancelled() => return Ok(false),
+        };
+        match item {
+            Err(_) => return Err(format!("no heartbeat for {silence_timeout:?}")),
+            Ok(None) => return Err("stream ended".into()),
+            Ok(Some(Err(e))) => return Err(e.to_string()),
+            Ok(Some(Ok(StreamItem::Event { seq, event, .. }))) => {
+                cache.invalidate(event.product(), seq);
+                *last = Some(seq);
+            }
+            Ok(Some(Ok(StreamItem::Heartbeat { last_seq }))) => {
+                let mine = last.unwrap_or(Seq::ZERO);
+                if last_seq < mine {
+                    tracing::warn!(catalog = %last_seq, seen = %mine, "catalog log is behind what we saw; restarting from its position");
+                    *last = Some(last_seq);
+                    return Ok(true);
+                }
+                if last_seq == mine {
+                    cache.resume();
+                }
+            }
+        }
+    }
+}

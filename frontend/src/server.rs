@@ -1,0 +1,186 @@
+//! The front-end's public HTTP server (API.md) and its state.
+//!
+//! Product queries are answered from the [`ProductCache`] when possible and from the
+//! catalog otherwise; orders are forwarded to the order service's leader. Every reply is
+//! the JSON envelope; every bad request a 4xx that changes nothing.
+
+use crate::cache::{CacheStats, ProductCache};
+use crate::invalidation::follow_catalog;
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use toystore_catalog::api::Product;
+use toystore_catalog::CatalogClient;
+use toystore_net::client::ClientError;
+use toystore_net::reply::respond;
+use toystore_net::{path::decode_segment, ApiError, ClusterToken};
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+/// How the front-end runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The catalog's base URL.
+    pub catalog_url: String,
+    /// The cluster token.
+    pub token: ClusterToken,
+    /// LRU capacity; `None` turns caching off.
+    pub cache_capacity: Option<NonZeroUsize>,
+    /// How long the catalog's event stream may be silent before it counts as broken.
+    pub stream_silence: Duration,
+}
+
+/// Errors starting the front-end.
+#[derive(Debug, thiserror::Error)]
+pub enum FrontendError {
+    /// A client could not be built.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// The front-end's state.
+pub struct Frontend {
+    catalog: CatalogClient,
+    cache: Option<Arc<ProductCache>>,
+}
+
+impl Frontend {
+    /// A product: from the cache, or from the catalog (then cached).
+    pub async fn product(&self, name: &str) -> Result<Product, ApiError> {
+        if let Some(product) = self.cache.as_ref().and_then(|c| c.get(name)) {
+            return Ok(product);
+        }
+        match self.catalog.product(name).await {
+            Ok(reply) => {
+                if let Some(cache) = &self.cache {
+                    cache.insert(reply.product.clone(), reply.seq);
+                }
+                Ok(reply.product)
+            }
+            Err(e) => Err(catalog_error(e)),
+        }
+    }
+
+    /// Every product, sorted by name (not cached: the listing is for picking a toy).
+    pub async fn products(&self) -> Result<Vec<Product>, ApiError> {
+        self.catalog
+            .products()
+            .await
+            .map(|l| l.products)
+            .map_err(catalog_error)
+    }
+
+    /// Cache counters (`None` with caching off).
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|c| c.stats())
+    }
+}
+
+fn catalog_error(e: ClientError) -> ApiError {
+    match e.status() {
+        Some(404) => ApiError::not_found("product not found"),
+        _ => {
+            tracing::warn!(error = %e, "catalog call failed");
+            ApiError::unavailable("catalog unavailable")
+        }
+    }
+}
+
+fn orders_unavailable() -> ApiError {
+    ApiError::unavailable("order service unavailable")
+}
+
+/// Serves the front-end on `listener` until `shutdown` completes.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), FrontendError> {
+    let stop = CancellationToken::new();
+    let catalog = CatalogClient::new(&config.catalog_url, config.token.clone())?;
+    let cache = config
+        .cache_capacity
+        .map(|cap| Arc::new(ProductCache::new(cap)));
+    let follower = cache.clone().map(|cache| {
+        tokio::spawn(follow_catalog(
+            catalog.clone(),
+            cache,
+            config.stream_silence,
+            stop.clone(),
+        ))
+    });
+    let frontend = Arc::new(Frontend { catalog, cache });
+    tracing::info!(addr = ?listener.local_addr().ok(), cache = ?config.cache_capacity, "front-end serving");
+    let stop_on_shutdown = stop.clone();
+    toystore_net::serve(listener, routes(frontend, config.token), async move {
+        shutdown.await;
+        stop_on_shutdown.cancel();
+    })
+    .await;
+    stop.cancel();
+    if let Some(task) = follower {
+        let _ = task.await;
+    }
+    tracing::info!("front-end stopped");
+    Ok(())
+}
+
+/// The public routes (and `/metrics` behind the cluster token).
+pub fn routes(
+    frontend: Arc<Frontend>,
+    token: ClusterToken,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let with = move || {
+        let f = frontend.clone();
+        warp::any().map(move || f.clone())
+    };
+
+    let health = warp::path!("health")
+        .and(warp::get())
+        .map(|| respond(Ok(serde_json::json!({ "status": "ok" }))));
+
+    let list = warp::path!("products")
+        .and(warp::get())
+        .and(with())
+        .then(|f: Arc<Frontend>| async move { respond(f.products().await) });
+
+    let product = warp::path!("products" / String)
+        .and(warp::get())
+        .and(with())
+        .then(|raw: String, f: Arc<Frontend>| async move {
+            let result = match decode_segment(&raw) {
+                Some(name) => f.product(&name).await,
+                None => Err(ApiError::not_found("product not found")),
+            };
+            respond(result)
+        });
+
+    let place_order = warp::path!("orders")
+        .and(warp::post())
+        .map(|| respond::<()>(Err(orders_unavailable())));
+
+    let get_order = warp::path!("orders" / String)
+        .and(warp::get())
+        .map(|_raw: String| respond::<()>(Err(orders_unavailable())));
+
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(token.require())
+        .and(with())
+        .map(|f: Arc<Frontend>| respond(Ok(serde_json::json!({ "cache": f.cache_stats() }))));
+
+    health
+        .or(list)
+        .unify()
+        .or(product)
+        .unify()
+        .or(place_order)
+        .unify()
+        .or(get_order)
+        .unify()
+        .or(metrics)
+        .unify()
+}

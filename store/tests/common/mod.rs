@@ -1,0 +1,126 @@
+//! Helpers shared by the store's integration tests: a small counting projection and event
+//! constructors.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use toystore_events::CatalogEvent;
+use toystore_store::redb::{
+    ReadTransaction, ReadableTable, TableDefinition, TableHandle, WriteTransaction,
+};
+use toystore_store::{EventLog, Projection, Seq, StoreError};
+
+/// The counting projection's table: product name → number of events about it.
+pub const COUNTS: TableDefinition<'static, &'static str, u64> = TableDefinition::new("counts");
+
+/// The product name whose events [`Counts`] refuses, after having written its row (so a test
+/// can see that a failing `apply` leaves none of its own writes behind either).
+pub const POISON: &str = "poison";
+
+/// A projection counting events per product in its own table of the log's file.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts;
+
+impl Projection<CatalogEvent> for Counts {
+    fn init(&self, tx: &WriteTransaction) -> Result<(), StoreError> {
+        tx.open_table(COUNTS)?;
+        Ok(())
+    }
+
+    fn apply(
+        &self,
+        tx: &WriteTransaction,
+        seq: Seq,
+        event: &CatalogEvent,
+    ) -> Result<(), StoreError> {
+        let name = event.product();
+        let mut table = tx.open_table(COUNTS)?;
+        let n = table.get(name)?.map(|v| v.value()).unwrap_or(0);
+        table.insert(name, n + 1)?;
+        if name == POISON {
+            return Err(StoreError::Projection {
+                table: "counts",
+                message: format!("refusing event {seq} about {name}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn clear(&self, tx: &WriteTransaction) -> Result<(), StoreError> {
+        tx.delete_table(COUNTS)?;
+        self.init(tx)
+    }
+
+    fn dump(&self, tx: &ReadTransaction) -> Result<Vec<String>, StoreError> {
+        Ok(read_counts(tx)?
+            .into_iter()
+            .map(|(name, n)| format!("{}\t{name}\t{n}", COUNTS.name()))
+            .collect())
+    }
+}
+
+/// Every row of the counts table.
+pub fn read_counts(tx: &ReadTransaction) -> Result<BTreeMap<String, u64>, StoreError> {
+    let table = tx.open_table(COUNTS)?;
+    let mut out = BTreeMap::new();
+    for row in table.iter()? {
+        let (k, v) = row?;
+        out.insert(k.value().to_string(), v.value());
+    }
+    Ok(out)
+}
+
+/// The counts table of an open log.
+pub fn counts_of(log: &EventLog<CatalogEvent>) -> BTreeMap<String, u64> {
+    read_counts(&log.begin_read().expect("begin_read")).expect("read counts")
+}
+
+/// What the counts table must hold for these events.
+pub fn expected_counts<'a>(
+    events: impl IntoIterator<Item = &'a CatalogEvent>,
+) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for e in events {
+        *out.entry(e.product().to_string()).or_insert(0) += 1;
+    }
+    out
+}
+
+/// A purchase of `name` identified by `request_id`.
+pub fn purchase(name: &str, request_id: impl Into<String>) -> CatalogEvent {
+    CatalogEvent::Purchased {
+        request_id: request_id.into(),
+        name: name.to_string(),
+        quantity: 1,
+    }
+}
+
+/// The `i`-th of a family of distinct events.
+pub fn event(i: u64) -> CatalogEvent {
+    match i % 3 {
+        0 => CatalogEvent::ProductAdded {
+            name: format!("toy{}", i % 7),
+            price: i as f64 + 0.5,
+            quantity: (i % 100) as u32,
+        },
+        1 => purchase(&format!("toy{}", i % 7), format!("r{i}")),
+        _ => CatalogEvent::Restocked {
+            name: format!("toy{}", i % 7),
+            added: (i % 50) as u32,
+        },
+    }
+}
+
+/// Every event of the log, decoded, failing the test on any error.
+pub fn read_all(log: &EventLog<CatalogEvent>) -> Vec<(Seq, CatalogEvent)> {
+    log.read_after(Seq::ZERO)
+        .expect("read_after")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("every stored event decodes")
+}
+
+/// Opens (creating) a catalog log with the counting projection.
+pub fn open_counts(path: &Path) -> EventLog<CatalogEvent> {
+    EventLog::open(path, Counts).expect("open log")
+}
