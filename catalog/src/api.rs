@@ -83,12 +83,3 @@ pub struct Health {
     /// The catalog's last sequence number.
     pub seq: Seq,
 }
-
-/// The query of the event stream.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AfterQuery {
-    /// Send events after this sequence number (default 0: all).
-    #[serde(default)]
-    pub after: u64,
-}

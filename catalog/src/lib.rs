@@ -9,9 +9,11 @@
 //! - [`server`]: the internal HTTP endpoints (all behind the cluster token) and the periodic
 //!   restock, and the event stream that front-ends follow to invalidate their caches;
 //! - [`client`]: the typed client other services call it with;
-//! - [`api`]: the wire types of those endpoints.
+//! - [`api`]: the wire types of those endpoints;
+//! - [`cli`]: the command line.
 
 pub mod api;
+pub mod cli;
 pub mod catalog;
 pub mod client;
 pub mod projection;

@@ -4,7 +4,7 @@
 //! commit to subscribers as it happens and sends a heartbeat when idle; it ends when the
 //! server shuts down.
 
-use crate::api::{AfterQuery, BuyReply, BuyRequest, Health, ProductList, ProductReply, RestockReply};
+use crate::api::{BuyReply, BuyRequest, Health, ProductList, ProductReply, RestockReply};
 use crate::{BuyOutcome, Catalog, CatalogError};
 use std::future::Future;
 use std::path::PathBuf;
@@ -14,13 +14,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use toystore_events::{valid_request_id, Seq, MAX_QUANTITY};
 use toystore_net::reply::respond;
+use toystore_net::stream::AfterQuery;
 use toystore_net::{body, path::decode_segment, ApiError, ClusterToken};
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
-
-/// MIME type of event streams.
-pub const EVENT_STREAM_TYPE: &str = "application/x-toystore-events";
 
 /// How the catalog server runs.
 #[derive(Debug, Clone)]
@@ -171,7 +169,7 @@ pub fn routes(
                 heartbeat,
                 stop.clone().cancelled_owned(),
             );
-            toystore_net::stream::reply(frames, EVENT_STREAM_TYPE)
+            toystore_net::stream::reply(frames, toystore_net::stream::EVENT_STREAM_TYPE)
         });
 
     health

@@ -2,8 +2,16 @@
 //!
 //! - [`cache`]: the LRU product cache with stale-insert protection;
 //! - [`invalidation`]: the subscription to the catalog's event stream that keeps it fresh;
-//! - [`server`]: the public routes and the service's state.
+//! - [`leader`]: leader selection and health checks of the order replicas;
+//! - [`orders`]: forwarding orders to the leader with transparent failover;
+//! - [`topology`]: applying replica changes from the watched cluster file;
+//! - [`server`]: the public routes and the service's state;
+//! - [`cli`]: the command line.
 
 pub mod cache;
+pub mod cli;
 pub mod invalidation;
+pub mod leader;
+pub mod orders;
 pub mod server;
+pub mod topology;

@@ -1,11 +1,17 @@
 //! The front-end's public HTTP server (API.md) and its state.
 //!
 //! Product queries are answered from the [`ProductCache`] when possible and from the
-//! catalog otherwise; orders are forwarded to the order service's leader. Every reply is
-//! the JSON envelope; every bad request a 4xx that changes nothing.
+//! catalog otherwise; orders are forwarded to the order service's leader ([`crate::orders`],
+//! [`crate::leader`]). Every reply is the JSON envelope; every bad request a 4xx that
+//! changes nothing.
 
 use crate::cache::{CacheStats, ProductCache};
 use crate::invalidation::follow_catalog;
+use crate::leader::Replicas;
+use serde::Deserialize;
+use std::path::PathBuf;
+use toystore_events::{valid_request_id, MAX_QUANTITY};
+use toystore_order::api::{OrderPlacedReply, OrderRecord, PlaceOrder};
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -31,6 +37,14 @@ pub struct ServerConfig {
     pub cache_capacity: Option<NonZeroUsize>,
     /// How long the catalog's event stream may be silent before it counts as broken.
     pub stream_silence: Duration,
+    /// The order replicas: (id, base URL).
+    pub replicas: Vec<(u32, String)>,
+    /// How often replicas are health-checked.
+    pub health_interval: Duration,
+    /// How long a request may keep failing over before it becomes a 503.
+    pub failover_timeout: Duration,
+    /// The cluster file to watch for topology changes, if any.
+    pub watch: Option<PathBuf>,
 }
 
 /// Errors starting the front-end.
@@ -45,6 +59,24 @@ pub enum FrontendError {
 pub struct Frontend {
     catalog: CatalogClient,
     cache: Option<Arc<ProductCache>>,
+    replicas: Arc<Replicas>,
+    failover_timeout: Duration,
+}
+
+/// The body of `POST /orders`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderBody {
+    /// The toy.
+    pub name: String,
+    /// Units, 1 to 1,000,000.
+    pub quantity: u32,
+}
+
+/// The public shape of a placed order.
+#[derive(Debug, serde::Serialize)]
+struct OrderNumber {
+    order_number: u64,
 }
 
 impl Frontend {
@@ -73,6 +105,44 @@ impl Frontend {
             .map_err(catalog_error)
     }
 
+    /// Places an order through the leader. `key` is the client's `Idempotency-Key`.
+    pub async fn place_order(&self, body: OrderBody, key: Option<String>) -> Result<OrderPlacedReply, ApiError> {
+        if !(1..=MAX_QUANTITY).contains(&body.quantity) {
+            return Err(ApiError::bad_request("quantity must be an integer from 1 to 1000000"));
+        }
+        if body.name.is_empty() {
+            return Err(ApiError::bad_request("name must not be empty"));
+        }
+        let request_id = match key {
+            Some(key) if valid_request_id(&key) => key,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "idempotency-key must be 1 to 64 printable ascii characters",
+                ))
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        let order = PlaceOrder {
+            request_id,
+            name: body.name,
+            quantity: body.quantity,
+        };
+        crate::orders::place(&self.replicas, &order, self.failover_timeout).await
+    }
+
+    /// Reads an order through the leader.
+    pub async fn order(&self, raw: &str) -> Result<OrderRecord, ApiError> {
+        let number = raw
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request("invalid order number"))?;
+        crate::orders::get(&self.replicas, number, self.failover_timeout).await
+    }
+
+    /// The replicas and their leader.
+    pub fn replicas(&self) -> &Arc<Replicas> {
+        &self.replicas
+    }
+
     /// Cache counters (`None` with caching off).
     pub fn cache_stats(&self) -> Option<CacheStats> {
         self.cache.as_ref().map(|c| c.stats())
@@ -87,10 +157,6 @@ fn catalog_error(e: ClientError) -> ApiError {
             ApiError::unavailable("catalog unavailable")
         }
     }
-}
-
-fn orders_unavailable() -> ApiError {
-    ApiError::unavailable("order service unavailable")
 }
 
 /// Serves the front-end on `listener` until `shutdown` completes.
@@ -112,7 +178,23 @@ pub async fn run(
             stop.clone(),
         ))
     });
-    let frontend = Arc::new(Frontend { catalog, cache });
+    let replicas = Arc::new(Replicas::new(config.token.clone(), &config.replicas)?);
+    let health = tokio::spawn(
+        replicas
+            .clone()
+            .health_loop(config.health_interval, stop.clone()),
+    );
+    if let Some(path) = config.watch.clone() {
+        if let Err(e) = crate::topology::watch(path.clone(), replicas.clone(), stop.clone()) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot watch the cluster file; topology changes need a restart");
+        }
+    }
+    let frontend = Arc::new(Frontend {
+        catalog,
+        cache,
+        replicas,
+        failover_timeout: config.failover_timeout,
+    });
     tracing::info!(addr = ?listener.local_addr().ok(), cache = ?config.cache_capacity, "front-end serving");
     let stop_on_shutdown = stop.clone();
     toystore_net::serve(listener, routes(frontend, config.token), async move {
@@ -121,6 +203,7 @@ pub async fn run(
     })
     .await;
     stop.cancel();
+    let _ = health.await;
     if let Some(task) = follower {
         let _ = task.await;
     }
@@ -160,17 +243,28 @@ pub fn routes(
 
     let place_order = warp::path!("orders")
         .and(warp::post())
-        .map(|| respond::<()>(Err(orders_unavailable())));
+        .and(warp::header::optional::<String>("idempotency-key"))
+        .and(toystore_net::body::json::<OrderBody>())
+        .and(with())
+        .then(|key: Option<String>, body: OrderBody, f: Arc<Frontend>| async move {
+            respond(f.place_order(body, key).await.map(|r| OrderNumber {
+                order_number: r.order_number,
+            }))
+        });
 
     let get_order = warp::path!("orders" / String)
         .and(warp::get())
-        .map(|_raw: String| respond::<()>(Err(orders_unavailable())));
+        .and(with())
+        .then(|raw: String, f: Arc<Frontend>| async move { respond(f.order(&raw).await) });
 
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(token.require())
         .and(with())
-        .map(|f: Arc<Frontend>| respond(Ok(serde_json::json!({ "cache": f.cache_stats() }))));
+        .map(|f: Arc<Frontend>| {
+            let leader = f.replicas().current().map(|l| serde_json::json!({ "id": l.client.id(), "epoch": l.epoch }));
+            respond(Ok(serde_json::json!({ "cache": f.cache_stats(), "leader": leader })))
+        });
 
     health
         .or(list)

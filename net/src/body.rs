@@ -31,8 +31,47 @@ pub fn json<T: DeserializeOwned + Send + 'static>(
         )
 }
 
+/// A filter extracting a raw body of at most `limit` bytes (checked on the declared length
+/// and while reading; no `Content-Length` is needed).
+pub fn bytes(limit: usize) -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and(warp::body::stream())
+        .and_then(move |length: Option<u64>, body| async move {
+            read_limited(length, body, limit)
+                .await
+                .map(bytes::Bytes::from)
+                .map_err(warp::reject::custom)
+        })
+}
+
 fn too_large() -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+}
+
+/// Reads a whole body, refusing more than `limit` bytes.
+async fn read_limited<S, B>(length: Option<u64>, body: S, limit: usize) -> Result<Vec<u8>, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    if length.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(length.unwrap_or(0).min(limit as u64) as usize);
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|_| ApiError::bad_request("could not read request body"))?;
+        if bytes.len() + chunk.remaining() > limit {
+            return Err(too_large());
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            bytes.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(bytes)
 }
 
 async fn read_json<T, S, B>(
@@ -54,22 +93,6 @@ where
             ));
         }
     }
-    if length.is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::with_capacity(length.unwrap_or(0) as usize);
-    let mut body = std::pin::pin!(body);
-    while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(|_| ApiError::bad_request("could not read request body"))?;
-        if bytes.len() + chunk.remaining() > MAX_BODY {
-            return Err(too_large());
-        }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            bytes.extend_from_slice(part);
-            let n = part.len();
-            chunk.advance(n);
-        }
-    }
+    let bytes = read_limited(length, body, MAX_BODY).await?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))
 }

@@ -104,3 +104,102 @@ pub async fn read_envelope<T: DeserializeOwned>(resp: reqwest::Response) -> Resu
         Err(e) => Err(ClientError::Malformed(e.to_string())),
     }
 }
+
+/// The common part of every typed service client: a base URL, the cluster token, a pooled
+/// client for calls and one for streams. Paths are given as segments and percent-encoded.
+#[derive(Clone, Debug)]
+pub struct ServiceClient {
+    base: reqwest::Url,
+    http: reqwest::Client,
+    streams: reqwest::Client,
+    token: crate::ClusterToken,
+}
+
+impl ServiceClient {
+    /// A client of the service at `base` (e.g. `http://127.0.0.1:8090`) whose calls time out
+    /// after `timeout`.
+    pub fn new(base: &str, token: crate::ClusterToken, timeout: Duration) -> Result<Self, ClientError> {
+        let base = reqwest::Url::parse(base)
+            .map_err(|e| ClientError::Unreachable(format!("bad url {base}: {e}")))?;
+        if base.cannot_be_a_base() {
+            return Err(ClientError::Unreachable(format!("bad url {base}")));
+        }
+        Ok(Self {
+            base,
+            http: http_client(timeout)?,
+            streams: stream_client()?,
+            token,
+        })
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &reqwest::Url {
+        &self.base
+    }
+
+    /// The URL of a path given as segments (each percent-encoded).
+    pub fn url(&self, segments: &[&str]) -> reqwest::Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// A request with the cluster token.
+    pub fn request(&self, method: reqwest::Method, segments: &[&str]) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(segments))
+            .header("authorization", self.token.bearer())
+    }
+
+    /// Sends a request and reads the envelope.
+    pub async fn call<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
+        read_envelope(req.send().await?).await
+    }
+
+    /// `GET` a path and read the envelope.
+    pub async fn get<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, ClientError> {
+        self.call(self.request(reqwest::Method::GET, segments)).await
+    }
+
+    /// `POST` a JSON body to a path and read the envelope.
+    pub async fn post<B: serde::Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.call(self.request(reqwest::Method::POST, segments).json(body))
+            .await
+    }
+
+    /// Opens an event stream (`GET <path>?after=<after>`) and reads it as events of type
+    /// `E`.
+    pub async fn events<E: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        after: toystore_events::Seq,
+    ) -> Result<
+        impl futures_util::Stream<Item = Result<toystore_events::StreamItem<E>, toystore_events::FrameError>>,
+        ClientError,
+    > {
+        let mut url = self.url(segments);
+        url.query_pairs_mut().append_pair("after", &after.0.to_string());
+        let resp = self
+            .streams
+            .get(url)
+            .header("authorization", self.token.bearer())
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            return Err(match read_envelope::<serde_json::Value>(resp).await {
+                Err(e) => e,
+                Ok(_) => ClientError::Malformed("error status with data".into()),
+            });
+        }
+        Ok(toystore_events::frame::read_stream(
+            Box::pin(resp.bytes_stream()),
+            after,
+        ))
+    }
+}

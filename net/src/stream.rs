@@ -23,6 +23,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The response body type [`crate::serve`] sends.
 pub type ServeBody = UnsyncBoxBody<Bytes, BoxError>;
 
+/// MIME type of event streams (and of replication pushes, which carry the same frames).
+pub const EVENT_STREAM_TYPE: &str = "application/x-toystore-events";
+
 type ByteStream = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
 
 #[derive(Clone)]
@@ -59,3 +62,12 @@ pub(crate) fn into_served(resp: Response) -> http::Response<ServeBody> {
 
 /// Never fails: used where the served service's error type must be named.
 pub(crate) type Never = Infallible;
+
+/// The query of an event-stream endpoint: `?after=<seq>`.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AfterQuery {
+    /// Send events after this sequence number (default 0: all).
+    #[serde(default)]
+    pub after: u64,
+}

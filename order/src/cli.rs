@@ -1,0 +1,66 @@
+//! The `order` command line: one replica of the store described by the cluster file.
+//! (A library module so that `tools` and the black-box tests run exactly this code.)
+
+use crate::replica::Timing;
+use crate::server::{run as serve, ServerConfig};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use toystore_net::{ClusterConfig, ClusterToken};
+
+/// One toystore order replica.
+///
+/// Example: order --config data/toystore.toml --id 2
+#[derive(clap::Parser, Debug)]
+#[command(version, about, long_about = None)]
+pub struct Args {
+    /// The cluster file (toystore.toml); defaults apply without one.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// This replica's id (must be in the file's replicas).
+    #[arg(long)]
+    pub id: u32,
+    /// Listen address (overrides the file).
+    #[arg(long)]
+    pub addr: Option<SocketAddr>,
+    /// The redb file (default: <data_dir>/order-<id>.redb).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Cluster token (overrides the file).
+    #[arg(long, env = "TOYSTORE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// Runs the replica until Ctrl-C or SIGTERM.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let cluster = ClusterConfig::load_or_default(args.config.as_deref())?;
+    let token = ClusterToken::new(args.token.unwrap_or(cluster.token.clone()))
+        .context("no cluster token: set `token` in the cluster file, --token or TOYSTORE_TOKEN")?;
+    let me = cluster
+        .replica(args.id)
+        .with_context(|| format!("replica {} is not in the cluster file", args.id))?;
+    let addr = args.addr.unwrap_or(me.addr);
+    let db_path = args.db.unwrap_or_else(|| cluster.order_db(args.id));
+    if let Some(dir) = db_path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let peers = cluster
+        .replicas
+        .iter()
+        .filter(|r| r.id != args.id)
+        .map(|r| (r.id, format!("http://{}", r.addr)))
+        .collect();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let config = ServerConfig {
+        id: args.id,
+        db_path,
+        peers,
+        catalog_url: format!("http://{}", cluster.catalog.addr),
+        token,
+        timing: Timing::default(),
+    };
+    serve(listener, config, toystore_net::shutdown::signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! The fence: the newest epoch a replica has seen and its leader, kept durably in the
+//! replica's redb file (table `fence`, beside the log, not part of it), so that a restarted
+//! replica still refuses a leader older than one it had accepted.
+
+use toystore_events::OrderEvent;
+use toystore_store::redb::{TableDefinition, TableError};
+use toystore_store::{EventLog, StoreError};
+
+const FENCE: TableDefinition<'static, &'static str, u64> = TableDefinition::new("fence");
+
+/// An epoch and its leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fence {
+    /// The newest epoch seen (0: none).
+    pub epoch: u64,
+    /// Its leader.
+    pub leader: Option<u32>,
+}
+
+/// Reads the fence (the default if none was ever written).
+pub fn load(log: &EventLog<OrderEvent>) -> Result<Fence, StoreError> {
+    let tx = log.begin_read()?;
+    let table = match tx.open_table(FENCE) {
+        Ok(t) => t,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(Fence::default()),
+        Err(e) => return Err(e.into()),
+    };
+    let epoch = table.get("epoch")?.map(|v| v.value()).unwrap_or(0);
+    let leader = table
+        .get("leader")?
+        .and_then(|v| u32::try_from(v.value()).ok());
+    Ok(Fence { epoch, leader })
+}
+
+/// Writes the fence durably (returns after the commit).
+pub async fn store(log: &EventLog<OrderEvent>, fence: Fence) -> Result<(), StoreError> {
+    log.execute(move |b| {
+        let mut table = b.tx().open_table(FENCE)?;
+        table.insert("epoch", fence.epoch)?;
+        match fence.leader {
+            Some(id) => table.insert("leader", u64::from(id))?,
+            None => table.remove("leader")?,
+        };
+        Ok(())
+    })
+    .await
+}

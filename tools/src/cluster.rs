@@ -1,0 +1,355 @@
+//! [`Cluster`]: a whole store as real processes on loopback.
+//!
+//! Used by `tools up`, `tools eval`, `tools chaos` and the black-box tests. It writes the
+//! cluster file (`<data_dir>/toystore.toml`), starts the catalog, the order replicas and
+//! the front-end as child processes of one *node program* (the `tools` binary itself, or
+//! the tests' node binary, each of which runs a service given its name as first argument),
+//! waits until the store serves, and can kill (SIGKILL), restart and stop (SIGTERM) any
+//! service. Children are killed when the `Cluster` is dropped, so nothing outlives a test.
+
+use anyhow::{bail, Context};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use toystore_net::config::ReplicaConfig;
+use toystore_net::ClusterConfig;
+
+/// One service of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Service {
+    /// The catalog.
+    Catalog,
+    /// Order replica with this id.
+    Order(u32),
+    /// The front-end.
+    Frontend,
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Service::Catalog => f.write_str("catalog"),
+            Service::Order(id) => write!(f, "order-{id}"),
+            Service::Frontend => f.write_str("frontend"),
+        }
+    }
+}
+
+/// Where the services' log lines go.
+#[derive(Debug, Clone)]
+pub enum Logs {
+    /// To this process's stderr, each line prefixed with the service name.
+    Prefixed,
+    /// Appended to `<dir>/<service>.log`.
+    Files(PathBuf),
+    /// Discarded.
+    Quiet,
+}
+
+/// How to start a store.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// The program that runs a service: `program [prefix...] catalog|order|frontend ARGS`.
+    pub program: PathBuf,
+    /// Arguments before the service name.
+    pub prefix: Vec<String>,
+    /// The cluster file's contents (data dir, addresses, token...).
+    pub config: ClusterConfig,
+    /// Extra environment for every service (e.g. `RUST_LOG`).
+    pub env: Vec<(String, String)>,
+    /// Extra environment for one service (e.g. an armed failpoint).
+    pub service_env: BTreeMap<Service, Vec<(String, String)>>,
+    /// Where logs go.
+    pub logs: Logs,
+    /// Start the front-end without a cache.
+    pub no_cache: bool,
+}
+
+/// Free loopback ports, found by binding port 0 (the OS picks; the port is released at
+/// once and used by the child a moment later).
+pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .context("finding free ports")?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
+impl ClusterSpec {
+    /// A store on free loopback ports with data in `data_dir`, a random token, three
+    /// replicas, and logs in `<data_dir>/logs`.
+    pub fn on_free_ports(program: PathBuf, prefix: Vec<String>, data_dir: &Path) -> anyhow::Result<Self> {
+        let ports = free_ports(5)?;
+        let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        let mut config = ClusterConfig {
+            token: uuid::Uuid::new_v4().simple().to_string(),
+            data_dir: data_dir.to_path_buf(),
+            ..ClusterConfig::default()
+        };
+        config.frontend.addr = addr(ports[0]);
+        config.catalog.addr = addr(ports[1]);
+        config.replicas = (1..=3)
+            .map(|id| ReplicaConfig {
+                id,
+                addr: addr(ports[1 + id as usize]),
+            })
+            .collect();
+        Ok(Self {
+            program,
+            prefix,
+            config,
+            env: Vec::new(),
+            service_env: BTreeMap::new(),
+            logs: Logs::Files(data_dir.join("logs")),
+            no_cache: false,
+        })
+    }
+}
+
+/// A running store.
+pub struct Cluster {
+    spec: ClusterSpec,
+    config_path: PathBuf,
+    children: BTreeMap<Service, Child>,
+    http: reqwest::Client,
+}
+
+impl Cluster {
+    /// Writes the cluster file, starts every service and waits until the front-end serves
+    /// and a leader has been selected (at most `timeout`).
+    pub async fn start(spec: ClusterSpec, timeout: Duration) -> anyhow::Result<Self> {
+        let data_dir = spec.config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        if let Logs::Files(dir) = &spec.logs {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let config_path = data_dir.join("toystore.toml");
+        std::fs::write(&config_path, spec.config.to_toml())
+            .with_context(|| format!("writing {}", config_path.display()))?;
+        let mut cluster = Self {
+            spec,
+            config_path,
+            children: BTreeMap::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .build()?,
+        };
+        cluster.spawn(Service::Catalog)?;
+        for id in cluster.replica_ids() {
+            cluster.spawn(Service::Order(id))?;
+        }
+        cluster.spawn(Service::Frontend)?;
+        cluster.wait_ready(timeout).await?;
+        Ok(cluster)
+    }
+
+    /// The cluster file in use.
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// The cluster description.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.spec.config
+    }
+
+    /// The front-end's base URL.
+    pub fn frontend_url(&self) -> String {
+        format!("http://{}", self.spec.config.frontend.addr)
+    }
+
+    /// The replicas' ids.
+    pub fn replica_ids(&self) -> Vec<u32> {
+        self.spec.config.replicas.iter().map(|r| r.id).collect()
+    }
+
+    /// The base URL of a service.
+    pub fn url(&self, service: Service) -> String {
+        let c = &self.spec.config;
+        let addr = match service {
+            Service::Catalog => Some(c.catalog.addr),
+            Service::Frontend => Some(c.frontend.addr),
+            Service::Order(id) => c.replica(id).map(|r| r.addr),
+        };
+        addr.map(|a| format!("http://{a}")).unwrap_or_default()
+    }
+
+    /// Starts (or restarts) one service.
+    pub fn spawn(&mut self, service: Service) -> anyhow::Result<()> {
+        let mut cmd = Command::new(&self.spec.program);
+        cmd.args(&self.spec.prefix);
+        match service {
+            Service::Catalog => cmd.arg("catalog"),
+            Service::Order(id) => cmd.arg("order").arg("--id").arg(id.to_string()),
+            Service::Frontend => cmd.arg("frontend"),
+        };
+        cmd.arg("--config").arg(&self.config_path);
+        if service == Service::Frontend && self.spec.no_cache {
+            cmd.arg("--no-cache");
+        }
+        cmd.envs(self.spec.env.iter().cloned());
+        if let Some(extra) = self.spec.service_env.get(&service) {
+            cmd.envs(extra.iter().cloned());
+        }
+        cmd.env_remove("TOYSTORE_TOKEN");
+        cmd.stdin(Stdio::null()).kill_on_drop(true);
+        match &self.spec.logs {
+            Logs::Quiet => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+            Logs::Files(dir) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join(format!("{service}.log")))?;
+                cmd.stdout(file.try_clone()?).stderr(file);
+            }
+            Logs::Prefixed => {
+                cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            }
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {service} ({})", self.spec.program.display()))?;
+        if let Logs::Prefixed = self.spec.logs {
+            forward(service, child.stdout.take());
+            forward(service, child.stderr.take());
+        }
+        self.children.insert(service, child);
+        Ok(())
+    }
+
+    /// Kills a service with SIGKILL (a crash) and reaps it.
+    pub async fn kill(&mut self, service: Service) -> anyhow::Result<()> {
+        if let Some(mut child) = self.children.remove(&service) {
+            child.start_kill().ok();
+            child.wait().await?;
+        }
+        Ok(())
+    }
+
+    /// Whether a service's process is running.
+    pub fn is_running(&mut self, service: Service) -> bool {
+        self.children
+            .get_mut(&service)
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Restarts a killed or stopped service and waits until it answers `/health` (for a
+    /// replica: until it is ready).
+    pub async fn restart(&mut self, service: Service, timeout: Duration) -> anyhow::Result<()> {
+        self.kill(service).await?;
+        self.spawn(service)?;
+        self.wait_healthy(service, timeout).await
+    }
+
+    /// Waits until `service` answers `/health` (a replica: and says it is ready).
+    pub async fn wait_healthy(&self, service: Service, timeout: Duration) -> anyhow::Result<()> {
+        let url = format!("{}/health", self.url(service));
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Ok(resp) = self.http.get(&url).send().await {
+                if resp.status().is_success() {
+                    let ready = match service {
+                        Service::Order(_) => resp
+                            .json::<serde_json::Value>()
+                            .await
+                            .ok()
+                            .and_then(|v| v["data"]["ready"].as_bool())
+                            .unwrap_or(false),
+                        _ => true,
+                    };
+                    if ready {
+                        return Ok(());
+                    }
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("{service} did not become healthy within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The id of the replica the front-end currently uses as leader (from its metrics).
+    pub async fn leader(&self) -> Option<u32> {
+        let resp = self
+            .http
+            .get(format!("{}/metrics", self.frontend_url()))
+            .bearer_auth(&self.spec.config.token)
+            .send()
+            .await
+            .ok()?;
+        let v: serde_json::Value = resp.json().await.ok()?;
+        v["data"]["leader"]["id"].as_u64().and_then(|id| u32::try_from(id).ok())
+    }
+
+    /// Waits until every service answers and the front-end has a leader.
+    pub async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        for service in self.children.keys().copied().collect::<Vec<_>>() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            self.wait_healthy(service, left).await?;
+        }
+        while self.leader().await.is_none() {
+            if tokio::time::Instant::now() >= deadline {
+                bail!("no order leader was selected within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Ok(())
+    }
+
+    /// Stops every service with SIGTERM (front-end first) and waits for them to exit
+    /// (SIGKILL after `grace`). Returns the services that did not exit cleanly.
+    pub async fn stop(mut self, grace: Duration) -> Vec<Service> {
+        let mut unclean = Vec::new();
+        let order: Vec<Service> = {
+            let mut v: Vec<Service> = self.children.keys().copied().collect();
+            v.sort_by_key(|s| match s {
+                Service::Frontend => 0,
+                Service::Order(_) => 1,
+                Service::Catalog => 2,
+            });
+            v
+        };
+        for service in order {
+            let Some(mut child) = self.children.remove(&service) else {
+                continue;
+            };
+            if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+            match tokio::time::timeout(grace, child.wait()).await {
+                Ok(Ok(status)) if status.success() => {}
+                _ => {
+                    child.start_kill().ok();
+                    let _ = child.wait().await;
+                    unclean.push(service);
+                }
+            }
+        }
+        unclean
+    }
+}
+
+fn forward<R: tokio::io::AsyncRead + Unpin + Send + 'static>(service: Service, pipe: Option<R>) {
+    let Some(pipe) = pipe else { return };
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(pipe).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("[{service:>8}] {line}");
+        }
+    });
+}

@@ -1,0 +1,73 @@
+//! `tools up`: the whole store on loopback with one command.
+//!
+//! Default ports are those of DESIGN.md (front-end 8080, catalog 8090, replicas 8091–8093),
+//! the token is random, data lives in `./data`. The cluster file it uses is written to
+//! `<data-dir>/toystore.toml`, so one service can be stopped, restarted or inspected by
+//! hand. Ctrl-C stops everything cleanly.
+
+use crate::cluster::{Cluster, ClusterSpec, Logs};
+use anyhow::Context;
+use std::path::PathBuf;
+use std::time::Duration;
+use toystore_net::ClusterConfig;
+
+/// Arguments of `tools up`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  tools up --data-dir data\n  curl http://127.0.0.1:8080/products/Tux")]
+pub struct UpArgs {
+    /// Where the services keep their redb files (and the cluster file).
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// A cluster file to start from (addresses, token...); its data_dir is replaced by
+    /// --data-dir, and a missing token is generated.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Start the front-end with its product cache off.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// Runs `tools up` until Ctrl-C.
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let mut config = ClusterConfig::load_or_default(args.config.as_deref())?;
+    config.data_dir = args.data_dir.clone();
+    if config.token.is_empty() {
+        config.token = uuid::Uuid::new_v4().simple().to_string();
+    }
+    let program = std::env::current_exe().context("locating the tools binary")?;
+    let spec = ClusterSpec {
+        program,
+        prefix: Vec::new(),
+        config,
+        env: Vec::new(),
+        service_env: Default::default(),
+        logs: Logs::Prefixed,
+        no_cache: args.no_cache,
+    };
+    let cluster = Cluster::start(spec, Duration::from_secs(30)).await?;
+    let fe = cluster.frontend_url();
+    let c = cluster.config();
+    println!("toystore is up");
+    println!("  front-end  {fe}");
+    println!("  catalog    http://{}", c.catalog.addr);
+    for r in &c.replicas {
+        println!("  order {}    http://{}", r.id, r.addr);
+    }
+    println!("  data       {}", c.data_dir.display());
+    println!("  config     {}", cluster.config_path().display());
+    println!();
+    println!("try:");
+    println!("  curl {fe}/products/Tux");
+    println!("  curl -X POST -H 'content-type: application/json' -d '{{\"name\":\"Tux\",\"quantity\":1}}' {fe}/orders");
+    println!("  curl {fe}/orders/0");
+    println!();
+    println!("Ctrl-C stops the store.");
+    toystore_net::shutdown::signal().await;
+    let unclean = cluster.stop(Duration::from_secs(10)).await;
+    if unclean.is_empty() {
+        println!("toystore stopped");
+        Ok(())
+    } else {
+        anyhow::bail!("services that did not stop cleanly: {unclean:?}")
+    }
+}
