@@ -66,6 +66,8 @@ struct State {
     fence: Fence,
     /// Cancelled when the current leadership (if any) ends.
     term: CancellationToken,
+    /// Counts leaderships, to tell the current one from an ended one.
+    term_id: u64,
     followers: Option<Arc<Followers>>,
 }
 
@@ -121,6 +123,7 @@ impl Replica {
                 role: Role::Recovering,
                 fence,
                 term: CancellationToken::new(),
+                term_id: 0,
                 followers: None,
             }),
             transitions: tokio::sync::Mutex::new(()),
@@ -271,7 +274,7 @@ impl Replica {
 
     /// Becomes leader of `epoch`: pulls what ready peers have beyond this log, then starts
     /// the replication links.
-    async fn take_over(&self, epoch: u64) {
+    async fn take_over(self: &Arc<Self>, epoch: u64) {
         self.set_role(Role::Recovering);
         for (peer, status) in self.peer_statuses().await {
             if !status.ready || status.last_seq <= self.log.last_seq() {
@@ -296,18 +299,40 @@ impl Replica {
                 term.child_token(),
             ));
         }
-        let stop = self.stop.clone();
-        let t = term.clone();
+        let term_id = {
+            let mut s = self.state();
+            s.term = term.clone();
+            s.term_id += 1;
+            s.followers = Some(followers);
+            s.term_id
+        };
+        let me = self.clone();
         tokio::spawn(async move {
-            stop.cancelled().await;
-            t.cancel();
+            tokio::select! {
+                () = me.stop.cancelled() => term.cancel(),
+                () = term.cancelled() => me.step_down(term_id).await,
+            }
         });
-        let mut s = self.state();
-        s.term = term;
-        s.followers = Some(followers);
-        drop(s);
         self.set_role(Role::Leader);
         tracing::info!(replica = self.id, epoch, last_seq = %self.log.last_seq(), "leading");
+    }
+
+    /// Ends leadership `term_id` if it is still the current one and ended on its own (a
+    /// follower knew a newer epoch): the replica resynchronises from the new leader, since
+    /// its last appends may never have been replicated.
+    async fn step_down(self: Arc<Self>, term_id: u64) {
+        let _guard = self.transitions.lock().await;
+        {
+            let mut s = self.state();
+            if s.term_id != term_id || s.role != Role::Leader {
+                return;
+            }
+            s.followers = None;
+        }
+        tracing::warn!(replica = self.id, "a newer epoch exists; stepping down to resynchronise");
+        self.set_role(Role::Recovering);
+        drop(_guard);
+        self.recover().await;
     }
 
     /// The current leadership, or 421.

@@ -1,1 +1,228 @@
-//! placeholder
+//! Harness of the black-box tests: a whole store as real processes of the node binary
+//! (`toystore-node`, which runs each service's own command line, with failpoints compiled
+//! in), and helpers to talk to it and to read the replicas' files afterwards.
+
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toystore_events::{OrderEvent, Seq};
+use toystore_store::EventLog;
+use toystore_tools::cluster::{Cluster, ClusterSpec, Service};
+
+/// How long a store may take to start or a replica to recover on a slow machine.
+pub const READY: Duration = Duration::from_secs(60);
+
+/// A store on free ports in a temporary directory (removed on drop, after the processes).
+pub struct Store {
+    /// The running processes (killed on drop).
+    pub cluster: Cluster,
+    /// A client of the store, cheap to clone into client tasks.
+    pub shop: Shop,
+    /// The data directory's owner (declared last: removed after the processes are gone).
+    pub dir: tempfile::TempDir,
+}
+
+/// A client of the store's front-end and replicas.
+#[derive(Clone)]
+pub struct Shop {
+    /// A keep-alive HTTP client.
+    pub http: reqwest::Client,
+    /// The front-end's base URL.
+    pub base: String,
+    /// The replicas' (id, base URL).
+    pub replicas: Vec<(u32, String)>,
+    /// The cluster token (for internal endpoints).
+    pub token: String,
+}
+
+/// A store with a given spec tweak (e.g. an armed failpoint).
+pub async fn start_with(
+    node: &str,
+    tweak: impl FnOnce(&mut ClusterSpec),
+) -> anyhow::Result<Store> {
+    let dir = tempfile::tempdir()?;
+    let mut spec = ClusterSpec::on_free_ports(PathBuf::from(node), Vec::new(), dir.path())?;
+    spec.env.push(("RUST_LOG".into(), "info".into()));
+    tweak(&mut spec);
+    let cluster = Cluster::start(spec, READY).await?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let shop = Shop {
+        http,
+        base: cluster.frontend_url(),
+        replicas: cluster
+            .replica_ids()
+            .into_iter()
+            .map(|id| (id, cluster.url(Service::Order(id))))
+            .collect(),
+        token: cluster.config().token.clone(),
+    };
+    Ok(Store { cluster, shop, dir })
+}
+
+/// One placed order as the client saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    /// Order number.
+    pub number: u64,
+    /// Toy.
+    pub name: String,
+    /// Units.
+    pub quantity: u32,
+}
+
+impl Store {
+    /// A replica's redb file.
+    pub fn order_db(&self, id: u32) -> PathBuf {
+        self.cluster.config().order_db(id)
+    }
+
+    /// Stops the store and returns every replica's raw order log, checking that the
+    /// processes stopped cleanly.
+    pub async fn stop_and_read_logs(self) -> anyhow::Result<Vec<Vec<(Seq, Vec<u8>)>>> {
+        let ids = self.cluster.replica_ids();
+        let paths: Vec<PathBuf> = ids.iter().map(|id| self.order_db(*id)).collect();
+        let unclean = self.cluster.stop(Duration::from_secs(10)).await;
+        anyhow::ensure!(unclean.is_empty(), "services did not stop cleanly: {unclean:?}");
+        let logs = paths.iter().map(|p| raw_log(p)).collect();
+        drop(self.dir);
+        logs
+    }
+}
+
+impl Shop {
+    /// The front-end's URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `POST /orders` with an idempotency key; the status and JSON body.
+    pub async fn buy(&self, key: &str, name: &str, quantity: u32) -> anyhow::Result<(u16, serde_json::Value)> {
+        let resp = self
+            .http
+            .post(self.url("/orders"))
+            .header("idempotency-key", key)
+            .json(&serde_json::json!({ "name": name, "quantity": quantity }))
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await?))
+    }
+
+    /// Buys, retrying with the same key on 503 or a transport error until `deadline`
+    /// passes; returns the order number and how many attempts failed first.
+    pub async fn buy_until_placed(
+        &self,
+        key: &str,
+        name: &str,
+        quantity: u32,
+        deadline: Duration,
+    ) -> anyhow::Result<(u64, u32)> {
+        let end = tokio::time::Instant::now() + deadline;
+        let mut failures = 0;
+        loop {
+            match self.buy(key, name, quantity).await {
+                Ok((200, body)) => {
+                    let n = body["data"]["order_number"]
+                        .as_u64()
+                        .context("order_number missing")?;
+                    return Ok((n, failures));
+                }
+                Ok((503, _)) | Err(_) => failures += 1,
+                Ok((status, body)) => anyhow::bail!("buy {key}: {status} {body}"),
+            }
+            if tokio::time::Instant::now() >= end {
+                anyhow::bail!("buy {key} not placed before the deadline");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `GET /orders/<n>` as (status, body).
+    pub async fn order(&self, number: u64) -> anyhow::Result<(u16, serde_json::Value)> {
+        let resp = self.http.get(self.url(&format!("/orders/{number}"))).send().await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await?))
+    }
+
+    /// The quantity in stock of a toy, from the front-end.
+    pub async fn quantity(&self, name: &str) -> anyhow::Result<u64> {
+        let v: serde_json::Value = self
+            .http
+            .get(self.url(&format!("/products/{name}")))
+            .send()
+            .await?
+            .json()
+            .await?;
+        v["data"]["quantity"].as_u64().context("quantity missing")
+    }
+
+    /// A replica's base URL.
+    pub fn replica(&self, id: u32) -> String {
+        self.replicas
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, u)| u.clone())
+            .unwrap_or_default()
+    }
+
+    /// A replica's health (`data` object), or `None` if it does not answer.
+    pub async fn health(&self, id: u32) -> Option<serde_json::Value> {
+        let url = format!("{}/health", self.replica(id));
+        let v: serde_json::Value = self.http.get(url).send().await.ok()?.json().await.ok()?;
+        Some(v["data"].clone())
+    }
+
+    /// Waits until every replica is ready and holds `last_seq` orders.
+    pub async fn wait_converged(&self, last_seq: u64, timeout: Duration) -> anyhow::Result<()> {
+        let end = tokio::time::Instant::now() + timeout;
+        loop {
+            let mut all = true;
+            for (id, _) in &self.replicas {
+                let id = *id;
+                let h = self.health(id).await;
+                let ok = h.as_ref().is_some_and(|h| {
+                    h["ready"].as_bool() == Some(true) && h["last_seq"].as_u64() == Some(last_seq)
+                });
+                all &= ok;
+            }
+            if all {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= end {
+                let states: Vec<_> = futures_util::future::join_all(
+                    self.replicas.iter().map(|(id, _)| self.health(*id)),
+                )
+                .await;
+                anyhow::bail!("replicas did not converge on {last_seq} orders: {states:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Every event of a (stopped) replica's order log, as stored bytes.
+pub fn raw_log(path: &Path) -> anyhow::Result<Vec<(Seq, Vec<u8>)>> {
+    let log: EventLog<OrderEvent> =
+        EventLog::open_existing(path, toystore_order::projection::OrderProjection)?;
+    Ok(log.read_raw_after(Seq::ZERO)?.collect::<Result<_, _>>()?)
+}
+
+/// Every order of a (stopped) replica's log, decoded.
+pub fn orders(path: &Path) -> anyhow::Result<Vec<OrderEvent>> {
+    raw_log(path)?
+        .into_iter()
+        .map(|(seq, bytes)| {
+            toystore_events::decode(&bytes).with_context(|| format!("{}: event {seq}", path.display()))
+        })
+        .collect()
+}
+
+/// Checks the order-number invariant over a log: order n is the event at seq n + 1.
+pub fn assert_gap_free(events: &[OrderEvent]) {
+    for (i, e) in events.iter().enumerate() {
+        let OrderEvent::OrderPlaced { number, .. } = e;
+        assert_eq!(*number, i as u64, "order numbers must be 0, 1, 2, ... with no gap");
+    }
+}

@@ -236,6 +236,33 @@ impl Cluster {
         Ok(())
     }
 
+    /// Sets (replaces) the extra environment of one service for its next start.
+    pub fn set_service_env(&mut self, service: Service, env: Vec<(String, String)>) {
+        self.spec.service_env.insert(service, env);
+    }
+
+    /// Freezes a service (SIGSTOP): a paused process, like a stalled old leader.
+    pub fn pause(&self, service: Service) -> anyhow::Result<()> {
+        self.signal(service, nix::sys::signal::Signal::SIGSTOP)
+    }
+
+    /// Lets a paused service run again (SIGCONT).
+    pub fn resume(&self, service: Service) -> anyhow::Result<()> {
+        self.signal(service, nix::sys::signal::Signal::SIGCONT)
+    }
+
+    fn signal(&self, service: Service, signal: nix::sys::signal::Signal) -> anyhow::Result<()> {
+        let pid = self
+            .children
+            .get(&service)
+            .and_then(|c| c.id())
+            .and_then(|p| i32::try_from(p).ok())
+            .with_context(|| format!("{service} is not running"))?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
+            .with_context(|| format!("signalling {service}"))?;
+        Ok(())
+    }
+
     /// Whether a service's process is running.
     pub fn is_running(&mut self, service: Service) -> bool {
         self.children

@@ -1,0 +1,67 @@
+//! Crashes the leader at exact places of a purchase (failpoints compiled into the test
+//! node binary) and proves the front-end's retry with the same request id yields exactly
+//! one order and stock drops exactly once:
+//! - after the catalog buy, before the order is appended;
+//! - after the order is appended locally, before it is replicated or answered.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+use toystore_tests::{assert_gap_free, start_with, READY};
+use toystore_tools::cluster::Service;
+
+async fn crash_at(failpoint: &str) {
+    // Arm every replica, once for all of them: whichever leads crashes, the next does not.
+    let marker = tempfile::tempdir().unwrap();
+    let armed = format!("{failpoint}@{}", marker.path().join("fired").display());
+    let mut store = start_with(env!("CARGO_BIN_EXE_toystore-node"), |spec| {
+        spec.env.push(("TOYSTORE_FAILPOINT".into(), armed));
+    })
+    .await
+    .unwrap();
+    let leader = store.cluster.leader().await.unwrap();
+    let before = store.shop.quantity("Tux").await.unwrap();
+
+    let (status, body) = store.shop.buy("crash-key", "Tux", 3).await.unwrap();
+    assert_eq!(status, 200, "the front-end fails over transparently: {body}");
+    assert_eq!(body, serde_json::json!({"data": {"order_number": 0}}));
+    assert!(
+        !store.cluster.is_running(Service::Order(leader)),
+        "the failpoint crashed the leader"
+    );
+
+    // The retry of the same key (a client retrying after a lost reply) is the same order.
+    let (status, body) = store.shop.buy("crash-key", "Tux", 3).await.unwrap();
+    assert_eq!((status, body), (200, serde_json::json!({"data": {"order_number": 0}})));
+    let (_, body) = store.shop.buy("next-key", "Uno", 1).await.unwrap();
+    assert_eq!(body, serde_json::json!({"data": {"order_number": 1}}));
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.shop.quantity("Tux").await.unwrap() != before - 3 {
+        assert!(tokio::time::Instant::now() < deadline, "Tux stock must drop exactly once by 3");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The crashed replica comes back (the failpoint has fired) and converges on the same
+    // two orders.
+    store.cluster.restart(Service::Order(leader), READY).await.unwrap();
+    store.shop.wait_converged(2, READY).await.unwrap();
+    let logs = store.stop_and_read_logs().await.unwrap();
+    assert_eq!(logs[0], logs[1]);
+    assert_eq!(logs[0], logs[2]);
+    let events: Vec<_> = logs[0]
+        .iter()
+        .map(|(_, b)| toystore_events::decode(b).unwrap())
+        .collect();
+    assert_gap_free(&events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_crash_between_catalog_buy_and_append_yields_one_order() {
+    crash_at("after-buy").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_crash_between_append_and_reply_yields_one_order() {
+    crash_at("after-append").await;
+}
