@@ -262,8 +262,21 @@ pub fn routes(
         .and(token.require())
         .and(with())
         .map(|f: Arc<Frontend>| {
-            let leader = f.replicas().current().map(|l| serde_json::json!({ "id": l.client.id(), "epoch": l.epoch }));
-            respond(Ok(serde_json::json!({ "cache": f.cache_stats(), "leader": leader })))
+            let leader = f
+                .replicas()
+                .current()
+                .map(|l| serde_json::json!({ "id": l.client.id(), "epoch": l.epoch }));
+            let replicas: Vec<_> = f
+                .replicas()
+                .members()
+                .iter()
+                .map(|c| serde_json::json!({ "id": c.id(), "url": c.base().as_str() }))
+                .collect();
+            respond(Ok(serde_json::json!({
+                "cache": f.cache_stats(),
+                "leader": leader,
+                "replicas": replicas,
+            })))
         });
 
     health

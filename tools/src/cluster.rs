@@ -236,6 +236,17 @@ impl Cluster {
         Ok(())
     }
 
+    /// Changes the cluster description and rewrites the cluster file atomically (a
+    /// temporary file renamed over it), as an operator editing the file would.
+    pub fn update_config(&mut self, change: impl FnOnce(&mut ClusterConfig)) -> anyhow::Result<()> {
+        change(&mut self.spec.config);
+        self.spec.config.validate().map_err(anyhow::Error::msg)?;
+        let tmp = self.config_path.with_extension("toml.tmp");
+        std::fs::write(&tmp, self.spec.config.to_toml())?;
+        std::fs::rename(&tmp, &self.config_path)?;
+        Ok(())
+    }
+
     /// Sets (replaces) the extra environment of one service for its next start.
     pub fn set_service_env(&mut self, service: Service, env: Vec<(String, String)>) {
         self.spec.service_env.insert(service, env);

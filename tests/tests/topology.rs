@@ -1,0 +1,99 @@
+//! Proves the front-end applies replica changes from the watched cluster file without a
+//! restart: a replica removed, added back, and moved to a new address (the leader among
+//! them), after which purchases still work and land on every replica.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+use toystore_net::config::ReplicaConfig;
+use toystore_tests::{start_with, Shop, READY};
+use toystore_tools::cluster::{free_ports, Service};
+
+/// The front-end's replica list as (id, url), polled until `want` holds.
+async fn wait_members(shop: &Shop, want: impl Fn(&[(u64, String)]) -> bool) -> Vec<(u64, String)> {
+    let deadline = tokio::time::Instant::now() + READY;
+    loop {
+        let v: serde_json::Value = shop
+            .http
+            .get(shop.url("/metrics"))
+            .bearer_auth(&shop.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let members: Vec<(u64, String)> = v["data"]["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["id"].as_u64().unwrap(), r["url"].as_str().unwrap().to_string()))
+            .collect();
+        if want(&members) {
+            return members;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "topology change not applied: {members:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replica_changes_apply_without_a_restart() {
+    let mut store = start_with(env!("CARGO_BIN_EXE_toystore-node"), |_| {})
+        .await
+        .unwrap();
+    let shop = store.shop.clone();
+    let ids = |m: &[(u64, String)]| m.iter().map(|(id, _)| *id).collect::<Vec<_>>();
+    assert_eq!(ids(&wait_members(&shop, |_| true).await), vec![3, 2, 1]);
+
+    // Removed.
+    let one = store.cluster.config().replica(1).unwrap().clone();
+    store
+        .cluster
+        .update_config(|c| c.replicas.retain(|r| r.id != 1))
+        .unwrap();
+    wait_members(&shop, |m| ids(m) == vec![3, 2]).await;
+
+    // Added back.
+    store
+        .cluster
+        .update_config(|c| c.replicas.push(one.clone()))
+        .unwrap();
+    wait_members(&shop, |m| ids(m) == vec![3, 2, 1]).await;
+
+    // Moved: the leader restarts on a new port.
+    let leader = store.cluster.leader().await.unwrap();
+    store.cluster.kill(Service::Order(leader)).await.unwrap();
+    let port = free_ports(1).unwrap()[0];
+    let new_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    store
+        .cluster
+        .update_config(|c| {
+            c.replicas.retain(|r| r.id != leader);
+            c.replicas.push(ReplicaConfig {
+                id: leader,
+                addr: new_addr,
+            });
+        })
+        .unwrap();
+    store.cluster.spawn(Service::Order(leader)).unwrap();
+    store
+        .cluster
+        .wait_healthy(Service::Order(leader), READY)
+        .await
+        .unwrap();
+    let want = format!("http://{new_addr}/");
+    wait_members(&shop, |m| m.iter().any(|(id, url)| *id == u64::from(leader) && *url == want)).await;
+
+    let (number, _) = shop
+        .buy_until_placed("after-move", "Tux", 1, READY)
+        .await
+        .unwrap();
+    assert_eq!(number, 0);
+    let (status, body) = shop.order(0).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+}
