@@ -79,17 +79,14 @@ impl Catalog {
         let tx = self.log.begin_read()?;
         let seq = last_seq_in(&tx)?;
         let stock = tx.open_table(STOCK).map_err(StoreError::from)?;
-        let product = stock
-            .get(name)
-            .map_err(StoreError::from)?
-            .map(|v| {
-                let (price, quantity) = v.value();
-                Product {
-                    name: name.to_string(),
-                    price,
-                    quantity,
-                }
-            });
+        let product = stock.get(name).map_err(StoreError::from)?.map(|v| {
+            let (price, quantity) = v.value();
+            Product {
+                name: name.to_string(),
+                price,
+                quantity,
+            }
+        });
         Ok((product, seq))
     }
 

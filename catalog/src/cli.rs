@@ -6,7 +6,7 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use toystore_net::{ClusterConfig, ClusterToken};
+use toystore_net::config::{ensure_parent, ClusterArgs};
 
 /// The toystore catalog: owns stock, sells, restocks, and pushes invalidations.
 ///
@@ -14,18 +14,15 @@ use toystore_net::{ClusterConfig, ClusterToken};
 #[derive(clap::Parser, Debug)]
 #[command(version, about, long_about = None)]
 pub struct Args {
-    /// The cluster file (toystore.toml); defaults apply without one.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    /// The cluster file and token.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Listen address (overrides the file).
     #[arg(long)]
     pub addr: Option<SocketAddr>,
     /// The redb file (default: <data_dir>/catalog.redb).
     #[arg(long)]
     pub db: Option<PathBuf>,
-    /// Cluster token (overrides the file).
-    #[arg(long, env = "TOYSTORE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
     /// Restock interval in milliseconds (overrides the file).
     #[arg(long)]
     pub restock_interval_ms: Option<u64>,
@@ -33,14 +30,11 @@ pub struct Args {
 
 /// Runs the catalog until Ctrl-C or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let cluster = ClusterConfig::load_or_default(args.config.as_deref())?;
-    let token = ClusterToken::new(args.token.unwrap_or(cluster.token.clone()))
-        .context("no cluster token: set `token` in the cluster file, --token or TOYSTORE_TOKEN")?;
+    let (cluster, token) = args.cluster.load()?;
     let addr = args.addr.unwrap_or(cluster.catalog.addr);
     let db_path = args.db.unwrap_or_else(|| cluster.catalog_db());
-    if let Some(dir) = db_path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
+    ensure_parent(&db_path)
+        .with_context(|| format!("creating the directory of {}", db_path.display()))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;

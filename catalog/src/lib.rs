@@ -13,8 +13,8 @@
 //! - [`cli`]: the command line.
 
 pub mod api;
-pub mod cli;
 pub mod catalog;
+pub mod cli;
 pub mod client;
 pub mod projection;
 pub mod server;

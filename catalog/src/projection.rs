@@ -5,13 +5,12 @@
 //!   projection error, which aborts its transaction: stock can never go negative.
 //! - `purchases`: request id → sequence number of its `Purchased` event (idempotency).
 
-use toystore_store::redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use toystore_events::{CatalogEvent, Seq};
+use toystore_store::redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use toystore_store::{Projection, StoreError};
 
 /// name → (price, quantity).
-pub const STOCK: TableDefinition<'static, &'static str, (f64, u32)> =
-    TableDefinition::new("stock");
+pub const STOCK: TableDefinition<'static, &'static str, (f64, u32)> = TableDefinition::new("stock");
 /// request id → seq of its `Purchased` event.
 pub const PURCHASES: TableDefinition<'static, &'static str, u64> =
     TableDefinition::new("purchases");
@@ -31,7 +30,12 @@ impl Projection<CatalogEvent> for CatalogProjection {
         Ok(())
     }
 
-    fn apply(&self, tx: &WriteTransaction, seq: Seq, event: &CatalogEvent) -> Result<(), StoreError> {
+    fn apply(
+        &self,
+        tx: &WriteTransaction,
+        seq: Seq,
+        event: &CatalogEvent,
+    ) -> Result<(), StoreError> {
         let mut stock = tx.open_table(STOCK)?;
         match event {
             CatalogEvent::ProductAdded {
@@ -90,7 +94,10 @@ impl Projection<CatalogEvent> for CatalogProjection {
         for row in tx.open_table(STOCK)?.iter()? {
             let (k, v) = row?;
             let (price, quantity) = v.value();
-            out.push(format!("stock {:?} price={price} quantity={quantity}", k.value()));
+            out.push(format!(
+                "stock {:?} price={price} quantity={quantity}",
+                k.value()
+            ));
         }
         for row in tx.open_table(PURCHASES)?.iter()? {
             let (k, v) = row?;

@@ -42,7 +42,9 @@ pub async fn run(
     let path = config.db_path.clone();
     let catalog = tokio::task::spawn_blocking(move || Catalog::open(&path))
         .await
-        .map_err(|e| CatalogError::Store(toystore_store::StoreError::Io(std::io::Error::other(e))))??;
+        .map_err(|e| {
+            CatalogError::Store(toystore_store::StoreError::Io(std::io::Error::other(e)))
+        })??;
     let catalog = Arc::new(catalog);
     let stop = CancellationToken::new();
     let restock = tokio::spawn(restock_loop(
@@ -53,13 +55,7 @@ pub async fn run(
     let addr = listener.local_addr().ok();
     tracing::info!(?addr, seq = %catalog.log().last_seq(), "catalog serving");
     let routes = routes(catalog, config.token, config.heartbeat, stop.clone());
-    let stop_on_shutdown = stop.clone();
-    toystore_net::serve(listener, routes, async move {
-        shutdown.await;
-        stop_on_shutdown.cancel();
-    })
-    .await;
-    stop.cancel();
+    toystore_net::serve_until(listener, routes, shutdown, stop).await;
     let _ = restock.await;
     tracing::info!("catalog stopped");
     Ok(())

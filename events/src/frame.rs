@@ -335,7 +335,9 @@ mod tests {
             items.push(item);
         }
         assert_eq!(items.len(), 3);
-        assert!(matches!(&items[0], StreamItem::Event { seq: Seq(2), event, .. } if *event == order(1)));
+        assert!(
+            matches!(&items[0], StreamItem::Event { seq: Seq(2), event, .. } if *event == order(1))
+        );
         assert_eq!(items[1], StreamItem::Heartbeat { last_seq: Seq(3) });
         assert!(matches!(&items[2], StreamItem::Event { seq: Seq(3), .. }));
         assert_eq!(r.last_seq(), Seq(3));

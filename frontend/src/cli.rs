@@ -6,9 +6,8 @@ use crate::topology::members;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
 use std::time::Duration;
-use toystore_net::{ClusterConfig, ClusterToken};
+use toystore_net::config::ClusterArgs;
 
 /// The toystore front-end: the public REST API, a product cache, order forwarding with
 /// leader selection and failover.
@@ -17,16 +16,12 @@ use toystore_net::{ClusterConfig, ClusterToken};
 #[derive(clap::Parser, Debug)]
 #[command(version, about, long_about = None)]
 pub struct Args {
-    /// The cluster file (toystore.toml), watched for replica changes; defaults apply
-    /// without one.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    /// The cluster file (watched for replica changes) and token.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Listen address (overrides the file).
     #[arg(long)]
     pub addr: Option<SocketAddr>,
-    /// Cluster token (overrides the file).
-    #[arg(long, env = "TOYSTORE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
     /// Turn the product cache off.
     #[arg(long)]
     pub no_cache: bool,
@@ -37,11 +32,11 @@ pub struct Args {
 
 /// Runs the front-end until Ctrl-C or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let cluster = ClusterConfig::load_or_default(args.config.as_deref())?;
-    let token = ClusterToken::new(args.token.unwrap_or(cluster.token.clone()))
-        .context("no cluster token: set `token` in the cluster file, --token or TOYSTORE_TOKEN")?;
+    let (cluster, token) = args.cluster.load()?;
     let addr = args.addr.unwrap_or(cluster.frontend.addr);
-    let capacity = args.cache_capacity.unwrap_or(cluster.frontend.cache_capacity);
+    let capacity = args
+        .cache_capacity
+        .unwrap_or(cluster.frontend.cache_capacity);
     let cache_capacity = if cluster.frontend.cache && !args.no_cache {
         Some(NonZeroUsize::new(capacity).context("cache capacity must be at least 1")?)
     } else {
@@ -54,11 +49,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         catalog_url: format!("http://{}", cluster.catalog.addr),
         token,
         cache_capacity,
-        stream_silence: Duration::from_millis(cluster.catalog.heartbeat_ms.saturating_mul(3).max(1000)),
+        stream_silence: Duration::from_millis(
+            cluster.catalog.heartbeat_ms.saturating_mul(3).max(1000),
+        ),
         replicas: members(&cluster),
         health_interval: Duration::from_millis(cluster.frontend.health_interval_ms),
         failover_timeout: Duration::from_millis(cluster.frontend.failover_timeout_ms),
-        watch: args.config.clone(),
+        watch: args.cluster.config.clone(),
     };
     serve(listener, config, toystore_net::shutdown::signal()).await?;
     Ok(())

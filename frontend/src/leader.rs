@@ -46,7 +46,10 @@ pub struct Replicas {
 
 impl Replicas {
     /// Replicas given as (id, base URL).
-    pub fn new(token: ClusterToken, members: &[(u32, String)]) -> Result<Self, toystore_net::client::ClientError> {
+    pub fn new(
+        token: ClusterToken,
+        members: &[(u32, String)],
+    ) -> Result<Self, toystore_net::client::ClientError> {
         let replicas = Self {
             token,
             members: RwLock::new(Arc::new(Vec::new())),
@@ -60,23 +63,35 @@ impl Replicas {
 
     /// Replaces the set of replicas (a topology change). If the leader was removed or
     /// moved, it is forgotten and the next request selects again.
-    pub fn set_members(&self, members: &[(u32, String)]) -> Result<(), toystore_net::client::ClientError> {
+    pub fn set_members(
+        &self,
+        members: &[(u32, String)],
+    ) -> Result<(), toystore_net::client::ClientError> {
         let mut clients = members
             .iter()
             .map(|(id, url)| ReplicaClient::new(*id, url, self.token.clone()))
             .collect::<Result<Vec<_>, _>>()?;
         clients.sort_by_key(|c| std::cmp::Reverse(c.id()));
-        let mut leader = self.leader.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut leader = self
+            .leader
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(l) = leader.as_ref() {
             let kept = clients
                 .iter()
                 .any(|c| c.id() == l.client.id() && c.base() == l.client.base());
             if !kept {
-                tracing::info!(leader = l.client.id(), "leader left the topology; will reselect");
+                tracing::info!(
+                    leader = l.client.id(),
+                    "leader left the topology; will reselect"
+                );
                 *leader = None;
             }
         }
-        *self.members.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(clients);
+        *self
+            .members
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(clients);
         Ok(())
     }
 
@@ -97,7 +112,10 @@ impl Replicas {
     }
 
     fn set_current(&self, leader: Option<Leader>) {
-        *self.leader.write().unwrap_or_else(std::sync::PoisonError::into_inner) = leader;
+        *self
+            .leader
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = leader;
     }
 
     /// The leader; selects one if there is none, or if the caller saw leader epoch `failed`
@@ -115,7 +133,8 @@ impl Replicas {
     }
 
     async fn statuses(members: &[ReplicaClient]) -> Vec<Option<ReplicaStatus>> {
-        futures_util::future::join_all(members.iter().map(|m| async move { m.health().await.ok() })).await
+        futures_util::future::join_all(members.iter().map(|m| async move { m.health().await.ok() }))
+            .await
     }
 
     /// The handout's selection (see the module doc). Callers hold `selecting`.
@@ -146,8 +165,11 @@ impl Replicas {
                         epoch,
                     };
                     self.set_current(Some(leader.clone()));
-                    let others: Vec<ReplicaClient> =
-                        members.iter().filter(|m| m.id() != member.id()).cloned().collect();
+                    let others: Vec<ReplicaClient> = members
+                        .iter()
+                        .filter(|m| m.id() != member.id())
+                        .cloned()
+                        .collect();
                     tokio::spawn(async move {
                         for other in others {
                             if let Err(e) = other.announce(notice).await {
@@ -157,8 +179,12 @@ impl Replicas {
                     });
                     return Some(leader);
                 }
-                Ok(s) => tracing::warn!(replica = member.id(), status = ?s, "announced replica did not take the lead"),
-                Err(e) => tracing::warn!(replica = member.id(), error = %e, "leader announcement failed"),
+                Ok(s) => {
+                    tracing::warn!(replica = member.id(), status = ?s, "announced replica did not take the lead")
+                }
+                Err(e) => {
+                    tracing::warn!(replica = member.id(), error = %e, "leader announcement failed")
+                }
             }
         }
         tracing::warn!("no replica is ready to lead");
@@ -175,12 +201,17 @@ impl Replicas {
         let leader_ok = current.as_ref().is_some_and(|l| {
             members.iter().zip(&statuses).any(|(m, s)| {
                 m.id() == l.client.id()
-                    && s.as_ref().is_some_and(|s| s.role == Role::Leader && s.epoch == l.epoch)
+                    && s.as_ref()
+                        .is_some_and(|s| s.role == Role::Leader && s.epoch == l.epoch)
             })
         });
         if !leader_ok {
             if let Some(l) = &current {
-                tracing::warn!(leader = l.client.id(), epoch = l.epoch, "leader failed its health check; reselecting");
+                tracing::warn!(
+                    leader = l.client.id(),
+                    epoch = l.epoch,
+                    "leader failed its health check; reselecting"
+                );
             }
             self.leader(current.map(|l| l.epoch)).await;
             return;
@@ -201,7 +232,10 @@ impl Replicas {
     }
 
     fn log_changes(&self, members: &[ReplicaClient], statuses: &[Option<ReplicaStatus>]) {
-        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (m, s) in members.iter().zip(statuses) {
             let now = match s {
                 Some(s) => Seen::Up {
@@ -214,7 +248,9 @@ impl Replicas {
             if before.as_ref() != Some(&now) {
                 match (&now, s) {
                     (Seen::Down, _) => tracing::warn!(replica = m.id(), "replica down"),
-                    (Seen::Up { role, epoch }, Some(s)) => tracing::info!(replica = m.id(), ?role, epoch, last_seq = %s.last_seq, "replica state"),
+                    (Seen::Up { role, epoch }, Some(s)) => {
+                        tracing::info!(replica = m.id(), ?role, epoch, last_seq = %s.last_seq, "replica state")
+                    }
                     (Seen::Up { .. }, None) => {}
                 }
             }

@@ -63,7 +63,11 @@ pub async fn place(
 }
 
 /// Reads an order through the leader, failing over within `timeout`.
-pub async fn get(replicas: &Replicas, number: u64, timeout: Duration) -> Result<OrderRecord, ApiError> {
+pub async fn get(
+    replicas: &Replicas,
+    number: u64,
+    timeout: Duration,
+) -> Result<OrderRecord, ApiError> {
     with_failover(replicas, timeout, "order not found", |leader| async move {
         leader.order(number).await
     })

@@ -9,20 +9,20 @@ use crate::cache::{CacheStats, ProductCache};
 use crate::invalidation::follow_catalog;
 use crate::leader::Replicas;
 use serde::Deserialize;
-use std::path::PathBuf;
-use toystore_events::{valid_request_id, MAX_QUANTITY};
-use toystore_order::api::{OrderPlacedReply, OrderRecord, PlaceOrder};
 use std::future::Future;
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog::api::Product;
 use toystore_catalog::CatalogClient;
+use toystore_events::{valid_request_id, MAX_QUANTITY};
 use toystore_net::client::ClientError;
 use toystore_net::reply::respond;
 use toystore_net::{path::decode_segment, ApiError, ClusterToken};
+use toystore_order::api::{OrderPlacedReply, OrderRecord, PlaceOrder};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
@@ -106,9 +106,15 @@ impl Frontend {
     }
 
     /// Places an order through the leader. `key` is the client's `Idempotency-Key`.
-    pub async fn place_order(&self, body: OrderBody, key: Option<String>) -> Result<OrderPlacedReply, ApiError> {
+    pub async fn place_order(
+        &self,
+        body: OrderBody,
+        key: Option<String>,
+    ) -> Result<OrderPlacedReply, ApiError> {
         if !(1..=MAX_QUANTITY).contains(&body.quantity) {
-            return Err(ApiError::bad_request("quantity must be an integer from 1 to 1000000"));
+            return Err(ApiError::bad_request(
+                "quantity must be an integer from 1 to 1000000",
+            ));
         }
         if body.name.is_empty() {
             return Err(ApiError::bad_request("name must not be empty"));
@@ -196,13 +202,13 @@ pub async fn run(
         failover_timeout: config.failover_timeout,
     });
     tracing::info!(addr = ?listener.local_addr().ok(), cache = ?config.cache_capacity, "front-end serving");
-    let stop_on_shutdown = stop.clone();
-    toystore_net::serve(listener, routes(frontend, config.token), async move {
-        shutdown.await;
-        stop_on_shutdown.cancel();
-    })
+    toystore_net::serve_until(
+        listener,
+        routes(frontend, config.token),
+        shutdown,
+        stop.clone(),
+    )
     .await;
-    stop.cancel();
     let _ = health.await;
     if let Some(task) = follower {
         let _ = task.await;
@@ -246,11 +252,13 @@ pub fn routes(
         .and(warp::header::optional::<String>("idempotency-key"))
         .and(toystore_net::body::json::<OrderBody>())
         .and(with())
-        .then(|key: Option<String>, body: OrderBody, f: Arc<Frontend>| async move {
-            respond(f.place_order(body, key).await.map(|r| OrderNumber {
-                order_number: r.order_number,
-            }))
-        });
+        .then(
+            |key: Option<String>, body: OrderBody, f: Arc<Frontend>| async move {
+                respond(f.place_order(body, key).await.map(|r| OrderNumber {
+                    order_number: r.order_number,
+                }))
+            },
+        );
 
     let get_order = warp::path!("orders" / String)
         .and(warp::get())

@@ -27,7 +27,11 @@ pub fn members(config: &ClusterConfig) -> Vec<(u32, String)> {
 }
 
 /// Watches `path` until `stop`, applying replica changes to `replicas`.
-pub fn watch(path: PathBuf, replicas: Arc<Replicas>, stop: CancellationToken) -> notify::Result<()> {
+pub fn watch(
+    path: PathBuf,
+    replicas: Arc<Replicas>,
+    stop: CancellationToken,
+) -> notify::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let file_name = path.file_name().map(|n| n.to_os_string());
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -41,7 +45,10 @@ pub fn watch(path: PathBuf, replicas: Arc<Replicas>, stop: CancellationToken) ->
             }
         }
     })?;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     watcher.watch(dir, RecursiveMode::NonRecursive)?;
     tokio::spawn(async move {
         let _watcher = watcher;
@@ -70,7 +77,9 @@ pub fn watch(path: PathBuf, replicas: Arc<Replicas>, stop: CancellationToken) ->
                         Err(e) => tracing::warn!(error = %e, "topology change refused"),
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "cluster file changed but is invalid; keeping the running topology"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cluster file changed but is invalid; keeping the running topology")
+                }
             }
         }
     });

@@ -94,5 +94,79 @@ where
         }
     }
     let bytes = read_limited(length, body, MAX_BODY).await?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))
+    parse_object(&bytes)
+}
+
+/// Parses a body that must be one JSON object. serde's derived structs would also accept
+/// an array of the fields in order; API.md's bodies are objects, so anything else is a 400.
+/// Messages are short, lower-case, and never name a Rust type.
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|_| ApiError::bad_request("body is not valid json"))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request("body must be a json object"));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(describe(&e)))
+}
+
+/// A lower-case description of why a JSON object does not fit the expected shape:
+/// serde's message without positions and type names.
+fn describe(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" at line ").next().unwrap_or(&text);
+    let text = match text.split_once(", expected struct ") {
+        Some((head, _)) => head,
+        None => text,
+    };
+    format!("invalid body: {}", text.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Order {
+        name: String,
+        quantity: u32,
+    }
+
+    fn err(body: &str) -> String {
+        parse_object::<Order>(body.as_bytes())
+            .expect_err("must be refused")
+            .message
+            .into_owned()
+    }
+
+    #[test]
+    fn only_objects_of_the_right_shape_are_accepted() {
+        assert!(parse_object::<Order>(br#"{"name":"Tux","quantity":1}"#).is_ok());
+        assert_eq!(err(r#"["Tux",1]"#), "body must be a json object");
+        assert_eq!(err("null"), "body must be a json object");
+        assert_eq!(err(r#"{"name":"Tux""#), "body is not valid json");
+        assert_eq!(err(""), "body is not valid json");
+        assert_eq!(
+            err(r#"{"name":"Tux"}"#),
+            "invalid body: missing field `quantity`"
+        );
+        assert!(err(r#"{"name":"Tux","quantity":1,"x":2}"#)
+            .starts_with("invalid body: unknown field `x`"));
+        assert!(err(r#"{"name":"Tux","quantity":-1}"#).starts_with("invalid body: invalid value"));
+    }
+
+    #[test]
+    fn messages_are_lower_case_and_name_no_rust_type() {
+        for body in [
+            r#"{"name":1,"quantity":1}"#,
+            r#"{"name":"Tux","quantity":"1"}"#,
+            "{}",
+            r#"{"Name":"x"}"#,
+        ] {
+            let m = err(body);
+            assert_eq!(m, m.to_lowercase(), "{m}");
+            assert!(!m.contains("struct"), "{m}");
+        }
+    }
 }

@@ -118,7 +118,11 @@ pub struct ServiceClient {
 impl ServiceClient {
     /// A client of the service at `base` (e.g. `http://127.0.0.1:8090`) whose calls time out
     /// after `timeout`.
-    pub fn new(base: &str, token: crate::ClusterToken, timeout: Duration) -> Result<Self, ClientError> {
+    pub fn new(
+        base: &str,
+        token: crate::ClusterToken,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
         let base = reqwest::Url::parse(base)
             .map_err(|e| ClientError::Unreachable(format!("bad url {base}: {e}")))?;
         if base.cannot_be_a_base() {
@@ -154,13 +158,17 @@ impl ServiceClient {
     }
 
     /// Sends a request and reads the envelope.
-    pub async fn call<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
         read_envelope(req.send().await?).await
     }
 
     /// `GET` a path and read the envelope.
     pub async fn get<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, ClientError> {
-        self.call(self.request(reqwest::Method::GET, segments)).await
+        self.call(self.request(reqwest::Method::GET, segments))
+            .await
     }
 
     /// `POST` a JSON body to a path and read the envelope.
@@ -180,11 +188,14 @@ impl ServiceClient {
         segments: &[&str],
         after: toystore_events::Seq,
     ) -> Result<
-        impl futures_util::Stream<Item = Result<toystore_events::StreamItem<E>, toystore_events::FrameError>>,
+        impl futures_util::Stream<
+            Item = Result<toystore_events::StreamItem<E>, toystore_events::FrameError>,
+        >,
         ClientError,
     > {
         let mut url = self.url(segments);
-        url.query_pairs_mut().append_pair("after", &after.0.to_string());
+        url.query_pairs_mut()
+            .append_pair("after", &after.0.to_string());
         let resp = self
             .streams
             .get(url)

@@ -27,6 +27,36 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// The command-line flags every service shares: the cluster file and the token.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// The cluster file (toystore.toml); defaults apply without one.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Cluster token (overrides the file).
+    #[arg(long, env = "TOYSTORE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl ClusterArgs {
+    /// The cluster description and its token (the flag or environment winning over the
+    /// file). A store without a token is refused.
+    pub fn load(&self) -> Result<(ClusterConfig, crate::ClusterToken), ConfigError> {
+        let cluster = ClusterConfig::load_or_default(self.config.as_deref())?;
+        let token = self.token.clone().unwrap_or_else(|| cluster.token.clone());
+        let token = crate::ClusterToken::new(token).ok_or(ConfigError::NoToken)?;
+        Ok((cluster, token))
+    }
+}
+
+/// Creates the directory a database file will live in.
+pub fn ensure_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir),
+        _ => Ok(()),
+    }
+}
+
 /// Why the cluster file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -38,6 +68,9 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
+    /// No token in the file, the flag or the environment.
+    #[error("no cluster token: set `token` in the cluster file, --token or TOYSTORE_TOKEN")]
+    NoToken,
     /// The file is not a valid cluster file.
     #[error("{path}: {message}")]
     Invalid {

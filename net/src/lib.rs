@@ -28,4 +28,4 @@ pub mod stream;
 pub use auth::ClusterToken;
 pub use config::ClusterConfig;
 pub use reply::ApiError;
-pub use serve::{serve, GRACE_PERIOD};
+pub use serve::{serve, serve_until, GRACE_PERIOD};

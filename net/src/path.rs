@@ -15,7 +15,10 @@ mod tests {
 
     #[test]
     fn decodes_percent_escapes_and_refuses_bad_utf8() {
-        assert_eq!(decode_segment("Rubik%27s%20Cube").as_deref(), Some("Rubik's Cube"));
+        assert_eq!(
+            decode_segment("Rubik%27s%20Cube").as_deref(),
+            Some("Rubik's Cube")
+        );
         assert_eq!(decode_segment("Tux").as_deref(), Some("Tux"));
         assert_eq!(decode_segment("%ff"), None);
     }

@@ -125,8 +125,8 @@ fn rejection_to_error(r: &Rejection) -> ApiError {
             "content type must be application/json",
         );
     }
-    if let Some(e) = r.find::<reject::InvalidQuery>() {
-        return ApiError::bad_request(format!("invalid query: {e}"));
+    if r.find::<reject::InvalidQuery>().is_some() {
+        return ApiError::bad_request("invalid query string");
     }
     if let Some(e) = r.find::<reject::MissingHeader>() {
         return ApiError::bad_request(format!("missing header {}", e.name()));

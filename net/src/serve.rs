@@ -7,20 +7,44 @@
 //! [`GRACE_PERIOD`], and then returns. Streaming handlers should watch the same shutdown
 //! signal and end their bodies, so the grace period is rarely needed.
 
+use crate::reply::recover;
+use crate::stream::{into_served, Never};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use crate::stream::{into_served, Never};
-use hyper::body::Incoming;
-use tower_service::Service;
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use crate::reply::recover;
+use tower_service::Service;
 use warp::{Filter, Rejection, Reply};
 
 /// How long in-flight connections may run after shutdown begins.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(3);
+
+/// Serves until `shutdown` completes or `stop` is cancelled, and cancels `stop` in either
+/// case, so everything the service runs beside its routes (streams, background tasks)
+/// ends with it.
+pub async fn serve_until<F, R>(
+    listener: TcpListener,
+    filter: F,
+    shutdown: impl Future<Output = ()>,
+    stop: tokio_util::sync::CancellationToken,
+) where
+    F: Filter<Extract = (R,), Error = Rejection> + Clone + Send + Sync + 'static,
+    R: Reply + 'static,
+{
+    let on_shutdown = stop.clone();
+    serve(listener, filter, async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = on_shutdown.cancelled() => {}
+        }
+        on_shutdown.cancel();
+    })
+    .await;
+    stop.cancel();
+}
 
 /// Serves `filter` on `listener` until `shutdown` completes, then drains for at most
 /// [`GRACE_PERIOD`]. Every rejection becomes the JSON error envelope ([`recover`]).
@@ -29,10 +53,7 @@ where
     F: Filter<Extract = (R,), Error = Rejection> + Clone + Send + Sync + 'static,
     R: Reply + 'static,
 {
-    let filter = filter
-        .map(Reply::into_response)
-        .recover(recover)
-        .unify();
+    let filter = filter.map(Reply::into_response).recover(recover).unify();
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

@@ -33,7 +33,10 @@ struct Slot(Arc<Mutex<Option<ByteStream>>>);
 
 /// A `200` response whose body is `stream`, sent chunk by chunk as it yields, with the
 /// given content type. The body ends when the stream ends.
-pub fn reply(stream: impl Stream<Item = Bytes> + Send + 'static, content_type: &'static str) -> Response {
+pub fn reply(
+    stream: impl Stream<Item = Bytes> + Send + 'static,
+    content_type: &'static str,
+) -> Response {
     let mut resp = Response::new(Bytes::new().into());
     let headers = resp.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

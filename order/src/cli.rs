@@ -6,7 +6,7 @@ use crate::server::{run as serve, ServerConfig};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use toystore_net::{ClusterConfig, ClusterToken};
+use toystore_net::config::{ensure_parent, ClusterArgs};
 
 /// One toystore order replica.
 ///
@@ -14,9 +14,9 @@ use toystore_net::{ClusterConfig, ClusterToken};
 #[derive(clap::Parser, Debug)]
 #[command(version, about, long_about = None)]
 pub struct Args {
-    /// The cluster file (toystore.toml); defaults apply without one.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    /// The cluster file and token.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// This replica's id (must be in the file's replicas).
     #[arg(long)]
     pub id: u32,
@@ -26,24 +26,18 @@ pub struct Args {
     /// The redb file (default: <data_dir>/order-<id>.redb).
     #[arg(long)]
     pub db: Option<PathBuf>,
-    /// Cluster token (overrides the file).
-    #[arg(long, env = "TOYSTORE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
 }
 
 /// Runs the replica until Ctrl-C or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let cluster = ClusterConfig::load_or_default(args.config.as_deref())?;
-    let token = ClusterToken::new(args.token.unwrap_or(cluster.token.clone()))
-        .context("no cluster token: set `token` in the cluster file, --token or TOYSTORE_TOKEN")?;
+    let (cluster, token) = args.cluster.load()?;
     let me = cluster
         .replica(args.id)
         .with_context(|| format!("replica {} is not in the cluster file", args.id))?;
     let addr = args.addr.unwrap_or(me.addr);
     let db_path = args.db.unwrap_or_else(|| cluster.order_db(args.id));
-    if let Some(dir) = db_path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
+    ensure_parent(&db_path)
+        .with_context(|| format!("creating the directory of {}", db_path.display()))?;
     let peers = cluster
         .replicas
         .iter()

@@ -13,8 +13,7 @@ use toystore_store::{Projection, StoreError};
 pub const ORDERS: TableDefinition<'static, u64, (&'static str, u32)> =
     TableDefinition::new("orders");
 /// request id → order number.
-pub const REQUESTS: TableDefinition<'static, &'static str, u64> =
-    TableDefinition::new("requests");
+pub const REQUESTS: TableDefinition<'static, &'static str, u64> = TableDefinition::new("requests");
 
 /// The order log's projection.
 #[derive(Debug, Default, Clone, Copy)]
@@ -66,7 +65,10 @@ impl Projection<OrderEvent> for OrderProjection {
         for row in tx.open_table(ORDERS)?.iter()? {
             let (k, v) = row?;
             let (name, quantity) = v.value();
-            out.push(format!("order {} name={name:?} quantity={quantity}", k.value()));
+            out.push(format!(
+                "order {} name={name:?} quantity={quantity}",
+                k.value()
+            ));
         }
         for row in tx.open_table(REQUESTS)?.iter()? {
             let (k, v) = row?;

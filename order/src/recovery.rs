@@ -108,7 +108,7 @@ pub async fn sync_from(
                 }
             }
             StreamItem::Heartbeat { last_seq } => {
-                let caught_up = plan.append.last().map_or(true, |(s, _)| *s >= last_seq);
+                let caught_up = plan.append.last().is_none_or(|(s, _)| *s >= last_seq);
                 if authoritative
                     && !plan.diverged
                     && plan.append.is_empty()

@@ -88,7 +88,10 @@ fn not_leader() -> ApiError {
 }
 
 fn stale_epoch(mine: u64) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, format!("stale epoch (this replica has seen epoch {mine})"))
+    ApiError::new(
+        StatusCode::CONFLICT,
+        format!("stale epoch (this replica has seen epoch {mine})"),
+    )
 }
 
 fn recovering() -> ApiError {
@@ -185,7 +188,9 @@ impl Replica {
                     self.set_role(Role::Follower);
                     return;
                 }
-                Err(e) => tracing::warn!(replica = self.id, error = %e, "recovery attempt failed; retrying"),
+                Err(e) => {
+                    tracing::warn!(replica = self.id, error = %e, "recovery attempt failed; retrying")
+                }
             }
             drop(_guard);
             tokio::select! {
@@ -221,7 +226,10 @@ impl Replica {
     }
 
     async fn peer_statuses(&self) -> Vec<(&ReplicaClient, ReplicaStatus)> {
-        let checks = self.peers.iter().map(|p| async move { (p, p.health().await) });
+        let checks = self
+            .peers
+            .iter()
+            .map(|p| async move { (p, p.health().await) });
         futures_util::future::join_all(checks)
             .await
             .into_iter()
@@ -230,7 +238,10 @@ impl Replica {
     }
 
     /// Handles the front-end's announcement of a new epoch's leader.
-    pub async fn on_notice(self: &Arc<Self>, notice: LeaderNotice) -> Result<ReplicaStatus, ApiError> {
+    pub async fn on_notice(
+        self: &Arc<Self>,
+        notice: LeaderNotice,
+    ) -> Result<ReplicaStatus, ApiError> {
         let _guard = self.transitions.lock().await;
         {
             let s = self.state();
@@ -261,7 +272,12 @@ impl Replica {
             s.followers = None;
             s.role == Role::Leader
         };
-        tracing::info!(replica = self.id, epoch = notice.epoch, leader = notice.leader, "new epoch");
+        tracing::info!(
+            replica = self.id,
+            epoch = notice.epoch,
+            leader = notice.leader,
+            "new epoch"
+        );
         if notice.leader == self.id {
             self.take_over(notice.epoch).await;
         } else if was_leader {
@@ -282,8 +298,15 @@ impl Replica {
             }
             let mine = self.log.last_seq();
             match sync_from(&self.log, peer, mine, false, self.timing.stream_silence).await {
-                Ok(r) => tracing::info!(replica = self.id, peer = peer.id(), appended = r.appended, "pulled newer orders before leading"),
-                Err(e) => tracing::warn!(replica = self.id, peer = peer.id(), error = %e, "could not pull from peer before leading"),
+                Ok(r) => tracing::info!(
+                    replica = self.id,
+                    peer = peer.id(),
+                    appended = r.appended,
+                    "pulled newer orders before leading"
+                ),
+                Err(e) => {
+                    tracing::warn!(replica = self.id, peer = peer.id(), error = %e, "could not pull from peer before leading")
+                }
             }
         }
         let term = CancellationToken::new();
@@ -329,7 +352,10 @@ impl Replica {
             }
             s.followers = None;
         }
-        tracing::warn!(replica = self.id, "a newer epoch exists; stepping down to resynchronise");
+        tracing::warn!(
+            replica = self.id,
+            "a newer epoch exists; stepping down to resynchronise"
+        );
         self.set_role(Role::Recovering);
         drop(_guard);
         self.recover().await;
@@ -432,17 +458,14 @@ impl Replica {
         self.leadership()?;
         let tx = self.log.begin_read().map_err(storage)?;
         let table = tx.open_table(ORDERS).map_err(|e| storage(e.into()))?;
-        let row = table
-            .get(number)
-            .map_err(|e| storage(e.into()))?
-            .map(|v| {
-                let (name, quantity) = v.value();
-                OrderRecord {
-                    number,
-                    name: name.to_string(),
-                    quantity,
-                }
-            });
+        let row = table.get(number).map_err(|e| storage(e.into()))?.map(|v| {
+            let (name, quantity) = v.value();
+            OrderRecord {
+                number,
+                name: name.to_string(),
+                quantity,
+            }
+        });
         row.ok_or_else(|| ApiError::not_found("order not found"))
     }
 

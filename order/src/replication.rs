@@ -95,7 +95,7 @@ impl Followers {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut left = Vec::new();
         for p in all.iter_mut() {
-            if p.live && !p.matched.is_some_and(|m| m >= seq) {
+            if p.live && p.matched.is_none_or(|m| m < seq) {
                 p.live = false;
                 left.push(p.id);
             }

@@ -64,7 +64,12 @@ pub async fn run(
         .collect::<Result<Vec<_>, _>>()?;
     let catalog = CatalogClient::new(&config.catalog_url, config.token.clone())?;
     let replica = {
-        let (id, path, timing, stop) = (config.id, config.db_path.clone(), config.timing, stop.clone());
+        let (id, path, timing, stop) = (
+            config.id,
+            config.db_path.clone(),
+            config.timing,
+            stop.clone(),
+        );
         tokio::task::spawn_blocking(move || Replica::open(id, &path, peers, catalog, timing, stop))
             .await
             .map_err(|e| toystore_store::StoreError::Io(std::io::Error::other(e)))??
@@ -75,17 +80,8 @@ pub async fn run(
         let r = replica.clone();
         tokio::spawn(async move { r.recover().await })
     };
-    let stop_on_shutdown = stop.clone();
-    toystore_net::serve(
-        listener,
-        routes(replica, config.token, config.timing, stop.clone()),
-        async move {
-            shutdown.await;
-            stop_on_shutdown.cancel();
-        },
-    )
-    .await;
-    stop.cancel();
+    let routes = routes(replica, config.token, config.timing, stop.clone());
+    toystore_net::serve_until(listener, routes, shutdown, stop).await;
     let _ = recovery.await;
     tracing::info!(replica = config.id, "replica stopped");
     Ok(())
@@ -116,7 +112,9 @@ pub fn routes(
         .and(with())
         .then(|order: PlaceOrder, r: Arc<Replica>| async move {
             if !(1..=MAX_QUANTITY).contains(&order.quantity) {
-                return respond::<()>(Err(ApiError::bad_request("quantity must be from 1 to 1000000")));
+                return respond::<()>(Err(ApiError::bad_request(
+                    "quantity must be from 1 to 1000000",
+                )));
             }
             if !valid_request_id(&order.request_id) {
                 return respond::<()>(Err(ApiError::bad_request("invalid request id")));
@@ -136,12 +134,15 @@ pub fn routes(
             )
         });
 
-    let leader = warp::path!("internal" / "leader")
-        .and(warp::post())
-        .and(auth.clone())
-        .and(body::json::<LeaderNotice>())
-        .and(with())
-        .then(|notice: LeaderNotice, r: Arc<Replica>| async move { respond(r.on_notice(notice).await) });
+    let leader =
+        warp::path!("internal" / "leader")
+            .and(warp::post())
+            .and(auth.clone())
+            .and(body::json::<LeaderNotice>())
+            .and(with())
+            .then(|notice: LeaderNotice, r: Arc<Replica>| async move {
+                respond(r.on_notice(notice).await)
+            });
 
     let replicate = warp::path!("internal" / "replicate")
         .and(warp::post())
@@ -150,13 +151,15 @@ pub fn routes(
         .and(warp::header::<u32>(LEADER_HEADER))
         .and(body::bytes(MAX_PUSH))
         .and(with())
-        .then(|epoch: u64, leader: u32, frames: Bytes, r: Arc<Replica>| async move {
-            respond(
-                r.on_replicate(epoch, leader, frames)
-                    .await
-                    .map(|last_seq| ReplicateReply { last_seq }),
-            )
-        });
+        .then(
+            |epoch: u64, leader: u32, frames: Bytes, r: Arc<Replica>| async move {
+                respond(
+                    r.on_replicate(epoch, leader, frames)
+                        .await
+                        .map(|last_seq| ReplicateReply { last_seq }),
+                )
+            },
+        );
 
     let events = warp::path!("internal" / "events")
         .and(warp::get())

@@ -64,12 +64,8 @@ async fn peer(events: Vec<OrderEvent>) -> Peer {
     replica.log().append(events).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let routes = toystore_order::server::routes(
-        Arc::new(replica),
-        token(),
-        Timing::default(),
-        stop.clone(),
-    );
+    let routes =
+        toystore_order::server::routes(Arc::new(replica), token(), Timing::default(), stop.clone());
     let s = stop.clone();
     tokio::spawn(toystore_net::serve(listener, routes, s.cancelled_owned()));
     Peer {
@@ -149,7 +145,10 @@ async fn non_authoritative_peer_never_truncates() {
     let err = sync_from(&log, &peer.client, Seq::ZERO, false, SILENCE)
         .await
         .unwrap_err();
-    assert!(matches!(err, SyncError::Diverged { seq: Seq(4), .. }), "{err}");
+    assert!(
+        matches!(err, SyncError::Diverged { seq: Seq(4), .. }),
+        "{err}"
+    );
     assert_eq!(raw(&log), before);
 
     // A longer local log is kept too.

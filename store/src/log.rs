@@ -37,11 +37,11 @@ impl<E: LogEvent> EventLog<E> {
     ) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let db = Database::create(path).map_err(|e| open_error(path, e))?;
-        Self::start(path, db, Arc::new(projection))
+        Self::start(path, db, Arc::new(projection), true)
     }
 
-    /// Opens an existing log; a missing file is [`StoreError::Missing`] (for tools, which
-    /// must never create a file by mistake).
+    /// Opens an existing log; a missing file is [`StoreError::Missing`], and a file that is
+    /// not already a log of this kind is [`StoreError::Foreign`] and left as it was.
     pub fn open_existing(
         path: impl AsRef<Path>,
         projection: impl Projection<E>,
@@ -51,15 +51,16 @@ impl<E: LogEvent> EventLog<E> {
             return Err(StoreError::Missing(path.to_path_buf()));
         }
         let db = Database::open(path).map_err(|e| open_error(path, e))?;
-        Self::start(path, db, Arc::new(projection))
+        Self::start(path, db, Arc::new(projection), false)
     }
 
     fn start(
         path: &Path,
         db: Database,
         projection: Arc<dyn Projection<E>>,
+        new: bool,
     ) -> Result<Self, StoreError> {
-        let last = init_tables(path, &db, projection.as_ref())?;
+        let last = init_tables(path, &db, projection.as_ref(), new)?;
         let db = Arc::new(db);
         let (last_tx, last_rx) = watch::channel(last);
         let (jobs_tx, jobs_rx) = mpsc::channel();
@@ -203,10 +204,13 @@ pub fn last_seq_in(tx: &ReadTransaction) -> Result<Seq, StoreError> {
 }
 
 /// Creates the tables if needed, checks the kind and returns the last sequence number.
+/// Only a `new` log (opened with [`EventLog::open`]) may be stamped with its kind: an
+/// existing file without one is foreign, never adopted.
 fn init_tables<E: LogEvent>(
     path: &Path,
     db: &Database,
     projection: &dyn Projection<E>,
+    new: bool,
 ) -> Result<Seq, StoreError> {
     let tx = db.begin_write()?;
     {
@@ -223,7 +227,7 @@ fn init_tables<E: LogEvent>(
             }
             None => {
                 let events = tx.open_table(EVENTS)?;
-                if !events.is_empty()? {
+                if !new || !events.is_empty()? {
                     return Err(StoreError::Foreign {
                         path: path.to_path_buf(),
                         expected: E::KIND,

@@ -256,8 +256,9 @@ impl<E: LogEvent> Writer<E> {
         for (i, job) in jobs.iter_mut().enumerate() {
             // Returning drops the transaction, which aborts it. A panicking request fails
             // its batch like an error instead of killing the writer thread.
-            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut batch)))
-                .unwrap_or_else(|_| Err(StoreError::Aborted("the request panicked".into())));
+            let ran =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut batch)))
+                    .unwrap_or_else(|_| Err(StoreError::Aborted("the request panicked".into())));
             ran.map_err(|e| (Some(i), e))?;
             if let Some(cause) = batch.failed.take() {
                 let e =

@@ -36,10 +36,7 @@ pub struct Shop {
 }
 
 /// A store with a given spec tweak (e.g. an armed failpoint).
-pub async fn start_with(
-    node: &str,
-    tweak: impl FnOnce(&mut ClusterSpec),
-) -> anyhow::Result<Store> {
+pub async fn start_with(node: &str, tweak: impl FnOnce(&mut ClusterSpec)) -> anyhow::Result<Store> {
     let dir = tempfile::tempdir()?;
     let mut spec = ClusterSpec::on_free_ports(PathBuf::from(node), Vec::new(), dir.path())?;
     spec.env.push(("RUST_LOG".into(), "info".into()));
@@ -84,7 +81,10 @@ impl Store {
         let ids = self.cluster.replica_ids();
         let paths: Vec<PathBuf> = ids.iter().map(|id| self.order_db(*id)).collect();
         let unclean = self.cluster.stop(Duration::from_secs(10)).await;
-        anyhow::ensure!(unclean.is_empty(), "services did not stop cleanly: {unclean:?}");
+        anyhow::ensure!(
+            unclean.is_empty(),
+            "services did not stop cleanly: {unclean:?}"
+        );
         let logs = paths.iter().map(|p| raw_log(p)).collect();
         drop(self.dir);
         logs
@@ -98,7 +98,12 @@ impl Shop {
     }
 
     /// `POST /orders` with an idempotency key; the status and JSON body.
-    pub async fn buy(&self, key: &str, name: &str, quantity: u32) -> anyhow::Result<(u16, serde_json::Value)> {
+    pub async fn buy(
+        &self,
+        key: &str,
+        name: &str,
+        quantity: u32,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
         let resp = self
             .http
             .post(self.url("/orders"))
@@ -141,7 +146,11 @@ impl Shop {
 
     /// `GET /orders/<n>` as (status, body).
     pub async fn order(&self, number: u64) -> anyhow::Result<(u16, serde_json::Value)> {
-        let resp = self.http.get(self.url(&format!("/orders/{number}"))).send().await?;
+        let resp = self
+            .http
+            .get(self.url(&format!("/orders/{number}")))
+            .send()
+            .await?;
         let status = resp.status().as_u16();
         Ok((status, resp.json().await?))
     }
@@ -214,7 +223,8 @@ pub fn orders(path: &Path) -> anyhow::Result<Vec<OrderEvent>> {
     raw_log(path)?
         .into_iter()
         .map(|(seq, bytes)| {
-            toystore_events::decode(&bytes).with_context(|| format!("{}: event {seq}", path.display()))
+            toystore_events::decode(&bytes)
+                .with_context(|| format!("{}: event {seq}", path.display()))
         })
         .collect()
 }
@@ -223,6 +233,9 @@ pub fn orders(path: &Path) -> anyhow::Result<Vec<OrderEvent>> {
 pub fn assert_gap_free(events: &[OrderEvent]) {
     for (i, e) in events.iter().enumerate() {
         let OrderEvent::OrderPlaced { number, .. } = e;
-        assert_eq!(*number, i as u64, "order numbers must be 0, 1, 2, ... with no gap");
+        assert_eq!(
+            *number, i as u64,
+            "order numbers must be 0, 1, 2, ... with no gap"
+        );
     }
 }

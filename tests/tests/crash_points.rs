@@ -23,7 +23,10 @@ async fn crash_at(failpoint: &str) {
     let before = store.shop.quantity("Tux").await.unwrap();
 
     let (status, body) = store.shop.buy("crash-key", "Tux", 3).await.unwrap();
-    assert_eq!(status, 200, "the front-end fails over transparently: {body}");
+    assert_eq!(
+        status, 200,
+        "the front-end fails over transparently: {body}"
+    );
     assert_eq!(body, serde_json::json!({"data": {"order_number": 0}}));
     assert!(
         !store.cluster.is_running(Service::Order(leader)),
@@ -32,19 +35,29 @@ async fn crash_at(failpoint: &str) {
 
     // The retry of the same key (a client retrying after a lost reply) is the same order.
     let (status, body) = store.shop.buy("crash-key", "Tux", 3).await.unwrap();
-    assert_eq!((status, body), (200, serde_json::json!({"data": {"order_number": 0}})));
+    assert_eq!(
+        (status, body),
+        (200, serde_json::json!({"data": {"order_number": 0}}))
+    );
     let (_, body) = store.shop.buy("next-key", "Uno", 1).await.unwrap();
     assert_eq!(body, serde_json::json!({"data": {"order_number": 1}}));
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while store.shop.quantity("Tux").await.unwrap() != before - 3 {
-        assert!(tokio::time::Instant::now() < deadline, "Tux stock must drop exactly once by 3");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Tux stock must drop exactly once by 3"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     // The crashed replica comes back (the failpoint has fired) and converges on the same
     // two orders.
-    store.cluster.restart(Service::Order(leader), READY).await.unwrap();
+    store
+        .cluster
+        .restart(Service::Order(leader), READY)
+        .await
+        .unwrap();
     store.shop.wait_converged(2, READY).await.unwrap();
     let logs = store.stop_and_read_logs().await.unwrap();
     assert_eq!(logs[0], logs[1]);

@@ -18,7 +18,9 @@ async fn a_stale_leader_cannot_get_writes_accepted() {
         .await
         .unwrap();
     let shop = store.shop.clone();
-    shop.buy_until_placed("first", "Tux", 1, READY).await.unwrap();
+    shop.buy_until_placed("first", "Tux", 1, READY)
+        .await
+        .unwrap();
     let old = store.cluster.leader().await.unwrap();
     let old_epoch = shop.health(old).await.unwrap()["epoch"].as_u64().unwrap();
     let follower = store
@@ -71,7 +73,11 @@ async fn a_stale_leader_cannot_get_writes_accepted() {
 
     // The new leader's log (and so every converged log) never holds the stale write.
     store.cluster.spawn(Service::Frontend).unwrap();
-    store.cluster.wait_healthy(Service::Frontend, READY).await.unwrap();
+    store
+        .cluster
+        .wait_healthy(Service::Frontend, READY)
+        .await
+        .unwrap();
     shop.wait_converged(1, READY).await.unwrap();
     // (The restarted front-end may pick the old leader again: it is ready and has the
     // highest id. What matters is that it dropped the stale write.)

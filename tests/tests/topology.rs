@@ -28,7 +28,12 @@ async fn wait_members(shop: &Shop, want: impl Fn(&[(u64, String)]) -> bool) -> V
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| (r["id"].as_u64().unwrap(), r["url"].as_str().unwrap().to_string()))
+            .map(|r| {
+                (
+                    r["id"].as_u64().unwrap(),
+                    r["url"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         if want(&members) {
             return members;
@@ -66,7 +71,7 @@ async fn replica_changes_apply_without_a_restart() {
     wait_members(&shop, |m| ids(m) == vec![3, 2, 1]).await;
 
     // Moved: the leader restarts on a new port.
-    let leader = store.cluster.leader().await.unwrap();
+    let leader = store.cluster.wait_leader(READY).await.unwrap();
     store.cluster.kill(Service::Order(leader)).await.unwrap();
     let port = free_ports(1).unwrap()[0];
     let new_addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -87,7 +92,11 @@ async fn replica_changes_apply_without_a_restart() {
         .await
         .unwrap();
     let want = format!("http://{new_addr}/");
-    wait_members(&shop, |m| m.iter().any(|(id, url)| *id == u64::from(leader) && *url == want)).await;
+    wait_members(&shop, |m| {
+        m.iter()
+            .any(|(id, url)| *id == u64::from(leader) && *url == want)
+    })
+    .await;
 
     let (number, _) = shop
         .buy_until_placed("after-move", "Tux", 1, READY)

@@ -85,7 +85,11 @@ pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
 impl ClusterSpec {
     /// A store on free loopback ports with data in `data_dir`, a random token, three
     /// replicas, and logs in `<data_dir>/logs`.
-    pub fn on_free_ports(program: PathBuf, prefix: Vec<String>, data_dir: &Path) -> anyhow::Result<Self> {
+    pub fn on_free_ports(
+        program: PathBuf,
+        prefix: Vec<String>,
+        data_dir: &Path,
+    ) -> anyhow::Result<Self> {
         let ports = free_ports(5)?;
         let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
         let mut config = ClusterConfig {
@@ -327,7 +331,23 @@ impl Cluster {
             .await
             .ok()?;
         let v: serde_json::Value = resp.json().await.ok()?;
-        v["data"]["leader"]["id"].as_u64().and_then(|id| u32::try_from(id).ok())
+        v["data"]["leader"]["id"]
+            .as_u64()
+            .and_then(|id| u32::try_from(id).ok())
+    }
+
+    /// Waits until the front-end has a leader and returns its id.
+    pub async fn wait_leader(&self, timeout: Duration) -> anyhow::Result<u32> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(id) = self.leader().await {
+                return Ok(id);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("no order leader was selected within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// Waits until every service answers and the front-end has a leader.
@@ -337,13 +357,8 @@ impl Cluster {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             self.wait_healthy(service, left).await?;
         }
-        while self.leader().await.is_none() {
-            if tokio::time::Instant::now() >= deadline {
-                bail!("no order leader was selected within {timeout:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        Ok(())
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.wait_leader(left).await.map(|_| ())
     }
 
     /// Stops every service with SIGTERM (front-end first) and waits for them to exit

@@ -4,8 +4,17 @@
 //!   black-box tests);
 //! - [`node`]: running one service by name (the `tools catalog|order|frontend` subcommands
 //!   that [`cluster`] starts);
-//! - [`up`]: `tools up`.
+//! - [`up`]: `tools up`;
+//! - [`client`]: `tools client`, the handout's client with latency statistics and an order
+//!   check ([`client::run_clients`] for in-process callers);
+//! - [`logfile`]: opening a service's redb log read-only for inspection;
+//! - [`replay`]: `tools replay`, rebuilding a log's projections from its events;
+//! - [`diff`]: `tools diff`, comparing replicas' logs event by event.
 
+pub mod client;
 pub mod cluster;
+pub mod diff;
+pub mod logfile;
 pub mod node;
+pub mod replay;
 pub mod up;

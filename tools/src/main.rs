@@ -1,8 +1,12 @@
 //! The `tools` binary: run the whole store, drive the handout's client, evaluate, inject
 //! crashes, replay a log, diff replicas.
+//!
+//! Exit status: a subcommand's own (`client`: 1 when an order check fails; `replay`, `diff`:
+//! 1 when inconsistent), 1 on any other error, and 2 when `replay` or `diff` cannot inspect
+//! a file (missing, foreign, locked) or the command line is wrong.
 
 use clap::{Parser, Subcommand};
-use toystore_tools::{node, up};
+use toystore_tools::{client, diff, node, replay, up};
 
 /// toystore tools.
 #[derive(Debug, Parser)]
@@ -16,30 +20,49 @@ struct Cli {
 enum Command {
     /// Start the whole store on loopback (catalog, three order replicas, front-end).
     Up(up::UpArgs),
+    /// Run the handout's client: query, buy with probability P, check every order.
+    Client(client::ClientArgs),
+    /// Rebuild a stopped service's projections from its event log and compare.
+    Replay(replay::ReplayArgs),
+    /// Compare replicas' event logs; exit 0 when identical, 1 otherwise.
+    Diff(diff::DiffArgs),
     #[command(flatten)]
     Node(node::Node),
 }
 
+/// Exit status of `replay` and `diff` when a file cannot be inspected.
+const CANNOT_INSPECT: u8 = 2;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
+    let result = match cli.command {
+        // Synchronous, and outside any async runtime: they write through
+        // `EventLog::execute_blocking`.
+        Command::Replay(args) => replay::run(&args).map_err(|e| (e, CANNOT_INSPECT)),
+        Command::Diff(args) => diff::run(&args).map_err(|e| (e, CANNOT_INSPECT)),
+        command => run_async(command).map_err(|e| (e, 1)),
     };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Up(args) => up::run(args).await.map(|()| 0),
-            Command::Node(node) => node::run(node).await.map(|()| 0),
-        }
-    });
     match result {
         Ok(code) => std::process::ExitCode::from(code),
-        Err(e) => {
+        Err((e, code)) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(code)
         }
     }
+}
+
+fn run_async(command: Command) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        match command {
+            Command::Up(args) => up::run(args).await.map(|()| 0),
+            Command::Client(args) => client::run(args).await,
+            Command::Node(node) => node::run(node).await.map(|()| 0),
+            Command::Replay(args) => {
+                tokio::task::spawn_blocking(move || replay::run(&args)).await?
+            }
+            Command::Diff(args) => tokio::task::spawn_blocking(move || diff::run(&args)).await?,
+        }
+    })
 }

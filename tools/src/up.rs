@@ -13,7 +13,9 @@ use toystore_net::ClusterConfig;
 
 /// Arguments of `tools up`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  tools up --data-dir data\n  curl http://127.0.0.1:8080/products/Tux")]
+#[command(
+    after_help = "Example:\n  tools up --data-dir data\n  curl http://127.0.0.1:8080/products/Tux"
+)]
 pub struct UpArgs {
     /// Where the services keep their redb files (and the cluster file).
     #[arg(long, default_value = "data")]

@@ -1,0 +1,171 @@
+//! Shared helpers of the front-end's integration tests: the catalog's test harness
+//! (included from `catalog/tests/common`, so both crates start catalogs the same way),
+//! plus a front-end started in-process on a loopback port (stopped again when its guard
+//! drops) and its cache metrics.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../../catalog/tests/common/mod.rs"]
+mod catalog_harness;
+pub use catalog_harness::*;
+
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use toystore_catalog::api::BuyRequest;
+use toystore_catalog::CatalogClient;
+use toystore_events::Seq;
+use toystore_frontend::server::{
+    run as run_frontend, FrontendError, ServerConfig as FrontendConfig,
+};
+
+/// The front-end's cache counters as `GET /metrics` reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stats {
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+    pub invalidations: u64,
+    pub stale_inserts_refused: u64,
+    pub entries: usize,
+    pub capacity: usize,
+    pub active: bool,
+}
+
+/// The configuration of a test front-end: the catalog at `catalog_url`, an LRU of
+/// `capacity` entries (`None`: caching off), no order replicas.
+pub fn frontend_config(catalog_url: &str, capacity: Option<usize>) -> FrontendConfig {
+    FrontendConfig {
+        catalog_url: catalog_url.to_string(),
+        token: token(),
+        cache_capacity: capacity.map(|c| NonZeroUsize::new(c).expect("capacity >= 1")),
+        stream_silence: Duration::from_secs(2),
+        replicas: Vec::new(),
+        health_interval: Duration::from_secs(1),
+        failover_timeout: Duration::from_secs(1),
+        watch: None,
+    }
+}
+
+/// A front-end running in this process; shut down when dropped (or by
+/// [`TestFrontend::stop`]).
+pub struct TestFrontend {
+    pub addr: SocketAddr,
+    pub url: String,
+    http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), FrontendError>>>,
+}
+
+impl TestFrontend {
+    /// Starts a front-end of the catalog at `catalog_url` with an LRU of `capacity` entries
+    /// (`None`: caching off) and waits until it answers `/health`.
+    pub async fn start(catalog_url: &str, capacity: Option<usize>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let config = frontend_config(catalog_url, capacity);
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(run_frontend(listener, config, async move {
+            let _ = rx.await;
+        }));
+        let frontend = Self {
+            addr,
+            url: format!("http://{addr}"),
+            http: http(),
+            shutdown: Some(tx),
+            task: Some(task),
+        };
+        let url = format!("{}/health", frontend.url);
+        let http = frontend.http.clone();
+        wait_until("front-end answers /health", || {
+            let req = http.get(&url);
+            async move { matches!(req.send().await, Ok(r) if r.status() == 200) }
+        })
+        .await;
+        frontend
+    }
+
+    /// Starts a caching front-end and waits until its cache is active (the catalog's
+    /// stream said it is caught up), so that hits can be asserted.
+    pub async fn start_active(catalog_url: &str, capacity: usize) -> Self {
+        let frontend = Self::start(catalog_url, Some(capacity)).await;
+        frontend.wait_active(true).await;
+        frontend
+    }
+
+    /// `GET <path>` on the front-end: status and JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        send_json(self.http.get(format!("{}{path}", self.url))).await
+    }
+
+    /// `GET /products/<name>` (the name as given, already percent-encoded if need be).
+    pub async fn product(&self, name: &str) -> (u16, Value) {
+        self.get(&format!("/products/{name}")).await
+    }
+
+    /// The quantity the front-end reports for `name` (which must exist).
+    pub async fn quantity(&self, name: &str) -> u64 {
+        let (status, body) = self.product(name).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        body["data"]["quantity"].as_u64().expect("quantity")
+    }
+
+    /// The cache counters (panics if caching is off).
+    pub async fn stats(&self) -> Stats {
+        let (status, body) = send_json(
+            self.http
+                .get(format!("{}/metrics", self.url))
+                .header("authorization", bearer()),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_value(body["data"]["cache"].clone()).expect("cache stats")
+    }
+
+    /// Waits until the cache's `active` flag is `active`.
+    pub async fn wait_active(&self, active: bool) {
+        wait_until(&format!("the cache is active={active}"), || async move {
+            self.stats().await.active == active
+        })
+        .await;
+    }
+
+    /// Stops the front-end and waits until `run` has returned.
+    pub async fn stop(mut self) -> Result<(), FrontendError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let task = self.task.take().expect("running");
+        tokio::time::timeout(DEADLINE, task)
+            .await
+            .expect("front-end stops within the deadline")
+            .expect("front-end task did not panic")
+    }
+}
+
+impl Drop for TestFrontend {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Buys through the catalog (the way the order service will), returning the event's seq.
+pub async fn buy(catalog: &CatalogClient, request_id: &str, name: &str, quantity: u32) -> Seq {
+    let reply = catalog
+        .buy(&BuyRequest {
+            request_id: request_id.into(),
+            name: name.into(),
+            quantity,
+        })
+        .await
+        .expect("buy");
+    assert!(!reply.replayed, "fresh request id");
+    reply.seq
+}

@@ -1,0 +1,163 @@
+//! The command line of `client`, `replay` and `diff`, without a store: every subcommand's
+//! `--help` shows an example, and bad input gets a clear error and the documented exit
+//! status (a missing file, a text file, a redb file that is not a toystore log, a
+//! directory, too few files, a log of the wrong kind, an impossible probability, a front-end
+//! that is not there). Small logs written here with `EventLog` show the exit statuses of a
+//! consistent and an inconsistent replay, and of identical and different diffs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::tools;
+use std::path::Path;
+use toystore_catalog::projection::CatalogProjection;
+use toystore_events::{CatalogEvent, OrderEvent};
+use toystore_order::projection::{OrderProjection, ORDERS};
+use toystore_store::redb::Database;
+use toystore_store::EventLog;
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn order_log(path: &Path, names: &[&str]) {
+    let log = EventLog::open(path, OrderProjection).unwrap();
+    let events = names
+        .iter()
+        .enumerate()
+        .map(|(n, name)| OrderEvent::OrderPlaced {
+            number: n as u64,
+            request_id: format!("req-{n}"),
+            name: (*name).into(),
+            quantity: 1,
+        })
+        .collect();
+    log.append_blocking(events).unwrap();
+}
+
+#[test]
+fn every_subcommand_has_help_with_an_example() {
+    let top = tools(["--help"]);
+    top.expect_code(0);
+    for sub in ["up", "client", "replay", "diff"] {
+        top.stdout_has(sub);
+        tools([sub, "--help"])
+            .expect_code(0)
+            .stdout_has("Example:")
+            .stdout_has(&format!("tools {sub} "));
+    }
+}
+
+#[test]
+fn replay_and_diff_refuse_what_they_cannot_inspect() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.redb");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a database\n").unwrap();
+    let plain = dir.path().join("plain.redb");
+    drop(Database::create(&plain).unwrap());
+    let orders = dir.path().join("order-1.redb");
+    order_log(&orders, &["Tux"]);
+
+    for cmd in [vec!["replay"], vec!["diff", p(&orders)]] {
+        let with = |file: &Path| {
+            let mut args = cmd.clone();
+            args.push(p(file));
+            tools(args)
+        };
+        with(&missing).expect_code(2).stderr_has("no such file");
+        with(&text).expect_code(2).stderr_has("not a redb database");
+        with(&plain).expect_code(2).stderr_has("not a toystore log");
+        with(dir.path()).expect_code(2).stderr_has("is a directory");
+    }
+    // diff needs two files.
+    tools(["diff", p(&orders)])
+        .expect_code(2)
+        .stderr_has("FILE");
+    // Nothing was created or changed by trying.
+    assert!(!missing.exists());
+}
+
+#[test]
+fn exit_statuses_of_replay_and_diff_on_small_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.redb");
+    let b = dir.path().join("b.redb");
+    let c = dir.path().join("c.redb");
+    order_log(&a, &["Tux", "Uno"]);
+    order_log(&b, &["Tux", "Uno"]);
+    order_log(&c, &["Tux", "Lego"]);
+    let catalog = dir.path().join("catalog.redb");
+    EventLog::open(&catalog, CatalogProjection)
+        .unwrap()
+        .append_blocking(vec![CatalogEvent::ProductAdded {
+            name: "Tux".into(),
+            price: 25.99,
+            quantity: 100,
+        }])
+        .unwrap();
+
+    tools(["replay", p(&a)])
+        .expect_code(0)
+        .stdout_has("events      2")
+        .stdout_has("result      consistent");
+    tools(["replay", p(&catalog)])
+        .expect_code(0)
+        .stdout_has("toystore.catalog");
+    tools(["diff", p(&a), p(&b)])
+        .expect_code(0)
+        .stdout_has("identical");
+    tools(["diff", p(&a), p(&b), p(&c)])
+        .expect_code(1)
+        .stdout_has("first divergent seq 2")
+        .stdout_has("Lego");
+    tools(["diff", p(&a), p(&catalog)])
+        .expect_code(2)
+        .stderr_has("expected a toystore.order log");
+
+    // The orders row of order 1 now disagrees with its event.
+    {
+        let db = Database::open(&b).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(ORDERS)
+            .unwrap()
+            .insert(1u64, ("Uno", 5u32))
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let run = tools(["replay", "--json", p(&b)]);
+    run.expect_code(1);
+    let v = run.json();
+    assert_eq!(
+        v["first_difference"]["stored"], "order 1 name=\"Uno\" quantity=5",
+        "{run}"
+    );
+    assert_eq!(
+        v["first_difference"]["rebuilt"], "order 1 name=\"Uno\" quantity=1",
+        "{run}"
+    );
+}
+
+#[test]
+fn client_refuses_bad_arguments_and_an_absent_front_end() {
+    tools(["client", "--p", "1.5"])
+        .expect_code(1)
+        .stderr_has("--p must be a probability");
+    tools(["client", "--clients", "0"])
+        .expect_code(1)
+        .stderr_has("--clients");
+    tools(["client", "--frontend", "localhost:8080"])
+        .expect_code(1)
+        .stderr_has("front-end URL");
+    let port = toystore_tools::cluster::free_ports(1).unwrap()[0];
+    tools([
+        "client",
+        "--frontend",
+        &format!("http://127.0.0.1:{port}"),
+        "--iterations",
+        "1",
+    ])
+    .expect_code(1)
+    .stderr_has("is the store running?");
+}

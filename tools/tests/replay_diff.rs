@@ -1,0 +1,269 @@
+//! `tools replay` and `tools diff` on logs written by the real services, and on
+//! deliberately diverged copies of them.
+//!
+//! One store (every service a `tools` process) takes orders from the client; then:
+//!
+//! - while it runs, replay and diff refuse its files as locked (exit 2, "stop its service
+//!   first"), and after a replica is killed its uncleanly closed file is still readable
+//!   (a repaired copy is read) and left byte-for-byte unchanged;
+//! - a replica killed while orders continue is behind: diff exits 1 naming the first seq it
+//!   lacks and every file's last seq; after the store restarts and recovers, diff exits 0;
+//! - replay of the stopped catalog and every replica is consistent, its counts agree with the
+//!   client's orders, and `--write` produces a database identical in events (and refuses
+//!   an existing OUT);
+//! - copies diverged with redb directly are caught: an extra event and a rewritten event
+//!   make diff exit 1 at exactly that seq; a rewritten event, a tampered `orders` row, a
+//!   tampered `stock` row and an undecodable event make replay exit 1 and show the row;
+//!   a projection-only change leaves diff at 0 (it compares events);
+//! - a catalog file given where an order file is expected is refused (exit 2).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{start, stop, tools};
+use std::path::{Path, PathBuf};
+use toystore_catalog::projection::STOCK;
+use toystore_events::{encode, OrderEvent};
+use toystore_order::projection::{OrderProjection, ORDERS};
+use toystore_store::redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use toystore_store::EventLog;
+use toystore_tools::client::{run_clients, ClientConfig};
+use toystore_tools::cluster::Service;
+
+const EVENTS: TableDefinition<'static, u64, &'static [u8]> = TableDefinition::new("events");
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Runs the client and returns the number of orders it placed (all verified).
+async fn place_orders(url: &str, iterations: u64, seed: u64) -> u64 {
+    let mut config = ClientConfig::new(url, 1.0, iterations, 3);
+    config.seed = seed;
+    let report = run_clients(config).await.unwrap();
+    assert!(report.verification.ok, "{}", report.to_text());
+    assert_eq!(report.buy.errors, 0, "{}", report.to_text());
+    report.verification.orders
+}
+
+fn copy(from: &Path, dir: &Path, name: &str) -> PathBuf {
+    let to = dir.join(name);
+    std::fs::copy(from, &to).unwrap();
+    to
+}
+
+/// Overwrites the stored event at `seq` with `bytes`, directly with redb (projections are
+/// left as they were).
+fn overwrite_event(path: &Path, seq: u64, bytes: &[u8]) {
+    let db = Database::open(path).unwrap();
+    let tx = db.begin_write().unwrap();
+    tx.open_table(EVENTS).unwrap().insert(seq, bytes).unwrap();
+    tx.commit().unwrap();
+}
+
+/// The order event stored at `seq`.
+fn order_at(path: &Path, seq: u64) -> OrderEvent {
+    let db = Database::open(path).unwrap();
+    let tx = db.begin_read().unwrap();
+    let table = tx.open_table(EVENTS).unwrap();
+    let bytes = table.get(seq).unwrap().unwrap();
+    toystore_events::decode(bytes.value()).unwrap()
+}
+
+#[test]
+fn replay_and_diff_on_real_logs_and_diverged_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = common::spec(&data);
+    let catalog = data.join("catalog.redb");
+    let order = |id: u32| data.join(format!("order-{id}.redb"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+
+    // --- Against the running store.
+    let orders = runtime.block_on(async {
+        let mut cluster = start(spec.clone()).await;
+        let url = cluster.frontend_url();
+        let before_kill = place_orders(&url, 8, 1).await;
+        assert!(before_kill > 0);
+
+        for args in [
+            vec!["replay", p(&order(1))],
+            vec!["replay", p(&catalog)],
+            vec!["diff", p(&order(1)), p(&order(2)), p(&order(3))],
+        ] {
+            tools(&args)
+                .expect_code(2)
+                .stderr_has("locked")
+                .stderr_has("stop its service first");
+        }
+
+        // A killed replica's file was not closed cleanly: it is read through a repaired
+        // copy, and not modified. (Replica 1 is a follower: the leader is the highest id.)
+        cluster.kill(Service::Order(1)).await.unwrap();
+        let before = std::fs::read(order(1)).unwrap();
+        let run = tools(["replay", "--json", p(&order(1))]);
+        run.expect_code(0);
+        let report = run.json();
+        assert_eq!(report["events"].as_u64(), Some(before_kill), "{run}");
+        assert_eq!(report["repaired"].as_bool(), Some(true), "{run}");
+        assert_eq!(
+            std::fs::read(order(1)).unwrap(),
+            before,
+            "replay changed the file"
+        );
+
+        // Orders go on without replica 1, which falls behind: every order acknowledged
+        // before the kill had been replicated to it, none after.
+        let orders = before_kill + place_orders(&url, 4, 2).await;
+        stop(cluster).await;
+        tools(["diff", p(&order(1)), p(&order(2)), p(&order(3))])
+            .expect_code(1)
+            .stdout_has(&format!("first divergent seq {}", before_kill + 1))
+            .stdout_has(&format!("last seq {before_kill} "))
+            .stdout_has(&format!("last seq {orders} "))
+            .stdout_has("(no event)");
+
+        // Restarted, replica 1 recovers what it missed: the logs are identical again.
+        let cluster = start(spec.clone()).await;
+        stop(cluster).await;
+        orders
+    });
+
+    tools(["diff", p(&order(1)), p(&order(2)), p(&order(3))])
+        .expect_code(0)
+        .stdout_has(&format!(
+            "identical: 3 toystore.order logs, {orders} events each, last seq {orders}"
+        ));
+
+    // --- Replay of every stopped file.
+    let run = tools(["replay", p(&catalog)]);
+    run.expect_code(0)
+        .stdout_has("toystore.catalog")
+        .stdout_has("projections match")
+        .stdout_has("consistent");
+    for id in 1..=3 {
+        let run = tools(["replay", "--json", p(&order(id))]);
+        run.expect_code(0);
+        let v = run.json();
+        assert_eq!(v["kind"], "toystore.order");
+        assert_eq!(v["events"].as_u64(), Some(orders), "{run}");
+        assert_eq!(v["last_seq"].as_u64(), Some(orders), "{run}");
+        // Two rows per order: the order and its request id.
+        assert_eq!(v["stored_rows"].as_u64(), Some(2 * orders), "{run}");
+        assert_eq!(v["repaired"].as_bool(), Some(false), "{run}");
+    }
+    let catalog_json = tools(["replay", "--json", p(&catalog)]).json();
+    let toys = catalog_json["events"].as_u64().unwrap() - orders;
+    assert!(toys >= 10, "{catalog_json}");
+
+    // --write: a new database with the same events, which replays consistently itself.
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("rebuilt.redb");
+    tools(["replay", p(&order(2)), "--write", p(&out)])
+        .expect_code(0)
+        .stdout_has("written");
+    tools(["replay", p(&out)]).expect_code(0);
+    tools(["diff", p(&order(2)), p(&out)]).expect_code(0);
+    tools(["replay", p(&order(2)), "--write", p(&out)])
+        .expect_code(2)
+        .stderr_has("must be a new file");
+
+    // --- Diverged copies.
+    // One extra event at the end.
+    let extra = copy(&order(2), work.path(), "extra.redb");
+    {
+        let log = EventLog::open(&extra, OrderProjection).unwrap();
+        log.append_blocking(vec![OrderEvent::OrderPlaced {
+            number: orders,
+            request_id: "extra".into(),
+            name: "Tux".into(),
+            quantity: 1,
+        }])
+        .unwrap();
+    }
+    let run = tools(["diff", p(&order(1)), p(&order(2)), p(&extra)]);
+    run.expect_code(1)
+        .stdout_has(&format!("first divergent seq {}", orders + 1))
+        .stdout_has(&format!("last seq {}", orders + 1))
+        .stdout_has(&format!("last seq {orders}"))
+        .stdout_has("(no event)");
+    tools(["replay", p(&extra)]).expect_code(0);
+
+    // A rewritten event in the middle: diff names it; replay sees the projection disagree.
+    let changed = copy(&order(3), work.path(), "changed.redb");
+    let seq = 2.min(orders);
+    let OrderEvent::OrderPlaced {
+        number, request_id, ..
+    } = order_at(&changed, seq);
+    let rewritten = OrderEvent::OrderPlaced {
+        number,
+        request_id,
+        name: "Changed".into(),
+        quantity: 7,
+    };
+    overwrite_event(&changed, seq, &encode(&rewritten));
+    tools(["diff", p(&order(3)), p(&changed)])
+        .expect_code(1)
+        .stdout_has(&format!("first divergent seq {seq}"))
+        .stdout_has("Changed");
+    tools(["replay", p(&changed)])
+        .expect_code(1)
+        .stdout_has("projections DIFFER")
+        .stdout_has("Changed")
+        .stdout_has("INCONSISTENT");
+
+    // A tampered projection row: replay catches it, diff (events only) does not care.
+    let tampered = copy(&order(2), work.path(), "tampered.redb");
+    {
+        let db = Database::open(&tampered).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(ORDERS)
+            .unwrap()
+            .insert(0u64, ("Tampered", 99u32))
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let run = tools(["replay", p(&tampered)]);
+    run.expect_code(1)
+        .stdout_has("projections DIFFER")
+        .stdout_has("first difference at row 0")
+        .stdout_has("order 0 name=\"Tampered\" quantity=99");
+    tools(["diff", p(&order(2)), p(&tampered)]).expect_code(0);
+
+    // A tampered stock row in the catalog.
+    let stock = copy(&catalog, work.path(), "stock.redb");
+    {
+        let db = Database::open(&stock).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut table = tx.open_table(STOCK).unwrap();
+            let (name, (price, _)) = {
+                let (k, v) = table.first().unwrap().unwrap();
+                (k.value().to_string(), v.value())
+            };
+            table.insert(name.as_str(), (price, 4242)).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    tools(["replay", p(&stock)])
+        .expect_code(1)
+        .stdout_has("quantity=4242")
+        .stdout_has("INCONSISTENT");
+
+    // An event that does not decode: the rebuild fails at it; diff shows it.
+    let garbage = copy(&order(2), work.path(), "garbage.redb");
+    overwrite_event(&garbage, 1, &[1, 250, 250, 250]);
+    tools(["replay", p(&garbage)])
+        .expect_code(1)
+        .stdout_has("rebuild     FAILED: event 1");
+    tools(["diff", p(&order(2)), p(&garbage)])
+        .expect_code(1)
+        .stdout_has("first divergent seq 1")
+        .stdout_has("undecodable");
+
+    // A catalog where an order log is expected.
+    tools(["diff", p(&order(1)), p(&catalog)])
+        .expect_code(2)
+        .stderr_has("a toystore.catalog log, expected a toystore.order log");
+}
