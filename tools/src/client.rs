@@ -87,6 +87,9 @@ pub struct ClientConfig {
     pub buy_attempts: u32,
     /// Show a progress bar on stderr (only drawn when stderr is a terminal).
     pub progress: bool,
+    /// End the query/buy phase after this long even if iterations remain (for runs that
+    /// last a given time, like `tools chaos`); the order check still follows.
+    pub stop_after: Option<Duration>,
 }
 
 impl ClientConfig {
@@ -103,6 +106,7 @@ impl ClientConfig {
             timeout: Duration::from_secs(15),
             buy_attempts: 4,
             progress: false,
+            stop_after: None,
         }
     }
 
@@ -406,7 +410,11 @@ impl Sim {
 
     /// The query/buy loop.
     async fn load(&mut self, config: &ClientConfig, targets: &Targets, bar: &ProgressBar) {
+        let deadline = config.stop_after.map(|d| Instant::now() + d);
         for _ in 0..config.iterations {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
             // Both draws happen every iteration, so the choices depend on the seed alone.
             let pick = self.rng.random_range(0..targets.toys.len());
             let wants = self.rng.random_bool(config.p);
@@ -810,6 +818,7 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<u8> {
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
         buy_attempts: 4,
         progress: !args.json,
+        stop_after: None,
     };
     let report = run_clients(config).await?;
     if args.json {

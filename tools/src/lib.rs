@@ -9,12 +9,17 @@
 //!   check ([`client::run_clients`] for in-process callers);
 //! - [`logfile`]: opening a service's redb log read-only for inspection;
 //! - [`replay`]: `tools replay`, rebuilding a log's projections from its events;
-//! - [`diff`]: `tools diff`, comparing replicas' logs event by event.
+//! - [`diff`]: `tools diff`, comparing replicas' logs event by event;
+//! - [`eval`]: `tools eval`, the latency evaluation, with [`plot`] for its SVG charts;
+//! - [`chaos`]: `tools chaos`, killing replicas under load and checking nothing is lost.
 
+pub mod chaos;
 pub mod client;
 pub mod cluster;
 pub mod diff;
+pub mod eval;
 pub mod logfile;
 pub mod node;
+pub mod plot;
 pub mod replay;
 pub mod up;

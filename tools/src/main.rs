@@ -6,7 +6,7 @@
 //! a file (missing, foreign, locked) or the command line is wrong.
 
 use clap::{Parser, Subcommand};
-use toystore_tools::{client, diff, node, replay, up};
+use toystore_tools::{chaos, client, diff, eval, node, replay, up};
 
 /// toystore tools.
 #[derive(Debug, Parser)]
@@ -26,6 +26,10 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Compare replicas' event logs; exit 0 when identical, 1 otherwise.
     Diff(diff::DiffArgs),
+    /// Measure latency against buy probability, cache on and off; write CSV, table, plots.
+    Eval(eval::EvalArgs),
+    /// Kill replicas (the leader among them) under load; verify nothing is lost.
+    Chaos(chaos::ChaosArgs),
     #[command(flatten)]
     Node(node::Node),
 }
@@ -58,6 +62,8 @@ fn run_async(command: Command) -> anyhow::Result<u8> {
         match command {
             Command::Up(args) => up::run(args).await.map(|()| 0),
             Command::Client(args) => client::run(args).await,
+            Command::Eval(args) => eval::run(args).await,
+            Command::Chaos(args) => chaos::run(args).await,
             Command::Node(node) => node::run(node).await.map(|()| 0),
             Command::Replay(args) => {
                 tokio::task::spawn_blocking(move || replay::run(&args)).await?
