@@ -146,12 +146,20 @@ impl Cluster {
                 .timeout(Duration::from_secs(2))
                 .build()?,
         };
+        let deadline = tokio::time::Instant::now() + timeout;
         cluster.spawn(Service::Catalog)?;
         for id in cluster.replica_ids() {
             cluster.spawn(Service::Order(id))?;
         }
+        // The front-end starts once the replicas are ready, so its first selection sees
+        // them all and picks the highest id, as the handout describes.
+        for id in cluster.replica_ids() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            cluster.wait_healthy(Service::Order(id), left).await?;
+        }
         cluster.spawn(Service::Frontend)?;
-        cluster.wait_ready(timeout).await?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        cluster.wait_ready(left).await?;
         Ok(cluster)
     }
 
@@ -323,17 +331,22 @@ impl Cluster {
 
     /// The id of the replica the front-end currently uses as leader (from its metrics).
     pub async fn leader(&self) -> Option<u32> {
+        let m = self.metrics().await.ok()?;
+        m["leader"]["id"]
+            .as_u64()
+            .and_then(|id| u32::try_from(id).ok())
+    }
+
+    /// The front-end's `GET /metrics` (`data` object): cache counters, leader, replicas.
+    pub async fn metrics(&self) -> anyhow::Result<serde_json::Value> {
         let resp = self
             .http
             .get(format!("{}/metrics", self.frontend_url()))
             .bearer_auth(&self.spec.config.token)
             .send()
-            .await
-            .ok()?;
-        let v: serde_json::Value = resp.json().await.ok()?;
-        v["data"]["leader"]["id"]
-            .as_u64()
-            .and_then(|id| u32::try_from(id).ok())
+            .await?;
+        let v: serde_json::Value = resp.json().await?;
+        Ok(v["data"].clone())
     }
 
     /// Waits until the front-end has a leader and returns its id.

@@ -3,8 +3,12 @@
 //! For the cache on and off, and for each buy probability p (0, 0.2, 0.4, 0.6, 0.8 by
 //! default), it starts a fresh store (new data, free loopback ports), runs 5 concurrent
 //! clients (`tools client`'s code, in-process) and records per request type the mean, p50,
-//! p99 latency and the throughput. It writes `results.csv`, `results.md` (a table) and SVG
-//! plots of latency against p, one line per request type and cache setting, to `--out`.
+//! p99 latency and the throughput, and the front-end's cache counters. Every setting is run
+//! `--repeat` times, the repetitions interleaved across settings so that a noisy moment of
+//! the machine does not land on one setting; a setting's figures combine its runs (counts
+//! summed, means weighted by count, percentiles the median of the runs'). It writes
+//! `results.csv`, `results.md` (tables), `results.json` (every run) and SVG plots of latency
+//! against p, one line per request type and cache setting, to `--out`.
 
 use crate::client::{run_clients, ClientConfig, ClientReport, RequestStats};
 use crate::cluster::{Cluster, ClusterSpec};
@@ -17,13 +21,15 @@ use std::time::Duration;
 
 /// Arguments of `tools eval`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  tools eval --out docs/eval --iterations 500")]
+#[command(after_help = "Example:\n  tools eval --out docs/eval --iterations 400")]
 pub struct EvalArgs {
     /// Directory for results.csv, results.md and the SVG plots.
     #[arg(long, default_value = "docs/eval")]
     pub out: PathBuf,
-    /// Iterations per client per run.
-    #[arg(long, default_value_t = 500)]
+    /// Iterations per client per run. The default keeps the purchases of a run below the
+    /// catalog's whole stock (20 toys x 100) even at p = 0.8, so that p, not sold-out
+    /// toys, decides how much is bought.
+    #[arg(long, default_value_t = 400)]
     pub iterations: u64,
     /// Concurrent clients per run.
     #[arg(long, default_value_t = 5)]
@@ -35,6 +41,9 @@ pub struct EvalArgs {
     /// in p and the cache).
     #[arg(long, default_value_t = 677)]
     pub seed: u64,
+    /// Runs per setting.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
     /// Keep each run's store data (logs included) under --out/runs.
     #[arg(long)]
     pub keep_data: bool,
@@ -49,6 +58,8 @@ pub struct EvalRow {
     pub p: f64,
     /// The clients' report.
     pub report: ClientReport,
+    /// The front-end's cache counters at the end of the run (`None` with the cache off).
+    pub cache_stats: Option<serde_json::Value>,
 }
 
 const TYPES: [&str; 3] = ["query", "buy", "order check"];
@@ -67,22 +78,23 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<u8> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let program = std::env::current_exe().context("locating the tools binary")?;
     let mut rows = Vec::new();
-    let runs = args.p.len() * 2;
-    for (i, cache) in [true, false]
+    let settings: Vec<(bool, f64)> = [true, false]
         .into_iter()
         .flat_map(|c| args.p.iter().map(move |p| (c, *p)))
+        .collect();
+    let runs = settings.len() * args.repeat.max(1);
+    for (i, (cache, p)) in (0..args.repeat.max(1))
+        .flat_map(|_| settings.iter().copied())
         .enumerate()
     {
         eprintln!(
-            "run {}/{runs}: cache {}, p = {}, {} clients x {} iterations",
+            "run {}/{runs}: cache {}, p = {p}, {} clients x {} iterations",
             i + 1,
-            if cache.0 { "on" } else { "off" },
-            cache.1,
+            if cache { "on" } else { "off" },
             args.clients,
             args.iterations
         );
-        let row = one_run(&args, &program, cache.0, cache.1, i).await?;
-        rows.push(row);
+        rows.push(one_run(&args, &program, cache, p, i).await?);
     }
     write_outputs(&args.out, &rows)?;
     let failed: Vec<String> = rows
@@ -121,13 +133,24 @@ async fn one_run(
     config.seed = args.seed;
     config.progress = true;
     let report = run_clients(config).await;
+    let cache_stats = cluster
+        .metrics()
+        .await
+        .ok()
+        .map(|m| m["cache"].clone())
+        .filter(|c| !c.is_null());
     let unclean = cluster.stop(Duration::from_secs(10)).await;
     let report = report?;
     anyhow::ensure!(
         unclean.is_empty(),
         "services did not stop cleanly: {unclean:?}"
     );
-    Ok(EvalRow { cache, p, report })
+    Ok(EvalRow {
+        cache,
+        p,
+        report,
+        cache_stats,
+    })
 }
 
 fn cache_label(cache: bool) -> &'static str {
@@ -138,22 +161,114 @@ fn cache_label(cache: bool) -> &'static str {
     }
 }
 
-/// Writes results.csv, results.md and the plots.
+/// The combined figures of one setting's runs.
+struct Setting {
+    cache: bool,
+    p: f64,
+    stats: [RequestStats; 3],
+    cache_counters: Option<[u64; 4]>,
+}
+
+/// Combines the runs of each setting: counts summed, means weighted by count, percentiles
+/// the median of the runs', maxima the maximum, throughput the mean.
+fn combine(rows: &[EvalRow]) -> Vec<Setting> {
+    let mut settings: Vec<Setting> = Vec::new();
+    for row in rows {
+        if settings
+            .iter()
+            .any(|s| s.cache == row.cache && s.p == row.p)
+        {
+            continue;
+        }
+        let runs: Vec<&EvalRow> = rows
+            .iter()
+            .filter(|r| r.cache == row.cache && r.p == row.p)
+            .collect();
+        let stats = TYPES.map(|kind| {
+            let all: Vec<&RequestStats> = runs.iter().map(|r| stats(&r.report, kind)).collect();
+            combine_stats(&all)
+        });
+        let cache_counters = row.cache.then(|| {
+            ["hits", "misses", "evictions", "invalidations"].map(|k| {
+                runs.iter()
+                    .filter_map(|r| r.cache_stats.as_ref())
+                    .map(|c| c[k].as_u64().unwrap_or(0))
+                    .sum()
+            })
+        });
+        settings.push(Setting {
+            cache: row.cache,
+            p: row.p,
+            stats,
+            cache_counters,
+        });
+    }
+    settings
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+fn combine_stats(all: &[&RequestStats]) -> RequestStats {
+    let answered: Vec<&&RequestStats> = all.iter().filter(|s| s.count > s.errors).collect();
+    let count: u64 = all.iter().map(|s| s.count).sum();
+    let weight: f64 = answered.iter().map(|s| (s.count - s.errors) as f64).sum();
+    let pick = |f: fn(&RequestStats) -> f64| median(answered.iter().map(|s| f(s)).collect());
+    RequestStats {
+        count,
+        errors: all.iter().map(|s| s.errors).sum(),
+        rejected: all.iter().map(|s| s.rejected).sum(),
+        retries: all.iter().map(|s| s.retries).sum(),
+        throughput: if all.is_empty() {
+            0.0
+        } else {
+            all.iter().map(|s| s.throughput).sum::<f64>() / all.len() as f64
+        },
+        mean_ms: if weight > 0.0 {
+            answered
+                .iter()
+                .map(|s| s.mean_ms * (s.count - s.errors) as f64)
+                .sum::<f64>()
+                / weight
+        } else {
+            0.0
+        },
+        p50_ms: pick(|s| s.p50_ms),
+        p90_ms: pick(|s| s.p90_ms),
+        p99_ms: pick(|s| s.p99_ms),
+        max_ms: answered.iter().map(|s| s.max_ms).fold(0.0, f64::max),
+        first_error: all.iter().find_map(|s| s.first_error.clone()),
+    }
+}
+
+/// Writes results.csv, results.md, results.json and the plots.
 pub fn write_outputs(out: &Path, rows: &[EvalRow]) -> anyhow::Result<()> {
+    let settings = combine(rows);
+    let runs = if settings.is_empty() {
+        0
+    } else {
+        rows.len() / settings.len()
+    };
     let mut csv = String::from(
         "cache,p,type,count,errors,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,throughput_per_s\n",
     );
-    let mut md = String::from(
-        "| cache | p | request | count | errors | mean ms | p50 ms | p99 ms | req/s |\n| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    let mut md = format!(
+        "Each setting: {runs} run(s) of {} clients; counts are summed over the runs, means weighted, percentiles the median of the runs'.\n\n| cache | p | request | count | errors | mean ms | p50 ms | p99 ms | req/s |\n| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        rows.first().map_or(0, |r| r.report.clients)
     );
-    for row in rows {
-        for kind in TYPES {
-            let s = stats(&row.report, kind);
+    for setting in &settings {
+        let on = if setting.cache { "on" } else { "off" };
+        for (kind, s) in TYPES.iter().zip(&setting.stats) {
             let _ = writeln!(
                 csv,
-                "{},{},{kind},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.1}",
-                if row.cache { "on" } else { "off" },
-                row.p,
+                "{on},{},{kind},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.1}",
+                setting.p,
                 s.count,
                 s.errors,
                 s.mean_ms,
@@ -166,18 +281,29 @@ pub fn write_outputs(out: &Path, rows: &[EvalRow]) -> anyhow::Result<()> {
             if s.count > 0 {
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {kind} | {} | {} | {:.2} | {:.2} | {:.2} | {:.0} |",
-                    if row.cache { "on" } else { "off" },
-                    row.p,
-                    s.count,
-                    s.errors,
-                    s.mean_ms,
-                    s.p50_ms,
-                    s.p99_ms,
-                    s.throughput
+                    "| {on} | {} | {kind} | {} | {} | {:.2} | {:.2} | {:.2} | {:.0} |",
+                    setting.p, s.count, s.errors, s.mean_ms, s.p50_ms, s.p99_ms, s.throughput
                 );
             }
         }
+    }
+    md.push_str(
+        "\n| p | cache hits | misses | hit rate | LRU evictions | invalidations |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for setting in &settings {
+        let Some([hits, misses, evictions, invalidations]) = setting.cache_counters else {
+            continue;
+        };
+        let rate = if hits + misses > 0 {
+            100.0 * hits as f64 / (hits + misses) as f64
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {hits} | {misses} | {rate:.0}% | {evictions} | {invalidations} |",
+            setting.p
+        );
     }
     std::fs::write(out.join("results.csv"), csv)?;
     std::fs::write(out.join("results.md"), md)?;
@@ -204,11 +330,11 @@ pub fn write_outputs(out: &Path, rows: &[EvalRow]) -> anyhow::Result<()> {
     ] {
         let mut series = Vec::new();
         for cache in [true, false] {
-            for kind in TYPES {
-                let points: Vec<(f64, f64)> = rows
+            for (t, kind) in TYPES.iter().enumerate() {
+                let points: Vec<(f64, f64)> = settings
                     .iter()
-                    .filter(|r| r.cache == cache)
-                    .map(|r| (r.p, stats(&r.report, kind)))
+                    .filter(|s| s.cache == cache)
+                    .map(|s| (s.p, &s.stats[t]))
                     .filter(|(_, s)| s.count > s.errors)
                     .map(|(p, s)| (p, metric.of(s)))
                     .collect();

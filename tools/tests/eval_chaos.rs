@@ -23,6 +23,8 @@ fn eval_writes_csv_json_table_and_plots() {
             "2",
             "--p",
             "0,0.5",
+            "--repeat",
+            "1",
             "--out",
         ])
         .arg(out.path())
