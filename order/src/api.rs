@@ -6,7 +6,7 @@
 //! | `POST /internal/orders` | [`PlaceOrder`] | [`OrderPlacedReply`]; 404, 409, 421 not leader, 503 |
 //! | `GET /internal/orders/<n>` | | [`OrderRecord`]; 404 `order not found`, 421 |
 //! | `POST /internal/leader` | [`LeaderNotice`] | [`ReplicaStatus`]; 409 stale epoch |
-//! | `POST /internal/replicate` | event frames; headers [`EPOCH_HEADER`], [`LEADER_HEADER`] | [`ReplicateReply`]; 409 stale epoch, 503 recovering |
+//! | `POST /internal/replicate` | event frames; headers [`EPOCH_HEADER`], [`LEADER_HEADER`], [`LAST_HEADER`] | [`ReplicateReply`]; 409 stale epoch, 503 recovering |
 //! | `GET /internal/events?after=<seq>` | | a frame stream of the replica's order log |
 //!
 //! 421 (misdirected request) means "I am not the leader": the caller should select a
@@ -19,6 +19,8 @@ use toystore_events::Seq;
 pub const EPOCH_HEADER: &str = "x-toystore-epoch";
 /// Header carrying the sender's replica id on replication pushes.
 pub const LEADER_HEADER: &str = "x-toystore-leader";
+/// Header carrying the leader's last sequence number on replication pushes.
+pub const LAST_HEADER: &str = "x-toystore-leader-last";
 
 /// A purchase forwarded by the front-end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +94,9 @@ pub struct ReplicaStatus {
     pub leader: Option<u32>,
     /// Its last sequence number (= number of orders it holds).
     pub last_seq: Seq,
+    /// The epoch of the leader its last entry came from: with `last_seq`, how up to date
+    /// its log is.
+    pub last_epoch: u64,
 }
 
 /// A follower's answer to a replication push: where its log ends now, durably.

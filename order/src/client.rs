@@ -2,7 +2,7 @@
 
 use crate::api::{
     LeaderNotice, OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, ReplicateReply,
-    EPOCH_HEADER, LEADER_HEADER,
+    EPOCH_HEADER, LAST_HEADER, LEADER_HEADER,
 };
 use bytes::Bytes;
 use futures_util::Stream;
@@ -66,11 +66,13 @@ impl ReplicaClient {
         self.inner.post(&["internal", "leader"], &notice).await
     }
 
-    /// Pushes event frames to a follower; `timeout` bounds the wait for its durable ack.
+    /// Pushes event frames to a follower; `leader_last` is the leader's last sequence
+    /// number; `timeout` bounds the wait for the follower's durable ack.
     pub async fn replicate(
         &self,
         epoch: u64,
         leader: u32,
+        leader_last: Seq,
         frames: Bytes,
         timeout: Duration,
     ) -> Result<ReplicateReply, ClientError> {
@@ -79,6 +81,7 @@ impl ReplicaClient {
             .request(reqwest::Method::POST, &["internal", "replicate"])
             .header(EPOCH_HEADER, epoch)
             .header(LEADER_HEADER, leader)
+            .header(LAST_HEADER, leader_last.0)
             .header("content-type", toystore_net::stream::EVENT_STREAM_TYPE)
             .timeout(timeout)
             .body(frames);

@@ -13,6 +13,7 @@
 //! The sync ends when the peer's heartbeat says this replica has everything it has.
 
 use crate::client::ReplicaClient;
+use crate::fence;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use std::time::Duration;
@@ -61,6 +62,7 @@ pub async fn sync_from(
     peer: &ReplicaClient,
     compare_after: Seq,
     authoritative: bool,
+    source_last_epoch: u64,
     silence: Duration,
 ) -> Result<SyncReport, SyncError> {
     let peer_err = |message: String| SyncError::Peer {
@@ -120,6 +122,18 @@ pub async fn sync_from(
                 }
                 report.add(plan.apply(log).await?);
                 if caught_up && log.last_seq() >= last_seq {
+                    if log.last_seq() == last_seq {
+                        // The logs are now the same: so is the epoch of the last entry.
+                        log.execute(move |b| {
+                            let epoch = if authoritative {
+                                source_last_epoch
+                            } else {
+                                source_last_epoch.max(fence::last_epoch_in(b.tx())?)
+                            };
+                            fence::set_last_epoch_in(b.tx(), epoch)
+                        })
+                        .await?;
+                    }
                     return Ok(report);
                 }
             }

@@ -25,7 +25,7 @@ use crate::client::ReplicaClient;
 use crate::fence::{self, Fence};
 use crate::projection::{OrderProjection, ORDERS, REQUESTS};
 use crate::recovery::sync_from;
-use crate::replication::{link, Followers};
+use crate::replication::{Followers, Link, NotReplicated};
 use bytes::Bytes;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -152,6 +152,9 @@ impl Replica {
 
     /// What the replica says about itself.
     pub fn status(&self) -> ReplicaStatus {
+        // Read before the state, so a concurrent append can only make last_seq newer
+        // than last_epoch says, never the reverse.
+        let last_epoch = fence::last_epoch(&self.log).unwrap_or(0);
         let s = self.state();
         ReplicaStatus {
             id: self.id,
@@ -160,6 +163,7 @@ impl Replica {
             epoch: s.fence.epoch,
             leader: s.fence.leader,
             last_seq: self.log.last_seq(),
+            last_epoch,
         }
     }
 
@@ -217,6 +221,7 @@ impl Replica {
             peer,
             Seq::ZERO,
             authoritative,
+            status.last_epoch,
             self.timing.stream_silence,
         )
         .await
@@ -279,48 +284,73 @@ impl Replica {
             "new epoch"
         );
         if notice.leader == self.id {
-            self.take_over(notice.epoch).await;
+            if let Err(e) = self.take_over(notice.epoch).await {
+                tracing::warn!(replica = self.id, epoch = notice.epoch, reason = %e.message, "not taking the lead");
+                self.set_role(Role::Follower);
+                return Err(e);
+            }
         } else if was_leader {
-            self.set_role(Role::Recovering);
-            let me = self.clone();
-            tokio::spawn(async move { me.recover().await });
+            self.resync();
         }
         Ok(self.status())
     }
 
     /// Becomes leader of `epoch`: pulls what ready peers have beyond this log, then starts
     /// the replication links.
-    async fn take_over(self: &Arc<Self>, epoch: u64) {
+    async fn take_over(self: &Arc<Self>, epoch: u64) -> Result<(), ApiError> {
         self.set_role(Role::Recovering);
-        for (peer, status) in self.peer_statuses().await {
-            if !status.ready || status.last_seq <= self.log.last_seq() {
-                continue;
+        let statuses = self.peer_statuses().await;
+        let replicas = self.peers.len() + 1;
+        if statuses.len() + 1 < replicas / 2 + 1 {
+            return Err(ApiError::unavailable("cannot reach a majority of replicas"));
+        }
+        // Every acknowledged order is on a majority, and this majority intersects it: the
+        // most up-to-date log among them holds every acknowledged order.
+        let mine = (
+            fence::last_epoch(&self.log).map_err(storage)?,
+            self.log.last_seq(),
+        );
+        let best = statuses
+            .iter()
+            .max_by_key(|(_, s)| (s.last_epoch, s.last_seq))
+            .filter(|(_, s)| (s.last_epoch, s.last_seq) > mine);
+        if let Some((peer, status)) = best {
+            if !status.ready {
+                return Err(ApiError::unavailable(
+                    "a more up-to-date replica is still recovering",
+                ));
             }
-            let mine = self.log.last_seq();
-            match sync_from(&self.log, peer, mine, false, self.timing.stream_silence).await {
-                Ok(r) => tracing::info!(
-                    replica = self.id,
-                    peer = peer.id(),
-                    appended = r.appended,
-                    "pulled newer orders before leading"
-                ),
-                Err(e) => {
-                    tracing::warn!(replica = self.id, peer = peer.id(), error = %e, "could not pull from peer before leading")
-                }
-            }
+            let report = sync_from(
+                &self.log,
+                peer,
+                Seq::ZERO,
+                true,
+                status.last_epoch,
+                self.timing.stream_silence,
+            )
+            .await
+            .map_err(|e| ApiError::unavailable(format!("cannot catch up before leading: {e}")))?;
+            tracing::info!(
+                replica = self.id,
+                peer = peer.id(),
+                appended = report.appended,
+                truncated = report.truncated,
+                "took the most up-to-date log before leading"
+            );
         }
         let term = CancellationToken::new();
         let followers = Arc::new(Followers::new(self.peers.iter().map(|p| p.id())));
         for peer in &self.peers {
-            tokio::spawn(link(
-                self.log.clone(),
-                peer.clone(),
-                self.id,
+            let link = Link {
+                log: self.log.clone(),
+                peer: peer.clone(),
+                leader_id: self.id,
                 epoch,
-                followers.clone(),
-                self.timing.replication_timeout,
-                term.child_token(),
-            ));
+                followers: followers.clone(),
+                push_timeout: self.timing.replication_timeout,
+                term: term.clone(),
+            };
+            tokio::spawn(link.run());
         }
         let term_id = {
             let mut s = self.state();
@@ -338,6 +368,7 @@ impl Replica {
         });
         self.set_role(Role::Leader);
         tracing::info!(replica = self.id, epoch, last_seq = %self.log.last_seq(), "leading");
+        Ok(())
     }
 
     /// Ends leadership `term_id` if it is still the current one and ended on its own (a
@@ -361,11 +392,13 @@ impl Replica {
         self.recover().await;
     }
 
-    /// The current leadership, or 421.
-    fn leadership(&self) -> Result<(CancellationToken, Arc<Followers>), ApiError> {
+    /// The current leadership (its term, followers and epoch), or 421.
+    fn leadership(&self) -> Result<(CancellationToken, Arc<Followers>, u64), ApiError> {
         let s = self.state();
         match (&s.role, &s.followers) {
-            (Role::Leader, Some(f)) if !s.term.is_cancelled() => Ok((s.term.clone(), f.clone())),
+            (Role::Leader, Some(f)) if !s.term.is_cancelled() => {
+                Ok((s.term.clone(), f.clone(), s.fence.epoch))
+            }
             _ => Err(not_leader()),
         }
     }
@@ -379,15 +412,17 @@ impl Replica {
 
     /// Places an order (leader only).
     pub async fn place(&self, order: PlaceOrder) -> Result<OrderPlacedReply, ApiError> {
-        let (term, followers) = self.leadership()?;
+        let (term, followers, epoch) = self.leadership()?;
         let replicated = |number: u64| {
             let (term, followers) = (term.clone(), followers.clone());
             let timeout = self.timing.replication_timeout;
             async move {
-                if followers.wait_for(Seq(number + 1), timeout, &term).await {
-                    Ok(())
-                } else {
-                    Err(not_leader())
+                match followers.wait_for(Seq(number + 1), timeout, &term).await {
+                    Ok(()) => Ok(()),
+                    Err(NotReplicated::NotLeader) => Err(not_leader()),
+                    Err(NotReplicated::NoMajority) => Err(ApiError::unavailable(
+                        "order not yet held by a majority of replicas",
+                    )),
                 }
             }
         };
@@ -440,6 +475,7 @@ impl Replica {
                     name: order.name,
                     quantity: order.quantity,
                 })?;
+                fence::set_last_epoch_in(b.tx(), epoch)?;
                 Ok(Some((number, false)))
             })
             .await
@@ -469,11 +505,16 @@ impl Replica {
         row.ok_or_else(|| ApiError::not_found("order not found"))
     }
 
-    /// Handles a replication push from the leader of `epoch`.
+    /// Handles a replication push from the leader of `epoch`, whose log ends at
+    /// `leader_last`. The push re-sends the entry this replica acknowledged last: every
+    /// entry it already holds must be identical, and it must hold nothing beyond its
+    /// leader's log; otherwise its log has a tail that was never acknowledged, and it
+    /// resynchronises from the leader.
     pub async fn on_replicate(
         self: &Arc<Self>,
         epoch: u64,
         leader: u32,
+        leader_last: Seq,
         frames: Bytes,
     ) -> Result<Seq, ApiError> {
         let known = self.state().fence;
@@ -490,27 +531,22 @@ impl Replica {
         if self.state().role != Role::Follower {
             return Err(recovering());
         }
-        let mut decoder = FrameDecoder::new();
-        decoder.push(&frames);
-        let mut events = Vec::new();
-        loop {
-            match decoder.next_frame() {
-                Ok(Some(Frame::Event { seq, payload })) => events.push((seq, payload)),
-                Ok(Some(Frame::Heartbeat { .. })) => {}
-                Ok(None) if decoder.pending() == 0 => break,
-                Ok(None) => return Err(ApiError::bad_request("truncated frames")),
-                Err(e) => return Err(ApiError::bad_request(format!("bad frames: {e}"))),
-            }
-        }
+        let events = decode_frames(&frames)?;
         let outcome = self
             .log
             .execute(move |b| {
+                // Checked again inside the transaction: an announcement of a newer epoch
+                // commits through the same writer, so no push of an older one slips past.
+                let fenced = fence::epoch_in(b.tx())?;
+                if fenced > epoch {
+                    return Ok(Push::Stale(fenced));
+                }
                 for (seq, payload) in &events {
                     if *seq <= b.last_seq() {
                         let theirs: OrderEvent = decode(payload)
                             .map_err(|source| StoreError::Decode { seq: *seq, source })?;
                         if b.event_at(*seq)?.as_ref() != Some(&theirs) {
-                            return Ok(Err(*seq));
+                            return Ok(Push::Diverged(*seq));
                         }
                         continue;
                     }
@@ -518,20 +554,59 @@ impl Replica {
                         break;
                     }
                     b.append_at(*seq, payload)?;
+                    fence::set_last_epoch_in(b.tx(), epoch)?;
                 }
-                Ok(Ok(b.last_seq()))
+                if b.last_seq() > leader_last {
+                    return Ok(Push::Ahead(b.last_seq()));
+                }
+                Ok(Push::Appended(b.last_seq()))
             })
             .await
             .map_err(storage)?;
         match outcome {
-            Ok(last) => Ok(last),
-            Err(seq) => {
+            Push::Appended(last) => Ok(last),
+            Push::Stale(fenced) => Err(stale_epoch(fenced)),
+            Push::Diverged(seq) => {
                 tracing::warn!(replica = self.id, seq = %seq, "log differs from the leader's; resynchronising");
-                self.set_role(Role::Recovering);
-                let me = self.clone();
-                tokio::spawn(async move { me.recover().await });
+                self.resync();
                 Err(recovering())
             }
+            Push::Ahead(last) => {
+                tracing::warn!(replica = self.id, ours = %last, leader = %leader_last, "log holds entries the leader lacks; resynchronising");
+                self.resync();
+                Err(recovering())
+            }
+        }
+    }
+
+    /// Goes back to recovering and catches up from the leader in the background.
+    fn resync(self: &Arc<Self>) {
+        self.set_role(Role::Recovering);
+        let me = self.clone();
+        tokio::spawn(async move { me.recover().await });
+    }
+}
+
+/// What a replication push did.
+enum Push {
+    Appended(Seq),
+    Stale(u64),
+    Diverged(Seq),
+    Ahead(Seq),
+}
+
+/// The event frames of a replication push.
+fn decode_frames(frames: &[u8]) -> Result<Vec<(Seq, Bytes)>, ApiError> {
+    let mut decoder = FrameDecoder::new();
+    decoder.push(frames);
+    let mut events = Vec::new();
+    loop {
+        match decoder.next_frame() {
+            Ok(Some(Frame::Event { seq, payload })) => events.push((seq, payload)),
+            Ok(Some(Frame::Heartbeat { .. })) => {}
+            Ok(None) if decoder.pending() == 0 => return Ok(events),
+            Ok(None) => return Err(ApiError::bad_request("truncated frames")),
+            Err(e) => return Err(ApiError::bad_request(format!("bad frames: {e}"))),
         }
     }
 }

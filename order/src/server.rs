@@ -1,7 +1,9 @@
 //! A replica's HTTP server (endpoints in [`crate::api`]); every endpoint but `/health`
 //! demands the cluster token.
 
-use crate::api::{LeaderNotice, PlaceOrder, ReplicateReply, EPOCH_HEADER, LEADER_HEADER};
+use crate::api::{
+    LeaderNotice, PlaceOrder, ReplicateReply, EPOCH_HEADER, LAST_HEADER, LEADER_HEADER,
+};
 use crate::client::ReplicaClient;
 use crate::replica::{Replica, Timing};
 use bytes::Bytes;
@@ -149,12 +151,13 @@ pub fn routes(
         .and(auth.clone())
         .and(warp::header::<u64>(EPOCH_HEADER))
         .and(warp::header::<u32>(LEADER_HEADER))
+        .and(warp::header::<u64>(LAST_HEADER))
         .and(body::bytes(MAX_PUSH))
         .and(with())
         .then(
-            |epoch: u64, leader: u32, frames: Bytes, r: Arc<Replica>| async move {
+            |epoch: u64, leader: u32, last: u64, frames: Bytes, r: Arc<Replica>| async move {
                 respond(
-                    r.on_replicate(epoch, leader, frames)
+                    r.on_replicate(epoch, leader, Seq(last), frames)
                         .await
                         .map(|last_seq| ReplicateReply { last_seq }),
                 )

@@ -107,7 +107,7 @@ async fn authoritative_peer_replaces_a_divergent_tail() {
     let peer = peer(leader.clone()).await;
     let (log, _dir) = local(mine).await;
 
-    let report = sync_from(&log, &peer.client, Seq::ZERO, true, SILENCE)
+    let report = sync_from(&log, &peer.client, Seq::ZERO, true, 0, SILENCE)
         .await
         .unwrap();
     assert_eq!(report.truncated, 2);
@@ -125,7 +125,7 @@ async fn authoritative_peer_drops_a_tail_beyond_its_log() {
     let peer = peer(leader.clone()).await;
     let (log, _dir) = local(mine).await;
 
-    let report = sync_from(&log, &peer.client, Seq::ZERO, true, SILENCE)
+    let report = sync_from(&log, &peer.client, Seq::ZERO, true, 0, SILENCE)
         .await
         .unwrap();
     assert_eq!((report.truncated, report.appended), (1, 0));
@@ -142,7 +142,7 @@ async fn non_authoritative_peer_never_truncates() {
     let (log, _dir) = local(mine).await;
     let before = raw(&log);
 
-    let err = sync_from(&log, &peer.client, Seq::ZERO, false, SILENCE)
+    let err = sync_from(&log, &peer.client, Seq::ZERO, false, 0, SILENCE)
         .await
         .unwrap_err();
     assert!(
@@ -154,7 +154,7 @@ async fn non_authoritative_peer_never_truncates() {
     // A longer local log is kept too.
     let (longer, _d2) = local((0..8).map(|n| order(n, "theirs")).collect()).await;
     let peer2 = self::peer((0..6).map(|n| order(n, "theirs")).collect()).await;
-    let report = sync_from(&longer, &peer2.client, Seq::ZERO, false, SILENCE)
+    let report = sync_from(&longer, &peer2.client, Seq::ZERO, false, 0, SILENCE)
         .await
         .unwrap();
     assert_eq!((report.truncated, report.appended), (0, 0));
@@ -166,7 +166,7 @@ async fn pulling_after_the_local_end_appends_only_newer_events() {
     let theirs: Vec<_> = (0..10).map(|n| order(n, "x")).collect();
     let peer = peer(theirs.clone()).await;
     let (log, _dir) = local(theirs[..6].to_vec()).await;
-    let report = sync_from(&log, &peer.client, log.last_seq(), false, SILENCE)
+    let report = sync_from(&log, &peer.client, log.last_seq(), false, 0, SILENCE)
         .await
         .unwrap();
     assert_eq!((report.truncated, report.appended), (0, 4));

@@ -38,6 +38,7 @@ async fn a_stale_leader_cannot_get_writes_accepted() {
         .bearer_auth(&shop.token)
         .header("x-toystore-epoch", old_epoch - 1)
         .header("x-toystore-leader", old)
+        .header("x-toystore-leader-last", 1)
         .body(Vec::new())
         .send()
         .await

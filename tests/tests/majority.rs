@@ -1,0 +1,66 @@
+//! Proves the leader acknowledges an order only once a majority of replicas hold it: with
+//! both followers down, a purchase is not acknowledged (the client gets 503 when the
+//! front-end's failover time runs out) even though the leader holds it; once one follower
+//! is back, a retry with the same key returns that very order, and stock dropped once.
+
+use std::time::Duration;
+use toystore_tests::{start_with, READY};
+use toystore_tools::cluster::Service;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_acknowledgement_without_a_majority() {
+    let mut store = start_with(env!("CARGO_BIN_EXE_toystore-node"), |spec| {
+        spec.config.frontend.failover_timeout_ms = 2_000;
+    })
+    .await
+    .unwrap();
+    let shop = store.shop.clone();
+    let before = shop.quantity("Slinky").await.unwrap();
+    let leader = store.cluster.wait_leader(READY).await.unwrap();
+    let followers: Vec<u32> = store
+        .cluster
+        .replica_ids()
+        .into_iter()
+        .filter(|id| *id != leader)
+        .collect();
+    for f in &followers {
+        store.cluster.kill(Service::Order(*f)).await.unwrap();
+    }
+
+    let (status, body) = shop.buy("alone", "Slinky", 2).await.unwrap();
+    assert_eq!(
+        (status, body),
+        (
+            503,
+            serde_json::json!({"error": {"code": 503, "message": "order service unavailable"}})
+        ),
+        "a leader alone must not acknowledge"
+    );
+
+    store
+        .cluster
+        .restart(Service::Order(followers[0]), READY)
+        .await
+        .unwrap();
+    let (number, _) = shop
+        .buy_until_placed("alone", "Slinky", 2, READY)
+        .await
+        .unwrap();
+    assert_eq!(number, 0);
+    let (status, body) = shop.order(0).await.unwrap();
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            serde_json::json!({"data": {"number": 0, "name": "Slinky", "quantity": 2}})
+        )
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while shop.quantity("Slinky").await.unwrap() != before - 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stock must drop exactly once"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
