@@ -71,7 +71,9 @@ impl Followers {
                 live: true,
             })
             .collect();
-        let required = (progress.len() + 1) / 2;
+        // A majority of the replicas (followers and the leader), less the leader itself.
+        let replicas = progress.len() + 1;
+        let required = replicas / 2;
         Self {
             progress: Mutex::new(progress),
             required,
