@@ -5,6 +5,9 @@
 //! number it was read at; the cache remembers, per product, the sequence number of the last
 //! invalidation it applied, and refuses to insert a value read before that invalidation.
 //! That closes the race where a slow miss re-inserts a stale value after its invalidation.
+//! It also refuses values read before the position its subscription started from (the
+//! *floor*): invalidations up to there are never delivered, so such a value could be stale
+//! with nothing left to evict it.
 //!
 //! While the invalidation stream is down the cache is *suspended*: it answers nothing and
 //! stores nothing, because invalidations may be happening unheard. It is cleared when it
@@ -42,6 +45,7 @@ pub struct CacheStats {
 struct Inner {
     lru: CLruCache<String, Product>,
     invalidated_at: HashMap<String, Seq>,
+    floor: Seq,
     active: bool,
     stats: CacheStats,
 }
@@ -58,6 +62,7 @@ impl ProductCache {
             inner: Mutex::new(Inner {
                 lru: CLruCache::new(capacity),
                 invalidated_at: HashMap::new(),
+                floor: Seq::ZERO,
                 active: false,
                 stats: CacheStats {
                     capacity: capacity.get(),
@@ -98,10 +103,11 @@ impl ProductCache {
         if !inner.active {
             return false;
         }
-        if inner
-            .invalidated_at
-            .get(&product.name)
-            .is_some_and(|&inv| inv > seq)
+        if seq < inner.floor
+            || inner
+                .invalidated_at
+                .get(&product.name)
+                .is_some_and(|&inv| inv > seq)
         {
             inner.stats.stale_inserts_refused += 1;
             return false;
@@ -123,6 +129,23 @@ impl ProductCache {
         if inner.lru.pop(name).is_some() {
             inner.stats.invalidations += 1;
         }
+    }
+
+    /// Refuses from now on values read before `seq`: the subscription starts after it, so
+    /// no invalidation at or before it will be delivered.
+    pub fn set_floor(&self, seq: Seq) {
+        let mut inner = self.lock();
+        inner.floor = inner.floor.max(seq);
+    }
+
+    /// Forgets everything about a catalog history that no longer exists (its log is now
+    /// behind what we saw, e.g. its data was reset) and starts over from `seq`.
+    pub fn restart_from(&self, seq: Seq) {
+        let mut inner = self.lock();
+        inner.lru.clear();
+        inner.invalidated_at.clear();
+        inner.floor = seq;
+        inner.active = false;
     }
 
     /// Empties the cache and stops serving from it (the invalidation stream is down).
@@ -190,6 +213,27 @@ mod tests {
         // A value read at or after the invalidation is fine.
         assert!(c.insert(toy("Tux", 99), Seq(21)));
         assert_eq!(c.get("Tux"), Some(toy("Tux", 99)));
+    }
+
+    #[test]
+    fn values_read_before_the_subscription_started_are_refused() {
+        let c = cache(4);
+        c.set_floor(Seq(30));
+        assert!(!c.insert(toy("Tux", 100), Seq(29)));
+        assert_eq!(c.get("Tux"), None);
+        assert!(c.insert(toy("Tux", 98), Seq(30)));
+        assert_eq!(c.get("Tux"), Some(toy("Tux", 98)));
+    }
+
+    #[test]
+    fn a_restarted_history_forgets_old_invalidations() {
+        let c = cache(4);
+        c.invalidate("Tux", Seq(500));
+        c.restart_from(Seq(20));
+        c.resume();
+        assert!(!c.insert(toy("Tux", 100), Seq(19)));
+        assert!(c.insert(toy("Tux", 100), Seq(20)));
+        assert_eq!(c.get("Tux"), Some(toy("Tux", 100)));
     }
 
     #[test]

@@ -33,7 +33,11 @@ pub async fn follow_catalog(
     while !stop.is_cancelled() {
         let start = match last {
             Some(seq) => Ok(seq),
-            None => catalog.health().await.map(|h| h.seq),
+            None => catalog.health().await.map(|h| {
+                // Events up to here will not be delivered: refuse values older than them.
+                cache.set_floor(h.seq);
+                h.seq
+            }),
         };
         let outcome = match start {
             Ok(after) => {
@@ -89,6 +93,7 @@ async fn follow_once(
                 if last_seq < mine {
                     tracing::warn!(catalog = %last_seq, seen = %mine, "catalog log is behind what we saw; restarting from its position");
                     *last = Some(last_seq);
+                    cache.restart_from(last_seq);
                     return Ok(true);
                 }
                 if last_seq == mine {
