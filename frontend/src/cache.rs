@@ -14,7 +14,7 @@
 //! suspends and resumes once the stream has caught up again.
 
 use clru::CLruCache;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
@@ -22,7 +22,8 @@ use toystore_catalog::api::Product;
 use toystore_events::Seq;
 
 /// Counters of the cache's work, for metrics and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CacheStats {
     /// Queries answered from the cache.
     pub hits: u64,

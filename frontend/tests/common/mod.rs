@@ -24,18 +24,7 @@ use toystore_frontend::server::{
 };
 
 /// The front-end's cache counters as `GET /metrics` reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Stats {
-    pub hits: u64,
-    pub misses: u64,
-    pub evictions: u64,
-    pub invalidations: u64,
-    pub stale_inserts_refused: u64,
-    pub entries: usize,
-    pub capacity: usize,
-    pub active: bool,
-}
+pub use toystore_frontend::cache::CacheStats as Stats;
 
 /// The configuration of a test front-end: the catalog at `catalog_url`, an LRU of
 /// `capacity` entries (`None`: caching off), no order replicas.
