@@ -68,7 +68,15 @@ fn eval_writes_csv_json_table_and_plots() {
         .all(|r| r["report"]["verification"]["ok"] == true));
 
     let table = std::fs::read_to_string(out.path().join("results.md")).unwrap();
-    assert!(table.starts_with("| cache | p | request |"));
+    assert!(
+        table.starts_with("Each setting: 1 run(s) of 2 clients"),
+        "{table}"
+    );
+    assert!(table.contains("\n| cache | p | request |"), "{table}");
+    assert!(
+        table.contains("\n| p | cache hits | misses | hit rate |"),
+        "{table}"
+    );
     for plot in ["latency_mean.svg", "latency_p50.svg", "latency_p99.svg"] {
         let svg = std::fs::read_to_string(out.path().join(plot)).unwrap();
         assert!(svg.contains("<svg"), "{plot} is not an SVG");
