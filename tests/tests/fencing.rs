@@ -1,16 +1,30 @@
 //! Proves a stale leader (older epoch) cannot get its writes accepted by followers:
 //! - at the protocol level, a replication push with an older epoch gets 409 and changes
 //!   nothing;
-//! - end to end, a leader frozen (SIGSTOP) long enough to be replaced, then resumed and
-//!   sent an order directly, does not acknowledge it; the followers never hold it; the old
-//!   leader steps down, drops that never-acknowledged order, and all replicas converge on
-//!   identical logs.
+//! - end to end, with no front-end to tell it anything: the leader is frozen (SIGSTOP),
+//!   its followers are told directly that one of them leads a newer epoch, then the old
+//!   leader is resumed and sent an order directly. It must not acknowledge it (the
+//!   followers refuse its pushes, or the new leader's pushes depose it), the followers
+//!   never hold it, and the old leader steps down, drops that never-acknowledged order and
+//!   converges on the new leader's log.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-use toystore_tests::{start_with, READY};
+use toystore_tests::{start_with, Shop, READY};
 use toystore_tools::cluster::Service;
+
+async fn announce(shop: &Shop, to: u32, epoch: u64, leader: u32) -> (u16, serde_json::Value) {
+    let resp = shop
+        .http
+        .post(format!("{}/internal/leader", shop.replica(to)))
+        .bearer_auth(&shop.token)
+        .json(&serde_json::json!({"epoch": epoch, "leader": leader}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stale_leader_cannot_get_writes_accepted() {
@@ -21,22 +35,24 @@ async fn a_stale_leader_cannot_get_writes_accepted() {
     shop.buy_until_placed("first", "Tux", 1, READY)
         .await
         .unwrap();
-    let old = store.cluster.leader().await.unwrap();
-    let old_epoch = shop.health(old).await.unwrap()["epoch"].as_u64().unwrap();
-    let follower = store
+    let old = store.cluster.wait_leader(READY).await.unwrap();
+    let epoch = shop.health(old).await.unwrap()["epoch"].as_u64().unwrap();
+    let mut followers: Vec<u32> = store
         .cluster
         .replica_ids()
         .into_iter()
-        .find(|id| *id != old)
-        .unwrap();
+        .filter(|id| *id != old)
+        .collect();
+    followers.sort_unstable();
+    let (low, high) = (followers[0], followers[1]);
     shop.wait_converged(1, READY).await.unwrap();
 
     // Protocol level: a push from an older epoch is refused and writes nothing.
     let stale_push = shop
         .http
-        .post(format!("{}/internal/replicate", shop.replica(follower)))
+        .post(format!("{}/internal/replicate", shop.replica(low)))
         .bearer_auth(&shop.token)
-        .header("x-toystore-epoch", old_epoch - 1)
+        .header("x-toystore-epoch", epoch - 1)
         .header("x-toystore-leader", old)
         .header("x-toystore-leader-last", 1)
         .body(Vec::new())
@@ -44,21 +60,18 @@ async fn a_stale_leader_cannot_get_writes_accepted() {
         .await
         .unwrap();
     assert_eq!(stale_push.status().as_u16(), 409);
-    assert_eq!(shop.health(follower).await.unwrap()["last_seq"], 1);
+    assert_eq!(shop.health(low).await.unwrap()["last_seq"], 1);
 
-    // End to end: freeze the leader until the front-end has replaced it.
-    store.cluster.pause(Service::Order(old)).unwrap();
-    let deadline = tokio::time::Instant::now() + READY;
-    let new = loop {
-        if let Some(l) = store.cluster.leader().await.filter(|l| *l != old) {
-            break l;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no new leader");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    // Stop the front-end so nothing tells the old leader about the new epoch but the
-    // followers' refusals.
+    // End to end, with nobody to tell the old leader: no front-end, and it is frozen while
+    // a follower is made leader of a newer epoch.
     store.cluster.kill(Service::Frontend).await.unwrap();
+    store.cluster.pause(Service::Order(old)).unwrap();
+    let (status, body) = announce(&shop, high, epoch + 1, high).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["role"], "leader");
+    let (status, body) = announce(&shop, low, epoch + 1, high).await;
+    assert_eq!(status, 200, "{body}");
+
     store.cluster.resume(Service::Order(old)).unwrap();
     let direct = shop
         .http
@@ -72,17 +85,12 @@ async fn a_stale_leader_cannot_get_writes_accepted() {
     let body: serde_json::Value = direct.json().await.unwrap();
     assert_ne!(status, 200, "a stale leader must not acknowledge: {body}");
 
-    // The new leader's log (and so every converged log) never holds the stale write.
-    store.cluster.spawn(Service::Frontend).unwrap();
-    store
-        .cluster
-        .wait_healthy(Service::Frontend, READY)
-        .await
-        .unwrap();
+    // The old leader steps down and converges on the new leader's log, which never held
+    // the stale write.
     shop.wait_converged(1, READY).await.unwrap();
-    // (The restarted front-end may pick the old leader again: it is ready and has the
-    // highest id. What matters is that it dropped the stale write.)
-    eprintln!("stale leader answered {status}; replaced by {new}");
+    let deposed = shop.health(old).await.unwrap();
+    assert_eq!(deposed["role"], "follower", "{deposed}");
+    assert_eq!(deposed["epoch"], epoch + 1, "{deposed}");
     let logs = store.stop_and_read_logs().await.unwrap();
     assert_eq!(logs[0], logs[1]);
     assert_eq!(logs[0], logs[2]);
@@ -90,4 +98,8 @@ async fn a_stale_leader_cannot_get_writes_accepted() {
     let only: toystore_events::OrderEvent = toystore_events::decode(&logs[0][0].1).unwrap();
     let toystore_events::OrderEvent::OrderPlaced { request_id, .. } = only;
     assert_eq!(request_id, "first");
+    eprintln!(
+        "stale leader {old} answered {status}; {high} leads epoch {}",
+        epoch + 1
+    );
 }
