@@ -94,6 +94,13 @@ fn stale_epoch(mine: u64) -> ApiError {
     )
 }
 
+fn key_reused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency key reused for a different order",
+    )
+}
+
 fn recovering() -> ApiError {
     ApiError::unavailable("replica is recovering")
 }
@@ -427,6 +434,12 @@ impl Replica {
             }
         };
         if let Some(number) = self.recorded(&order.request_id).map_err(storage)? {
+            let same = self
+                .record(number)?
+                .is_some_and(|r| r.name == order.name && r.quantity == order.quantity);
+            if !same {
+                return Err(key_reused());
+            }
             replicated(number).await?;
             return Ok(OrderPlacedReply {
                 order_number: number,
@@ -492,6 +505,12 @@ impl Replica {
     /// Reads an order (leader only: followers may lag).
     pub fn order(&self, number: u64) -> Result<OrderRecord, ApiError> {
         self.leadership()?;
+        self.record(number)?
+            .ok_or_else(|| ApiError::not_found("order not found"))
+    }
+
+    /// The order with this number in the projection, if any.
+    fn record(&self, number: u64) -> Result<Option<OrderRecord>, ApiError> {
         let tx = self.log.begin_read().map_err(storage)?;
         let table = tx.open_table(ORDERS).map_err(|e| storage(e.into()))?;
         let row = table.get(number).map_err(|e| storage(e.into()))?.map(|v| {
@@ -502,7 +521,7 @@ impl Replica {
                 quantity,
             }
         });
-        row.ok_or_else(|| ApiError::not_found("order not found"))
+        Ok(row)
     }
 
     /// Handles a replication push from the leader of `epoch`, whose log ends at

@@ -1,0 +1,48 @@
+//! Proves the `Idempotency-Key` contract end to end: a retry with the same key and the same
+//! purchase returns the first order and buys nothing more; the same key for a different
+//! purchase is refused with 422 and buys nothing.
+
+use std::time::Duration;
+use toystore_tests::start_with;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_names_one_purchase() {
+    let store = start_with(env!("CARGO_BIN_EXE_toystore-node"), |_| {})
+        .await
+        .unwrap();
+    let shop = store.shop.clone();
+    let (tux, uno) = (
+        shop.quantity("Tux").await.unwrap(),
+        shop.quantity("Uno").await.unwrap(),
+    );
+    let placed = serde_json::json!({"data": {"order_number": 0}});
+    assert_eq!(
+        shop.buy("key-1", "Tux", 2).await.unwrap(),
+        (200, placed.clone())
+    );
+    assert_eq!(shop.buy("key-1", "Tux", 2).await.unwrap(), (200, placed));
+    let reused = serde_json::json!({"error": {"code": 422, "message": "idempotency key reused for a different order"}});
+    assert_eq!(
+        shop.buy("key-1", "Uno", 2).await.unwrap(),
+        (422, reused.clone())
+    );
+    assert_eq!(shop.buy("key-1", "Tux", 3).await.unwrap(), (422, reused));
+    let (status, body) = shop.order(1).await.unwrap();
+    assert_eq!(status, 404, "no second order: {body}");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = (
+            shop.quantity("Tux").await.unwrap(),
+            shop.quantity("Uno").await.unwrap(),
+        );
+        if now == (tux - 2, uno) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stock must drop once, for Tux only: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
