@@ -234,6 +234,17 @@ impl Replica {
         .await
         .map_err(|e| e.to_string())?;
         tracing::info!(replica = self.id, source = peer.id(), authoritative, ?known_leader, appended = report.appended, truncated = report.truncated, last_seq = %self.log.last_seq(), "recovered from peer");
+        if authoritative && status.epoch > self.state().fence.epoch {
+            // Caught up from the leader of a newer epoch: follow it from now on.
+            let fence = Fence {
+                epoch: status.epoch,
+                leader: Some(peer.id()),
+            };
+            fence::store(&self.log, fence)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.state().fence = fence;
+        }
         Ok(())
     }
 
