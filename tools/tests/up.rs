@@ -4,28 +4,27 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
-use toystore_net::config::ReplicaConfig;
 use toystore_net::ClusterConfig;
-use toystore_tools::cluster::free_ports;
+use toystore_tools::cluster::ClusterSpec;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_a_query_and_a_purchase_and_stops_cleanly_on_sigint() {
     let dir = tempfile::tempdir().unwrap();
     // Free ports instead of the defaults, so the test never collides with a running store.
-    let ports = free_ports(5).unwrap();
-    let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
-    let mut config = ClusterConfig::default();
-    config.frontend.addr = addr(ports[0]);
-    config.catalog.addr = addr(ports[1]);
-    config.replicas = (1..=3)
-        .map(|id| ReplicaConfig {
-            id,
-            addr: addr(ports[1 + id as usize]),
-        })
+    let mut config = ClusterSpec::on_free_ports(PathBuf::new(), Vec::new(), dir.path())
+        .unwrap()
+        .config;
+    // No token: `tools up` must generate one.
+    config.token.clear();
+    let ports: Vec<u16> = std::iter::once(config.frontend.addr.port())
+        .chain(std::iter::once(config.catalog.addr.port()))
+        .chain(config.replicas.iter().map(|r| r.addr.port()))
         .collect();
+    let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
     let config_path = dir.path().join("in.toml");
     std::fs::write(&config_path, config.to_toml()).unwrap();
 
