@@ -165,23 +165,22 @@ fn buy_in(b: &mut Batch<'_, CatalogEvent>, req: &BuyRequest) -> Result<BuyOutcom
 }
 
 fn restock_in(b: &mut Batch<'_, CatalogEvent>) -> Result<Vec<String>, StoreError> {
-    let sold_out: Vec<(String, u32)> = {
+    let sold_out: Vec<String> = {
         let stock = b.tx().open_table(STOCK)?;
         let mut out = Vec::new();
         for row in stock.iter()? {
             let (k, v) = row?;
-            let (_, quantity) = v.value();
-            if quantity == 0 {
-                out.push((k.value().to_string(), quantity));
+            if v.value().1 == 0 {
+                out.push(k.value().to_string());
             }
         }
         out
     };
-    for (name, quantity) in &sold_out {
+    for name in &sold_out {
         b.append(&CatalogEvent::Restocked {
             name: name.clone(),
-            added: FULL_STOCK - quantity,
+            added: FULL_STOCK,
         })?;
     }
-    Ok(sold_out.into_iter().map(|(name, _)| name).collect())
+    Ok(sold_out)
 }

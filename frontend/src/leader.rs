@@ -61,17 +61,27 @@ impl Replicas {
         Ok(replicas)
     }
 
-    /// Replaces the set of replicas (a topology change). If the leader was removed or
-    /// moved, it is forgotten and the next request selects again.
+    /// Replaces the set of replicas (a topology change); `false` if it is the same set.
+    /// If the leader was removed or moved, it is forgotten and the next request selects
+    /// again.
     pub fn set_members(
         &self,
         members: &[(u32, String)],
-    ) -> Result<(), toystore_net::client::ClientError> {
+    ) -> Result<bool, toystore_net::client::ClientError> {
         let mut clients = members
             .iter()
             .map(|(id, url)| ReplicaClient::new(*id, url, self.token.clone()))
             .collect::<Result<Vec<_>, _>>()?;
         clients.sort_by_key(|c| std::cmp::Reverse(c.id()));
+        let same = |a: &[ReplicaClient], b: &[ReplicaClient]| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| x.id() == y.id() && x.base() == y.base())
+        };
+        if same(&clients, &self.members()) {
+            return Ok(false);
+        }
         let mut leader = self
             .leader
             .write()
@@ -92,7 +102,7 @@ impl Replicas {
             .members
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(clients);
-        Ok(())
+        Ok(true)
     }
 
     /// The replicas, highest id first.

@@ -62,18 +62,9 @@ pub fn watch(
             match ClusterConfig::load(&path) {
                 Ok(config) => {
                     let new = members(&config);
-                    let old: Vec<(u32, String)> = replicas
-                        .members()
-                        .iter()
-                        .map(|c| (c.id(), c.base().as_str().trim_end_matches('/').to_string()))
-                        .collect();
-                    let mut sorted_new = new.clone();
-                    sorted_new.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
-                    if sorted_new == old {
-                        continue;
-                    }
                     match replicas.set_members(&new) {
-                        Ok(()) => tracing::info!(replicas = ?new, "topology changed"),
+                        Ok(true) => tracing::info!(replicas = ?new, "topology changed"),
+                        Ok(false) => {}
                         Err(e) => tracing::warn!(error = %e, "topology change refused"),
                     }
                 }

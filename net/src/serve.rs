@@ -8,11 +8,12 @@
 //! signal and end their bodies, so the grace period is rarely needed.
 
 use crate::reply::recover;
-use crate::stream::{into_served, Never};
+use crate::stream::into_served;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -80,7 +81,7 @@ where
                     Ok(resp) => resp,
                     Err(never) => match never {},
                 };
-                Ok::<_, Never>(into_served(resp))
+                Ok::<_, Infallible>(into_served(resp))
             }
         });
         let conn = Builder::new(TokioExecutor::new())

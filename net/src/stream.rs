@@ -10,7 +10,6 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, StreamBody};
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use warp::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -62,9 +61,6 @@ pub(crate) fn into_served(resp: Response) -> http::Response<ServeBody> {
     };
     http::Response::from_parts(parts, body)
 }
-
-/// Never fails: used where the served service's error type must be named.
-pub(crate) type Never = Infallible;
 
 /// The query of an event-stream endpoint: `?after=<seq>`.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]

@@ -46,8 +46,6 @@ pub enum Logs {
     Prefixed,
     /// Appended to `<dir>/<service>.log`.
     Files(PathBuf),
-    /// Discarded.
-    Quiet,
 }
 
 /// How to start a store.
@@ -214,9 +212,6 @@ impl Cluster {
         cmd.env_remove("TOYSTORE_TOKEN");
         cmd.stdin(Stdio::null()).kill_on_drop(true);
         match &self.spec.logs {
-            Logs::Quiet => {
-                cmd.stdout(Stdio::null()).stderr(Stdio::null());
-            }
             Logs::Files(dir) => {
                 let file = std::fs::OpenOptions::new()
                     .create(true)

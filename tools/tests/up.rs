@@ -1,18 +1,98 @@
 //! Proves the README's first command: `tools up` starts the whole store, serves a query
 //! and a purchase through the front-end, and on SIGINT stops every service and exits 0,
-//! leaving no service listening.
+//! leaving no service listening; started again on the same data directory, it still has
+//! the order and the stock it had.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 use toystore_net::ClusterConfig;
 use toystore_tools::cluster::ClusterSpec;
 
+/// A running `tools up` and the lines of its standard output; killed if a test fails
+/// before interrupting it.
+struct Up {
+    child: Option<Child>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Up {
+    /// Starts `tools up` and waits until it says the store is up; returns its banner.
+    fn start(data: &Path, config: &Path) -> (Up, Vec<String>) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tools"))
+            .arg("up")
+            .arg("--data-dir")
+            .arg(data)
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take();
+        let up = Up {
+            child: Some(child),
+            lines,
+        };
+        let stdout = stdout.unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut banner = Vec::new();
+        loop {
+            let line = up
+                .lines
+                .recv_timeout(Duration::from_secs(60))
+                .expect("tools up did not report ready");
+            let done = line.contains("Ctrl-C stops the store");
+            banner.push(line);
+            if done {
+                return (up, banner);
+            }
+        }
+    }
+
+    /// Sends SIGINT, asserts a clean exit, and returns the rest of its output.
+    async fn interrupt(mut self) -> Vec<String> {
+        let mut child = self.child.take().unwrap();
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "tools up exited with {status}");
+        // The reader ends at end of output, which the exit has caused.
+        self.lines.iter().collect()
+    }
+}
+
+async fn get(http: &reqwest::Client, url: String) -> serde_json::Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn up_serves_a_query_and_a_purchase_and_stops_cleanly_on_sigint() {
+async fn up_serves_stops_cleanly_on_sigint_and_keeps_its_data() {
     let dir = tempfile::tempdir().unwrap();
     // Free ports instead of the defaults, so the test never collides with a running store.
     let mut config = ClusterSpec::on_free_ports(PathBuf::new(), Vec::new(), dir.path())
@@ -24,55 +104,16 @@ async fn up_serves_a_query_and_a_purchase_and_stops_cleanly_on_sigint() {
         .chain(std::iter::once(config.catalog.addr.port()))
         .chain(config.replicas.iter().map(|r| r.addr.port()))
         .collect();
-    let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
     let config_path = dir.path().join("in.toml");
     std::fs::write(&config_path, config.to_toml()).unwrap();
-
-    let mut up = Command::new(env!("CARGO_BIN_EXE_tools"))
-        .arg("up")
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("--config")
-        .arg(&config_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (lines_tx, lines) = mpsc::channel();
-    let stdout = up.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let mut banner = Vec::new();
-    loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("tools up did not report ready");
-        let done = line.contains("Ctrl-C stops the store");
-        banner.push(line);
-        if done {
-            break;
-        }
-    }
+    let data = dir.path().join("data");
     let frontend = format!("http://{}", config.frontend.addr);
-    assert!(banner.iter().any(|l| l.contains(&frontend)), "{banner:?}");
-
     let http = reqwest::Client::new();
-    let product: serde_json::Value = http
-        .get(format!("{frontend}/products/Tux"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+
+    let (up, banner) = Up::start(&data, &config_path);
+    assert!(banner.iter().any(|l| l.contains(&frontend)), "{banner:?}");
     assert_eq!(
-        product,
+        get(&http, format!("{frontend}/products/Tux")).await,
         serde_json::json!({"data": {"name": "Tux", "price": 25.99, "quantity": 100}})
     );
     let order: serde_json::Value = http
@@ -86,23 +127,27 @@ async fn up_serves_a_query_and_a_purchase_and_stops_cleanly_on_sigint() {
         .unwrap();
     assert_eq!(order, serde_json::json!({"data": {"order_number": 0}}));
 
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(up.id()).unwrap());
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let status = tokio::task::spawn_blocking(move || up.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "tools up exited with {status}");
-    // The reader ends at end of output, which the exit has caused.
-    let rest: Vec<String> = lines.iter().collect();
+    let rest = up.interrupt().await;
     assert!(rest.iter().any(|l| l == "toystore stopped"), "{rest:?}");
     for port in &ports {
         assert!(
-            TcpStream::connect(addr(*port)).is_err(),
+            TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], *port))).is_err(),
             "something still listens on port {port}"
         );
     }
     // The cluster file it used is there for operators.
-    let used = ClusterConfig::load(&dir.path().join("data").join("toystore.toml")).unwrap();
+    let used = ClusterConfig::load(&data.join("toystore.toml")).unwrap();
     assert!(!used.token.is_empty());
+
+    // Started again on the same data, the store still has the order and the stock.
+    let (up, _) = Up::start(&data, &config_path);
+    assert_eq!(
+        get(&http, format!("{frontend}/orders/0")).await,
+        serde_json::json!({"data": {"number": 0, "name": "Tux", "quantity": 1}})
+    );
+    assert_eq!(
+        get(&http, format!("{frontend}/products/Tux")).await["data"]["quantity"],
+        99
+    );
+    up.interrupt().await;
 }
