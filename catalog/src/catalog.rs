@@ -7,7 +7,7 @@
 
 use crate::api::{BuyRequest, Product};
 use crate::projection::{CatalogProjection, PURCHASES, STOCK};
-use crate::toys::{FULL_STOCK, TOYS};
+use crate::toys::TOYS;
 use std::path::Path;
 use std::sync::Arc;
 use toystore_events::{CatalogEvent, Seq};
@@ -43,15 +43,17 @@ pub enum BuyOutcome {
 /// The catalog: its log and projection.
 pub struct Catalog {
     log: Arc<EventLog<CatalogEvent>>,
+    stock: u32,
 }
 
 impl Catalog {
     /// Opens (or creates) the catalog at `path`. A new catalog is seeded with [`TOYS`], each
-    /// at [`FULL_STOCK`], as `ProductAdded` events in one transaction.
-    pub fn open(path: &Path) -> Result<Self, CatalogError> {
+    /// with `stock` units, as `ProductAdded` events in one transaction; sold-out toys are
+    /// restocked to `stock` ([`crate::toys::DEFAULT_STOCK`] is the handout's 100).
+    pub fn open(path: &Path, stock: u32) -> Result<Self, CatalogError> {
         let log = EventLog::open(path, CatalogProjection)?;
         if log.last_seq() == Seq::ZERO {
-            let seeded = log.execute_blocking(|b| {
+            let seeded = log.execute_blocking(move |b| {
                 if b.last_seq() != Seq::ZERO {
                     return Ok(0);
                 }
@@ -59,14 +61,17 @@ impl Catalog {
                     b.append(&CatalogEvent::ProductAdded {
                         name: (*name).to_string(),
                         price: *price,
-                        quantity: FULL_STOCK,
+                        quantity: stock,
                     })?;
                 }
                 Ok(TOYS.len())
             })?;
             tracing::info!(toys = seeded, path = %path.display(), "seeded new catalog");
         }
-        Ok(Self { log: Arc::new(log) })
+        Ok(Self {
+            log: Arc::new(log),
+            stock,
+        })
     }
 
     /// The event log (for streaming it to subscribers).
@@ -114,9 +119,10 @@ impl Catalog {
         Ok(self.log.execute(move |b| buy_in(b, &req)).await?)
     }
 
-    /// Restocks every sold-out toy to [`FULL_STOCK`]; returns the names restocked.
+    /// Restocks every sold-out toy to the configured stock; returns the names restocked.
     pub async fn restock(&self) -> Result<Vec<String>, CatalogError> {
-        Ok(self.log.execute(restock_in).await?)
+        let stock = self.stock;
+        Ok(self.log.execute(move |b| restock_in(b, stock)).await?)
     }
 }
 
@@ -164,7 +170,7 @@ fn buy_in(b: &mut Batch<'_, CatalogEvent>, req: &BuyRequest) -> Result<BuyOutcom
     }
 }
 
-fn restock_in(b: &mut Batch<'_, CatalogEvent>) -> Result<Vec<String>, StoreError> {
+fn restock_in(b: &mut Batch<'_, CatalogEvent>, stock: u32) -> Result<Vec<String>, StoreError> {
     let sold_out: Vec<String> = {
         let stock = b.tx().open_table(STOCK)?;
         let mut out = Vec::new();
@@ -179,7 +185,7 @@ fn restock_in(b: &mut Batch<'_, CatalogEvent>) -> Result<Vec<String>, StoreError
     for name in &sold_out {
         b.append(&CatalogEvent::Restocked {
             name: name.clone(),
-            added: FULL_STOCK,
+            added: stock,
         })?;
     }
     Ok(sold_out)

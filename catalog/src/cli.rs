@@ -24,8 +24,11 @@ pub struct Args {
     #[arg(long)]
     pub db: Option<PathBuf>,
     /// Restock interval in milliseconds (overrides the file).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub restock_interval_ms: Option<u64>,
+    /// Units every toy starts with and is restocked to (overrides the file).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub stock: Option<u32>,
 }
 
 /// Runs the catalog until Ctrl-C or SIGTERM.
@@ -45,6 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             args.restock_interval_ms
                 .unwrap_or(cluster.catalog.restock_interval_ms),
         ),
+        stock: args.stock.unwrap_or(cluster.catalog.stock),
         heartbeat: Duration::from_millis(cluster.catalog.heartbeat_ms),
     };
     serve(listener, config, toystore_net::shutdown::signal()).await?;

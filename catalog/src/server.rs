@@ -29,6 +29,8 @@ pub struct ServerConfig {
     pub token: ClusterToken,
     /// How often sold-out toys are restocked.
     pub restock_interval: Duration,
+    /// Units every toy starts with and is restocked to.
+    pub stock: u32,
     /// Heartbeat interval of event streams.
     pub heartbeat: Duration,
 }
@@ -40,7 +42,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), CatalogError> {
     let path = config.db_path.clone();
-    let catalog = tokio::task::spawn_blocking(move || Catalog::open(&path))
+    let stock = config.stock;
+    let catalog = tokio::task::spawn_blocking(move || Catalog::open(&path, stock))
         .await
         .map_err(|e| {
             CatalogError::Store(toystore_store::StoreError::Io(std::io::Error::other(e)))

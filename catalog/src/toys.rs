@@ -1,8 +1,9 @@
 //! The toys a new catalog starts with: the ten of the handout's example and ten from the
-//! National Toy Hall of Fame, each with 100 units in stock.
+//! National Toy Hall of Fame. How many units each starts with (and is restocked to) is the
+//! catalog's `stock` setting, 100 by default as the handout says.
 
-/// Units every toy starts with, and is restocked to.
-pub const FULL_STOCK: u32 = 100;
+/// Units every toy starts with, and is restocked to, unless configured otherwise.
+pub const DEFAULT_STOCK: u32 = 100;
 
 /// Name and price of every toy of a new catalog.
 pub const TOYS: &[(&str, f64)] = &[

@@ -155,6 +155,7 @@ fn main() {
             db_path: dir.path().join("catalog.redb"),
             token: token(),
             restock_interval: Duration::from_secs(3600),
+            stock: toystore_catalog::toys::DEFAULT_STOCK,
             heartbeat: Duration::from_millis(500),
         };
         let (stop_catalog, rx) = oneshot::channel::<()>();

@@ -43,10 +43,12 @@ async fn a_resumed_stream_leaves_no_stale_entry() {
     // Stock changes while the front-end cannot hear about it: open the catalog's file
     // directly (the server must have released it) and buy.
     let path = db.clone();
-    let offline = tokio::task::spawn_blocking(move || Catalog::open(&path))
-        .await
-        .expect("open task")
-        .unwrap_or_else(|e| panic!("bug: the stopped catalog still holds its file: {e}"));
+    let offline = tokio::task::spawn_blocking(move || {
+        Catalog::open(&path, toystore_catalog::toys::DEFAULT_STOCK)
+    })
+    .await
+    .expect("open task")
+    .unwrap_or_else(|e| panic!("bug: the stopped catalog still holds its file: {e}"));
     let outcome = offline
         .buy(BuyRequest {
             request_id: "while-down".into(),

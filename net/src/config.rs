@@ -12,6 +12,7 @@
 //! [catalog]
 //! addr = "127.0.0.1:8090"
 //! restock_interval_ms = 10000
+//! stock = 100
 //!
 //! [frontend]
 //! addr = "127.0.0.1:8080"
@@ -105,6 +106,9 @@ pub struct CatalogConfig {
     pub addr: SocketAddr,
     /// How often sold-out toys are restocked.
     pub restock_interval_ms: u64,
+    /// Units every toy starts with and is restocked to (the handout's 100; raise it to
+    /// benchmark purchases beyond the handout's stock).
+    pub stock: u32,
     /// Heartbeat interval of event streams.
     pub heartbeat_ms: u64,
 }
@@ -161,6 +165,7 @@ impl Default for CatalogConfig {
         Self {
             addr: loopback(8090),
             restock_interval_ms: 10_000,
+            stock: 100,
             heartbeat_ms: 1_000,
         }
     }
@@ -209,8 +214,14 @@ impl ClusterConfig {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// Checks what types cannot: unique replica ids and addresses.
+    /// Checks what types cannot: unique replica ids and addresses, a positive stock.
     pub fn validate(&self) -> Result<(), String> {
+        if self.catalog.stock == 0 {
+            return Err("catalog.stock must be at least 1".into());
+        }
+        if self.catalog.restock_interval_ms == 0 {
+            return Err("catalog.restock_interval_ms must be at least 1".into());
+        }
         let mut ids: Vec<u32> = self.replicas.iter().map(|r| r.id).collect();
         ids.sort_unstable();
         if ids.windows(2).any(|w| w[0] == w[1]) {

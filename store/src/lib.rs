@@ -17,6 +17,7 @@
 //! [`follow`] turns a log into the frames of an event stream (catch-up, then live commits
 //! and heartbeats), for subscribers and replicas.
 
+pub mod ceiling;
 mod error;
 mod follow;
 mod log;

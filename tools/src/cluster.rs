@@ -281,6 +281,11 @@ impl Cluster {
         Ok(())
     }
 
+    /// The process id of a running service.
+    pub fn pid(&self, service: Service) -> Option<u32> {
+        self.children.get(&service).and_then(Child::id)
+    }
+
     /// Whether a service's process is running.
     pub fn is_running(&mut self, service: Service) -> bool {
         self.children

@@ -11,12 +11,17 @@
 //! - [`replay`]: `tools replay`, rebuilding a log's projections from its events;
 //! - [`diff`]: `tools diff`, comparing replicas' logs event by event;
 //! - [`eval`]: `tools eval`, the latency evaluation, with [`plot`] for its SVG charts;
-//! - [`chaos`]: `tools chaos`, killing replicas under load and checking nothing is lost.
+//! - [`chaos`]: `tools chaos`, killing replicas under load and checking nothing is lost;
+//! - [`bench`]: `tools bench`, throughput and latency of each scenario next to the machine's
+//!   HTTP and disk ceilings;
+//! - [`duration`]: durations on the command line (`10s`, `500ms`).
 
+pub mod bench;
 pub mod chaos;
 pub mod client;
 pub mod cluster;
 pub mod diff;
+pub mod duration;
 pub mod eval;
 pub mod logfile;
 pub mod node;

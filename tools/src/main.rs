@@ -6,7 +6,7 @@
 //! a file (missing, foreign, locked) or the command line is wrong.
 
 use clap::{Parser, Subcommand};
-use toystore_tools::{chaos, client, diff, eval, node, replay, up};
+use toystore_tools::{bench, chaos, client, diff, eval, node, replay, up};
 
 /// toystore tools.
 #[derive(Debug, Parser)]
@@ -30,6 +30,11 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Kill replicas (the leader among them) under load; verify nothing is lost.
     Chaos(chaos::ChaosArgs),
+    /// Measure throughput and latency of a scenario next to this machine's ceilings.
+    Bench(bench::BenchArgs),
+    /// A bare HTTP server answering a fixed body (the ceiling `tools bench` compares with).
+    #[command(hide = true)]
+    BareHttp(bench::ceiling::BareArgs),
     #[command(flatten)]
     Node(node::Node),
 }
@@ -64,6 +69,8 @@ fn run_async(command: Command) -> anyhow::Result<u8> {
             Command::Client(args) => client::run(args).await,
             Command::Eval(args) => eval::run(args).await,
             Command::Chaos(args) => chaos::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
+            Command::BareHttp(args) => bench::ceiling::serve_bare(args).await.map(|()| 0),
             Command::Node(node) => node::run(node).await.map(|()| 0),
             Command::Replay(args) => {
                 tokio::task::spawn_blocking(move || replay::run(&args)).await?

@@ -15,10 +15,15 @@ pub struct Series {
     pub dashed: bool,
 }
 
-const PALETTE: [RGBColor; 3] = [
+const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
 ];
 
 /// Writes a line chart of `series` to `path` (SVG), with a logarithmic y axis so that

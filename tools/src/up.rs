@@ -27,12 +27,25 @@ pub struct UpArgs {
     /// Start the front-end with its product cache off.
     #[arg(long)]
     pub no_cache: bool,
+    /// Units every toy starts with and is restocked to (default: the file's, else 100).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub stock: Option<u32>,
+    /// How often sold-out toys are restocked, e.g. `10s`, `500ms` (default: the file's,
+    /// else 10s).
+    #[arg(long, value_parser = crate::duration::parse_positive)]
+    pub restock_interval: Option<Duration>,
 }
 
 /// Runs `tools up` until Ctrl-C.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut config = ClusterConfig::load_or_default(args.config.as_deref())?;
     config.data_dir = args.data_dir.clone();
+    if let Some(stock) = args.stock {
+        config.catalog.stock = stock;
+    }
+    if let Some(interval) = args.restock_interval {
+        config.catalog.restock_interval_ms = crate::duration::millis(interval);
+    }
     if config.token.is_empty() {
         config.token = uuid::Uuid::new_v4().simple().to_string();
     }

@@ -62,6 +62,7 @@ impl TestCatalog {
             // Long enough that the periodic restock never runs during a test; tests restock
             // explicitly through `POST /internal/restock`.
             restock_interval: Duration::from_secs(3600),
+            stock: toystore_catalog::toys::DEFAULT_STOCK,
             heartbeat: Duration::from_millis(100),
         };
         let (tx, rx) = oneshot::channel::<()>();

@@ -1,0 +1,130 @@
+//! [`Conn`]: one keep-alive HTTP/1.1 connection of the load generator.
+//!
+//! The load generator must cost the machine as little as possible, because on a small
+//! machine it shares the cores with the store it measures. So each simulated client owns
+//! one connection made directly with hyper's HTTP/1 client (no pool, no redirects, no
+//! per-request allocation beyond the request itself), with `TCP_NODELAY`, and sends its
+//! requests one after another. A connection that fails is dropped and made again on the
+//! next request; the failed request is reported as an error, never retried here.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Why a request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    /// Connecting failed.
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    /// The HTTP exchange failed (connection closed, malformed reply...).
+    #[error("http: {0}")]
+    Http(#[from] hyper::Error),
+    /// Building the request failed (a bad path).
+    #[error("request: {0}")]
+    Request(#[from] hyper::http::Error),
+    /// No answer within the timeout.
+    #[error("timed out")]
+    Timeout,
+}
+
+/// A request to send: method, path (with query) and an optional JSON body.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// GET or POST.
+    pub method: Method,
+    /// Path and query, already percent-encoded.
+    pub path: String,
+    /// A JSON body (sent with `content-type: application/json`).
+    pub body: Option<Bytes>,
+    /// An `Idempotency-Key` header.
+    pub idempotency_key: Option<String>,
+}
+
+impl Call {
+    /// `GET path`.
+    pub fn get(path: String) -> Self {
+        Self {
+            method: Method::GET,
+            path,
+            body: None,
+            idempotency_key: None,
+        }
+    }
+}
+
+/// One keep-alive connection to `addr`.
+pub struct Conn {
+    addr: SocketAddr,
+    host: String,
+    timeout: Duration,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Conn {
+    /// A connection to `addr`, made on first use.
+    pub fn new(addr: SocketAddr, timeout: Duration) -> Self {
+        Self {
+            addr,
+            host: addr.to_string(),
+            timeout,
+            sender: None,
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ConnError> {
+        let stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .map_err(ConnError::Connect)?;
+        stream.set_nodelay(true).map_err(ConnError::Connect)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            // Ends when the sender is dropped or the server closes the connection.
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+
+    /// Sends `call` and reads the whole reply: status and body.
+    pub async fn send(&mut self, call: &Call) -> Result<(StatusCode, Bytes), ConnError> {
+        match tokio::time::timeout(self.timeout, self.exchange(call)).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => {
+                self.sender = None;
+                Err(e)
+            }
+            Err(_) => {
+                self.sender = None;
+                Err(ConnError::Timeout)
+            }
+        }
+    }
+
+    async fn exchange(&mut self, call: &Call) -> Result<(StatusCode, Bytes), ConnError> {
+        let mut sender = match self.sender.take() {
+            Some(s) if !s.is_closed() => s,
+            _ => self.connect().await?,
+        };
+        sender.ready().await?;
+        let mut req = Request::builder()
+            .method(call.method.clone())
+            .uri(call.path.as_str())
+            .header(hyper::header::HOST, self.host.as_str());
+        if call.body.is_some() {
+            req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(key) = &call.idempotency_key {
+            req = req.header("idempotency-key", key.as_str());
+        }
+        let req = req.body(Full::new(call.body.clone().unwrap_or_default()))?;
+        let resp = sender.send_request(req).await?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await?.to_bytes();
+        self.sender = Some(sender);
+        Ok((status, body))
+    }
+}

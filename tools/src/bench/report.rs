@@ -1,0 +1,309 @@
+//! [`Row`]: one measured scenario at one client count, its ratio to its ceiling, and how
+//! rows are shown: a table, JSON lines, a CSV file and SVG plots.
+
+use super::load::{KindStats, LoadResult};
+use super::scenario::Kind;
+use super::target::Memory;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Latency and count of one kind of request in a row.
+#[derive(Debug, Clone, Serialize)]
+pub struct KindRow {
+    /// Requests answered.
+    pub answered: u64,
+    /// Errors.
+    pub errors: u64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+}
+
+/// One scenario at one client count.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Scenario name (`query-hit`, `buy`, `bare-http`, `disk-single`...).
+    pub scenario: String,
+    /// Concurrent clients (connections); 1 for the disk loops.
+    pub clients: usize,
+    /// `closed` or `open`.
+    pub mode: &'static str,
+    /// Open loop: the offered rate, requests per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Length of the measured window, s.
+    pub duration_s: f64,
+    /// Requests (for the disk loops: appends) per second.
+    pub throughput_rps: f64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// 99.9th percentile, ms.
+    pub p999_ms: f64,
+    /// Requests that got no answer, a 5xx or an unexpected status.
+    pub errors: u64,
+    /// Correct refusals (`mixed`: sold out between query and buy).
+    pub rejected: u64,
+    /// What the first error was, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+    /// The ceiling this row is compared with (`bare-http`, `disk`), if measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<String>,
+    /// Throughput divided by the ceiling's (bare HTTP at the same clients; for `buy`, the
+    /// batched raw append rate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throughput_ratio: Option<f64>,
+    /// p50 divided by the ceiling's (bare HTTP at the same clients; for `buy`, one raw
+    /// durable commit): "how many ceilings" a request costs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p50_ratio: Option<f64>,
+    /// The front-end cache's hit rate during the run, when its counters could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_hit_rate: Option<f64>,
+    /// Per kind of request (a `mixed` run has queries and buys).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub kinds: BTreeMap<Kind, KindRow>,
+    /// Resident memory of each service after the run, when the benchmark started them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub memory_kib: BTreeMap<String, Memory>,
+}
+
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    if h.is_empty() {
+        0.0
+    } else {
+        h.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+impl Row {
+    /// A row from a load run.
+    pub fn from_load(scenario: String, clients: usize, rate: Option<f64>, r: &LoadResult) -> Self {
+        let kinds = if r.kinds.len() > 1 {
+            r.kinds.iter().map(|(k, s)| (*k, kind_row(s))).collect()
+        } else {
+            BTreeMap::new()
+        };
+        Self {
+            scenario,
+            clients,
+            mode: if rate.is_some() { "open" } else { "closed" },
+            rate,
+            duration_s: r.window.as_secs_f64(),
+            throughput_rps: r.throughput(),
+            p50_ms: ms(&r.all, 0.5),
+            p99_ms: ms(&r.all, 0.99),
+            p999_ms: ms(&r.all, 0.999),
+            errors: r.errors,
+            rejected: r.kinds.values().map(|k| k.rejected).sum(),
+            first_error: r.kinds.values().find_map(|k| k.first_error.clone()),
+            ceiling: None,
+            throughput_ratio: None,
+            p50_ratio: None,
+            cache_hit_rate: None,
+            kinds,
+            memory_kib: BTreeMap::new(),
+        }
+    }
+
+    /// A row from a raw append loop (`disk-single`, `disk-batched`).
+    pub fn from_disk(scenario: &str, c: &toystore_store::ceiling::AppendCeiling) -> Self {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).ok();
+        if let Some(h) = h.as_mut() {
+            for &us in &c.commit_latencies_us {
+                h.saturating_record(us.max(1));
+            }
+        }
+        let q = |q: f64| h.as_ref().map_or(0.0, |h| ms(h, q));
+        Self {
+            scenario: scenario.to_string(),
+            clients: 1,
+            mode: "closed",
+            rate: None,
+            duration_s: c.elapsed.as_secs_f64(),
+            throughput_rps: c.appends_per_sec(),
+            p50_ms: q(0.5),
+            p99_ms: q(0.99),
+            p999_ms: q(0.999),
+            errors: 0,
+            rejected: 0,
+            first_error: None,
+            ceiling: None,
+            throughput_ratio: None,
+            p50_ratio: None,
+            cache_hit_rate: None,
+            kinds: BTreeMap::new(),
+            memory_kib: BTreeMap::new(),
+        }
+    }
+
+    /// Sets the ratios to a ceiling row.
+    pub fn compare(&mut self, ceiling: &str, throughput: Option<f64>, p50_ms: Option<f64>) {
+        self.ceiling = Some(ceiling.to_string());
+        self.throughput_ratio = throughput
+            .filter(|t| *t > 0.0)
+            .map(|t| self.throughput_rps / t);
+        self.p50_ratio = p50_ms.filter(|p| *p > 0.0).map(|p| self.p50_ms / p);
+    }
+}
+
+fn kind_row(s: &KindStats) -> KindRow {
+    KindRow {
+        answered: s.ok + s.rejected,
+        errors: s.errors,
+        p50_ms: ms(&s.latency, 0.5),
+        p99_ms: ms(&s.latency, 0.99),
+    }
+}
+
+fn ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "-".into(), |r| format!("{r:.2}x"))
+}
+
+/// The rows as a plain-text table.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<14} {:>7} {:>10} {:>8} {:>8} {:>8} {:>6}  {:<9} {:>8} {:>8} {:>6}",
+        "scenario",
+        "clients",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9",
+        "errors",
+        "ceiling",
+        "x tput",
+        "x p50",
+        "hits"
+    );
+    for r in rows {
+        let hits = r
+            .cache_hit_rate
+            .map_or_else(|| "-".into(), |h| format!("{:.0}%", h * 100.0));
+        let _ = writeln!(
+            out,
+            "{:<14} {:>7} {:>10.0} {:>8.3} {:>8.3} {:>8.3} {:>6}  {:<9} {:>8} {:>8} {:>6}",
+            r.scenario,
+            r.clients,
+            r.throughput_rps,
+            r.p50_ms,
+            r.p99_ms,
+            r.p999_ms,
+            r.errors,
+            r.ceiling.as_deref().unwrap_or("-"),
+            ratio(r.throughput_ratio),
+            ratio(r.p50_ratio),
+            hits
+        );
+    }
+    for r in rows {
+        if let Some(e) = &r.first_error {
+            let _ = writeln!(out, "{} x{}: first error: {e}", r.scenario, r.clients);
+        }
+    }
+    let memory: Vec<&Row> = rows.iter().filter(|r| !r.memory_kib.is_empty()).collect();
+    if let Some(last) = memory.last() {
+        let peak: Vec<String> = last
+            .memory_kib
+            .iter()
+            .map(|(s, m)| format!("{s} {:.1} MB", m.peak_kib as f64 / 1024.0))
+            .collect();
+        let _ = writeln!(out, "peak RSS: {}", peak.join(", "));
+    }
+    out
+}
+
+/// Writes the rows to `<dir>/bench.csv`.
+pub fn write_csv(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
+    let mut out = String::from(
+        "scenario,clients,mode,rate,duration_s,throughput_rps,p50_ms,p99_ms,p999_ms,errors,rejected,ceiling,throughput_ratio,p50_ratio,cache_hit_rate\n",
+    );
+    let opt = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.4}"));
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{:.3},{:.1},{:.4},{:.4},{:.4},{},{},{},{},{},{}",
+            r.scenario,
+            r.clients,
+            r.mode,
+            opt(r.rate),
+            r.duration_s,
+            r.throughput_rps,
+            r.p50_ms,
+            r.p99_ms,
+            r.p999_ms,
+            r.errors,
+            r.rejected,
+            r.ceiling.as_deref().unwrap_or(""),
+            opt(r.throughput_ratio),
+            opt(r.p50_ratio),
+            opt(r.cache_hit_rate)
+        );
+    }
+    let path = dir.join("bench.csv");
+    std::fs::write(&path, out).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+}
+
+/// Writes throughput and latency against clients for the query scenarios (with the bare
+/// HTTP ceiling) and for buying, when at least two client counts were measured.
+pub fn write_plots(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
+    use crate::plot::{line_chart, Series};
+    let series = |scenario: &str, value: fn(&Row) -> f64, label: &str, dashed: bool| Series {
+        label: label.to_string(),
+        points: rows
+            .iter()
+            .filter(|r| r.scenario == scenario && r.mode == "closed")
+            .map(|r| (r.clients as f64, value(r)))
+            .collect(),
+        dashed,
+    };
+    let groups: [(&str, &[&str]); 2] = [
+        (
+            "query",
+            &["query-hit", "query-miss", "order-read", "bare-http"],
+        ),
+        ("buy", &["buy"]),
+    ];
+    for (name, scenarios) in groups {
+        let present: Vec<&str> = scenarios
+            .iter()
+            .copied()
+            .filter(|s| rows.iter().filter(|r| r.scenario == *s).count() >= 2)
+            .collect();
+        if present.is_empty() {
+            continue;
+        }
+        let tput: Vec<Series> = present
+            .iter()
+            .map(|s| series(s, |r| r.throughput_rps, s, *s == "bare-http"))
+            .collect();
+        line_chart(
+            &dir.join(format!("{name}-throughput.svg")),
+            &format!("{name}: throughput against clients (closed loop)"),
+            "clients (connections)",
+            "requests per second",
+            &tput,
+        )?;
+        let mut lat = Vec::new();
+        for s in &present {
+            lat.push(series(s, |r| r.p50_ms, &format!("{s} p50"), false));
+            lat.push(series(s, |r| r.p99_ms, &format!("{s} p99"), true));
+        }
+        line_chart(
+            &dir.join(format!("{name}-latency.svg")),
+            &format!("{name}: latency against clients (closed loop)"),
+            "clients (connections)",
+            "milliseconds",
+            &lat,
+        )?;
+    }
+    Ok(())
+}

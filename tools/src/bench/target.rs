@@ -1,0 +1,144 @@
+//! The store a benchmark measures: one already running (`--frontend URL`), or one
+//! [`Target::start`]s itself in a temporary directory and stops afterwards.
+//!
+//! A store the benchmark starts itself has stock high enough that purchases never run out
+//! (the handout's 100 per toy would cap buying at ~200/s), runs its services as child
+//! processes of the `tools` binary (exactly as `tools up` does), and reports each service's
+//! resident memory, read from `/proc/<pid>/status`.
+
+use crate::cluster::{Cluster, ClusterSpec, Service};
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+/// Stock per toy of a store the benchmark starts (far beyond any run's purchases).
+pub const BENCH_STOCK: u32 = 1_000_000_000;
+
+/// A store under measurement.
+pub struct Target {
+    /// The front-end's address.
+    pub frontend: SocketAddr,
+    /// The cluster token, when known (to read the front-end's cache counters).
+    pub token: Option<String>,
+    cluster: Option<Cluster>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Peak and current resident memory of one process, in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Memory {
+    /// `VmHWM`: the most it has held since it started.
+    pub peak_kib: u64,
+    /// `VmRSS`: what it holds now.
+    pub now_kib: u64,
+}
+
+impl Target {
+    /// A store already running at `url` (`http://host:port`).
+    pub fn external(url: &str, token: Option<String>) -> anyhow::Result<Self> {
+        let parsed = reqwest::Url::parse(url).with_context(|| format!("bad --frontend {url}"))?;
+        let host = parsed.host_str().context("--frontend has no host")?;
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        let frontend = (host, port)
+            .to_socket_addrs()
+            .with_context(|| format!("resolving {host}"))?
+            .next()
+            .with_context(|| format!("{host} has no address"))?;
+        Ok(Self {
+            frontend,
+            token,
+            cluster: None,
+            _dir: None,
+        })
+    }
+
+    /// Starts a whole store on free loopback ports in a new temporary directory (under
+    /// `parent`, or the system's), with `stock` per toy and the cache on or off.
+    pub async fn start(
+        parent: Option<&std::path::Path>,
+        stock: u32,
+        cache: bool,
+    ) -> anyhow::Result<Self> {
+        let dir = match parent {
+            Some(p) => tempfile::Builder::new()
+                .prefix("toystore-bench-")
+                .tempdir_in(p),
+            None => tempfile::Builder::new().prefix("toystore-bench-").tempdir(),
+        }
+        .context("creating a temporary directory")?;
+        let program = std::env::current_exe().context("locating the tools binary")?;
+        let mut spec = ClusterSpec::on_free_ports(program, Vec::new(), dir.path())?;
+        spec.config.catalog.stock = stock;
+        spec.no_cache = !cache;
+        let cluster = Cluster::start(spec, Duration::from_secs(60)).await?;
+        Ok(Self {
+            frontend: cluster.config().frontend.addr,
+            token: Some(cluster.config().token.clone()),
+            cluster: Some(cluster),
+            _dir: Some(dir),
+        })
+    }
+
+    /// The front-end's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.frontend)
+    }
+
+    /// Resident memory of every service, when the benchmark started them.
+    pub fn memory(&self) -> BTreeMap<String, Memory> {
+        let Some(cluster) = &self.cluster else {
+            return BTreeMap::new();
+        };
+        let mut services = vec![Service::Frontend, Service::Catalog];
+        services.extend(cluster.replica_ids().into_iter().map(Service::Order));
+        services
+            .into_iter()
+            .filter_map(|s| {
+                let pid = cluster.pid(s)?;
+                Some((s.to_string(), memory_of(pid)?))
+            })
+            .collect()
+    }
+
+    /// Stops a store the benchmark started (nothing for an external one).
+    pub async fn stop(self) {
+        if let Some(cluster) = self.cluster {
+            cluster.stop(Duration::from_secs(10)).await;
+        }
+    }
+}
+
+/// Reads `VmHWM` and `VmRSS` of a process (Linux).
+pub fn memory_of(pid: u32) -> Option<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some(Memory {
+        peak_kib: field("VmHWM:")?,
+        now_kib: field("VmRSS:")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_its_own_memory() {
+        let m = memory_of(std::process::id()).expect("own /proc status");
+        assert!(m.now_kib > 0 && m.peak_kib >= m.now_kib);
+    }
+
+    #[test]
+    fn an_external_store_is_a_resolved_address() {
+        let t = Target::external("http://127.0.0.1:8080", None).expect("parses");
+        assert_eq!(t.frontend, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert!(Target::external("not a url", None).is_err());
+    }
+}
