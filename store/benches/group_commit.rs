@@ -11,7 +11,8 @@
 //!   once, each waiting for its own acknowledgement, the way concurrent HTTP requests reach an
 //!   order replica. The writer thread forms the batches itself (whatever is queued when it
 //!   starts a transaction), so N requests may take more than one commit; after each of these
-//!   the bench prints how many commits the N requests took on average. (This replaces the
+//!   the bench prints how many commits the N requests took on average (over warm-up and
+//!   measurement, counted from the writer's `group commit` trace event). (This replaces the
 //!   former `benches/append.rs`, which compared 1 against 64 concurrent writers.)
 //!
 //! Run it (release, about two minutes on 2 cores):
