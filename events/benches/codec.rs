@@ -1,0 +1,172 @@
+//! CPU cost of turning events into bytes and back: the value codec (a version byte, then
+//! postcard) and the framing of event streams.
+//!
+//! What it measures, on realistic events (a UUID request id of 36 characters, the toy name
+//! "Rubik's Cube", an order number in the hundred thousands):
+//!
+//! - `codec/encode/*`, `codec/decode/*`: [`toystore_events::encode`] and
+//!   [`toystore_events::decode`] of one `OrderEvent::OrderPlaced` (what an order replica
+//!   stores) and one `CatalogEvent::Purchased` (what the catalog stores);
+//! - `frame/encode_event`: one event frame (tag, seq, length, the stored bytes) as sent on
+//!   an event stream;
+//! - `frame/decode_stream/*`: a stream of 1000 `OrderPlaced` event frames arriving in 8 KiB
+//!   chunks, read back with [`FrameDecoder`] (frames only) and with [`StreamReader`] (frames,
+//!   sequence checks, and decoding each event: what a replica or a cache does).
+//!
+//! Run it (release, about a minute):
+//!
+//! ```text
+//! cargo bench -p toystore-events --bench codec
+//! cargo bench -p toystore-events --bench codec -- decode_stream   # only matching benches
+//! ```
+//!
+//! Reading the result: `time` is per operation (one event, or one stream of 1000 frames);
+//! `thrpt` is printed twice, in elements per second (events or frames) and in bytes per
+//! second of encoded data (the bytes one event takes in a log value, or on the wire). For the
+//! stream benches, time / 1000 is the cost per frame. Criterion also prints the change against
+//! the previous run on this machine (kept under `target/criterion`).
+//!
+//! Under `cargo test --benches` each bench runs once as a smoke test, without measuring.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
+use std::time::Duration;
+use toystore_events::frame::event_frame;
+use toystore_events::{
+    decode, encode, CatalogEvent, Frame, FrameDecoder, OrderEvent, Seq, StreamItem, StreamReader,
+};
+
+/// How many frames one stream bench reads.
+const STREAM_FRAMES: u64 = 1000;
+
+/// The size of the chunks the stream arrives in (a typical HTTP body chunk).
+const CHUNK: usize = 8 * 1024;
+
+/// A UUID-shaped request id (36 characters), distinct for each `n`, as the front-end makes.
+fn request_id(n: u64) -> String {
+    let h = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        h >> 32,
+        (h >> 16) & 0xffff,
+        h & 0xfff,
+        (h >> 20) & 0xfff,
+        n & 0xffff_ffff_ffff
+    )
+}
+
+fn order_placed(n: u64) -> OrderEvent {
+    OrderEvent::OrderPlaced {
+        number: 100_000 + n,
+        request_id: request_id(n),
+        name: "Rubik's Cube".into(),
+        quantity: 2,
+    }
+}
+
+fn purchased(n: u64) -> CatalogEvent {
+    CatalogEvent::Purchased {
+        request_id: request_id(n),
+        name: "Rubik's Cube".into(),
+        quantity: 2,
+    }
+}
+
+/// Encode and decode of one event of each log's hot variant.
+fn codec(c: &mut Criterion) {
+    let mut group = c.benchmark_group("codec");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+
+    let order = order_placed(7);
+    let order_bytes = encode(&order);
+    let purchase = purchased(7);
+    let purchase_bytes = encode(&purchase);
+    let one = |bytes: &[u8]| Throughput::ElementsAndBytes {
+        elements: 1,
+        bytes: bytes.len() as u64,
+    };
+
+    group.throughput(one(&order_bytes));
+    group.bench_function(BenchmarkId::new("encode", "OrderPlaced"), |b| {
+        b.iter(|| encode(black_box(&order)))
+    });
+    group.bench_function(BenchmarkId::new("decode", "OrderPlaced"), |b| {
+        b.iter(|| decode::<OrderEvent>(black_box(&order_bytes)))
+    });
+
+    group.throughput(one(&purchase_bytes));
+    group.bench_function(BenchmarkId::new("encode", "Purchased"), |b| {
+        b.iter(|| encode(black_box(&purchase)))
+    });
+    group.bench_function(BenchmarkId::new("decode", "Purchased"), |b| {
+        b.iter(|| decode::<CatalogEvent>(black_box(&purchase_bytes)))
+    });
+    group.finish();
+}
+
+/// Encoding one frame, and reading a stream of frames back.
+fn frames(c: &mut Criterion) {
+    let mut group = c.benchmark_group("frame");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+
+    let payload = encode(&order_placed(7));
+    let frame_len = event_frame(Seq(8), &payload).len() as u64;
+    group.throughput(Throughput::ElementsAndBytes {
+        elements: 1,
+        bytes: frame_len,
+    });
+    group.bench_function("encode_event", |b| {
+        b.iter(|| event_frame(black_box(Seq(8)), black_box(&payload)))
+    });
+
+    // The wire bytes of events 1..=STREAM_FRAMES, as a follower would receive them.
+    let wire: Vec<u8> = (1..=STREAM_FRAMES)
+        .flat_map(|seq| {
+            Frame::Event {
+                seq: Seq(seq),
+                payload: encode(&order_placed(seq - 1)).into(),
+            }
+            .encode()
+        })
+        .collect();
+    group.throughput(Throughput::ElementsAndBytes {
+        elements: STREAM_FRAMES,
+        bytes: wire.len() as u64,
+    });
+    group.bench_function(BenchmarkId::new("decode_stream", "FrameDecoder"), |b| {
+        b.iter(|| {
+            let mut decoder = FrameDecoder::new();
+            let mut frames = 0u64;
+            for chunk in black_box(&wire).chunks(CHUNK) {
+                decoder.push(chunk);
+                while let Ok(Some(frame)) = decoder.next_frame() {
+                    black_box(frame);
+                    frames += 1;
+                }
+            }
+            assert_eq!(frames, STREAM_FRAMES, "every frame decodes");
+        })
+    });
+    group.bench_function(BenchmarkId::new("decode_stream", "StreamReader"), |b| {
+        b.iter(|| {
+            let mut reader = StreamReader::<OrderEvent>::new(Seq::ZERO);
+            for chunk in black_box(&wire).chunks(CHUNK) {
+                reader.push(chunk);
+                while let Ok(Some(item)) = reader.next_item() {
+                    if let StreamItem::Event { event, .. } = item {
+                        black_box(event);
+                    }
+                }
+            }
+            assert_eq!(reader.last_seq(), Seq(STREAM_FRAMES), "every event is read");
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, codec, frames);
+criterion_main!(benches);
