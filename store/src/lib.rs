@@ -21,6 +21,7 @@ mod error;
 mod follow;
 mod log;
 mod projection;
+pub mod raft;
 mod writer;
 
 pub use error::StoreError;
