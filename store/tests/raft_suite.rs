@@ -24,6 +24,8 @@ impl StoreBuilder<TestConfig, Log, Machine, TempDir> for FreshFile {
 }
 
 #[test]
-fn openraft_storage_suite_passes() -> Result<(), StorageError<u64>> {
-    Suite::test_all(FreshFile)
+fn openraft_storage_suite_passes() {
+    if let Err(e) = Suite::test_all(FreshFile) {
+        panic!("openraft's storage suite failed: {e}");
+    }
 }

@@ -15,6 +15,8 @@ pub(crate) fn storage_error<NID: NodeId>(
 }
 
 /// `Result<T, StoreError>` → `Result<T, StorageError>`.
+// openraft's storage traits return its (large) `StorageError` by value; so do we.
+#[allow(clippy::result_large_err)]
 pub(crate) trait OrStorage<T> {
     /// Maps the error to a [`StorageError`] about `subject` while doing `verb`.
     fn or_storage<NID: NodeId>(

@@ -69,6 +69,8 @@ fn decode_entry<C: RaftTypes>(index: u64, bytes: &[u8]) -> Result<Entry<C>, Stor
 
 impl<C: RaftTypes, E: LogEvent> Shared<C, E> {
     /// The entries in `range`: the overlay's, and the table's for indexes not in it.
+    // openraft's `StorageError` is large, and what `try_get_log_entries` returns.
+    #[allow(clippy::result_large_err)]
     fn entries(&self, range: &impl RangeBounds<u64>) -> RaftResult<Vec<Entry<C>>, C> {
         let Some(span) = Span::of(range) else {
             return Ok(Vec::new());
