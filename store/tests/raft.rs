@@ -13,7 +13,9 @@
 //!     the last purged log id;
 //! (e) appended entries are readable before their commit, `LogFlushed` fires only after it, and
 //!     appends queued together commit together and are there after a reopen;
-//! (f) an order log from before Raft is refused, not adopted.
+//! (f) a failed group commit fails the appends in it (their `LogFlushed` reports the error)
+//!     and later log writes are refused until the file is reopened;
+//! (g) an order log from before Raft is refused, not adopted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -469,6 +471,60 @@ async fn appends_are_readable_at_once_flushed_after_the_commit_and_batched() {
     assert_eq!(log.try_get_log_entries(..).await.unwrap(), entries);
     assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(4, 2)));
     assert_eq!(events(&store).len(), 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_fails_its_appends_and_refuses_later_log_writes_until_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replica.redb");
+    let store = open(&path);
+    let entries = some_log(6);
+    store
+        .log_store()
+        .blocking_append(entries[..3].to_vec())
+        .await
+        .unwrap();
+
+    // An append and a failing apply (0 units) queued together share one commit, which fails.
+    let release = stall_writer(&store).await;
+    let mut log = store.log_store();
+    let tail = entries[3..].to_vec();
+    let appending = tokio::spawn(async move { log.blocking_append(tail).await });
+    let mut sm = store.state_machine(Purchases);
+    let applying = tokio::spawn(async move { sm.apply(vec![purchase(2, 4, "bad", 0)]).await });
+    let mut reader = store.log_store().get_log_reader().await;
+    for _ in 0..200 {
+        if reader.try_get_log_entries(..).await.unwrap().len() == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    release.send(()).unwrap();
+    assert!(applying.await.unwrap().is_err());
+    assert!(
+        appending.await.unwrap().is_err(),
+        "flushed although the commit failed"
+    );
+
+    // The failed entries are gone, and no later log write may land after the hole.
+    let mut log = store.log_store();
+    assert_eq!(
+        log.try_get_log_entries(..).await.unwrap(),
+        entries[..3].to_vec()
+    );
+    let err = log
+        .blocking_append(entries[3..].to_vec())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("reopen"), "{err}");
+    assert!(log.save_vote(&Vote::new(5, 1)).await.is_err());
+    assert_eq!(log.read_vote().await.unwrap(), None);
+
+    drop((log, reader, store));
+    let mut log = open(&path).log_store();
+    log.blocking_append(entries[3..].to_vec()).await.unwrap();
+    assert_eq!(log.try_get_log_entries(..).await.unwrap(), entries);
 }
 
 #[test]

@@ -21,7 +21,7 @@ use super::span::Span;
 use super::store::Shared;
 use super::tables::{self, COMMITTED, LOG, PURGED, STATE, VOTE};
 use super::{codec, RaftTypes};
-use crate::StoreError;
+use crate::{Batch, StoreError};
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{
     Entry, ErrorSubject, ErrorVerb, LogId, LogState, OptionalSend, RaftLogReader, RaftTypeConfig,
@@ -128,16 +128,24 @@ impl<C: RaftTypes, E: LogEvent> Shared<C, E> {
         tables::get(&table, key)
     }
 
-    /// Writes `bytes` at `key` of `raft_state` in the next group commit and waits for it.
-    async fn put_state(&self, key: &'static str, bytes: Vec<u8>) -> Result<(), StoreError> {
+    /// Runs a log write in the next group commit and waits for it; refused after an earlier
+    /// log write failed, and if it fails, later log writes are refused.
+    async fn log_write<F>(&self, f: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(&mut Batch<'_, E>) -> Result<(), StoreError> + Send + 'static,
+    {
         let pending = self.pending.clone();
-        self.log
+        let written = self
+            .log
             .execute(move |b| {
                 pending.check()?;
-                b.tx().open_table(STATE)?.insert(key, bytes.as_slice())?;
-                Ok(())
+                f(b)
             })
-            .await
+            .await;
+        if let Err(e) = &written {
+            self.pending.fail(e.to_string());
+        }
+        written
     }
 }
 
@@ -177,7 +185,12 @@ impl<C: RaftTypes, E: LogEvent> RaftLogStorage<C> for LogStore<C, E> {
     async fn save_vote(&mut self, vote: &Vote<C::NodeId>) -> RaftResult<(), C> {
         let save = async {
             let bytes = codec::encode(|| VOTE.to_string(), vote)?;
-            self.shared.put_state(VOTE, bytes).await
+            self.shared
+                .log_write(move |b| {
+                    b.tx().open_table(STATE)?.insert(VOTE, bytes.as_slice())?;
+                    Ok(())
+                })
+                .await
         };
         save.await.or_storage(ErrorSubject::Vote, ErrorVerb::Write)
     }
@@ -251,11 +264,8 @@ impl<C: RaftTypes, E: LogEvent> RaftLogStorage<C> for LogStore<C, E> {
     async fn truncate(&mut self, log_id: LogId<C::NodeId>) -> RaftResult<(), C> {
         let index = log_id.index;
         self.shared.pending.remove_from(index);
-        let pending = self.shared.pending.clone();
         self.shared
-            .log
-            .execute(move |b| {
-                pending.check()?;
+            .log_write(move |b| {
                 b.tx().open_table(LOG)?.retain_in(index.., |_, _| false)?;
                 Ok(())
             })
@@ -266,12 +276,9 @@ impl<C: RaftTypes, E: LogEvent> RaftLogStorage<C> for LogStore<C, E> {
     async fn purge(&mut self, log_id: LogId<C::NodeId>) -> RaftResult<(), C> {
         let index = log_id.index;
         self.shared.pending.remove_upto(index);
-        let pending = self.shared.pending.clone();
         let upto = log_id.clone();
         self.shared
-            .log
-            .execute(move |b| {
-                pending.check()?;
+            .log_write(move |b| {
                 b.tx().open_table(LOG)?.retain_in(..=index, |_, _| false)?;
                 let mut state = b.tx().open_table(STATE)?;
                 let before: Option<LogId<C::NodeId>> = tables::get(&state, PURGED)?;
