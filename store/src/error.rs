@@ -50,6 +50,28 @@ pub enum StoreError {
     /// nothing of the batch was written.
     #[error("transaction aborted, nothing written: {0}")]
     Aborted(String),
+    /// A Raft value (log entry, vote, log id, membership, snapshot) could not be encoded, or
+    /// stored bytes could not be decoded as one.
+    #[error("raft {what}: {message}")]
+    RaftValue {
+        /// What was being encoded or decoded, e.g. `"log entry 7"`.
+        what: String,
+        /// Why it failed.
+        message: String,
+    },
+    /// Applying a Raft log entry to the state machine failed (the applier refused it, or its
+    /// writes failed); nothing of the entry's batch was written.
+    #[error("applying raft log entry {index}: {source}")]
+    Apply {
+        /// The log index of the entry.
+        index: u64,
+        /// Why.
+        source: Box<StoreError>,
+    },
+    /// A Raft snapshot that cannot be installed here (another kind of log, or data that does
+    /// not match its metadata).
+    #[error("snapshot: {0}")]
+    Snapshot(String),
     /// The log has been closed.
     #[error("the event log is closed")]
     Closed,

@@ -16,12 +16,16 @@
 //!
 //! [`follow`] turns a log into the frames of an event stream (catch-up, then live commits
 //! and heartbeats), for subscribers and replicas.
+//!
+//! [`raft`] is openraft 0.9's storage (Raft log, vote, state machine, snapshots) in the same
+//! file, written through the same writer: a replicated log whose state machine is an event log.
 
 pub mod ceiling;
 mod error;
 mod follow;
 mod log;
 mod projection;
+pub mod raft;
 mod writer;
 
 pub use error::StoreError;

@@ -124,6 +124,27 @@ impl<E: LogEvent> EventLog<E> {
         Ok(rx)
     }
 
+    /// Queues a job of this crate's own (e.g. a Raft log append that answers through a
+    /// callback) for the next group commit, without waiting for it.
+    pub(crate) fn submit_job(&self, job: Job<E>) -> Result<(), StoreError> {
+        let jobs = self.jobs.as_ref().ok_or(StoreError::Closed)?;
+        jobs.send(job).map_err(|_| StoreError::Closed)
+    }
+
+    /// Queues `f` for the next group commit without waiting for it: its result (and any
+    /// error) is dropped, so `f` is for writes whose durability nobody waits on.
+    pub(crate) fn execute_detached<F>(&self, f: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(&mut Batch<'_, E>) -> Result<(), StoreError> + Send + 'static,
+    {
+        self.submit(f).map(drop)
+    }
+
+    /// The database, for this crate's own tables.
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
     /// Appends events in order; returns their sequence numbers after the durable commit.
     pub async fn append(&self, events: Vec<E>) -> Result<Vec<Seq>, StoreError> {
         self.execute(move |b| events.iter().map(|e| b.append(e)).collect())

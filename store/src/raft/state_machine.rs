@@ -1,0 +1,215 @@
+//! [`StateMachine`] (openraft's `RaftStateMachine`) and [`SnapshotBuilder`].
+//!
+//! - `apply` runs the whole slice of committed entries as one job of the group-commit writer:
+//!   normal entries through the [`Apply`] implementation, and in the same transaction the last
+//!   applied log id and (for a membership entry) the membership. It returns the replies after
+//!   the durable commit.
+//! - `get_snapshot_builder` opens a read transaction at once, so the builder sees the state
+//!   machine as it was then whatever is applied meanwhile; `build_snapshot` encodes it and
+//!   stores it as the current snapshot (durably, in the same file).
+//! - `install_snapshot` replaces the state machine with the snapshot's and makes it the current
+//!   snapshot, in one transaction.
+//! - `get_current_snapshot` reads the stored one, so it survives a restart.
+
+use super::error::OrStorage;
+use super::snapshot::{self, Applied, StateImage};
+use super::store::Shared;
+use super::tables::{self, APPLIED, MACHINE, MEMBERSHIP, SNAPSHOT, SNAPSHOT_DATA, SNAPSHOT_META};
+use super::{codec, Apply, RaftTypes};
+use crate::{Batch, StoreError};
+use openraft::storage::RaftStateMachine;
+use openraft::{
+    Entry, EntryPayload, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftSnapshotBuilder,
+    RaftTypeConfig, Snapshot, SnapshotMeta, StorageError, StoredMembership,
+};
+use redb::ReadTransaction;
+use std::io::Cursor;
+use std::sync::Arc;
+use toystore_events::LogEvent;
+
+/// The state machine half of a [`super::RaftStore`]: implements `RaftStateMachine`, applying
+/// normal entries with `A`.
+pub struct StateMachine<C: RaftTypes, E: LogEvent, A: Apply<C, E>> {
+    pub(crate) shared: Arc<Shared<C, E>>,
+    pub(crate) applier: Arc<A>,
+}
+
+/// Builds a snapshot of the state machine as it was when the builder was made.
+pub struct SnapshotBuilder<C: RaftTypes, E: LogEvent> {
+    shared: Arc<Shared<C, E>>,
+    /// The read transaction opened with the builder (`None` if that failed, or once used: a
+    /// new one is opened then).
+    view: Option<ReadTransaction>,
+}
+
+/// openraft's result type for this configuration.
+type RaftResult<T, C> = Result<T, StorageError<<C as RaftTypeConfig>::NodeId>>;
+
+/// Applies `entries` inside the open transaction; returns one reply per entry.
+fn apply_entries<C: RaftTypes, E: LogEvent, A: Apply<C, E>>(
+    applier: &A,
+    batch: &mut Batch<'_, E>,
+    entries: &[Entry<C>],
+) -> Result<Vec<C::R>, StoreError> {
+    let mut replies = Vec::with_capacity(entries.len());
+    let mut membership = None;
+    for entry in entries {
+        let reply = match &entry.payload {
+            EntryPayload::Blank => applier.reply_without_data(),
+            EntryPayload::Normal(data) => {
+                applier
+                    .apply(batch, &entry.log_id, data)
+                    .map_err(|e| StoreError::Apply {
+                        index: entry.log_id.index,
+                        source: Box::new(e),
+                    })?
+            }
+            EntryPayload::Membership(m) => {
+                membership = Some(StoredMembership::new(Some(entry.log_id.clone()), m.clone()));
+                applier.reply_without_data()
+            }
+        };
+        replies.push(reply);
+    }
+    let mut machine = batch.tx().open_table(MACHINE)?;
+    if let Some(last) = entries.last() {
+        tables::put(&mut machine, APPLIED, &last.log_id)?;
+    }
+    if let Some(m) = membership {
+        tables::put(&mut machine, MEMBERSHIP, &m)?;
+    }
+    Ok(replies)
+}
+
+impl<C: RaftTypes, E: LogEvent, A: Apply<C, E>> RaftStateMachine<C> for StateMachine<C, E, A> {
+    type SnapshotBuilder = SnapshotBuilder<C, E>;
+
+    async fn applied_state(&mut self) -> RaftResult<Applied<C>, C> {
+        let read = || -> Result<Applied<C>, StoreError> {
+            let tx = self.shared.log.begin_read()?;
+            snapshot::read_applied::<C, _>(&tx.open_table(MACHINE)?)
+        };
+        read().or_storage(ErrorSubject::StateMachine, ErrorVerb::Read)
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> RaftResult<Vec<C::R>, C>
+    where
+        I: IntoIterator<Item = Entry<C>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry<C>> = entries.into_iter().collect();
+        let Some(last) = entries.last().map(|e| e.log_id.clone()) else {
+            return Ok(Vec::new());
+        };
+        let ids: Vec<LogId<C::NodeId>> = entries.iter().map(|e| e.log_id.clone()).collect();
+        let applier = self.applier.clone();
+        let applied = self
+            .shared
+            .log
+            .execute(move |b| apply_entries(applier.as_ref(), b, &entries))
+            .await;
+        applied.map_err(|e| {
+            let at = match &e {
+                StoreError::Apply { index, .. } => ids.iter().find(|id| id.index == *index),
+                _ => None,
+            };
+            let subject = ErrorSubject::Apply(at.cloned().unwrap_or(last));
+            super::error::storage_error(subject, ErrorVerb::Write, &e)
+        })
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        let view = match self.shared.log.begin_read() {
+            Ok(tx) => Some(tx),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open the snapshot's read transaction yet");
+                None
+            }
+        };
+        SnapshotBuilder {
+            shared: self.shared.clone(),
+            view,
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> RaftResult<Box<Cursor<Vec<u8>>>, C> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<C::NodeId, C::Node>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> RaftResult<(), C> {
+        let subject = || ErrorSubject::Snapshot(Some(meta.signature()));
+        let data = snapshot.into_inner();
+        let image: StateImage<C> =
+            codec::decode(|| format!("snapshot {}", meta.snapshot_id), &data)
+                .and_then(|image| snapshot::check_image::<C, E>(&image, meta).map(|()| image))
+                .or_storage(subject(), ErrorVerb::Read)?;
+        let meta = meta.clone();
+        self.shared
+            .log
+            .execute(move |b| {
+                snapshot::install_image(b, &image)?;
+                snapshot::save_current::<C, E>(b, &meta, &data)?;
+                Ok(())
+            })
+            .await
+            .or_storage(subject(), ErrorVerb::Write)
+    }
+
+    async fn get_current_snapshot(&mut self) -> RaftResult<Option<Snapshot<C>>, C> {
+        let read = || -> Result<Option<Snapshot<C>>, StoreError> {
+            let tx = self.shared.log.begin_read()?;
+            let table = tx.open_table(SNAPSHOT)?;
+            let meta: Option<SnapshotMeta<C::NodeId, C::Node>> =
+                tables::get(&table, SNAPSHOT_META)?;
+            let data = tables::get_raw(&table, SNAPSHOT_DATA)?;
+            Ok(match (meta, data) {
+                (Some(meta), Some(data)) => Some(Snapshot {
+                    meta,
+                    snapshot: Box::new(Cursor::new(data)),
+                }),
+                _ => None,
+            })
+        };
+        read().or_storage(ErrorSubject::Snapshot(None), ErrorVerb::Read)
+    }
+}
+
+impl<C: RaftTypes, E: LogEvent> RaftSnapshotBuilder<C> for SnapshotBuilder<C, E> {
+    async fn build_snapshot(&mut self) -> RaftResult<Snapshot<C>, C> {
+        let read = |view: Option<ReadTransaction>| -> Result<StateImage<C>, StoreError> {
+            let tx = match view {
+                Some(tx) => tx,
+                None => self.shared.log.begin_read()?,
+            };
+            snapshot::read_image::<C, E>(&tx)
+        };
+        let image =
+            read(self.view.take()).or_storage(ErrorSubject::StateMachine, ErrorVerb::Read)?;
+        let meta = SnapshotMeta {
+            last_log_id: image.last_applied.clone(),
+            last_membership: image.membership.clone(),
+            snapshot_id: snapshot::snapshot_id::<C>(&image.last_applied),
+        };
+        let subject = || ErrorSubject::Snapshot(Some(meta.signature()));
+        let data = codec::encode(|| format!("snapshot {}", meta.snapshot_id), &image)
+            .or_storage(subject(), ErrorVerb::Write)?;
+        let (saved_meta, saved_data) = (meta.clone(), data.clone());
+        let saved = self
+            .shared
+            .log
+            .execute(move |b| snapshot::save_current::<C, E>(b, &saved_meta, &saved_data))
+            .await
+            .or_storage(subject(), ErrorVerb::Write)?;
+        if !saved {
+            tracing::info!(snapshot = %meta, "a newer snapshot is current; this one was not stored");
+        }
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}

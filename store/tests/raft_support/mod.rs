@@ -1,0 +1,236 @@
+//! Helpers shared by the Raft storage tests: a test type configuration whose entries are
+//! purchases, the order log's projection (orders by number, request id → number) and an
+//! example applier with the order store's semantics.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use openraft::{BasicNode, Entry, EntryPayload, LogId, Membership};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Cursor;
+use std::path::Path;
+use toystore_events::{OrderEvent, Seq};
+use toystore_store::raft::{Apply, LogStore, RaftStore, StateMachine};
+use toystore_store::redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
+use toystore_store::{Batch, Projection, StoreError};
+
+/// A purchase proposed through Raft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purchase {
+    /// The idempotency key.
+    pub request_id: String,
+    /// The toy.
+    pub product: String,
+    /// Units.
+    pub quantity: u32,
+}
+
+/// What applying an entry answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// The purchase is order `number`; `new` is false when the request id was already placed.
+    Placed {
+        /// The order number.
+        number: u64,
+        /// Whether this entry placed it.
+        new: bool,
+    },
+    /// A blank or membership entry.
+    Nothing,
+}
+
+openraft::declare_raft_types!(
+    /// The test type configuration.
+    pub TestConfig:
+        D = Purchase,
+        R = Reply,
+        NodeId = u64,
+        Node = BasicNode,
+        Entry = openraft::Entry<TestConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// number → (name, quantity).
+pub const ORDERS: TableDefinition<'static, u64, (&'static str, u32)> =
+    TableDefinition::new("orders");
+/// request id → order number.
+pub const REQUESTS: TableDefinition<'static, &'static str, u64> = TableDefinition::new("requests");
+
+/// The order log's projection (as the order crate has it).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Orders;
+
+impl Projection<OrderEvent> for Orders {
+    fn init(&self, tx: &WriteTransaction) -> Result<(), StoreError> {
+        tx.open_table(ORDERS)?;
+        tx.open_table(REQUESTS)?;
+        Ok(())
+    }
+
+    fn apply(&self, tx: &WriteTransaction, seq: Seq, event: &OrderEvent) -> Result<(), StoreError> {
+        let OrderEvent::OrderPlaced {
+            number,
+            request_id,
+            name,
+            quantity,
+        } = event;
+        if number.checked_add(1) != Some(seq.0) {
+            return Err(StoreError::Projection {
+                table: "orders",
+                message: format!("order {number} at seq {seq}"),
+            });
+        }
+        tx.open_table(ORDERS)?
+            .insert(*number, (name.as_str(), *quantity))?;
+        if tx
+            .open_table(REQUESTS)?
+            .insert(request_id.as_str(), *number)?
+            .is_some()
+        {
+            return Err(StoreError::Projection {
+                table: "requests",
+                message: format!("request id {request_id} placed twice"),
+            });
+        }
+        Ok(())
+    }
+
+    fn clear(&self, tx: &WriteTransaction) -> Result<(), StoreError> {
+        tx.delete_table(ORDERS)?;
+        tx.delete_table(REQUESTS)?;
+        self.init(tx)
+    }
+
+    fn dump(&self, tx: &ReadTransaction) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for row in tx.open_table(ORDERS)?.iter()? {
+            let (k, v) = row?;
+            let (name, quantity) = v.value();
+            out.push(format!("order {} {name} {quantity}", k.value()));
+        }
+        for row in tx.open_table(REQUESTS)?.iter()? {
+            let (k, v) = row?;
+            out.push(format!("request {} {}", k.value(), v.value()));
+        }
+        Ok(out)
+    }
+}
+
+/// The example applier: a purchase becomes order number "orders so far"; a request id already
+/// placed answers its number and adds nothing. A purchase of 0 units is refused as a storage
+/// error (only so tests can see a failing apply write nothing).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Purchases;
+
+impl Apply<TestConfig, OrderEvent> for Purchases {
+    fn apply(
+        &self,
+        batch: &mut Batch<'_, OrderEvent>,
+        _log_id: &LogId<u64>,
+        data: &Purchase,
+    ) -> Result<Reply, StoreError> {
+        let known = batch
+            .tx()
+            .open_table(REQUESTS)?
+            .get(data.request_id.as_str())?
+            .map(|v| v.value());
+        if let Some(number) = known {
+            return Ok(Reply::Placed { number, new: false });
+        }
+        if data.quantity == 0 {
+            return Err(StoreError::Projection {
+                table: "orders",
+                message: "a purchase of 0 units".into(),
+            });
+        }
+        let number = batch.last_seq().0;
+        batch.append(&OrderEvent::OrderPlaced {
+            number,
+            request_id: data.request_id.clone(),
+            name: data.product.clone(),
+            quantity: data.quantity,
+        })?;
+        Ok(Reply::Placed { number, new: true })
+    }
+
+    fn reply_without_data(&self) -> Reply {
+        Reply::Nothing
+    }
+}
+
+/// The store type of these tests.
+pub type Store = RaftStore<TestConfig, OrderEvent>;
+/// Its log half.
+pub type Log = LogStore<TestConfig, OrderEvent>;
+/// Its state machine half.
+pub type Machine = StateMachine<TestConfig, OrderEvent, Purchases>;
+
+/// Opens (creating) a replica file.
+pub fn open(path: &Path) -> Store {
+    RaftStore::open(path, Orders).expect("open raft store")
+}
+
+/// Log id (term, node 1, index).
+pub fn log_id(term: u64, index: u64) -> LogId<u64> {
+    LogId::new(openraft::CommittedLeaderId::new(term, 1), index)
+}
+
+/// A purchase entry.
+pub fn purchase(term: u64, index: u64, request_id: &str, quantity: u32) -> Entry<TestConfig> {
+    Entry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Normal(Purchase {
+            request_id: request_id.to_string(),
+            product: format!("toy{}", index % 5),
+            quantity,
+        }),
+    }
+}
+
+/// A blank entry.
+pub fn blank(term: u64, index: u64) -> Entry<TestConfig> {
+    Entry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Blank,
+    }
+}
+
+/// A membership entry with voters `voters`.
+pub fn membership(term: u64, index: u64, voters: &[u64]) -> Entry<TestConfig> {
+    let voters: BTreeSet<u64> = voters.iter().copied().collect();
+    let nodes: BTreeMap<u64, BasicNode> = voters
+        .iter()
+        .map(|&id| (id, BasicNode::new(format!("127.0.0.1:{}", 9000 + id))))
+        .collect();
+    Entry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Membership(Membership::new(vec![voters], nodes)),
+    }
+}
+
+/// Every event of the store as stored bytes.
+pub fn raw_events(store: &Store) -> Vec<(Seq, Vec<u8>)> {
+    store
+        .event_log()
+        .read_raw_after(Seq::ZERO)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Every event of the store, decoded.
+pub fn events(store: &Store) -> Vec<(Seq, OrderEvent)> {
+    store
+        .event_log()
+        .read_after(Seq::ZERO)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The projection's rows.
+pub fn dump(store: &Store) -> Vec<String> {
+    let tx = store.event_log().begin_read().unwrap();
+    store.event_log().projection().dump(&tx).unwrap()
+}
