@@ -162,33 +162,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
         ceilings && (args.which == Which::Baseline || scenarios.contains(&Scenario::Buy));
 
     let mut rows: Vec<Row> = Vec::new();
-    if want_http {
-        let bare = ceiling::BareServer::start().await?;
-        for &clients in &args.clients {
-            rows.push(
-                measure(
-                    &args,
-                    bare.addr,
-                    Scenario::BareHttp,
-                    clients,
-                    Arc::new(Shared::new(&[])),
-                )
-                .await?,
-            );
-        }
-    }
     if want_disk {
         let dir = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
         for (name, per_commit) in [("disk-single", 1), ("disk-batched", args.batch.max(1))] {
             let bar = progress(&args, name, 1);
-            bar.set_length(1);
             let c = ceiling::disk(&dir, per_commit, args.duration).await?;
             bar.finish_and_clear();
             rows.push(Row::from_disk(name, &c));
         }
     }
-    if !scenarios.is_empty() {
-        let target = match &args.frontend {
+    let bare = if want_http {
+        Some(ceiling::BareServer::start().await?)
+    } else {
+        None
+    };
+    let target = if scenarios.is_empty() {
+        None
+    } else {
+        Some(match &args.frontend {
             Some(url) => Target::external(url, args.token.clone())?,
             None => {
                 if !args.json {
@@ -196,11 +187,42 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
                 }
                 Target::start(args.work_dir.as_deref(), args.stock, !args.no_cache).await?
             }
+        })
+    };
+    // Client count by client count, each ceiling right before the scenarios it bounds, so
+    // a noisy moment of a shared machine does not land on one side of a ratio only.
+    let result = async {
+        let shared = match &target {
+            Some(target) => Some(prepare(target, &scenarios).await?),
+            None => None,
         };
-        let result = run_scenarios(&args, &target, &scenarios, &mut rows).await;
-        target.stop().await;
-        result?;
+        for &clients in &args.clients {
+            if let Some(bare) = &bare {
+                let empty = Arc::new(Shared::new(&[]));
+                rows.push(measure(&args, bare.addr, Scenario::BareHttp, clients, empty).await?);
+            }
+            if let (Some(target), Some(shared)) = (&target, &shared) {
+                for &scenario in &scenarios {
+                    rows.push(measure_store(&args, target, scenario, clients, shared).await?);
+                }
+            }
+        }
+        anyhow::Ok(())
     }
+    .await;
+    drop(bare);
+    if let Some(target) = target {
+        target.stop().await;
+    }
+    result?;
+    let order = |r: &Row| {
+        ["disk-single", "disk-batched", "bare-http"]
+            .iter()
+            .map(ToString::to_string)
+            .chain(scenarios.iter().map(Scenario::name))
+            .position(|s| s == r.scenario)
+    };
+    rows.sort_by_key(|r| (order(r), r.clients));
     compare(&mut rows);
     if args.json {
         for row in &rows {
@@ -219,46 +241,42 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
     Ok(u8::from(rows.iter().any(|r| r.errors > 0)))
 }
 
-async fn run_scenarios(
-    args: &BenchArgs,
-    target: &Target,
-    scenarios: &[Scenario],
-    rows: &mut Vec<Row>,
-) -> anyhow::Result<()> {
-    let toys: Vec<&str> = toystore_catalog::toys::TOYS
-        .iter()
-        .map(|(n, _)| *n)
-        .collect();
+/// What the clients of every run share: the toys, and for `order-read` orders to read.
+async fn prepare(target: &Target, scenarios: &[Scenario]) -> anyhow::Result<Arc<Shared>> {
+    let toys: Vec<&str> = toystore_catalog::toys::TOYS.iter().map(|(n, _)| *n).collect();
     let mut shared = Shared::new(&toys);
     if scenarios.contains(&Scenario::OrderRead) {
         shared.orders = place_orders(target, &shared, 200).await?;
     }
-    let shared = Arc::new(shared);
-    let metrics = target
-        .token
-        .as_ref()
-        .map(|t| FrontendMetrics::new(target, t));
-    for &scenario in scenarios {
-        for &clients in &args.clients {
-            let before = match &metrics {
-                Some(m) => m.cache().await,
-                None => None,
-            };
-            let mut row = measure(args, target.frontend, scenario, clients, shared.clone()).await?;
-            if let (Some(m), Some(before)) = (&metrics, before) {
-                if let Some(after) = m.cache().await {
-                    let hits = after.0.saturating_sub(before.0) as f64;
-                    let misses = after.1.saturating_sub(before.1) as f64;
-                    if hits + misses > 0.0 {
-                        row.cache_hit_rate = Some(hits / (hits + misses));
-                    }
-                }
+    Ok(Arc::new(shared))
+}
+
+/// Measures one scenario on the store, with the cache's hit rate (when the token is known)
+/// and the services' memory (when the benchmark started them).
+async fn measure_store(
+    args: &BenchArgs,
+    target: &Target,
+    scenario: Scenario,
+    clients: usize,
+    shared: &Arc<Shared>,
+) -> anyhow::Result<Row> {
+    let metrics = target.token.as_ref().map(|t| FrontendMetrics::new(target, t));
+    let before = match &metrics {
+        Some(m) => m.cache().await,
+        None => None,
+    };
+    let mut row = measure(args, target.frontend, scenario, clients, shared.clone()).await?;
+    if let (Some(m), Some(before)) = (&metrics, before) {
+        if let Some(after) = m.cache().await {
+            let hits = after.0.saturating_sub(before.0) as f64;
+            let misses = after.1.saturating_sub(before.1) as f64;
+            if hits + misses > 0.0 {
+                row.cache_hit_rate = Some(hits / (hits + misses));
             }
-            row.memory_kib = target.memory();
-            rows.push(row);
         }
     }
-    Ok(())
+    row.memory_kib = target.memory();
+    Ok(row)
 }
 
 async fn measure(

@@ -163,7 +163,11 @@ fn kind_row(s: &KindStats) -> KindRow {
 }
 
 fn ratio(r: Option<f64>) -> String {
-    r.map_or_else(|| "-".into(), |r| format!("{r:.2}x"))
+    match r {
+        None => "-".into(),
+        Some(r) if r < 0.1 => format!("{r:.4}x"),
+        Some(r) => format!("{r:.2}x"),
+    }
 }
 
 /// The rows as a plain-text table.
