@@ -99,6 +99,11 @@ pub struct BenchArgs {
     /// Values per transaction of the batched raw append loop.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
+    /// Runs of each scenario at each client count, interleaved; the report keeps the run of
+    /// median throughput (a shared machine's noisy moment then lands on one run, not on the
+    /// result).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
     /// Skip the ceilings (no ratios).
     #[arg(long)]
     pub no_ceiling: bool,
@@ -196,14 +201,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
             Some(target) => Some(prepare(target, &scenarios).await?),
             None => None,
         };
-        for &clients in &args.clients {
-            if let Some(bare) = &bare {
-                let empty = Arc::new(Shared::new(&[]));
-                rows.push(measure(&args, bare.addr, Scenario::BareHttp, clients, empty).await?);
-            }
-            if let (Some(target), Some(shared)) = (&target, &shared) {
-                for &scenario in &scenarios {
-                    rows.push(measure_store(&args, target, scenario, clients, shared).await?);
+        for _ in 0..args.repeat {
+            for &clients in &args.clients {
+                if let Some(bare) = &bare {
+                    let empty = Arc::new(Shared::new(&[]));
+                    rows.push(measure(&args, bare.addr, Scenario::BareHttp, clients, empty).await?);
+                }
+                if let (Some(target), Some(shared)) = (&target, &shared) {
+                    for &scenario in &scenarios {
+                        rows.push(measure_store(&args, target, scenario, clients, shared).await?);
+                    }
                 }
             }
         }
@@ -223,6 +230,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
             .position(|s| s == r.scenario)
     };
     rows.sort_by_key(|r| (order(r), r.clients));
+    let mut rows = report::medians(rows);
     compare(&mut rows);
     if args.json {
         for row in &rows {
@@ -243,7 +251,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
 
 /// What the clients of every run share: the toys, and for `order-read` orders to read.
 async fn prepare(target: &Target, scenarios: &[Scenario]) -> anyhow::Result<Arc<Shared>> {
-    let toys: Vec<&str> = toystore_catalog::toys::TOYS.iter().map(|(n, _)| *n).collect();
+    let toys: Vec<&str> = toystore_catalog::toys::TOYS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
     let mut shared = Shared::new(&toys);
     if scenarios.contains(&Scenario::OrderRead) {
         shared.orders = place_orders(target, &shared, 200).await?;
@@ -260,7 +271,10 @@ async fn measure_store(
     clients: usize,
     shared: &Arc<Shared>,
 ) -> anyhow::Result<Row> {
-    let metrics = target.token.as_ref().map(|t| FrontendMetrics::new(target, t));
+    let metrics = target
+        .token
+        .as_ref()
+        .map(|t| FrontendMetrics::new(target, t));
     let before = match &metrics {
         Some(m) => m.cache().await,
         None => None,

@@ -153,6 +153,35 @@ impl Row {
     }
 }
 
+/// Keeps, of the rows of one scenario and client count, the one of median throughput, with
+/// the errors of all of them (no run's errors are hidden); their order is otherwise kept.
+pub fn medians(rows: Vec<Row>) -> Vec<Row> {
+    let mut out: Vec<Row> = Vec::new();
+    let mut group: Vec<Row> = Vec::new();
+    let flush = |group: &mut Vec<Row>, out: &mut Vec<Row>| {
+        group.sort_by(|a, b| a.throughput_rps.total_cmp(&b.throughput_rps));
+        let mid = group.len() / 2;
+        let errors = group.iter().map(|r| r.errors).sum();
+        let first_error = group.iter().find_map(|r| r.first_error.clone());
+        if let Some(mut row) = group.drain(..).nth(mid) {
+            row.errors = errors;
+            row.first_error = row.first_error.or(first_error);
+            out.push(row);
+        }
+    };
+    for row in rows {
+        if group
+            .first()
+            .is_some_and(|g| g.scenario != row.scenario || g.clients != row.clients)
+        {
+            flush(&mut group, &mut out);
+        }
+        group.push(row);
+    }
+    flush(&mut group, &mut out);
+    out
+}
+
 fn kind_row(s: &KindStats) -> KindRow {
     KindRow {
         answered: s.ok + s.rejected,
@@ -310,4 +339,56 @@ pub fn write_plots(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(scenario: &str, clients: usize, tput: f64, errors: u64) -> Row {
+        let c = toystore_store::ceiling::AppendCeiling {
+            per_commit: 1,
+            commits: 1,
+            appends: 1,
+            elapsed: std::time::Duration::from_secs(1),
+            commit_latencies_us: vec![100],
+        };
+        let mut r = Row::from_disk(scenario, &c);
+        r.clients = clients;
+        r.throughput_rps = tput;
+        r.errors = errors;
+        r
+    }
+
+    #[test]
+    fn medians_keep_the_middle_run_and_every_error() {
+        let rows = vec![
+            row("a", 1, 10.0, 0),
+            row("a", 1, 30.0, 2),
+            row("a", 1, 20.0, 0),
+            row("a", 2, 5.0, 1),
+            row("b", 2, 7.0, 0),
+        ];
+        let m = medians(rows);
+        let got: Vec<(&str, usize, f64, u64)> = m
+            .iter()
+            .map(|r| (r.scenario.as_str(), r.clients, r.throughput_rps, r.errors))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("a", 1, 20.0, 2), ("a", 2, 5.0, 1), ("b", 2, 7.0, 0)]
+        );
+    }
+
+    #[test]
+    fn ratios_compare_with_the_ceiling() {
+        let mut r = row("query-hit", 4, 900.0, 0);
+        r.p50_ms = 0.3;
+        r.compare("bare-http", Some(1000.0), Some(0.2));
+        assert_eq!(r.ceiling.as_deref(), Some("bare-http"));
+        assert!((r.throughput_ratio.unwrap_or(0.0) - 0.9).abs() < 1e-9);
+        assert!((r.p50_ratio.unwrap_or(0.0) - 1.5).abs() < 1e-9);
+        r.compare("bare-http", Some(0.0), None);
+        assert_eq!(r.throughput_ratio, None, "no ratio to a zero ceiling");
+    }
 }
