@@ -274,4 +274,16 @@ mod tests {
         let dup = "[[replicas]]\nid = 1\naddr = \"127.0.0.1:1\"\n[[replicas]]\nid = 1\naddr = \"127.0.0.1:2\"\n";
         assert!(ClusterConfig::parse(dup).is_err());
     }
+
+    #[test]
+    fn stock_and_restock_interval_must_be_positive() {
+        let c = ClusterConfig::parse("[catalog]\nstock = 1000000\n").expect("valid");
+        assert_eq!(c.catalog.stock, 1_000_000);
+        assert_eq!(ClusterConfig::default().catalog.stock, 100);
+        let zero = ClusterConfig::parse("[catalog]\nstock = 0\n").expect_err("zero stock");
+        assert!(zero.contains("stock"), "{zero}");
+        let never = ClusterConfig::parse("[catalog]\nrestock_interval_ms = 0\n")
+            .expect_err("zero interval");
+        assert!(never.contains("restock_interval_ms"), "{never}");
+    }
 }

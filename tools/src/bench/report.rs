@@ -254,7 +254,35 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// Writes the rows to `<dir>/bench.csv`.
+/// The rows as a Markdown table (`bench.md`, for docs).
+pub fn markdown(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| scenario | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors | ceiling | x throughput | x p50 | cache hits |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |\n",
+    );
+    for r in rows {
+        let hits = r
+            .cache_hit_rate
+            .map_or_else(|| "-".into(), |h| format!("{:.0}%", h * 100.0));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} | {} |",
+            r.scenario,
+            r.clients,
+            r.throughput_rps,
+            r.p50_ms,
+            r.p99_ms,
+            r.p999_ms,
+            r.errors,
+            r.ceiling.as_deref().unwrap_or("-"),
+            ratio(r.throughput_ratio),
+            ratio(r.p50_ratio),
+            hits
+        );
+    }
+    out
+}
+
+/// Writes the rows to `<dir>/bench.csv` and `<dir>/bench.md`.
 pub fn write_csv(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
     let mut out = String::from(
         "scenario,clients,mode,rate,duration_s,throughput_rps,p50_ms,p99_ms,p999_ms,errors,rejected,ceiling,throughput_ratio,p50_ratio,cache_hit_rate\n",
@@ -282,7 +310,10 @@ pub fn write_csv(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
         );
     }
     let path = dir.join("bench.csv");
-    std::fs::write(&path, out).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+    std::fs::write(&path, out).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    let path = dir.join("bench.md");
+    std::fs::write(&path, markdown(rows))
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
 }
 
 /// Writes throughput and latency against clients for the query scenarios (with the bare

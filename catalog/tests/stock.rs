@@ -1,0 +1,58 @@
+//! The configured stock: a new catalog seeds every toy with it, and a sold-out toy is
+//! restocked to it (the handout's 100 is only the default). Reopening with another level
+//! keeps the stock the log says and restocks to the new level.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use toystore_catalog::api::BuyRequest;
+use toystore_catalog::{BuyOutcome, Catalog};
+
+async fn open(path: PathBuf, stock: u32) -> Catalog {
+    tokio::task::spawn_blocking(move || Catalog::open(&path, stock))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn quantity(catalog: &Catalog, name: &str) -> u32 {
+    catalog.product(name).unwrap().0.unwrap().quantity
+}
+
+async fn buy_all(catalog: &Catalog, name: &str, id: &str) {
+    let quantity = quantity(catalog, name);
+    let outcome = catalog
+        .buy(BuyRequest {
+            request_id: id.into(),
+            name: name.into(),
+            quantity,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(outcome, BuyOutcome::Bought { .. }), "{outcome:?}");
+    assert_eq!(self::quantity(catalog, name), 0);
+}
+
+#[tokio::test]
+async fn seeds_and_restocks_to_the_configured_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.redb");
+    let catalog = open(path.clone(), 7).await;
+    let (products, _) = catalog.products().unwrap();
+    assert!(products.len() >= 15);
+    assert!(products.iter().all(|p| p.quantity == 7), "{products:?}");
+
+    buy_all(&catalog, "Tux", "a").await;
+    assert_eq!(catalog.restock().await.unwrap(), vec!["Tux".to_string()]);
+    assert_eq!(quantity(&catalog, "Tux"), 7);
+    drop(catalog);
+
+    // Reopened with another level: the stock is what the log says; restocks use the new one.
+    let catalog = open(path, 250).await;
+    assert_eq!(quantity(&catalog, "Tux"), 7);
+    assert_eq!(quantity(&catalog, "Whale"), 7);
+    buy_all(&catalog, "Whale", "b").await;
+    assert_eq!(catalog.restock().await.unwrap(), vec!["Whale".to_string()]);
+    assert_eq!(quantity(&catalog, "Whale"), 250);
+    assert_eq!(quantity(&catalog, "Tux"), 7, "only sold-out toys are restocked");
+}
