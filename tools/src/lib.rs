@@ -11,13 +11,16 @@
 //! - [`replay`]: `tools replay`, rebuilding a log's projections from its events;
 //! - [`diff`]: `tools diff`, comparing replicas' logs event by event;
 //! - [`eval`]: `tools eval`, the latency evaluation, with [`plot`] for its SVG charts;
-//! - [`chaos`]: `tools chaos`, killing replicas under load and checking nothing is lost.
+//! - [`chaos`]: `tools chaos`, killing replicas under load and checking nothing is lost;
+//! - [`growth`]: `tools growth`, the cost of start-up, catch-up, replay and diff, and the
+//!   replicas' memory, as the order log grows.
 
 pub mod chaos;
 pub mod client;
 pub mod cluster;
 pub mod diff;
 pub mod eval;
+pub mod growth;
 pub mod logfile;
 pub mod node;
 pub mod plot;
