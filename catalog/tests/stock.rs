@@ -54,5 +54,9 @@ async fn seeds_and_restocks_to_the_configured_stock() {
     buy_all(&catalog, "Whale", "b").await;
     assert_eq!(catalog.restock().await.unwrap(), vec!["Whale".to_string()]);
     assert_eq!(quantity(&catalog, "Whale"), 250);
-    assert_eq!(quantity(&catalog, "Tux"), 7, "only sold-out toys are restocked");
+    assert_eq!(
+        quantity(&catalog, "Tux"),
+        7,
+        "only sold-out toys are restocked"
+    );
 }

@@ -1,11 +1,12 @@
 //! [`Cluster`]: a whole store as real processes on loopback.
 //!
-//! Used by `tools up`, `tools eval`, `tools chaos` and the black-box tests. It writes the
-//! cluster file (`<data_dir>/toystore.toml`), starts the catalog, the order replicas and
-//! the front-end as child processes of one *node program* (the `tools` binary itself, or
-//! the tests' node binary, each of which runs a service given its name as first argument),
-//! waits until the store serves, and can kill (SIGKILL), restart and stop (SIGTERM) any
-//! service. Children are killed when the `Cluster` is dropped, so nothing outlives a test.
+//! Used by `tools up`, `tools eval`, `tools chaos`, `tools growth` and the black-box tests.
+//! It writes the cluster file (`<data_dir>/toystore.toml`), starts the catalog, the order
+//! replicas and the front-end as child processes of one *node program* (the `tools` binary
+//! itself, or the tests' node binary, each of which runs a service given its name as first
+//! argument), waits until the store serves, and can kill (SIGKILL), restart and stop
+//! (SIGTERM) any service. Children are killed when the `Cluster` is dropped, so nothing
+//! outlives a test.
 
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
@@ -127,23 +128,7 @@ impl Cluster {
     /// Writes the cluster file, starts every service and waits until the front-end serves
     /// and a leader has been selected (at most `timeout`).
     pub async fn start(spec: ClusterSpec, timeout: Duration) -> anyhow::Result<Self> {
-        let data_dir = spec.config.data_dir.clone();
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("creating {}", data_dir.display()))?;
-        if let Logs::Files(dir) = &spec.logs {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let config_path = data_dir.join("toystore.toml");
-        std::fs::write(&config_path, spec.config.to_toml())
-            .with_context(|| format!("writing {}", config_path.display()))?;
-        let mut cluster = Self {
-            spec,
-            config_path,
-            children: BTreeMap::new(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(2))
-                .build()?,
-        };
+        let mut cluster = Self::prepare(spec)?;
         let deadline = tokio::time::Instant::now() + timeout;
         cluster.spawn(Service::Catalog)?;
         for id in cluster.replica_ids() {
@@ -159,6 +144,29 @@ impl Cluster {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         cluster.wait_ready(left).await?;
         Ok(cluster)
+    }
+
+    /// Writes the cluster file and creates the data (and log) directories, but starts no
+    /// service: the caller starts the ones it wants with [`Cluster::spawn`] (e.g. `tools
+    /// growth`, which runs replicas alone). Dropping it kills whatever was started.
+    pub fn prepare(spec: ClusterSpec) -> anyhow::Result<Self> {
+        let data_dir = spec.config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        if let Logs::Files(dir) = &spec.logs {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let config_path = data_dir.join("toystore.toml");
+        std::fs::write(&config_path, spec.config.to_toml())
+            .with_context(|| format!("writing {}", config_path.display()))?;
+        Ok(Self {
+            spec,
+            config_path,
+            children: BTreeMap::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .build()?,
+        })
     }
 
     /// The cluster file in use.
@@ -281,7 +289,7 @@ impl Cluster {
         Ok(())
     }
 
-    /// The process id of a running service.
+    /// The process id of a running service (e.g. to read its `/proc/<pid>/status`).
     pub fn pid(&self, service: Service) -> Option<u32> {
         self.children.get(&service).and_then(Child::id)
     }
@@ -374,6 +382,28 @@ impl Cluster {
         self.wait_leader(left).await.map(|_| ())
     }
 
+    /// Stops one service with SIGTERM and waits for it to exit (SIGKILL after `grace`).
+    /// Returns whether it exited cleanly (a service that was not running did).
+    pub async fn terminate(&mut self, service: Service, grace: Duration) -> bool {
+        let Some(mut child) = self.children.remove(&service) else {
+            return true;
+        };
+        if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        match tokio::time::timeout(grace, child.wait()).await {
+            Ok(Ok(status)) if status.success() => true,
+            _ => {
+                child.start_kill().ok();
+                let _ = child.wait().await;
+                false
+            }
+        }
+    }
+
     /// Stops every service with SIGTERM (front-end first) and waits for them to exit
     /// (SIGKILL after `grace`). Returns the services that did not exit cleanly.
     pub async fn stop(mut self, grace: Duration) -> Vec<Service> {
@@ -388,22 +418,8 @@ impl Cluster {
             v
         };
         for service in order {
-            let Some(mut child) = self.children.remove(&service) else {
-                continue;
-            };
-            if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-            }
-            match tokio::time::timeout(grace, child.wait()).await {
-                Ok(Ok(status)) if status.success() => {}
-                _ => {
-                    child.start_kill().ok();
-                    let _ = child.wait().await;
-                    unclean.push(service);
-                }
+            if !self.terminate(service, grace).await {
+                unclean.push(service);
             }
         }
         unclean

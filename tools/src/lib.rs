@@ -14,7 +14,9 @@
 //! - [`chaos`]: `tools chaos`, killing replicas under load and checking nothing is lost;
 //! - [`bench`]: `tools bench`, throughput and latency of each scenario next to the machine's
 //!   HTTP and disk ceilings;
-//! - [`duration`]: durations on the command line (`10s`, `500ms`).
+//! - [`duration`]: durations on the command line (`10s`, `500ms`);
+//! - [`growth`]: `tools growth`, the cost of start-up, catch-up, replay and diff, and the
+//!   replicas' memory, as the order log grows.
 
 pub mod bench;
 pub mod chaos;
@@ -23,6 +25,7 @@ pub mod cluster;
 pub mod diff;
 pub mod duration;
 pub mod eval;
+pub mod growth;
 pub mod logfile;
 pub mod node;
 pub mod plot;

@@ -1,12 +1,13 @@
 //! The `tools` binary: run the whole store, drive the handout's client, evaluate, inject
-//! crashes, replay a log, diff replicas.
+//! crashes, replay a log, diff replicas, measure the cost of a growing log.
 //!
 //! Exit status: a subcommand's own (`client`: 1 when an order check fails; `replay`, `diff`:
-//! 1 when inconsistent), 1 on any other error, and 2 when `replay` or `diff` cannot inspect
-//! a file (missing, foreign, locked) or the command line is wrong.
+//! 1 when inconsistent; `growth`: 1 when a check fails), 1 on any other error, and 2 when
+//! `replay` or `diff` cannot inspect a file (missing, foreign, locked) or the command line
+//! is wrong.
 
 use clap::{Parser, Subcommand};
-use toystore_tools::{bench, chaos, client, diff, eval, node, replay, up};
+use toystore_tools::{bench, chaos, client, diff, eval, growth, node, replay, up};
 
 /// toystore tools.
 #[derive(Debug, Parser)]
@@ -35,6 +36,8 @@ enum Command {
     /// A bare HTTP server answering a fixed body (the ceiling `tools bench` compares with).
     #[command(hide = true)]
     BareHttp(bench::ceiling::BareArgs),
+    /// Measure start-up, catch-up, replay, diff and memory as the order log grows.
+    Growth(growth::GrowthArgs),
     #[command(flatten)]
     Node(node::Node),
 }
@@ -71,6 +74,7 @@ fn run_async(command: Command) -> anyhow::Result<u8> {
             Command::Chaos(args) => chaos::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::BareHttp(args) => bench::ceiling::serve_bare(args).await.map(|()| 0),
+            Command::Growth(args) => growth::run(args).await,
             Command::Node(node) => node::run(node).await.map(|()| 0),
             Command::Replay(args) => {
                 tokio::task::spawn_blocking(move || replay::run(&args)).await?

@@ -319,7 +319,11 @@ pub fn write_csv(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
 /// Writes throughput and latency against clients for the query scenarios (with the bare
 /// HTTP ceiling) and for buying, when at least two client counts were measured.
 pub fn write_plots(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
-    use crate::plot::{line_chart, Series};
+    use crate::plot::{chart, Axis, Scale, Series};
+    let clients_axis = Axis {
+        label: "clients (connections)",
+        scale: Scale::Log,
+    };
     let series = |scenario: &str, value: fn(&Row) -> f64, label: &str, dashed: bool| Series {
         label: label.to_string(),
         points: rows
@@ -349,11 +353,14 @@ pub fn write_plots(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
             .iter()
             .map(|s| series(s, |r| r.throughput_rps, s, *s == "bare-http"))
             .collect();
-        line_chart(
+        chart(
             &dir.join(format!("{name}-throughput.svg")),
             &format!("{name}: throughput against clients (closed loop)"),
-            "clients (connections)",
-            "requests per second",
+            clients_axis,
+            Axis {
+                label: "requests per second",
+                scale: Scale::Log,
+            },
             &tput,
         )?;
         let mut lat = Vec::new();
@@ -361,11 +368,14 @@ pub fn write_plots(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
             lat.push(series(s, |r| r.p50_ms, &format!("{s} p50"), false));
             lat.push(series(s, |r| r.p99_ms, &format!("{s} p99"), true));
         }
-        line_chart(
+        chart(
             &dir.join(format!("{name}-latency.svg")),
             &format!("{name}: latency against clients (closed loop)"),
-            "clients (connections)",
-            "milliseconds",
+            clients_axis,
+            Axis {
+                label: "milliseconds",
+                scale: Scale::Log,
+            },
             &lat,
         )?;
     }

@@ -1,0 +1,305 @@
+//! `tools growth`: what it costs to run the store as its order log grows.
+//!
+//! For each N in `--sizes` (default 10k, 100k, 1M orders), in a fresh directory:
+//!
+//! 1. **generate** ([`generate`]): a replica file holding N orders, written directly
+//!    through the `store` and `order` crates in large group-commit batches: the file a
+//!    replica of a store that took N orders would hold (timed, with its size);
+//! 2. **replay**: `tools replay` of that file ([`crate::replay::replay_file`]): time,
+//!    events/s, and that it is consistent;
+//! 3. **start-up alone**: the real order service (`tools order`, the hidden node
+//!    subcommand, through [`crate::cluster`]) on that file with no other replica up, timed
+//!    from spawning the process to `GET /health` saying ready (the median of `--starts`
+//!    starts, stopped cleanly in between). Alone, a replica needs only to open its redb
+//!    file (one durable write transaction checks the kind and creates missing tables), read
+//!    its fence, and find that no peer answers;
+//! 4. **start-up with a peer**: a second replica on a copy of the file, started while the
+//!    first is ready (timed the same way). With a ready peer a replica is ready only after
+//!    recovery has streamed that peer's whole log and compared it event by event with its
+//!    own;
+//! 5. **catch-up**: the second replica is announced leader of a new epoch (as the
+//!    front-end would), and a third replica starts with an empty file, as if it had lost
+//!    its disk: timed until its `last_seq` is N (orders/s);
+//! 6. **snapshot** size and install time: not measured before the move to openraft
+//!    ([`snapshot`] is the marked place; the columns exist and say `n/a`);
+//! 7. **diff**: the replicas stopped (SIGTERM), `tools diff` of the three files
+//!    ([`crate::diff::diff_files`]): time, and that they are identical;
+//! 8. **memory**: VmHWM and VmRSS (`/proc/<pid>/status`) of the replica started alone,
+//!    the one started with a peer, the one that caught up, and the leader it caught up from.
+//!
+//! It shows a progress bar while it runs, then prints the tables, the goals with pass or
+//! miss, and how each figure grows from the second-largest to the largest N (N^b: b = 1
+//! linear, b = 0 flat); `--json` prints one JSON object per size instead. `--out DIR` writes
+//! `growth.csv`, `growth.md` (the printed text) and SVG plots (time, throughput and peak
+//! RSS against N, log axes). Exit status 1 if a check fails (a replica short of N, an
+//! inconsistent replay, different files); missed goals are reported, not failures.
+//!
+//! The processes and files are the real ones and are reached through their public faces
+//! (`/health`, the node subcommands, the replay and diff functions), so after the move to
+//! openraft the same command measures the new store: only [`generate`] must learn the new
+//! file layout, [`snapshot`] gets filled in, and the leader announcement in step 5 goes.
+//! Timing figures are wall-clock on a warm page cache (each file was just written).
+
+pub mod figures;
+pub mod generate;
+pub mod output;
+pub mod replicas;
+pub mod report;
+pub mod snapshot;
+
+use anyhow::Context;
+use figures::{
+    CatchupFigures, DiffFigures, GenerateFigures, ReplayFigures, SizeResult, StartFigures,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use replicas::Replicas;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Arguments of `tools growth`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Example:\n  tools growth --sizes 10000,100000,1000000 --out docs/perf\n  tools growth --sizes 200 --json\n\nNeeds about 3x the log's size in free disk per N (700 MB at 1M orders) in --data-dir\n(default: a temporary directory, removed afterwards) and ports on loopback.\nExit status: 0 every check passed (missed goals are reported, not failures), 1 otherwise."
+)]
+pub struct GrowthArgs {
+    /// Log sizes N (orders) to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+    pub sizes: Vec<u64>,
+    /// Directory for growth.csv, growth.md and the SVG plots.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object per size instead of the tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the replicas' files and logs here, under n-<N>/ (default: a temporary
+    /// directory, removed afterwards).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Seed of the generated orders.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Orders per write transaction of the generator.
+    #[arg(long, default_value_t = generate::DEFAULT_BATCH)]
+    pub batch: usize,
+    /// Starts of a replica on the file (stopped cleanly in between) per start-up figure;
+    /// the median counts.
+    #[arg(long, default_value_t = 3)]
+    pub starts: usize,
+    /// Longest wait for one replica to get ready or catch up (e.g. 600s, 10m).
+    #[arg(long, default_value = "10m", value_parser = crate::chaos::parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Steps per size, for the progress bar.
+const STEPS: u64 = 6;
+
+/// Runs `tools growth`: 0 when every size's checks passed, 1 otherwise.
+pub async fn run(args: GrowthArgs) -> anyhow::Result<u8> {
+    anyhow::ensure!(
+        !args.sizes.is_empty() && args.sizes.iter().all(|&n| n > 0),
+        "--sizes needs at least one size above 0"
+    );
+    let program = std::env::current_exe().context("locating the tools binary")?;
+    let temp = tempfile::tempdir().context("creating a temporary directory")?;
+    let root = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    let bar = progress_bar(args.sizes.len() as u64 * STEPS);
+    let mut results = Vec::new();
+    for &n in &args.sizes {
+        let dir = root.join(format!("n-{n}"));
+        let result = measure(&args, &program, &dir, n, &bar)
+            .await
+            .with_context(|| format!("measuring N = {n} (in {})", dir.display()))?;
+        if args.data_dir.is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        if args.json {
+            bar.suspend(|| println!("{}", serde_json::to_string(&result).unwrap_or_default()));
+        }
+        results.push(result);
+    }
+    bar.finish_and_clear();
+    if !args.json {
+        print!("{}", report::text(&results));
+    }
+    if let Some(out) = &args.out {
+        output::write(out, &results)?;
+        eprintln!("wrote {}", out.display());
+    }
+    let failed: Vec<u64> = results
+        .iter()
+        .filter(|r| !r.sane())
+        .map(|r| r.orders)
+        .collect();
+    if failed.is_empty() {
+        Ok(0)
+    } else {
+        eprintln!("checks failed at N = {failed:?}");
+        Ok(1)
+    }
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("[{elapsed_precise}] [{bar:30.cyan/blue}] {pos}/{len} {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn per_sec(count: u64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        count as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+fn file_size(path: &Path) -> anyhow::Result<u64> {
+    Ok(std::fs::metadata(path)
+        .with_context(|| format!("reading the size of {}", path.display()))?
+        .len())
+}
+
+/// Starts replica `id` `starts` times (stopping it cleanly in between), each timed from
+/// spawning it to ready; the median counts, and the last start is left running.
+async fn start_up(replicas: &mut Replicas, id: u32, starts: usize) -> anyhow::Result<StartFigures> {
+    let mut samples = Vec::new();
+    let mut last_seq = 0;
+    for i in 0..starts.max(1) {
+        if i > 0 {
+            replicas.stop_one(id).await?;
+        }
+        let started = replicas.start(id, |s| s.ready, |_| {}).await?;
+        samples.push(started.elapsed.as_secs_f64());
+        last_seq = started.status.last_seq.0;
+    }
+    let mut sorted = samples.clone();
+    sorted.sort_by(f64::total_cmp);
+    Ok(StartFigures {
+        secs: sorted[sorted.len() / 2],
+        samples,
+        last_seq,
+        memory: replicas.memory(id)?,
+    })
+}
+
+/// Measures one N in `dir` (see the module doc).
+async fn measure(
+    args: &GrowthArgs,
+    program: &Path,
+    dir: &Path,
+    n: u64,
+    bar: &ProgressBar,
+) -> anyhow::Result<SizeResult> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    let mut replicas = Replicas::prepare(program, dir, args.timeout)?;
+    let files = [replicas.db(1), replicas.db(2), replicas.db(3)];
+    let step = |what: &str| bar.set_message(format!("N = {n}: {what}"));
+
+    step("generate");
+    let generated = generate::generate(&files[0], n, args.seed, args.batch, &|done| {
+        bar.set_message(format!("N = {n}: generate {done}/{n}"));
+    })
+    .await?;
+    let generate = GenerateFigures {
+        secs: generated.elapsed.as_secs_f64(),
+        orders_per_sec: per_sec(n, generated.elapsed.as_secs_f64()),
+        file_bytes: generated.file_bytes,
+    };
+    bar.inc(1);
+
+    step("tools replay");
+    let replay = {
+        let file = files[0].clone();
+        let started = Instant::now();
+        let report =
+            tokio::task::spawn_blocking(move || crate::replay::replay_file(&file, None)).await??;
+        let secs = started.elapsed().as_secs_f64();
+        ReplayFigures {
+            secs,
+            events: report.events,
+            events_per_sec: per_sec(report.events, secs),
+            consistent: report.consistent(),
+        }
+    };
+    bar.inc(1);
+
+    step("start-up alone");
+    std::fs::copy(&files[0], &files[1])
+        .with_context(|| format!("copying to {}", files[1].display()))?;
+    let startup_alone = start_up(&mut replicas, 1, args.starts).await?;
+    bar.inc(1);
+
+    step("start-up with a peer");
+    let startup_with_peer = start_up(&mut replicas, 2, args.starts).await?;
+    bar.inc(1);
+
+    step("catch-up");
+    replicas
+        .announce(generate::EPOCH + 1, 2)
+        .await
+        .context("announcing a leader before the catch-up")?;
+    let caught = replicas
+        .start(
+            3,
+            |s| s.ready && s.last_seq.0 >= n,
+            |s| bar.set_message(format!("N = {n}: catch-up {}/{n}", s.last_seq.0)),
+        )
+        .await?;
+    let memory = replicas.memory(3)?;
+    let source_memory = replicas.memory(2)?;
+    let snapshot = snapshot::measure(&mut replicas, n).await?;
+    let max_hwm_kib = (1..=3)
+        .filter_map(|id| replicas.memory(id).ok())
+        .map(|m| m.hwm_kib)
+        .max()
+        .unwrap_or(0);
+    bar.inc(1);
+
+    step("stop, tools diff");
+    replicas.stop().await?;
+    let diff = {
+        let files = files.to_vec();
+        let started = Instant::now();
+        let report = tokio::task::spawn_blocking(move || crate::diff::diff_files(&files)).await??;
+        DiffFigures {
+            secs: started.elapsed().as_secs_f64(),
+            files: report.files.len(),
+            identical: report.identical(),
+            last_seq: report.files.first().map_or(0, |f| f.last_seq),
+        }
+    };
+    let catchup = CatchupFigures {
+        secs: caught.elapsed.as_secs_f64(),
+        ready_secs: caught.ready_after.unwrap_or(caught.elapsed).as_secs_f64(),
+        last_seq: caught.status.last_seq.0,
+        orders_per_sec: per_sec(caught.status.last_seq.0, caught.elapsed.as_secs_f64()),
+        file_bytes: file_size(&files[2])?,
+        memory,
+        source_memory,
+    };
+    bar.inc(1);
+
+    Ok(SizeResult {
+        orders: n,
+        generate,
+        replay,
+        diff,
+        startup_alone,
+        startup_with_peer,
+        catchup,
+        snapshot,
+        max_hwm_kib,
+    })
+}

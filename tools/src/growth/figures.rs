@@ -1,0 +1,135 @@
+//! The figures measured at one N ([`SizeResult`]) and the goals they are held to.
+
+use super::replicas::Memory;
+use super::snapshot::SnapshotFigures;
+use serde::Serialize;
+
+/// Start-up to ready with a million orders: at most this many seconds.
+pub const GOAL_STARTUP_SECS: f64 = 2.0;
+/// The log size the start-up goal is stated for.
+pub const GOAL_STARTUP_ORDERS: u64 = 1_000_000;
+/// Catch-up: at least this many orders per second.
+pub const GOAL_CATCHUP_PER_SEC: f64 = 200_000.0;
+/// `tools replay`: at least this many events per second.
+pub const GOAL_REPLAY_PER_SEC: f64 = 1_000_000.0;
+/// Every service's resident set: at most this many MB (10^6 bytes).
+pub const GOAL_RSS_MB: f64 = 30.0;
+/// "Flat": the peak resident set at the largest N at most this factor of the smallest N's.
+pub const GOAL_RSS_FLAT_FACTOR: f64 = 1.2;
+
+/// Writing the file.
+#[derive(Debug, Clone, Serialize)]
+pub struct GenerateFigures {
+    /// Seconds to write it.
+    pub secs: f64,
+    /// Orders written per second.
+    pub orders_per_sec: f64,
+    /// Its size.
+    pub file_bytes: u64,
+}
+
+/// `tools replay` of the generated file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayFigures {
+    /// Seconds.
+    pub secs: f64,
+    /// Events replayed.
+    pub events: u64,
+    /// Events per second.
+    pub events_per_sec: f64,
+    /// The stored projection equals the rebuilt one.
+    pub consistent: bool,
+}
+
+/// `tools diff` of the three replicas' files after the catch-up.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffFigures {
+    /// Seconds.
+    pub secs: f64,
+    /// Files compared.
+    pub files: usize,
+    /// They hold the same events.
+    pub identical: bool,
+    /// Their (first file's) last sequence number.
+    pub last_seq: u64,
+}
+
+/// A replica started on a file of N orders, timed to `/health` saying ready.
+#[derive(Debug, Clone, Serialize)]
+pub struct StartFigures {
+    /// Seconds from spawning the process to ready: the median of `samples`.
+    pub secs: f64,
+    /// Each start's seconds (the replica is stopped cleanly between starts).
+    pub samples: Vec<f64>,
+    /// `last_seq` when ready.
+    pub last_seq: u64,
+    /// Its memory when ready.
+    pub memory: Memory,
+}
+
+/// A replica started with an empty file while two replicas hold N orders.
+#[derive(Debug, Clone, Serialize)]
+pub struct CatchupFigures {
+    /// Seconds from spawning the process to `last_seq` = N (and ready).
+    pub secs: f64,
+    /// Seconds from spawning it to ready.
+    pub ready_secs: f64,
+    /// Its `last_seq` at the end.
+    pub last_seq: u64,
+    /// Orders per second over `secs`.
+    pub orders_per_sec: f64,
+    /// The size of the file it wrote.
+    pub file_bytes: u64,
+    /// Its memory once caught up.
+    pub memory: Memory,
+    /// The memory of the leader it caught up from, after streaming it the log.
+    pub source_memory: Memory,
+}
+
+/// Everything measured at one N.
+#[derive(Debug, Clone, Serialize)]
+pub struct SizeResult {
+    /// N: orders in the log.
+    pub orders: u64,
+    /// The generator.
+    pub generate: GenerateFigures,
+    /// `tools replay`.
+    pub replay: ReplayFigures,
+    /// `tools diff`.
+    pub diff: DiffFigures,
+    /// A replica started with no other replica running.
+    pub startup_alone: StartFigures,
+    /// A replica started while one replica with the same log is ready.
+    pub startup_with_peer: StartFigures,
+    /// An empty replica catching up from two that hold N orders.
+    pub catchup: CatchupFigures,
+    /// Snapshot size and install time (`None`: no snapshots before openraft).
+    pub snapshot: Option<SnapshotFigures>,
+    /// The highest peak resident set (VmHWM) of any replica at the end, KiB.
+    pub max_hwm_kib: u64,
+}
+
+impl SizeResult {
+    /// Whether every check passed: the replicas reached N, replay is consistent, diff
+    /// found identical files.
+    pub fn sane(&self) -> bool {
+        let n = self.orders;
+        self.startup_alone.last_seq == n
+            && self.startup_with_peer.last_seq == n
+            && self.catchup.last_seq == n
+            && self.replay.consistent
+            && self.replay.events == n
+            && self.diff.identical
+            && self.diff.last_seq == n
+    }
+}
+
+/// Bytes as MB (10^6 bytes).
+pub fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// KiB (as `/proc` reports memory) as MB.
+pub fn mem_mb(kib: u64) -> f64 {
+    mb(kib * 1024)
+}

@@ -1,0 +1,187 @@
+//! What `tools growth --out DIR` writes: `growth.csv` (one row per N), `growth.md` (the
+//! printed text) and SVG plots of time, throughput and peak RSS against N on log axes.
+
+use super::figures::{
+    mem_mb, SizeResult, GOAL_CATCHUP_PER_SEC, GOAL_REPLAY_PER_SEC, GOAL_RSS_MB, GOAL_STARTUP_SECS,
+};
+use super::replicas::Memory;
+use crate::plot::{chart, Axis, Scale, Series};
+use anyhow::Context;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// `growth.csv`: one row per N.
+pub fn csv(results: &[SizeResult]) -> String {
+    let mut s = String::from(
+        "orders,generate_secs,generate_orders_per_sec,file_bytes,replay_secs,replay_events_per_sec,replay_consistent,diff_secs,diff_identical,startup_alone_secs,startup_alone_rss_kib,startup_alone_hwm_kib,startup_with_peer_secs,startup_with_peer_rss_kib,startup_with_peer_hwm_kib,catchup_secs,catchup_ready_secs,catchup_orders_per_sec,catchup_file_bytes,catchup_rss_kib,catchup_hwm_kib,catchup_source_rss_kib,catchup_source_hwm_kib,max_hwm_kib,snapshot_bytes,snapshot_install_secs\n",
+    );
+    for r in results {
+        let snap_bytes = r.snapshot.map(|x| x.bytes.to_string()).unwrap_or_default();
+        let snap_secs = r
+            .snapshot
+            .map(|x| format!("{:.4}", x.install_secs))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "{},{:.4},{:.0},{},{:.4},{:.0},{},{:.4},{},{:.4},{},{},{:.4},{},{},{:.4},{:.4},{:.0},{},{},{},{},{},{},{},{}",
+            r.orders,
+            r.generate.secs,
+            r.generate.orders_per_sec,
+            r.generate.file_bytes,
+            r.replay.secs,
+            r.replay.events_per_sec,
+            r.replay.consistent,
+            r.diff.secs,
+            r.diff.identical,
+            r.startup_alone.secs,
+            r.startup_alone.memory.rss_kib,
+            r.startup_alone.memory.hwm_kib,
+            r.startup_with_peer.secs,
+            r.startup_with_peer.memory.rss_kib,
+            r.startup_with_peer.memory.hwm_kib,
+            r.catchup.secs,
+            r.catchup.ready_secs,
+            r.catchup.orders_per_sec,
+            r.catchup.file_bytes,
+            r.catchup.memory.rss_kib,
+            r.catchup.memory.hwm_kib,
+            r.catchup.source_memory.rss_kib,
+            r.catchup.source_memory.hwm_kib,
+            r.max_hwm_kib,
+            snap_bytes,
+            snap_secs,
+        );
+    }
+    s
+}
+
+fn series(
+    results: &[SizeResult],
+    label: &str,
+    dashed: bool,
+    y: impl Fn(&SizeResult) -> Option<f64>,
+) -> Option<Series> {
+    let mut points: Vec<(f64, f64)> = results
+        .iter()
+        .filter_map(|r| y(r).map(|v| (r.orders as f64, v)))
+        .collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    (!points.is_empty()).then(|| Series {
+        label: label.to_string(),
+        points,
+        dashed,
+    })
+}
+
+fn goal_line(results: &[SizeResult], label: &str, value: f64) -> Option<Series> {
+    series(results, label, true, |_| Some(value))
+}
+
+/// Writes `growth.csv`, `growth.md` (the text) and the plots to `out`.
+pub fn write(out: &Path, results: &[SizeResult]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let write = |name: &str, text: &str| {
+        let path = out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    };
+    write("growth.csv", &csv(results))?;
+    write("growth.md", &super::report::text(results))?;
+    let orders = Axis {
+        label: "orders in the log (N)",
+        scale: Scale::Log,
+    };
+
+    let times: Vec<Series> = [
+        series(results, "generate", false, |r| Some(r.generate.secs)),
+        series(results, "tools replay", false, |r| Some(r.replay.secs)),
+        series(results, "tools diff (3 files)", false, |r| {
+            Some(r.diff.secs)
+        }),
+        series(results, "start-up alone", false, |r| {
+            Some(r.startup_alone.secs)
+        }),
+        series(results, "start-up with a peer", false, |r| {
+            Some(r.startup_with_peer.secs)
+        }),
+        series(results, "catch-up of an empty replica", false, |r| {
+            Some(r.catchup.secs)
+        }),
+        series(results, "snapshot install", false, |r| {
+            r.snapshot.map(|x| x.install_secs)
+        }),
+        goal_line(results, "goal: start-up < 2 s", GOAL_STARTUP_SECS),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    chart(
+        &out.join("growth_time.svg"),
+        "Time as the log grows",
+        orders,
+        Axis {
+            label: "seconds",
+            scale: Scale::Log,
+        },
+        &times,
+    )?;
+
+    let rates: Vec<Series> = [
+        series(results, "generate, orders/s", false, |r| {
+            Some(r.generate.orders_per_sec)
+        }),
+        series(results, "tools replay, events/s", false, |r| {
+            Some(r.replay.events_per_sec)
+        }),
+        series(results, "catch-up, orders/s", false, |r| {
+            Some(r.catchup.orders_per_sec)
+        }),
+        goal_line(results, "goal: replay >= 1M events/s", GOAL_REPLAY_PER_SEC),
+        goal_line(
+            results,
+            "goal: catch-up >= 200k orders/s",
+            GOAL_CATCHUP_PER_SEC,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    chart(
+        &out.join("growth_rate.svg"),
+        "Throughput as the log grows",
+        orders,
+        Axis {
+            label: "per second",
+            scale: Scale::Log,
+        },
+        &rates,
+    )?;
+
+    let hwm = |m: &Memory| Some(mem_mb(m.hwm_kib));
+    let memory: Vec<Series> = [
+        series(results, "started alone", false, |r| {
+            hwm(&r.startup_alone.memory)
+        }),
+        series(results, "started with a peer", false, |r| {
+            hwm(&r.startup_with_peer.memory)
+        }),
+        series(results, "caught up", false, |r| hwm(&r.catchup.memory)),
+        series(results, "catch-up source (leader)", false, |r| {
+            hwm(&r.catchup.source_memory)
+        }),
+        goal_line(results, "goal: < 30 MB", GOAL_RSS_MB),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    chart(
+        &out.join("growth_rss.svg"),
+        "Replica peak RSS (VmHWM) as the log grows",
+        orders,
+        Axis {
+            label: "MB",
+            scale: Scale::Log,
+        },
+        &memory,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! The replicas under measurement: real order services (the `tools order` node
+//! subcommand) started one by one through [`crate::cluster`] on free loopback ports,
+//! watched through `GET /health` (`ready`, `last_seq`), and their memory read from
+//! `/proc/<pid>/status`. No catalog and no front-end run: a replica needs neither to start
+//! or to catch up. [`Replicas::announce`] does the one thing the front-end would have done,
+//! announcing a leader (with openraft the replicas elect one themselves, and it goes).
+//!
+//! Every process is killed when [`Replicas`] is dropped.
+
+use crate::cluster::{Cluster, ClusterSpec, Service};
+use anyhow::{bail, Context};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use toystore_net::ClusterToken;
+use toystore_order::api::{LeaderNotice, ReplicaStatus};
+use toystore_order::ReplicaClient;
+
+/// How often `/health` is asked while waiting.
+const POLL: Duration = Duration::from_millis(5);
+
+/// A process's memory, from `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Memory {
+    /// Resident set size now (`VmRSS`), KiB.
+    pub rss_kib: u64,
+    /// Peak resident set size so far (`VmHWM`), KiB.
+    pub hwm_kib: u64,
+}
+
+impl Memory {
+    /// Reads `/proc/<pid>/status`.
+    pub fn of(pid: u32) -> anyhow::Result<Self> {
+        let path = format!("/proc/{pid}/status");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        Self::parse(&text).with_context(|| format!("{path} has no VmRSS or VmHWM"))
+    }
+
+    fn parse(status: &str) -> Option<Self> {
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        };
+        Some(Self {
+            rss_kib: field("VmRSS:")?,
+            hwm_kib: field("VmHWM:")?,
+        })
+    }
+}
+
+/// What a wait saw.
+#[derive(Debug, Clone)]
+pub struct Waited {
+    /// From the start of the wait (for a start: the spawn) to the status that satisfied it.
+    pub elapsed: Duration,
+    /// When the replica first said it was ready, from the same start.
+    pub ready_after: Option<Duration>,
+    /// That status.
+    pub status: ReplicaStatus,
+}
+
+/// Three replicas of one store, started on demand.
+pub struct Replicas {
+    cluster: Cluster,
+    clients: BTreeMap<u32, ReplicaClient>,
+    logs: PathBuf,
+    timeout: Duration,
+}
+
+impl Replicas {
+    /// Writes the cluster file of a three-replica store with its data in `data_dir` (the
+    /// replicas' files are `order-<id>.redb` there, logs under `logs/`), starting nothing.
+    /// `program` runs a service given its name (the `tools` binary). Every wait gives up
+    /// after `timeout`.
+    pub fn prepare(program: &Path, data_dir: &Path, timeout: Duration) -> anyhow::Result<Self> {
+        let spec = ClusterSpec::on_free_ports(program.to_path_buf(), Vec::new(), data_dir)?;
+        let token =
+            ClusterToken::new(spec.config.token.clone()).context("the cluster token is empty")?;
+        let clients = spec
+            .config
+            .replicas
+            .iter()
+            .map(|r| {
+                let client =
+                    ReplicaClient::new(r.id, &format!("http://{}", r.addr), token.clone())?;
+                Ok((r.id, client))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self {
+            cluster: Cluster::prepare(spec)?,
+            clients,
+            logs: data_dir.join("logs"),
+            timeout,
+        })
+    }
+
+    /// Replica `id`'s redb file.
+    pub fn db(&self, id: u32) -> PathBuf {
+        self.cluster.config().order_db(id)
+    }
+
+    fn client(&self, id: u32) -> anyhow::Result<&ReplicaClient> {
+        self.clients
+            .get(&id)
+            .with_context(|| format!("no replica {id}"))
+    }
+
+    /// Starts replica `id` and waits until its status satisfies `done`; the time counts
+    /// from just before the process is spawned. `watch` sees every status on the way.
+    pub async fn start(
+        &mut self,
+        id: u32,
+        done: impl Fn(&ReplicaStatus) -> bool,
+        watch: impl FnMut(&ReplicaStatus),
+    ) -> anyhow::Result<Waited> {
+        let since = Instant::now();
+        self.cluster.spawn(Service::Order(id))?;
+        self.wait(id, since, done, watch).await
+    }
+
+    /// Waits until replica `id`'s status satisfies `done`, timing from `since`.
+    pub async fn wait(
+        &mut self,
+        id: u32,
+        since: Instant,
+        done: impl Fn(&ReplicaStatus) -> bool,
+        mut watch: impl FnMut(&ReplicaStatus),
+    ) -> anyhow::Result<Waited> {
+        let client = self.client(id)?.clone();
+        let mut ready_after = None;
+        loop {
+            if let Ok(status) = client.health().await {
+                let elapsed = since.elapsed();
+                if status.ready && ready_after.is_none() {
+                    ready_after = Some(elapsed);
+                }
+                watch(&status);
+                if done(&status) {
+                    return Ok(Waited {
+                        elapsed,
+                        ready_after,
+                        status,
+                    });
+                }
+            }
+            if !self.cluster.is_running(Service::Order(id)) {
+                bail!("order-{id} exited; see {}", self.log(id).display());
+            }
+            if since.elapsed() > self.timeout {
+                bail!(
+                    "order-{id} did not get there within {:?}; see {}",
+                    self.timeout,
+                    self.log(id).display()
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Replica `id`'s log file.
+    pub fn log(&self, id: u32) -> PathBuf {
+        self.logs.join(format!("{}.log", Service::Order(id)))
+    }
+
+    /// The memory of running replica `id`.
+    pub fn memory(&self, id: u32) -> anyhow::Result<Memory> {
+        let pid = self
+            .cluster
+            .pid(Service::Order(id))
+            .with_context(|| format!("order-{id} is not running"))?;
+        Memory::of(pid)
+    }
+
+    /// Announces `leader` as the leader of `epoch`, as the front-end does: to the leader
+    /// first, then to every other running replica.
+    pub async fn announce(&mut self, epoch: u64, leader: u32) -> anyhow::Result<()> {
+        let notice = LeaderNotice { epoch, leader };
+        let status = self
+            .client(leader)?
+            .announce(notice)
+            .await
+            .with_context(|| format!("announcing replica {leader} as leader of epoch {epoch}"))?;
+        anyhow::ensure!(
+            status.role == toystore_order::api::Role::Leader,
+            "replica {leader} did not take the lead: {status:?}"
+        );
+        let others: Vec<u32> = self
+            .clients
+            .keys()
+            .copied()
+            .filter(|&id| id != leader)
+            .collect();
+        for id in others {
+            if self.cluster.is_running(Service::Order(id)) {
+                self.client(id)?
+                    .announce(notice)
+                    .await
+                    .with_context(|| format!("telling replica {id} about epoch {epoch}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops replica `id` with SIGTERM; fails if it did not exit cleanly.
+    pub async fn stop_one(&mut self, id: u32) -> anyhow::Result<()> {
+        let clean = self
+            .cluster
+            .terminate(Service::Order(id), Duration::from_secs(30))
+            .await;
+        anyhow::ensure!(
+            clean,
+            "order-{id} did not stop cleanly; see {}",
+            self.log(id).display()
+        );
+        Ok(())
+    }
+
+    /// Stops every replica with SIGTERM; fails if one did not exit cleanly.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let unclean = self.cluster.stop(Duration::from_secs(30)).await;
+        anyhow::ensure!(
+            unclean.is_empty(),
+            "replicas did not stop cleanly: {unclean:?}"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn memory_is_read_from_proc_status() {
+        let text = "Name:\ttools\nVmPeak:\t  9000 kB\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n";
+        assert_eq!(
+            Memory::parse(text),
+            Some(Memory {
+                rss_kib: 1024,
+                hwm_kib: 2048
+            })
+        );
+        assert_eq!(Memory::parse("Name:\tx\n"), None);
+        let me = Memory::of(std::process::id()).unwrap();
+        assert!(me.rss_kib > 0 && me.hwm_kib >= me.rss_kib);
+    }
+}
