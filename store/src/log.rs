@@ -13,6 +13,12 @@ use std::thread::JoinHandle;
 use tokio::sync::watch;
 use toystore_events::{codec, LogEvent, Seq};
 
+/// redb's page cache per open log. redb's default (1 GiB) keeps every page a process has
+/// read or written, so a replica's memory grew with its log (1.1 GB after catching up 1M
+/// orders); with a bounded cache it stays flat. Hot pages (the tail of the log, the
+/// projection's recent rows) fit many times over.
+pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 /// The meta table: `kind` → the log's [`LogEvent::KIND`].
 const META: TableDefinition<'static, &'static str, &'static str> = TableDefinition::new("meta");
 
@@ -36,7 +42,10 @@ impl<E: LogEvent> EventLog<E> {
         projection: impl Projection<E>,
     ) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let db = Database::create(path).map_err(|e| open_error(path, e))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| open_error(path, e))?;
         Self::start(path, db, Arc::new(projection), true)
     }
 
@@ -50,7 +59,10 @@ impl<E: LogEvent> EventLog<E> {
         if !path.exists() {
             return Err(StoreError::Missing(path.to_path_buf()));
         }
-        let db = Database::open(path).map_err(|e| open_error(path, e))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .open(path)
+            .map_err(|e| open_error(path, e))?;
         Self::start(path, db, Arc::new(projection), false)
     }
 
