@@ -11,7 +11,8 @@
 //!
 //! The first `warmup` of a run is not measured. Latencies go into hdrhistogram (µs, three
 //! significant digits) per client and are merged at the end; throughput is the number of
-//! operations answered inside the measured window divided by its length.
+//! requests that ended inside the measured window divided by its length (a request counts
+//! by when it ends, so even a window shorter than one request's latency is measured).
 
 use super::conn::Conn;
 use super::scenario::{Client, Kind, Outcome, Record, Scenario, Shared};
@@ -118,7 +119,10 @@ impl Record for Recorder {
     fn record(&mut self, kind: Kind, outcome: Outcome, from: Instant) {
         let now = Instant::now();
         self.done.fetch_add(1, Ordering::Relaxed);
-        if from < self.window_start || now > self.window_end {
+        // Throughput is completions per second of the window, so what counts is when a
+        // request ends; one due during the warm-up that ends inside the window counts,
+        // with its whole latency.
+        if now < self.window_start || now > self.window_end {
             return;
         }
         let template = &self.template;

@@ -199,43 +199,50 @@ fn ratio(r: Option<f64>) -> String {
     }
 }
 
-/// The rows as a plain-text table.
+/// Column titles of [`table`] and [`markdown`].
+const COLUMNS: [&str; 11] = [
+    "scenario", "clients", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "ceiling", "x tput",
+    "x p50", "hits",
+];
+
+/// One row's cells, in [`COLUMNS`] order.
+fn cells(r: &Row) -> [String; 11] {
+    [
+        r.scenario.clone(),
+        r.clients.to_string(),
+        format!("{:.0}", r.throughput_rps),
+        format!("{:.3}", r.p50_ms),
+        format!("{:.3}", r.p99_ms),
+        format!("{:.3}", r.p999_ms),
+        r.errors.to_string(),
+        r.ceiling.clone().unwrap_or_else(|| "-".into()),
+        ratio(r.throughput_ratio),
+        ratio(r.p50_ratio),
+        r.cache_hit_rate
+            .map_or_else(|| "-".into(), |h| format!("{:.0}%", h * 100.0)),
+    ]
+}
+
+/// The rows as a plain-text table, then the first error of each row that had one and the
+/// services' peak memory.
 pub fn table(rows: &[Row]) -> String {
+    const WIDTHS: [usize; 11] = [14, 7, 10, 8, 8, 8, 6, 9, 8, 8, 6];
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, (cell, width)) in cells.iter().zip(WIDTHS).enumerate() {
+            // Names left-aligned, figures right-aligned.
+            let _ = match i {
+                0 | 7 => write!(out, "{cell:<width$} "),
+                _ => write!(out, "{cell:>width$} "),
+            };
+        }
+        out.trim_end().to_string()
+    };
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<14} {:>7} {:>10} {:>8} {:>8} {:>8} {:>6}  {:<9} {:>8} {:>8} {:>6}",
-        "scenario",
-        "clients",
-        "req/s",
-        "p50 ms",
-        "p99 ms",
-        "p99.9",
-        "errors",
-        "ceiling",
-        "x tput",
-        "x p50",
-        "hits"
-    );
+    let titles: Vec<String> = COLUMNS.iter().map(ToString::to_string).collect();
+    let _ = writeln!(out, "{}", line(&titles));
     for r in rows {
-        let hits = r
-            .cache_hit_rate
-            .map_or_else(|| "-".into(), |h| format!("{:.0}%", h * 100.0));
-        let _ = writeln!(
-            out,
-            "{:<14} {:>7} {:>10.0} {:>8.3} {:>8.3} {:>8.3} {:>6}  {:<9} {:>8} {:>8} {:>6}",
-            r.scenario,
-            r.clients,
-            r.throughput_rps,
-            r.p50_ms,
-            r.p99_ms,
-            r.p999_ms,
-            r.errors,
-            r.ceiling.as_deref().unwrap_or("-"),
-            ratio(r.throughput_ratio),
-            ratio(r.p50_ratio),
-            hits
-        );
+        let _ = writeln!(out, "{}", line(&cells(r)));
     }
     for r in rows {
         if let Some(e) = &r.first_error {
@@ -256,28 +263,13 @@ pub fn table(rows: &[Row]) -> String {
 
 /// The rows as a Markdown table (`bench.md`, for docs).
 pub fn markdown(rows: &[Row]) -> String {
-    let mut out = String::from(
-        "| scenario | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors | ceiling | x throughput | x p50 | cache hits |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |\n",
+    let mut out = format!(
+        "| {} |\n| --- | {} |\n",
+        COLUMNS.join(" | "),
+        ["---:"; 10].join(" | ")
     );
     for r in rows {
-        let hits = r
-            .cache_hit_rate
-            .map_or_else(|| "-".into(), |h| format!("{:.0}%", h * 100.0));
-        let _ = writeln!(
-            out,
-            "| {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} | {} |",
-            r.scenario,
-            r.clients,
-            r.throughput_rps,
-            r.p50_ms,
-            r.p99_ms,
-            r.p999_ms,
-            r.errors,
-            r.ceiling.as_deref().unwrap_or("-"),
-            ratio(r.throughput_ratio),
-            ratio(r.p50_ratio),
-            hits
-        );
+        let _ = writeln!(out, "| {} |", cells(r).join(" | "));
     }
     out
 }
@@ -418,6 +410,35 @@ mod tests {
         assert_eq!(
             got,
             vec![("a", 1, 20.0, 2), ("a", 2, 5.0, 1), ("b", 2, 7.0, 0)]
+        );
+    }
+
+    #[test]
+    fn table_and_markdown_show_every_row_and_the_first_error() {
+        let mut bad = row("buy", 2, 50.0, 3);
+        bad.first_error = Some("503 Service Unavailable".into());
+        let rows = vec![row("query-hit", 1, 1234.0, 0), bad];
+        let text = table(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("scenario") && lines[0].ends_with("hits"),
+            "{text}"
+        );
+        assert!(
+            lines[1].starts_with("query-hit") && lines[1].contains(" 1234 "),
+            "{text}"
+        );
+        assert!(lines[2].starts_with("buy"), "{text}");
+        assert_eq!(lines[3], "buy x2: first error: 503 Service Unavailable");
+        let md = markdown(&rows);
+        assert_eq!(md.lines().count(), 4, "{md}");
+        assert!(
+            md.lines().all(|l| l.starts_with("| ") && l.ends_with(" |")),
+            "{md}"
+        );
+        assert_eq!(
+            md.lines().nth(2).map(|l| l.matches(" | ").count()),
+            Some(10)
         );
     }
 
