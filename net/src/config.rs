@@ -22,6 +22,15 @@
 //! [[replicas]]
 //! id = 1
 //! addr = "127.0.0.1:8091"
+//!
+//! [order]
+//! election = "frontend"   # or "raft"
+//! heartbeat_ms = 50
+//! election_timeout_min_ms = 150
+//! election_timeout_max_ms = 300
+//! write_timeout_ms = 1000
+//! snapshot_every = 10000
+//! keep_after_snapshot = 1000
 //! ```
 
 use serde::{Deserialize, Serialize};

@@ -17,6 +17,26 @@ async fn a_resumed_deposed_leader_acknowledges_nothing() {
         .await
         .unwrap();
     let shop = store.shop.clone();
+
+    // The Raft routes refuse a body that is not a postcard message with a 400 envelope,
+    // and anything without the cluster token.
+    for route in ["append", "vote", "snapshot"] {
+        let url = format!("{}/internal/raft/{route}", shop.replica(1));
+        let resp = shop
+            .http
+            .post(&url)
+            .bearer_auth(&shop.token)
+            .body(vec![0xff_u8; 7])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400, "{route}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], 400, "{route}: {body}");
+        let resp = shop.http.post(&url).body(vec![0_u8]).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{route} without the token");
+    }
+
     shop.buy_until_placed("first", "Tux", 1, READY)
         .await
         .unwrap();
