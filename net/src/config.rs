@@ -353,6 +353,20 @@ mod tests {
     }
 
     #[test]
+    fn order_section_parses_and_bad_timeouts_are_refused() {
+        let c =
+            ClusterConfig::parse("[order]\nelection = \"raft\"\nelection_timeout_max_ms = 500\n")
+                .expect("valid order section");
+        assert_eq!(c.order.election, Election::Raft);
+        assert_eq!(c.order.election_timeout_max_ms, 500);
+        assert_eq!(c.order.heartbeat_ms, OrderConfig::default().heartbeat_ms);
+        assert_eq!(ClusterConfig::parse(&c.to_toml()).expect("round trip"), c);
+        assert!(ClusterConfig::parse("[order]\nelection = \"vote\"\n").is_err());
+        assert!(ClusterConfig::parse("[order]\nelection_timeout_min_ms = 10\n").is_err());
+        assert!(ClusterConfig::parse("[order]\nelection_timeout_max_ms = 100\n").is_err());
+    }
+
+    #[test]
     fn rejects_unknown_fields_and_duplicate_replicas() {
         assert!(ClusterConfig::parse("tokn = \"x\"").is_err());
         let dup = "[[replicas]]\nid = 1\naddr = \"127.0.0.1:1\"\n[[replicas]]\nid = 1\naddr = \"127.0.0.1:2\"\n";
