@@ -89,6 +89,7 @@ async fn start_frontend(
         health_interval: Duration::from_secs(1),
         failover_timeout: Duration::from_secs(1),
         watch: None,
+        election: Default::default(),
     };
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(toystore_frontend::server::run(

@@ -56,6 +56,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         health_interval: Duration::from_millis(cluster.frontend.health_interval_ms),
         failover_timeout: Duration::from_millis(cluster.frontend.failover_timeout_ms),
         watch: args.cluster.config.clone(),
+        election: cluster.order.election,
     };
     serve(listener, config, toystore_net::shutdown::signal()).await?;
     Ok(())

@@ -1,43 +1,61 @@
-//! Leader selection and health checks of the order replicas, as the handout says.
+//! Finding the order service's Raft leader, and (with the `frontend` election policy)
+//! asking for an election when there is none.
 //!
-//! Selection asks every replica for its health (to learn the newest epoch any of them has
-//! seen), then goes down the ids from the highest: the first replica that answers and is
-//! ready is announced leader of a new epoch (it first pulls anything newer from its peers
-//! and only answers once it leads), then every other replica is told. Selections are
-//! serialised, and a caller that saw leader epoch `e` fail only reselects if nobody has
-//! done so since.
+//! The leader is whichever replica reports itself leading in its health (the highest term
+//! if two do, briefly, after a partition). Only when no reachable replica leads does the
+//! front-end act: with the `frontend` policy it asks the first replica, highest id first,
+//! that is live, ready and caught up (its last log index is the highest among the live
+//! ones) to campaign (`POST /internal/raft/campaign`), then polls for a leader for a
+//! moment; with the `raft` policy the replicas elect on their own and it only waits. A
+//! front-end never asks for an election while a reachable replica leads, so two front-ends
+//! do not churn a healthy leader, and Raft's vote rules (one vote per term, the leader
+//! lease, the up-to-date log check) keep any campaign safe.
 //!
-//! The health loop checks every replica each interval, logs each change of a replica's
-//! state, reselects when the leader stops answering or stops leading, and re-announces the
-//! current leader to ready replicas that have not heard of its epoch (e.g. restarted ones).
+//! Lookups are serialised; a caller that saw leader (id, term) fail only looks again if
+//! nobody has found another since. The health loop checks every replica each interval,
+//! logs each change of a replica's state, and looks again when the leader stops leading.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use toystore_net::config::Election;
 use toystore_net::ClusterToken;
-use toystore_order::api::{LeaderNotice, ReplicaStatus, Role};
+use toystore_order::api::{ReplicaStatus, Role};
 use toystore_order::ReplicaClient;
 
-/// The elected leader.
+/// How long one lookup waits for a leader to emerge after asking for an election.
+const ELECTION_WAIT: Duration = Duration::from_millis(1_000);
+/// Poll interval while waiting for a leader.
+const POLL: Duration = Duration::from_millis(25);
+
+/// The leader in use.
 #[derive(Debug, Clone)]
 pub struct Leader {
     /// Its client.
     pub client: ReplicaClient,
-    /// The epoch it leads.
-    pub epoch: u64,
+    /// The term it leads (0 when adopted from a leader hint, not yet seen in its health).
+    pub term: u64,
+}
+
+impl Leader {
+    /// (id, term): what a caller reports as failed.
+    pub fn key(&self) -> (u32, u64) {
+        (self.client.id(), self.term)
+    }
 }
 
 /// A replica's state as the health loop sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seen {
     Down,
-    Up { role: Role, epoch: u64 },
+    Up { role: Role, term: u64 },
 }
 
 /// The replicas and who leads them.
 pub struct Replicas {
     token: ClusterToken,
+    election: Election,
     members: RwLock<Arc<Vec<ReplicaClient>>>,
     leader: RwLock<Option<Leader>>,
     selecting: tokio::sync::Mutex<()>,
@@ -45,13 +63,15 @@ pub struct Replicas {
 }
 
 impl Replicas {
-    /// Replicas given as (id, base URL).
+    /// Replicas given as (id, base URL), under election policy `election`.
     pub fn new(
         token: ClusterToken,
+        election: Election,
         members: &[(u32, String)],
     ) -> Result<Self, toystore_net::client::ClientError> {
         let replicas = Self {
             token,
+            election,
             members: RwLock::new(Arc::new(Vec::new())),
             leader: RwLock::new(None),
             selecting: tokio::sync::Mutex::new(()),
@@ -62,7 +82,7 @@ impl Replicas {
     }
 
     /// Replaces the set of replicas (a topology change); `false` if it is the same set.
-    /// If the leader was removed or moved, it is forgotten and the next request selects
+    /// If the leader was removed or moved, it is forgotten and the next request looks
     /// again.
     pub fn set_members(
         &self,
@@ -93,7 +113,7 @@ impl Replicas {
             if !kept {
                 tracing::info!(
                     leader = l.client.id(),
-                    "leader left the topology; will reselect"
+                    "leader left the topology; will look again"
                 );
                 *leader = None;
             }
@@ -113,7 +133,7 @@ impl Replicas {
             .clone()
     }
 
-    /// The current leader, if one is selected.
+    /// The leader in use, if any.
     pub fn current(&self) -> Option<Leader> {
         self.leader
             .read()
@@ -128,10 +148,25 @@ impl Replicas {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = leader;
     }
 
-    /// The leader; selects one if there is none, or if the caller saw leader epoch `failed`
-    /// fail and nobody has reselected since.
-    pub async fn leader(&self, failed: Option<u64>) -> Option<Leader> {
-        let stale = |l: &Leader| failed.is_some_and(|e| l.epoch <= e);
+    /// Follows a refused write's leader hint: `hint` becomes the leader in use unless
+    /// someone already replaced the failed one.
+    pub fn follow_hint(&self, failed: (u32, u64), hint: u32) {
+        if self.current().is_some_and(|l| l.key() != failed) {
+            return;
+        }
+        if let Some(client) = self.members().iter().find(|m| m.id() == hint) {
+            tracing::info!(leader = hint, "following the leader hint");
+            self.set_current(Some(Leader {
+                client: client.clone(),
+                term: 0,
+            }));
+        }
+    }
+
+    /// The leader; looks for one if there is none, or if the caller saw leader `failed`
+    /// (id, term) fail and nobody has found another since.
+    pub async fn leader(&self, failed: Option<(u32, u64)>) -> Option<Leader> {
+        let stale = |l: &Leader| failed.is_some_and(|f| l.key() == f);
         if let Some(l) = self.current().filter(|l| !stale(l)) {
             return Some(l);
         }
@@ -147,59 +182,79 @@ impl Replicas {
             .await
     }
 
-    /// The handout's selection (see the module doc). Callers hold `selecting`.
+    /// The reachable replica that reports leading with the highest term.
+    fn leading(members: &[ReplicaClient], statuses: &[Option<ReplicaStatus>]) -> Option<Leader> {
+        members
+            .iter()
+            .zip(statuses)
+            .filter_map(|(m, s)| {
+                s.as_ref()
+                    .filter(|s| s.role == Role::Leader)
+                    .map(|s| Leader {
+                        client: m.clone(),
+                        term: s.term,
+                    })
+            })
+            .max_by_key(|l| l.term)
+    }
+
+    /// See the module doc. Callers hold `selecting`.
     async fn select(&self) -> Option<Leader> {
         let members = self.members();
-        let statuses = Self::statuses(&members).await;
-        let mut epoch = statuses
+        let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
+        let mut asked = false;
+        loop {
+            let statuses = Self::statuses(&members).await;
+            if let Some(leader) = Self::leading(&members, &statuses) {
+                tracing::info!(
+                    leader = leader.client.id(),
+                    term = leader.term,
+                    "leader found"
+                );
+                self.set_current(Some(leader.clone()));
+                return Some(leader);
+            }
+            if self.election == Election::Frontend && !asked {
+                asked = self.ask_to_campaign(&members, &statuses).await;
+            }
+            if tokio::time::Instant::now() + POLL >= deadline {
+                tracing::warn!("no replica leads");
+                self.set_current(None);
+                return None;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Asks the first live, ready, caught-up replica (highest id first) to campaign.
+    async fn ask_to_campaign(
+        &self,
+        members: &[ReplicaClient],
+        statuses: &[Option<ReplicaStatus>],
+    ) -> bool {
+        let newest = statuses
             .iter()
             .flatten()
-            .map(|s| s.epoch)
-            .chain(self.current().map(|l| l.epoch))
+            .filter(|s| s.ready)
+            .map(|s| s.last_log_index)
             .max()
-            .unwrap_or(0);
-        for (member, status) in members.iter().zip(&statuses) {
-            if !status.as_ref().is_some_and(|s| s.ready) {
+            .flatten();
+        for (member, status) in members.iter().zip(statuses) {
+            let Some(s) = status else { continue };
+            if !s.ready || s.last_log_index < newest {
                 continue;
             }
-            epoch += 1;
-            let notice = LeaderNotice {
-                epoch,
-                leader: member.id(),
-            };
-            match member.announce(notice).await {
-                Ok(s) if s.role == Role::Leader && s.epoch == epoch => {
-                    tracing::info!(leader = member.id(), epoch, last_seq = %s.last_seq, "leader selected");
-                    let leader = Leader {
-                        client: member.clone(),
-                        epoch,
-                    };
-                    self.set_current(Some(leader.clone()));
-                    let others: Vec<ReplicaClient> = members
-                        .iter()
-                        .filter(|m| m.id() != member.id())
-                        .cloned()
-                        .collect();
-                    tokio::spawn(async move {
-                        for other in others {
-                            if let Err(e) = other.announce(notice).await {
-                                tracing::debug!(replica = other.id(), error = %e, "announcement not delivered");
-                            }
-                        }
-                    });
-                    return Some(leader);
-                }
+            match member.campaign().await {
                 Ok(s) => {
-                    tracing::warn!(replica = member.id(), status = ?s, "announced replica did not take the lead")
+                    tracing::info!(replica = member.id(), term = s.term, "asked to campaign");
+                    return true;
                 }
                 Err(e) => {
-                    tracing::warn!(replica = member.id(), error = %e, "leader announcement failed")
+                    tracing::warn!(replica = member.id(), error = %e, "campaign request failed")
                 }
             }
         }
-        tracing::warn!("no replica is ready to lead");
-        self.set_current(None);
-        None
+        false
     }
 
     /// One round of health checks (see the module doc).
@@ -208,35 +263,26 @@ impl Replicas {
         let statuses = Self::statuses(&members).await;
         self.log_changes(&members, &statuses);
         let current = self.current();
-        let leader_ok = current.as_ref().is_some_and(|l| {
-            members.iter().zip(&statuses).any(|(m, s)| {
-                m.id() == l.client.id()
-                    && s.as_ref()
-                        .is_some_and(|s| s.role == Role::Leader && s.epoch == l.epoch)
-            })
-        });
-        if !leader_ok {
-            if let Some(l) = &current {
-                tracing::warn!(
-                    leader = l.client.id(),
-                    epoch = l.epoch,
-                    "leader failed its health check; reselecting"
-                );
-            }
-            self.leader(current.map(|l| l.epoch)).await;
-            return;
-        }
-        if let Some(l) = current {
-            let notice = LeaderNotice {
-                epoch: l.epoch,
-                leader: l.client.id(),
-            };
-            for (m, s) in members.iter().zip(&statuses) {
-                if s.as_ref().is_some_and(|s| s.ready && s.epoch < l.epoch) {
-                    if let Err(e) = m.announce(notice).await {
-                        tracing::debug!(replica = m.id(), error = %e, "re-announcement failed");
-                    }
+        let leading = Self::leading(&members, &statuses);
+        match (&current, &leading) {
+            (Some(c), Some(l)) if c.client.id() == l.client.id() => {
+                if c.term != l.term {
+                    self.set_current(Some(l.clone()));
                 }
+            }
+            (_, Some(l)) => {
+                tracing::info!(leader = l.client.id(), term = l.term, "leader changed");
+                self.set_current(Some(l.clone()));
+            }
+            (_, None) => {
+                if let Some(c) = &current {
+                    tracing::warn!(
+                        leader = c.client.id(),
+                        term = c.term,
+                        "leader failed its health check; looking again"
+                    );
+                }
+                self.leader(current.map(|l| l.key())).await;
             }
         }
     }
@@ -250,7 +296,7 @@ impl Replicas {
             let now = match s {
                 Some(s) => Seen::Up {
                     role: s.role,
-                    epoch: s.epoch,
+                    term: s.term,
                 },
                 None => Seen::Down,
             };
@@ -258,8 +304,8 @@ impl Replicas {
             if before.as_ref() != Some(&now) {
                 match (&now, s) {
                     (Seen::Down, _) => tracing::warn!(replica = m.id(), "replica down"),
-                    (Seen::Up { role, epoch }, Some(s)) => {
-                        tracing::info!(replica = m.id(), ?role, epoch, last_seq = %s.last_seq, "replica state")
+                    (Seen::Up { role, term }, Some(s)) => {
+                        tracing::info!(replica = m.id(), ?role, term, last_seq = %s.last_seq, "replica state")
                     }
                     (Seen::Up { .. }, None) => {}
                 }

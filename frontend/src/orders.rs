@@ -1,18 +1,20 @@
 //! Forwarding orders to the leader, with transparent failover.
 //!
-//! A purchase carries a request id (the client's `Idempotency-Key` or a fresh UUID). If the
-//! leader cannot be reached, answers 421 (not the leader) or fails, the front-end selects
-//! a leader again and retries the *same* request id there, until the failover timeout; the
-//! replicas and the catalog are idempotent by request id, so a retry never buys twice. Only
-//! when no leader can take the order in time does the client see
+//! A purchase carries a request id (the client's `Idempotency-Key` or a fresh UUID). The
+//! front-end matches the replica's typed answer ([`CallError`]): a refusal that is final
+//! (unknown toy, no stock, key reused, bad request) goes to the client; "not the leader"
+//! follows the replica's leader hint (or looks for the leader again); an unreachable or
+//! unavailable leader (no majority, catalog down) makes it look again after a pause. Every
+//! retry uses the *same* request id (the catalog and the Raft state machine are idempotent
+//! by it), until the failover timeout; only then does the client see
 //! `503 order service unavailable`.
 
 use crate::leader::Replicas;
 use std::time::Duration;
 use tokio::time::Instant;
-use toystore_net::client::ClientError;
 use toystore_net::ApiError;
 use toystore_order::api::{OrderPlacedReply, OrderRecord, PlaceOrder};
+use toystore_order::CallError;
 use warp::http::StatusCode;
 
 /// Pause between attempts.
@@ -26,26 +28,28 @@ fn unavailable() -> ApiError {
 enum Next {
     /// A final answer for the client.
     Answer(ApiError),
-    /// Try again on a newly selected leader.
+    /// Use the hinted leader.
+    Hint(u32),
+    /// Look for the leader again after a pause.
     Reselect,
-    /// Try the same leader again after a pause (its catalog is unavailable, say).
-    Retry,
 }
 
-fn classify(e: &ClientError, not_found: &'static str) -> Next {
-    match e.status() {
-        Some(404) => Next::Answer(ApiError::not_found(not_found)),
-        Some(409) => Next::Answer(ApiError::new(StatusCode::CONFLICT, "insufficient stock")),
-        Some(400) => Next::Answer(ApiError::bad_request(match e {
-            ClientError::Status { message, .. } => message.clone(),
-            _ => "bad request".into(),
-        })),
-        Some(422) => Next::Answer(ApiError::new(
+fn classify(e: &CallError, not_found: &'static str) -> Next {
+    match e {
+        CallError::NotFound(_) => Next::Answer(ApiError::not_found(not_found)),
+        CallError::InsufficientStock => {
+            Next::Answer(ApiError::new(StatusCode::CONFLICT, "insufficient stock"))
+        }
+        CallError::BadRequest(m) => Next::Answer(ApiError::bad_request(m.clone())),
+        CallError::KeyReused => Next::Answer(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency key reused for a different order",
         )),
-        Some(503) => Next::Retry,
-        _ => Next::Reselect,
+        CallError::NotLeader { leader: Some(id) } => Next::Hint(*id),
+        CallError::NotLeader { leader: None }
+        | CallError::Unavailable(_)
+        | CallError::Unreachable(_)
+        | CallError::Failed(_) => Next::Reselect,
     }
 }
 
@@ -82,22 +86,31 @@ async fn with_failover<T, F, Fut>(
 ) -> Result<T, ApiError>
 where
     F: FnMut(toystore_order::ReplicaClient) -> Fut,
-    Fut: std::future::Future<Output = Result<T, ClientError>>,
+    Fut: std::future::Future<Output = Result<T, CallError>>,
 {
     let deadline = Instant::now() + timeout;
-    let mut failed: Option<u64> = None;
+    let mut failed: Option<(u32, u64)> = None;
     loop {
         if let Some(leader) = replicas.leader(failed).await {
             match call(leader.client.clone()).await {
                 Ok(v) => return Ok(v),
                 Err(e) => match classify(&e, not_found) {
                     Next::Answer(answer) => return Err(answer),
-                    Next::Retry => {
-                        tracing::debug!(leader = leader.client.id(), error = %e, "leader busy; retrying");
+                    Next::Hint(id) => {
+                        tracing::info!(
+                            replica = leader.client.id(),
+                            hint = id,
+                            "not the leader; following its hint"
+                        );
+                        replicas.follow_hint(leader.key(), id);
+                        if id != leader.client.id() && Instant::now() < deadline {
+                            continue;
+                        }
+                        failed = Some(leader.key());
                     }
                     Next::Reselect => {
-                        tracing::warn!(leader = leader.client.id(), epoch = leader.epoch, error = %e, "forward failed; reselecting");
-                        failed = Some(leader.epoch);
+                        tracing::warn!(leader = leader.client.id(), term = leader.term, error = %e, "forward failed; looking for the leader again");
+                        failed = Some(leader.key());
                     }
                 },
             }

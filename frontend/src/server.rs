@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub failover_timeout: Duration,
     /// The cluster file to watch for topology changes, if any.
     pub watch: Option<PathBuf>,
+    /// The order service's election policy.
+    pub election: toystore_net::config::Election,
 }
 
 /// Errors starting the front-end.
@@ -184,7 +186,11 @@ pub async fn run(
             stop.clone(),
         ))
     });
-    let replicas = Arc::new(Replicas::new(config.token.clone(), &config.replicas)?);
+    let replicas = Arc::new(Replicas::new(
+        config.token.clone(),
+        config.election,
+        &config.replicas,
+    )?);
     let health = tokio::spawn(
         replicas
             .clone()
@@ -273,7 +279,7 @@ pub fn routes(
             let leader = f
                 .replicas()
                 .current()
-                .map(|l| serde_json::json!({ "id": l.client.id(), "epoch": l.epoch }));
+                .map(|l| serde_json::json!({ "id": l.client.id(), "term": l.term }));
             let replicas: Vec<_> = f
                 .replicas()
                 .members()

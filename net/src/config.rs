@@ -22,6 +22,15 @@
 //! [[replicas]]
 //! id = 1
 //! addr = "127.0.0.1:8091"
+//!
+//! [order]
+//! election = "frontend"   # or "raft"
+//! heartbeat_ms = 50
+//! election_timeout_min_ms = 150
+//! election_timeout_max_ms = 300
+//! write_timeout_ms = 1000
+//! snapshot_every = 10000
+//! keep_after_snapshot = 1000
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -96,6 +105,64 @@ pub struct ClusterConfig {
     pub frontend: FrontendConfig,
     /// The order replicas.
     pub replicas: Vec<ReplicaConfig>,
+    /// The order service's replication (Raft) settings.
+    pub order: OrderConfig,
+}
+
+/// Who starts Raft elections among the order replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Election {
+    /// The front-end asks one replica to campaign (automatic elections off; the handout's
+    /// Part 2 rule: highest live, caught-up id first).
+    #[default]
+    Frontend,
+    /// The replicas elect on their own with randomized timeouts (the handout's Part 5).
+    Raft,
+}
+
+impl std::fmt::Display for Election {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Election::Frontend => "frontend",
+            Election::Raft => "raft",
+        })
+    }
+}
+
+/// `[order]`: Raft settings of the order replicas (defaults suit loopback).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrderConfig {
+    /// The election policy.
+    pub election: Election,
+    /// Leader heartbeat interval.
+    pub heartbeat_ms: u64,
+    /// Lower bound of the randomized election timeout (`raft` mode); also the leader lease
+    /// a follower honours before voting for someone else is based on the upper bound.
+    pub election_timeout_min_ms: u64,
+    /// Upper bound of the randomized election timeout.
+    pub election_timeout_max_ms: u64,
+    /// How long a purchase waits for its entry to commit before answering 503.
+    pub write_timeout_ms: u64,
+    /// A snapshot every this many applied log entries (then the log is purged).
+    pub snapshot_every: u64,
+    /// Log entries kept behind the last snapshot.
+    pub keep_after_snapshot: u64,
+}
+
+impl Default for OrderConfig {
+    fn default() -> Self {
+        Self {
+            election: Election::Frontend,
+            heartbeat_ms: 50,
+            election_timeout_min_ms: 150,
+            election_timeout_max_ms: 300,
+            write_timeout_ms: 1_000,
+            snapshot_every: 10_000,
+            keep_after_snapshot: 1_000,
+        }
+    }
 }
 
 /// The catalog's part.
@@ -156,6 +223,7 @@ impl Default for ClusterConfig {
                     addr: loopback(8090 + id as u16),
                 })
                 .collect(),
+            order: OrderConfig::default(),
         }
     }
 }
@@ -222,6 +290,22 @@ impl ClusterConfig {
         if self.catalog.restock_interval_ms == 0 {
             return Err("catalog.restock_interval_ms must be at least 1".into());
         }
+        let o = &self.order;
+        if o.heartbeat_ms == 0 || o.election_timeout_min_ms <= o.heartbeat_ms {
+            return Err(
+                "order.election_timeout_min_ms must exceed order.heartbeat_ms (> 0)".into(),
+            );
+        }
+        if o.election_timeout_max_ms <= o.election_timeout_min_ms {
+            return Err(
+                "order.election_timeout_max_ms must exceed order.election_timeout_min_ms".into(),
+            );
+        }
+        if o.write_timeout_ms == 0 || o.snapshot_every == 0 {
+            return Err(
+                "order.write_timeout_ms and order.snapshot_every must be at least 1".into(),
+            );
+        }
         let mut ids: Vec<u32> = self.replicas.iter().map(|r| r.id).collect();
         ids.sort_unstable();
         if ids.windows(2).any(|w| w[0] == w[1]) {
@@ -266,6 +350,20 @@ mod tests {
             vec![8091, 8092, 8093]
         );
         assert_eq!(ClusterConfig::parse(&c.to_toml()).expect("round trip"), c);
+    }
+
+    #[test]
+    fn order_section_parses_and_bad_timeouts_are_refused() {
+        let c =
+            ClusterConfig::parse("[order]\nelection = \"raft\"\nelection_timeout_max_ms = 500\n")
+                .expect("valid order section");
+        assert_eq!(c.order.election, Election::Raft);
+        assert_eq!(c.order.election_timeout_max_ms, 500);
+        assert_eq!(c.order.heartbeat_ms, OrderConfig::default().heartbeat_ms);
+        assert_eq!(ClusterConfig::parse(&c.to_toml()).expect("round trip"), c);
+        assert!(ClusterConfig::parse("[order]\nelection = \"vote\"\n").is_err());
+        assert!(ClusterConfig::parse("[order]\nelection_timeout_min_ms = 10\n").is_err());
+        assert!(ClusterConfig::parse("[order]\nelection_timeout_max_ms = 100\n").is_err());
     }
 
     #[test]

@@ -1,26 +1,28 @@
-//! Wire types of a replica's endpoints (JSON inside the `data` envelope).
+//! Wire types of a replica's endpoints (JSON inside the `data` envelope, except the Raft
+//! routes, whose bodies are postcard).
 //!
-//! | endpoint | body | reply `data` |
+//! | endpoint | body | reply |
 //! | --- | --- | --- |
 //! | `GET /health` (no token) | | [`ReplicaStatus`] |
-//! | `POST /internal/orders` | [`PlaceOrder`] | [`OrderPlacedReply`]; 404, 409, 421 not leader, 503 |
-//! | `GET /internal/orders/<n>` | | [`OrderRecord`]; 404 `order not found`, 421 |
-//! | `POST /internal/leader` | [`LeaderNotice`] | [`ReplicaStatus`]; 409 stale epoch |
-//! | `POST /internal/replicate` | event frames; headers [`EPOCH_HEADER`], [`LEADER_HEADER`], [`LAST_HEADER`] | [`ReplicateReply`]; 409 stale epoch, 503 recovering |
-//! | `GET /internal/events?after=<seq>` | | a frame stream of the replica's order log |
+//! | `POST /internal/orders` | [`PlaceOrder`] | [`OrderPlacedReply`]; 400, 404, 409, 421 not leader (header [`LEADER_HEADER`]), 422, 503 |
+//! | `GET /internal/orders/<n>` | | [`OrderRecord`]; 404 `order not found`, 421, 503 |
+//! | `POST /internal/raft/append` | postcard `AppendEntriesRequest` | postcard `AppendEntriesResponse` |
+//! | `POST /internal/raft/vote` | postcard `VoteRequest` | postcard `VoteResponse` |
+//! | `POST /internal/raft/snapshot` | postcard `InstallSnapshotRequest` (one chunk) | postcard `InstallSnapshotResponse` |
+//! | `POST /internal/raft/campaign` | | [`ReplicaStatus`] (the replica starts an election unless it leads) |
 //!
-//! 421 (misdirected request) means "I am not the leader": the caller should select a
-//! leader again and retry with the same request id.
+//! A Raft route answers 400 (JSON envelope) to a body it cannot decode, and 503 with header
+//! [`RAFT_ERROR_HEADER`] and the JSON of openraft's `RaftError` when Raft refused the call.
+//! 421 (misdirected request) means "I am not the leader": the caller should ask the leader
+//! named in [`LEADER_HEADER`] (or select one again) and retry with the same request id.
 
 use serde::{Deserialize, Serialize};
 use toystore_events::Seq;
 
-/// Header carrying the sender's epoch on replication pushes.
-pub const EPOCH_HEADER: &str = "x-toystore-epoch";
-/// Header carrying the sender's replica id on replication pushes.
+/// Header of a 421 naming the leader the replica knows of.
 pub const LEADER_HEADER: &str = "x-toystore-leader";
-/// Header carrying the leader's last sequence number on replication pushes.
-pub const LAST_HEADER: &str = "x-toystore-leader-last";
+/// Header marking a Raft route's error reply (its body is the JSON of a `RaftError`).
+pub const RAFT_ERROR_HEADER: &str = "x-toystore-raft-error";
 
 /// A purchase forwarded by the front-end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,26 +58,20 @@ pub struct OrderRecord {
     pub quantity: u32,
 }
 
-/// The front-end's announcement of a leader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LeaderNotice {
-    /// The new epoch; must be higher than any the replica has seen.
-    pub epoch: u64,
-    /// The id of the leader of that epoch.
-    pub leader: u32,
-}
-
-/// A replica's role.
+/// A replica's Raft role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Catching up from its peers; refuses reads, writes and replication.
-    Recovering,
-    /// Accepts replication from the leader of its epoch.
+    /// Follows a leader (or waits for one).
     Follower,
+    /// Campaigning.
+    Candidate,
     /// Accepts orders.
     Leader,
+    /// Receives the log but does not vote.
+    Learner,
+    /// Raft stopped (storage failure or shutdown).
+    Shutdown,
 }
 
 /// What a replica says about itself.
@@ -86,23 +82,20 @@ pub struct ReplicaStatus {
     pub id: u32,
     /// Its role.
     pub role: Role,
-    /// True once it has caught up from its peers (role is not recovering).
+    /// True when Raft runs and the replica is a voter of an initialised cluster: it can
+    /// vote, follow, and lead if elected. (Not "has a leader": with the `frontend` policy
+    /// no leader exists until a front-end asks for an election.)
     pub ready: bool,
-    /// The newest epoch it has seen.
-    pub epoch: u64,
-    /// The leader of that epoch, if known.
+    /// Its current Raft term.
+    pub term: u64,
+    /// The leader it knows of.
     pub leader: Option<u32>,
-    /// Its last sequence number (= number of orders it holds).
-    pub last_seq: Seq,
-    /// The epoch of the leader its last entry came from: with `last_seq`, how up to date
-    /// its log is.
-    pub last_epoch: u64,
-}
-
-/// A follower's answer to a replication push: where its log ends now, durably.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplicateReply {
-    /// Its last sequence number after appending what it could.
+    /// Index of its last log entry.
+    pub last_log_index: Option<u64>,
+    /// Index of the last entry its state machine applied.
+    pub applied: Option<u64>,
+    /// Index of the last entry its current snapshot covers, if it has one.
+    pub snapshot: Option<u64>,
+    /// Its last event sequence number (= number of orders it holds).
     pub last_seq: Seq,
 }

@@ -1,12 +1,11 @@
 //! The `order` command line: one replica of the store described by the cluster file.
 //! (A library module so that `tools` and the black-box tests run exactly this code.)
 
-use crate::replica::Timing;
 use crate::server::{run as serve, ServerConfig};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use toystore_net::config::{ensure_parent, ClusterArgs};
+use toystore_net::config::{ensure_parent, ClusterArgs, Election};
 
 /// One toystore order replica.
 ///
@@ -26,6 +25,9 @@ pub struct Args {
     /// The redb file (default: <data_dir>/order-<id>.redb).
     #[arg(long)]
     pub db: Option<PathBuf>,
+    /// Who starts elections (overrides the file's `[order] election`).
+    #[arg(long, value_enum)]
+    pub election: Option<Election>,
 }
 
 /// Runs the replica until Ctrl-C or SIGTERM.
@@ -38,22 +40,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let db_path = args.db.unwrap_or_else(|| cluster.order_db(args.id));
     ensure_parent(&db_path)
         .with_context(|| format!("creating the directory of {}", db_path.display()))?;
-    let peers = cluster
-        .replicas
-        .iter()
-        .filter(|r| r.id != args.id)
-        .map(|r| (r.id, format!("http://{}", r.addr)))
-        .collect();
+    let replicas = cluster.replicas.iter().map(|r| (r.id, r.addr)).collect();
+    let mut raft = cluster.order.clone();
+    if let Some(election) = args.election {
+        raft.election = election;
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
     let config = ServerConfig {
         id: args.id,
         db_path,
-        peers,
+        replicas,
         catalog_url: format!("http://{}", cluster.catalog.addr),
         token,
-        timing: Timing::default(),
+        raft,
     };
     serve(listener, config, toystore_net::shutdown::signal()).await?;
     Ok(())

@@ -1,18 +1,64 @@
-//! [`ReplicaClient`]: how the front-end and the other replicas call one replica.
+//! [`ReplicaClient`]: how the front-end (and tools) call one replica, with typed outcomes
+//! ([`CallError`]) instead of status numbers.
 
-use crate::api::{
-    LeaderNotice, OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, ReplicateReply,
-    EPOCH_HEADER, LAST_HEADER, LEADER_HEADER,
-};
-use bytes::Bytes;
-use futures_util::Stream;
+use crate::api::{OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, LEADER_HEADER};
+use serde::de::DeserializeOwned;
 use std::time::Duration;
-use toystore_events::{FrameError, OrderEvent, Seq, StreamItem};
-use toystore_net::client::{ClientError, ServiceClient};
+use toystore_net::client::{read_envelope, ClientError, ServiceClient};
 use toystore_net::ClusterToken;
 
 /// How long a health check may take before the replica counts as down.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Why a call to a replica failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The replica does not lead; `leader` is the one it knows of.
+    #[error("not the leader (leader hint {leader:?})")]
+    NotLeader {
+        /// The leader the replica named, if any.
+        leader: Option<u32>,
+    },
+    /// The request id names a different purchase.
+    #[error("idempotency key reused for a different order")]
+    KeyReused,
+    /// No such toy (for a purchase) or order (for a read).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Too few units in stock.
+    #[error("insufficient stock")]
+    InsufficientStock,
+    /// The request was malformed.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The replica could not do it now (no majority, catalog down...): retry.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The replica did not answer.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// Any other answer.
+    #[error("failed: {0}")]
+    Failed(String),
+}
+
+impl CallError {
+    fn from_client(e: ClientError, leader: Option<u32>) -> Self {
+        match e {
+            ClientError::Unreachable(m) => CallError::Unreachable(m),
+            ClientError::Malformed(m) => CallError::Failed(m),
+            ClientError::Status { status, message } => match status {
+                421 => CallError::NotLeader { leader },
+                422 => CallError::KeyReused,
+                404 => CallError::NotFound(message),
+                409 => CallError::InsufficientStock,
+                400 => CallError::BadRequest(message),
+                503 => CallError::Unavailable(message),
+                _ => CallError::Failed(format!("{status}: {message}")),
+            },
+        }
+    }
+}
 
 /// A typed client of one replica.
 #[derive(Clone, Debug)]
@@ -40,59 +86,57 @@ impl ReplicaClient {
         self.inner.base()
     }
 
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, CallError> {
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| CallError::from_client(e.into(), None))?;
+        let leader = resp
+            .headers()
+            .get(LEADER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u32>().ok());
+        read_envelope(resp)
+            .await
+            .map_err(|e| CallError::from_client(e, leader))
+    }
+
     /// `GET /health`, with a short timeout.
-    pub async fn health(&self) -> Result<ReplicaStatus, ClientError> {
+    pub async fn health(&self) -> Result<ReplicaStatus, CallError> {
         let req = self
             .inner
             .request(reqwest::Method::GET, &["health"])
             .timeout(HEALTH_TIMEOUT);
-        self.inner.call(req).await
+        self.send(req).await
     }
 
-    /// Places an order (leader only; 421 from a non-leader).
-    pub async fn place_order(&self, order: &PlaceOrder) -> Result<OrderPlacedReply, ClientError> {
-        self.inner.post(&["internal", "orders"], order).await
-    }
-
-    /// Reads an order (leader only; 421 from a non-leader).
-    pub async fn order(&self, number: u64) -> Result<OrderRecord, ClientError> {
-        self.inner
-            .get(&["internal", "orders", &number.to_string()])
-            .await
-    }
-
-    /// Announces the leader of a new epoch.
-    pub async fn announce(&self, notice: LeaderNotice) -> Result<ReplicaStatus, ClientError> {
-        self.inner.post(&["internal", "leader"], &notice).await
-    }
-
-    /// Pushes event frames to a follower; `leader_last` is the leader's last sequence
-    /// number; `timeout` bounds the wait for the follower's durable ack.
-    pub async fn replicate(
-        &self,
-        epoch: u64,
-        leader: u32,
-        leader_last: Seq,
-        frames: Bytes,
-        timeout: Duration,
-    ) -> Result<ReplicateReply, ClientError> {
+    /// Places an order (leader only).
+    pub async fn place_order(&self, order: &PlaceOrder) -> Result<OrderPlacedReply, CallError> {
         let req = self
             .inner
-            .request(reqwest::Method::POST, &["internal", "replicate"])
-            .header(EPOCH_HEADER, epoch)
-            .header(LEADER_HEADER, leader)
-            .header(LAST_HEADER, leader_last.0)
-            .header("content-type", toystore_net::stream::EVENT_STREAM_TYPE)
-            .timeout(timeout)
-            .body(frames);
-        self.inner.call(req).await
+            .request(reqwest::Method::POST, &["internal", "orders"])
+            .json(order);
+        self.send(req).await
     }
 
-    /// Streams the replica's order log after `after`.
-    pub async fn events(
-        &self,
-        after: Seq,
-    ) -> Result<impl Stream<Item = Result<StreamItem<OrderEvent>, FrameError>>, ClientError> {
-        self.inner.events(&["internal", "events"], after).await
+    /// Reads an order (leader only).
+    pub async fn order(&self, number: u64) -> Result<OrderRecord, CallError> {
+        let n = number.to_string();
+        let req = self
+            .inner
+            .request(reqwest::Method::GET, &["internal", "orders", &n]);
+        self.send(req).await
+    }
+
+    /// Asks the replica to start an election (the `frontend` policy); a leader ignores it.
+    pub async fn campaign(&self) -> Result<ReplicaStatus, CallError> {
+        let req = self
+            .inner
+            .request(reqwest::Method::POST, &["internal", "raft", "campaign"])
+            .timeout(HEALTH_TIMEOUT);
+        self.send(req).await
     }
 }

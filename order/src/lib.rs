@@ -1,25 +1,26 @@
-//! One order replica.
+//! One order replica, replicated with Raft (openraft 0.9).
 //!
-//! Every order is an `OrderPlaced` event in the replica's own redb log; the orders table
-//! and the request id → order number mapping are its projection ([`projection`]). Three
-//! replicas make the order service: the front-end picks the highest ready id as leader
-//! for a new epoch; the leader buys through the catalog, appends, replicates to the
-//! followers and waits for their durable acks before answering ([`replication`]); a replica
-//! that starts, or falls out of step, catches up from its peers before it serves
-//! ([`recovery`]); epochs fence off deposed leaders ([`fence`]). [`replica`] holds the rules,
-//! [`server`] the endpoints, [`client`] the typed client, [`api`] the wire types, [`cli`] the
-//! command line.
+//! Every order is an `OrderPlaced` event in the replica's redb file, appended by the Raft
+//! state machine when a purchase entry is committed and applied ([`apply`]); the orders
+//! table and request id → number mapping are its projection ([`projection`]). The Raft log,
+//! vote and state machine live in the same file (`toystore_store::raft`). [`types`] holds the
+//! Raft type configuration, [`node`] openraft's settings and the cluster's initialisation,
+//! [`network`] the HTTP transport between replicas, [`replica`] the rules, [`error`] their
+//! refusals, [`server`] the endpoints, [`client`] the typed client, [`api`] the wire types,
+//! [`cli`] the command line, [`failpoint`] the crash hooks of the black-box tests.
 
 pub mod api;
+pub mod apply;
 pub mod cli;
 pub mod client;
+pub mod error;
 pub mod failpoint;
-pub mod fence;
+pub mod network;
+pub mod node;
 pub mod projection;
-pub mod recovery;
 pub mod replica;
-pub mod replication;
 pub mod server;
+pub mod types;
 
-pub use client::ReplicaClient;
-pub use replica::{Replica, Timing};
+pub use client::{CallError, ReplicaClient};
+pub use replica::Replica;

@@ -1,28 +1,36 @@
 //! A replica's HTTP server (endpoints in [`crate::api`]); every endpoint but `/health`
-//! demands the cluster token.
+//! demands the cluster token. The only place where the order rules' error types become
+//! HTTP status codes.
 
-use crate::api::{
-    LeaderNotice, PlaceOrder, ReplicateReply, EPOCH_HEADER, LAST_HEADER, LEADER_HEADER,
-};
-use crate::client::ReplicaClient;
-use crate::replica::{Replica, Timing};
+use crate::api::{PlaceOrder, LEADER_HEADER, RAFT_ERROR_HEADER};
+use crate::apply::Orders;
+use crate::error::{PlaceError, ReadError};
+use crate::network::Network;
+use crate::replica::{open_store, Replica};
 use bytes::Bytes;
+use openraft::BasicNode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog::CatalogClient;
-use toystore_events::{valid_request_id, Seq, MAX_QUANTITY};
+use toystore_events::{valid_request_id, MAX_QUANTITY};
 use toystore_net::client::ClientError;
+use toystore_net::config::OrderConfig;
 use toystore_net::reply::respond;
-use toystore_net::stream::AfterQuery;
 use toystore_net::{body, ApiError, ClusterToken};
+use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
-use warp::{Filter, Rejection};
+use warp::{Filter, Rejection, Reply};
 
-/// Largest replication push accepted.
-const MAX_PUSH: usize = 64 << 20;
+/// Largest Raft message accepted (an append batch or a snapshot chunk).
+const MAX_RAFT_BODY: usize = 64 << 20;
 
 /// How a replica runs.
 #[derive(Debug, Clone)]
@@ -31,70 +39,166 @@ pub struct ServerConfig {
     pub id: u32,
     /// Its redb file.
     pub db_path: PathBuf,
-    /// The other replicas: (id, base URL).
-    pub peers: Vec<(u32, String)>,
+    /// Every replica of the cluster file (this one included): (id, address).
+    pub replicas: Vec<(u32, SocketAddr)>,
     /// The catalog's base URL.
     pub catalog_url: String,
     /// The cluster token.
     pub token: ClusterToken,
-    /// Timing.
-    pub timing: Timing,
+    /// Raft settings.
+    pub raft: OrderConfig,
 }
 
 /// Errors starting a replica.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The log could not be opened.
+    /// The storage could not be opened.
     #[error(transparent)]
     Store(#[from] toystore_store::StoreError),
     /// A client could not be built.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The Raft settings are invalid.
+    #[error("raft config: {0}")]
+    Config(#[from] Box<openraft::ConfigError>),
+    /// Raft failed to start or initialise.
+    #[error("raft: {0}")]
+    Raft(String),
 }
 
-/// Opens the replica, recovers in the background, and serves until `shutdown` completes.
+/// Opens the replica, starts its Raft node (initialising the cluster on first start), and
+/// serves until `shutdown` completes; then stops Raft.
 pub async fn run(
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let stop = CancellationToken::new();
-    let peers = config
-        .peers
-        .iter()
-        .map(|(id, url)| ReplicaClient::new(*id, url, config.token.clone()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let id = u64::from(config.id);
     let catalog = CatalogClient::new(&config.catalog_url, config.token.clone())?;
-    let replica = {
-        let (id, path, timing, stop) = (
-            config.id,
-            config.db_path.clone(),
-            config.timing,
-            stop.clone(),
-        );
-        tokio::task::spawn_blocking(move || Replica::open(id, &path, peers, catalog, timing, stop))
+    let store = {
+        let path = config.db_path.clone();
+        tokio::task::spawn_blocking(move || open_store(&path))
             .await
             .map_err(|e| toystore_store::StoreError::Io(std::io::Error::other(e)))??
     };
-    let replica = Arc::new(replica);
-    tracing::info!(replica = config.id, addr = ?listener.local_addr().ok(), last_seq = %replica.log().last_seq(), "replica serving; recovering");
-    let recovery = {
-        let r = replica.clone();
-        tokio::spawn(async move { r.recover().await })
-    };
-    let routes = routes(replica, config.token, config.timing, stop.clone());
+    let book: BTreeMap<u64, String> = config
+        .replicas
+        .iter()
+        .map(|(rid, addr)| (u64::from(*rid), format!("http://{addr}")))
+        .collect();
+    let members: BTreeMap<u64, BasicNode> = config
+        .replicas
+        .iter()
+        .map(|(rid, addr)| (u64::from(*rid), BasicNode::new(addr.to_string())))
+        .collect();
+    let http = toystore_net::client::http_client(Duration::from_secs(10))?;
+    let network = Network::new(http, config.token.clone(), Arc::new(book));
+    let raft = openraft::Raft::new(
+        id,
+        crate::node::raft_config(&config.raft)?,
+        network,
+        store.log_store(),
+        store.state_machine(Orders),
+    )
+    .await
+    .map_err(|e| ServeError::Raft(e.to_string()))?;
+    crate::node::initialize(&raft, members)
+        .await
+        .map_err(|e| ServeError::Raft(e.to_string()))?;
+    let write_timeout = Duration::from_millis(config.raft.write_timeout_ms);
+    let replica = Arc::new(Replica::new(
+        id,
+        raft.clone(),
+        store,
+        catalog,
+        write_timeout,
+    ));
+    tracing::info!(replica = config.id, election = %config.raft.election, addr = ?listener.local_addr().ok(), last_seq = %replica.store().event_log().last_seq(), "replica serving");
+    let routes = routes(replica, config.token);
     toystore_net::serve_until(listener, routes, shutdown, stop).await;
-    let _ = recovery.await;
+    if let Err(e) = raft.shutdown().await {
+        tracing::warn!(error = %e, "raft did not shut down cleanly");
+    }
     tracing::info!(replica = config.id, "replica stopped");
     Ok(())
+}
+
+fn place_error(e: PlaceError) -> Response {
+    let status = match &e {
+        PlaceError::NotLeader { .. } => StatusCode::MISDIRECTED_REQUEST,
+        PlaceError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        PlaceError::ProductNotFound => StatusCode::NOT_FOUND,
+        PlaceError::InsufficientStock => StatusCode::CONFLICT,
+        PlaceError::Invalid(_) => StatusCode::BAD_REQUEST,
+        PlaceError::CatalogUnavailable | PlaceError::Unavailable(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    let hint = match &e {
+        PlaceError::NotLeader { leader } => *leader,
+        _ => None,
+    };
+    with_hint(
+        respond::<()>(Err(ApiError::new(status, e.to_string()))),
+        hint,
+    )
+}
+
+fn read_error(e: ReadError) -> Response {
+    let (status, hint) = match &e {
+        ReadError::NotLeader { leader } => (StatusCode::MISDIRECTED_REQUEST, *leader),
+        ReadError::NotFound => (StatusCode::NOT_FOUND, None),
+        ReadError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
+        ReadError::Storage(e) => {
+            tracing::error!(error = %e, "order storage error");
+            (StatusCode::INTERNAL_SERVER_ERROR, None)
+        }
+    };
+    with_hint(
+        respond::<()>(Err(ApiError::new(status, e.to_string()))),
+        hint,
+    )
+}
+
+fn with_hint(mut resp: Response, leader: Option<u64>) -> Response {
+    if let Some(id) = leader {
+        resp.headers_mut()
+            .insert(LEADER_HEADER, HeaderValue::from(id));
+    }
+    resp
+}
+
+/// A Raft route's reply: postcard on success; 503, [`RAFT_ERROR_HEADER`] and the error's
+/// JSON when Raft refused.
+fn raft_reply<T: Serialize, E: Serialize>(result: Result<T, E>) -> Response {
+    match result {
+        Ok(v) => match postcard::to_allocvec(&v) {
+            Ok(bytes) => {
+                warp::reply::with_header(bytes, "content-type", "application/octet-stream")
+                    .into_response()
+            }
+            Err(e) => respond::<()>(Err(ApiError::internal(format!("encoding reply: {e}")))),
+        },
+        Err(e) => {
+            let body = serde_json::to_vec(&e).unwrap_or_default();
+            let mut resp =
+                warp::reply::with_status(body, StatusCode::SERVICE_UNAVAILABLE).into_response();
+            resp.headers_mut()
+                .insert(RAFT_ERROR_HEADER, HeaderValue::from_static("1"));
+            resp
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    postcard::from_bytes(bytes).map_err(|e| ApiError::bad_request(format!("bad raft message: {e}")))
 }
 
 /// The replica's routes.
 pub fn routes(
     replica: Arc<Replica>,
     token: ClusterToken,
-    timing: Timing,
-    stop: CancellationToken,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let with = move || {
         let r = replica.clone();
@@ -121,62 +225,71 @@ pub fn routes(
             if !valid_request_id(&order.request_id) {
                 return respond::<()>(Err(ApiError::bad_request("invalid request id")));
             }
-            respond(r.place(order).await)
+            match r.place(order).await {
+                Ok(v) => respond(Ok(v)),
+                Err(e) => place_error(e),
+            }
         });
 
     let get_order = warp::path!("internal" / "orders" / String)
         .and(warp::get())
         .and(auth.clone())
         .and(with())
-        .map(|raw: String, r: Arc<Replica>| {
-            respond(
-                raw.parse::<u64>()
-                    .map_err(|_| ApiError::bad_request("invalid order number"))
-                    .and_then(|n| r.order(n)),
-            )
+        .then(|raw: String, r: Arc<Replica>| async move {
+            let Ok(n) = raw.parse::<u64>() else {
+                return respond::<()>(Err(ApiError::bad_request("invalid order number")));
+            };
+            match r.order(n).await {
+                Ok(v) => respond(Ok(v)),
+                Err(e) => read_error(e),
+            }
         });
 
-    let leader =
-        warp::path!("internal" / "leader")
-            .and(warp::post())
-            .and(auth.clone())
-            .and(body::json::<LeaderNotice>())
-            .and(with())
-            .then(|notice: LeaderNotice, r: Arc<Replica>| async move {
-                respond(r.on_notice(notice).await)
-            });
-
-    let replicate = warp::path!("internal" / "replicate")
+    let append = warp::path!("internal" / "raft" / "append")
         .and(warp::post())
         .and(auth.clone())
-        .and(warp::header::<u64>(EPOCH_HEADER))
-        .and(warp::header::<u32>(LEADER_HEADER))
-        .and(warp::header::<u64>(LAST_HEADER))
-        .and(body::bytes(MAX_PUSH))
+        .and(body::bytes(MAX_RAFT_BODY))
         .and(with())
-        .then(
-            |epoch: u64, leader: u32, last: u64, frames: Bytes, r: Arc<Replica>| async move {
-                respond(
-                    r.on_replicate(epoch, leader, Seq(last), frames)
-                        .await
-                        .map(|last_seq| ReplicateReply { last_seq }),
-                )
-            },
-        );
+        .then(|b: Bytes, r: Arc<Replica>| async move {
+            match decode(&b) {
+                Ok(req) => raft_reply(r.raft().append_entries(req).await),
+                Err(e) => respond::<()>(Err(e)),
+            }
+        });
 
-    let events = warp::path!("internal" / "events")
-        .and(warp::get())
-        .and(auth)
-        .and(warp::query::<AfterQuery>())
+    let vote = warp::path!("internal" / "raft" / "vote")
+        .and(warp::post())
+        .and(auth.clone())
+        .and(body::bytes(MAX_RAFT_BODY))
         .and(with())
-        .map(move |q: AfterQuery, r: Arc<Replica>| {
-            let frames = toystore_store::follow(
-                r.log().clone(),
-                Seq(q.after),
-                timing.heartbeat,
-                stop.clone().cancelled_owned(),
-            );
-            toystore_net::stream::reply(frames, toystore_net::stream::EVENT_STREAM_TYPE)
+        .then(|b: Bytes, r: Arc<Replica>| async move {
+            match decode(&b) {
+                Ok(req) => raft_reply(r.raft().vote(req).await),
+                Err(e) => respond::<()>(Err(e)),
+            }
+        });
+
+    let snapshot = warp::path!("internal" / "raft" / "snapshot")
+        .and(warp::post())
+        .and(auth.clone())
+        .and(body::bytes(MAX_RAFT_BODY))
+        .and(with())
+        .then(|b: Bytes, r: Arc<Replica>| async move {
+            match decode(&b) {
+                Ok(req) => raft_reply(r.raft().install_snapshot(req).await),
+                Err(e) => respond::<()>(Err(e)),
+            }
+        });
+
+    let campaign = warp::path!("internal" / "raft" / "campaign")
+        .and(warp::post())
+        .and(auth)
+        .and(with())
+        .then(|r: Arc<Replica>| async move {
+            match r.campaign().await {
+                Ok(s) => respond(Ok(s)),
+                Err(e) => place_error(e),
+            }
         });
 
     health
@@ -184,10 +297,12 @@ pub fn routes(
         .unify()
         .or(get_order)
         .unify()
-        .or(leader)
+        .or(append)
         .unify()
-        .or(replicate)
+        .or(vote)
         .unify()
-        .or(events)
+        .or(snapshot)
+        .unify()
+        .or(campaign)
         .unify()
 }

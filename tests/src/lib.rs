@@ -239,3 +239,18 @@ pub fn assert_gap_free(events: &[OrderEvent]) {
         );
     }
 }
+
+pub use toystore_net::config::Election;
+
+/// A store whose order replicas use election policy `election`, with a spec tweak.
+pub async fn start_in(
+    node: &str,
+    election: Election,
+    tweak: impl FnOnce(&mut ClusterSpec),
+) -> anyhow::Result<Store> {
+    start_with(node, |spec| {
+        spec.config.order.election = election;
+        tweak(spec);
+    })
+    .await
+}

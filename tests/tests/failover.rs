@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use toystore_tests::{assert_gap_free, start_with, Placed, READY};
+use toystore_tests::{assert_gap_free, start_in, Election, Placed, READY};
 use toystore_tools::cluster::Service;
 
 const TOYS: [&str; 5] = ["Tux", "Whale", "Uno", "Jenga", "Clue"];
@@ -18,8 +18,17 @@ const CLIENTS: usize = 4;
 const PER_CLIENT: usize = 30;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn killing_the_leader_and_a_follower_while_buying_loses_no_order() {
-    let mut store = start_with(env!("CARGO_BIN_EXE_toystore-node"), |_| {})
+async fn frontend_election_killing_the_leader_and_a_follower_while_buying_loses_no_order() {
+    scenario(Election::Frontend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn raft_election_killing_the_leader_and_a_follower_while_buying_loses_no_order() {
+    scenario(Election::Raft).await;
+}
+
+async fn scenario(election: Election) {
+    let mut store = start_in(env!("CARGO_BIN_EXE_toystore-node"), election, |_| {})
         .await
         .unwrap();
     let placed = Arc::new(AtomicU64::new(0));

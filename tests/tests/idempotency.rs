@@ -2,12 +2,23 @@
 //! purchase returns the first order and buys nothing more; the same key for a different
 //! purchase is refused with 422 and buys nothing.
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
-use toystore_tests::start_with;
+use toystore_tests::{start_in, Election};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_names_one_purchase() {
-    let store = start_with(env!("CARGO_BIN_EXE_toystore-node"), |_| {})
+async fn frontend_election_a_key_names_one_purchase() {
+    scenario(Election::Frontend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_election_a_key_names_one_purchase() {
+    scenario(Election::Raft).await;
+}
+
+async fn scenario(election: Election) {
+    let store = start_in(env!("CARGO_BIN_EXE_toystore-node"), election, |_| {})
         .await
         .unwrap();
     let shop = store.shop.clone();

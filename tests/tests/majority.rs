@@ -3,13 +3,24 @@
 //! front-end's failover time runs out) even though the leader holds it; once one follower
 //! is back, a retry with the same key returns that very order, and stock dropped once.
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
-use toystore_tests::{start_with, READY};
+use toystore_tests::{start_in, Election, READY};
 use toystore_tools::cluster::Service;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn no_acknowledgement_without_a_majority() {
-    let mut store = start_with(env!("CARGO_BIN_EXE_toystore-node"), |spec| {
+async fn frontend_election_no_acknowledgement_without_a_majority() {
+    scenario(Election::Frontend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn raft_election_no_acknowledgement_without_a_majority() {
+    scenario(Election::Raft).await;
+}
+
+async fn scenario(election: Election) {
+    let mut store = start_in(env!("CARGO_BIN_EXE_toystore-node"), election, |spec| {
         spec.config.frontend.failover_timeout_ms = 2_000;
     })
     .await

@@ -46,6 +46,9 @@ pub struct ChaosArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Who starts order elections: `frontend` or `raft`.
+    #[arg(long, value_enum, default_value_t = toystore_net::config::Election::Frontend)]
+    pub election: toystore_net::config::Election,
 }
 
 /// Parses `60s`, `500ms`, `2m` or a plain number of seconds.
@@ -153,7 +156,8 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
     let program = std::env::current_exe().context("locating the tools binary")?;
-    let spec = ClusterSpec::on_free_ports(program, Vec::new(), &data)?;
+    let mut spec = ClusterSpec::on_free_ports(program, Vec::new(), &data)?;
+    spec.config.order.election = args.election;
     let mut cluster = Cluster::start(spec, Duration::from_secs(60)).await?;
     let seed = args.seed.unwrap_or_else(rand::random);
     eprintln!(

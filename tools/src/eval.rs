@@ -47,6 +47,9 @@ pub struct EvalArgs {
     /// Keep each run's store data (logs included) under --out/runs.
     #[arg(long)]
     pub keep_data: bool,
+    /// Who starts order elections: `frontend` or `raft`.
+    #[arg(long, value_enum, default_value_t = toystore_net::config::Election::Frontend)]
+    pub election: toystore_net::config::Election,
 }
 
 /// One run's results.
@@ -128,6 +131,7 @@ async fn one_run(
     };
     let mut spec = ClusterSpec::on_free_ports(program.to_path_buf(), Vec::new(), &data)?;
     spec.no_cache = !cache;
+    spec.config.order.election = args.election;
     let cluster = Cluster::start(spec, Duration::from_secs(60)).await?;
     let mut config = ClientConfig::new(cluster.frontend_url(), p, args.iterations, args.clients);
     config.seed = args.seed;

@@ -34,6 +34,10 @@ pub struct UpArgs {
     /// else 10s).
     #[arg(long, value_parser = crate::duration::parse_positive)]
     pub restock_interval: Option<Duration>,
+    /// Who starts order elections: `frontend` (the front-end asks a replica to campaign)
+    /// or `raft` (the replicas elect on their own); default: the file's, else frontend.
+    #[arg(long, value_enum)]
+    pub election: Option<toystore_net::config::Election>,
 }
 
 /// Runs `tools up` until Ctrl-C.
@@ -45,6 +49,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     if let Some(interval) = args.restock_interval {
         config.catalog.restock_interval_ms = crate::duration::millis(interval);
+    }
+    if let Some(election) = args.election {
+        config.order.election = election;
     }
     if config.token.is_empty() {
         config.token = uuid::Uuid::new_v4().simple().to_string();
@@ -68,6 +75,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     for r in &c.replicas {
         println!("  order {}    http://{}", r.id, r.addr);
     }
+    println!("  election   {}", c.order.election);
     println!("  data       {}", c.data_dir.display());
     println!("  config     {}", cluster.config_path().display());
     println!();

@@ -32,13 +32,14 @@ impl Drop for Up {
 
 impl Up {
     /// Starts `tools up` and waits until it says the store is up; returns its banner.
-    fn start(data: &Path, config: &Path) -> (Up, Vec<String>) {
+    fn start(data: &Path, config: &Path, extra: &[&str]) -> (Up, Vec<String>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tools"))
             .arg("up")
             .arg("--data-dir")
             .arg(data)
             .arg("--config")
             .arg(config)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -110,7 +111,7 @@ async fn up_serves_stops_cleanly_on_sigint_and_keeps_its_data() {
     let frontend = format!("http://{}", config.frontend.addr);
     let http = reqwest::Client::new();
 
-    let (up, banner) = Up::start(&data, &config_path);
+    let (up, banner) = Up::start(&data, &config_path, &[]);
     assert!(banner.iter().any(|l| l.contains(&frontend)), "{banner:?}");
     assert_eq!(
         get(&http, format!("{frontend}/products/Tux")).await,
@@ -140,7 +141,7 @@ async fn up_serves_stops_cleanly_on_sigint_and_keeps_its_data() {
     assert!(!used.token.is_empty());
 
     // Started again on the same data, the store still has the order and the stock.
-    let (up, _) = Up::start(&data, &config_path);
+    let (up, _) = Up::start(&data, &config_path, &[]);
     assert_eq!(
         get(&http, format!("{frontend}/orders/0")).await,
         serde_json::json!({"data": {"number": 0, "name": "Tux", "quantity": 1}})
@@ -149,5 +150,43 @@ async fn up_serves_stops_cleanly_on_sigint_and_keeps_its_data() {
         get(&http, format!("{frontend}/products/Tux")).await["data"]["quantity"],
         99
     );
+    up.interrupt().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_with_raft_elections_serves_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ClusterSpec::on_free_ports(PathBuf::new(), Vec::new(), dir.path())
+        .unwrap()
+        .config;
+    let config_path = dir.path().join("in.toml");
+    std::fs::write(&config_path, config.to_toml()).unwrap();
+    let data = dir.path().join("data");
+    let frontend = format!("http://{}", config.frontend.addr);
+    let http = reqwest::Client::new();
+
+    let (up, banner) = Up::start(&data, &config_path, &["--election", "raft"]);
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains("election") && l.contains("raft")),
+        "{banner:?}"
+    );
+    let order: serde_json::Value = http
+        .post(format!("{frontend}/orders"))
+        .json(&serde_json::json!({"name": "Uno", "quantity": 2}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order, serde_json::json!({"data": {"order_number": 0}}));
+    assert_eq!(
+        get(&http, format!("{frontend}/orders/0")).await,
+        serde_json::json!({"data": {"number": 0, "name": "Uno", "quantity": 2}})
+    );
+    let used = ClusterConfig::load(&data.join("toystore.toml")).unwrap();
+    assert_eq!(used.order.election, toystore_net::config::Election::Raft);
     up.interrupt().await;
 }

@@ -38,6 +38,7 @@ pub fn frontend_config(catalog_url: &str, capacity: Option<usize>) -> FrontendCo
         health_interval: Duration::from_secs(1),
         failover_timeout: Duration::from_secs(1),
         watch: None,
+        election: Default::default(),
     }
 }
 

@@ -1,0 +1,51 @@
+//! The order rules' refusals, as types. HTTP status codes are chosen from these only in
+//! [`crate::server`]; the typed client turns them back into [`crate::client::CallError`].
+
+/// Why a purchase was not placed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    /// This replica does not lead; `leader` is the one it knows of, if any.
+    #[error("not the leader")]
+    NotLeader {
+        /// The leader this replica knows of.
+        leader: Option<u64>,
+    },
+    /// The request id names a different purchase.
+    #[error("idempotency key reused for a different order")]
+    KeyReused,
+    /// The catalog has no such toy.
+    #[error("product not found")]
+    ProductNotFound,
+    /// The catalog has too few units.
+    #[error("insufficient stock")]
+    InsufficientStock,
+    /// The catalog refused the purchase as malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The catalog could not be reached.
+    #[error("catalog unavailable")]
+    CatalogUnavailable,
+    /// The entry was not committed in time (no majority), or Raft stopped.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Why an order could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// This replica does not lead (or could not confirm it still does).
+    #[error("not the leader")]
+    NotLeader {
+        /// The leader this replica knows of.
+        leader: Option<u64>,
+    },
+    /// No order has this number.
+    #[error("order not found")]
+    NotFound,
+    /// Leadership could not be confirmed in time.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The replica's storage failed.
+    #[error("storage error: {0}")]
+    Storage(#[from] toystore_store::StoreError),
+}

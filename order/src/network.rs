@@ -1,0 +1,183 @@
+//! [`Network`]: openraft's `RaftNetwork` over HTTP between replicas.
+//!
+//! Each call is a `POST /internal/raft/{append,vote,snapshot}` with the cluster token and a
+//! postcard body, on one pooled keep-alive client (`toystore_net::client::http_client`)
+//! shared by every peer link, with openraft's per-call deadline (`RPCOption::hard_ttl`) as
+//! the request timeout. A peer's address comes from the cluster file's replica list (the
+//! address book), else from its `BasicNode` in the membership.
+//!
+//! Replies: 200 with a postcard body is the response; 503 with [`RAFT_ERROR_HEADER`] is the
+//! peer's Raft refusing (`RPCError::RemoteError`); a connection failure is `Unreachable`
+//! (openraft backs off); anything else (timeout, another status, an undecodable body) is a
+//! `NetworkError`. Nothing here panics on what a peer sends.
+
+use crate::api::RAFT_ERROR_HEADER;
+use crate::types::OrderRaft;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::BasicNode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use toystore_net::ClusterToken;
+
+/// Replica id → base URL (`http://host:port`), from the cluster file.
+pub type AddressBook = Arc<BTreeMap<u64, String>>;
+
+/// Why one HTTP call to a peer failed, before it becomes an openraft error.
+#[derive(Debug, thiserror::Error)]
+enum CallError {
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("network: {0}")]
+    Network(String),
+    #[error("remote raft error ({} bytes)", .0.len())]
+    Remote(Vec<u8>),
+}
+
+/// Builds one [`Peer`] per target (openraft's network factory).
+#[derive(Clone)]
+pub struct Network {
+    http: reqwest::Client,
+    token: ClusterToken,
+    book: AddressBook,
+}
+
+impl Network {
+    /// A network using `http` (pooled keep-alive), the cluster token and the address book.
+    pub fn new(http: reqwest::Client, token: ClusterToken, book: AddressBook) -> Self {
+        Self { http, token, book }
+    }
+}
+
+impl RaftNetworkFactory<OrderRaft> for Network {
+    type Network = Peer;
+
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> Peer {
+        let base = self
+            .book
+            .get(&target)
+            .cloned()
+            .unwrap_or_else(|| format!("http://{}", node.addr));
+        Peer {
+            http: self.http.clone(),
+            token: self.token.clone(),
+            base,
+            target,
+        }
+    }
+}
+
+/// A link to one peer.
+pub struct Peer {
+    http: reqwest::Client,
+    token: ClusterToken,
+    base: String,
+    target: u64,
+}
+
+type RpcError<E = openraft::error::Infallible> = RPCError<u64, BasicNode, RaftError<u64, E>>;
+
+impl Peer {
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        route: &str,
+        req: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, CallError> {
+        let body = postcard::to_allocvec(req).map_err(|e| CallError::Network(e.to_string()))?;
+        let resp = self
+            .http
+            .post(format!("{}/internal/raft/{route}", self.base))
+            .header("authorization", self.token.bearer())
+            .header("content-type", "application/octet-stream")
+            .timeout(option.hard_ttl())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    CallError::Unreachable(e.to_string())
+                } else {
+                    CallError::Network(e.to_string())
+                }
+            })?;
+        let status = resp.status();
+        let remote = resp.headers().contains_key(RAFT_ERROR_HEADER);
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| CallError::Network(e.to_string()))?;
+        if status.is_success() {
+            return postcard::from_bytes(&bytes)
+                .map_err(|e| CallError::Network(format!("undecodable reply: {e}")));
+        }
+        if remote {
+            return Err(CallError::Remote(bytes.to_vec()));
+        }
+        Err(CallError::Network(format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&bytes)
+                .chars()
+                .take(200)
+                .collect::<String>()
+        )))
+    }
+
+    fn to_rpc<E>(&self, e: CallError) -> RpcError<E>
+    where
+        E: std::error::Error + DeserializeOwned,
+    {
+        match e {
+            CallError::Unreachable(m) => {
+                RPCError::Unreachable(Unreachable::new(&std::io::Error::other(m)))
+            }
+            CallError::Network(m) => {
+                RPCError::Network(NetworkError::new(&std::io::Error::other(m)))
+            }
+            CallError::Remote(body) => match serde_json::from_slice::<RaftError<u64, E>>(&body) {
+                Ok(err) => RPCError::RemoteError(RemoteError::new(self.target, err)),
+                Err(e) => RPCError::Network(NetworkError::new(&e)),
+            },
+        }
+    }
+}
+
+impl RaftNetwork<OrderRaft> for Peer {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<OrderRaft>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RpcError> {
+        self.call("append", &rpc, &option)
+            .await
+            .map_err(|e| self.to_rpc(e))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<OrderRaft>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<u64>, RpcError<InstallSnapshotError>> {
+        self.call("snapshot", &rpc, &option)
+            .await
+            .map_err(|e| self.to_rpc(e))
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<u64>, RpcError> {
+        self.call("vote", &rpc, &option)
+            .await
+            .map_err(|e| self.to_rpc(e))
+    }
+}
