@@ -3,25 +3,27 @@
 //! For each N in `--sizes` (default 10k, 100k, 1M orders), in a fresh directory:
 //!
 //! 1. **generate** ([`generate`]): a replica file holding N orders, written directly
-//!    through the `store` and `order` crates in large group-commit batches: the file a
-//!    replica of a store that took N orders would hold (timed, with its size);
+//!    through the real Raft storage and the order state machine in large batches: the file
+//!    a replica of a three-replica store holds after applying N purchases, taking a
+//!    snapshot and purging its Raft log behind it (timed, with its size);
 //! 2. **replay**: `tools replay` of that file ([`crate::replay::replay_file`]): time,
 //!    events/s, and that it is consistent;
 //! 3. **start-up alone**: the real order service (`tools order`, the hidden node
 //!    subcommand, through [`crate::cluster`]) on that file with no other replica up, timed
-//!    from spawning the process to `GET /health` saying ready (the median of `--starts`
-//!    starts, stopped cleanly in between). Alone, a replica needs only to open its redb
-//!    file (one durable write transaction checks the kind and creates missing tables), read
-//!    its fence, and find that no peer answers;
+//!    from spawning the process to `GET /health` saying ready with `last_seq` = N (the
+//!    median of `--starts` starts, stopped cleanly in between). Alone a replica can have no
+//!    leader, so "ready" here is `/health`'s: its storage is open (one durable write
+//!    transaction checks the kind and Raft format and creates missing tables), openraft has
+//!    loaded its vote, log state, last applied and snapshot, and it serves as a voter;
 //! 4. **start-up with a peer**: a second replica on a copy of the file, started while the
-//!    first is ready (timed the same way). With a ready peer a replica is ready only after
-//!    recovery has streamed that peer's whole log and compared it event by event with its
-//!    own;
-//! 5. **catch-up**: the second replica is announced leader of a new epoch (as the
-//!    front-end would), and a third replica starts with an empty file, as if it had lost
-//!    its disk: timed until its `last_seq` is N (orders/s);
-//! 6. **snapshot** size and install time: not measured before the move to openraft
-//!    ([`snapshot`] is the marked place; the columns exist and say `n/a`);
+//!    first runs, timed the same way until it is ready *and knows a leader*: the cluster
+//!    file sets the `raft` election policy, so the two elect one themselves (no front-end);
+//!    a restart finds the other already leading, or elects;
+//! 5. **catch-up**: a third replica starts with an empty file, as if it had lost its disk:
+//!    timed until its `last_seq` is N (orders/s). The log of the other two is purged up to
+//!    their snapshot, so this is a snapshot install;
+//! 6. **snapshot** ([`snapshot`]): the size of the snapshot it installed and the install
+//!    time (from its being ready to holding N orders);
 //! 7. **diff**: the replicas stopped (SIGTERM), `tools diff` of the three files
 //!    ([`crate::diff::diff_files`]): time, and that they are identical;
 //! 8. **memory**: VmHWM and VmRSS (`/proc/<pid>/status`) of the replica started alone,
@@ -32,13 +34,12 @@
 //! linear, b = 0 flat); `--json` prints one JSON object per size instead. `--out DIR` writes
 //! `growth.csv`, `growth.md` (the printed text) and SVG plots (time, throughput and peak
 //! RSS against N, log axes). Exit status 1 if a check fails (a replica short of N, an
-//! inconsistent replay, different files); missed goals are reported, not failures.
+//! inconsistent replay, different files, a catch-up without a snapshot install); missed
+//! goals are reported, not failures.
 //!
 //! The processes and files are the real ones and are reached through their public faces
-//! (`/health`, the node subcommands, the replay and diff functions), so after the move to
-//! openraft the same command measures the new store: only [`generate`] must learn the new
-//! file layout, [`snapshot`] gets filled in, and the leader announcement in step 5 goes.
-//! Timing figures are wall-clock on a warm page cache (each file was just written).
+//! (`/health`, the node subcommands, the replay and diff functions). Timing figures are
+//! wall-clock on a warm page cache (each file was just written).
 
 pub mod figures;
 pub mod generate;
@@ -170,15 +171,21 @@ fn file_size(path: &Path) -> anyhow::Result<u64> {
 }
 
 /// Starts replica `id` `starts` times (stopping it cleanly in between), each timed from
-/// spawning it to ready; the median counts, and the last start is left running.
-async fn start_up(replicas: &mut Replicas, id: u32, starts: usize) -> anyhow::Result<StartFigures> {
+/// spawning it to its status satisfying `done`; the median counts, and the last start is
+/// left running.
+async fn start_up(
+    replicas: &mut Replicas,
+    id: u32,
+    starts: usize,
+    done: impl Fn(&toystore_order::api::ReplicaStatus) -> bool,
+) -> anyhow::Result<StartFigures> {
     let mut samples = Vec::new();
     let mut last_seq = 0;
     for i in 0..starts.max(1) {
         if i > 0 {
             replicas.stop_one(id).await?;
         }
-        let started = replicas.start(id, |s| s.ready, |_| {}).await?;
+        let started = replicas.start(id, &done, |_| {}).await?;
         samples.push(started.elapsed.as_secs_f64());
         last_seq = started.status.last_seq.0;
     }
@@ -208,7 +215,8 @@ async fn measure(
     let step = |what: &str| bar.set_message(format!("N = {n}: {what}"));
 
     step("generate");
-    let generated = generate::generate(&files[0], n, args.seed, args.batch, &|done| {
+    let members = replicas.members();
+    let generated = generate::generate(&files[0], n, args.seed, args.batch, &members, &|done| {
         bar.set_message(format!("N = {n}: generate {done}/{n}"));
     })
     .await?;
@@ -238,18 +246,20 @@ async fn measure(
     step("start-up alone");
     std::fs::copy(&files[0], &files[1])
         .with_context(|| format!("copying to {}", files[1].display()))?;
-    let startup_alone = start_up(&mut replicas, 1, args.starts).await?;
+    let startup_alone = start_up(&mut replicas, 1, args.starts, |s| {
+        s.ready && s.last_seq.0 >= n
+    })
+    .await?;
     bar.inc(1);
 
     step("start-up with a peer");
-    let startup_with_peer = start_up(&mut replicas, 2, args.starts).await?;
+    let startup_with_peer = start_up(&mut replicas, 2, args.starts, |s| {
+        s.ready && s.last_seq.0 >= n && s.leader.is_some()
+    })
+    .await?;
     bar.inc(1);
 
     step("catch-up");
-    replicas
-        .announce(generate::EPOCH + 1, 2)
-        .await
-        .context("announcing a leader before the catch-up")?;
     let caught = replicas
         .start(
             3,
@@ -258,8 +268,9 @@ async fn measure(
         )
         .await?;
     let memory = replicas.memory(3)?;
-    let source_memory = replicas.memory(2)?;
-    let snapshot = snapshot::measure(&mut replicas, n).await?;
+    // The leader it caught up from, as it knows it (replica 2 if it names none).
+    let source = caught.status.leader.filter(|&l| l != 3).unwrap_or(2);
+    let source_memory = replicas.memory(source)?;
     let max_hwm_kib = (1..=3)
         .filter_map(|id| replicas.memory(id).ok())
         .map(|m| m.hwm_kib)
@@ -280,6 +291,7 @@ async fn measure(
             last_seq: report.files.first().map_or(0, |f| f.last_seq),
         }
     };
+    let snapshot = snapshot::measure(&files[2], &caught, generated.last_index).await?;
     let catchup = CatchupFigures {
         secs: caught.elapsed.as_secs_f64(),
         ready_secs: caught.ready_after.unwrap_or(caught.elapsed).as_secs_f64(),

@@ -1,10 +1,12 @@
-//! `tools growth` end to end at tiny sizes, as a user runs it: it generates the files,
-//! starts real replicas, and must report that the replica started on the file reached
-//! ready with `last_seq` = N (alone and with a peer, twice each, stopped in between), that the empty replica caught up to
-//! N, that replay found the file consistent and diff found the three replicas' files
-//! identical, with memory read for every replica; its CSV, text and plots must be written;
-//! the kept files must pass `tools replay` and `tools diff` run separately. Timings are
-//! not checked, only that they are there.
+//! `tools growth` end to end at tiny sizes, as a user runs it: it generates the files
+//! (snapshotted Raft replicas with purged logs), starts real replicas, and must report that
+//! the replica started on the file reached ready with `last_seq` = N (alone and with a peer,
+//! twice each, stopped in between), that the empty replica caught up to N by installing a
+//! snapshot (its size and install time reported), that replay found the file consistent and
+//! diff found the three replicas' files identical, with memory read for every replica; its
+//! CSV, text and plots must be written; the kept files must pass `tools replay` and
+//! `tools diff` run separately. Every replica is stopped: the run only succeeds if each
+//! exited cleanly on SIGTERM. Timings are not checked, only that they are there.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -62,7 +64,16 @@ fn growth_measures_tiny_logs_end_to_end() {
         assert_eq!(r["diff"]["identical"], true, "{r}");
         assert_eq!(r["diff"]["files"].as_u64(), Some(3), "{r}");
         assert_eq!(r["diff"]["last_seq"].as_u64(), Some(n), "{r}");
-        assert!(r["snapshot"].is_null(), "no snapshots before openraft: {r}");
+        positive(&r["snapshot"]["bytes"], "the snapshot's size");
+        let install = r["snapshot"]["install_secs"].as_f64().unwrap();
+        assert!(
+            (0.0..=r["catchup"]["secs"].as_f64().unwrap()).contains(&install),
+            "the install is part of the catch-up: {r}"
+        );
+        assert!(
+            r["snapshot"]["bytes"].as_u64().unwrap() > 20 * n,
+            "a snapshot of {n} orders holds their events: {r}"
+        );
         for time in [
             &r["generate"]["secs"],
             &r["replay"]["secs"],
@@ -103,6 +114,14 @@ fn growth_measures_tiny_logs_end_to_end() {
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r.len() == header.len()));
+    let install = header
+        .iter()
+        .position(|h| *h == "snapshot_install_secs")
+        .unwrap();
+    assert!(
+        rows.iter().all(|r| !r[install].is_empty()),
+        "snapshot columns filled: {csv}"
+    );
     assert_eq!((rows[0][0], rows[1][0]), ("200", "300"));
     let text = std::fs::read_to_string(out.join("growth.md")).unwrap();
     for part in [

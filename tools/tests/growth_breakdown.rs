@@ -8,10 +8,11 @@
 //! ```
 //!
 //! (`GROWTH_ORDERS` defaults to 200000). Each generates its input with the `tools growth`
-//! generator in a temporary directory.
+//! generator in a temporary directory (a Raft replica's file since the move to openraft;
+//! the experiments read and write only its `events` and projection tables).
 //!
-//! - `catch_up_write_pattern`: the catch-up's writes (`append_at` in durable chunks of 512,
-//!   as `order::recovery` does) with and without a read transaction held open meanwhile (as
+//! - `catch_up_write_pattern`: the old (before-Raft) catch-up's writes (`append_at` in
+//!   durable chunks of 512, as the removed `order::recovery` did) with and without a read transaction held open meanwhile (as
 //!   `recovery::sync_from` holds one on its own log), and in chunks of 16384;
 //! - `replay_phases`: `tools replay`'s phases (dump the stored projection, rebuild it in
 //!   1024-event durable transactions, dump the rebuilt one), and the rebuild in larger
@@ -30,7 +31,7 @@ use toystore_events::{OrderEvent, Seq};
 use toystore_order::projection::{OrderProjection, ORDERS, REQUESTS};
 use toystore_store::redb::{self, ReadableDatabase};
 use toystore_store::EventLog;
-use toystore_tools::growth::generate::generate;
+use toystore_tools::growth::generate::{default_members, generate};
 use toystore_tools::logfile::{self, LogFile};
 
 fn orders() -> u64 {
@@ -45,7 +46,14 @@ fn source(dir: &Path) -> PathBuf {
     let path = dir.join("source.redb");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let generated = runtime
-        .block_on(generate(&path, orders(), 1, 250_000, &|_| {}))
+        .block_on(generate(
+            &path,
+            orders(),
+            1,
+            250_000,
+            &default_members(),
+            &|_| {},
+        ))
         .unwrap();
     eprintln!(
         "source: {} orders, {:.1} MB, generated in {:.2} s",

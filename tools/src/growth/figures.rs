@@ -103,7 +103,7 @@ pub struct SizeResult {
     pub startup_with_peer: StartFigures,
     /// An empty replica catching up from two that hold N orders.
     pub catchup: CatchupFigures,
-    /// Snapshot size and install time (`None`: no snapshots before openraft).
+    /// Snapshot size and install time (`None` only in results of runs before openraft).
     pub snapshot: Option<SnapshotFigures>,
     /// The highest peak resident set (VmHWM) of any replica at the end, KiB.
     pub max_hwm_kib: u64,
@@ -111,7 +111,7 @@ pub struct SizeResult {
 
 impl SizeResult {
     /// Whether every check passed: the replicas reached N, replay is consistent, diff
-    /// found identical files.
+    /// found identical files, the empty replica installed a snapshot.
     pub fn sane(&self) -> bool {
         let n = self.orders;
         self.startup_alone.last_seq == n
@@ -121,6 +121,7 @@ impl SizeResult {
             && self.replay.events == n
             && self.diff.identical
             && self.diff.last_seq == n
+            && self.snapshot.is_some()
     }
 }
 

@@ -1,42 +1,74 @@
 //! The generator: an order replica's redb file holding N orders, written directly through
-//! the `store` and `order` crates (no HTTP, no catalog, no other replica).
+//! the real Raft storage (`toystore_store::raft::RaftStore`) and the order state machine
+//! (`toystore_order::apply::Orders`) — no HTTP, no catalog, no other replica, no Raft node.
 //!
-//! The file is the one a replica of a store that took N orders in one epoch holds: the
-//! `toystore.order` kind stamp ([`EventLog::open`] of a new file), `OrderPlaced` events at
-//! sequence numbers 1..=N encoded by the same [`toystore_store::Batch::append`] a leader
-//! uses, the [`OrderProjection`] rows written in the same transactions, and the replica's
-//! fence ([`toystore_order::fence`]): epoch [`EPOCH`], its leader [`LEADER`], and the
-//! entries' `last_epoch`. So `tools replay` finds it consistent, `tools diff` finds copies
-//! of it equal to what a replica catching up from it writes, and a real replica serves it.
+//! The file is the one a replica of a three-replica store holds after its Raft cluster
+//! applied N purchases and took a snapshot, with its log purged behind it:
 //!
-//! What differs from a file written by a running store is only the page layout: the events
-//! are committed in large group-commit transactions ([`DEFAULT_BATCH`] orders each, one
-//! durable commit per batch) rather than a few per commit, which is what makes a million
-//! orders take seconds. The orders look like real ones: a UUID request id (the front-end's
-//! format for a request without an `Idempotency-Key`), a toy of the catalog's list, 1 to 5
-//! units; they are a pure function of the seed.
+//! - the state machine: the initial membership entry at log id 0 (term 0, as
+//!   `Raft::initialize` writes it) with replicas 1, 2, 3 as voters at the addresses given
+//!   ([`members`]); a blank entry at index 1 (the leader of term [`TERM`], replica
+//!   [`LEADER`], commits one on election); then N purchases at indexes 2..=N+1, each
+//!   applied by the order applier, which appends `OrderPlaced` (number n at seq n + 1) and
+//!   its projection rows — so last applied = (term [`TERM`], node [`LEADER`], index N+1);
+//! - a snapshot of it built by the storage's own `build_snapshot` (stored as current);
+//! - the vote: term [`TERM`] for [`LEADER`], committed; committed = last applied;
+//! - the Raft log purged up to last applied (`RaftLogStorage::purge`): no entry is left, so
+//!   a replica that lags can only be brought up to date by installing the snapshot.
 //!
-//! After the move to openraft this is the one place that must learn the new file layout
-//! (Raft log entries and state machine instead of `events` + projection + fence).
+//! All of it goes through openraft's storage traits (`RaftStateMachine::apply`,
+//! `RaftSnapshotBuilder::build_snapshot`, `RaftLogStorage::save_vote`, `save_committed`,
+//! `purge`): the entries are applied in batches of [`DEFAULT_BATCH`] (one group-commit
+//! transaction, one durable commit each), which is what makes a million orders take
+//! seconds, but they were never appended to the Raft log (they would be purged anyway).
+//! So `tools replay` finds the events consistent, `tools diff` finds copies of it equal to
+//! what a replica installing its snapshot writes, and a real replica starts on it.
+//!
+//! The addresses in the membership only matter to a replica that does not find the peer in
+//! the cluster file: a replica's network takes each peer's address from the cluster file
+//! first (`toystore_order::network`), so a file generated for other ports still works. The
+//! orders look like real ones: a UUID request id (the front-end's format for a request
+//! without an `Idempotency-Key`), a toy of the catalog's list, 1 to 5 units; they are a pure
+//! function of the seed.
 
 use anyhow::{bail, Context};
+use openraft::storage::{RaftLogStorage, RaftStateMachine};
+use openraft::{
+    BasicNode, CommittedLeaderId, Entry, EntryPayload, LogId, Membership, RaftSnapshotBuilder, Vote,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use toystore_catalog::toys::TOYS;
 use toystore_events::OrderEvent;
-use toystore_order::fence::{self, Fence};
-use toystore_order::projection::OrderProjection;
-use toystore_store::EventLog;
+use toystore_order::apply::Orders as Applier;
+use toystore_order::replica::OrderStore;
+use toystore_order::types::{OrderRaft, Purchase};
 
-/// The epoch the generated orders were placed in (the fence's epoch and `last_epoch`).
-pub const EPOCH: u64 = 1;
-/// The leader of that epoch: replica 3, which the measurement then restarts with an empty
+/// The term in which the generated orders were placed (the vote's and the entries' term).
+pub const TERM: u64 = 1;
+/// The leader of that term: replica 3, which the measurement then starts with an empty
 /// file, as if it had lost its disk.
-pub const LEADER: u32 = 3;
+pub const LEADER: u64 = 3;
 /// Orders per write transaction, by default.
 pub const DEFAULT_BATCH: usize = 250_000;
+
+/// The membership of replicas `(id, address)`, all voters, as `order` initialises it from
+/// the cluster file.
+pub fn members(replicas: impl IntoIterator<Item = (u64, String)>) -> BTreeMap<u64, BasicNode> {
+    replicas
+        .into_iter()
+        .map(|(id, addr)| (id, BasicNode::new(addr)))
+        .collect()
+}
+
+/// Replicas 1, 2, 3 on placeholder loopback addresses (for files that are not served by a
+/// cluster whose file names other addresses: see the module doc).
+pub fn default_members() -> BTreeMap<u64, BasicNode> {
+    members((1..=3).map(|id| (id, format!("127.0.0.1:{}", 7000 + id))))
+}
 
 /// A generated file.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,6 +79,10 @@ pub struct Generated {
     pub elapsed: Duration,
     /// The file's size.
     pub file_bytes: u64,
+    /// The size of the snapshot data stored in it (what a leader sends a lagging replica).
+    pub snapshot_bytes: u64,
+    /// The last applied (and snapshot, and purged) log index: N + 1.
+    pub last_index: u64,
 }
 
 /// The orders of a generated log, in order: a pure function of the seed.
@@ -81,14 +117,15 @@ impl Orders {
     }
 }
 
-/// Writes a new replica file at `path` holding `orders` orders (see the module doc), in
-/// transactions of `batch` orders, calling `progress` with the number written after each.
-/// Refuses an existing `path`.
+/// Writes a new replica file at `path` holding `orders` orders with `members` as the
+/// cluster's voters (see the module doc), applying `batch` orders per transaction and
+/// calling `progress` with the number applied after each. Refuses an existing `path`.
 pub async fn generate(
     path: &Path,
     orders: u64,
     seed: u64,
     batch: usize,
+    members: &BTreeMap<u64, BasicNode>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<Generated> {
     if path.exists() {
@@ -98,47 +135,92 @@ pub async fn generate(
         );
     }
     let started = Instant::now();
-    let log = {
+    let store: OrderStore = {
         let file = path.to_path_buf();
-        tokio::task::spawn_blocking(move || EventLog::open(&file, OrderProjection))
+        tokio::task::spawn_blocking(move || toystore_order::replica::open_store(&file))
             .await?
             .with_context(|| format!("creating {}", path.display()))?
     };
+    let at = |index: u64| LogId::new(CommittedLeaderId::new(TERM, LEADER), index);
+    let mut machine = store.state_machine(Applier);
+    let voters: BTreeSet<u64> = members.keys().copied().collect();
+    let first: Vec<Entry<OrderRaft>> = vec![
+        Entry {
+            log_id: LogId::default(),
+            payload: EntryPayload::Membership(Membership::new(vec![voters], members.clone())),
+        },
+        Entry {
+            log_id: at(1),
+            payload: EntryPayload::Blank,
+        },
+    ];
+    machine
+        .apply(first)
+        .await
+        .with_context(|| format!("applying the membership to {}", path.display()))?;
     let mut source = Orders::new(seed);
     let batch = batch.max(1) as u64;
     let mut written = 0;
     while written < orders {
-        let events: Vec<OrderEvent> = (0..batch.min(orders - written))
-            .map(|_| source.next_order())
+        let entries: Vec<Entry<OrderRaft>> = (0..batch.min(orders - written))
+            .map(|i| {
+                let OrderEvent::OrderPlaced {
+                    request_id,
+                    name,
+                    quantity,
+                    ..
+                } = source.next_order();
+                Entry {
+                    log_id: at(written + i + 2),
+                    payload: EntryPayload::Normal(Purchase {
+                        request_id,
+                        product: name,
+                        quantity,
+                    }),
+                }
+            })
             .collect();
-        written += events.len() as u64;
-        log.execute(move |b| {
-            for event in &events {
-                b.append(event)?;
-            }
-            fence::set_last_epoch_in(b.tx(), EPOCH)
-        })
-        .await
-        .with_context(|| format!("writing orders to {}", path.display()))?;
+        written += entries.len() as u64;
+        machine
+            .apply(entries)
+            .await
+            .with_context(|| format!("applying orders to {}", path.display()))?;
         progress(written);
     }
-    fence::store(
-        &log,
-        Fence {
-            epoch: EPOCH,
-            leader: Some(LEADER),
-        },
-    )
-    .await
-    .with_context(|| format!("writing the fence of {}", path.display()))?;
-    let last = log.last_seq().0;
-    if last != orders {
+    let last = at(orders + 1);
+    let snapshot = machine
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .with_context(|| format!("building the snapshot of {}", path.display()))?;
+    let snapshot_bytes = snapshot.snapshot.get_ref().len() as u64;
+    if snapshot.meta.last_log_id != Some(last) {
         bail!(
-            "{}: wrote {orders} orders but the log ends at {last}",
+            "{}: the snapshot covers {:?}, not {last}",
+            path.display(),
+            snapshot.meta.last_log_id
+        );
+    }
+    let mut log = store.log_store();
+    log.save_vote(&Vote::new_committed(TERM, LEADER))
+        .await
+        .with_context(|| format!("saving the vote of {}", path.display()))?;
+    log.save_committed(Some(last))
+        .await
+        .with_context(|| format!("saving the committed index of {}", path.display()))?;
+    log.purge(last)
+        .await
+        .with_context(|| format!("purging the log of {}", path.display()))?;
+    let seq = store.event_log().last_seq().0;
+    if seq != orders {
+        bail!(
+            "{}: applied {orders} orders but the log ends at {seq}",
             path.display()
         );
     }
-    tokio::task::spawn_blocking(move || log.close()).await?;
+    drop((machine, log, snapshot));
+    tokio::task::spawn_blocking(move || drop(store)).await?;
     let elapsed = started.elapsed();
     let file_bytes = std::fs::metadata(path)
         .with_context(|| format!("reading the size of {}", path.display()))?
@@ -147,6 +229,8 @@ pub async fn generate(
         orders,
         elapsed,
         file_bytes,
+        snapshot_bytes,
+        last_index: orders + 1,
     })
 }
 
@@ -183,14 +267,17 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_generated_file_replays_consistently_and_carries_the_fence() {
+    async fn a_generated_file_replays_consistently_and_is_a_snapshotted_raft_replica() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("order-1.redb");
-        let generated = generate(&path, 1234, 1, 500, &|_| {}).await.unwrap();
-        assert_eq!(generated.orders, 1234);
-        assert!(generated.file_bytes > 0);
+        let members = default_members();
+        let generated = generate(&path, 1234, 1, 500, &members, &|_| {})
+            .await
+            .unwrap();
+        assert_eq!((generated.orders, generated.last_index), (1234, 1235));
+        assert!(generated.file_bytes > 0 && generated.snapshot_bytes > 0);
         assert!(
-            generate(&path, 1, 1, 500, &|_| {}).await.is_err(),
+            generate(&path, 1, 1, 500, &members, &|_| {}).await.is_err(),
             "refuses an existing file"
         );
 
@@ -204,24 +291,39 @@ mod tests {
         assert!(report.consistent(), "{}", report.to_text());
         assert_eq!((report.events, report.last_seq), (1234, 1234));
 
-        let log = {
+        let store = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || {
-                EventLog::<OrderEvent>::open_existing(&path, OrderProjection)
-            })
-            .await
-            .unwrap()
-            .unwrap()
+            tokio::task::spawn_blocking(move || toystore_order::replica::open_store(&path))
+                .await
+                .unwrap()
+                .unwrap()
         };
+        let last = LogId::new(CommittedLeaderId::new(TERM, LEADER), 1235);
+        let mut log = store.log_store();
         assert_eq!(
-            fence::load(&log).unwrap(),
-            Fence {
-                epoch: EPOCH,
-                leader: Some(LEADER)
-            }
+            log.read_vote().await.unwrap(),
+            Some(Vote::new_committed(TERM, LEADER))
         );
-        assert_eq!(fence::last_epoch(&log).unwrap(), EPOCH);
-        tokio::task::spawn_blocking(move || log.close())
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(
+            (state.last_purged_log_id, state.last_log_id),
+            (Some(last), Some(last)),
+            "the log is purged up to the snapshot"
+        );
+        let mut machine = store.state_machine(Applier);
+        let (applied, membership) = machine.applied_state().await.unwrap();
+        assert_eq!(applied, Some(last));
+        let voters: Vec<u64> = membership.membership().voter_ids().collect();
+        assert_eq!(voters, vec![1, 2, 3]);
+        let snapshot = machine.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(snapshot.meta.last_log_id, Some(last));
+        assert_eq!(
+            snapshot.snapshot.get_ref().len() as u64,
+            generated.snapshot_bytes
+        );
+        assert_eq!(store.event_log().last_seq().0, 1234);
+        drop((log, machine, snapshot));
+        tokio::task::spawn_blocking(move || drop(store))
             .await
             .unwrap();
     }

@@ -2,8 +2,8 @@
 //! subcommand) started one by one through [`crate::cluster`] on free loopback ports,
 //! watched through `GET /health` (`ready`, `last_seq`), and their memory read from
 //! `/proc/<pid>/status`. No catalog and no front-end run: a replica needs neither to start
-//! or to catch up. [`Replicas::announce`] does the one thing the front-end would have done,
-//! announcing a leader (with openraft the replicas elect one themselves, and it goes).
+//! or to catch up. The cluster file sets the `raft` election policy (`[order] election`), so
+//! the replicas elect a leader themselves, with no front-end asking one to campaign.
 //!
 //! Every process is killed when [`Replicas`] is dropped.
 
@@ -13,8 +13,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use toystore_net::config::Election;
 use toystore_net::ClusterToken;
-use toystore_order::api::{LeaderNotice, ReplicaStatus};
+use toystore_order::api::ReplicaStatus;
 use toystore_order::ReplicaClient;
 
 /// How often `/health` is asked while waiting.
@@ -72,11 +73,13 @@ pub struct Replicas {
 
 impl Replicas {
     /// Writes the cluster file of a three-replica store with its data in `data_dir` (the
-    /// replicas' files are `order-<id>.redb` there, logs under `logs/`), starting nothing.
+    /// replicas' files are `order-<id>.redb` there, logs under `logs/`) and the `raft`
+    /// election policy, starting nothing.
     /// `program` runs a service given its name (the `tools` binary). Every wait gives up
     /// after `timeout`.
     pub fn prepare(program: &Path, data_dir: &Path, timeout: Duration) -> anyhow::Result<Self> {
-        let spec = ClusterSpec::on_free_ports(program.to_path_buf(), Vec::new(), data_dir)?;
+        let mut spec = ClusterSpec::on_free_ports(program.to_path_buf(), Vec::new(), data_dir)?;
+        spec.config.order.election = Election::Raft;
         let token =
             ClusterToken::new(spec.config.token.clone()).context("the cluster token is empty")?;
         let clients = spec
@@ -100,6 +103,18 @@ impl Replicas {
     /// Replica `id`'s redb file.
     pub fn db(&self, id: u32) -> PathBuf {
         self.cluster.config().order_db(id)
+    }
+
+    /// The replicas' Raft membership as `order` initialises it from the cluster file: every
+    /// replica a voter, at its address.
+    pub fn members(&self) -> BTreeMap<u64, openraft::BasicNode> {
+        super::generate::members(
+            self.cluster
+                .config()
+                .replicas
+                .iter()
+                .map(|r| (u64::from(r.id), r.addr.to_string())),
+        )
     }
 
     fn client(&self, id: u32) -> anyhow::Result<&ReplicaClient> {
@@ -172,36 +187,6 @@ impl Replicas {
             .pid(Service::Order(id))
             .with_context(|| format!("order-{id} is not running"))?;
         Memory::of(pid)
-    }
-
-    /// Announces `leader` as the leader of `epoch`, as the front-end does: to the leader
-    /// first, then to every other running replica.
-    pub async fn announce(&mut self, epoch: u64, leader: u32) -> anyhow::Result<()> {
-        let notice = LeaderNotice { epoch, leader };
-        let status = self
-            .client(leader)?
-            .announce(notice)
-            .await
-            .with_context(|| format!("announcing replica {leader} as leader of epoch {epoch}"))?;
-        anyhow::ensure!(
-            status.role == toystore_order::api::Role::Leader,
-            "replica {leader} did not take the lead: {status:?}"
-        );
-        let others: Vec<u32> = self
-            .clients
-            .keys()
-            .copied()
-            .filter(|&id| id != leader)
-            .collect();
-        for id in others {
-            if self.cluster.is_running(Service::Order(id)) {
-                self.client(id)?
-                    .announce(notice)
-                    .await
-                    .with_context(|| format!("telling replica {id} about epoch {epoch}"))?;
-            }
-        }
-        Ok(())
     }
 
     /// Stops replica `id` with SIGTERM; fails if it did not exit cleanly.
