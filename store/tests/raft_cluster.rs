@@ -208,7 +208,18 @@ async fn a_node_that_was_down_catches_up_by_snapshot_and_matches_the_others() {
     n3.shutdown().await.unwrap();
     router.nodes.lock().unwrap().remove(&3);
     drop((n3, s3));
-    let s3 = open(&path(3));
+    // Tasks openraft spawned (e.g. a snapshot build) may hold the file a moment longer
+    // after shutdown: wait for the lock to go rather than fail on it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let s3 = loop {
+        match Store::open(path(3), raft_support::Orders) {
+            Ok(store) => break store,
+            Err(toystore_store::StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("reopening node 3: {e}"),
+        }
+    };
     assert_eq!(raw_events(&s3), events);
     assert_eq!(dump(&s3), rows);
 
