@@ -181,7 +181,14 @@ fn raft_reply<T: Serialize, E: Serialize>(result: Result<T, E>) -> Response {
             Err(e) => respond::<()>(Err(ApiError::internal(format!("encoding reply: {e}")))),
         },
         Err(e) => {
-            let body = serde_json::to_vec(&e).unwrap_or_default();
+            let body = match serde_json::to_vec(&e) {
+                Ok(body) => body,
+                Err(e) => {
+                    return respond::<()>(Err(ApiError::internal(format!(
+                        "encoding a raft error: {e}"
+                    ))))
+                }
+            };
             let mut resp =
                 warp::reply::with_status(body, StatusCode::SERVICE_UNAVAILABLE).into_response();
             resp.headers_mut()
@@ -195,14 +202,52 @@ fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     postcard::from_bytes(bytes).map_err(|e| ApiError::bad_request(format!("bad raft message: {e}")))
 }
 
+/// `POST /internal/raft/<name>`: the postcard body decoded as `Req` and handed to `call`
+/// on the replica's Raft, the result encoded by [`raft_reply`]; a body that does not decode
+/// is a 400.
+fn raft_route<Req, F, Fut, T, E>(
+    name: &'static str,
+    replica: Arc<Replica>,
+    auth: impl Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
+    call: F,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone
+where
+    Req: DeserializeOwned + Send + 'static,
+    F: Fn(Arc<Replica>, Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, E>> + Send,
+    T: Serialize,
+    E: Serialize,
+{
+    warp::path("internal")
+        .and(warp::path("raft"))
+        .and(warp::path(name))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(auth)
+        .and(body::bytes(MAX_RAFT_BODY))
+        .and(warp::any().map(move || replica.clone()))
+        .then(move |b: Bytes, r: Arc<Replica>| {
+            let call = call.clone();
+            async move {
+                match decode::<Req>(&b) {
+                    Ok(req) => raft_reply(call(r, req).await),
+                    Err(e) => respond::<()>(Err(e)),
+                }
+            }
+        })
+}
+
 /// The replica's routes.
 pub fn routes(
     replica: Arc<Replica>,
     token: ClusterToken,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    let with = move || {
-        let r = replica.clone();
-        warp::any().map(move || r.clone())
+    let with = {
+        let replica = replica.clone();
+        move || {
+            let r = replica.clone();
+            warp::any().map(move || r.clone())
+        }
     };
     let auth = token.require();
 
@@ -245,41 +290,21 @@ pub fn routes(
             }
         });
 
-    let append = warp::path!("internal" / "raft" / "append")
-        .and(warp::post())
-        .and(auth.clone())
-        .and(body::bytes(MAX_RAFT_BODY))
-        .and(with())
-        .then(|b: Bytes, r: Arc<Replica>| async move {
-            match decode(&b) {
-                Ok(req) => raft_reply(r.raft().append_entries(req).await),
-                Err(e) => respond::<()>(Err(e)),
-            }
-        });
-
-    let vote = warp::path!("internal" / "raft" / "vote")
-        .and(warp::post())
-        .and(auth.clone())
-        .and(body::bytes(MAX_RAFT_BODY))
-        .and(with())
-        .then(|b: Bytes, r: Arc<Replica>| async move {
-            match decode(&b) {
-                Ok(req) => raft_reply(r.raft().vote(req).await),
-                Err(e) => respond::<()>(Err(e)),
-            }
-        });
-
-    let snapshot = warp::path!("internal" / "raft" / "snapshot")
-        .and(warp::post())
-        .and(auth.clone())
-        .and(body::bytes(MAX_RAFT_BODY))
-        .and(with())
-        .then(|b: Bytes, r: Arc<Replica>| async move {
-            match decode(&b) {
-                Ok(req) => raft_reply(r.raft().install_snapshot(req).await),
-                Err(e) => respond::<()>(Err(e)),
-            }
-        });
+    let append = raft_route(
+        "append",
+        replica.clone(),
+        auth.clone(),
+        |r, req| async move { r.raft().append_entries(req).await },
+    );
+    let vote = raft_route("vote", replica.clone(), auth.clone(), |r, req| async move {
+        r.raft().vote(req).await
+    });
+    let snapshot = raft_route(
+        "snapshot",
+        replica.clone(),
+        auth.clone(),
+        |r, req| async move { r.raft().install_snapshot(req).await },
+    );
 
     let campaign = warp::path!("internal" / "raft" / "campaign")
         .and(warp::post())
