@@ -271,17 +271,10 @@ async fn measure_store(
     clients: usize,
     shared: &Arc<Shared>,
 ) -> anyhow::Result<Row> {
-    let metrics = target
-        .token
-        .as_ref()
-        .map(|t| FrontendMetrics::new(target, t));
-    let before = match &metrics {
-        Some(m) => m.cache().await,
-        None => None,
-    };
+    let before = target.cache_counters().await;
     let mut row = measure(args, target.frontend, scenario, clients, shared.clone()).await?;
-    if let (Some(m), Some(before)) = (&metrics, before) {
-        if let Some(after) = m.cache().await {
+    if let Some(before) = before {
+        if let Some(after) = target.cache_counters().await {
             let hits = after.0.saturating_sub(before.0) as f64;
             let misses = after.1.saturating_sub(before.1) as f64;
             if hits + misses > 0.0 {
@@ -318,24 +311,35 @@ async fn measure(
 
 /// Sets each row's ratios to its ceiling, when the ceiling was measured in this run.
 fn compare(rows: &mut [Row]) {
-    let find = |rows: &[Row], scenario: &str, clients: Option<usize>| {
-        rows.iter()
-            .find(|r| r.scenario == scenario && clients.is_none_or(|c| r.clients == c))
-            .map(|r| (r.throughput_rps, r.p50_ms))
+    // (scenario, clients, throughput, p50) of every ceiling row.
+    let ceilings: Vec<(String, usize, f64, f64)> = rows
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.scenario.as_str(),
+                "bare-http" | "disk-single" | "disk-batched"
+            )
+        })
+        .map(|r| (r.scenario.clone(), r.clients, r.throughput_rps, r.p50_ms))
+        .collect();
+    let find = |scenario: &str, clients: Option<usize>| {
+        ceilings
+            .iter()
+            .find(|c| c.0 == scenario && clients.is_none_or(|n| c.1 == n))
+            .map(|c| (c.2, c.3))
     };
-    let snapshot: Vec<Row> = rows.to_vec();
     for row in rows.iter_mut() {
         match row.scenario.as_str() {
             "bare-http" | "disk-single" | "disk-batched" => {}
             "buy" => {
-                let single = find(&snapshot, "disk-single", None);
-                let batched = find(&snapshot, "disk-batched", None);
+                let single = find("disk-single", None);
+                let batched = find("disk-batched", None);
                 if single.is_some() || batched.is_some() {
                     row.compare("disk", batched.map(|b| b.0), single.map(|s| s.1));
                 }
             }
             _ => {
-                if let Some((tput, p50)) = find(&snapshot, "bare-http", Some(row.clients)) {
+                if let Some((tput, p50)) = find("bare-http", Some(row.clients)) {
                     row.compare("bare-http", Some(tput), Some(p50));
                 }
             }
@@ -373,37 +377,6 @@ async fn place_orders(target: &Target, shared: &Shared, n: usize) -> anyhow::Res
         );
     }
     Ok(numbers)
-}
-
-/// The front-end's cache counters (`GET /metrics` with the token).
-struct FrontendMetrics {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl FrontendMetrics {
-    fn new(target: &Target, token: &str) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            url: format!("{}/metrics", target.url()),
-            token: token.to_string(),
-        }
-    }
-
-    /// (hits, misses), if the front-end answers.
-    async fn cache(&self) -> Option<(u64, u64)> {
-        let resp = self
-            .http
-            .get(&self.url)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .ok()?;
-        let v: serde_json::Value = resp.json().await.ok()?;
-        let c = &v["data"]["cache"];
-        Some((c["hits"].as_u64()?, c["misses"].as_u64()?))
-    }
 }
 
 fn progress(args: &BenchArgs, what: &str, len: u64) -> ProgressBar {

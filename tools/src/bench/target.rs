@@ -21,6 +21,7 @@ pub struct Target {
     pub frontend: SocketAddr,
     /// The cluster token, when known (to read the front-end's cache counters).
     pub token: Option<String>,
+    http: reqwest::Client,
     cluster: Option<Cluster>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -48,6 +49,7 @@ impl Target {
         Ok(Self {
             frontend,
             token,
+            http: reqwest::Client::new(),
             cluster: None,
             _dir: None,
         })
@@ -75,6 +77,7 @@ impl Target {
         Ok(Self {
             frontend: cluster.config().frontend.addr,
             token: Some(cluster.config().token.clone()),
+            http: reqwest::Client::new(),
             cluster: Some(cluster),
             _dir: Some(dir),
         })
@@ -83,6 +86,22 @@ impl Target {
     /// The front-end's base URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.frontend)
+    }
+
+    /// The front-end's cache (hits, misses) from its `GET /metrics`, when the token is
+    /// known and the front-end answers.
+    pub async fn cache_counters(&self) -> Option<(u64, u64)> {
+        let token = self.token.as_ref()?;
+        let resp = self
+            .http
+            .get(format!("{}/metrics", self.url()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .ok()?;
+        let v: serde_json::Value = resp.json().await.ok()?;
+        let c = &v["data"]["cache"];
+        Some((c["hits"].as_u64()?, c["misses"].as_u64()?))
     }
 
     /// Resident memory of every service, when the benchmark started them.
