@@ -92,6 +92,22 @@ async fn get(http: &reqwest::Client, url: String) -> serde_json::Value {
     http.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+/// `POST <frontend>/orders` with `order` as the JSON body; the reply's JSON.
+async fn place(
+    http: &reqwest::Client,
+    frontend: &str,
+    order: serde_json::Value,
+) -> serde_json::Value {
+    http.post(format!("{frontend}/orders"))
+        .json(&order)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_stops_cleanly_on_sigint_and_keeps_its_data() {
     let dir = tempfile::tempdir().unwrap();
@@ -117,15 +133,12 @@ async fn up_serves_stops_cleanly_on_sigint_and_keeps_its_data() {
         get(&http, format!("{frontend}/products/Tux")).await,
         serde_json::json!({"data": {"name": "Tux", "price": 25.99, "quantity": 100}})
     );
-    let order: serde_json::Value = http
-        .post(format!("{frontend}/orders"))
-        .json(&serde_json::json!({"name": "Tux", "quantity": 1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order = place(
+        &http,
+        &frontend,
+        serde_json::json!({"name": "Tux", "quantity": 1}),
+    )
+    .await;
     assert_eq!(order, serde_json::json!({"data": {"order_number": 0}}));
 
     let rest = up.interrupt().await;
@@ -172,15 +185,12 @@ async fn up_with_raft_elections_serves_orders() {
             .any(|l| l.contains("election") && l.contains("raft")),
         "{banner:?}"
     );
-    let order: serde_json::Value = http
-        .post(format!("{frontend}/orders"))
-        .json(&serde_json::json!({"name": "Uno", "quantity": 2}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order = place(
+        &http,
+        &frontend,
+        serde_json::json!({"name": "Uno", "quantity": 2}),
+    )
+    .await;
     assert_eq!(order, serde_json::json!({"data": {"order_number": 0}}));
     assert_eq!(
         get(&http, format!("{frontend}/orders/0")).await,
