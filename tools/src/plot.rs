@@ -35,8 +35,10 @@ const PALETTE: [RGBColor; 8] = [
 /// Colours [`line_chart`] cycles through.
 const LINE_CHART_COLORS: usize = 3;
 
-/// Writes a line chart of `series` to `path` (SVG), with a logarithmic y axis so that
-/// fast and slow request types are both readable on one chart.
+/// Writes a line chart of `series` to `path` (SVG) with a linear x axis and a logarithmic y
+/// axis, so that fast and slow request types are both readable on one chart. Colours cycle
+/// through the first [`LINE_CHART_COLORS`], so series `i` and `i + 3` share one (a request
+/// type with the cache on and off).
 pub fn line_chart(
     path: &Path,
     title: &str,
@@ -44,84 +46,15 @@ pub fn line_chart(
     y_label: &str,
     series: &[Series],
 ) -> anyhow::Result<()> {
-    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-    let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
-    let (x_min, x_max) = bounds(xs);
-    // The y axis is logarithmic: values are drawn as log10, labelled as values.
-    let (y_min, y_max) = bounds(ys.filter(|y| *y > 0.0));
-    let y_range = (y_min / 1.5).max(1e-3).log10()..(y_max * 1.5).max(1e-2).log10();
-    let log = |(x, y): (f64, f64)| (x, y.log10());
-    let x_pad = ((x_max - x_min) * 0.05).max(0.01);
-    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
-    let draw = |e: &dyn std::fmt::Display| anyhow::anyhow!("drawing {}: {e}", path.display());
-    root.fill(&WHITE).map_err(|e| draw(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
-        .build_cartesian_2d((x_min - x_pad)..(x_max + x_pad), y_range)
-        .map_err(|e| draw(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .x_labels(6)
-        .y_labels(12)
-        .y_label_formatter(&|y| {
-            let v = 10f64.powf(*y);
-            if v < 10.0 {
-                format!("{v:.2}")
-            } else {
-                format!("{v:.0}")
-            }
-        })
-        .draw()
-        .map_err(|e| draw(&e))?;
-    for (i, s) in series.iter().enumerate() {
-        let color = PALETTE[i % LINE_CHART_COLORS];
-        let line = if s.dashed {
-            color.mix(0.6).stroke_width(1)
-        } else {
-            color.stroke_width(2)
-        };
-        let filled = !s.dashed;
-        chart
-            .draw_series(LineSeries::new(
-                s.points.iter().copied().filter(|p| p.1 > 0.0).map(log),
-                line,
-            ))
-            .map_err(|e| draw(&e))?
-            .label(s.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line));
-        chart
-            .draw_series(
-                s.points
-                    .iter()
-                    .copied()
-                    .filter(|p| p.1 > 0.0)
-                    .map(log)
-                    .map(|(x, y)| {
-                        let style = if filled {
-                            color.filled()
-                        } else {
-                            color.stroke_width(1)
-                        };
-                        Circle::new((x, y), 4, style)
-                    }),
-            )
-            .map_err(|e| draw(&e))?;
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::MiddleLeft)
-        .draw()
-        .map_err(|e| draw(&e))?;
-    root.present()
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    let x = Axis {
+        label: x_label,
+        scale: Scale::Linear,
+    };
+    let y = Axis {
+        label: y_label,
+        scale: Scale::Log,
+    };
+    draw_chart(path, title, (x, y), series, LINE_CHART_COLORS)
 }
 
 /// How an axis maps values to positions.
@@ -176,6 +109,17 @@ pub fn chart(
     y: Axis<'_>,
     series: &[Series],
 ) -> anyhow::Result<()> {
+    draw_chart(path, title, (x, y), series, PALETTE.len())
+}
+
+/// [`chart`], with colours cycling through the first `colors` of the palette.
+fn draw_chart(
+    path: &Path,
+    title: &str,
+    (x, y): (Axis<'_>, Axis<'_>),
+    series: &[Series],
+    colors: usize,
+) -> anyhow::Result<()> {
     let placed: Vec<Vec<(f64, f64)>> = series
         .iter()
         .map(|s| {
@@ -219,7 +163,7 @@ pub fn chart(
         .draw()
         .map_err(|e| draw(&e))?;
     for (i, (s, points)) in series.iter().zip(&placed).enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
+        let color = PALETTE[i % colors.clamp(1, PALETTE.len())];
         let line = if s.dashed {
             color.mix(0.7).stroke_width(1)
         } else {
