@@ -1,5 +1,6 @@
-//! [`Orders`]: the state machine's rule for a committed purchase, run by the storage inside
-//! the apply transaction, identically on every replica.
+//! [`Orders`]: the state machine's rule for a committed entry's purchases, run by the storage
+//! inside the apply transaction, identically on every replica, one purchase after another in
+//! the entry's order.
 //!
 //! A purchase whose request id is new becomes order number "orders so far" (an
 //! `OrderPlaced` at seq number + 1, so numbers are gap-free and equal everywhere); a request
@@ -7,7 +8,7 @@
 //! with a different purchase it answers [`Outcome::KeyReused`] and adds nothing.
 
 use crate::projection::{ORDERS, REQUESTS};
-use crate::types::{OrderRaft, Outcome, Purchase};
+use crate::types::{OrderRaft, Outcome, Outcomes, Proposal, Purchase};
 use openraft::LogId;
 use toystore_events::OrderEvent;
 use toystore_store::raft::Apply;
@@ -23,39 +24,48 @@ impl Apply<OrderRaft, OrderEvent> for Orders {
         &self,
         batch: &mut Batch<'_, OrderEvent>,
         _log_id: &LogId<u64>,
-        data: &Purchase,
-    ) -> Result<Outcome, StoreError> {
-        let known = batch
-            .tx()
-            .open_table(REQUESTS)?
-            .get(data.request_id.as_str())?
-            .map(|v| v.value());
-        if let Some(number) = known {
-            let same = batch
-                .tx()
-                .open_table(ORDERS)?
-                .get(number)?
-                .is_some_and(|row| {
-                    let (name, quantity) = row.value();
-                    name == data.product && quantity == data.quantity
-                });
-            return Ok(if same {
-                Outcome::Placed { number, new: false }
-            } else {
-                Outcome::KeyReused { number }
-            });
-        }
-        let number = batch.last_seq().0;
-        batch.append(&OrderEvent::OrderPlaced {
-            number,
-            request_id: data.request_id.clone(),
-            name: data.product.clone(),
-            quantity: data.quantity,
-        })?;
-        Ok(Outcome::Placed { number, new: true })
+        data: &Proposal,
+    ) -> Result<Outcomes, StoreError> {
+        data.purchases
+            .iter()
+            .map(|p| place(batch, p))
+            .collect::<Result<_, _>>()
+            .map(Outcomes)
     }
 
-    fn reply_without_data(&self) -> Outcome {
-        Outcome::Nothing
+    fn reply_without_data(&self) -> Outcomes {
+        Outcomes::default()
     }
+}
+
+/// Applies one purchase (earlier purchases of the same entry are already in `batch`).
+fn place(batch: &mut Batch<'_, OrderEvent>, data: &Purchase) -> Result<Outcome, StoreError> {
+    let known = batch
+        .tx()
+        .open_table(REQUESTS)?
+        .get(data.request_id.as_str())?
+        .map(|v| v.value());
+    if let Some(number) = known {
+        let same = batch
+            .tx()
+            .open_table(ORDERS)?
+            .get(number)?
+            .is_some_and(|row| {
+                let (name, quantity) = row.value();
+                name == data.product && quantity == data.quantity
+            });
+        return Ok(if same {
+            Outcome::Placed { number, new: false }
+        } else {
+            Outcome::KeyReused { number }
+        });
+    }
+    let number = batch.last_seq().0;
+    batch.append(&OrderEvent::OrderPlaced {
+        number,
+        request_id: data.request_id.clone(),
+        name: data.product.clone(),
+        quantity: data.quantity,
+    })?;
+    Ok(Outcome::Placed { number, new: true })
 }

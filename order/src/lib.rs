@@ -5,7 +5,7 @@
 //! table and request id → number mapping are its projection ([`projection`]). The Raft log,
 //! vote and state machine live in the same file (`toystore_store::raft`). [`types`] holds the
 //! Raft type configuration, [`node`] openraft's settings and the cluster's initialisation,
-//! [`network`] the HTTP transport between replicas, [`replica`] the rules, [`error`] their
+//! [`network`] the HTTP transport between replicas, [`replica`] the rules, [`proposer`] the batching of purchases into entries, [`error`] their
 //! refusals, [`server`] the endpoints, [`client`] the typed client, [`api`] the wire types,
 //! [`cli`] the command line, [`failpoint`] the crash hooks of the black-box tests.
 
@@ -18,6 +18,7 @@ pub mod failpoint;
 pub mod network;
 pub mod node;
 pub mod projection;
+pub mod proposer;
 pub mod replica;
 pub mod server;
 pub mod types;

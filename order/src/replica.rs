@@ -2,8 +2,8 @@
 //!
 //! - **Place** (leader only): a request id the state machine already holds is answered at
 //!   once, after `ensure_linearizable` (so a deposed leader never answers); otherwise the
-//!   purchase is bought through the catalog (idempotent by request id), proposed with
-//!   `client_write`, and answered with the number the state machine assigned once the entry
+//!   purchase is bought through the catalog (idempotent by request id), proposed through the
+//!   [`Proposer`] (which batches concurrent purchases into one `client_write`), and answered with the number the state machine assigned once the entry
 //!   is committed on a majority and applied ([`crate::apply`]). A write not committed within
 //!   the write timeout is [`PlaceError::Unavailable`]: nothing is acknowledged, and a retry
 //!   with the same request id yields the same order.
@@ -14,8 +14,9 @@
 use crate::api::{OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, Role};
 use crate::error::{PlaceError, ReadError};
 use crate::projection::{OrderProjection, ORDERS, REQUESTS};
+use crate::proposer::{ProposeError, Proposer};
 use crate::types::{OrderNode, OrderRaft, Outcome, Purchase};
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, RaftError};
 use openraft::ServerState;
 use std::time::Duration;
 use toystore_catalog::api::BuyRequest;
@@ -33,6 +34,7 @@ pub struct Replica {
     raft: OrderNode,
     store: OrderStore,
     catalog: CatalogClient,
+    proposer: Proposer,
     write_timeout: Duration,
 }
 
@@ -41,7 +43,8 @@ fn short(id: u64) -> u32 {
 }
 
 impl Replica {
-    /// A replica of Raft node `raft` on `store`.
+    /// A replica of Raft node `raft` on `store` (starts its [`Proposer`]: call within a
+    /// Tokio runtime).
     pub fn new(
         id: u64,
         raft: OrderNode,
@@ -51,6 +54,7 @@ impl Replica {
     ) -> Self {
         Self {
             id,
+            proposer: Proposer::start(raft.clone(), write_timeout),
             raft,
             store,
             catalog,
@@ -181,28 +185,17 @@ impl Replica {
             product: order.name,
             quantity: order.quantity,
         };
-        let written = tokio::time::timeout(self.write_timeout, self.raft.client_write(purchase))
-            .await
-            .map_err(|_| PlaceError::Unavailable("order not committed in time".into()))?;
-        let reply = match written {
-            Ok(r) => r.data,
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                return Err(PlaceError::NotLeader {
-                    leader: f.leader_id,
-                })
-            }
-            Err(e) => return Err(PlaceError::Unavailable(e.to_string())),
-        };
+        let outcome = self.proposer.propose(purchase).await.map_err(|e| match e {
+            ProposeError::NotLeader { leader } => PlaceError::NotLeader { leader },
+            ProposeError::Unavailable(m) => PlaceError::Unavailable(m),
+        })?;
         crate::failpoint::hit("after-commit");
-        match reply {
+        match outcome {
             Outcome::Placed { number, new } => Ok(OrderPlacedReply {
                 order_number: number,
                 replayed: !new,
             }),
             Outcome::KeyReused { .. } => Err(PlaceError::KeyReused),
-            Outcome::Nothing => Err(PlaceError::Unavailable(
-                "unexpected reply from the state machine".into(),
-            )),
         }
     }
 

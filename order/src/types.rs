@@ -1,6 +1,7 @@
 //! The order service's Raft type configuration: node id = replica id, node =
-//! [`BasicNode`] (its address), an entry's data = a [`Purchase`], an entry's reply = an
-//! [`Outcome`]. Storage is `toystore_store::raft` on the replica's redb file.
+//! [`BasicNode`] (its address), an entry's data = a [`Proposal`] (the purchases the leader
+//! batched into it, see [`crate::proposer`]), an entry's reply = one [`Outcome`] per purchase.
+//! Storage is `toystore_store::raft` on the replica's redb file.
 
 use openraft::BasicNode;
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,14 @@ pub struct Purchase {
     pub quantity: u32,
 }
 
-/// What applying an entry answered.
+/// One Raft entry's data: purchases, applied in this order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// The purchases, each already sold by the catalog.
+    pub purchases: Vec<Purchase>,
+}
+
+/// What applying a purchase answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     /// The purchase is order `number`; `new` is false when its request id was already
@@ -33,15 +41,18 @@ pub enum Outcome {
         /// The number the request id names.
         number: u64,
     },
-    /// A blank or membership entry.
-    Nothing,
 }
+
+/// What applying an entry answered: one outcome per purchase of its [`Proposal`], in order
+/// (none for a blank or membership entry).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcomes(pub Vec<Outcome>);
 
 openraft::declare_raft_types!(
     /// The order service's Raft types.
     pub OrderRaft:
-        D = Purchase,
-        R = Outcome,
+        D = Proposal,
+        R = Outcomes,
         NodeId = u64,
         Node = BasicNode,
         Entry = openraft::Entry<OrderRaft>,

@@ -34,4 +34,4 @@ pub use log::{last_seq_in, EventIter, EventLog, RawIter};
 pub use projection::{NoProjection, Projection};
 pub use redb;
 pub use toystore_events::{LogEvent, Seq};
-pub use writer::Batch;
+pub use writer::{Batch, SYNC_BEHIND};

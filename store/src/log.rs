@@ -108,7 +108,20 @@ impl<E: LogEvent> EventLog<E> {
         F: FnOnce(&mut Batch<'_, E>) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
-        let rx = self.submit(f)?;
+        let rx = self.submit(f, true)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`EventLog::execute`] without an fsync of its own: the result is committed (visible to
+    /// every reader) when it returns, and durable with the next durable commit or a clean
+    /// close. Only for writes that can be redone after a crash (a Raft state machine's
+    /// applies, whose entries are durable in the Raft log).
+    pub(crate) async fn execute_unsynced<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Batch<'_, E>) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let rx = self.submit(f, false)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -118,19 +131,20 @@ impl<E: LogEvent> EventLog<E> {
         F: FnOnce(&mut Batch<'_, E>) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
-        let rx = self.submit(f)?;
+        let rx = self.submit(f, true)?;
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 
     fn submit<R, F>(
         &self,
         f: F,
+        durable: bool,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<R, StoreError>>, StoreError>
     where
         F: FnOnce(&mut Batch<'_, E>) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
-        let (req, rx) = Request::new(f);
+        let (req, rx) = Request::new(f, durable);
         let jobs = self.jobs.as_ref().ok_or(StoreError::Closed)?;
         jobs.send(Box::new(req)).map_err(|_| StoreError::Closed)?;
         Ok(rx)
@@ -143,13 +157,14 @@ impl<E: LogEvent> EventLog<E> {
         jobs.send(job).map_err(|_| StoreError::Closed)
     }
 
-    /// Queues `f` for the next group commit without waiting for it: its result (and any
-    /// error) is dropped, so `f` is for writes whose durability nobody waits on.
+    /// Queues `f` for the next group commit without waiting for it and without an fsync of
+    /// its own (durable with the next durable commit): its result (and any error) is dropped,
+    /// so `f` is for writes whose durability nobody waits on.
     pub(crate) fn execute_detached<F>(&self, f: F) -> Result<(), StoreError>
     where
         F: FnOnce(&mut Batch<'_, E>) -> Result<(), StoreError> + Send + 'static,
     {
-        self.submit(f).map(drop)
+        self.submit(f, false).map(drop)
     }
 
     /// The database, for this crate's own tables.

@@ -5,6 +5,17 @@
 //! commits once with `Durability::Immediate`, and only then answers each caller. If a
 //! request fails or the commit fails, the whole transaction is aborted and every caller in
 //! the batch gets an error: nothing of the batch is written.
+//!
+//! A request may say it needs no fsync of its own ([`Work::durable`] false: a Raft state
+//! machine apply, whose entries are already durable in the Raft log, or the committed log
+//! id). A batch made only of such requests commits with `Durability::None`: it is visible at
+//! once and becomes durable with the next `Immediate` commit (redb persists every earlier
+//! commit with it, and on a clean close). Under load that is the next Raft append; when no
+//! durable request follows within [`SYNC_BEHIND`], the writer commits an empty durable
+//! transaction itself, so the file on disk trails what readers see by at most that long
+//! plus one fsync, and nobody waits for it. A crash in that window loses those writes,
+//! which for such requests only means re-applying them from the Raft log on restart. A batch
+//! with any other request is committed with `Immediate`, as before.
 
 use crate::{Projection, StoreError};
 use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
@@ -18,6 +29,10 @@ pub(crate) const EVENTS: TableDefinition<'static, u64, &'static [u8]> =
 
 /// The most requests one transaction takes; more wait for the next one.
 pub const MAX_BATCH: usize = 4096;
+
+/// How long a non-durable commit may wait for a durable one before the writer makes it
+/// durable with an empty `Immediate` commit of its own.
+pub const SYNC_BEHIND: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The view of the open write transaction that a request gets.
 pub struct Batch<'a, E> {
@@ -139,6 +154,10 @@ impl<E: LogEvent> Batch<'_, E> {
 pub(crate) trait Work<E>: Send {
     fn run(&mut self, batch: &mut Batch<'_, E>) -> Result<(), StoreError>;
     fn finish(self: Box<Self>, outcome: Result<(), StoreError>);
+    /// Whether the caller needs the write on disk before it hears of it (the default).
+    fn durable(&self) -> bool {
+        true
+    }
 }
 
 /// A closure and the channel its caller waits on.
@@ -146,15 +165,18 @@ pub(crate) struct Request<F, R> {
     f: Option<F>,
     result: Option<R>,
     reply: oneshot::Sender<Result<R, StoreError>>,
+    durable: bool,
 }
 
 impl<F, R> Request<F, R> {
-    pub(crate) fn new(f: F) -> (Self, oneshot::Receiver<Result<R, StoreError>>) {
+    /// A request whose caller hears of it after the commit, durable if `durable`.
+    pub(crate) fn new(f: F, durable: bool) -> (Self, oneshot::Receiver<Result<R, StoreError>>) {
         let (reply, rx) = oneshot::channel();
         let req = Request {
             f: Some(f),
             result: None,
             reply,
+            durable,
         };
         (req, rx)
     }
@@ -181,6 +203,10 @@ where
         // The caller may have stopped waiting; its result is committed either way.
         let _ = self.reply.send(answer);
     }
+
+    fn durable(&self) -> bool {
+        self.durable
+    }
 }
 
 pub(crate) type Job<E> = Box<dyn Work<E>>;
@@ -196,7 +222,24 @@ pub(crate) struct Writer<E> {
 impl<E: LogEvent> Writer<E> {
     /// Runs until every sender is gone.
     pub(crate) fn run(self) {
-        while let Ok(first) = self.jobs.recv() {
+        // Whether the last commit was not durable (and nothing durable followed yet).
+        let mut unsynced = false;
+        loop {
+            let first = if unsynced {
+                match self.jobs.recv_timeout(SYNC_BEHIND) {
+                    Ok(job) => job,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        unsynced = !self.sync();
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match self.jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                }
+            };
             let mut jobs = vec![first];
             while jobs.len() < MAX_BATCH {
                 match self.jobs.try_recv() {
@@ -204,19 +247,43 @@ impl<E: LogEvent> Writer<E> {
                     Err(_) => break,
                 }
             }
-            self.commit_batch(jobs);
+            match self.commit_batch(jobs) {
+                Some(Durability::Immediate) => unsynced = false,
+                Some(_) => unsynced = true,
+                None => {}
+            }
         }
     }
 
-    fn commit_batch(&self, mut jobs: Vec<Job<E>>) {
+    /// Makes every earlier commit durable with an empty durable commit; false if it failed
+    /// (it is tried again later).
+    fn sync(&self) -> bool {
+        let synced = || -> Result<(), StoreError> {
+            let mut tx = self.db.begin_write()?;
+            tx.set_durability(Durability::Immediate)?;
+            tx.commit()?;
+            Ok(())
+        };
+        match synced() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not make the last commits durable; will retry");
+                false
+            }
+        }
+    }
+
+    /// Runs and commits one batch; returns the commit's durability, `None` if it failed.
+    fn commit_batch(&self, mut jobs: Vec<Job<E>>) -> Option<Durability> {
         let before = *self.last.borrow();
         match self.run_batch(&mut jobs, before) {
-            Ok(last) => {
+            Ok((last, durability)) => {
                 self.last.send_replace(last);
                 tracing::trace!(requests = jobs.len(), last_seq = last.0, "group commit");
                 for job in jobs {
                     job.finish(Ok(()));
                 }
+                Some(durability)
             }
             Err((culprit, e)) => {
                 tracing::warn!(requests = jobs.len(), error = %e, "batch aborted");
@@ -232,6 +299,7 @@ impl<E: LogEvent> Writer<E> {
                     };
                     job.finish(Err(err));
                 }
+                None
             }
         }
     }
@@ -242,11 +310,15 @@ impl<E: LogEvent> Writer<E> {
         &self,
         jobs: &mut [Job<E>],
         before: Seq,
-    ) -> Result<Seq, (Option<usize>, StoreError)> {
+    ) -> Result<(Seq, Durability), (Option<usize>, StoreError)> {
         let whole = |e: StoreError| (None, e);
         let mut tx = self.db.begin_write().map_err(|e| whole(e.into()))?;
-        tx.set_durability(Durability::Immediate)
-            .map_err(|e| whole(e.into()))?;
+        let durability = if jobs.iter().any(|j| j.durable()) {
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
+        tx.set_durability(durability).map_err(|e| whole(e.into()))?;
         let mut batch = Batch {
             tx: &tx,
             projection: self.projection.as_ref(),
@@ -268,6 +340,6 @@ impl<E: LogEvent> Writer<E> {
         }
         let last = batch.last;
         tx.commit().map_err(|e| whole(e.into()))?;
-        Ok(last)
+        Ok((last, durability))
     }
 }

@@ -16,7 +16,9 @@
 //!   HTTP and disk ceilings;
 //! - [`duration`]: durations on the command line (`10s`, `500ms`);
 //! - [`growth`]: `tools growth`, the cost of start-up, catch-up, replay and diff, and the
-//!   replicas' memory, as the order log grows.
+//!   replicas' memory, as the order log grows;
+//! - [`outage`]: `tools outage`, how long buying stops after a leader or follower is killed
+//!   or paused.
 
 pub mod bench;
 pub mod chaos;
@@ -28,6 +30,7 @@ pub mod eval;
 pub mod growth;
 pub mod logfile;
 pub mod node;
+pub mod outage;
 pub mod plot;
 pub mod replay;
 pub mod up;

@@ -7,7 +7,7 @@
 //! is wrong.
 
 use clap::{Parser, Subcommand};
-use toystore_tools::{bench, chaos, client, diff, eval, growth, node, replay, up};
+use toystore_tools::{bench, chaos, client, diff, eval, growth, node, outage, replay, up};
 
 /// toystore tools.
 #[derive(Debug, Parser)]
@@ -38,6 +38,8 @@ enum Command {
     BareHttp(bench::ceiling::BareArgs),
     /// Measure start-up, catch-up, replay, diff and memory as the order log grows.
     Growth(growth::GrowthArgs),
+    /// Measure how long buying stops after killing or pausing the leader or a follower.
+    Outage(outage::OutageArgs),
     #[command(flatten)]
     Node(node::Node),
 }
@@ -75,6 +77,7 @@ fn run_async(command: Command) -> anyhow::Result<u8> {
             Command::Bench(args) => bench::run(args).await,
             Command::BareHttp(args) => bench::ceiling::serve_bare(args).await.map(|()| 0),
             Command::Growth(args) => growth::run(args).await,
+            Command::Outage(args) => outage::run(args).await,
             Command::Node(node) => node::run(node).await.map(|()| 0),
             Command::Replay(args) => {
                 tokio::task::spawn_blocking(move || replay::run(&args)).await?

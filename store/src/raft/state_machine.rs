@@ -106,7 +106,7 @@ impl<C: RaftTypes, E: LogEvent, A: Apply<C, E>> RaftStateMachine<C> for StateMac
         let applied = self
             .shared
             .log
-            .execute(move |b| apply_entries(applier.as_ref(), b, &entries))
+            .execute_unsynced(move |b| apply_entries(applier.as_ref(), b, &entries))
             .await;
         applied.map_err(|e| {
             let at = match &e {

@@ -45,7 +45,7 @@ use toystore_catalog::toys::TOYS;
 use toystore_events::OrderEvent;
 use toystore_order::apply::Orders as Applier;
 use toystore_order::replica::OrderStore;
-use toystore_order::types::{OrderRaft, Purchase};
+use toystore_order::types::{OrderRaft, Proposal, Purchase};
 
 /// The term in which the generated orders were placed (the vote's and the entries' term).
 pub const TERM: u64 = 1;
@@ -172,10 +172,12 @@ pub async fn generate(
                 } = source.next_order();
                 Entry {
                     log_id: at(written + i + 2),
-                    payload: EntryPayload::Normal(Purchase {
-                        request_id,
-                        product: name,
-                        quantity,
+                    payload: EntryPayload::Normal(Proposal {
+                        purchases: vec![Purchase {
+                            request_id,
+                            product: name,
+                            quantity,
+                        }],
                     }),
                 }
             })

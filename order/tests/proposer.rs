@@ -1,0 +1,134 @@
+//! The proposer on a one-replica Raft cluster: concurrent purchases share entries, each
+//! caller gets its own purchase's outcome, and the state machine's per-purchase rules hold
+//! inside one entry (a repeated request id names one order; a reused one is refused).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use openraft::BasicNode;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+use toystore_net::config::OrderConfig;
+use toystore_net::ClusterToken;
+use toystore_order::apply::Orders;
+use toystore_order::network::Network;
+use toystore_order::proposer::{ProposeError, Proposer};
+use toystore_order::replica::open_store;
+use toystore_order::types::{OrderNode, Outcome, Purchase};
+
+async fn one_node(dir: &std::path::Path) -> OrderNode {
+    let store = open_store(&dir.join("order-1.redb")).unwrap();
+    let http = toystore_net::client::http_client(Duration::from_secs(1)).unwrap();
+    let network = Network::new(
+        http,
+        ClusterToken::new("t").unwrap(),
+        Arc::new(BTreeMap::new()),
+    );
+    let config = toystore_order::node::raft_config(&OrderConfig::default()).unwrap();
+    let raft = openraft::Raft::new(
+        1,
+        config,
+        network,
+        store.log_store(),
+        store.state_machine(Orders),
+    )
+    .await
+    .unwrap();
+    let members = BTreeMap::from([(1, BasicNode::new("127.0.0.1:1"))]);
+    toystore_order::node::initialize(&raft, members)
+        .await
+        .unwrap();
+    raft.trigger().elect().await.unwrap();
+    raft.wait(Some(Duration::from_secs(10)))
+        .state(openraft::ServerState::Leader, "leads")
+        .await
+        .unwrap();
+    raft
+}
+
+fn purchase(key: &str, quantity: u32) -> Purchase {
+    Purchase {
+        request_id: key.into(),
+        product: "Tux".into(),
+        quantity,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_purchases_share_entries_and_each_gets_its_own_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let raft = one_node(dir.path()).await;
+    let proposer = Proposer::start(raft.clone(), Duration::from_secs(10));
+    let before = raft.metrics().borrow().last_log_index.unwrap_or(0);
+
+    let n = 400;
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let p = proposer.clone();
+            tokio::spawn(async move { p.propose(purchase(&format!("k{i}"), 1)).await })
+        })
+        .collect();
+    let mut numbers = BTreeSet::new();
+    for t in tasks {
+        match t.await.unwrap().unwrap() {
+            Outcome::Placed { number, new: true } => assert!(numbers.insert(number)),
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(
+        numbers,
+        (0..n).collect::<BTreeSet<u64>>(),
+        "gap-free, one each"
+    );
+    let entries = raft.metrics().borrow().last_log_index.unwrap_or(0) - before;
+    assert!(
+        entries < n / 2,
+        "{n} concurrent purchases took {entries} entries: not batched"
+    );
+    raft.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_entry_applies_its_purchases_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let raft = one_node(dir.path()).await;
+    // Straight through Raft, so the three purchases are certainly in one entry.
+    let reply = raft
+        .client_write(toystore_order::types::Proposal {
+            purchases: vec![purchase("a", 1), purchase("a", 1), purchase("a", 2)],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.data.0,
+        vec![
+            Outcome::Placed {
+                number: 0,
+                new: true
+            },
+            Outcome::Placed {
+                number: 0,
+                new: false
+            },
+            Outcome::KeyReused { number: 0 },
+        ]
+    );
+    // Through the proposer, the same request id finds the same order.
+    let proposer = Proposer::start(raft.clone(), Duration::from_secs(10));
+    assert_eq!(
+        proposer.propose(purchase("a", 1)).await.unwrap(),
+        Outcome::Placed {
+            number: 0,
+            new: false
+        }
+    );
+    raft.shutdown().await.unwrap();
+    // A stopped Raft refuses; the caller hears it instead of waiting for ever.
+    let refused = tokio::time::timeout(Duration::from_secs(10), proposer.propose(purchase("b", 1)))
+        .await
+        .expect("the proposer answered");
+    assert!(
+        matches!(refused, Err(ProposeError::Unavailable(_))),
+        "{refused:?}"
+    );
+}
