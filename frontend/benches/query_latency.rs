@@ -87,7 +87,10 @@ async fn start_frontend(
         stream_silence: Duration::from_secs(3),
         replicas: Vec::new(),
         health_interval: Duration::from_secs(1),
-        failover_timeout: Duration::from_secs(1),
+        failover: toystore_frontend::orders::Failover {
+            total: Duration::from_secs(1),
+            attempt: Duration::from_secs(1),
+        },
         watch: None,
         election: Default::default(),
     };

@@ -54,7 +54,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ),
         replicas: members(&cluster),
         health_interval: Duration::from_millis(cluster.frontend.health_interval_ms),
-        failover_timeout: Duration::from_millis(cluster.frontend.failover_timeout_ms),
+        failover: crate::orders::Failover {
+            total: Duration::from_millis(cluster.frontend.failover_timeout_ms),
+            attempt: Duration::from_millis(cluster.frontend.attempt_timeout_ms),
+        },
         watch: args.cluster.config.clone(),
         election: cluster.order.election,
     };

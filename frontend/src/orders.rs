@@ -7,7 +7,9 @@
 //! unavailable leader (no majority, catalog down) makes it look again after a pause. Every
 //! retry uses the *same* request id (the catalog and the Raft state machine are idempotent
 //! by it), until the failover timeout; only then does the client see
-//! `503 order service unavailable`.
+//! `503 order service unavailable`. One call that has no answer within the attempt timeout
+//! (a paused or cut-off leader keeps the connection open) is abandoned like an unreachable
+//! leader: the front-end looks again and retries elsewhere with the same request id.
 
 use crate::leader::Replicas;
 use std::time::Duration;
@@ -22,6 +24,15 @@ const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 fn unavailable() -> ApiError {
     ApiError::unavailable("order service unavailable")
+}
+
+/// The front-end's patience with the order service.
+#[derive(Debug, Clone, Copy)]
+pub struct Failover {
+    /// How long a request may take in all, across attempts.
+    pub total: Duration,
+    /// How long one attempt at one leader may take.
+    pub attempt: Duration,
 }
 
 /// What to do with a failed call to the leader.
@@ -57,9 +68,9 @@ fn classify(e: &CallError, not_found: &'static str) -> Next {
 pub async fn place(
     replicas: &Replicas,
     order: &PlaceOrder,
-    timeout: Duration,
+    failover: Failover,
 ) -> Result<OrderPlacedReply, ApiError> {
-    with_failover(replicas, timeout, "product not found", |leader| {
+    with_failover(replicas, failover, "product not found", |leader| {
         let order = order.clone();
         async move { leader.place_order(&order).await }
     })
@@ -70,9 +81,9 @@ pub async fn place(
 pub async fn get(
     replicas: &Replicas,
     number: u64,
-    timeout: Duration,
+    failover: Failover,
 ) -> Result<OrderRecord, ApiError> {
-    with_failover(replicas, timeout, "order not found", |leader| async move {
+    with_failover(replicas, failover, "order not found", |leader| async move {
         leader.order(number).await
     })
     .await
@@ -80,7 +91,7 @@ pub async fn get(
 
 async fn with_failover<T, F, Fut>(
     replicas: &Replicas,
-    timeout: Duration,
+    failover: Failover,
     not_found: &'static str,
     mut call: F,
 ) -> Result<T, ApiError>
@@ -88,11 +99,17 @@ where
     F: FnMut(toystore_order::ReplicaClient) -> Fut,
     Fut: std::future::Future<Output = Result<T, CallError>>,
 {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + failover.total;
     let mut failed: Option<(u32, u64)> = None;
     loop {
         if let Some(leader) = replicas.leader(failed).await {
-            match call(leader.client.clone()).await {
+            let attempt = tokio::time::timeout(failover.attempt, call(leader.client.clone()));
+            match attempt.await.unwrap_or_else(|_| {
+                Err(CallError::Unavailable(format!(
+                    "no answer within {:?}",
+                    failover.attempt
+                )))
+            }) {
                 Ok(v) => return Ok(v),
                 Err(e) => match classify(&e, not_found) {
                     Next::Answer(answer) => return Err(answer),

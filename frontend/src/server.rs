@@ -42,7 +42,7 @@ pub struct ServerConfig {
     /// How often replicas are health-checked.
     pub health_interval: Duration,
     /// How long a request may keep failing over before it becomes a 503.
-    pub failover_timeout: Duration,
+    pub failover: crate::orders::Failover,
     /// The cluster file to watch for topology changes, if any.
     pub watch: Option<PathBuf>,
     /// The order service's election policy.
@@ -62,7 +62,7 @@ pub struct Frontend {
     catalog: CatalogClient,
     cache: Option<Arc<ProductCache>>,
     replicas: Arc<Replicas>,
-    failover_timeout: Duration,
+    failover: crate::orders::Failover,
 }
 
 /// The body of `POST /orders`.
@@ -135,7 +135,7 @@ impl Frontend {
             name: body.name,
             quantity: body.quantity,
         };
-        crate::orders::place(&self.replicas, &order, self.failover_timeout).await
+        crate::orders::place(&self.replicas, &order, self.failover).await
     }
 
     /// Reads an order through the leader.
@@ -143,7 +143,7 @@ impl Frontend {
         let number = raw
             .parse::<u64>()
             .map_err(|_| ApiError::bad_request("invalid order number"))?;
-        crate::orders::get(&self.replicas, number, self.failover_timeout).await
+        crate::orders::get(&self.replicas, number, self.failover).await
     }
 
     /// The replicas and their leader.
@@ -205,7 +205,7 @@ pub async fn run(
         catalog,
         cache,
         replicas,
-        failover_timeout: config.failover_timeout,
+        failover: config.failover,
     });
     tracing::info!(addr = ?listener.local_addr().ok(), cache = ?config.cache_capacity, "front-end serving");
     toystore_net::serve_until(

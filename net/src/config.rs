@@ -194,6 +194,9 @@ pub struct FrontendConfig {
     pub health_interval_ms: u64,
     /// How long a purchase may keep retrying on new leaders before it becomes a 503.
     pub failover_timeout_ms: u64,
+    /// How long one forwarded order request may take before the front-end gives up on that
+    /// leader and looks again (same request id), so a paused leader holds nothing for long.
+    pub attempt_timeout_ms: u64,
 }
 
 /// One order replica.
@@ -247,6 +250,7 @@ impl Default for FrontendConfig {
             cache_capacity: 8,
             health_interval_ms: 1_000,
             failover_timeout_ms: 10_000,
+            attempt_timeout_ms: 1_000,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`client`]: pooled keep-alive HTTP clients and the reading of envelope replies;
 //! - [`stream`]: streaming response bodies (event streams);
 //! - [`shutdown`]: Ctrl-C / SIGTERM as a future;
+//! - [`watch`]: the cluster file, re-read when it changes;
 //! - [`logging`]: the binaries' tracing set-up.
 
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod reply;
 mod serve;
 pub mod shutdown;
 pub mod stream;
+pub mod watch;
 
 pub use auth::ClusterToken;
 pub use config::ClusterConfig;

@@ -98,4 +98,6 @@ pub struct ReplicaStatus {
     pub snapshot: Option<u64>,
     /// Its last event sequence number (= number of orders it holds).
     pub last_seq: Seq,
+    /// The voters of the Raft membership it knows (empty before the cluster is initialised).
+    pub voters: Vec<u32>,
 }

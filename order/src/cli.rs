@@ -55,6 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         catalog_url: format!("http://{}", cluster.catalog.addr),
         token,
         raft,
+        watch: args.cluster.config.clone(),
     };
     serve(listener, config, toystore_net::shutdown::signal()).await?;
     Ok(())

@@ -4,7 +4,8 @@
 //! state machine when a purchase entry is committed and applied ([`apply`]); the orders
 //! table and request id → number mapping are its projection ([`projection`]). The Raft log,
 //! vote and state machine live in the same file (`toystore_store::raft`). [`types`] holds the
-//! Raft type configuration, [`node`] openraft's settings and the cluster's initialisation,
+//! Raft type configuration, [`node`] openraft's settings and the cluster's initialisation, [`membership`] the
+//! membership following the cluster file,
 //! [`network`] the HTTP transport between replicas, [`replica`] the rules, [`proposer`] the batching of purchases into entries, [`error`] their
 //! refusals, [`server`] the endpoints, [`client`] the typed client, [`api`] the wire types,
 //! [`cli`] the command line, [`failpoint`] the crash hooks of the black-box tests.
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod client;
 pub mod error;
 pub mod failpoint;
+pub mod membership;
 pub mod network;
 pub mod node;
 pub mod projection;

@@ -4,7 +4,8 @@
 //! postcard body, on one pooled keep-alive client (`toystore_net::client::http_client`)
 //! shared by every peer link, with openraft's per-call deadline (`RPCOption::hard_ttl`) as
 //! the request timeout. A peer's address comes from the cluster file's replica list (the
-//! address book), else from its `BasicNode` in the membership.
+//! [`AddressBook`], replaced when the file changes, looked up on every call), else from its
+//! `BasicNode` in the membership.
 //!
 //! Replies: 200 with a postcard body is the response; 503 with [`RAFT_ERROR_HEADER`] is the
 //! peer's Raft refusing (`RPCError::RemoteError`); a connection failure is `Unreachable`
@@ -25,11 +26,34 @@ use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use toystore_net::ClusterToken;
 
-/// Replica id → base URL (`http://host:port`), from the cluster file.
-pub type AddressBook = Arc<BTreeMap<u64, String>>;
+/// Replica id → base URL (`http://host:port`), from the cluster file. Cheap to clone (a
+/// handle); [`AddressBook::replace`] is seen by every peer link at its next call.
+#[derive(Clone, Default)]
+pub struct AddressBook(Arc<RwLock<Arc<BTreeMap<u64, String>>>>);
+
+impl AddressBook {
+    /// A book with these addresses.
+    pub fn new(book: BTreeMap<u64, String>) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(book))))
+    }
+
+    /// The base URL of replica `id`, if the book has it.
+    pub fn get(&self, id: u64) -> Option<String> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    /// Replaces every address.
+    pub fn replace(&self, book: BTreeMap<u64, String>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(book);
+    }
+}
 
 /// Why one HTTP call to a peer failed, before it becomes an openraft error.
 #[derive(Debug, thiserror::Error)]
@@ -61,15 +85,11 @@ impl RaftNetworkFactory<OrderRaft> for Network {
     type Network = Peer;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Peer {
-        let base = self
-            .book
-            .get(&target)
-            .cloned()
-            .unwrap_or_else(|| format!("http://{}", node.addr));
         Peer {
             http: self.http.clone(),
             token: self.token.clone(),
-            base,
+            book: self.book.clone(),
+            fallback: format!("http://{}", node.addr),
             target,
         }
     }
@@ -79,13 +99,21 @@ impl RaftNetworkFactory<OrderRaft> for Network {
 pub struct Peer {
     http: reqwest::Client,
     token: ClusterToken,
-    base: String,
+    book: AddressBook,
+    /// The address in the membership, for a peer the book does not list.
+    fallback: String,
     target: u64,
 }
 
 type RpcError<E = openraft::error::Infallible> = RPCError<u64, BasicNode, RaftError<u64, E>>;
 
 impl Peer {
+    fn base(&self) -> String {
+        self.book
+            .get(self.target)
+            .unwrap_or_else(|| self.fallback.clone())
+    }
+
     async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         route: &str,
@@ -95,7 +123,7 @@ impl Peer {
         let body = postcard::to_allocvec(req).map_err(|e| CallError::Network(e.to_string()))?;
         let resp = self
             .http
-            .post(format!("{}/internal/raft/{route}", self.base))
+            .post(format!("{}/internal/raft/{route}", self.base()))
             .header("authorization", self.token.bearer())
             .header("content-type", "application/octet-stream")
             .timeout(option.hard_ttl())

@@ -82,11 +82,13 @@ impl Replica {
             ServerState::Learner => Role::Learner,
             ServerState::Shutdown => Role::Shutdown,
         };
-        let voter = m
+        let voters: Vec<u32> = m
             .membership_config
             .membership()
             .voter_ids()
-            .any(|v| v == self.id);
+            .map(short)
+            .collect();
+        let voter = voters.contains(&short(self.id));
         ReplicaStatus {
             id: short(self.id),
             role,
@@ -97,6 +99,7 @@ impl Replica {
             applied: m.last_applied.map(|l| l.index),
             snapshot: m.snapshot.map(|l| l.index),
             last_seq: self.store.event_log().last_seq(),
+            voters,
         }
     }
 

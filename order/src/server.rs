@@ -4,20 +4,21 @@
 
 use crate::api::{PlaceOrder, LEADER_HEADER, RAFT_ERROR_HEADER};
 use crate::apply::Orders;
+use crate::client::ReplicaClient;
 use crate::error::{PlaceError, ReadError};
-use crate::network::Network;
+use crate::membership::{book_of, members_of};
+use crate::network::{AddressBook, Network};
 use crate::replica::{open_store, Replica};
 use bytes::Bytes;
-use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog::CatalogClient;
 use toystore_events::{valid_request_id, MAX_QUANTITY};
@@ -47,6 +48,8 @@ pub struct ServerConfig {
     pub token: ClusterToken,
     /// Raft settings.
     pub raft: OrderConfig,
+    /// The cluster file to watch for replica changes, if any.
+    pub watch: Option<PathBuf>,
 }
 
 /// Errors starting a replica.
@@ -82,18 +85,10 @@ pub async fn run(
             .await
             .map_err(|e| toystore_store::StoreError::Io(std::io::Error::other(e)))??
     };
-    let book: BTreeMap<u64, String> = config
-        .replicas
-        .iter()
-        .map(|(rid, addr)| (u64::from(*rid), format!("http://{addr}")))
-        .collect();
-    let members: BTreeMap<u64, BasicNode> = config
-        .replicas
-        .iter()
-        .map(|(rid, addr)| (u64::from(*rid), BasicNode::new(addr.to_string())))
-        .collect();
+    let book = AddressBook::new(book_of(&config.replicas));
+    let members = members_of(&config.replicas);
     let http = toystore_net::client::http_client(Duration::from_secs(10))?;
-    let network = Network::new(http, config.token.clone(), Arc::new(book));
+    let network = Network::new(http, config.token.clone(), book.clone());
     let raft = openraft::Raft::new(
         id,
         crate::node::raft_config(&config.raft)?,
@@ -103,9 +98,40 @@ pub async fn run(
     )
     .await
     .map_err(|e| ServeError::Raft(e.to_string()))?;
-    crate::node::initialize(&raft, members)
-        .await
-        .map_err(|e| ServeError::Raft(e.to_string()))?;
+    let peers = config
+        .replicas
+        .iter()
+        .filter(|(rid, _)| *rid != config.id)
+        .map(|(rid, addr)| {
+            ReplicaClient::new(*rid, &format!("http://{addr}"), config.token.clone())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let founding = tokio::spawn({
+        let (raft, members, stop) = (raft.clone(), members.clone(), stop.clone());
+        async move {
+            if let Err(e) = crate::node::found_or_join(raft, members, peers, stop).await {
+                tracing::error!(error = %e, "could not initialise the order cluster");
+            }
+        }
+    });
+    let (desired_tx, desired) = watch::channel((members, book_of(&config.replicas)));
+    if let Some(path) = config.watch.clone() {
+        let watched =
+            toystore_net::watch::watch_cluster_file(path.clone(), stop.clone(), move |c| {
+                let replicas: Vec<(u32, SocketAddr)> =
+                    c.replicas.iter().map(|r| (r.id, r.addr)).collect();
+                desired_tx.send_replace((members_of(&replicas), book_of(&replicas)));
+            });
+        if let Err(e) = watched {
+            tracing::warn!(path = %path.display(), error = %e, "cannot watch the cluster file; replica changes need a restart");
+        }
+    }
+    let following = tokio::spawn(crate::membership::follow(
+        raft.clone(),
+        book,
+        desired,
+        stop.clone(),
+    ));
     let write_timeout = Duration::from_millis(config.raft.write_timeout_ms);
     let replica = Arc::new(Replica::new(
         id,
@@ -116,7 +142,10 @@ pub async fn run(
     ));
     tracing::info!(replica = config.id, election = %config.raft.election, addr = ?listener.local_addr().ok(), last_seq = %replica.store().event_log().last_seq(), "replica serving");
     let routes = routes(replica, config.token);
-    toystore_net::serve_until(listener, routes, shutdown, stop).await;
+    toystore_net::serve_until(listener, routes, shutdown, stop.clone()).await;
+    stop.cancel();
+    let _ = founding.await;
+    let _ = following.await;
     if let Err(e) = raft.shutdown().await {
         tracing::warn!(error = %e, "raft did not shut down cleanly");
     }

@@ -6,12 +6,11 @@
 
 use openraft::BasicNode;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 use toystore_net::config::OrderConfig;
 use toystore_net::ClusterToken;
 use toystore_order::apply::Orders;
-use toystore_order::network::Network;
+use toystore_order::network::{AddressBook, Network};
 use toystore_order::proposer::{ProposeError, Proposer};
 use toystore_order::replica::open_store;
 use toystore_order::types::{OrderNode, Outcome, Purchase};
@@ -22,7 +21,7 @@ async fn one_node(dir: &std::path::Path) -> OrderNode {
     let network = Network::new(
         http,
         ClusterToken::new("t").unwrap(),
-        Arc::new(BTreeMap::new()),
+        AddressBook::default(),
     );
     let config = toystore_order::node::raft_config(&OrderConfig::default()).unwrap();
     let raft = openraft::Raft::new(

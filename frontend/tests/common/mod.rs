@@ -36,7 +36,10 @@ pub fn frontend_config(catalog_url: &str, capacity: Option<usize>) -> FrontendCo
         stream_silence: Duration::from_secs(2),
         replicas: Vec::new(),
         health_interval: Duration::from_secs(1),
-        failover_timeout: Duration::from_secs(1),
+        failover: toystore_frontend::orders::Failover {
+            total: Duration::from_secs(1),
+            attempt: Duration::from_secs(1),
+        },
         watch: None,
         election: Default::default(),
     }

@@ -1,0 +1,318 @@
+//! The Raft membership follows the cluster file's replica list.
+//!
+//! Every replica watches the cluster file (`toystore_net::watch`): a new version replaces its
+//! peers' addresses at once ([`crate::network::AddressBook`]) and becomes the desired
+//! membership. The leader (only the leader: membership changes go through it) compares the
+//! desired replicas with the Raft membership every [`RECONCILE_EVERY`] and after each change
+//! of the file, and takes one [`Step`] at a time ([`next_step`], a plain function):
+//!
+//! 1. a replica whose address changed: its `BasicNode` is updated (`SetNodes`);
+//! 2. a replica new to the file: added as a **learner** (`add_learner`), which receives the
+//!    log without voting;
+//! 3. a learner no longer in the file: removed (`RemoveNodes`);
+//! 4. once every new learner has caught up (its replicated index within [`CATCH_UP_SLACK`]
+//!    of the leader's applied index), the voters become exactly the file's replicas
+//!    (`change_membership`, joint consensus; removed voters leave the membership).
+//!
+//! A file with no replicas is ignored (a cluster cannot vote itself away). A step that fails
+//! or times out is retried in the next round, possibly by the next leader. A replica added
+//! to the file but not started stays a learner that is not caught up, so it is never promoted
+//! to voter (which would make the majority larger without a live member to count).
+
+use crate::network::AddressBook;
+use crate::types::OrderNode;
+use openraft::{BasicNode, ChangeMembers, ServerState};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// How often the leader compares the membership with the file.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+
+/// How far (in entries) a learner may trail the leader's applied index and still be promoted.
+pub const CATCH_UP_SLACK: u64 = 64;
+
+/// The longest a membership call may take before the round gives up (it is retried).
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Replica id → node, as the file lists them.
+pub type Members = BTreeMap<u64, BasicNode>;
+
+/// The file's replicas as Raft nodes.
+pub fn members_of(replicas: &[(u32, std::net::SocketAddr)]) -> Members {
+    replicas
+        .iter()
+        .map(|(id, addr)| (u64::from(*id), BasicNode::new(addr.to_string())))
+        .collect()
+}
+
+/// The file's replicas as base URLs, for the address book.
+pub fn book_of(replicas: &[(u32, std::net::SocketAddr)]) -> BTreeMap<u64, String> {
+    replicas
+        .iter()
+        .map(|(id, addr)| (u64::from(*id), format!("http://{addr}")))
+        .collect()
+}
+
+/// The Raft membership as the leader sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Current {
+    /// Voter ids.
+    pub voters: BTreeSet<u64>,
+    /// Every node (voters and learners).
+    pub nodes: Members,
+    /// The leader's replication progress: node → matched log index.
+    pub matched: BTreeMap<u64, Option<u64>>,
+    /// The leader's last applied index.
+    pub applied: Option<u64>,
+}
+
+/// One change towards the file's membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Update these nodes' addresses.
+    SetNodes(Members),
+    /// Add this replica as a learner.
+    AddLearner(u64, BasicNode),
+    /// Remove these learners.
+    RemoveNodes(BTreeSet<u64>),
+    /// Make these the voters.
+    SetVoters(BTreeSet<u64>),
+    /// Nothing to do until these learners catch up.
+    WaitFor(BTreeSet<u64>),
+}
+
+/// The next step from `current` towards `desired`; `None` when they agree (or `desired` is
+/// empty).
+pub fn next_step(current: &Current, desired: &Members) -> Option<Step> {
+    if desired.is_empty() {
+        return None;
+    }
+    let moved: Members = desired
+        .iter()
+        .filter(|(id, node)| current.nodes.get(id).is_some_and(|n| n != *node))
+        .map(|(id, node)| (*id, node.clone()))
+        .collect();
+    if !moved.is_empty() {
+        return Some(Step::SetNodes(moved));
+    }
+    if let Some((id, node)) = desired
+        .iter()
+        .find(|(id, _)| !current.nodes.contains_key(id))
+    {
+        return Some(Step::AddLearner(*id, node.clone()));
+    }
+    let stray: BTreeSet<u64> = current
+        .nodes
+        .keys()
+        .filter(|id| !current.voters.contains(id) && !desired.contains_key(id))
+        .copied()
+        .collect();
+    if !stray.is_empty() {
+        return Some(Step::RemoveNodes(stray));
+    }
+    let want: BTreeSet<u64> = desired.keys().copied().collect();
+    if want == current.voters {
+        return None;
+    }
+    let floor = current.applied.unwrap_or(0).saturating_sub(CATCH_UP_SLACK);
+    let behind: BTreeSet<u64> = want
+        .difference(&current.voters)
+        .filter(|id| {
+            current
+                .matched
+                .get(id)
+                .copied()
+                .flatten()
+                .is_none_or(|m| m < floor)
+        })
+        .copied()
+        .collect();
+    if !behind.is_empty() {
+        return Some(Step::WaitFor(behind));
+    }
+    Some(Step::SetVoters(want))
+}
+
+fn current_of(raft: &OrderNode) -> Option<Current> {
+    let m = raft.metrics().borrow().clone();
+    if m.state != ServerState::Leader {
+        return None;
+    }
+    let membership = m.membership_config.membership();
+    Some(Current {
+        voters: membership.voter_ids().collect(),
+        nodes: membership
+            .nodes()
+            .map(|(id, node)| (*id, node.clone()))
+            .collect(),
+        matched: m
+            .replication
+            .as_ref()
+            .map(|r| {
+                r.iter()
+                    .map(|(id, l)| (*id, l.as_ref().map(|l| l.index)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        applied: m.last_applied.map(|l| l.index),
+    })
+}
+
+/// Takes one step with the Raft API; an error is a message for the log.
+async fn take(raft: &OrderNode, step: Step) -> Result<(), String> {
+    let call = async {
+        match step {
+            Step::SetNodes(nodes) => raft
+                .change_membership(ChangeMembers::SetNodes(nodes), true)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Step::AddLearner(id, node) => raft
+                .add_learner(id, node, false)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Step::RemoveNodes(ids) => raft
+                .change_membership(ChangeMembers::RemoveNodes(ids), false)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Step::SetVoters(ids) => raft
+                .change_membership(ids, false)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Step::WaitFor(_) => Ok(()),
+        }
+    };
+    tokio::time::timeout(CALL_TIMEOUT, call)
+        .await
+        .map_err(|_| "timed out".to_string())?
+}
+
+/// Watches the desired membership until `stop`: keeps `book` up to date, and on the leader,
+/// steps the Raft membership towards it.
+pub async fn follow(
+    raft: OrderNode,
+    book: AddressBook,
+    mut desired: watch::Receiver<(Members, BTreeMap<u64, String>)>,
+    stop: CancellationToken,
+) {
+    loop {
+        let (members, addresses) = desired.borrow_and_update().clone();
+        book.replace(addresses);
+        while let Some(current) = current_of(&raft) {
+            let Some(step) = next_step(&current, &members) else {
+                break;
+            };
+            if let Step::WaitFor(ids) = &step {
+                tracing::debug!(learners = ?ids, "waiting for learners to catch up");
+                break;
+            }
+            tracing::info!(step = ?step, "changing the Raft membership to match the cluster file");
+            if let Err(e) = take(&raft, step.clone()).await {
+                tracing::warn!(step = ?step, error = %e, "membership change failed; will retry");
+                break;
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            changed = desired.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(RECONCILE_EVERY) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(port: u16) -> BasicNode {
+        BasicNode::new(format!("127.0.0.1:{port}"))
+    }
+
+    fn members(ids: &[(u64, u16)]) -> Members {
+        ids.iter().map(|(id, p)| (*id, node(*p))).collect()
+    }
+
+    fn current(
+        voters: &[u64],
+        nodes: &[(u64, u16)],
+        matched: &[(u64, u64)],
+        applied: u64,
+    ) -> Current {
+        Current {
+            voters: voters.iter().copied().collect(),
+            nodes: members(nodes),
+            matched: matched.iter().map(|(id, m)| (*id, Some(*m))).collect(),
+            applied: Some(applied),
+        }
+    }
+
+    #[test]
+    fn the_same_membership_needs_nothing_and_an_empty_file_is_ignored() {
+        let c = current(&[1, 2, 3], &[(1, 1), (2, 2), (3, 3)], &[], 10);
+        assert_eq!(next_step(&c, &members(&[(1, 1), (2, 2), (3, 3)])), None);
+        assert_eq!(next_step(&c, &Members::new()), None);
+    }
+
+    #[test]
+    fn a_new_replica_is_a_learner_first_and_a_voter_once_caught_up() {
+        let want = members(&[(1, 1), (2, 2), (3, 3), (4, 4)]);
+        let c = current(&[1, 2, 3], &[(1, 1), (2, 2), (3, 3)], &[], 500);
+        assert_eq!(next_step(&c, &want), Some(Step::AddLearner(4, node(4))));
+        let learning = current(
+            &[1, 2, 3],
+            &[(1, 1), (2, 2), (3, 3), (4, 4)],
+            &[(4, 100)],
+            500,
+        );
+        assert_eq!(
+            next_step(&learning, &want),
+            Some(Step::WaitFor(BTreeSet::from([4])))
+        );
+        let unknown = Current {
+            matched: BTreeMap::from([(4, None)]),
+            ..learning.clone()
+        };
+        assert_eq!(
+            next_step(&unknown, &want),
+            Some(Step::WaitFor(BTreeSet::from([4])))
+        );
+        let caught_up = current(
+            &[1, 2, 3],
+            &[(1, 1), (2, 2), (3, 3), (4, 4)],
+            &[(4, 500 - CATCH_UP_SLACK)],
+            500,
+        );
+        assert_eq!(
+            next_step(&caught_up, &want),
+            Some(Step::SetVoters(BTreeSet::from([1, 2, 3, 4])))
+        );
+    }
+
+    #[test]
+    fn a_removed_voter_leaves_and_a_removed_learner_is_dropped() {
+        let c = current(&[1, 2, 3], &[(1, 1), (2, 2), (3, 3)], &[], 10);
+        assert_eq!(
+            next_step(&c, &members(&[(2, 2), (3, 3)])),
+            Some(Step::SetVoters(BTreeSet::from([2, 3])))
+        );
+        let with_learner = current(&[1, 2, 3], &[(1, 1), (2, 2), (3, 3), (4, 4)], &[], 10);
+        assert_eq!(
+            next_step(&with_learner, &members(&[(1, 1), (2, 2), (3, 3)])),
+            Some(Step::RemoveNodes(BTreeSet::from([4])))
+        );
+    }
+
+    #[test]
+    fn a_moved_replica_gets_its_new_address_before_anything_else() {
+        let c = current(&[1, 2, 3], &[(1, 1), (2, 2), (3, 3)], &[], 10);
+        assert_eq!(
+            next_step(&c, &members(&[(1, 1), (2, 20), (3, 3), (4, 4)])),
+            Some(Step::SetNodes(members(&[(2, 20)])))
+        );
+    }
+}
