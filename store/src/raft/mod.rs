@@ -37,7 +37,11 @@
 //!
 //! Every write (the event log's own, and every Raft write below) is a job of the event log's
 //! writer thread, which runs all jobs waiting into one write transaction and commits it with
-//! `Durability::Immediate` before anyone hears of the result. Jobs run in the order they were
+//! `Durability::Immediate` before anyone hears of the result. Two kinds of job need no fsync
+//! of their own: `apply` (its entries are durable in the Raft log, so a lost apply is
+//! re-applied on restart) and `save_committed`. A batch of only those commits with
+//! `Durability::None`, visible at once and durable with the next durable commit, or within
+//! [`crate::SYNC_BEHIND`] by an empty durable commit of the writer's own. Jobs run in the order they were
 //! queued, so the log store's writes are serialized as openraft requires, and appends, votes
 //! and applies that arrive together share one fsync. If one job fails, its whole batch is
 //! aborted and every job in it fails (openraft then stops the node).
@@ -49,7 +53,7 @@
 //! | `save_committed` | queues a write of `committed`, keeps the value in memory for `read_committed` | at once; durable with the next commit (openraft makes it optional; losing it in a crash only means re-applying from last applied) |
 //! | `truncate(id)` | deletes entries ≥ `id.index` (overlay and table) | after the durable commit |
 //! | `purge(id)` | deletes entries ≤ `id.index`, records `purged` (never backwards) | after the durable commit |
-//! | `apply(entries)` | one job for the slice: blank → nothing; normal → [`Apply::apply`] with the transaction's `Batch` (read projections, append events); membership → records it; then `applied` = the last entry's log id, all in one transaction | the replies, after the durable commit |
+//! | `apply(entries)` | one job for the slice: blank → nothing; normal → [`Apply::apply`] with the transaction's `Batch` (read projections, append events); membership → records it; then `applied` = the last entry's log id, all in one transaction, committed without an fsync of its own (see below) | the replies, after the commit |
 //! | `install_snapshot` | replaces events, projection, `applied`, `membership` with the snapshot's and stores it as current, in one transaction | after the durable commit |
 //!
 //! Reads (`try_get_log_entries`, `get_log_state`, `read_vote`, `read_committed`,
