@@ -182,6 +182,28 @@ impl Replicas {
             .await
     }
 
+    /// The replicas' statuses, not waiting for the slow ones once a majority has answered
+    /// and one of them leads (a paused replica then costs nothing; its entry is `None`).
+    async fn statuses_for_selection(members: &[ReplicaClient]) -> Vec<Option<ReplicaStatus>> {
+        use futures_util::StreamExt;
+        let mut pending: futures_util::stream::FuturesUnordered<_> = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| async move { (i, m.health().await.ok()) })
+            .collect();
+        let mut out = vec![None; members.len()];
+        let mut answered = 0;
+        while let Some((i, status)) = pending.next().await {
+            answered += usize::from(status.is_some());
+            out[i] = status;
+            let leads = out.iter().flatten().any(|s| s.role == Role::Leader);
+            if leads && answered > members.len() / 2 {
+                break;
+            }
+        }
+        out
+    }
+
     /// The reachable replica that reports leading with the highest term.
     fn leading(members: &[ReplicaClient], statuses: &[Option<ReplicaStatus>]) -> Option<Leader> {
         members
@@ -204,7 +226,7 @@ impl Replicas {
         let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
         let mut asked = false;
         loop {
-            let statuses = Self::statuses(&members).await;
+            let statuses = Self::statuses_for_selection(&members).await;
             if let Some(leader) = Self::leading(&members, &statuses) {
                 tracing::info!(
                     leader = leader.client.id(),

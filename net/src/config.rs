@@ -250,7 +250,7 @@ impl Default for FrontendConfig {
             cache_capacity: 8,
             health_interval_ms: 1_000,
             failover_timeout_ms: 10_000,
-            attempt_timeout_ms: 1_000,
+            attempt_timeout_ms: 500,
         }
     }
 }
