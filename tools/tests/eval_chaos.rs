@@ -1,7 +1,8 @@
 //! Runs `tools eval` and `tools chaos` briefly, as a user would, and checks that their
 //! outputs exist and parse, so they cannot silently rot: eval's CSV has a row per setting
-//! and request type, its JSON holds verified reports, its plots are SVG; chaos kills the
-//! leader and a follower, loses nothing, and reports identical replicas.
+//! and request type, its JSON holds verified reports, its plots are SVG; chaos (in both
+//! election modes) kills the leader and a follower, loses nothing, and reports identical
+//! replicas.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -86,6 +87,15 @@ fn eval_writes_csv_json_table_and_plots() {
 
 #[test]
 fn chaos_kills_leader_and_follower_and_loses_nothing() {
+    chaos("frontend");
+}
+
+#[test]
+fn chaos_with_raft_elections_kills_leader_and_follower_and_loses_nothing() {
+    chaos("raft");
+}
+
+fn chaos(election: &str) {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("chaos.json");
     let output = tools()
@@ -99,6 +109,8 @@ fn chaos_kills_leader_and_follower_and_loses_nothing() {
             "500ms",
             "--clients",
             "3",
+            "--election",
+            election,
             "--data-dir",
         ])
         .arg(dir.path().join("data"))
