@@ -54,6 +54,9 @@ fn all_scenarios_and_ceilings_on_a_store_it_starts() {
         "1s",
         "--warmup",
         "300ms",
+        // The running-store test below uses the default `frontend` policy.
+        "--election",
+        "raft",
         "--json",
         "--out",
         out.path().to_str().unwrap(),

@@ -113,6 +113,9 @@ pub struct BenchArgs {
     /// A store the benchmark starts: product cache off.
     #[arg(long)]
     pub no_cache: bool,
+    /// A store the benchmark starts: who starts order elections (`frontend` or `raft`).
+    #[arg(long, value_enum, default_value_t = toystore_net::config::Election::Frontend)]
+    pub election: toystore_net::config::Election,
     /// Where temporary stores and the disk ceiling's file go (default: the system's
     /// temporary directory). Put it on the disk you want measured.
     #[arg(long)]
@@ -190,7 +193,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
                 if !args.json {
                     eprintln!("starting a store (stock {} per toy)...", args.stock);
                 }
-                Target::start(args.work_dir.as_deref(), args.stock, !args.no_cache).await?
+                let options = target::StoreOptions {
+                    stock: args.stock,
+                    cache: !args.no_cache,
+                    election: args.election,
+                };
+                Target::start(args.work_dir.as_deref(), options).await?
             }
         })
     };

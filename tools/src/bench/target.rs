@@ -35,6 +35,17 @@ pub struct Memory {
     pub now_kib: u64,
 }
 
+/// How a store the benchmark starts is set up.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// Units per toy.
+    pub stock: u32,
+    /// The front-end's product cache on or off.
+    pub cache: bool,
+    /// Who starts order elections.
+    pub election: toystore_net::config::Election,
+}
+
 impl Target {
     /// A store already running at `url` (`http://host:port`).
     pub fn external(url: &str, token: Option<String>) -> anyhow::Result<Self> {
@@ -56,11 +67,10 @@ impl Target {
     }
 
     /// Starts a whole store on free loopback ports in a new temporary directory (under
-    /// `parent`, or the system's), with `stock` per toy and the cache on or off.
+    /// `parent`, or the system's), set up as `options` say.
     pub async fn start(
         parent: Option<&std::path::Path>,
-        stock: u32,
-        cache: bool,
+        options: StoreOptions,
     ) -> anyhow::Result<Self> {
         let dir = match parent {
             Some(p) => tempfile::Builder::new()
@@ -71,8 +81,9 @@ impl Target {
         .context("creating a temporary directory")?;
         let program = std::env::current_exe().context("locating the tools binary")?;
         let mut spec = ClusterSpec::on_free_ports(program, Vec::new(), dir.path())?;
-        spec.config.catalog.stock = stock;
-        spec.no_cache = !cache;
+        spec.config.catalog.stock = options.stock;
+        spec.config.order.election = options.election;
+        spec.no_cache = !options.cache;
         let cluster = Cluster::start(spec, Duration::from_secs(60)).await?;
         Ok(Self {
             frontend: cluster.config().frontend.addr,
