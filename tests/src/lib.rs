@@ -183,6 +183,27 @@ impl Shop {
         Some(v["data"].clone())
     }
 
+    /// Polls the health of replicas `ids` until `done` holds for what they said (`None`:
+    /// no answer); fails with what they said last after `timeout`.
+    pub async fn wait_health(
+        &self,
+        ids: &[u32],
+        timeout: Duration,
+        done: impl Fn(&[Option<serde_json::Value>]) -> bool,
+    ) -> anyhow::Result<Vec<Option<serde_json::Value>>> {
+        let end = tokio::time::Instant::now() + timeout;
+        loop {
+            let said = futures_util::future::join_all(ids.iter().map(|id| self.health(*id))).await;
+            if done(&said) {
+                return Ok(said);
+            }
+            if tokio::time::Instant::now() >= end {
+                anyhow::bail!("replicas {ids:?} did not get there: {said:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until every replica is ready and holds `last_seq` orders.
     pub async fn wait_converged(&self, last_seq: u64, timeout: Duration) -> anyhow::Result<()> {
         let end = tokio::time::Instant::now() + timeout;

@@ -13,46 +13,42 @@ use toystore_order::ReplicaClient;
 use toystore_tests::{start_in, Election, Shop, READY};
 use toystore_tools::cluster::Service;
 
+/// The role, term and known leader a replica reported (`"down"` if it did not answer).
+fn role(h: &Option<serde_json::Value>) -> (String, Option<u64>, Option<u64>) {
+    h.as_ref().map_or(("down".into(), None, None), |h| {
+        (
+            h["role"].as_str().unwrap_or("?").to_string(),
+            h["term"].as_u64(),
+            h["leader"].as_u64(),
+        )
+    })
+}
+
+/// The leader and term if one replica of `ids` leads and every other follows it in its term.
+fn settled(ids: &[u32], said: &[Option<serde_json::Value>]) -> Option<(u32, u64)> {
+    let roles: Vec<_> = said.iter().map(role).collect();
+    let leaders: Vec<usize> = (0..roles.len())
+        .filter(|i| roles[*i].0 == "leader")
+        .collect();
+    let [l] = leaders[..] else { return None };
+    let term = roles[l].1;
+    roles
+        .iter()
+        .all(|(role, t, leader)| {
+            (role == "leader" || role == "follower")
+                && *t == term
+                && *leader == Some(u64::from(ids[l]))
+        })
+        .then(|| (ids[l], term.unwrap_or(0)))
+}
+
 /// Waits until one replica leads and every other follows it, in one term.
 async fn wait_settled(shop: &Shop, ids: &[u32]) -> (u32, u64) {
-    let deadline = tokio::time::Instant::now() + READY;
-    loop {
-        let mut said = Vec::new();
-        for id in ids {
-            said.push(shop.health(*id).await);
-        }
-        let roles: Vec<(String, Option<u64>, Option<u64>)> = said
-            .iter()
-            .map(|h| {
-                h.as_ref().map_or(("down".into(), None, None), |h| {
-                    (
-                        h["role"].as_str().unwrap_or("?").to_string(),
-                        h["term"].as_u64(),
-                        h["leader"].as_u64(),
-                    )
-                })
-            })
-            .collect();
-        let leaders: Vec<usize> = (0..roles.len())
-            .filter(|i| roles[*i].0 == "leader")
-            .collect();
-        if let [l] = leaders[..] {
-            let term = roles[l].1;
-            let settled = roles.iter().all(|(role, t, leader)| {
-                (role == "leader" || role == "follower")
-                    && *t == term
-                    && *leader == Some(u64::from(ids[l]))
-            });
-            if settled {
-                return (ids[l], term.unwrap_or(0));
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "replicas did not settle: {roles:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let said = shop
+        .wait_health(ids, READY, |said| settled(ids, said).is_some())
+        .await
+        .unwrap();
+    settled(ids, &said).unwrap()
 }
 
 async fn scenario(election: Election) {

@@ -6,39 +6,36 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::time::Duration;
 use toystore_net::config::ReplicaConfig;
 use toystore_tests::{start_in, Election, Shop, READY};
 use toystore_tools::cluster::{free_ports, Service};
 
-/// Polls until every replica of `ids` reports `voters` as its membership's voters and holds
-/// `orders` orders; panics with what they said otherwise.
+/// Waits until every replica of `ids` reports `voters` as its membership's voters and
+/// holds `orders` orders.
 async fn wait_voters(shop: &Shop, ids: &[u32], voters: &[u32], orders: u64) {
-    let deadline = tokio::time::Instant::now() + READY * 2;
-    loop {
-        let mut said = Vec::new();
-        for id in ids {
-            said.push(shop.health(*id).await);
-        }
-        let done = said.iter().all(|h| {
+    let want: Vec<u64> = voters.iter().map(|x| u64::from(*x)).collect();
+    shop.wait_health(ids, READY * 2, |said| {
+        said.iter().all(|h| {
             h.as_ref().is_some_and(|h| {
                 let mut v: Vec<u64> = h["voters"]
                     .as_array()
                     .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
                     .unwrap_or_default();
                 v.sort_unstable();
-                v == voters.iter().map(|x| u64::from(*x)).collect::<Vec<_>>()
-                    && h["last_seq"].as_u64() == Some(orders)
+                v == want && h["last_seq"].as_u64() == Some(orders)
             })
-        });
-        if done {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "membership did not become {voters:?} with {orders} orders: {said:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        })
+    })
+    .await
+    .unwrap();
+}
+
+/// Places `n` orders with keys `<prefix>-<i>`.
+async fn buy(shop: &Shop, prefix: &str, n: u64) {
+    for i in 0..n {
+        shop.buy_until_placed(&format!("{prefix}-{i}"), "Tux", 1, READY)
+            .await
+            .unwrap();
     }
 }
 
@@ -46,15 +43,8 @@ async fn scenario(election: Election) {
     let mut store = start_in(env!("CARGO_BIN_EXE_toystore-node"), election, |_| {})
         .await
         .unwrap();
-    let mut orders = 0;
-    for i in 0..3 {
-        store
-            .shop
-            .buy_until_placed(&format!("before-{i}"), "Tux", 1, READY)
-            .await
-            .unwrap();
-        orders += 1;
-    }
+    buy(&store.shop, "before", 3).await;
+    let mut orders = 3;
 
     // Added: replica 4 on a new port, with an empty file.
     let addr = SocketAddr::from(([127, 0, 0, 1], free_ports(1).unwrap()[0]));
@@ -74,14 +64,8 @@ async fn scenario(election: Election) {
     wait_voters(&store.shop, &[2, 3, 4], &[2, 3, 4], orders).await;
 
     // Still selling, on the new membership, and every remaining replica has the order.
-    for i in 0..3 {
-        store
-            .shop
-            .buy_until_placed(&format!("after-{i}"), "Tux", 1, READY)
-            .await
-            .unwrap();
-        orders += 1;
-    }
+    buy(&store.shop, "after", 3).await;
+    orders += 3;
     wait_voters(&store.shop, &[2, 3, 4], &[2, 3, 4], orders).await;
     // The file lists 2, 3, 4 now: their logs.
     let logs = store.stop_and_read_logs().await.unwrap();
