@@ -4,13 +4,22 @@
 //! | --- | --- |
 //! | `GET /health` | [`Health`] (no token needed) |
 //! | `GET /internal/products` | [`ProductList`] |
-//! | `GET /internal/products/<name>` | [`ProductReply`], 404 `product not found` |
+//! | `GET /internal/products?name=<name>` ([`ByName`], form-encoded) or `GET /internal/products/<name>` (percent-encoded segment) | [`ProductReply`], 404 `product not found` |
 //! | `POST /internal/buy` ([`BuyRequest`]) | [`BuyReply`], 404, 409 `insufficient stock`, 422 |
 //! | `POST /internal/restock` | [`RestockReply`] |
 //! | `GET /internal/events?after=<seq>` | a frame stream of catalog events |
 
 use serde::{Deserialize, Serialize};
 use toystore_events::Seq;
+
+/// The query of `GET /internal/products?name=<name>`: the exact name, whatever bytes it
+/// holds (a path segment cannot carry `.`, `..`, tab, CR or LF through a URL parser).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ByName {
+    /// The toy's name.
+    pub name: String,
+}
 
 /// A toy as clients see it (the public JSON shape of API.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 //! One pooled keep-alive connection set per client; every call carries the cluster token.
 //! Product names are percent-encoded into the path.
 
-use crate::api::{BuyReply, BuyRequest, Health, ProductList, ProductReply, RestockReply};
+use crate::api::{BuyReply, BuyRequest, ByName, Health, ProductList, ProductReply, RestockReply};
 use futures_util::Stream;
 use std::time::Duration;
 use toystore_events::{CatalogEvent, FrameError, Seq, StreamItem};
@@ -29,9 +29,16 @@ impl CatalogClient {
         self.inner.get(&["health"]).await
     }
 
-    /// One product; a missing one is `ClientError::Status { status: 404, .. }`.
+    /// One product; a missing one is `ClientError::Status { status: 404, .. }`. The name
+    /// goes as a form-encoded query parameter, so it reaches the catalog byte for byte.
     pub async fn product(&self, name: &str) -> Result<ProductReply, ClientError> {
-        self.inner.get(&["internal", "products", name]).await
+        let req = self
+            .inner
+            .request(reqwest::Method::GET, &["internal", "products"])
+            .query(&ByName {
+                name: name.to_string(),
+            });
+        self.inner.call(req).await
     }
 
     /// Every product.

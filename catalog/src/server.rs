@@ -4,7 +4,7 @@
 //! commit to subscribers as it happens and sends a heartbeat when idle; it ends when the
 //! server shuts down.
 
-use crate::api::{BuyReply, BuyRequest, Health, ProductList, ProductReply, RestockReply};
+use crate::api::{BuyReply, BuyRequest, ByName, Health, ProductList, ProductReply, RestockReply};
 use crate::{BuyOutcome, Catalog, CatalogError};
 use std::future::Future;
 use std::path::PathBuf;
@@ -122,13 +122,24 @@ pub fn routes(
             )
         });
 
-    let product = warp::path!("internal" / "products" / String)
+    // One product: by a query parameter (what `CatalogClient` sends: any name survives it
+    // exactly, even `.`, `..` and control characters, which a URL path cannot carry), or as
+    // a path segment (handy with curl).
+    let by_query = warp::path!("internal" / "products")
         .and(warp::get())
+        .and(warp::query::<ByName>())
+        .map(|q: ByName| Some(q.name));
+    let by_path = warp::path!("internal" / "products" / String)
+        .and(warp::get())
+        .map(|raw: String| decode_segment(&raw));
+    let product = by_query
+        .or(by_path)
+        .unify()
         .and(auth.clone())
         .and(with())
-        .map(|raw: String, c: Arc<Catalog>| {
+        .map(|name: Option<String>, c: Arc<Catalog>| {
             let not_found = || ApiError::not_found("product not found");
-            respond(decode_segment(&raw).ok_or_else(not_found).and_then(|name| {
+            respond(name.ok_or_else(not_found).and_then(|name| {
                 match c.product(&name).map_err(storage_error)? {
                     (Some(product), seq) => Ok(ProductReply { seq, product }),
                     (None, _) => Err(not_found()),
@@ -172,9 +183,9 @@ pub fn routes(
         });
 
     health
-        .or(list)
-        .unify()
         .or(product)
+        .unify()
+        .or(list)
         .unify()
         .or(buy)
         .unify()

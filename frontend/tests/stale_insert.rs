@@ -58,27 +58,32 @@ impl Proxy {
         };
         let product = {
             let (calls, upstream, gate) = (calls.clone(), upstream.clone(), gate.clone());
-            warp::path!("internal" / "products" / String)
+            warp::path!("internal" / "products")
                 .and(warp::get())
+                .and(warp::query::<toystore_catalog::api::ByName>())
                 .and(auth())
-                .then(move |name: String, auth: Option<String>| {
-                    let req = calls
-                        .get(format!("{upstream}/internal/products/{name}"))
-                        .header("authorization", auth.unwrap_or_default());
-                    let held = if name == "Tux" {
-                        gate.lock().expect("gate").take()
-                    } else {
-                        None
-                    };
-                    async move {
-                        let reply = forward(req).await;
-                        if let Some((fetched, release)) = held {
-                            let _ = fetched.send(());
-                            let _ = release.await;
+                .then(
+                    move |q: toystore_catalog::api::ByName, auth: Option<String>| {
+                        let name = q.name;
+                        let req = calls
+                            .get(format!("{upstream}/internal/products"))
+                            .query(&[("name", &name)])
+                            .header("authorization", auth.unwrap_or_default());
+                        let held = if name == "Tux" {
+                            gate.lock().expect("gate").take()
+                        } else {
+                            None
+                        };
+                        async move {
+                            let reply = forward(req).await;
+                            if let Some((fetched, release)) = held {
+                                let _ = fetched.send(());
+                                let _ = release.await;
+                            }
+                            reply
                         }
-                        reply
-                    }
-                })
+                    },
+                )
         };
         let events = {
             let upstream = upstream.clone();
