@@ -2,8 +2,8 @@
 //! socket, so no client library normalises the path first) ask for names made of dots or
 //! holding tab, CR or LF, literal or percent-encoded: each is not a toy, so each is a 404
 //! JSON error, never a 503 and never another toy's answer (`Tux%0A` is not `Tux`). The same
-//! names on the routes that take a number answer a 4xx JSON error. The catalog's own
-//! product route gets them through its query form, byte for byte.
+//! names on the routes that take a number answer a 4xx JSON error. The catalog's product
+//! route refuses them in its path form and gets them byte for byte in its query form.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,8 +16,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Sends `GET <path>` as raw bytes and returns the status and JSON body.
 async fn raw_get(addr: SocketAddr, path: &str) -> (u16, Value) {
+    raw_get_with(addr, path, "").await
+}
+
+/// [`raw_get`] with extra header lines (each ending in CRLF).
+async fn raw_get_with(addr: SocketAddr, path: &str, headers: &str) -> (u16, Value) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nhost: test\r\n{headers}connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut reply = Vec::new();
     stream.read_to_end(&mut reply).await.unwrap();
@@ -59,6 +65,14 @@ async fn every_name_reaches_the_catalog_exactly() {
             }
         }
         frontend.stop().await.unwrap();
+    }
+
+    // The catalog's path form decodes the segment itself: the same names are not toys.
+    let auth = format!("authorization: {}\r\n", token().bearer());
+    for name in NOT_TOYS {
+        let path = format!("/internal/products/{name}");
+        let (status, body) = raw_get_with(catalog.addr, &path, &auth).await;
+        assert_eq!(status, 404, "{path}: {body}");
     }
 
     // The catalog's query form carries any name as it is.
