@@ -5,7 +5,9 @@
 //! graceful shutdown waits forever for long-lived streams. This loop sets `TCP_NODELAY`,
 //! stops accepting when `shutdown` completes, lets in-flight requests finish for at most
 //! [`GRACE_PERIOD`], and then returns. Streaming handlers should watch the same shutdown
-//! signal and end their bodies, so the grace period is rarely needed.
+//! signal and end their bodies, so the grace period is rarely needed. A 4xx answer to a
+//! request that carried a body closes the connection (`connection: close`): the body may
+//! not have been read.
 
 use crate::reply::recover;
 use crate::stream::into_served;
@@ -47,6 +49,28 @@ pub async fn serve_until<F, R>(
     stop.cancel();
 }
 
+/// Whether a request carries a body (a declared length above zero, or a chunked one).
+fn carries_body<B>(req: &hyper::Request<B>) -> bool {
+    let headers = req.headers();
+    headers.contains_key(hyper::header::TRANSFER_ENCODING)
+        || headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+}
+
+/// Marks a response as the connection's last. An error answer to a request with a body may
+/// have left the body unread (refused before reading: no token, unknown route, too large),
+/// so the connection cannot carry another request; saying so keeps a keep-alive client from
+/// sending its next request into a connection the server is closing.
+fn close_after(resp: &mut warp::reply::Response) {
+    resp.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+}
+
 /// Serves `filter` on `listener` until `shutdown` completes, then drains for at most
 /// [`GRACE_PERIOD`]. Every rejection becomes the JSON error envelope ([`recover`]).
 pub async fn serve<F, R>(listener: TcpListener, filter: F, shutdown: impl Future<Output = ()>)
@@ -76,11 +100,15 @@ where
         let warp_service = warp::service(filter.clone());
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let mut warp_service = warp_service.clone();
+            let has_body = carries_body(&req);
             async move {
-                let resp = match warp_service.call(req).await {
+                let mut resp = match warp_service.call(req).await {
                     Ok(resp) => resp,
                     Err(never) => match never {},
                 };
+                if has_body && resp.status().is_client_error() {
+                    close_after(&mut resp);
+                }
                 Ok::<_, Infallible>(into_served(resp))
             }
         });
