@@ -1,14 +1,16 @@
-//! Hostile input, generated: 10,000 requests to the front-end and 10,000 to the catalog,
+//! Hostile input, generated: 10,000 requests each to the front-end, the catalog and an order
+//! replica,
 //! drawn by proptest strategies (a fixed seed, so a failure is reproducible) from families
 //! of bad input: malformed JSON, wrong types, out-of-range and float quantities, missing and
 //! unknown fields, deep nesting, bodies over the limit, bad content types and idempotency
 //! keys, names with control characters, percent signs and non-ASCII, numbers that are not
-//! numbers, unknown paths, wrong methods, missing or wrong tokens.
+//! numbers, unknown paths, wrong methods, missing or wrong tokens, Raft messages that do not
+//! decode; and raw garbage written on each service's socket.
 //!
 //! Every answer must be a 4xx with the JSON error shape whose code is the status (a read
 //! that finds something, such as a real toy or the list at `/products/`, may answer 200);
-//! afterwards every toy still has its full stock and
-//! both services still answer.
+//! afterwards every toy still has its full stock, the replica holds no order and every
+//! service still answers. Raw garbage on the socket gets a 4xx or a closed connection.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -211,6 +213,101 @@ fn catalog_request() -> impl Strategy<Value = Hostile> {
     })
 }
 
+fn replica_request() -> impl Strategy<Value = Hostile> {
+    use reqwest::Method;
+    let auth = prop_oneof![
+        3 => Just(Some(token().bearer().into_bytes())),
+        1 => header_value().prop_map(Some),
+        1 => Just(None),
+    ];
+    // A body no Raft message decodes from: its first varint overflows.
+    let not_raft = prop::collection::vec(any::<u8>(), 0..64).prop_map(|tail| {
+        let mut body = vec![0xff_u8; 11];
+        body.extend(tail);
+        body
+    });
+    let routes = prop_oneof![
+        bad_body(true).prop_map(|b| (Method::POST, "/internal/orders".to_string(), Some(b))),
+        segment().prop_map(|s| {
+            let s = if s.parse::<u64>().is_ok() {
+                format!("x{s}")
+            } else {
+                s
+            };
+            (Method::GET, format!("/internal/orders/{s}"), None)
+        }),
+        (
+            prop::sample::select(vec!["append", "vote", "snapshot"]),
+            not_raft
+        )
+            .prop_map(|(r, b)| (Method::POST, format!("/internal/raft/{r}"), Some(b))),
+        (segment(), segment()).prop_map(|(a, b)| (Method::GET, format!("/internal/{a}/{b}"), None)),
+        prop::sample::select(vec!["/internal/orders", "/internal/raft/vote", "/health"])
+            .prop_map(|p| (Method::DELETE, p.to_string(), None)),
+    ];
+    (routes, auth).prop_map(|((method, path, body), auth)| {
+        let mut headers = vec![("content-type".to_string(), b"application/json".to_vec())];
+        if let Some(a) = auth {
+            headers.push(("authorization".into(), a));
+        }
+        Hostile {
+            method,
+            path,
+            headers,
+            body,
+        }
+    })
+}
+
+/// Starts one order replica (a cluster of one, never asked to campaign, so it leads
+/// nothing) on the catalog at `catalog_url`; returns its base URL.
+async fn start_replica(
+    dir: &std::path::Path,
+    catalog_url: &str,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = toystore_order::server::ServerConfig {
+        id: 1,
+        db_path: dir.join("order-1.redb"),
+        replicas: vec![(1, addr)],
+        catalog_url: catalog_url.to_string(),
+        token: token(),
+        raft: toystore_net::config::OrderConfig::default(),
+        watch: None,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(toystore_order::server::run(listener, config, async move {
+        let _ = rx.await;
+    }));
+    let url = format!("http://{addr}");
+    common::wait_until("the replica answers /health", || {
+        let req = reqwest::Client::new().get(format!("{url}/health"));
+        async move { matches!(req.send().await, Ok(r) if r.status() == 200) }
+    })
+    .await;
+    (url, tx)
+}
+
+/// Writes `garbage` on a fresh connection to `addr`: the answer, if any, must be a 4xx.
+async fn raw_garbage(addr: &str, garbage: &[u8]) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = stream.write_all(garbage).await;
+    let _ = stream.shutdown().await;
+    let mut reply = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut reply),
+    )
+    .await;
+    assert!(read.is_ok(), "no answer and no close after {garbage:?}");
+    if !reply.is_empty() {
+        let head = String::from_utf8_lossy(&reply[..reply.len().min(12)]).to_string();
+        assert!(head.starts_with("HTTP/1.1 4"), "{garbage:?} got {head:?}");
+    }
+}
+
 /// `n` requests drawn from `strategy` with a fixed seed.
 fn draw<S: Strategy>(strategy: S, n: usize, seed: u8) -> Vec<S::Value> {
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);
@@ -271,15 +368,34 @@ async fn generated_hostile_requests_get_4xx_json_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = TestCatalog::start(&dir.path().join("catalog.redb")).await;
     let frontend = TestFrontend::start(&catalog.url, Some(8)).await;
+    let (replica, stop_replica) = start_replica(dir.path(), &catalog.url).await;
 
     let sent = fire(&frontend.url, draw(frontend_request(), REQUESTS, 7)).await;
     assert_eq!(sent, REQUESTS);
     let sent = fire(&catalog.url, draw(catalog_request(), REQUESTS, 11)).await;
     assert_eq!(sent, REQUESTS);
+    let sent = fire(&replica, draw(replica_request(), REQUESTS, 13)).await;
+    assert_eq!(sent, REQUESTS);
+
+    let garbage = draw(prop::collection::vec(any::<u8>(), 1..300), 300, 17);
+    for base in [&frontend.url, &catalog.url, &replica] {
+        let addr = base.trim_start_matches("http://");
+        for g in &garbage {
+            raw_garbage(addr, g).await;
+        }
+    }
 
     for (name, _) in TOYS {
         let name = utf8_percent_encode(name, NON_ALPHANUMERIC).to_string();
         assert_eq!(frontend.quantity(&name).await, 100, "{name}");
     }
+    let health: Value = reqwest::get(format!("{replica}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["data"]["last_seq"], 0, "{health}");
+    let _ = stop_replica.send(());
     frontend.stop().await.unwrap();
 }
