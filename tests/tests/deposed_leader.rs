@@ -1,19 +1,28 @@
 //! Proves a frozen, deposed Raft leader cannot acknowledge anything (what epochs and fencing
-//! promised before Raft): the leader is frozen with SIGSTOP, the front-end finds it
-//! unreachable and gets another replica elected, an order is placed with the new leader,
-//! then the old leader is resumed and sent an order directly. It must not acknowledge it;
-//! it steps down to follower, and every replica converges on the new leader's log, which
-//! never holds the refused order.
+//! promised before Raft), in both election modes: the leader is frozen with SIGSTOP (longer
+//! than the election timeout), another replica is elected (asked by the front-end, or on its
+//! own), an order is placed with the new leader, then the old leader is resumed and sent an
+//! order directly. It must not acknowledge it; it steps down to follower, and every replica
+//! converges on the new leader's log, which never holds the refused order.
 
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
-use toystore_tests::{start_with, READY};
+use toystore_tests::{start_in, Election, READY};
 use toystore_tools::cluster::Service;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_resumed_deposed_leader_acknowledges_nothing() {
-    let mut store = start_with(env!("CARGO_BIN_EXE_toystore-node"), |_| {})
+async fn frontend_election_a_resumed_deposed_leader_acknowledges_nothing() {
+    scenario(Election::Frontend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn raft_election_a_resumed_deposed_leader_acknowledges_nothing() {
+    scenario(Election::Raft).await;
+}
+
+async fn scenario(election: Election) {
+    let mut store = start_in(env!("CARGO_BIN_EXE_toystore-node"), election, |_| {})
         .await
         .unwrap();
     let shop = store.shop.clone();
