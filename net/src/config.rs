@@ -149,6 +149,9 @@ pub struct OrderConfig {
     pub snapshot_every: u64,
     /// Log entries kept behind the last snapshot.
     pub keep_after_snapshot: u64,
+    /// A catalog purchase still without an order this long after a replica saw it is
+    /// completed by the leader (see the order crate's `complete` module).
+    pub complete_after_ms: u64,
 }
 
 impl Default for OrderConfig {
@@ -161,6 +164,7 @@ impl Default for OrderConfig {
             write_timeout_ms: 1_000,
             snapshot_every: 10_000,
             keep_after_snapshot: 1_000,
+            complete_after_ms: 5_000,
         }
     }
 }

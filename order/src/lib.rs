@@ -6,7 +6,8 @@
 //! vote and state machine live in the same file (`toystore_store::raft`). [`types`] holds the
 //! Raft type configuration, [`node`] openraft's settings and the cluster's initialisation, [`membership`] the
 //! membership following the cluster file,
-//! [`network`] the HTTP transport between replicas, [`replica`] the rules, [`proposer`] the batching of purchases into entries, [`error`] their
+//! [`network`] the HTTP transport between replicas, [`replica`] the rules, [`proposer`] the batching of purchases into entries, [`complete`] the completion of
+//! purchases the catalog sold but no order recorded, [`error`] their
 //! refusals, [`server`] the endpoints, [`client`] the typed client, [`api`] the wire types,
 //! [`cli`] the command line, [`failpoint`] the crash hooks of the black-box tests.
 
@@ -14,6 +15,7 @@ pub mod api;
 pub mod apply;
 pub mod cli;
 pub mod client;
+pub mod complete;
 pub mod error;
 pub mod failpoint;
 pub mod membership;

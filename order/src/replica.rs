@@ -118,7 +118,7 @@ impl Replica {
         self.raft.metrics().borrow().current_leader
     }
 
-    fn is_leader(&self) -> bool {
+    pub(crate) fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
 
@@ -202,6 +202,12 @@ impl Replica {
         }
     }
 
+    /// Proposes a purchase the catalog has already sold (the completion of a half-done
+    /// purchase, [`crate::complete`]).
+    pub(crate) async fn propose(&self, purchase: Purchase) -> Result<Outcome, ProposeError> {
+        self.proposer.propose(purchase).await
+    }
+
     /// Reads an order (leader only, after confirming leadership).
     pub async fn order(&self, number: u64) -> Result<OrderRecord, ReadError> {
         if !self.is_leader() {
@@ -214,7 +220,7 @@ impl Replica {
     }
 
     /// The order number recorded for a request id, if any.
-    fn recorded(&self, request_id: &str) -> Result<Option<u64>, StoreError> {
+    pub(crate) fn recorded(&self, request_id: &str) -> Result<Option<u64>, StoreError> {
         let tx = self.store.event_log().begin_read()?;
         let table = tx.open_table(REQUESTS)?;
         let number = table.get(request_id)?.map(|v| v.value());

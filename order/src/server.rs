@@ -137,8 +137,14 @@ pub async fn run(
         id,
         raft.clone(),
         store,
-        catalog,
+        catalog.clone(),
         write_timeout,
+    ));
+    let completing = tokio::spawn(crate::complete::run(
+        replica.clone(),
+        catalog,
+        Duration::from_millis(config.raft.complete_after_ms),
+        stop.clone(),
     ));
     tracing::info!(replica = config.id, election = %config.raft.election, addr = ?listener.local_addr().ok(), last_seq = %replica.store().event_log().last_seq(), "replica serving");
     let routes = routes(replica, config.token);
@@ -146,6 +152,7 @@ pub async fn run(
     stop.cancel();
     let _ = founding.await;
     let _ = following.await;
+    let _ = completing.await;
     if let Err(e) = raft.shutdown().await {
         tracing::warn!(error = %e, "raft did not shut down cleanly");
     }

@@ -1,0 +1,134 @@
+//! Completing half-done purchases: every purchase in the catalog's log ends with exactly one
+//! order.
+//!
+//! A purchase is bought through the catalog before its order is proposed, so a leader that
+//! dies (or a write that times out) in between leaves stock taken with no order, until the
+//! client retries with the same request id, which a client that gave up or sent no key never
+//! does. Every replica follows the catalog's event stream from the start and remembers each
+//! `Purchased` whose request id its state machine has not recorded (checked when the event
+//! arrives, so a long catalog log costs no memory for purchases already ordered). Every
+//! [`TICK`], it forgets the ones recorded since; the **leader** then proposes each one seen
+//! more than `[order] complete_after_ms` ago and still without an order, as the purchase the
+//! catalog recorded (request id, toy, quantity), through the same proposer as the
+//! front-end's purchases. The state machine is idempotent by request id, so a late client
+//! retry, or a second leader completing the same purchase, still yields one order.
+//!
+//! The order is completed rather than the stock released: the catalog already sold the
+//! units under that request id, and a client retrying the id must find its order.
+//!
+//! When the stream breaks, it reconnects after the last event it read (with a backoff);
+//! nothing is missed, since the catalog's log is append-only.
+
+use crate::types::{Outcome, Purchase};
+use crate::Replica;
+use futures_util::StreamExt;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use toystore_catalog::CatalogClient;
+use toystore_events::{CatalogEvent, Seq, StreamItem};
+
+/// How often the remembered purchases are checked.
+pub const TICK: Duration = Duration::from_millis(500);
+
+/// Longest wait before reconnecting to the catalog's stream.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A purchase without an order yet: when this replica first saw it, the toy, the units.
+#[derive(Debug, Clone)]
+struct Waiting {
+    seen: Instant,
+    product: String,
+    quantity: u32,
+}
+
+/// Runs until `stop`, completing on the leader every purchase left without an order for
+/// longer than `after`.
+pub async fn run(
+    replica: Arc<Replica>,
+    catalog: CatalogClient,
+    after: Duration,
+    stop: CancellationToken,
+) {
+    let mut waiting: BTreeMap<String, Waiting> = BTreeMap::new();
+    let mut last = Seq::ZERO;
+    let mut backoff = Duration::from_millis(50);
+    while !stop.is_cancelled() {
+        match catalog.events(last).await {
+            Ok(stream) => {
+                let mut stream = std::pin::pin!(stream);
+                let mut tick = tokio::time::interval(TICK);
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        _ = tick.tick() => complete_due(&replica, &mut waiting, after).await,
+                        item = stream.next() => match item {
+                            Some(Ok(StreamItem::Event { seq, event, .. })) => {
+                                last = seq;
+                                backoff = Duration::from_millis(50);
+                                if let CatalogEvent::Purchased { request_id, name, quantity } = event {
+                                    if !matches!(replica.recorded(&request_id), Ok(Some(_))) {
+                                        waiting.insert(request_id, Waiting { seen: Instant::now(), product: name, quantity });
+                                    }
+                                }
+                            }
+                            Some(Ok(StreamItem::Heartbeat { .. })) => {}
+                            Some(Err(e)) => {
+                                tracing::debug!(error = %e, "catalog stream broke; reconnecting");
+                                break;
+                            }
+                            None => break,
+                        },
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "catalog stream unavailable; retrying"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Forgets purchases recorded since; on the leader, completes those waiting longer than
+/// `after`.
+async fn complete_due(replica: &Replica, waiting: &mut BTreeMap<String, Waiting>, after: Duration) {
+    waiting.retain(|id, _| !matches!(replica.recorded(id), Ok(Some(_))));
+    if !replica.is_leader() {
+        return;
+    }
+    let due: Vec<(String, Waiting)> = waiting
+        .iter()
+        .filter(|(_, w)| w.seen.elapsed() >= after)
+        .map(|(id, w)| (id.clone(), w.clone()))
+        .collect();
+    for (request_id, w) in due {
+        let purchase = Purchase {
+            request_id: request_id.clone(),
+            product: w.product.clone(),
+            quantity: w.quantity,
+        };
+        match replica.propose(purchase).await {
+            Ok(Outcome::Placed { number, .. }) => {
+                tracing::info!(request_id, number, "completed a purchase that had no order");
+                waiting.remove(&request_id);
+            }
+            Ok(Outcome::KeyReused { number }) => {
+                tracing::warn!(
+                    request_id,
+                    number,
+                    "a purchase's request id names another order"
+                );
+                waiting.remove(&request_id);
+            }
+            Err(e) => {
+                tracing::debug!(request_id, error = %e, "could not complete a purchase yet");
+                return;
+            }
+        }
+    }
+}

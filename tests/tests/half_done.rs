@@ -1,0 +1,95 @@
+//! A purchase the catalog sold whose order was never proposed (its leader crashed between
+//! the catalog buy and the proposal, and the caller never retried) is completed by the next
+//! leader: the order appears with the catalog's request id, toy and quantity, the stock was
+//! taken once, a late retry of the key finds the same order, and the replicas converge.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+use toystore_tests::{start_in, Election, READY};
+use toystore_tools::cluster::Service;
+
+async fn scenario(election: Election) {
+    let marker = tempfile::tempdir().unwrap();
+    let armed = format!("after-buy@{}", marker.path().join("fired").display());
+    let mut store = start_in(env!("CARGO_BIN_EXE_toystore-node"), election, |spec| {
+        spec.env.push(("TOYSTORE_FAILPOINT".into(), armed));
+        spec.config.order.complete_after_ms = 500;
+    })
+    .await
+    .unwrap();
+    let shop = store.shop.clone();
+    let before = shop.quantity("Tux").await.unwrap();
+    let leader = store.cluster.wait_leader(READY).await.unwrap();
+
+    // Straight to the leader, so no front-end retries it: the leader dies after the buy.
+    let sent = shop
+        .http
+        .post(format!("{}/internal/orders", shop.replica(leader)))
+        .bearer_auth(&shop.token)
+        .json(&serde_json::json!({"request_id": "orphan", "name": "Tux", "quantity": 2}))
+        .send()
+        .await;
+    assert!(
+        sent.is_err() || !sent.unwrap().status().is_success(),
+        "the leader must crash before answering"
+    );
+    let deadline = tokio::time::Instant::now() + READY;
+    while store.cluster.is_running(Service::Order(leader)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the failpoint did not fire"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        shop.quantity("Tux").await.unwrap(),
+        before - 2,
+        "the catalog sold it"
+    );
+
+    // The next leader completes it, with nobody asking.
+    let deadline = tokio::time::Instant::now() + READY;
+    loop {
+        let (status, body) = shop.order(0).await.unwrap();
+        if status == 200 {
+            assert_eq!(
+                body,
+                serde_json::json!({"data": {"number": 0, "name": "Tux", "quantity": 2}})
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the purchase was not completed: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A late retry of the key is the same order, and buys nothing more.
+    let (status, body) = shop.buy("orphan", "Tux", 2).await.unwrap();
+    assert_eq!(
+        (status, body),
+        (200, serde_json::json!({"data": {"order_number": 0}}))
+    );
+    assert_eq!(shop.quantity("Tux").await.unwrap(), before - 2);
+
+    store
+        .cluster
+        .restart(Service::Order(leader), READY)
+        .await
+        .unwrap();
+    shop.wait_converged(1, READY).await.unwrap();
+    let logs = store.stop_and_read_logs().await.unwrap();
+    assert_eq!(logs[0], logs[1]);
+    assert_eq!(logs[0], logs[2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn frontend_election_a_purchase_left_without_an_order_is_completed() {
+    scenario(Election::Frontend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn raft_election_a_purchase_left_without_an_order_is_completed() {
+    scenario(Election::Raft).await;
+}
