@@ -12,6 +12,7 @@
 //! - [`diff`]: `tools diff`, comparing replicas' logs event by event;
 //! - [`eval`]: `tools eval`, the latency evaluation, with [`plot`] for its SVG charts;
 //! - [`chaos`]: `tools chaos`, killing replicas under load and checking nothing is lost;
+//! - [`checker`]: the history checker (lost, duplicated, gaps, stock, divergence, windows);
 //! - [`bench`]: `tools bench`, throughput and latency of each scenario next to the machine's
 //!   HTTP and disk ceilings;
 //! - [`duration`]: durations on the command line (`10s`, `500ms`);
@@ -22,6 +23,7 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod checker;
 pub mod client;
 pub mod cluster;
 pub mod diff;
