@@ -1,9 +1,11 @@
 //! `tools chaos`: the handout's crash experiment, automated.
 //!
 //! It starts a fresh store, runs the handout's clients for `--duration`, and meanwhile
-//! every `--kill-every` kills one order replica with SIGKILL (alternately the current
-//! leader and a random follower, so at least a third of the kills hit the leader) and
-//! restarts it `--down-for` later. Then the clients read back every acknowledged order
+//! every `--kill-every` injects a fault into one order replica: with the `kill` nemesis it
+//! is killed with SIGKILL and restarted `--down-for` later; with `pause` it is frozen with
+//! SIGSTOP for `--down-for` and resumed. Victims alternate between the current leader and a
+//! random follower (so at least a third of the faults hit the leader); with several
+//! nemeses, each takes two faults in turn (its leader and its follower). Then the clients read back every acknowledged order
 //! through the front-end, the replicas are given time to converge, the store is stopped and
 //! the three replica files are compared event by event. It reports the kills, the errors
 //! clients saw, lost or altered orders and whether the replicas are identical, and exits
@@ -49,6 +51,20 @@ pub struct ChaosArgs {
     /// Who starts order elections: `frontend` or `raft`.
     #[arg(long, value_enum, default_value_t = toystore_net::config::Election::Frontend)]
     pub election: toystore_net::config::Election,
+    /// The faults to inject, in turn: `kill` (SIGKILL, then restart), `pause` (SIGSTOP,
+    /// then SIGCONT).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "kill")]
+    pub nemesis: Vec<Nemesis>,
+}
+
+/// One kind of fault `tools chaos` injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Nemesis {
+    /// SIGKILL a replica, restart it `--down-for` later.
+    Kill,
+    /// SIGSTOP a replica for `--down-for`, then SIGCONT.
+    Pause,
 }
 
 /// Parses `60s`, `500ms`, `2m` or a plain number of seconds.
@@ -74,16 +90,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// One kill.
+/// One fault (a kill or a pause).
 #[derive(Debug, Clone, Serialize)]
 pub struct Kill {
+    /// What was done.
+    pub nemesis: Nemesis,
     /// Seconds since the clients started.
     pub at_secs: f64,
     /// The replica killed.
     pub replica: u32,
     /// Whether it was the leader.
     pub leader: bool,
-    /// Seconds until it was ready again after its restart.
+    /// Seconds until it was ready again after its restart or resume.
     pub recovered_secs: f64,
 }
 
@@ -110,15 +128,16 @@ impl ChaosReport {
         let c = &self.clients;
         let v = &c.verification;
         let mut out = format!(
-            "kills: {} ({} leader, {} follower)\n",
+            "faults: {} ({} leader, {} follower)\n",
             self.kills.len(),
             self.leader_kills,
             self.follower_kills
         );
         for k in &self.kills {
             out += &format!(
-                "  t={:>6.1}s  replica {}{}  ready again after {:.2}s\n",
+                "  t={:>6.1}s  {:?} replica {}{}  ready again after {:.2}s\n",
                 k.at_secs,
+                k.nemesis,
                 k.replica,
                 if k.leader { " (leader)" } else { "" },
                 k.recovered_secs
@@ -225,6 +244,12 @@ async fn kill_loop(
         tokio::time::sleep_until(next.into()).await;
         let leader = cluster.wait_leader(Duration::from_secs(30)).await?;
         let ids = cluster.replica_ids();
+        let nemeses = if args.nemesis.is_empty() {
+            &[Nemesis::Kill][..]
+        } else {
+            &args.nemesis[..]
+        };
+        let nemesis = nemeses[(kills.len() / 2) % nemeses.len()];
         let victim = if kills.len() % 2 == 0 {
             leader
         } else {
@@ -232,19 +257,37 @@ async fn kill_loop(
             followers[rng.random_range(0..followers.len())]
         };
         let at = started.elapsed();
-        cluster.kill(Service::Order(victim)).await?;
+        let service = Service::Order(victim);
+        match nemesis {
+            Nemesis::Kill => cluster.kill(service).await?,
+            Nemesis::Pause => cluster.pause(service)?,
+        }
         eprintln!(
-            "t={:.1}s killed replica {victim}{}",
+            "t={:.1}s {} replica {victim}{}",
             at.as_secs_f64(),
+            match nemesis {
+                Nemesis::Kill => "killed",
+                Nemesis::Pause => "paused",
+            },
             if victim == leader { " (leader)" } else { "" }
         );
         tokio::time::sleep(args.down_for).await;
         let restarted = Instant::now();
-        cluster
-            .restart(Service::Order(victim), Duration::from_secs(60))
-            .await
-            .with_context(|| format!("restarting replica {victim}"))?;
+        match nemesis {
+            Nemesis::Kill => cluster
+                .restart(service, Duration::from_secs(60))
+                .await
+                .with_context(|| format!("restarting replica {victim}"))?,
+            Nemesis::Pause => {
+                cluster.resume(service)?;
+                cluster
+                    .wait_healthy(service, Duration::from_secs(60))
+                    .await
+                    .with_context(|| format!("resuming replica {victim}"))?;
+            }
+        }
         kills.push(Kill {
+            nemesis,
             at_secs: at.as_secs_f64(),
             replica: victim,
             leader: victim == leader,

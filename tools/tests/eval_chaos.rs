@@ -91,11 +91,18 @@ fn chaos_kills_leader_and_follower_and_loses_nothing() {
 }
 
 #[test]
-fn chaos_with_raft_elections_kills_leader_and_follower_and_loses_nothing() {
+fn chaos_with_raft_elections_kills_and_pauses_leader_and_follower_and_loses_nothing() {
     chaos("raft");
 }
 
 fn chaos(election: &str) {
+    // In `raft` mode, both nemeses: kill the leader, a follower, then pause the leader, a
+    // follower (a fault a second).
+    let (every, nemesis) = if election == "raft" {
+        ("1s", "kill,pause")
+    } else {
+        ("1500ms", "kill")
+    };
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("chaos.json");
     let output = tools()
@@ -104,7 +111,9 @@ fn chaos(election: &str) {
             "--duration",
             "5s",
             "--kill-every",
-            "1500ms",
+            every,
+            "--nemesis",
+            nemesis,
             "--down-for",
             "500ms",
             "--clients",
@@ -132,6 +141,15 @@ fn chaos(election: &str) {
     assert!(json["kills"].as_array().unwrap().len() >= 2);
     assert!(json["leader_kills"].as_u64().unwrap() >= 1);
     assert!(json["follower_kills"].as_u64().unwrap() >= 1);
+    if nemesis.contains("pause") {
+        let paused = json["kills"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["nemesis"] == "pause")
+            .count();
+        assert!(paused >= 1, "{json}");
+    }
     assert_eq!(json["clients"]["verification"]["missing"], 0);
     assert_eq!(json["clients"]["verification"]["mismatched"], 0);
     assert!(json["clients"]["verification"]["orders"].as_u64().unwrap() > 0);
