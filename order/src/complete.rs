@@ -5,9 +5,10 @@
 //! dies (or a write that times out) in between leaves stock taken with no order, until the
 //! client retries with the same request id, which a client that gave up or sent no key never
 //! does. Every replica follows the catalog's event stream from the start and remembers each
-//! `Purchased` whose request id its state machine has not recorded (checked when the event
-//! arrives, so a long catalog log costs no memory for purchases already ordered). Every
-//! [`TICK`], it forgets the ones recorded since; the **leader** then proposes each one seen
+//! `Purchased`. Every [`TICK`] (and whenever more than [`PRUNE_AT`] are remembered, so a
+//! long catalog log read at start-up stays bounded in memory) it forgets, in one read
+//! transaction, those its state machine has recorded; nothing is read per purchase on the
+//! buy path. The **leader** then proposes each one seen
 //! more than `[order] complete_after_ms` ago and still without an order, as the purchase the
 //! catalog recorded (request id, toy, quantity), through the same proposer as the
 //! front-end's purchases. The state machine is idempotent by request id, so a late client
@@ -33,6 +34,9 @@ use toystore_events::{CatalogEvent, Seq, StreamItem};
 /// How often the remembered purchases are checked.
 pub const TICK: Duration = Duration::from_millis(500);
 
+/// Remembered purchases above which they are checked at once rather than at the next tick.
+pub const PRUNE_AT: usize = 10_000;
+
 /// Longest wait before reconnecting to the catalog's stream.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -55,49 +59,78 @@ pub async fn run(
     let mut waiting: BTreeMap<String, Waiting> = BTreeMap::new();
     let mut last = Seq::ZERO;
     let mut backoff = Duration::from_millis(50);
+    let mut tick = tokio::time::interval(TICK);
     while !stop.is_cancelled() {
-        match catalog.events(last).await {
-            Ok(stream) => {
-                let mut stream = std::pin::pin!(stream);
-                let mut tick = tokio::time::interval(TICK);
-                loop {
-                    tokio::select! {
-                        () = stop.cancelled() => return,
-                        _ = tick.tick() => complete_due(&replica, &mut waiting, after).await,
-                        item = stream.next() => match item {
-                            Some(Ok(StreamItem::Event { seq, event, .. })) => {
-                                last = seq;
-                                backoff = Duration::from_millis(50);
-                                if let CatalogEvent::Purchased { request_id, name, quantity } = event {
-                                    if !matches!(replica.recorded(&request_id), Ok(Some(_))) {
-                                        waiting.insert(request_id, Waiting { seen: Instant::now(), product: name, quantity });
-                                    }
-                                }
-                            }
-                            Some(Ok(StreamItem::Heartbeat { .. })) => {}
-                            Some(Err(e)) => {
-                                tracing::debug!(error = %e, "catalog stream broke; reconnecting");
-                                break;
-                            }
-                            None => break,
-                        },
+        let stream = match catalog.events(last).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::debug!(error = %e, "catalog stream unavailable; retrying");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        let mut stream = std::pin::pin!(stream);
+        loop {
+            let item = tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => {
+                    complete_due(&replica, &mut waiting, after).await;
+                    continue;
+                }
+                item = stream.next() => item,
+            };
+            match item {
+                Some(Ok(StreamItem::Event { seq, event, .. })) => {
+                    last = seq;
+                    backoff = Duration::from_millis(50);
+                    if let CatalogEvent::Purchased {
+                        request_id,
+                        name,
+                        quantity,
+                    } = event
+                    {
+                        let seen = Instant::now();
+                        let product = name;
+                        waiting.insert(
+                            request_id,
+                            Waiting {
+                                seen,
+                                product,
+                                quantity,
+                            },
+                        );
+                        if waiting.len() > PRUNE_AT {
+                            forget_recorded(&replica, &mut waiting);
+                        }
                     }
                 }
+                Some(Ok(StreamItem::Heartbeat { .. })) => {}
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "catalog stream broke; reconnecting");
+                    break;
+                }
+                None => break,
             }
-            Err(e) => tracing::debug!(error = %e, "catalog stream unavailable; retrying"),
         }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Forgets the purchases the state machine has recorded (one read transaction).
+fn forget_recorded(replica: &Replica, waiting: &mut BTreeMap<String, Waiting>) {
+    match replica.recorded_among(waiting.keys()) {
+        Ok(recorded) => waiting.retain(|id, _| !recorded.contains(id)),
+        Err(e) => tracing::warn!(error = %e, "cannot read which purchases have orders"),
     }
 }
 
 /// Forgets purchases recorded since; on the leader, completes those waiting longer than
 /// `after`.
 async fn complete_due(replica: &Replica, waiting: &mut BTreeMap<String, Waiting>, after: Duration) {
-    waiting.retain(|id, _| !matches!(replica.recorded(id), Ok(Some(_))));
+    forget_recorded(replica, waiting);
     if !replica.is_leader() {
         return;
     }

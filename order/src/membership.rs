@@ -162,47 +162,40 @@ fn current_of(raft: &OrderNode) -> Option<Current> {
 
 /// Takes one step with the Raft API; an error is a message for the log.
 async fn take(raft: &OrderNode, step: Step) -> Result<(), String> {
-    let call = async {
-        match step {
-            Step::SetNodes(nodes) => raft
-                .change_membership(ChangeMembers::SetNodes(nodes), true)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string()),
-            Step::AddLearner(id, node) => raft
-                .add_learner(id, node, false)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string()),
-            Step::RemoveNodes(ids) => raft
-                .change_membership(ChangeMembers::RemoveNodes(ids), false)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string()),
-            Step::SetVoters(ids) => raft
-                .change_membership(ids, false)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string()),
-            Step::WaitFor(_) => Ok(()),
+    let (change, retain) = match step {
+        Step::AddLearner(id, node) => {
+            let added = raft.add_learner(id, node, false);
+            return match tokio::time::timeout(CALL_TIMEOUT, added).await {
+                Ok(added) => added.map(drop).map_err(|e| e.to_string()),
+                Err(_) => Err("timed out".into()),
+            };
         }
+        Step::WaitFor(_) => return Ok(()),
+        Step::SetNodes(nodes) => (ChangeMembers::SetNodes(nodes), true),
+        Step::RemoveNodes(ids) => (ChangeMembers::RemoveNodes(ids), false),
+        Step::SetVoters(ids) => (ChangeMembers::ReplaceAllVoters(ids), false),
     };
-    tokio::time::timeout(CALL_TIMEOUT, call)
-        .await
-        .map_err(|_| "timed out".to_string())?
+    match tokio::time::timeout(CALL_TIMEOUT, raft.change_membership(change, retain)).await {
+        Ok(changed) => changed.map(drop).map_err(|e| e.to_string()),
+        Err(_) => Err("timed out".into()),
+    }
 }
 
-/// Watches the desired membership until `stop`: keeps `book` up to date, and on the leader,
-/// steps the Raft membership towards it.
+/// The cluster file's replicas: (id, address).
+pub type Replicas = Vec<(u32, std::net::SocketAddr)>;
+
+/// Watches the file's replicas until `stop`: keeps `book` up to date, and on the leader,
+/// steps the Raft membership towards them.
 pub async fn follow(
     raft: OrderNode,
     book: AddressBook,
-    mut desired: watch::Receiver<(Members, BTreeMap<u64, String>)>,
+    mut desired: watch::Receiver<Replicas>,
     stop: CancellationToken,
 ) {
     loop {
-        let (members, addresses) = desired.borrow_and_update().clone();
-        book.replace(addresses);
+        let replicas = desired.borrow_and_update().clone();
+        book.replace(book_of(&replicas));
+        let members = members_of(&replicas);
         while let Some(current) = current_of(&raft) {
             let Some(step) = next_step(&current, &members) else {
                 break;

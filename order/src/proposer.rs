@@ -99,22 +99,23 @@ async fn run(
                 .map_err(|_| ProposeError::Unavailable("order not committed in time".into()))
                 .and_then(|r| r.map_err(refusal));
             drop(slot);
-            match written {
-                Ok(resp) if resp.data.0.len() == n => {
-                    for (reply, outcome) in replies.into_iter().zip(resp.data.0) {
-                        let _ = reply.send(Ok(outcome));
-                    }
+            let outcomes = written.and_then(|resp| {
+                if resp.data.0.len() == n {
+                    return Ok(resp.data.0);
                 }
-                Ok(resp) => {
-                    tracing::error!(
-                        purchases = n,
-                        outcomes = resp.data.0.len(),
-                        "the state machine answered a proposal with the wrong number of outcomes"
-                    );
-                    let e =
-                        ProposeError::Unavailable("unexpected reply from the state machine".into());
-                    for reply in replies {
-                        let _ = reply.send(Err(e.clone()));
+                tracing::error!(
+                    purchases = n,
+                    outcomes = resp.data.0.len(),
+                    "the state machine answered a proposal with the wrong number of outcomes"
+                );
+                Err(ProposeError::Unavailable(
+                    "unexpected reply from the state machine".into(),
+                ))
+            });
+            match outcomes {
+                Ok(outcomes) => {
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(Ok(outcome));
                     }
                 }
                 Err(e) => {

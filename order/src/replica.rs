@@ -219,8 +219,24 @@ impl Replica {
         self.record(number)?.ok_or(ReadError::NotFound)
     }
 
+    /// Which of `request_ids` the state machine has recorded (one read transaction).
+    pub(crate) fn recorded_among<'a>(
+        &self,
+        request_ids: impl Iterator<Item = &'a String>,
+    ) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let tx = self.store.event_log().begin_read()?;
+        let table = tx.open_table(REQUESTS)?;
+        let mut recorded = std::collections::BTreeSet::new();
+        for id in request_ids {
+            if table.get(id.as_str())?.is_some() {
+                recorded.insert(id.clone());
+            }
+        }
+        Ok(recorded)
+    }
+
     /// The order number recorded for a request id, if any.
-    pub(crate) fn recorded(&self, request_id: &str) -> Result<Option<u64>, StoreError> {
+    fn recorded(&self, request_id: &str) -> Result<Option<u64>, StoreError> {
         let tx = self.store.event_log().begin_read()?;
         let table = tx.open_table(REQUESTS)?;
         let number = table.get(request_id)?.map(|v| v.value());

@@ -114,13 +114,11 @@ pub async fn run(
             }
         }
     });
-    let (desired_tx, desired) = watch::channel((members, book_of(&config.replicas)));
+    let (desired_tx, desired) = watch::channel(config.replicas.clone());
     if let Some(path) = config.watch.clone() {
         let watched =
             toystore_net::watch::watch_cluster_file(path.clone(), stop.clone(), move |c| {
-                let replicas: Vec<(u32, SocketAddr)> =
-                    c.replicas.iter().map(|r| (r.id, r.addr)).collect();
-                desired_tx.send_replace((members_of(&replicas), book_of(&replicas)));
+                desired_tx.send_replace(c.replicas.iter().map(|r| (r.id, r.addr)).collect());
             });
         if let Err(e) = watched {
             tracing::warn!(path = %path.display(), error = %e, "cannot watch the cluster file; replica changes need a restart");
@@ -148,8 +146,8 @@ pub async fn run(
     ));
     tracing::info!(replica = config.id, election = %config.raft.election, addr = ?listener.local_addr().ok(), last_seq = %replica.store().event_log().last_seq(), "replica serving");
     let routes = routes(replica, config.token);
+    // Cancels `stop` when it returns, which ends the tasks below.
     toystore_net::serve_until(listener, routes, shutdown, stop.clone()).await;
-    stop.cancel();
     let _ = founding.await;
     let _ = following.await;
     let _ = completing.await;

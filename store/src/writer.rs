@@ -227,63 +227,47 @@ impl<E: LogEvent> Writer<E> {
         loop {
             let first = if unsynced {
                 match self.jobs.recv_timeout(SYNC_BEHIND) {
-                    Ok(job) => job,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        unsynced = !self.sync();
-                        continue;
-                    }
+                    Ok(job) => Some(job),
+                    // Nothing durable came: an empty durable commit persists what did.
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 }
             } else {
                 match self.jobs.recv() {
-                    Ok(job) => job,
+                    Ok(job) => Some(job),
                     Err(_) => return,
                 }
             };
-            let mut jobs = vec![first];
-            while jobs.len() < MAX_BATCH {
+            let mut jobs: Vec<Job<E>> = first.into_iter().collect();
+            while !jobs.is_empty() && jobs.len() < MAX_BATCH {
                 match self.jobs.try_recv() {
                     Ok(job) => jobs.push(job),
                     Err(_) => break,
                 }
             }
-            match self.commit_batch(jobs) {
-                Some(Durability::Immediate) => unsynced = false,
-                Some(_) => unsynced = true,
-                None => {}
+            let durable = jobs.is_empty() || jobs.iter().any(|j| j.durable());
+            if self.commit_batch(jobs, durable) {
+                unsynced = !durable;
             }
         }
     }
 
-    /// Makes every earlier commit durable with an empty durable commit; false if it failed
-    /// (it is tried again later).
-    fn sync(&self) -> bool {
-        let synced = || -> Result<(), StoreError> {
-            let mut tx = self.db.begin_write()?;
-            tx.set_durability(Durability::Immediate)?;
-            tx.commit()?;
-            Ok(())
-        };
-        match synced() {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not make the last commits durable; will retry");
-                false
-            }
-        }
-    }
-
-    /// Runs and commits one batch; returns the commit's durability, `None` if it failed.
-    fn commit_batch(&self, mut jobs: Vec<Job<E>>) -> Option<Durability> {
+    /// Runs and commits one batch (durably if `durable`); false if it failed.
+    fn commit_batch(&self, mut jobs: Vec<Job<E>>, durable: bool) -> bool {
         let before = *self.last.borrow();
-        match self.run_batch(&mut jobs, before) {
-            Ok((last, durability)) => {
+        match self.run_batch(&mut jobs, before, durable) {
+            Ok(last) => {
                 self.last.send_replace(last);
-                tracing::trace!(requests = jobs.len(), last_seq = last.0, "group commit");
+                tracing::trace!(
+                    requests = jobs.len(),
+                    durable,
+                    last_seq = last.0,
+                    "group commit"
+                );
                 for job in jobs {
                     job.finish(Ok(()));
                 }
-                Some(durability)
+                true
             }
             Err((culprit, e)) => {
                 tracing::warn!(requests = jobs.len(), error = %e, "batch aborted");
@@ -299,7 +283,7 @@ impl<E: LogEvent> Writer<E> {
                     };
                     job.finish(Err(err));
                 }
-                None
+                false
             }
         }
     }
@@ -310,10 +294,11 @@ impl<E: LogEvent> Writer<E> {
         &self,
         jobs: &mut [Job<E>],
         before: Seq,
-    ) -> Result<(Seq, Durability), (Option<usize>, StoreError)> {
+        durable: bool,
+    ) -> Result<Seq, (Option<usize>, StoreError)> {
         let whole = |e: StoreError| (None, e);
         let mut tx = self.db.begin_write().map_err(|e| whole(e.into()))?;
-        let durability = if jobs.iter().any(|j| j.durable()) {
+        let durability = if durable {
             Durability::Immediate
         } else {
             Durability::None
@@ -340,6 +325,6 @@ impl<E: LogEvent> Writer<E> {
         }
         let last = batch.last;
         tx.commit().map_err(|e| whole(e.into()))?;
-        Ok((last, durability))
+        Ok(last)
     }
 }
