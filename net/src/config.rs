@@ -31,6 +31,7 @@
 //! write_timeout_ms = 1000
 //! snapshot_every = 10000
 //! keep_after_snapshot = 1000
+//! complete_after_ms = 5000
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -314,6 +315,15 @@ impl ClusterConfig {
                 "order.write_timeout_ms and order.snapshot_every must be at least 1".into(),
             );
         }
+        if o.complete_after_ms == 0 {
+            return Err("order.complete_after_ms must be at least 1".into());
+        }
+        let f = &self.frontend;
+        if f.attempt_timeout_ms == 0 || f.attempt_timeout_ms > f.failover_timeout_ms {
+            return Err(
+                "frontend.attempt_timeout_ms must be from 1 to frontend.failover_timeout_ms".into(),
+            );
+        }
         let mut ids: Vec<u32> = self.replicas.iter().map(|r| r.id).collect();
         ids.sort_unstable();
         if ids.windows(2).any(|w| w[0] == w[1]) {
@@ -372,6 +382,10 @@ mod tests {
         assert!(ClusterConfig::parse("[order]\nelection = \"vote\"\n").is_err());
         assert!(ClusterConfig::parse("[order]\nelection_timeout_min_ms = 10\n").is_err());
         assert!(ClusterConfig::parse("[order]\nelection_timeout_max_ms = 100\n").is_err());
+        assert!(ClusterConfig::parse("[order]\ncomplete_after_ms = 0\n").is_err());
+        assert!(ClusterConfig::parse("[frontend]\nattempt_timeout_ms = 0\n").is_err());
+        let longer = "[frontend]\nattempt_timeout_ms = 3000\nfailover_timeout_ms = 2000\n";
+        assert!(ClusterConfig::parse(longer).is_err());
     }
 
     #[test]

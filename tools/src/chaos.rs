@@ -244,12 +244,8 @@ async fn kill_loop(
         tokio::time::sleep_until(next.into()).await;
         let leader = cluster.wait_leader(Duration::from_secs(30)).await?;
         let ids = cluster.replica_ids();
-        let nemeses = if args.nemesis.is_empty() {
-            &[Nemesis::Kill][..]
-        } else {
-            &args.nemesis[..]
-        };
-        let nemesis = nemeses[(kills.len() / 2) % nemeses.len()];
+        // clap gives at least one (the default `kill`).
+        let nemesis = args.nemesis[(kills.len() / 2) % args.nemesis.len()];
         let victim = if kills.len() % 2 == 0 {
             leader
         } else {

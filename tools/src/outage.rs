@@ -307,10 +307,10 @@ pub async fn run(args: OutageArgs) -> anyhow::Result<u8> {
     let measured = measure(&args, &mut cluster, &replicas).await;
     cluster.stop(Duration::from_secs(10)).await;
     let report = measured?;
-    println!("{}", to_markdown(&report));
+    let table = to_markdown(&report);
+    println!("{table}");
     if let Some(path) = &args.out {
-        std::fs::write(path, to_markdown(&report))
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, &table).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
