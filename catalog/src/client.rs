@@ -1,7 +1,8 @@
 //! [`CatalogClient`]: how other services call the catalog.
 //!
 //! One pooled keep-alive connection set per client; every call carries the cluster token.
-//! Product names are percent-encoded into the path.
+//! A product name goes as a form-encoded query parameter (`/internal/products?name=`), so
+//! any name, even `.`, `..` or one holding control characters, reaches the catalog exactly.
 
 use crate::api::{BuyReply, BuyRequest, ByName, Health, ProductList, ProductReply, RestockReply};
 use futures_util::Stream;
