@@ -2,10 +2,12 @@
 //! asking for an election when there is none.
 //!
 //! The leader is whichever replica reports itself leading in its health (the highest term
-//! if two do, briefly, after a partition). Only when no reachable replica leads does the
+//! if two do, briefly, after a partition), unless it says it is *isolated*: no quorum has
+//! acknowledged it for a while (cut off from its followers, it cannot commit; see
+//! `ReplicaStatus::isolated`). Only when no reachable replica leads does the
 //! front-end act: with the `frontend` policy it asks the first replica, highest id first,
-//! that is live, ready and caught up (its last log index is the highest among the live
-//! ones) to campaign (`POST /internal/raft/campaign`), then polls for a leader for a
+//! that is live, ready, not an isolated leader and caught up (its last log index is the
+//! highest among those) to campaign (`POST /internal/raft/campaign`), then polls for a leader for a
 //! moment; with the `raft` policy the replicas elect on their own and it only waits. A
 //! front-end never asks for an election while a reachable replica leads, so two front-ends
 //! do not churn a healthy leader, and Raft's vote rules (one vote per term, the leader
@@ -211,7 +213,7 @@ impl Replicas {
             .zip(statuses)
             .filter_map(|(m, s)| {
                 s.as_ref()
-                    .filter(|s| s.role == Role::Leader)
+                    .filter(|s| s.role == Role::Leader && !s.isolated)
                     .map(|s| Leader {
                         client: m.clone(),
                         term: s.term,
@@ -254,18 +256,10 @@ impl Replicas {
         members: &[ReplicaClient],
         statuses: &[Option<ReplicaStatus>],
     ) -> bool {
-        let newest = statuses
-            .iter()
-            .flatten()
-            .filter(|s| s.ready)
-            .map(|s| s.last_log_index)
-            .max()
-            .flatten();
-        for (member, status) in members.iter().zip(statuses) {
-            let Some(s) = status else { continue };
-            if !s.ready || s.last_log_index < newest {
-                continue;
-            }
+        for member in candidates(statuses)
+            .into_iter()
+            .filter_map(|i| members.get(i))
+        {
             match member.campaign().await {
                 Ok(s) => {
                     tracing::info!(replica = member.id(), term = s.term, "asked to campaign");
@@ -345,5 +339,105 @@ impl Replicas {
                 () = stop.cancelled() => return,
             }
         }
+    }
+}
+
+/// Who may be asked to campaign, in the order to ask (the order of `statuses`, highest id
+/// first): live, ready replicas that do not lead (a leader that lost its quorum is no
+/// candidate, and its uncommitted entries do not count as newer) whose last log index is
+/// the highest among those.
+fn candidates(statuses: &[Option<ReplicaStatus>]) -> Vec<usize> {
+    let eligible = |s: &ReplicaStatus| s.ready && s.role != Role::Leader;
+    let newest = statuses
+        .iter()
+        .flatten()
+        .filter(|s| eligible(s))
+        .map(|s| s.last_log_index)
+        .max()
+        .flatten();
+    statuses
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
+        .filter(|(_, s)| eligible(s) && s.last_log_index >= newest)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn status(id: u32, role: Role, term: u64, last: u64, isolated: bool) -> Option<ReplicaStatus> {
+        Some(ReplicaStatus {
+            id,
+            role,
+            ready: true,
+            term,
+            leader: None,
+            last_log_index: Some(last),
+            applied: Some(last),
+            snapshot: None,
+            last_seq: toystore_events::Seq::ZERO,
+            voters: vec![1, 2, 3],
+            quorum_ack_ms: None,
+            isolated,
+        })
+    }
+
+    fn members() -> Vec<ReplicaClient> {
+        let token = ClusterToken::new("t").unwrap();
+        [3, 2, 1]
+            .map(|id| {
+                ReplicaClient::new(
+                    id,
+                    &format!("http://127.0.0.1:{}", 9000 + id),
+                    token.clone(),
+                )
+                .unwrap()
+            })
+            .to_vec()
+    }
+
+    #[test]
+    fn an_isolated_leader_is_not_used_and_the_newer_term_wins() {
+        let m = members();
+        let cut_off = [
+            status(3, Role::Leader, 4, 9, true),
+            status(2, Role::Follower, 4, 7, false),
+            None,
+        ];
+        assert!(Replicas::leading(&m, &cut_off).is_none());
+        let two = [
+            status(3, Role::Leader, 4, 9, false),
+            status(2, Role::Leader, 5, 8, false),
+            status(1, Role::Follower, 5, 8, false),
+        ];
+        let l = Replicas::leading(&m, &two).unwrap();
+        assert_eq!((l.client.id(), l.term), (2, 5));
+    }
+
+    #[test]
+    fn campaign_candidates_skip_leaders_the_behind_and_the_unready() {
+        // Replica 3 leads without a quorum, with entries nobody else has: 2 and 1 are the
+        // candidates (2 first), not "behind" it.
+        let s = [
+            status(3, Role::Leader, 4, 9, true),
+            status(2, Role::Follower, 4, 7, false),
+            status(1, Role::Follower, 4, 7, false),
+        ];
+        assert_eq!(candidates(&s), vec![1, 2]);
+        // A follower behind another is not asked; an unready or silent one neither.
+        let mut behind = [
+            status(3, Role::Follower, 4, 6, false),
+            status(2, Role::Follower, 4, 7, false),
+            None,
+        ];
+        assert_eq!(candidates(&behind), vec![1]);
+        if let Some(s) = behind[1].as_mut() {
+            s.ready = false;
+        }
+        assert_eq!(candidates(&behind), vec![0]);
     }
 }

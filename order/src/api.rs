@@ -100,4 +100,14 @@ pub struct ReplicaStatus {
     pub last_seq: Seq,
     /// The voters of the Raft membership it knows (empty before the cluster is initialised).
     pub voters: Vec<u32>,
+    /// A leader: milliseconds since a quorum last acknowledged it (`None` otherwise, or
+    /// before the first acknowledgement).
+    #[serde(default)]
+    pub quorum_ack_ms: Option<u64>,
+    /// A leader that no quorum has acknowledged for longer than twice the longest election
+    /// timeout: cut off from its followers, it cannot commit, and they may have elected
+    /// another. Front-ends do not use it (and with the `frontend` policy ask another
+    /// replica to campaign).
+    #[serde(default)]
+    pub isolated: bool,
 }

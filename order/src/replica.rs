@@ -89,6 +89,9 @@ impl Replica {
             .map(short)
             .collect();
         let voter = voters.contains(&short(self.id));
+        let lease = self.raft.config().election_timeout_max.saturating_mul(2);
+        let isolated =
+            role == Role::Leader && m.millis_since_quorum_ack.is_some_and(|ms| ms > lease);
         ReplicaStatus {
             id: short(self.id),
             role,
@@ -100,6 +103,8 @@ impl Replica {
             snapshot: m.snapshot.map(|l| l.index),
             last_seq: self.store.event_log().last_seq(),
             voters,
+            quorum_ack_ms: m.millis_since_quorum_ack,
+            isolated,
         }
     }
 

@@ -68,6 +68,13 @@ pub enum Line {
         /// Its kind (`kill-leader`, `pause-follower`, …).
         kind: String,
     },
+    /// The fault that began last was undone (restarted, resumed, healed).
+    Heal {
+        /// Milliseconds since the run began.
+        t: f64,
+        /// The kind of the fault undone.
+        kind: String,
+    },
 }
 
 /// What the checker looks at.
@@ -183,7 +190,7 @@ pub fn check(e: &Evidence) -> Verdict {
                     v.lost.push((key.clone(), *order));
                 }
             }
-            Line::Fail { .. } | Line::Unknown { .. } | Line::Fault { .. } => {}
+            Line::Fail { .. } | Line::Unknown { .. } | Line::Fault { .. } | Line::Heal { .. } => {}
         }
     }
     v.stock = stock_errors(e, log);
@@ -285,7 +292,8 @@ fn time(line: &Line) -> f64 {
         | Line::Ok { t, .. }
         | Line::Fail { t, .. }
         | Line::Unknown { t, .. }
-        | Line::Fault { t, .. } => *t,
+        | Line::Fault { t, .. }
+        | Line::Heal { t, .. } => *t,
     }
 }
 

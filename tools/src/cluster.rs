@@ -8,11 +8,13 @@
 //! (SIGTERM) any service. Children are killed when the `Cluster` is dropped, so nothing
 //! outlives a test.
 
+use crate::netns::Hosts;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -28,6 +30,8 @@ pub enum Service {
     Order(u32),
     /// The front-end.
     Frontend,
+    /// A second front-end on the same replicas (e.g. one on each side of a partition).
+    SecondFrontend,
 }
 
 impl std::fmt::Display for Service {
@@ -36,6 +40,7 @@ impl std::fmt::Display for Service {
             Service::Catalog => f.write_str("catalog"),
             Service::Order(id) => write!(f, "order-{id}"),
             Service::Frontend => f.write_str("frontend"),
+            Service::SecondFrontend => f.write_str("frontend-2"),
         }
     }
 }
@@ -66,6 +71,10 @@ pub struct ClusterSpec {
     pub logs: Logs,
     /// Start the front-end without a cache.
     pub no_cache: bool,
+    /// Where a second front-end listens, if there is one.
+    pub second_frontend: Option<SocketAddr>,
+    /// Each service on a host of its own (network namespaces), if set.
+    pub hosts: Option<Arc<Hosts>>,
 }
 
 /// Free loopback ports, found by binding port 0 (the OS picks; the port is released at
@@ -112,15 +121,48 @@ impl ClusterSpec {
             service_env: BTreeMap::new(),
             logs: Logs::Files(data_dir.join("logs")),
             no_cache: false,
+            second_frontend: None,
+            hosts: None,
         })
+    }
+
+    /// Moves every service onto a host of its own (see [`Hosts`]): each listens on its
+    /// host's address with the port it had, and with `second_frontend` a second front-end
+    /// (port of the first) joins the store on a host of its own.
+    pub fn place_on_hosts(&mut self, second_frontend: bool) -> anyhow::Result<()> {
+        let mut services = vec![Service::Frontend, Service::Catalog];
+        services.extend(self.config.replicas.iter().map(|r| Service::Order(r.id)));
+        if second_frontend {
+            services.push(Service::SecondFrontend);
+        }
+        let hosts = Hosts::create(&services)?;
+        let at = |service: Service, port: u16| -> anyhow::Result<SocketAddr> {
+            let host = hosts
+                .host(service)
+                .with_context(|| format!("{service} has no host"))?;
+            Ok(SocketAddr::from((host.ip, port)))
+        };
+        let c = &mut self.config;
+        c.frontend.addr = at(Service::Frontend, c.frontend.addr.port())?;
+        c.catalog.addr = at(Service::Catalog, c.catalog.addr.port())?;
+        for r in &mut c.replicas {
+            r.addr = at(Service::Order(r.id), r.addr.port())?;
+        }
+        self.second_frontend = match second_frontend {
+            true => Some(at(Service::SecondFrontend, c.frontend.addr.port())?),
+            false => None,
+        };
+        self.hosts = Some(Arc::new(hosts));
+        Ok(())
     }
 }
 
 /// A running store.
 pub struct Cluster {
+    /// First, so that the processes are killed before their hosts are removed.
+    children: BTreeMap<Service, Child>,
     spec: ClusterSpec,
     config_path: PathBuf,
-    children: BTreeMap<Service, Child>,
     http: reqwest::Client,
 }
 
@@ -141,6 +183,9 @@ impl Cluster {
             cluster.wait_healthy(Service::Order(id), left).await?;
         }
         cluster.spawn(Service::Frontend)?;
+        if cluster.spec.second_frontend.is_some() {
+            cluster.spawn(Service::SecondFrontend)?;
+        }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         cluster.wait_ready(left).await?;
         Ok(cluster)
@@ -179,6 +224,11 @@ impl Cluster {
         &self.spec.config
     }
 
+    /// Each service's host, when the store runs on separate hosts.
+    pub fn hosts(&self) -> Option<&Hosts> {
+        self.spec.hosts.as_deref()
+    }
+
     /// The front-end's base URL.
     pub fn frontend_url(&self) -> String {
         format!("http://{}", self.spec.config.frontend.addr)
@@ -195,6 +245,7 @@ impl Cluster {
         let addr = match service {
             Service::Catalog => Some(c.catalog.addr),
             Service::Frontend => Some(c.frontend.addr),
+            Service::SecondFrontend => self.spec.second_frontend,
             Service::Order(id) => c.replica(id).map(|r| r.addr),
         };
         addr.map(|a| format!("http://{a}")).unwrap_or_default()
@@ -202,15 +253,26 @@ impl Cluster {
 
     /// Starts (or restarts) one service.
     pub fn spawn(&mut self, service: Service) -> anyhow::Result<()> {
-        let mut cmd = Command::new(&self.spec.program);
+        let launcher = self.spec.hosts.as_ref().and_then(|h| h.launcher(service));
+        let mut cmd = match &launcher {
+            Some(launcher) => {
+                let mut cmd = Command::new(&launcher[0]);
+                cmd.args(&launcher[1..]).arg(&self.spec.program);
+                cmd
+            }
+            None => Command::new(&self.spec.program),
+        };
         cmd.args(&self.spec.prefix);
         match service {
             Service::Catalog => cmd.arg("catalog"),
             Service::Order(id) => cmd.arg("order").arg("--id").arg(id.to_string()),
-            Service::Frontend => cmd.arg("frontend"),
+            Service::Frontend | Service::SecondFrontend => cmd.arg("frontend"),
         };
         cmd.arg("--config").arg(&self.config_path);
-        if service == Service::Frontend && self.spec.no_cache {
+        if let (Service::SecondFrontend, Some(addr)) = (service, self.spec.second_frontend) {
+            cmd.arg("--addr").arg(addr.to_string());
+        }
+        if matches!(service, Service::Frontend | Service::SecondFrontend) && self.spec.no_cache {
             cmd.arg("--no-cache");
         }
         cmd.envs(self.spec.env.iter().cloned());
@@ -411,7 +473,7 @@ impl Cluster {
         let order: Vec<Service> = {
             let mut v: Vec<Service> = self.children.keys().copied().collect();
             v.sort_by_key(|s| match s {
-                Service::Frontend => 0,
+                Service::Frontend | Service::SecondFrontend => 0,
                 Service::Order(_) => 1,
                 Service::Catalog => 2,
             });

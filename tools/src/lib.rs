@@ -31,6 +31,7 @@ pub mod duration;
 pub mod eval;
 pub mod growth;
 pub mod logfile;
+pub mod netns;
 pub mod node;
 pub mod outage;
 pub mod plot;

@@ -38,6 +38,10 @@ pub struct UpArgs {
     /// or `raft` (the replicas elect on their own); default: the file's, else frontend.
     #[arg(long, value_enum)]
     pub election: Option<toystore_net::config::Election>,
+    /// Run each service on a host of its own: a network namespace on a private bridge,
+    /// addresses from 10.77.0.0/24 (needs root; removed when the store stops).
+    #[arg(long)]
+    pub netns: bool,
 }
 
 /// Runs `tools up` until Ctrl-C.
@@ -57,7 +61,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         config.token = uuid::Uuid::new_v4().simple().to_string();
     }
     let program = std::env::current_exe().context("locating the tools binary")?;
-    let spec = ClusterSpec {
+    let mut spec = ClusterSpec {
         program,
         prefix: Vec::new(),
         config,
@@ -65,7 +69,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         service_env: Default::default(),
         logs: Logs::Prefixed,
         no_cache: args.no_cache,
+        second_frontend: None,
+        hosts: None,
     };
+    if args.netns {
+        spec.place_on_hosts(false)?;
+    }
     let cluster = Cluster::start(spec, Duration::from_secs(30)).await?;
     let fe = cluster.frontend_url();
     let c = cluster.config();
@@ -74,6 +83,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  catalog    http://{}", c.catalog.addr);
     for r in &c.replicas {
         println!("  order {}    http://{}", r.id, r.addr);
+    }
+    if let Some(hosts) = cluster.hosts() {
+        for service in hosts.services() {
+            if let Some(host) = hosts.host(service) {
+                println!(
+                    "  {service:<10} runs in network namespace {}",
+                    host.namespace
+                );
+            }
+        }
     }
     println!("  election   {}", c.order.election);
     println!("  data       {}", c.data_dir.display());

@@ -1,0 +1,386 @@
+//! [`Hosts`]: every service of a store on a host of its own — a Linux network namespace
+//! joined to a private bridge by a veth pair — and network partitions between them.
+//!
+//! Layout of one run (a *slot* `k` of 16, so that several runs, e.g. parallel tests, can
+//! coexist; each takes the /28 `10.77.0.16k/28` of 10.77.0.0/24):
+//!
+//! - namespace `toystore<k>-hub` holds the bridge `br0`; every other link of the run is a
+//!   veth whose one end is a port of that bridge;
+//! - namespace `toystore<k>-<service>` (`fe`, `fe2`, `cat`, `o1`, `o2`, …) holds `eth0` with
+//!   the service's address and nothing else (no route out of 10.77.0.16k/28);
+//! - the caller's namespace holds `ts<k>host` with `10.77.0.16k+1`, so the tool (the
+//!   nemesis, the clients) reaches every service; no other address is configured anywhere.
+//!
+//! Guarantees: everything is removed when the [`Hosts`] is dropped (deleting the hub
+//! namespace destroys the bridge and the host's veth with it), and a run that crashed
+//! before it could remove its namespaces is cleaned up by the next run: a slot is owned
+//! through an exclusive `flock` on `/run/toystore-netns/<k>.lock`, which the kernel releases
+//! when its owner dies, and [`Hosts::create`] deletes the namespaces of every slot it can
+//! lock before taking one.
+//!
+//! Partitions are nftables rules inside the services' namespaces: table `inet toystore`
+//! drops every packet to or from the addresses in its set `cut` (both directions, existing
+//! connections included, as a pulled cable would). [`Hosts::cut`] adds addresses to the
+//! sets of both sides; [`Hosts::heal`] empties every set. The tool's own address is never
+//! cut: it observes and drives the store from outside the partition.
+//!
+//! Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) and the `ip` (iproute2) and `nft`
+//! (nftables) programs.
+
+use crate::cluster::Service;
+use anyhow::{bail, Context};
+use nix::fcntl::{Flock, FlockArg};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+
+/// How many runs can have hosts at once (16 × /28 = 10.77.0.0/24).
+const SLOTS: u8 = 16;
+/// Where slot locks live.
+const LOCK_DIR: &str = "/run/toystore-netns";
+/// Where `ip netns` keeps named namespaces.
+const NETNS_DIR: &str = "/run/netns";
+/// The nftables table and set of a partition.
+const TABLE: &str = "toystore";
+
+/// One service's host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// The network namespace it runs in.
+    pub namespace: String,
+    /// Its address.
+    pub ip: Ipv4Addr,
+}
+
+/// The hosts of one run; removed when dropped.
+#[derive(Debug)]
+pub struct Hosts {
+    slot: u8,
+    hosts: BTreeMap<Service, Host>,
+    /// Namespaces whose nftables table exists.
+    tables: Mutex<BTreeSet<String>>,
+    /// Held for the life of the run (released by the kernel if the process dies).
+    _lock: Flock<File>,
+}
+
+impl Hosts {
+    /// Creates a host for each of `services` in a free slot, after deleting whatever stale
+    /// namespaces of earlier runs it finds in unowned slots.
+    pub fn create(services: &[Service]) -> anyhow::Result<Self> {
+        if !nix::unistd::geteuid().is_root() {
+            bail!("separate hosts (--netns) need root: network namespaces, veths and nftables");
+        }
+        require("ip", &["-V"])?;
+        std::fs::create_dir_all(LOCK_DIR).with_context(|| format!("creating {LOCK_DIR}"))?;
+        let mut ours = None;
+        for slot in 0..SLOTS {
+            let Some(lock) = try_lock(slot)? else {
+                continue; // another live run owns it
+            };
+            remove_slot(slot);
+            if ours.is_none() {
+                ours = Some((slot, lock));
+            }
+        }
+        let Some((slot, lock)) = ours else {
+            bail!("all {SLOTS} network slots are in use by other toystore runs");
+        };
+        let mut hosts = BTreeMap::new();
+        for service in services {
+            let ip = Ipv4Addr::new(10, 77, 0, slot * 16 + offset(*service)?);
+            let namespace = format!("toystore{slot}-{}", short(*service));
+            hosts.insert(*service, Host { namespace, ip });
+        }
+        let this = Self {
+            slot,
+            hosts,
+            tables: Mutex::new(BTreeSet::new()),
+            _lock: lock,
+        };
+        // On an error, dropping `this` removes what was built.
+        this.build()?;
+        tracing::info!(slot, "separate hosts up");
+        Ok(this)
+    }
+
+    fn hub(&self) -> String {
+        format!("toystore{}-hub", self.slot)
+    }
+
+    /// The address of the tool itself on the bridge.
+    pub fn own_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(10, 77, 0, self.slot * 16 + 1)
+    }
+
+    fn build(&self) -> anyhow::Result<()> {
+        let hub = self.hub();
+        let prefix = |ip: Ipv4Addr| format!("{ip}/28");
+        ip(&["netns", "add", &hub])?;
+        ip(&["-n", &hub, "link", "add", "br0", "type", "bridge"])?;
+        ip(&["-n", &hub, "link", "set", "br0", "up"])?;
+        // The tool's end: created here, its peer moved into the hub.
+        let own = format!("ts{}host", self.slot);
+        ip(&[
+            "link", "add", &own, "type", "veth", "peer", "name", "host", "netns", &hub,
+        ])?;
+        ip(&["-n", &hub, "link", "set", "host", "master", "br0", "up"])?;
+        ip(&["addr", "add", &prefix(self.own_ip()), "dev", &own])?;
+        ip(&["link", "set", &own, "up"])?;
+        for (service, host) in &self.hosts {
+            let port = short(*service);
+            ip(&["netns", "add", &host.namespace])?;
+            ip(&[
+                "-n",
+                &hub,
+                "link",
+                "add",
+                port,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                &host.namespace,
+            ])?;
+            ip(&["-n", &hub, "link", "set", port, "master", "br0", "up"])?;
+            let ns = host.namespace.as_str();
+            ip(&["-n", ns, "addr", "add", &prefix(host.ip), "dev", "eth0"])?;
+            ip(&["-n", ns, "link", "set", "eth0", "up"])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(())
+    }
+
+    /// The host of a service, if it has one.
+    pub fn host(&self, service: Service) -> Option<&Host> {
+        self.hosts.get(&service)
+    }
+
+    /// The services with hosts.
+    pub fn services(&self) -> Vec<Service> {
+        self.hosts.keys().copied().collect()
+    }
+
+    /// The command prefix that runs a program in a service's namespace
+    /// (`ip netns exec <ns>`, which execs the program: same process id, so signals reach it).
+    pub fn launcher(&self, service: Service) -> Option<Vec<String>> {
+        self.host(service).map(|h| {
+            ["ip", "netns", "exec", h.namespace.as_str()]
+                .map(String::from)
+                .to_vec()
+        })
+    }
+
+    /// Cuts `a` off from each of `others`, both ways: packets between them are dropped.
+    pub fn cut(&self, a: Service, others: &[Service]) -> anyhow::Result<()> {
+        for b in others {
+            if *b == a {
+                continue;
+            }
+            let (ha, hb) = (self.known(a)?, self.known(*b)?);
+            self.drop_from(ha, hb.ip)?;
+            self.drop_from(hb, ha.ip)?;
+        }
+        Ok(())
+    }
+
+    /// Cuts `a` off from every other service (the tool still reaches it).
+    pub fn isolate(&self, a: Service) -> anyhow::Result<()> {
+        self.cut(a, &self.services())
+    }
+
+    /// Removes every cut.
+    pub fn heal(&self) -> anyhow::Result<()> {
+        let tables = self
+            .tables
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
+        for ns in tables.iter() {
+            nft(ns, &format!("flush set inet {TABLE} cut"))?;
+        }
+        Ok(())
+    }
+
+    fn known(&self, service: Service) -> anyhow::Result<&Host> {
+        self.host(service)
+            .with_context(|| format!("{service} has no host of its own"))
+    }
+
+    /// In `host`'s namespace, drops packets to and from `ip`.
+    fn drop_from(&self, host: &Host, ip: Ipv4Addr) -> anyhow::Result<()> {
+        let mut tables = self
+            .tables
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
+        if !tables.contains(&host.namespace) {
+            require("nft", &["--version"])?;
+            nft(
+                &host.namespace,
+                &format!(
+                    "add table inet {TABLE}\n\
+                     add set inet {TABLE} cut {{ type ipv4_addr; }}\n\
+                     add chain inet {TABLE} input {{ type filter hook input priority 0; policy accept; }}\n\
+                     add chain inet {TABLE} output {{ type filter hook output priority 0; policy accept; }}\n\
+                     add rule inet {TABLE} input ip saddr @cut drop\n\
+                     add rule inet {TABLE} output ip daddr @cut drop"
+                ),
+            )?;
+            tables.insert(host.namespace.clone());
+        }
+        nft(
+            &host.namespace,
+            &format!("add element inet {TABLE} cut {{ {ip} }}"),
+        )
+    }
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        remove_slot(self.slot);
+    }
+}
+
+/// Takes slot `slot`'s lock if nobody holds it.
+fn try_lock(slot: u8) -> anyhow::Result<Option<Flock<File>>> {
+    let path = Path::new(LOCK_DIR).join(format!("{slot}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+    }
+}
+
+/// Deletes every namespace of a slot (and so its veths and bridge), after killing whatever
+/// still runs in it (the services of a run whose tool was killed). Best effort: what is not
+/// there is fine.
+fn remove_slot(slot: u8) {
+    let prefix = format!("toystore{slot}-");
+    let Ok(entries) = std::fs::read_dir(NETNS_DIR) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) {
+            kill_inside(&name);
+            if let Err(e) = ip(&["netns", "delete", &name]) {
+                tracing::warn!(namespace = %name, error = %e, "could not delete a namespace");
+            }
+        }
+    }
+    let own = format!("ts{slot}host");
+    if Path::new("/sys/class/net").join(&own).exists() {
+        let _ = ip(&["link", "delete", &own]);
+    }
+}
+
+/// SIGKILLs every process in a namespace (`ip netns pids`).
+fn kill_inside(namespace: &str) {
+    let Ok(out) = Command::new("ip")
+        .args(["netns", "pids", namespace])
+        .output()
+    else {
+        return;
+    };
+    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        if let Ok(pid) = pid.parse::<i32>() {
+            tracing::warn!(
+                namespace,
+                pid,
+                "killing a process left in a stale namespace"
+            );
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// A service's short name: its namespace suffix and its port on the bridge.
+fn short(service: Service) -> &'static str {
+    match service {
+        Service::Frontend => "fe",
+        Service::SecondFrontend => "fe2",
+        Service::Catalog => "cat",
+        Service::Order(1) => "o1",
+        Service::Order(2) => "o2",
+        Service::Order(3) => "o3",
+        Service::Order(4) => "o4",
+        Service::Order(5) => "o5",
+        Service::Order(_) => "o",
+    }
+}
+
+/// A service's host number within its slot's /28 (1 is the tool).
+fn offset(service: Service) -> anyhow::Result<u8> {
+    Ok(match service {
+        Service::Frontend => 2,
+        Service::Catalog => 3,
+        Service::Order(id @ 1..=5) => 3 + id as u8,
+        Service::Order(id) => bail!("separate hosts support replica ids 1 to 5, not {id}"),
+        Service::SecondFrontend => 9,
+    })
+}
+
+fn ip(args: &[&str]) -> anyhow::Result<()> {
+    run(
+        Command::new("ip").args(args),
+        &format!("ip {}", args.join(" ")),
+    )
+}
+
+fn nft(namespace: &str, script: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", namespace, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("running nft (apt-get install nftables)")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "nft in {namespace} failed: {}\n{script}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn run(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
+    let out = cmd.output().with_context(|| format!("running {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn require(program: &str, probe: &[&str]) -> anyhow::Result<()> {
+    let found = Command::new(program)
+        .args(probe)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        bail!("{program} is needed for separate hosts (apt-get install iproute2 nftables)");
+    }
+    Ok(())
+}
