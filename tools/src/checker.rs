@@ -253,7 +253,10 @@ fn stock_errors(e: &Evidence, log: &[OrderEvent]) -> Vec<String> {
     errors
 }
 
-/// The longest window with no `ok` after each fault kind, until the next fault or the end.
+/// The longest window with no `ok` after each fault kind: for each fault, the longest
+/// stretch without an acknowledged purchase while it is the latest fault (from its start to
+/// the next fault's, or the end of the history). An outage that runs into the next fault is
+/// split at that fault's start: the rest is the next fault's.
 fn windows(history: &[Line]) -> BTreeMap<String, f64> {
     let end = history.iter().map(time).fold(0.0, f64::max);
     let oks: Vec<f64> = history
@@ -395,6 +398,28 @@ mod tests {
         assert!(v.ok(), "{v:?}");
         assert_eq!(v.acknowledged, 2);
         assert_eq!(v.windows_ms.get("kill-leader"), Some(&890.0));
+    }
+
+    #[test]
+    fn an_outage_is_split_at_the_next_fault() {
+        let fault = |t: f64, kind: &str| Line::Fault {
+            t,
+            kind: kind.into(),
+        };
+        let history = vec![
+            ok(0.0, "a", 0),
+            fault(100.0, "kill-leader"),
+            ok(150.0, "b", 1),
+            // Nothing sells from 150 to 2,000, across the next fault.
+            fault(1000.0, "pause-follower"),
+            ok(2000.0, "c", 2),
+            ok(2900.0, "d", 3),
+            fault(3000.0, "kill-leader"),
+            ok(3300.0, "e", 4),
+        ];
+        let w = windows(&history);
+        assert_eq!(w.get("kill-leader"), Some(&850.0), "150 to the next fault");
+        assert_eq!(w.get("pause-follower"), Some(&1000.0), "its start to 2,000");
     }
 
     #[test]

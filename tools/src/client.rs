@@ -9,6 +9,8 @@
 //! connection error or a 503, so a retry never buys twice) and records the order. When every
 //! client is done, each reads its orders back (`GET /orders/<n>`) and checks that the store
 //! returns exactly what it acknowledged; order numbers must also be unique across clients.
+//! A query the store does not answer is followed by a short pause (a person would not
+//! hammer a shop that is down, and spinning would starve the clients still served).
 //!
 //! The result is a [`ClientReport`]: per request type (query, buy, order check) the count,
 //! errors, throughput and latency (mean, p50, p90, p99, max, measured with hdrhistogram in
@@ -90,6 +92,9 @@ pub struct ClientConfig {
     /// End the query/buy phase after this long even if iterations remain (for runs that
     /// last a given time, like `tools chaos`); the order check still follows.
     pub stop_after: Option<Duration>,
+    /// Record every purchase (invoke, then ok / fail / unknown) here, e.g. for the
+    /// checker of `tools chaos`.
+    pub history: Option<crate::history::History>,
 }
 
 impl ClientConfig {
@@ -107,6 +112,7 @@ impl ClientConfig {
             buy_attempts: 4,
             progress: false,
             stop_after: None,
+            history: None,
         }
     }
 
@@ -369,6 +375,16 @@ struct Sim {
     unchecked: u64,
 }
 
+/// What came of one purchase.
+enum Bought {
+    /// Acknowledged as this order.
+    Placed(u64),
+    /// Refused for good (sold out, bad request): nothing was bought.
+    Refused,
+    /// No answer that says: it may or may not have happened.
+    Unknown,
+}
+
 /// The URLs a client uses.
 struct Targets {
     toys: Vec<(String, Url)>,
@@ -377,6 +393,9 @@ struct Targets {
 }
 
 const PROBLEMS_KEPT: usize = 20;
+
+/// How long a client waits after a query the store did not answer.
+const QUERY_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 impl Sim {
     fn new(config: &ClientConfig, index: usize) -> anyhow::Result<Self> {
@@ -419,10 +438,16 @@ impl Sim {
             let pick = self.rng.random_range(0..targets.toys.len());
             let wants = self.rng.random_bool(config.p);
             let (name, url) = &targets.toys[pick];
-            if let Some(in_stock) = self.query_once(name, url).await {
-                if in_stock && wants {
-                    self.buy_once(config, name, &targets.orders).await;
+            match self.query_once(name, url).await {
+                Some(in_stock) => {
+                    if in_stock && wants {
+                        self.buy_once(config, name, &targets.orders).await;
+                    }
                 }
+                // The store did not answer (e.g. its catalog is down): pause as a person
+                // would rather than spin, which would only starve the clients that can
+                // still be served.
+                None => tokio::time::sleep(QUERY_ERROR_PAUSE).await,
             }
             bar.inc(1);
         }
@@ -454,11 +479,33 @@ impl Sim {
         }
     }
 
-    /// Buys `config.quantity` of `name`, retrying with the same idempotency key.
+    /// Buys `config.quantity` of `name`, retrying with the same idempotency key, and
+    /// records what came of it in the history, if any.
     async fn buy_once(&mut self, config: &ClientConfig, name: &str, orders: &Url) {
         self.buy.count += 1;
         // Not from the seeded generator: keys must be unique across runs against one store.
         let key = uuid::Uuid::new_v4().to_string();
+        let history = config.history.as_ref();
+        if let Some(h) = history {
+            h.invoke(&key, name, config.quantity);
+        }
+        let outcome = self.buy_with_retries(config, name, orders, &key).await;
+        if let Some(h) = history {
+            match outcome {
+                Bought::Placed(number) => h.ok(&key, number),
+                Bought::Refused => h.fail(&key),
+                Bought::Unknown => h.unknown(&key),
+            }
+        }
+    }
+
+    async fn buy_with_retries(
+        &mut self,
+        config: &ClientConfig,
+        name: &str,
+        orders: &Url,
+        key: &str,
+    ) -> Bought {
         let body = BuyBody {
             name,
             quantity: config.quantity,
@@ -468,7 +515,7 @@ impl Sim {
             let req = self
                 .http
                 .post(orders.clone())
-                .header("Idempotency-Key", &key)
+                .header("Idempotency-Key", key)
                 .json(&body);
             let retryable = match call::<Placed>(req).await {
                 Call::Data(placed) => {
@@ -478,32 +525,37 @@ impl Sim {
                         name: name.to_string(),
                         quantity: config.quantity,
                     });
-                    return;
+                    return Bought::Placed(placed.order_number);
                 }
                 Call::Status(409, _) => {
                     self.buy.answered(started);
                     self.buy.rejected += 1;
-                    return;
+                    return Bought::Refused;
                 }
                 Call::Status(503, message) => format!("buy {name}: 503 {message}"),
                 Call::Status(status, message) => {
                     self.buy.error(format!("buy {name}: {status} {message}"));
-                    return;
+                    // A 4xx refused it; anything else may have happened.
+                    return match status {
+                        400..=499 => Bought::Refused,
+                        _ => Bought::Unknown,
+                    };
                 }
                 Call::Failed(e @ ClientError::Unreachable(_)) => format!("buy {name}: {e}"),
                 Call::Failed(e) => {
                     self.buy.error(format!("buy {name}: {e}"));
-                    return;
+                    return Bought::Unknown;
                 }
             };
             if attempt == config.buy_attempts {
                 self.buy
                     .error(format!("{retryable} (after {attempt} attempts)"));
-                return;
+                return Bought::Unknown;
             }
             self.buy.retries += 1;
             tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
         }
+        Bought::Unknown
     }
 
     /// Reads every recorded order back and compares.
@@ -819,6 +871,7 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<u8> {
         buy_attempts: 4,
         progress: !args.json,
         stop_after: None,
+        history: None,
     };
     let report = run_clients(config).await?;
     if args.json {

@@ -399,6 +399,43 @@ impl Cluster {
         }
     }
 
+    /// Whether a second front-end is part of the store.
+    pub fn has_second_frontend(&self) -> bool {
+        self.spec.second_frontend.is_some()
+    }
+
+    /// The replica that says it leads — role leader and not isolated from its quorum, the
+    /// highest term if two say so — asked directly, not through a front-end.
+    pub async fn replica_leader(&self) -> Option<u32> {
+        let asks = self.replica_ids().into_iter().map(|id| async move {
+            let url = format!("{}/health", self.url(Service::Order(id)));
+            let v: serde_json::Value = self.http.get(url).send().await.ok()?.json().await.ok()?;
+            let d = &v["data"];
+            let leads = d["role"] == "leader" && d["isolated"] != true;
+            leads.then(|| (d["term"].as_u64().unwrap_or(0), id))
+        });
+        futures_util::future::join_all(asks)
+            .await
+            .into_iter()
+            .flatten()
+            .max()
+            .map(|(_, id)| id)
+    }
+
+    /// Waits until a replica says it leads (see [`Cluster::replica_leader`]).
+    pub async fn wait_replica_leader(&self, timeout: Duration) -> anyhow::Result<u32> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(id) = self.replica_leader().await {
+                return Ok(id);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("no replica led within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// The id of the replica the front-end currently uses as leader (from its metrics).
     pub async fn leader(&self) -> Option<u32> {
         let m = self.metrics().await.ok()?;

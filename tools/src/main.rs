@@ -1,5 +1,6 @@
 //! The `tools` binary: run the whole store, drive the handout's client, evaluate, inject
-//! crashes, replay a log, diff replicas, measure the cost of a growing log.
+//! faults and check the history, replay a log, diff replicas, measure the cost of a growing
+//! log.
 //!
 //! Exit status: a subcommand's own (`client`: 1 when an order check fails; `replay`, `diff`:
 //! 1 when inconsistent; `growth`: 1 when a check fails), 1 on any other error, and 2 when
@@ -7,7 +8,9 @@
 //! is wrong.
 
 use clap::{Parser, Subcommand};
-use toystore_tools::{bench, chaos, client, diff, eval, growth, node, outage, replay, up};
+use toystore_tools::{
+    bench, chaos, client, diff, eval, growth, node, outage, replay, timeline, up,
+};
 
 /// toystore tools.
 #[derive(Debug, Parser)]
@@ -29,7 +32,7 @@ enum Command {
     Diff(diff::DiffArgs),
     /// Measure latency against buy probability, cache on and off; write CSV, table, plots.
     Eval(eval::EvalArgs),
-    /// Kill replicas (the leader among them) under load; verify nothing is lost.
+    /// Inject faults (kills, pauses, partitions, crashes) under load; check the history.
     Chaos(chaos::ChaosArgs),
     /// Measure throughput and latency of a scenario next to this machine's ceilings.
     Bench(bench::BenchArgs),
@@ -40,6 +43,8 @@ enum Command {
     Growth(growth::GrowthArgs),
     /// Measure how long buying stops after killing or pausing the leader or a follower.
     Outage(outage::OutageArgs),
+    /// Draw a saved chaos history as an SVG timeline (throughput, p99, faults as bands).
+    Timeline(timeline::TimelineArgs),
     #[command(flatten)]
     Node(node::Node),
 }
@@ -83,6 +88,7 @@ fn run_async(command: Command) -> anyhow::Result<u8> {
                 tokio::task::spawn_blocking(move || replay::run(&args)).await?
             }
             Command::Diff(args) => tokio::task::spawn_blocking(move || diff::run(&args)).await?,
+            Command::Timeline(args) => timeline::run(&args),
         }
     })
 }

@@ -1,8 +1,9 @@
 //! Runs `tools eval` and `tools chaos` briefly, as a user would, and checks that their
 //! outputs exist and parse, so they cannot silently rot: eval's CSV has a row per setting
 //! and request type, its JSON holds verified reports, its plots are SVG; chaos (in both
-//! election modes) kills the leader and a follower, loses nothing, and reports identical
-//! replicas.
+//! election modes, and on separate hosts with every nemesis) faults the leader, loses
+//! nothing by its checker's verdict, writes a history whose every purchase has one outcome
+//! and whose every fault is healed, and draws a timeline.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -87,44 +88,59 @@ fn eval_writes_csv_json_table_and_plots() {
 
 #[test]
 fn chaos_kills_leader_and_follower_and_loses_nothing() {
-    chaos("frontend");
+    chaos("frontend", "kill", &[], "6s", "1500ms");
 }
 
 #[test]
 fn chaos_with_raft_elections_kills_and_pauses_leader_and_follower_and_loses_nothing() {
-    chaos("raft");
+    chaos("raft", "kill,pause", &[], "5s", "1s");
 }
 
-fn chaos(election: &str) {
-    // In `raft` mode, both nemeses: kill the leader, a follower, then pause the leader, a
-    // follower (a fault a second).
-    let (every, nemesis) = if election == "raft" {
-        ("1s", "kill,pause")
-    } else {
-        ("1500ms", "kill")
-    };
+/// Every nemesis on separate hosts (needs root, as CI runs): kills and pauses of replicas,
+/// each partition in turn, the catalog and a front-end killed.
+#[test]
+fn chaos_on_separate_hosts_with_every_nemesis_loses_nothing() {
+    chaos(
+        "raft",
+        "partition,kill,partition,pause,partition,catalog,partition,frontend,partition",
+        &["--netns"],
+        "14s",
+        "1200ms",
+    );
+}
+
+fn chaos(election: &str, nemesis: &str, extra: &[&str], duration: &str, every: &str) {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("chaos.json");
+    let history = dir.path().join("history.jsonl");
+    let timeline = dir.path().join("timeline.svg");
     let output = tools()
         .args([
             "chaos",
             "--duration",
-            "5s",
-            "--kill-every",
+            duration,
+            "--fault-every",
             every,
             "--nemesis",
             nemesis,
             "--down-for",
             "500ms",
             "--clients",
-            "3",
+            "4",
             "--election",
             election,
-            "--data-dir",
+            "--seed",
+            "7",
         ])
+        .args(extra)
+        .arg("--data-dir")
         .arg(dir.path().join("data"))
         .arg("--json")
         .arg(&report)
+        .arg("--history")
+        .arg(&history)
+        .arg("--timeline")
+        .arg(&timeline)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -138,19 +154,60 @@ fn chaos(election: &str) {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(json["ok"], true);
-    assert!(json["kills"].as_array().unwrap().len() >= 2);
-    assert!(json["leader_kills"].as_u64().unwrap() >= 1);
-    assert!(json["follower_kills"].as_u64().unwrap() >= 1);
-    if nemesis.contains("pause") {
-        let paused = json["kills"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|k| k["nemesis"] == "pause")
-            .count();
-        assert!(paused >= 1, "{json}");
+    assert_eq!(json["seed"], 7);
+    let faults = json["faults"].as_array().unwrap();
+    assert!(faults.len() >= 2, "{json}");
+    assert!(json["leader_faults"].as_u64().unwrap() >= 1);
+    // Every nemesis asked for injected at least one fault.
+    for n in nemesis.split(',') {
+        assert!(
+            faults.iter().any(|f| f["nemesis"] == n),
+            "no {n} fault in {faults:?}"
+        );
     }
-    assert_eq!(json["clients"]["verification"]["missing"], 0);
-    assert_eq!(json["clients"]["verification"]["mismatched"], 0);
-    assert!(json["clients"]["verification"]["orders"].as_u64().unwrap() > 0);
+    let v = &json["verdict"];
+    for problem in ["lost", "duplicated", "gaps", "stock", "diverged"] {
+        assert_eq!(v[problem], serde_json::json!([]), "{problem}: {v}");
+    }
+    assert!(v["acknowledged"].as_u64().unwrap() > 0);
+    for c in json["clients"].as_array().unwrap() {
+        assert_eq!(c["verification"]["missing"], 0);
+        assert_eq!(c["verification"]["mismatched"], 0);
+    }
+
+    // The history holds every purchase with an outcome and every fault with its heal.
+    let lines =
+        toystore_tools::checker::read_history(&std::fs::read_to_string(&history).unwrap()).unwrap();
+    let count = |kind: &str| {
+        lines
+            .iter()
+            .filter(|l| serde_json::to_value(l).unwrap()["type"] == kind)
+            .count()
+    };
+    let outcomes = count("ok") + count("fail") + count("unknown");
+    assert_eq!(
+        count("invoke"),
+        outcomes,
+        "every purchase ends in one outcome"
+    );
+    assert_eq!(count("ok") as u64, v["acknowledged"].as_u64().unwrap());
+    assert_eq!(count("fault"), faults.len());
+    assert_eq!(count("heal"), faults.len());
+    let svg = std::fs::read_to_string(&timeline).unwrap();
+    assert!(svg.contains("<svg"), "the timeline is not an SVG");
+
+    // The saved history draws the same picture again.
+    let redrawn = dir.path().join("redrawn.svg");
+    let status = tools()
+        .arg("timeline")
+        .arg(&history)
+        .arg("--out")
+        .arg(&redrawn)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let again = std::fs::read_to_string(&redrawn).unwrap();
+    for nemesis in nemesis.split(',') {
+        assert!(again.contains(nemesis), "no {nemesis} band in the redrawn timeline");
+    }
 }
