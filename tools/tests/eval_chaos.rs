@@ -208,6 +208,9 @@ fn chaos(election: &str, nemesis: &str, extra: &[&str], duration: &str, every: &
     assert!(status.success());
     let again = std::fs::read_to_string(&redrawn).unwrap();
     for nemesis in nemesis.split(',') {
-        assert!(again.contains(nemesis), "no {nemesis} band in the redrawn timeline");
+        assert!(
+            again.contains(nemesis),
+            "no {nemesis} band in the redrawn timeline"
+        );
     }
 }
