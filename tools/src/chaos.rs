@@ -42,7 +42,7 @@ use toystore_events::{CatalogEvent, OrderEvent};
 
 /// Arguments of `tools chaos`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  \
+#[command(after_help = "Example:\n  \
     tools chaos --duration 60s --fault-every 5s --down-for 3s\n  \
     sudo tools chaos --netns --nemesis kill,pause,partition,catalog,frontend --election raft \\\n    \
     --duration 5m --fault-every 2.5s --down-for 1.5s --seed 7 --history h.jsonl --timeline t.svg")]

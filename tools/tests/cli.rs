@@ -40,7 +40,9 @@ fn order_log(path: &Path, names: &[&str]) {
 fn every_subcommand_has_help_with_an_example() {
     let top = tools(["--help"]);
     top.expect_code(0);
-    for sub in ["up", "client", "replay", "diff", "eval", "chaos", "bench"] {
+    for sub in [
+        "up", "client", "replay", "diff", "eval", "chaos", "bench", "growth", "outage", "timeline",
+    ] {
         top.stdout_has(sub);
         tools([sub, "--help"])
             .expect_code(0)
