@@ -11,7 +11,7 @@ use crate::toys::TOYS;
 use std::path::Path;
 use std::sync::Arc;
 use toystore_events::{CatalogEvent, Seq};
-use toystore_store::redb::ReadableTable;
+use toystore_store::redb::{ReadableTable, ReadableTableMetadata};
 use toystore_store::{last_seq_in, Batch, EventLog, StoreError};
 
 /// Errors of catalog operations (not outcomes like "sold out", see [`BuyOutcome`]).
@@ -111,6 +111,13 @@ impl Catalog {
             });
         }
         Ok((products, seq))
+    }
+
+    /// How many purchases the catalog has recorded (one per request id, ever).
+    pub fn purchases(&self) -> Result<u64, CatalogError> {
+        let tx = self.log.begin_read()?;
+        let purchases = tx.open_table(PURCHASES).map_err(StoreError::from)?;
+        Ok(purchases.len().map_err(StoreError::from)?)
     }
 
     /// Buys `quantity` of a toy, at most once per request id. Returns after the purchase is

@@ -9,6 +9,7 @@
 //! - [`server`]: the internal HTTP endpoints (all behind the cluster token) and the periodic
 //!   restock, and the event stream that front-ends follow to invalidate their caches;
 //! - [`client`]: the typed client other services call it with;
+//! - [`metrics`]: Prometheus metrics (HTTP, stock per toy, purchases);
 //! - [`api`]: the wire types of those endpoints;
 //! - [`cli`]: the command line.
 
@@ -16,6 +17,7 @@ pub mod api;
 pub mod catalog;
 pub mod cli;
 pub mod client;
+pub mod metrics;
 pub mod projection;
 pub mod server;
 pub mod toys;

@@ -57,8 +57,11 @@ pub async fn run(
     ));
     let addr = listener.local_addr().ok();
     tracing::info!(?addr, seq = %catalog.log().last_seq(), "catalog serving");
-    let routes = routes(catalog, config.token, config.heartbeat, stop.clone());
-    toystore_net::serve_until(listener, routes, shutdown, stop).await;
+    let (registry, http) = crate::metrics::registry(catalog.clone());
+    let routes = routes(catalog, config.token, config.heartbeat, stop.clone())
+        .or(toystore_net::metrics::route(Arc::new(registry)))
+        .unify();
+    toystore_net::serve_until(listener, routes, shutdown, stop, http).await;
     let _ = restock.await;
     tracing::info!("catalog stopped");
     Ok(())

@@ -64,7 +64,7 @@ async fn healthy(http: &reqwest::Client, url: &str) -> bool {
 
 async fn cache_stats(http: &reqwest::Client, url: &str) -> serde_json::Value {
     let resp = http
-        .get(format!("{url}/metrics"))
+        .get(format!("{url}/internal/metrics"))
         .header("authorization", format!("Bearer {TOKEN}"))
         .send()
         .await

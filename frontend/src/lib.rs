@@ -6,12 +6,14 @@
 //! - [`orders`]: forwarding orders to the leader with transparent failover;
 //! - [`topology`]: applying replica changes from the watched cluster file;
 //! - [`server`]: the public routes and the service's state;
+//! - [`metrics`]: Prometheus metrics (HTTP, cache, leader);
 //! - [`cli`]: the command line.
 
 pub mod cache;
 pub mod cli;
 pub mod invalidation;
 pub mod leader;
+pub mod metrics;
 pub mod orders;
 pub mod server;
 pub mod topology;

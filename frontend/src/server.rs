@@ -208,13 +208,11 @@ pub async fn run(
         failover: config.failover,
     });
     tracing::info!(addr = ?listener.local_addr().ok(), cache = ?config.cache_capacity, "front-end serving");
-    toystore_net::serve_until(
-        listener,
-        routes(frontend, config.token),
-        shutdown,
-        stop.clone(),
-    )
-    .await;
+    let (registry, http) = crate::metrics::registry(frontend.clone());
+    let routes = routes(frontend, config.token)
+        .or(toystore_net::metrics::route(Arc::new(registry)))
+        .unify();
+    toystore_net::serve_until(listener, routes, shutdown, stop.clone(), http).await;
     let _ = health.await;
     if let Some(task) = follower {
         let _ = task.await;
@@ -223,7 +221,8 @@ pub async fn run(
     Ok(())
 }
 
-/// The public routes (and `/metrics` behind the cluster token).
+/// The public routes (and `/internal/metrics`, JSON, behind the cluster token; Prometheus
+/// `/metrics` is added by [`run`]).
 pub fn routes(
     frontend: Arc<Frontend>,
     token: ClusterToken,
@@ -271,7 +270,7 @@ pub fn routes(
         .and(with())
         .then(|raw: String, f: Arc<Frontend>| async move { respond(f.order(&raw).await) });
 
-    let metrics = warp::path!("metrics")
+    let metrics = warp::path!("internal" / "metrics")
         .and(warp::get())
         .and(token.require())
         .and(with())

@@ -3,7 +3,7 @@
 //! catalog and again from the cache; 404 `product not found`; percent-encoded names),
 //! `GET /products` (every toy, ≥ 15 including the handout's ten, sorted by name, at 100),
 //! `GET /health`, unknown paths (404) and wrong methods (405) as JSON errors, and
-//! `GET /metrics`, which demands the cluster token. With caching off the front-end answers
+//! `GET /internal/metrics`, which demands the cluster token. With caching off the front-end answers
 //! the same and every purchase is visible at once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -148,9 +148,9 @@ async fn health_unknown_paths_wrong_methods_and_metrics_auth() {
         assert_error_envelope(status, &body);
     }
 
-    // /metrics: the cluster token or 401.
+    // /internal/metrics: the cluster token or 401.
     let unauthorized = error_body(401, "missing or invalid cluster token");
-    let metrics = format!("{base}/metrics");
+    let metrics = format!("{base}/internal/metrics");
     let refused = [
         http.get(&metrics),
         http.get(&metrics).header("authorization", "Bearer wrong"),
@@ -191,7 +191,7 @@ async fn with_caching_off_every_answer_comes_from_the_catalog() {
 
     let (status, body) = send_json(
         http()
-            .get(format!("{}/metrics", frontend.url))
+            .get(format!("{}/internal/metrics", frontend.url))
             .header("authorization", bearer()),
     )
     .await;

@@ -137,7 +137,7 @@ fn frontend_request() -> impl Strategy<Value = Hostile> {
         (segment(), segment()).prop_map(move |(a, b)| get(format!("/{a}/{b}"))),
         header_value().prop_map(move |v| Hostile {
             headers: vec![("authorization".into(), v)],
-            ..get("/metrics".into())
+            ..get("/internal/metrics".into())
         }),
         (
             prop::sample::select(vec!["PUT", "DELETE", "PATCH", "POST"]),

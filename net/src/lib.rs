@@ -13,13 +13,15 @@
 //! - [`stream`]: streaming response bodies (event streams);
 //! - [`shutdown`]: Ctrl-C / SIGTERM as a future;
 //! - [`watch`]: the cluster file, re-read when it changes;
-//! - [`logging`]: the binaries' tracing set-up.
+//! - [`logging`]: the binaries' tracing set-up;
+//! - [`metrics`]: Prometheus `/metrics` (HTTP counts and latencies, state read at scrape).
 
 pub mod auth;
 pub mod body;
 pub mod client;
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod path;
 pub mod reply;
 mod serve;

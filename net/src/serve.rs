@@ -9,6 +9,7 @@
 //! request that carried a body closes the connection (`connection: close`): the body may
 //! not have been read.
 
+use crate::metrics::HttpMetrics;
 use crate::reply::recover;
 use crate::stream::into_served;
 use hyper::body::Incoming;
@@ -27,26 +28,45 @@ pub const GRACE_PERIOD: Duration = Duration::from_secs(3);
 
 /// Serves until `shutdown` completes or `stop` is cancelled, and cancels `stop` in either
 /// case, so everything the service runs beside its routes (streams, background tasks)
-/// ends with it.
+/// ends with it. Every answered request is recorded in `metrics`.
 pub async fn serve_until<F, R>(
     listener: TcpListener,
     filter: F,
     shutdown: impl Future<Output = ()>,
     stop: tokio_util::sync::CancellationToken,
+    metrics: HttpMetrics,
 ) where
     F: Filter<Extract = (R,), Error = Rejection> + Clone + Send + Sync + 'static,
     R: Reply + 'static,
 {
     let on_shutdown = stop.clone();
-    serve(listener, filter, async move {
+    let shutdown = async move {
         tokio::select! {
             () = shutdown => {}
             () = on_shutdown.cancelled() => {}
         }
         on_shutdown.cancel();
-    })
-    .await;
+    };
+    serve_observed(listener, filter, shutdown, Some(metrics)).await;
     stop.cancel();
+}
+
+/// The method's name as a metrics label (`OTHER` for extension methods, so that a client
+/// cannot grow the label set).
+fn method_name(method: &hyper::Method) -> &'static str {
+    use hyper::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
 }
 
 /// Whether a request carries a body (a declared length above zero, or a chunked one).
@@ -78,6 +98,19 @@ where
     F: Filter<Extract = (R,), Error = Rejection> + Clone + Send + Sync + 'static,
     R: Reply + 'static,
 {
+    serve_observed(listener, filter, shutdown, None).await;
+}
+
+/// [`serve`], recording every answered request in `metrics` if given.
+async fn serve_observed<F, R>(
+    listener: TcpListener,
+    filter: F,
+    shutdown: impl Future<Output = ()>,
+    metrics: Option<HttpMetrics>,
+) where
+    F: Filter<Extract = (R,), Error = Rejection> + Clone + Send + Sync + 'static,
+    R: Reply + 'static,
+{
     let filter = filter.map(Reply::into_response).recover(recover).unify();
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -98,14 +131,23 @@ where
             tracing::debug!(%peer, error = %e, "set TCP_NODELAY failed");
         }
         let warp_service = warp::service(filter.clone());
+        let metrics = metrics.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let mut warp_service = warp_service.clone();
             let has_body = carries_body(&req);
+            let metrics = metrics.clone();
+            let started = std::time::Instant::now();
+            let labels = metrics
+                .as_ref()
+                .map(|m| (m.route_of(req.uri().path()), method_name(req.method())));
             async move {
                 let mut resp = match warp_service.call(req).await {
                     Ok(resp) => resp,
                     Err(never) => match never {},
                 };
+                if let (Some(m), Some((route, method))) = (&metrics, labels) {
+                    m.observe(route, method, resp.status().as_u16(), started.elapsed());
+                }
                 if has_body && resp.status().is_client_error() {
                     close_after(&mut resp);
                 }

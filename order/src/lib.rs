@@ -8,7 +8,7 @@
 //! membership following the cluster file,
 //! [`network`] the HTTP transport between replicas, [`replica`] the rules, [`proposer`] the batching of purchases into entries, [`complete`] the completion of
 //! purchases the catalog sold but no order recorded, [`error`] their
-//! refusals, [`server`] the endpoints, [`client`] the typed client, [`api`] the wire types,
+//! refusals, [`server`] the endpoints, [`metrics`] the Prometheus metrics, [`client`] the typed client, [`api`] the wire types,
 //! [`cli`] the command line, [`failpoint`] the crash hooks of the black-box tests.
 
 pub mod api;
@@ -19,6 +19,7 @@ pub mod complete;
 pub mod error;
 pub mod failpoint;
 pub mod membership;
+pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod projection;

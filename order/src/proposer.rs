@@ -17,8 +17,9 @@
 
 use crate::types::{OrderNode, Outcome, Proposal, Purchase};
 use openraft::error::{ClientWriteError, RaftError};
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// The most purchases in one entry.
@@ -43,10 +44,32 @@ pub enum ProposeError {
 
 type Reply = oneshot::Sender<Result<Outcome, ProposeError>>;
 
+/// What the proposer measures: how long a proposal takes to commit and apply, and how many
+/// purchases it carries (the group commit at work).
+#[derive(Debug, Clone)]
+pub struct ProposalMetrics {
+    /// Seconds from `client_write` to its answer, for proposals that committed.
+    pub commit_seconds: Histogram,
+    /// Purchases per proposal.
+    pub batch_size: Histogram,
+}
+
+impl Default for ProposalMetrics {
+    fn default() -> Self {
+        Self {
+            // 100 µs to about 3.3 s, doubling.
+            commit_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
+            // 1 to 512 (MAX_BATCH), doubling.
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+        }
+    }
+}
+
 /// The handle that queues purchases; the batching task stops when the last handle is dropped.
 #[derive(Clone)]
 pub struct Proposer {
     queue: mpsc::UnboundedSender<(Purchase, Reply)>,
+    metrics: ProposalMetrics,
 }
 
 impl Proposer {
@@ -54,8 +77,14 @@ impl Proposer {
     /// committed and applied within `timeout` fails its callers with `Unavailable`.
     pub fn start(raft: OrderNode, timeout: Duration) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(raft, rx, timeout));
-        Self { queue }
+        let metrics = ProposalMetrics::default();
+        tokio::spawn(run(raft, rx, timeout, metrics.clone()));
+        Self { queue, metrics }
+    }
+
+    /// Its measurements (shared handles: register them to export them).
+    pub fn metrics(&self) -> &ProposalMetrics {
+        &self.metrics
     }
 
     /// Proposes `purchase` in the next entry and waits for its outcome.
@@ -73,6 +102,7 @@ async fn run(
     raft: OrderNode,
     mut rx: mpsc::UnboundedReceiver<(Purchase, Reply)>,
     timeout: Duration,
+    metrics: ProposalMetrics,
 ) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     loop {
@@ -91,13 +121,21 @@ async fn run(
             }
         }
         let raft = raft.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let (purchases, replies): (Vec<Purchase>, Vec<Reply>) = batch.into_iter().unzip();
             let n = purchases.len();
+            metrics.batch_size.observe(n as f64);
+            let started = Instant::now();
             let written = tokio::time::timeout(timeout, raft.client_write(Proposal { purchases }))
                 .await
                 .map_err(|_| ProposeError::Unavailable("order not committed in time".into()))
                 .and_then(|r| r.map_err(refusal));
+            if written.is_ok() {
+                metrics
+                    .commit_seconds
+                    .observe(started.elapsed().as_secs_f64());
+            }
             drop(slot);
             let outcomes = written.and_then(|resp| {
                 if resp.data.0.len() == n {

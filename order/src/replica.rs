@@ -72,6 +72,11 @@ impl Replica {
         &self.store
     }
 
+    /// The proposer's measurements.
+    pub fn proposal_metrics(&self) -> &crate::proposer::ProposalMetrics {
+        self.proposer.metrics()
+    }
+
     /// What the replica says about itself.
     pub fn status(&self) -> ReplicaStatus {
         let m = self.raft.metrics().borrow().clone();

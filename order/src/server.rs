@@ -145,9 +145,12 @@ pub async fn run(
         stop.clone(),
     ));
     tracing::info!(replica = config.id, election = %config.raft.election, addr = ?listener.local_addr().ok(), last_seq = %replica.store().event_log().last_seq(), "replica serving");
-    let routes = routes(replica, config.token);
+    let (registry, http) = crate::metrics::registry(replica.clone());
+    let routes = routes(replica, config.token)
+        .or(toystore_net::metrics::route(Arc::new(registry)))
+        .unify();
     // Cancels `stop` when it returns, which ends the tasks below.
-    toystore_net::serve_until(listener, routes, shutdown, stop.clone()).await;
+    toystore_net::serve_until(listener, routes, shutdown, stop.clone(), http).await;
     let _ = founding.await;
     let _ = following.await;
     let _ = completing.await;

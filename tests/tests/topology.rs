@@ -16,7 +16,7 @@ async fn wait_members(shop: &Shop, want: impl Fn(&[(u64, String)]) -> bool) -> V
     loop {
         let v: serde_json::Value = shop
             .http
-            .get(shop.url("/metrics"))
+            .get(shop.url("/internal/metrics"))
             .bearer_auth(&shop.token)
             .send()
             .await

@@ -444,11 +444,11 @@ impl Cluster {
             .and_then(|id| u32::try_from(id).ok())
     }
 
-    /// The front-end's `GET /metrics` (`data` object): cache counters, leader, replicas.
+    /// The front-end's `GET /internal/metrics` (`data` object): cache counters, leader, replicas.
     pub async fn metrics(&self) -> anyhow::Result<serde_json::Value> {
         let resp = self
             .http
-            .get(format!("{}/metrics", self.frontend_url()))
+            .get(format!("{}/internal/metrics", self.frontend_url()))
             .bearer_auth(&self.spec.config.token)
             .send()
             .await?;

@@ -23,7 +23,7 @@ use toystore_frontend::server::{
     run as run_frontend, FrontendError, ServerConfig as FrontendConfig,
 };
 
-/// The front-end's cache counters as `GET /metrics` reports them.
+/// The front-end's cache counters as `GET /internal/metrics` reports them.
 pub use toystore_frontend::cache::CacheStats as Stats;
 
 /// The configuration of a test front-end: the catalog at `catalog_url`, an LRU of
@@ -112,7 +112,7 @@ impl TestFrontend {
     pub async fn stats(&self) -> Stats {
         let (status, body) = send_json(
             self.http
-                .get(format!("{}/metrics", self.url))
+                .get(format!("{}/internal/metrics", self.url))
                 .header("authorization", bearer()),
         )
         .await;

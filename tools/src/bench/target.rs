@@ -99,13 +99,13 @@ impl Target {
         format!("http://{}", self.frontend)
     }
 
-    /// The front-end's cache (hits, misses) from its `GET /metrics`, when the token is
+    /// The front-end's cache (hits, misses) from its `GET /internal/metrics`, when the token is
     /// known and the front-end answers.
     pub async fn cache_counters(&self) -> Option<(u64, u64)> {
         let token = self.token.as_ref()?;
         let resp = self
             .http
-            .get(format!("{}/metrics", self.url()))
+            .get(format!("{}/internal/metrics", self.url()))
             .bearer_auth(token)
             .send()
             .await

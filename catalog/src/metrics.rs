@@ -1,0 +1,76 @@
+//! The catalog's Prometheus metrics: HTTP requests by route (through
+//! [`toystore_net::metrics::HttpMetrics`]), and at each scrape the stock per toy, the
+//! purchases recorded and the log's position, read from the catalog's own files.
+
+use crate::Catalog;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use toystore_net::metrics::{match_route, HttpMetrics, Sample, Sampled};
+
+/// The catalog's routes, as metrics label them.
+const ROUTES: &[&str] = &[
+    "/health",
+    "/metrics",
+    "/internal/products",
+    "/internal/products/:name",
+    "/internal/buy",
+    "/internal/restock",
+    "/internal/events",
+];
+
+fn route_of(path: &str) -> &'static str {
+    match_route(path, ROUTES)
+}
+
+/// A registry with the catalog's metrics, and the HTTP metrics to serve with.
+pub fn registry(catalog: Arc<Catalog>) -> (Registry, HttpMetrics) {
+    let mut registry = Registry::default();
+    let http = HttpMetrics::register(&mut registry, route_of);
+    registry.register_collector(Box::new(Sampled(move || samples(&catalog))));
+    (registry, http)
+}
+
+fn samples(catalog: &Catalog) -> Vec<Sample> {
+    let mut out = vec![Sample::gauge(
+        "toystore_catalog_last_seq",
+        "The sequence number of the catalog's last event",
+        catalog.log().last_seq().0 as f64,
+    )];
+    // A read that fails (the file is being closed) leaves its families out of this scrape
+    // rather than reporting a wrong zero.
+    match catalog.products() {
+        Ok((products, _)) => out.push(Sample::gauge_by(
+            "toystore_catalog_stock",
+            "Units in stock, per toy",
+            "toy",
+            products
+                .into_iter()
+                .map(|p| (p.name, f64::from(p.quantity))),
+        )),
+        Err(e) => tracing::warn!(error = %e, "reading the stock for metrics"),
+    }
+    match catalog.purchases() {
+        Ok(n) => out.push(Sample::counter(
+            "toystore_catalog_purchases",
+            "Purchases recorded (one per request id)",
+            n as f64,
+        )),
+        Err(e) => tracing::warn!(error = %e, "counting purchases for metrics"),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toy_names_in_paths_are_templates() {
+        assert_eq!(
+            route_of("/internal/products/Tux"),
+            "/internal/products/:name"
+        );
+        assert_eq!(route_of("/internal/buy"), "/internal/buy");
+        assert_eq!(route_of("/metrics"), "/metrics");
+    }
+}

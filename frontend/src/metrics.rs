@@ -1,0 +1,111 @@
+//! The front-end's Prometheus metrics: HTTP requests by route (through
+//! [`toystore_net::metrics::HttpMetrics`]), and at each scrape the cache's counters and the
+//! leader in use, read from the state the front-end already keeps.
+
+use crate::server::Frontend;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use toystore_net::metrics::{match_route, HttpMetrics, Sample, Sampled};
+
+/// The front-end's routes, as metrics label them.
+const ROUTES: &[&str] = &[
+    "/",
+    "/health",
+    "/metrics",
+    "/internal/metrics",
+    "/products",
+    "/products/:name",
+    "/orders",
+    "/orders/:number",
+];
+
+fn route_of(path: &str) -> &'static str {
+    match_route(path, ROUTES)
+}
+
+/// A registry with the front-end's metrics, and the HTTP metrics to serve with.
+pub fn registry(frontend: Arc<Frontend>) -> (Registry, HttpMetrics) {
+    let mut registry = Registry::default();
+    let http = HttpMetrics::register(&mut registry, route_of);
+    registry.register_collector(Box::new(Sampled(move || samples(&frontend))));
+    (registry, http)
+}
+
+fn samples(frontend: &Frontend) -> Vec<Sample> {
+    let mut out = Vec::new();
+    if let Some(c) = frontend.cache_stats() {
+        out.extend([
+            Sample::counter(
+                "toystore_cache_hits",
+                "Product queries answered from the cache",
+                c.hits as f64,
+            ),
+            Sample::counter(
+                "toystore_cache_misses",
+                "Product queries that went to the catalog",
+                c.misses as f64,
+            ),
+            Sample::counter(
+                "toystore_cache_evictions",
+                "Cache entries removed by LRU replacement",
+                c.evictions as f64,
+            ),
+            Sample::counter(
+                "toystore_cache_invalidations",
+                "Cache entries removed by the catalog's invalidations",
+                c.invalidations as f64,
+            ),
+            Sample::counter(
+                "toystore_cache_stale_inserts_refused",
+                "Catalog answers not cached because a newer invalidation had arrived",
+                c.stale_inserts_refused as f64,
+            ),
+            Sample::gauge(
+                "toystore_cache_entries",
+                "Products held in the cache",
+                c.entries as f64,
+            ),
+            Sample::gauge(
+                "toystore_cache_capacity",
+                "The cache's capacity",
+                c.capacity as f64,
+            ),
+            Sample::gauge(
+                "toystore_cache_active",
+                "1 while the cache serves, 0 while the invalidation stream is down",
+                f64::from(u8::from(c.active)),
+            ),
+        ]);
+    }
+    let leader = frontend.replicas().current();
+    out.push(Sample::gauge(
+        "toystore_frontend_leader",
+        "The id of the order replica purchases go to (0: none known)",
+        leader.as_ref().map_or(0.0, |l| f64::from(l.client.id())),
+    ));
+    out.push(Sample::gauge(
+        "toystore_frontend_leader_term",
+        "The Raft term of that leader, as last seen in its health (0: not yet seen)",
+        leader.as_ref().map_or(0.0, |l| l.term as f64),
+    ));
+    out.push(Sample::gauge(
+        "toystore_frontend_replicas",
+        "Order replicas in the front-end's topology",
+        frontend.replicas().members().len() as f64,
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_numbers_in_paths_are_templates() {
+        assert_eq!(route_of("/products/Tux"), "/products/:name");
+        assert_eq!(route_of("/orders/12"), "/orders/:number");
+        assert_eq!(route_of("/orders"), "/orders");
+        assert_eq!(route_of("/"), "/");
+        assert_eq!(route_of("/nothing/here"), "other");
+    }
+}

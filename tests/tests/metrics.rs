@@ -1,0 +1,200 @@
+//! Prometheus `/metrics` on every service: a real store is scraped (front-end, catalog, each
+//! replica), the text is parsed with a Prometheus text parser, requests are made, and the
+//! counters that should move do: HTTP requests by route template, cache hits and misses,
+//! catalog purchases and stock, the order log, Raft positions and the leader's commit
+//! latency and batch size. The JSON counters moved behind the token to `/internal/metrics`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use prometheus_parse::{Sample, Scrape, Value};
+use toystore_tests::{start_with, Shop};
+
+/// Scrapes `url` (no token: `/metrics` is public) and parses it.
+async fn scrape(shop: &Shop, url: &str) -> Scrape {
+    let resp = shop
+        .http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{url}/metrics");
+    let content_type = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(content_type.contains("text"), "{content_type}");
+    let text = resp.text().await.unwrap();
+    Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
+}
+
+fn number(sample: &Sample) -> f64 {
+    match &sample.value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+        Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+        Value::Summary(_) => panic!("no summaries expected: {sample:?}"),
+    }
+}
+
+/// The value of `metric` with all of `labels`, summed over the other labels (0 if absent).
+fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(number)
+        .sum()
+}
+
+fn has(scrape: &Scrape, metric: &str) -> bool {
+    scrape.samples.iter().any(|s| s.metric == metric)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_service_exports_metrics_that_move_with_requests() {
+    let store = start_with(env!("CARGO_BIN_EXE_toystore-node"), |_| {})
+        .await
+        .unwrap();
+    let shop = store.shop.clone();
+    let catalog = store.cluster.url(toystore_tools::cluster::Service::Catalog);
+    // A purchase first, so that a leader is known everywhere.
+    shop.buy_until_placed("warm-up", "Tux", 1, std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    let fe0 = scrape(&shop, &shop.base).await;
+    let cat0 = scrape(&shop, &catalog).await;
+    let mut replicas0 = Vec::new();
+    for (id, url) in &shop.replicas {
+        replicas0.push((*id, scrape(&shop, url).await));
+    }
+
+    // Three queries of one toy (a miss, then hits) and two purchases.
+    for _ in 0..3 {
+        shop.quantity("Whale").await.unwrap();
+    }
+    for key in ["m-1", "m-2"] {
+        let (status, body) = shop.buy(key, "Whale", 2).await.unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    let fe1 = scrape(&shop, &shop.base).await;
+    let cat1 = scrape(&shop, &catalog).await;
+
+    // Front-end: requests by route template (the toy's name is not a label), cache.
+    let product = [
+        ("route", "/products/:name"),
+        ("method", "GET"),
+        ("status", "200"),
+    ];
+    let queries = "toystore_http_requests_total";
+    assert_eq!(
+        value(&fe1, queries, &product) - value(&fe0, queries, &product),
+        3.0
+    );
+    let orders = [("route", "/orders"), ("method", "POST"), ("status", "200")];
+    assert_eq!(
+        value(&fe1, queries, &orders) - value(&fe0, queries, &orders),
+        2.0
+    );
+    assert!(
+        !fe1.samples
+            .iter()
+            .any(|s| s.labels.values().any(|v| v.contains("Whale"))),
+        "a toy's name became a label"
+    );
+    let latency = "toystore_http_request_duration_seconds";
+    assert!(
+        value(&fe1, latency, &product) >= 3.0,
+        "latency histogram counts"
+    );
+    let hits = value(&fe1, "toystore_cache_hits_total", &[])
+        - value(&fe0, "toystore_cache_hits_total", &[]);
+    let misses = value(&fe1, "toystore_cache_misses_total", &[])
+        - value(&fe0, "toystore_cache_misses_total", &[]);
+    assert_eq!(hits + misses, 3.0, "hits {hits}, misses {misses}");
+    assert!(hits >= 1.0, "the second query of a cached toy is a hit");
+    for m in [
+        "toystore_cache_evictions_total",
+        "toystore_cache_invalidations_total",
+        "toystore_cache_entries",
+    ] {
+        assert!(has(&fe1, m), "{m} missing");
+    }
+    assert!(value(&fe1, "toystore_frontend_leader", &[]) >= 1.0);
+
+    // Catalog: purchases and stock per toy.
+    assert_eq!(
+        value(&cat1, "toystore_catalog_purchases_total", &[])
+            - value(&cat0, "toystore_catalog_purchases_total", &[]),
+        2.0
+    );
+    assert_eq!(
+        value(&cat0, "toystore_catalog_stock", &[("toy", "Whale")])
+            - value(&cat1, "toystore_catalog_stock", &[("toy", "Whale")]),
+        4.0
+    );
+    let buys = [
+        ("route", "/internal/buy"),
+        ("method", "POST"),
+        ("status", "200"),
+    ];
+    assert!(value(&cat1, queries, &buys) - value(&cat0, queries, &buys) >= 2.0);
+
+    // Replicas: the log grew by two orders on each (once replicated); the leader reports
+    // commits, batch sizes, a commit index and its followers' lag.
+    for (id, before) in &replicas0 {
+        let url = shop.replica(*id);
+        let deadline = tokio::time::Instant::now() + toystore_tests::READY;
+        let after = loop {
+            let after = scrape(&shop, &url).await;
+            let grown = value(&after, "toystore_order_log_length", &[])
+                - value(before, "toystore_order_log_length", &[]);
+            if grown >= 2.0 || tokio::time::Instant::now() > deadline {
+                break after;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert_eq!(
+            value(&after, "toystore_order_log_length", &[])
+                - value(before, "toystore_order_log_length", &[]),
+            2.0,
+            "replica {id}"
+        );
+        assert!(value(&after, "toystore_raft_term", &[]) >= 1.0);
+        assert!(value(&after, "toystore_raft_leader", &[]) >= 1.0);
+        assert!(
+            value(&after, "toystore_raft_applied_index", &[])
+                > value(before, "toystore_raft_applied_index", &[])
+        );
+        if value(&after, "toystore_raft_is_leader", &[]) == 1.0 {
+            let commits = value(&after, "toystore_order_commit_seconds", &[])
+                - value(before, "toystore_order_commit_seconds", &[]);
+            assert!(commits >= 1.0, "leader {id} counted no commit");
+            assert!(value(&after, "toystore_order_batch_size", &[]) >= 1.0);
+            assert!(value(&after, "toystore_raft_commit_index", &[]) >= 1.0);
+            assert_eq!(
+                after
+                    .samples
+                    .iter()
+                    .filter(|s| s.metric == "toystore_raft_follower_lag")
+                    .count(),
+                2,
+                "one lag per follower"
+            );
+        }
+    }
+    let leaders: f64 = {
+        let mut n = 0.0;
+        for (_, url) in &shop.replicas {
+            n += value(&scrape(&shop, url).await, "toystore_raft_is_leader", &[]);
+        }
+        n
+    };
+    assert_eq!(leaders, 1.0, "exactly one replica says it leads");
+
+    // The JSON counters are behind the token now.
+    let json = shop
+        .http
+        .get(shop.url("/internal/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), 401);
+}
