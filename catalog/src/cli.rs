@@ -17,6 +17,9 @@ pub struct Args {
     /// The cluster file and token.
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: toystore_net::logging::LogArgs,
     /// Listen address (overrides the file).
     #[arg(long)]
     pub addr: Option<SocketAddr>,

@@ -4,6 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    toystore_net::logging::init();
-    toystore_catalog::cli::run(toystore_catalog::cli::Args::parse()).await
+    let args = toystore_catalog::cli::Args::parse();
+    toystore_net::logging::init(args.log.log_format);
+    toystore_catalog::cli::run(args).await
 }

@@ -16,6 +16,9 @@ pub struct Args {
     /// The cluster file and token.
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: toystore_net::logging::LogArgs,
     /// This replica's id (must be in the file's replicas).
     #[arg(long)]
     pub id: u32,

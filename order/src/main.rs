@@ -4,6 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    toystore_net::logging::init();
-    toystore_order::cli::run(toystore_order::cli::Args::parse()).await
+    let args = toystore_order::cli::Args::parse();
+    toystore_net::logging::init(args.log.log_format);
+    toystore_order::cli::run(args).await
 }

@@ -19,7 +19,12 @@ pub enum Node {
 
 /// Runs the service until Ctrl-C or SIGTERM.
 pub async fn run(node: Node) -> anyhow::Result<()> {
-    toystore_net::logging::init();
+    let format = match &node {
+        Node::Catalog(args) => args.log.log_format,
+        Node::Order(args) => args.log.log_format,
+        Node::Frontend(args) => args.log.log_format,
+    };
+    toystore_net::logging::init(format);
     match node {
         Node::Catalog(args) => toystore_catalog::cli::run(args).await,
         Node::Order(args) => toystore_order::cli::run(args).await,

@@ -42,6 +42,10 @@ pub struct UpArgs {
     /// addresses from 10.77.0.0/24 (needs root; removed when the store stops).
     #[arg(long)]
     pub netns: bool,
+    /// The services' log format: `human` (each line prefixed with the service's name) or
+    /// `json` (one JSON object per line, with a `service` field).
+    #[arg(long, value_enum, default_value_t = toystore_net::logging::LogFormat::Human)]
+    pub log_format: toystore_net::logging::LogFormat,
 }
 
 /// Runs `tools up` until Ctrl-C.
@@ -65,7 +69,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         program,
         prefix: Vec::new(),
         config,
-        env: Vec::new(),
+        env: match args.log_format {
+            toystore_net::logging::LogFormat::Json => {
+                vec![("TOYSTORE_LOG_FORMAT".into(), "json".into())]
+            }
+            toystore_net::logging::LogFormat::Human => Vec::new(),
+        },
         service_env: Default::default(),
         logs: Logs::Prefixed,
         no_cache: args.no_cache,
