@@ -1,4 +1,5 @@
-//! Following the catalog's event stream to invalidate the product cache.
+//! Following the catalog's event stream to invalidate the product cache and to relay stock
+//! changes to browsers ([`crate::relay`]): one upstream subscription for both.
 //!
 //! The subscriber starts after the catalog's current sequence number (the cache starts
 //! empty, so older events are irrelevant), evicts the product of every event it receives,
@@ -6,9 +7,12 @@
 //! goes silent for longer than the heartbeat timeout, it suspends (and so clears) the cache,
 //! reconnects with exponential backoff, and resumes after the last event it applied, so no
 //! invalidation is ever missed. A catalog whose log is behind the subscriber (its data was
-//! reset) also suspends the cache and restarts from the catalog's position.
+//! reset) also suspends the cache and restarts from the catalog's position. Each event is
+//! relayed after the cache dropped its product; browsers are told to resync whenever the
+//! stream is (re)established. With caching off it only relays.
 
 use crate::cache::ProductCache;
+use crate::relay::Relay;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,13 +25,15 @@ const MIN_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest reconnect delay.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// Runs until `stop`: keeps `cache` consistent with the catalog.
+/// Runs until `stop`: keeps `cache` (if any) consistent with the catalog and feeds `relay`.
 pub async fn follow_catalog(
     catalog: CatalogClient,
-    cache: Arc<ProductCache>,
+    cache: Option<Arc<ProductCache>>,
+    relay: Arc<Relay>,
     silence_timeout: Duration,
     stop: CancellationToken,
 ) {
+    let cache = cache.as_deref();
     let mut last: Option<Seq> = None;
     let mut backoff = MIN_BACKOFF;
     while !stop.is_cancelled() {
@@ -35,18 +41,26 @@ pub async fn follow_catalog(
             Some(seq) => Ok(seq),
             None => catalog.health().await.map(|h| {
                 // Events up to here will not be delivered: refuse values older than them.
-                cache.set_floor(h.seq);
+                if let Some(cache) = cache {
+                    cache.set_floor(h.seq);
+                }
                 h.seq
             }),
         };
         let outcome = match start {
             Ok(after) => {
                 last = Some(after);
-                follow_once(&catalog, &cache, after, silence_timeout, &stop, &mut last).await
+                let sinks = Sinks {
+                    cache,
+                    relay: &relay,
+                };
+                follow_once(&catalog, sinks, after, silence_timeout, &stop, &mut last).await
             }
             Err(e) => Err(e.to_string()),
         };
-        cache.suspend();
+        if let Some(cache) = cache {
+            cache.suspend();
+        }
         match outcome {
             Ok(true) => backoff = MIN_BACKOFF,
             Ok(false) => return,
@@ -62,11 +76,18 @@ pub async fn follow_catalog(
     }
 }
 
+/// Where the events go.
+#[derive(Clone, Copy)]
+struct Sinks<'a> {
+    cache: Option<&'a ProductCache>,
+    relay: &'a Relay,
+}
+
 /// Follows one connection. `Ok(true)`: it ended and should be reopened at once after a
 /// short pause; `Ok(false)`: stopped; `Err`: broken.
 async fn follow_once(
     catalog: &CatalogClient,
-    cache: &ProductCache,
+    Sinks { cache, relay }: Sinks<'_>,
     after: Seq,
     silence_timeout: Duration,
     stop: &CancellationToken,
@@ -75,6 +96,8 @@ async fn follow_once(
     let stream = catalog.events(after).await.map_err(|e| e.to_string())?;
     let mut stream = std::pin::pin!(stream);
     tracing::info!(after = %after, "following catalog events");
+    // Whatever changed while the stream was down, browsers re-read it.
+    relay.resync();
     loop {
         let item = tokio::select! {
             item = tokio::time::timeout(silence_timeout, stream.next()) => item,
@@ -85,7 +108,10 @@ async fn follow_once(
             Ok(None) => return Err("stream ended".into()),
             Ok(Some(Err(e))) => return Err(e.to_string()),
             Ok(Some(Ok(StreamItem::Event { seq, event, .. }))) => {
-                cache.invalidate(event.product(), seq);
+                if let Some(cache) = cache {
+                    cache.invalidate(event.product(), seq);
+                }
+                relay.publish(seq, &event);
                 *last = Some(seq);
             }
             Ok(Some(Ok(StreamItem::Heartbeat { last_seq }))) => {
@@ -93,10 +119,12 @@ async fn follow_once(
                 if last_seq < mine {
                     tracing::warn!(catalog = %last_seq, seen = %mine, "catalog log is behind what we saw; restarting from its position");
                     *last = Some(last_seq);
-                    cache.restart_from(last_seq);
+                    if let Some(cache) = cache {
+                        cache.restart_from(last_seq);
+                    }
                     return Ok(true);
                 }
-                if last_seq == mine {
+                if let (Some(cache), true) = (cache, last_seq == mine) {
                     cache.resume();
                 }
             }

@@ -1,12 +1,14 @@
 //! The front-end: the public REST API of API.md.
 //!
 //! - [`cache`]: the LRU product cache with stale-insert protection;
-//! - [`invalidation`]: the subscription to the catalog's event stream that keeps it fresh;
+//! - [`invalidation`]: the subscription to the catalog's event stream that keeps it fresh
+//!   and feeds the relay;
 //! - [`leader`]: leader selection and health checks of the order replicas;
 //! - [`orders`]: forwarding orders to the leader with transparent failover;
 //! - [`topology`]: applying replica changes from the watched cluster file;
 //! - [`server`]: the public routes and the service's state;
 //! - [`metrics`]: Prometheus metrics (HTTP, cache, leader);
+//! - [`relay`]: stock changes relayed to browsers as Server-Sent Events (`/events`);
 //! - [`cli`]: the command line.
 
 pub mod cache;
@@ -15,5 +17,6 @@ pub mod invalidation;
 pub mod leader;
 pub mod metrics;
 pub mod orders;
+pub mod relay;
 pub mod server;
 pub mod topology;

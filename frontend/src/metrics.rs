@@ -1,7 +1,9 @@
 //! The front-end's Prometheus metrics: HTTP requests by route (through
 //! [`toystore_net::metrics::HttpMetrics`]), and at each scrape the cache's counters and the
-//! leader in use, read from the state the front-end already keeps.
+//! leader in use and the browsers following `/events`, read from the state the front-end
+//! already keeps.
 
+use crate::relay::Relay;
 use crate::server::Frontend;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ const ROUTES: &[&str] = &[
     "/products/:name",
     "/orders",
     "/orders/:number",
+    "/events",
 ];
 
 fn route_of(path: &str) -> &'static str {
@@ -24,10 +27,18 @@ fn route_of(path: &str) -> &'static str {
 }
 
 /// A registry with the front-end's metrics, and the HTTP metrics to serve with.
-pub fn registry(frontend: Arc<Frontend>) -> (Registry, HttpMetrics) {
+pub fn registry(frontend: Arc<Frontend>, relay: Arc<Relay>) -> (Registry, HttpMetrics) {
     let mut registry = Registry::default();
     let http = HttpMetrics::register(&mut registry, route_of);
-    registry.register_collector(Box::new(Sampled(move || samples(&frontend))));
+    registry.register_collector(Box::new(Sampled(move || {
+        let mut out = samples(&frontend);
+        out.push(Sample::gauge(
+            "toystore_frontend_event_listeners",
+            "Browsers following /events",
+            relay.listeners() as f64,
+        ));
+        out
+    })));
     (registry, http)
 }
 

@@ -8,6 +8,7 @@
 use crate::cache::{CacheStats, ProductCache};
 use crate::invalidation::follow_catalog;
 use crate::leader::Replicas;
+use crate::relay::Relay;
 use serde::Deserialize;
 use std::future::Future;
 use std::num::NonZeroUsize;
@@ -178,14 +179,14 @@ pub async fn run(
     let cache = config
         .cache_capacity
         .map(|cap| Arc::new(ProductCache::new(cap)));
-    let follower = cache.clone().map(|cache| {
-        tokio::spawn(follow_catalog(
-            catalog.clone(),
-            cache,
-            config.stream_silence,
-            stop.clone(),
-        ))
-    });
+    let relay = Arc::new(Relay::new());
+    let follower = tokio::spawn(follow_catalog(
+        catalog.clone(),
+        cache.clone(),
+        relay.clone(),
+        config.stream_silence,
+        stop.clone(),
+    ));
     let replicas = Arc::new(Replicas::new(
         config.token.clone(),
         config.election,
@@ -208,15 +209,15 @@ pub async fn run(
         failover: config.failover,
     });
     tracing::info!(addr = ?listener.local_addr().ok(), cache = ?config.cache_capacity, "front-end serving");
-    let (registry, http) = crate::metrics::registry(frontend.clone());
+    let (registry, http) = crate::metrics::registry(frontend.clone(), relay.clone());
     let routes = routes(frontend, config.token)
         .or(toystore_net::metrics::route(Arc::new(registry)))
+        .unify()
+        .or(crate::relay::route(relay, stop.clone()))
         .unify();
     toystore_net::serve_until(listener, routes, shutdown, stop.clone(), http).await;
     let _ = health.await;
-    if let Some(task) = follower {
-        let _ = task.await;
-    }
+    let _ = follower.await;
     tracing::info!("front-end stopped");
     Ok(())
 }
