@@ -9,10 +9,13 @@
 //! - [`server`]: the public routes and the service's state;
 //! - [`metrics`]: Prometheus metrics (HTTP, cache, leader);
 //! - [`relay`]: stock changes relayed to browsers as Server-Sent Events (`/events`);
+//! - [`cluster_view`]: `/cluster/status`, what the cluster page shows;
+//! - [`web`]: the storefront (`/`) and the cluster page (`/cluster`), embedded;
 //! - [`cli`]: the command line.
 
 pub mod cache;
 pub mod cli;
+pub mod cluster_view;
 pub mod invalidation;
 pub mod leader;
 pub mod metrics;
@@ -20,3 +23,4 @@ pub mod orders;
 pub mod relay;
 pub mod server;
 pub mod topology;
+pub mod web;

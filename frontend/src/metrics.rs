@@ -20,6 +20,9 @@ const ROUTES: &[&str] = &[
     "/orders",
     "/orders/:number",
     "/events",
+    "/cluster",
+    "/cluster/status",
+    "/assets/:file",
 ];
 
 fn route_of(path: &str) -> &'static str {

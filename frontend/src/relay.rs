@@ -26,6 +26,9 @@ use warp::{Filter, Rejection, Reply};
 /// Changes a browser may fall behind by before it is told to resync.
 const BACKLOG: usize = 1024;
 
+/// Changes kept for the cluster page's "recent events".
+pub const RECENT: usize = 20;
+
 /// How often an idle event stream sends a comment, so proxies keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -53,6 +56,7 @@ pub enum Message {
 #[derive(Debug)]
 pub struct Relay {
     tx: broadcast::Sender<Message>,
+    recent: std::sync::Mutex<std::collections::VecDeque<Change>>,
 }
 
 impl Default for Relay {
@@ -66,6 +70,7 @@ impl Relay {
     pub fn new() -> Self {
         Self {
             tx: broadcast::channel(BACKLOG).0,
+            recent: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(RECENT)),
         }
     }
 
@@ -76,11 +81,32 @@ impl Relay {
             CatalogEvent::Purchased { .. } => "purchased",
             CatalogEvent::Restocked { .. } => "restocked",
         };
-        let _ = self.tx.send(Message::Stock(Change {
+        let change = Change {
             seq: seq.0,
             name: event.product().to_string(),
             kind,
-        }));
+        };
+        {
+            let mut recent = self
+                .recent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(change.clone());
+        }
+        let _ = self.tx.send(Message::Stock(change));
+    }
+
+    /// The last [`RECENT`] changes, newest last.
+    pub fn recent(&self) -> Vec<Change> {
+        self.recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Tells every browser to re-read everything.
@@ -173,6 +199,13 @@ mod tests {
         }
         let next = format!("{:?}", events.next().await.unwrap().unwrap());
         assert!(next.contains("resync"), "{next}");
+        let recent = relay.recent();
+        assert_eq!(recent.len(), RECENT);
+        assert_eq!(
+            recent.last().unwrap().seq,
+            BACKLOG as u64 + 9,
+            "newest last"
+        );
 
         stop.cancel();
         assert!(events.next().await.is_none(), "the stream ends on stop");

@@ -61,6 +61,7 @@ pub enum FrontendError {
 /// The front-end's state.
 pub struct Frontend {
     catalog: CatalogClient,
+    catalog_url: String,
     cache: Option<Arc<ProductCache>>,
     replicas: Arc<Replicas>,
     failover: crate::orders::Failover,
@@ -152,6 +153,16 @@ impl Frontend {
         &self.replicas
     }
 
+    /// The catalog's client.
+    pub fn catalog(&self) -> &CatalogClient {
+        &self.catalog
+    }
+
+    /// The catalog's base URL.
+    pub fn catalog_url(&self) -> &str {
+        &self.catalog_url
+    }
+
     /// Cache counters (`None` with caching off).
     pub fn cache_stats(&self) -> Option<CacheStats> {
         self.cache.as_ref().map(|c| c.stats())
@@ -204,16 +215,22 @@ pub async fn run(
     }
     let frontend = Arc::new(Frontend {
         catalog,
+        catalog_url: config.catalog_url.clone(),
         cache,
         replicas,
         failover: config.failover,
     });
     tracing::info!(addr = ?listener.local_addr().ok(), cache = ?config.cache_capacity, "front-end serving");
     let (registry, http) = crate::metrics::registry(frontend.clone(), relay.clone());
+    let frontend_for_view = frontend.clone();
     let routes = routes(frontend, config.token)
         .or(toystore_net::metrics::route(Arc::new(registry)))
         .unify()
-        .or(crate::relay::route(relay, stop.clone()))
+        .or(crate::relay::route(relay.clone(), stop.clone()))
+        .unify()
+        .or(crate::cluster_view::route(frontend_for_view, relay))
+        .unify()
+        .or(crate::web::routes())
         .unify();
     toystore_net::serve_until(listener, routes, shutdown, stop.clone(), http).await;
     let _ = health.await;

@@ -123,9 +123,20 @@ async fn health_unknown_paths_wrong_methods_and_metrics_auth() {
         (200, json!({"data": {"status": "ok"}}))
     );
 
+    // `/` is the storefront (HTML, embedded), `/cluster` the cluster page.
+    for (path, marker) in [("/", "<title>toystore</title>"), ("/cluster", "id=\"replicas\"")] {
+        let resp = reqwest::get(format!("{}{path}", frontend.url)).await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        assert!(resp.text().await.unwrap().contains(marker), "{path}");
+    }
+
     for path in [
-        "/",
         "/nope",
+        "/assets/nope.js",
         "/product/Tux",
         "/products/Tux/extra",
         "/internal/products",

@@ -1,0 +1,171 @@
+//! `GET /cluster/status`: what the cluster page shows, gathered by the front-end at the
+//! moment of the request: each replica's health (role, term, log and applied index, lag
+//! behind the leader), the catalog's, the front-end's own cache and leader, and the recent
+//! stock changes.
+//!
+//! Public and read-only, like `/health` and `/metrics`: addresses, roles and counters, no
+//! data. Every service is asked at once with a short deadline, so a replica that is down or
+//! paused shows as down without holding the page up.
+
+use crate::relay::{Change, Relay};
+use crate::server::Frontend;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use toystore_order::api::{ReplicaStatus, Role};
+use warp::{Filter, Rejection};
+
+/// How long one service may take to answer before it shows as down.
+const ASK_TIMEOUT: Duration = Duration::from_millis(400);
+
+/// The cluster as the front-end sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterView {
+    /// The front-end itself.
+    pub frontend: FrontendView,
+    /// The catalog.
+    pub catalog: CatalogView,
+    /// Every order replica, highest id first.
+    pub replicas: Vec<ReplicaView>,
+    /// The last stock changes, newest first.
+    pub recent: Vec<Change>,
+}
+
+/// The front-end's own state.
+#[derive(Debug, Clone, Serialize)]
+pub struct FrontendView {
+    /// The replica it sends purchases to.
+    pub leader: Option<u32>,
+    /// The cache (none with caching off).
+    pub cache: Option<CacheView>,
+    /// Browsers following `/events`.
+    pub listeners: usize,
+}
+
+/// The cache's counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheView {
+    /// Entries held.
+    pub entries: usize,
+    /// Capacity.
+    pub capacity: usize,
+    /// Queries answered from it.
+    pub hits: u64,
+    /// Queries that went to the catalog.
+    pub misses: u64,
+    /// hits / (hits + misses), if there was any query.
+    pub hit_rate: Option<f64>,
+    /// LRU evictions.
+    pub evictions: u64,
+    /// Invalidations applied.
+    pub invalidations: u64,
+    /// Serving (false while the invalidation stream is down).
+    pub active: bool,
+}
+
+/// The catalog.
+#[derive(Debug, Clone, Serialize)]
+pub struct CatalogView {
+    /// Its base URL.
+    pub url: String,
+    /// It answered its health check.
+    pub up: bool,
+    /// Its last sequence number.
+    pub last_seq: Option<u64>,
+}
+
+/// One order replica.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicaView {
+    /// Its id.
+    pub id: u32,
+    /// Its base URL.
+    pub url: String,
+    /// It answered its health check.
+    pub up: bool,
+    /// What it said (its `/health`), if it answered.
+    pub status: Option<ReplicaStatus>,
+    /// Entries it lacks compared with the leader's log (none without a leader or answer).
+    pub lag: Option<u64>,
+}
+
+/// Asks every service and puts the answers together.
+pub async fn gather(frontend: &Frontend, relay: &Relay) -> ClusterView {
+    let members = frontend.replicas().members();
+    let asks = members.iter().map(|m| async move {
+        tokio::time::timeout(ASK_TIMEOUT, m.health())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    });
+    let (statuses, catalog) = tokio::join!(
+        futures_util::future::join_all(asks),
+        tokio::time::timeout(ASK_TIMEOUT, frontend.catalog().health()),
+    );
+    let leader_log = statuses
+        .iter()
+        .flatten()
+        .filter(|s| s.role == Role::Leader && !s.isolated)
+        .max_by_key(|s| s.term)
+        .and_then(|s| s.last_log_index);
+    let replicas = members
+        .iter()
+        .zip(statuses)
+        .map(|(m, status)| ReplicaView {
+            id: m.id(),
+            url: m.base().as_str().trim_end_matches('/').to_string(),
+            up: status.is_some(),
+            lag: match (&status, leader_log) {
+                (Some(s), Some(l)) => Some(l.saturating_sub(s.last_log_index.unwrap_or(0))),
+                _ => None,
+            },
+            status,
+        })
+        .collect();
+    let catalog = catalog.ok().and_then(Result::ok);
+    let mut recent = relay.recent();
+    recent.reverse();
+    ClusterView {
+        frontend: FrontendView {
+            leader: frontend.replicas().current().map(|l| l.client.id()),
+            cache: frontend.cache_stats().map(|c| {
+                let queries = c.hits + c.misses;
+                CacheView {
+                    entries: c.entries,
+                    capacity: c.capacity,
+                    hits: c.hits,
+                    misses: c.misses,
+                    hit_rate: (queries > 0).then(|| c.hits as f64 / queries as f64),
+                    evictions: c.evictions,
+                    invalidations: c.invalidations,
+                    active: c.active,
+                }
+            }),
+            listeners: relay.listeners(),
+        },
+        catalog: CatalogView {
+            url: frontend.catalog_url().trim_end_matches('/').to_string(),
+            up: catalog.is_some(),
+            last_seq: catalog.map(|h| h.seq.0),
+        },
+        replicas,
+        recent,
+    }
+}
+
+/// `GET /cluster/status`: [`gather`], in the JSON envelope.
+pub fn route(
+    frontend: Arc<Frontend>,
+    relay: Arc<Relay>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    warp::path!("cluster" / "status")
+        .and(warp::get())
+        .then(move || {
+            let (frontend, relay) = (frontend.clone(), relay.clone());
+            async move {
+                toystore_net::reply::respond(Ok::<_, toystore_net::ApiError>(
+                    gather(&frontend, &relay).await,
+                ))
+            }
+        })
+}
