@@ -124,8 +124,13 @@ async fn health_unknown_paths_wrong_methods_and_metrics_auth() {
     );
 
     // `/` is the storefront (HTML, embedded), `/cluster` the cluster page.
-    for (path, marker) in [("/", "<title>toystore</title>"), ("/cluster", "id=\"replicas\"")] {
-        let resp = reqwest::get(format!("{}{path}", frontend.url)).await.unwrap();
+    for (path, marker) in [
+        ("/", "<title>toystore</title>"),
+        ("/cluster", "id=\"replicas\""),
+    ] {
+        let resp = reqwest::get(format!("{}{path}", frontend.url))
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200, "{path}");
         assert!(resp.headers()["content-type"]
             .to_str()
