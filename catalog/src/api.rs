@@ -22,8 +22,9 @@ pub struct ByName {
 }
 
 /// A toy as clients see it (the public JSON shape of API.md).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Tux", "price": 25.99, "quantity": 100}))]
 pub struct Product {
     /// Case-sensitive name.
     pub name: String,

@@ -11,6 +11,7 @@
 //! - [`relay`]: stock changes relayed to browsers as Server-Sent Events (`/events`);
 //! - [`cluster_view`]: `/cluster/status`, what the cluster page shows;
 //! - [`web`]: the storefront (`/`) and the cluster page (`/cluster`), embedded;
+//! - [`openapi`]: the public API's OpenAPI 3 document (`/openapi.json`);
 //! - [`cli`]: the command line.
 
 pub mod cache;
@@ -19,6 +20,7 @@ pub mod cluster_view;
 pub mod invalidation;
 pub mod leader;
 pub mod metrics;
+pub mod openapi;
 pub mod orders;
 pub mod relay;
 pub mod server;

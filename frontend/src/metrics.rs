@@ -23,6 +23,7 @@ const ROUTES: &[&str] = &[
     "/cluster",
     "/cluster/status",
     "/assets/:file",
+    "/openapi.json",
 ];
 
 fn route_of(path: &str) -> &'static str {

@@ -68,19 +68,22 @@ pub struct Frontend {
 }
 
 /// The body of `POST /orders`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderBody {
     /// The toy.
+    #[schema(min_length = 1)]
     pub name: String,
     /// Units, 1 to 1,000,000.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: u32,
 }
 
 /// The public shape of a placed order.
-#[derive(Debug, serde::Serialize)]
-struct OrderNumber {
-    order_number: u64,
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct OrderNumber {
+    /// The order's number: unique, from 0, without gaps.
+    pub order_number: u64,
 }
 
 impl Frontend {
@@ -231,6 +234,8 @@ pub async fn run(
         .or(crate::cluster_view::route(frontend_for_view, relay))
         .unify()
         .or(crate::web::routes())
+        .unify()
+        .or(crate::openapi::route())
         .unify();
     toystore_net::serve_until(listener, routes, shutdown, stop.clone(), http).await;
     let _ = health.await;

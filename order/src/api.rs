@@ -47,7 +47,7 @@ pub struct OrderPlacedReply {
 }
 
 /// An order, in API.md's shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderRecord {
     /// The order number.

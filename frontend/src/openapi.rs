@@ -1,0 +1,119 @@
+//! The public API's OpenAPI 3 document, served at `GET /openapi.json`.
+//!
+//! The payload schemas are derived (utoipa) from the wire types the handlers really
+//! serialize and parse — [`Product`], [`OrderBody`], [`OrderNumber`], [`OrderRecord`] — so a
+//! change to them changes the document. warp has no utoipa integration, so each route is
+//! described by an item below carrying `#[utoipa::path]` (the handlers are warp filters in
+//! [`crate::server`]), and the JSON envelope every reply wears (`{"data": …}` or
+//! `{"error": {"code", "message"}}`, `toystore_net::reply`) by [`Data`] and [`Error`].
+//! `frontend/tests/openapi.rs` validates every example of docs/API.md against this document.
+
+use crate::server::{OrderBody, OrderNumber};
+use serde::Serialize;
+use toystore_catalog::api::Product;
+use toystore_order::api::OrderRecord;
+use utoipa::{OpenApi, ToSchema};
+use warp::{Filter, Rejection, Reply};
+
+/// A success reply: the payload under `data`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Data<T> {
+    /// The payload.
+    pub data: T,
+}
+
+/// An error reply.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Error {
+    /// What went wrong.
+    pub error: ErrorFields,
+}
+
+/// The fields of an error reply.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorFields {
+    /// Always the HTTP status.
+    #[schema(minimum = 400, maximum = 599)]
+    pub code: u16,
+    /// A short lower-case text.
+    pub message: String,
+}
+
+/// One toy.
+#[utoipa::path(
+    get,
+    path = "/products/{name}",
+    params(("name" = String, Path, description = "The toy's exact, case-sensitive name, percent-encoded")),
+    responses(
+        (status = 200, description = "The toy", body = Data<Product>),
+        (status = 404, description = "No such toy", body = Error),
+    )
+)]
+pub fn product() {}
+
+/// Every toy, sorted by name.
+#[utoipa::path(
+    get,
+    path = "/products",
+    responses((status = 200, description = "Every toy", body = Data<Vec<Product>>))
+)]
+pub fn products() {}
+
+/// Buys a toy.
+#[utoipa::path(
+    post,
+    path = "/orders",
+    request_body = OrderBody,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1 to 64 printable ASCII characters; a retry with the same key returns the first reply and buys nothing more")),
+    responses(
+        (status = 200, description = "Placed", body = Data<OrderNumber>),
+        (status = 400, description = "A malformed request", body = Error),
+        (status = 404, description = "No such toy", body = Error),
+        (status = 409, description = "Not enough in stock", body = Error),
+        (status = 413, description = "A body over 16 KiB", body = Error),
+        (status = 415, description = "Not application/json", body = Error),
+        (status = 422, description = "The key was used for a different purchase", body = Error),
+        (status = 503, description = "The order service cannot take it now", body = Error),
+    )
+)]
+pub fn place_order() {}
+
+/// One order.
+#[utoipa::path(
+    get,
+    path = "/orders/{order_number}",
+    params(("order_number" = u64, Path, description = "The number the purchase was given")),
+    responses(
+        (status = 200, description = "The order", body = Data<OrderRecord>),
+        (status = 400, description = "Not a number", body = Error),
+        (status = 404, description = "No such order", body = Error),
+        (status = 503, description = "The order service cannot answer now", body = Error),
+    )
+)]
+pub fn order() {}
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "toystore",
+        description = "The public REST API of the toy store's front-end."
+    ),
+    paths(product, products, place_order, order),
+    components(schemas(Product, OrderBody, OrderNumber, OrderRecord, Error, ErrorFields))
+)]
+pub struct ApiDoc;
+
+/// The document as JSON.
+pub fn document() -> serde_json::Value {
+    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+}
+
+/// `GET /openapi.json`.
+pub fn route() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let doc = document();
+    warp::path!("openapi.json")
+        .and(warp::get())
+        .map(move || warp::reply::json(&doc).into_response())
+}
