@@ -126,6 +126,32 @@ async fn save_screenshot(c: &Client, name: &str, height: u32) {
     }
 }
 
+/// At a phone's width (390 CSS pixels) the page needs no sideways scrolling (wide tables
+/// scroll inside their own box); the window is put back afterwards.
+async fn fits_a_phone(c: &Client, page: &str) {
+    let (width, height) = c.get_window_size().await.unwrap();
+    c.set_window_size(390, 844).await.unwrap();
+    let fits = eventually("the phone layout", || async {
+        let v = c
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                vec![],
+            )
+            .await
+            .ok()?;
+        let (scroll, inner) = (v[0].as_u64()?, v[1].as_u64()?);
+        (inner <= 400).then_some(scroll <= inner)
+    })
+    .await;
+    assert!(fits, "{page} scrolls sideways on a phone");
+    c.set_window_size(
+        u32::try_from(width).unwrap(),
+        u32::try_from(height).unwrap(),
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn storefront_and_cluster_page_work_in_a_real_browser() {
     let mut store = start_with(env!("CARGO_BIN_EXE_toystore-node"), |_| {})
@@ -253,6 +279,7 @@ async fn storefront_and_cluster_page_work_in_a_real_browser() {
     })
     .await;
     save_screenshot(&c, "storefront.png", 1450).await;
+    fits_a_phone(&c, "the storefront").await;
 
     // The cluster page shows the leader, then the new one after the leader is killed.
     c.goto(&shop.url("/cluster")).await.unwrap();
@@ -265,6 +292,7 @@ async fn storefront_and_cluster_page_work_in_a_real_browser() {
     })
     .await;
     save_screenshot(&c, "cluster.png", 760).await;
+    fits_a_phone(&c, "the cluster page").await;
     store.cluster.kill(Service::Order(leader)).await.unwrap();
     let (new_leader, down) = eventually("the new leader on the cluster page", || async {
         let row = c
