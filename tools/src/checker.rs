@@ -77,6 +77,20 @@ pub enum Line {
     },
 }
 
+impl Line {
+    /// When it happened: milliseconds since the run began.
+    pub fn t(&self) -> f64 {
+        match self {
+            Line::Invoke { t, .. }
+            | Line::Ok { t, .. }
+            | Line::Fail { t, .. }
+            | Line::Unknown { t, .. }
+            | Line::Fault { t, .. }
+            | Line::Heal { t, .. } => *t,
+        }
+    }
+}
+
 /// What the checker looks at.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
@@ -258,7 +272,7 @@ fn stock_errors(e: &Evidence, log: &[OrderEvent]) -> Vec<String> {
 /// the next fault's, or the end of the history). An outage that runs into the next fault is
 /// split at that fault's start: the rest is the next fault's.
 fn windows(history: &[Line]) -> BTreeMap<String, f64> {
-    let end = history.iter().map(time).fold(0.0, f64::max);
+    let end = history.iter().map(Line::t).fold(0.0, f64::max);
     let oks: Vec<f64> = history
         .iter()
         .filter_map(|l| match l {
@@ -287,17 +301,6 @@ fn windows(history: &[Line]) -> BTreeMap<String, f64> {
         *entry = entry.max(longest);
     }
     out
-}
-
-fn time(line: &Line) -> f64 {
-    match line {
-        Line::Invoke { t, .. }
-        | Line::Ok { t, .. }
-        | Line::Fail { t, .. }
-        | Line::Unknown { t, .. }
-        | Line::Fault { t, .. }
-        | Line::Heal { t, .. } => *t,
-    }
 }
 
 /// Reads a JSONL history.

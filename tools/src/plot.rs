@@ -21,7 +21,7 @@ pub struct Series {
 /// Series colours. [`line_chart`] cycles through the first three (so that series `i` and
 /// `i + 3` share a colour, e.g. one request type with the cache on and off); [`chart`] uses
 /// all of them.
-const PALETTE: [RGBColor; 8] = [
+pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),

@@ -9,7 +9,7 @@
 //! JSONL history (`tools timeline`, [`run`]).
 
 use crate::checker::{read_history, Line};
-use crate::plot::compact;
+use crate::plot::{compact, PALETTE};
 use anyhow::Context;
 use plotters::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -76,7 +76,7 @@ impl Band {
 /// there, with zero counts, so that an outage shows as a drop to zero). A last second the
 /// history covers less than half of is left out: its low counts would read as an outage.
 pub fn seconds(history: &[Line]) -> Vec<Second> {
-    let end = history.iter().map(time_ms).fold(0.0, f64::max);
+    let end = history.iter().map(Line::t).fold(0.0, f64::max);
     let count = ((end / 1000.0).round() as usize).max(1);
     let mut buckets: Vec<(u32, u32, Vec<f64>)> = vec![(0, 0, Vec::new()); count];
     let mut invoked: HashMap<&str, f64> = HashMap::new();
@@ -117,7 +117,7 @@ pub fn seconds(history: &[Line]) -> Vec<Second> {
 /// The faults as bands: each `Fault` ends at the next `Heal` of the same kind, or at the end
 /// of the history.
 pub fn bands(history: &[Line]) -> Vec<Band> {
-    let end = history.iter().map(time_ms).fold(0.0, f64::max) / 1000.0;
+    let end = history.iter().map(Line::t).fold(0.0, f64::max) / 1000.0;
     let mut open: Vec<Band> = Vec::new();
     let mut done: Vec<Band> = Vec::new();
     for line in history {
@@ -152,28 +152,11 @@ fn p99(values: &mut [f64]) -> Option<f64> {
     values.get(rank.clamp(1, values.len()) - 1).copied()
 }
 
-fn time_ms(line: &Line) -> f64 {
-    match line {
-        Line::Invoke { t, .. }
-        | Line::Ok { t, .. }
-        | Line::Fail { t, .. }
-        | Line::Unknown { t, .. }
-        | Line::Fault { t, .. }
-        | Line::Heal { t, .. } => *t,
-    }
-}
-
-/// Band colours by nemesis, in the order they are first met.
-const NEMESIS_COLORS: [RGBColor; 6] = [
-    RGBColor(214, 39, 40),
-    RGBColor(255, 127, 14),
-    RGBColor(148, 103, 189),
-    RGBColor(44, 160, 44),
-    RGBColor(140, 86, 75),
-    RGBColor(23, 190, 207),
-];
-const ACKED: RGBColor = RGBColor(31, 119, 180);
-const FAILED: RGBColor = RGBColor(214, 39, 40);
+/// Band colours by nemesis, in the order they are first met: the plots' palette after its
+/// first colour, which is the acknowledged line's.
+const NEMESIS_COLORS: &[RGBColor] = PALETTE.split_at(1).1;
+const ACKED: RGBColor = PALETTE[0];
+const FAILED: RGBColor = PALETTE[1];
 
 /// Writes the timeline of `history` to `path` as SVG.
 pub fn write_svg(path: &Path, title: &str, history: &[Line]) -> anyhow::Result<()> {
