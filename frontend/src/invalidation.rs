@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog::CatalogClient;
-use toystore_events::{Seq, StreamItem};
+use toystore_events::{FrameError, Seq, StreamItem};
 
 /// First reconnect delay; doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
@@ -56,7 +56,7 @@ pub async fn follow_catalog(
                 };
                 follow_once(&catalog, sinks, after, silence_timeout, &stop, &mut last).await
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         };
         if let Some(cache) = cache {
             cache.suspend();
@@ -76,6 +76,23 @@ pub async fn follow_catalog(
     }
 }
 
+/// Why the event stream stopped serving.
+#[derive(Debug, thiserror::Error)]
+enum Broken {
+    /// The catalog could not be asked or subscribed to.
+    #[error(transparent)]
+    Catalog(#[from] toystore_net::client::ClientError),
+    /// A frame of the stream did not decode, or the connection failed mid-stream.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// Not even a heartbeat for longer than the silence timeout.
+    #[error("no heartbeat for {0:?}")]
+    Silent(Duration),
+    /// The catalog closed the stream.
+    #[error("stream ended")]
+    Ended,
+}
+
 /// Where the events go.
 #[derive(Clone, Copy)]
 struct Sinks<'a> {
@@ -92,8 +109,8 @@ async fn follow_once(
     silence_timeout: Duration,
     stop: &CancellationToken,
     last: &mut Option<Seq>,
-) -> Result<bool, String> {
-    let stream = catalog.events(after).await.map_err(|e| e.to_string())?;
+) -> Result<bool, Broken> {
+    let stream = catalog.events(after).await?;
     let mut stream = std::pin::pin!(stream);
     tracing::info!(after = %after, "following catalog events");
     // Whatever changed while the stream was down, browsers re-read it.
@@ -104,9 +121,9 @@ async fn follow_once(
             () = stop.cancelled() => return Ok(false),
         };
         match item {
-            Err(_) => return Err(format!("no heartbeat for {silence_timeout:?}")),
-            Ok(None) => return Err("stream ended".into()),
-            Ok(Some(Err(e))) => return Err(e.to_string()),
+            Err(_) => return Err(Broken::Silent(silence_timeout)),
+            Ok(None) => return Err(Broken::Ended),
+            Ok(Some(Err(e))) => return Err(e.into()),
             Ok(Some(Ok(StreamItem::Event { seq, event, .. }))) => {
                 if let Some(cache) = cache {
                     cache.invalidate(event.product(), seq);

@@ -83,13 +83,24 @@ pub enum ConfigError {
     #[error("no cluster token: set `token` in the cluster file, --token or TOYSTORE_TOKEN")]
     NoToken,
     /// The file is not a valid cluster file.
-    #[error("{path}: {message}")]
+    #[error("{path}: {source}")]
     Invalid {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        message: String,
+        source: InvalidConfig,
     },
+}
+
+/// What makes a cluster file's text invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidConfig {
+    /// Not TOML of the right shape (a wrong type, an unknown field…).
+    #[error(transparent)]
+    Syntax(#[from] toml::de::Error),
+    /// Values that break a rule of the store.
+    #[error("{0}")]
+    Rule(&'static str),
 }
 
 /// The whole store.
@@ -267,15 +278,15 @@ impl ClusterConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text).map_err(|message| ConfigError::Invalid {
+        Self::parse(&text).map_err(|source| ConfigError::Invalid {
             path: path.to_path_buf(),
-            message,
+            source,
         })
     }
 
     /// Parses and checks the text of a cluster file.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let config: ClusterConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Self, InvalidConfig> {
+        let config: ClusterConfig = toml::from_str(text)?;
         config.validate()?;
         Ok(config)
     }
@@ -292,47 +303,51 @@ impl ClusterConfig {
     }
 
     /// Checks what types cannot: unique replica ids and addresses, a positive stock.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
         if self.catalog.stock == 0 {
-            return Err("catalog.stock must be at least 1".into());
+            return Err(InvalidConfig::Rule("catalog.stock must be at least 1"));
         }
         if self.catalog.restock_interval_ms == 0 {
-            return Err("catalog.restock_interval_ms must be at least 1".into());
+            return Err(InvalidConfig::Rule(
+                "catalog.restock_interval_ms must be at least 1",
+            ));
         }
         let o = &self.order;
         if o.heartbeat_ms == 0 || o.election_timeout_min_ms <= o.heartbeat_ms {
-            return Err(
-                "order.election_timeout_min_ms must exceed order.heartbeat_ms (> 0)".into(),
-            );
+            return Err(InvalidConfig::Rule(
+                "order.election_timeout_min_ms must exceed order.heartbeat_ms (> 0)",
+            ));
         }
         if o.election_timeout_max_ms <= o.election_timeout_min_ms {
-            return Err(
-                "order.election_timeout_max_ms must exceed order.election_timeout_min_ms".into(),
-            );
+            return Err(InvalidConfig::Rule(
+                "order.election_timeout_max_ms must exceed order.election_timeout_min_ms",
+            ));
         }
         if o.write_timeout_ms == 0 || o.snapshot_every == 0 {
-            return Err(
-                "order.write_timeout_ms and order.snapshot_every must be at least 1".into(),
-            );
+            return Err(InvalidConfig::Rule(
+                "order.write_timeout_ms and order.snapshot_every must be at least 1",
+            ));
         }
         if o.complete_after_ms == 0 {
-            return Err("order.complete_after_ms must be at least 1".into());
+            return Err(InvalidConfig::Rule(
+                "order.complete_after_ms must be at least 1",
+            ));
         }
         let f = &self.frontend;
         if f.attempt_timeout_ms == 0 || f.attempt_timeout_ms > f.failover_timeout_ms {
-            return Err(
-                "frontend.attempt_timeout_ms must be from 1 to frontend.failover_timeout_ms".into(),
-            );
+            return Err(InvalidConfig::Rule(
+                "frontend.attempt_timeout_ms must be from 1 to frontend.failover_timeout_ms",
+            ));
         }
         let mut ids: Vec<u32> = self.replicas.iter().map(|r| r.id).collect();
         ids.sort_unstable();
         if ids.windows(2).any(|w| w[0] == w[1]) {
-            return Err("replica ids must be unique".into());
+            return Err(InvalidConfig::Rule("replica ids must be unique"));
         }
         let mut addrs: Vec<SocketAddr> = self.replicas.iter().map(|r| r.addr).collect();
         addrs.sort_unstable();
         if addrs.windows(2).any(|w| w[0] == w[1]) {
-            return Err("replica addresses must be unique".into());
+            return Err(InvalidConfig::Rule("replica addresses must be unique"));
         }
         Ok(())
     }
@@ -401,9 +416,9 @@ mod tests {
         assert_eq!(c.catalog.stock, 1_000_000);
         assert_eq!(ClusterConfig::default().catalog.stock, 100);
         let zero = ClusterConfig::parse("[catalog]\nstock = 0\n").expect_err("zero stock");
-        assert!(zero.contains("stock"), "{zero}");
+        assert!(zero.to_string().contains("stock"), "{zero}");
         let never = ClusterConfig::parse("[catalog]\nrestock_interval_ms = 0\n")
             .expect_err("zero interval");
-        assert!(never.contains("restock_interval_ms"), "{never}");
+        assert!(never.to_string().contains("restock_interval_ms"), "{never}");
     }
 }

@@ -160,14 +160,28 @@ fn current_of(raft: &OrderNode) -> Option<Current> {
     })
 }
 
-/// Takes one step with the Raft API; an error is a message for the log.
-async fn take(raft: &OrderNode, step: Step) -> Result<(), String> {
+type RaftWriteError =
+    openraft::error::RaftError<u64, openraft::error::ClientWriteError<u64, BasicNode>>;
+
+/// Why a membership step did not happen (it is retried on the next change or tick).
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    /// Raft refused it (not the leader, a change already in progress…).
+    #[error(transparent)]
+    Raft(#[from] Box<RaftWriteError>),
+    /// Raft did not answer within [`CALL_TIMEOUT`].
+    #[error("timed out")]
+    TimedOut,
+}
+
+/// Takes one step with the Raft API.
+async fn take(raft: &OrderNode, step: Step) -> Result<(), StepError> {
     let (change, retain) = match step {
         Step::AddLearner(id, node) => {
             let added = raft.add_learner(id, node, false);
             return match tokio::time::timeout(CALL_TIMEOUT, added).await {
-                Ok(added) => added.map(drop).map_err(|e| e.to_string()),
-                Err(_) => Err("timed out".into()),
+                Ok(added) => added.map(drop).map_err(|e| StepError::from(Box::new(e))),
+                Err(_) => Err(StepError::TimedOut),
             };
         }
         Step::WaitFor(_) => return Ok(()),
@@ -176,8 +190,8 @@ async fn take(raft: &OrderNode, step: Step) -> Result<(), String> {
         Step::SetVoters(ids) => (ChangeMembers::ReplaceAllVoters(ids), false),
     };
     match tokio::time::timeout(CALL_TIMEOUT, raft.change_membership(change, retain)).await {
-        Ok(changed) => changed.map(drop).map_err(|e| e.to_string()),
-        Err(_) => Err("timed out".into()),
+        Ok(changed) => changed.map(drop).map_err(|e| StepError::from(Box::new(e))),
+        Err(_) => Err(StepError::TimedOut),
     }
 }
 

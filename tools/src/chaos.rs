@@ -48,13 +48,13 @@ use toystore_events::{CatalogEvent, OrderEvent};
     --duration 5m --fault-every 2.5s --down-for 1.5s --seed 7 --history h.jsonl --timeline t.svg")]
 pub struct ChaosArgs {
     /// How long the clients run (e.g. 60s, 2m, 500ms).
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = crate::duration::parse_positive)]
     pub duration: Duration,
     /// Time between the starts of two faults.
-    #[arg(long, alias = "kill-every", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, alias = "kill-every", default_value = "5s", value_parser = crate::duration::parse_positive)]
     pub fault_every: Duration,
     /// How long a fault lasts (a replica down or paused, a partition, a service down).
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    #[arg(long, default_value = "3s", value_parser = crate::duration::parse_positive)]
     pub down_for: Duration,
     /// Concurrent clients (split between the front-ends).
     #[arg(long, default_value_t = 5)]
@@ -68,7 +68,7 @@ pub struct ChaosArgs {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub stock: u32,
     /// How often the catalog restocks sold-out toys.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = crate::duration::parse_positive)]
     pub restock_every: Duration,
     /// Seed of the clients' choices and of the nemesis's.
     #[arg(long)]
@@ -148,29 +148,6 @@ impl Partition {
             Partition::IsolateLeader | Partition::CutLeader | Partition::Split
         )
     }
-}
-
-/// Parses `60s`, `500ms`, `2m` or a plain number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?} (examples: 60s, 500ms, 2m)"))?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("invalid duration unit {unit:?} (ms, s or m)")),
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("invalid duration {text:?}"));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// One fault.
@@ -683,21 +660,5 @@ async fn converge(cluster: &Cluster, ids: &[u32], timeout: Duration) -> anyhow::
             bail!("replicas did not converge within {timeout:?}: {seen:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_durations() {
-        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5h").is_err());
-        assert!(parse_duration("-1s").is_err());
     }
 }

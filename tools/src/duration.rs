@@ -3,11 +3,22 @@
 
 use std::time::Duration;
 
+/// Why a duration was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DurationError {
+    /// Not a duration.
+    #[error("{0} (e.g. 10s, 500ms, 2m)")]
+    Invalid(#[from] humantime::DurationError),
+    /// Zero, where something must last.
+    #[error("must be longer than zero")]
+    Zero,
+}
+
 /// Parses a duration that must be longer than zero (for clap's `value_parser`).
-pub fn parse_positive(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 10s, 500ms)"))?;
+pub fn parse_positive(text: &str) -> Result<Duration, DurationError> {
+    let d = humantime::parse_duration(text.trim())?;
     if d.is_zero() {
-        return Err("must be longer than zero".into());
+        return Err(DurationError::Zero);
     }
     Ok(d)
 }
@@ -26,8 +37,11 @@ mod tests {
         assert_eq!(parse_positive("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_positive("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_positive("1m 30s"), Ok(Duration::from_secs(90)));
-        assert!(parse_positive("0s").is_err());
+        assert_eq!(parse_positive("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_positive("0s"), Err(DurationError::Zero));
         assert!(parse_positive("ten").is_err());
+        assert!(parse_positive("-1s").is_err());
+        assert!(parse_positive("3").is_err(), "a unit is needed");
         assert_eq!(millis(Duration::from_micros(10)), 1);
         assert_eq!(millis(Duration::from_secs(2)), 2000);
     }

@@ -97,24 +97,47 @@ mod humantime_serde_ms {
     }
 }
 
+/// Why a fault given on the command line was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FaultError {
+    /// A pause without its duration.
+    #[error("{0} needs a duration, e.g. {0}:3s")]
+    NoDuration(String),
+    /// A duration that does not parse.
+    #[error("{kind}: {source}")]
+    Duration {
+        /// The fault.
+        kind: String,
+        /// Why.
+        source: crate::duration::DurationError,
+    },
+    /// Not a fault this tool injects.
+    #[error(
+        "unknown fault {0:?} (kill-leader, kill-follower, pause-leader:<d>, pause-follower:<d>)"
+    )]
+    Unknown(String),
+}
+
 impl FromStr for Fault {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+    type Err = FaultError;
+    fn from_str(text: &str) -> Result<Self, FaultError> {
         let (kind, arg) = match text.split_once(':') {
             Some((k, a)) => (k, Some(a)),
             None => (text, None),
         };
-        let pause = || -> Result<Duration, String> {
-            parse_positive(arg.ok_or_else(|| format!("{kind} needs a duration, e.g. {kind}:3s"))?)
+        let pause = || -> Result<Duration, FaultError> {
+            let arg = arg.ok_or_else(|| FaultError::NoDuration(kind.to_string()))?;
+            parse_positive(arg).map_err(|source| FaultError::Duration {
+                kind: kind.to_string(),
+                source,
+            })
         };
         match (kind, arg) {
             ("kill-leader", None) => Ok(Fault::KillLeader),
             ("kill-follower", None) => Ok(Fault::KillFollower),
             ("pause-leader", _) => pause().map(Fault::PauseLeader),
             ("pause-follower", _) => pause().map(Fault::PauseFollower),
-            _ => Err(format!(
-                "unknown fault {text:?} (kill-leader, kill-follower, pause-leader:<d>, pause-follower:<d>)"
-            )),
+            _ => Err(FaultError::Unknown(text.to_string())),
         }
     }
 }

@@ -28,7 +28,7 @@ use toystore_catalog::projection::CatalogProjection;
 use toystore_events::{CatalogEvent, LogEvent, OrderEvent, Seq};
 use toystore_order::projection::OrderProjection;
 use toystore_store::redb::{ReadTransaction, ReadableTableMetadata};
-use toystore_store::{EventLog, Projection};
+use toystore_store::{EventLog, Projection, StoreError};
 
 /// Arguments of `tools replay`.
 #[derive(Debug, Clone, clap::Args)]
@@ -217,7 +217,7 @@ pub fn replay_file(path: &Path, write: Option<&Path>) -> anyhow::Result<ReplayRe
     };
     match rebuilt {
         Err(why) => {
-            report.rebuild_error = Some(why);
+            report.rebuild_error = Some(why.to_string());
             if write.is_some() {
                 // A partial rebuild must not be mistaken for a good one.
                 let _ = std::fs::remove_file(&out);
@@ -271,7 +271,7 @@ fn rebuild<E: LogEvent, P: Projection<E>>(
     projection: P,
     source: &ReadTransaction,
     out: &Path,
-) -> anyhow::Result<Result<Vec<String>, String>> {
+) -> anyhow::Result<Result<Vec<String>, StoreError>> {
     let log = EventLog::<E>::open(out, projection)
         .with_context(|| format!("creating {}", out.display()))?;
     let mut batch: Vec<(Seq, Vec<u8>)> = Vec::with_capacity(BATCH);
@@ -293,7 +293,7 @@ fn rebuild<E: LogEvent, P: Projection<E>>(
     Ok(Ok(dump))
 }
 
-fn append<E: LogEvent>(log: &EventLog<E>, events: Vec<(Seq, Vec<u8>)>) -> Result<(), String> {
+fn append<E: LogEvent>(log: &EventLog<E>, events: Vec<(Seq, Vec<u8>)>) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
@@ -303,7 +303,6 @@ fn append<E: LogEvent>(log: &EventLog<E>, events: Vec<(Seq, Vec<u8>)>) -> Result
         }
         Ok(())
     })
-    .map_err(|e| e.to_string())
 }
 
 /// Runs `tools replay`: 0 consistent, 1 inconsistent (an `Err` is exit status 2).
