@@ -11,8 +11,7 @@ use crate::toys::TOYS;
 use std::path::Path;
 use std::sync::Arc;
 use toystore_events::{CatalogEvent, Seq};
-use toystore_store::redb::{ReadableTable, ReadableTableMetadata};
-use toystore_store::{last_seq_in, Batch, EventLog, StoreError};
+use toystore_store::{Batch, EventLog, StoreError};
 
 /// Errors of catalog operations (not outcomes like "sold out", see [`BuyOutcome`]).
 #[derive(Debug, thiserror::Error)]
@@ -81,31 +80,28 @@ impl Catalog {
 
     /// One product and the sequence number its value is current at.
     pub fn product(&self, name: &str) -> Result<(Option<Product>, Seq), CatalogError> {
-        let tx = self.log.begin_read()?;
-        let seq = last_seq_in(&tx)?;
-        let stock = tx.open_table(STOCK).map_err(StoreError::from)?;
-        let product = stock.get(name).map_err(StoreError::from)?.map(|v| {
-            let (price, quantity) = v.value();
-            Product {
+        let tables = self.log.read()?;
+        let seq = tables.last_seq()?;
+        let product = tables
+            .open(STOCK)?
+            .get(name)?
+            .map(|(price, quantity)| Product {
                 name: name.to_string(),
                 price,
                 quantity,
-            }
-        });
+            });
         Ok((product, seq))
     }
 
     /// Every product, sorted by name, and the sequence number the list is current at.
     pub fn products(&self) -> Result<(Vec<Product>, Seq), CatalogError> {
-        let tx = self.log.begin_read()?;
-        let seq = last_seq_in(&tx)?;
-        let stock = tx.open_table(STOCK).map_err(StoreError::from)?;
+        let tables = self.log.read()?;
+        let seq = tables.last_seq()?;
         let mut products = Vec::new();
-        for row in stock.iter().map_err(StoreError::from)? {
-            let (k, v) = row.map_err(StoreError::from)?;
-            let (price, quantity) = v.value();
+        for row in tables.open(STOCK)?.rows()? {
+            let (name, (price, quantity)) = row?;
             products.push(Product {
-                name: k.value().to_string(),
+                name,
                 price,
                 quantity,
             });
@@ -115,9 +111,7 @@ impl Catalog {
 
     /// How many purchases the catalog has recorded (one per request id, ever).
     pub fn purchases(&self) -> Result<u64, CatalogError> {
-        let tx = self.log.begin_read()?;
-        let purchases = tx.open_table(PURCHASES).map_err(StoreError::from)?;
-        Ok(purchases.len().map_err(StoreError::from)?)
+        Ok(self.log.read()?.open(PURCHASES)?.len()?)
     }
 
     /// Buys `quantity` of a toy, at most once per request id. Returns after the purchase is
@@ -135,8 +129,8 @@ impl Catalog {
 
 fn buy_in(b: &mut Batch<'_, CatalogEvent>, req: &BuyRequest) -> Result<BuyOutcome, StoreError> {
     let earlier = {
-        let purchases = b.tx().open_table(PURCHASES)?;
-        let seq = purchases.get(req.request_id.as_str())?.map(|v| v.value());
+        let purchases = b.tables().open(PURCHASES)?;
+        let seq = purchases.get(req.request_id.as_str())?;
         seq
     };
     if let Some(seq) = earlier {
@@ -156,8 +150,8 @@ fn buy_in(b: &mut Batch<'_, CatalogEvent>, req: &BuyRequest) -> Result<BuyOutcom
         });
     }
     let have = {
-        let stock = b.tx().open_table(STOCK)?;
-        let have = stock.get(req.name.as_str())?.map(|v| v.value().1);
+        let stock = b.tables().open(STOCK)?;
+        let have = stock.get(req.name.as_str())?.map(|v| v.1);
         have
     };
     match have {
@@ -179,12 +173,12 @@ fn buy_in(b: &mut Batch<'_, CatalogEvent>, req: &BuyRequest) -> Result<BuyOutcom
 
 fn restock_in(b: &mut Batch<'_, CatalogEvent>, stock: u32) -> Result<Vec<String>, StoreError> {
     let sold_out: Vec<String> = {
-        let stock = b.tx().open_table(STOCK)?;
+        let stock = b.tables().open(STOCK)?;
         let mut out = Vec::new();
-        for row in stock.iter()? {
-            let (k, v) = row?;
-            if v.value().1 == 0 {
-                out.push(k.value().to_string());
+        for row in stock.rows()? {
+            let (name, (_, quantity)) = row?;
+            if quantity == 0 {
+                out.push(name);
             }
         }
         out

@@ -26,9 +26,9 @@ pub struct Args {
     /// The redb file (default: <data_dir>/catalog.redb).
     #[arg(long)]
     pub db: Option<PathBuf>,
-    /// Restock interval in milliseconds (overrides the file).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub restock_interval_ms: Option<u64>,
+    /// Restock interval, e.g. 10s or 500ms (overrides the file).
+    #[arg(long, value_parser = toystore_net::duration::parse_positive)]
+    pub restock_interval: Option<Duration>,
     /// Units every toy starts with and is restocked to (overrides the file).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub stock: Option<u32>,
@@ -47,12 +47,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let config = ServerConfig {
         db_path,
         token,
-        restock_interval: Duration::from_millis(
-            args.restock_interval_ms
-                .unwrap_or(cluster.catalog.restock_interval_ms),
-        ),
+        restock_interval: args
+            .restock_interval
+            .unwrap_or(cluster.catalog.restock_interval),
         stock: args.stock.unwrap_or(cluster.catalog.stock),
-        heartbeat: Duration::from_millis(cluster.catalog.heartbeat_ms),
+        heartbeat: cluster.catalog.heartbeat,
     };
     serve(listener, config, toystore_net::shutdown::signal()).await?;
     Ok(())

@@ -6,9 +6,9 @@
 
 use crate::api::{BuyReply, BuyRequest, ByName, Health, ProductList, ProductReply, RestockReply};
 use futures_util::Stream;
-use std::time::Duration;
 use toystore_events::{CatalogEvent, FrameError, Seq, StreamItem};
 use toystore_net::client::{ClientError, ServiceClient};
+use toystore_net::config::Timeouts;
 use toystore_net::ClusterToken;
 
 /// A typed client of one catalog.
@@ -18,10 +18,20 @@ pub struct CatalogClient {
 }
 
 impl CatalogClient {
-    /// A client of the catalog at `base` (e.g. `http://127.0.0.1:8090`).
+    /// A client of the catalog at `base` (e.g. `http://127.0.0.1:8090`), with the default
+    /// [`Timeouts`].
     pub fn new(base: &str, token: ClusterToken) -> Result<Self, ClientError> {
+        Self::with_timeouts(base, token, &Timeouts::default())
+    }
+
+    /// A client whose requests may take `timeouts.request` (the cluster file's).
+    pub fn with_timeouts(
+        base: &str,
+        token: ClusterToken,
+        timeouts: &Timeouts,
+    ) -> Result<Self, ClientError> {
         Ok(Self {
-            inner: ServiceClient::new(base, token, Duration::from_secs(5))?,
+            inner: ServiceClient::new(base, token, timeouts.request)?,
         })
     }
 

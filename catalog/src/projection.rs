@@ -6,14 +6,12 @@
 //! - `purchases`: request id → sequence number of its `Purchased` event (idempotency).
 
 use toystore_events::{CatalogEvent, Seq};
-use toystore_store::redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
-use toystore_store::{Projection, StoreError};
+use toystore_store::{Projection, ReadTables, StoreError, Table, WriteTables};
 
 /// name → (price, quantity).
-pub const STOCK: TableDefinition<'static, &'static str, (f64, u32)> = TableDefinition::new("stock");
+pub const STOCK: Table<&'static str, (f64, u32)> = Table::new("stock");
 /// request id → seq of its `Purchased` event.
-pub const PURCHASES: TableDefinition<'static, &'static str, u64> =
-    TableDefinition::new("purchases");
+pub const PURCHASES: Table<&'static str, u64> = Table::new("purchases");
 
 /// The catalog's projection.
 #[derive(Debug, Default, Clone, Copy)]
@@ -24,19 +22,19 @@ fn broken(table: &'static str, message: String) -> StoreError {
 }
 
 impl Projection<CatalogEvent> for CatalogProjection {
-    fn init(&self, tx: &WriteTransaction) -> Result<(), StoreError> {
-        tx.open_table(STOCK)?;
-        tx.open_table(PURCHASES)?;
+    fn init(&self, tables: &WriteTables<'_>) -> Result<(), StoreError> {
+        tables.open(STOCK)?;
+        tables.open(PURCHASES)?;
         Ok(())
     }
 
     fn apply(
         &self,
-        tx: &WriteTransaction,
+        tables: &WriteTables<'_>,
         seq: Seq,
         event: &CatalogEvent,
     ) -> Result<(), StoreError> {
-        let mut stock = tx.open_table(STOCK)?;
+        let mut stock = tables.open(STOCK)?;
         match event {
             CatalogEvent::ProductAdded {
                 name,
@@ -55,13 +53,12 @@ impl Projection<CatalogEvent> for CatalogProjection {
             } => {
                 let (price, have) = stock
                     .get(name.as_str())?
-                    .map(|v| v.value())
                     .ok_or_else(|| broken("stock", format!("seq {seq}: unknown toy {name}")))?;
                 let left = have.checked_sub(*quantity).ok_or_else(|| {
                     broken("stock", format!("seq {seq}: {name} would go negative"))
                 })?;
                 stock.insert(name.as_str(), (price, left))?;
-                let mut purchases = tx.open_table(PURCHASES)?;
+                let mut purchases = tables.open(PURCHASES)?;
                 if purchases.insert(request_id.as_str(), seq.0)?.is_some() {
                     return Err(broken(
                         "purchases",
@@ -72,7 +69,6 @@ impl Projection<CatalogEvent> for CatalogProjection {
             CatalogEvent::Restocked { name, added } => {
                 let (price, have) = stock
                     .get(name.as_str())?
-                    .map(|v| v.value())
                     .ok_or_else(|| broken("stock", format!("seq {seq}: unknown toy {name}")))?;
                 let now = have
                     .checked_add(*added)
@@ -83,25 +79,20 @@ impl Projection<CatalogEvent> for CatalogProjection {
         Ok(())
     }
 
-    fn clear(&self, tx: &WriteTransaction) -> Result<(), StoreError> {
-        tx.delete_table(STOCK)?;
-        tx.delete_table(PURCHASES)?;
-        self.init(tx)
+    fn clear(&self, tables: &WriteTables<'_>) -> Result<(), StoreError> {
+        tables.reset(STOCK)?;
+        tables.reset(PURCHASES)
     }
 
-    fn dump(&self, tx: &ReadTransaction) -> Result<Vec<String>, StoreError> {
+    fn dump(&self, tables: &ReadTables) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
-        for row in tx.open_table(STOCK)?.iter()? {
-            let (k, v) = row?;
-            let (price, quantity) = v.value();
-            out.push(format!(
-                "stock {:?} price={price} quantity={quantity}",
-                k.value()
-            ));
+        for row in tables.open(STOCK)?.rows()? {
+            let (k, (price, quantity)) = row?;
+            out.push(format!("stock {:?} price={price} quantity={quantity}", k));
         }
-        for row in tx.open_table(PURCHASES)?.iter()? {
+        for row in tables.open(PURCHASES)?.rows()? {
             let (k, v) = row?;
-            out.push(format!("purchase {:?} seq={}", k.value(), v.value()));
+            out.push(format!("purchase {:?} seq={}", k, v));
         }
         Ok(out)
     }

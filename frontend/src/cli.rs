@@ -52,17 +52,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         catalog_url: format!("http://{}", cluster.catalog.addr),
         token,
         cache_capacity,
-        stream_silence: Duration::from_millis(
-            cluster.catalog.heartbeat_ms.saturating_mul(3).max(1000),
-        ),
+        stream_silence: cluster
+            .catalog
+            .heartbeat
+            .saturating_mul(3)
+            .max(Duration::from_secs(1)),
         replicas: members(&cluster),
-        health_interval: Duration::from_millis(cluster.frontend.health_interval_ms),
+        health_interval: cluster.frontend.health_interval,
         failover: crate::orders::Failover {
-            total: Duration::from_millis(cluster.frontend.failover_timeout_ms),
-            attempt: Duration::from_millis(cluster.frontend.attempt_timeout_ms),
+            total: cluster.frontend.failover_timeout,
+            attempt: cluster.frontend.attempt_timeout,
         },
         watch: args.cluster.config.clone(),
         election: cluster.order.election,
+        timeouts: cluster.timeouts.clone(),
     };
     serve(listener, config, toystore_net::shutdown::signal()).await?;
     Ok(())

@@ -11,12 +11,8 @@ use crate::relay::{Change, Relay};
 use crate::server::Frontend;
 use serde::Serialize;
 use std::sync::Arc;
-use std::time::Duration;
 use toystore_order::api::{ReplicaStatus, Role};
 use warp::{Filter, Rejection};
-
-/// How long one service may take to answer before it shows as down.
-const ASK_TIMEOUT: Duration = Duration::from_millis(400);
 
 /// The cluster as the front-end sees it.
 #[derive(Debug, Clone, Serialize)]
@@ -92,15 +88,16 @@ pub struct ReplicaView {
 /// Asks every service and puts the answers together.
 pub async fn gather(frontend: &Frontend, relay: &Relay) -> ClusterView {
     let members = frontend.replicas().members();
+    let ask = frontend.timeouts().health;
     let asks = members.iter().map(|m| async move {
-        tokio::time::timeout(ASK_TIMEOUT, m.health())
+        tokio::time::timeout(ask, m.health())
             .await
             .ok()
             .and_then(Result::ok)
     });
     let (statuses, catalog) = tokio::join!(
         futures_util::future::join_all(asks),
-        tokio::time::timeout(ASK_TIMEOUT, frontend.catalog().health()),
+        tokio::time::timeout(ask, frontend.catalog().health()),
     );
     let leader_log = statuses
         .iter()

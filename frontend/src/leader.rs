@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use toystore_net::config::Election;
+use toystore_net::config::{Election, Timeouts};
 use toystore_net::ClusterToken;
 use toystore_order::api::{ReplicaStatus, Role};
 use toystore_order::ReplicaClient;
@@ -58,6 +58,7 @@ enum Seen {
 pub struct Replicas {
     token: ClusterToken,
     election: Election,
+    timeouts: Timeouts,
     members: RwLock<Arc<Vec<ReplicaClient>>>,
     leader: RwLock<Option<Leader>>,
     selecting: tokio::sync::Mutex<()>,
@@ -65,15 +66,18 @@ pub struct Replicas {
 }
 
 impl Replicas {
-    /// Replicas given as (id, base URL), under election policy `election`.
+    /// Replicas given as (id, base URL), under election policy `election`, called with
+    /// `timeouts`.
     pub fn new(
         token: ClusterToken,
         election: Election,
+        timeouts: Timeouts,
         members: &[(u32, String)],
     ) -> Result<Self, toystore_net::client::ClientError> {
         let replicas = Self {
             token,
             election,
+            timeouts,
             members: RwLock::new(Arc::new(Vec::new())),
             leader: RwLock::new(None),
             selecting: tokio::sync::Mutex::new(()),
@@ -92,7 +96,9 @@ impl Replicas {
     ) -> Result<bool, toystore_net::client::ClientError> {
         let mut clients = members
             .iter()
-            .map(|(id, url)| ReplicaClient::new(*id, url, self.token.clone()))
+            .map(|(id, url)| {
+                ReplicaClient::with_timeouts(*id, url, self.token.clone(), &self.timeouts)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         clients.sort_by_key(|c| std::cmp::Reverse(c.id()));
         let same = |a: &[ReplicaClient], b: &[ReplicaClient]| {

@@ -1,43 +1,17 @@
 //! The public API's OpenAPI 3 document, served at `GET /openapi.json`.
 //!
-//! The payload schemas are derived (utoipa) from the wire types the handlers really
-//! serialize and parse — [`Product`], [`OrderBody`], [`OrderNumber`], [`OrderRecord`] — so a
-//! change to them changes the document. warp has no utoipa integration, so each route is
-//! described by an item below carrying `#[utoipa::path]` (the handlers are warp filters in
-//! [`crate::server`]), and the JSON envelope every reply wears (`{"data": …}` or
-//! `{"error": {"code", "message"}}`, `toystore_net::reply`) by [`Data`] and [`Error`].
+//! The payload schemas are derived (utoipa) from the wire types of [`crate::api`], which the
+//! handlers really serialize and parse — [`Product`], [`OrderBody`], [`OrderNumber`],
+//! [`OrderRecord`] — so a change to them changes the document. warp has no utoipa
+//! integration, so each route is described by an item below carrying `#[utoipa::path]` (the
+//! handlers are warp filters in [`crate::server`]), and the JSON envelope every reply wears
+//! (`{"data": …}` or `{"error": {"code", "message"}}`, `toystore_net::reply`) by [`Data`] and
+//! [`Error`].
 //! `frontend/tests/openapi.rs` validates every example of docs/API.md against this document.
 
-use crate::server::{OrderBody, OrderNumber};
-use serde::Serialize;
-use toystore_catalog::api::Product;
-use toystore_order::api::OrderRecord;
-use utoipa::{OpenApi, ToSchema};
+use crate::api::{Data, Error, ErrorFields, OrderBody, OrderNumber, OrderRecord, Product};
+use utoipa::OpenApi;
 use warp::{Filter, Rejection, Reply};
-
-/// A success reply: the payload under `data`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Data<T> {
-    /// The payload.
-    pub data: T,
-}
-
-/// An error reply.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Error {
-    /// What went wrong.
-    pub error: ErrorFields,
-}
-
-/// The fields of an error reply.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorFields {
-    /// Always the HTTP status.
-    #[schema(minimum = 400, maximum = 599)]
-    pub code: u16,
-    /// A short lower-case text.
-    pub message: String,
-}
 
 /// One toy.
 #[utoipa::path(

@@ -10,20 +10,41 @@
 //! `503 order service unavailable`. One call that has no answer within the attempt timeout
 //! (a paused or cut-off leader keeps the connection open) is abandoned like an unreachable
 //! leader: the front-end looks again and retries elsewhere with the same request id.
+//!
+//! The outcome is typed: a final refusal is an [`OrderRefusal`], whose text is the message
+//! the client reads; which HTTP status it becomes is decided in [`crate::server`] alone.
 
 use crate::leader::Replicas;
 use std::time::Duration;
 use tokio::time::Instant;
-use toystore_net::ApiError;
 use toystore_order::api::{OrderPlacedReply, OrderRecord, PlaceOrder};
 use toystore_order::CallError;
-use warp::http::StatusCode;
 
 /// Pause between attempts.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
-fn unavailable() -> ApiError {
-    ApiError::unavailable("order service unavailable")
+/// Why an order could not be placed or read; final for this request. The `Display` text is
+/// the message of the client's error reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderRefusal {
+    /// A purchase of a toy the catalog does not have.
+    #[error("product not found")]
+    UnknownProduct,
+    /// A read of an order that does not exist.
+    #[error("order not found")]
+    UnknownOrder,
+    /// Too few units in stock.
+    #[error("insufficient stock")]
+    InsufficientStock,
+    /// The replica found the request malformed (its message).
+    #[error("{0}")]
+    Invalid(String),
+    /// The idempotency key was used for a different purchase.
+    #[error("idempotency key reused for a different order")]
+    KeyReused,
+    /// No leader answered within the failover timeout.
+    #[error("order service unavailable")]
+    Unavailable,
 }
 
 /// The front-end's patience with the order service.
@@ -38,24 +59,19 @@ pub struct Failover {
 /// What to do with a failed call to the leader.
 enum Next {
     /// A final answer for the client.
-    Answer(ApiError),
+    Answer(OrderRefusal),
     /// Use the hinted leader.
     Hint(u32),
     /// Look for the leader again after a pause.
     Reselect,
 }
 
-fn classify(e: &CallError, not_found: &'static str) -> Next {
+fn classify(e: &CallError, not_found: &OrderRefusal) -> Next {
     match e {
-        CallError::NotFound(_) => Next::Answer(ApiError::not_found(not_found)),
-        CallError::InsufficientStock => {
-            Next::Answer(ApiError::new(StatusCode::CONFLICT, "insufficient stock"))
-        }
-        CallError::BadRequest(m) => Next::Answer(ApiError::bad_request(m.clone())),
-        CallError::KeyReused => Next::Answer(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency key reused for a different order",
-        )),
+        CallError::NotFound(_) => Next::Answer(not_found.clone()),
+        CallError::InsufficientStock => Next::Answer(OrderRefusal::InsufficientStock),
+        CallError::BadRequest(m) => Next::Answer(OrderRefusal::Invalid(m.clone())),
+        CallError::KeyReused => Next::Answer(OrderRefusal::KeyReused),
         CallError::NotLeader { leader: Some(id) } => Next::Hint(*id),
         CallError::NotLeader { leader: None }
         | CallError::Unavailable(_)
@@ -69,8 +85,8 @@ pub async fn place(
     replicas: &Replicas,
     order: &PlaceOrder,
     failover: Failover,
-) -> Result<OrderPlacedReply, ApiError> {
-    with_failover(replicas, failover, "product not found", |leader| {
+) -> Result<OrderPlacedReply, OrderRefusal> {
+    with_failover(replicas, failover, OrderRefusal::UnknownProduct, |leader| {
         let order = order.clone();
         async move { leader.place_order(&order).await }
     })
@@ -82,19 +98,22 @@ pub async fn get(
     replicas: &Replicas,
     number: u64,
     failover: Failover,
-) -> Result<OrderRecord, ApiError> {
-    with_failover(replicas, failover, "order not found", |leader| async move {
-        leader.order(number).await
-    })
+) -> Result<OrderRecord, OrderRefusal> {
+    with_failover(
+        replicas,
+        failover,
+        OrderRefusal::UnknownOrder,
+        |leader| async move { leader.order(number).await },
+    )
     .await
 }
 
 async fn with_failover<T, F, Fut>(
     replicas: &Replicas,
     failover: Failover,
-    not_found: &'static str,
+    not_found: OrderRefusal,
     mut call: F,
-) -> Result<T, ApiError>
+) -> Result<T, OrderRefusal>
 where
     F: FnMut(toystore_order::ReplicaClient) -> Fut,
     Fut: std::future::Future<Output = Result<T, CallError>>,
@@ -111,7 +130,7 @@ where
                 )))
             }) {
                 Ok(v) => return Ok(v),
-                Err(e) => match classify(&e, not_found) {
+                Err(e) => match classify(&e, &not_found) {
                     Next::Answer(answer) => return Err(answer),
                     Next::Hint(id) => {
                         tracing::info!(
@@ -133,7 +152,7 @@ where
             }
         }
         if Instant::now() + RETRY_PAUSE >= deadline {
-            return Err(unavailable());
+            return Err(OrderRefusal::Unavailable);
         }
         tokio::time::sleep(RETRY_PAUSE).await;
     }

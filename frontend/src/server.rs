@@ -2,14 +2,22 @@
 //!
 //! Product queries are answered from the [`ProductCache`] when possible and from the
 //! catalog otherwise; orders are forwarded to the order service's leader ([`crate::orders`],
-//! [`crate::leader`]). Every reply is the JSON envelope; every bad request a 4xx that
-//! changes nothing.
+//! [`crate::leader`]). Every reply is the JSON envelope of the wire types in [`crate::api`];
+//! every bad request a 4xx that changes nothing.
+//!
+//! This is the only module of the front-end that chooses HTTP status codes: the rest of the
+//! crate answers with typed outcomes (such as [`OrderRefusal`]), mapped to a status and the
+//! JSON error here.
 
-use crate::cache::{CacheStats, ProductCache};
+use crate::api::{
+    CacheStats, Health, InternalMetrics, LeaderRef, OrderBody, OrderNumber, OrderRecord, Product,
+    ReplicaRef, IDEMPOTENCY_KEY,
+};
+use crate::cache::ProductCache;
 use crate::invalidation::follow_catalog;
 use crate::leader::Replicas;
+use crate::orders::OrderRefusal;
 use crate::relay::Relay;
-use serde::Deserialize;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -17,13 +25,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use toystore_catalog::api::Product;
 use toystore_catalog::CatalogClient;
 use toystore_events::{valid_request_id, MAX_QUANTITY};
 use toystore_net::client::ClientError;
+use toystore_net::config::Timeouts;
 use toystore_net::reply::respond;
 use toystore_net::{path::decode_segment, ApiError, ClusterToken};
-use toystore_order::api::{OrderPlacedReply, OrderRecord, PlaceOrder};
+use toystore_order::api::{OrderPlacedReply, PlaceOrder};
+use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
@@ -48,11 +57,13 @@ pub struct ServerConfig {
     pub watch: Option<PathBuf>,
     /// The order service's election policy.
     pub election: toystore_net::config::Election,
+    /// Timeouts of calls to the catalog and the replicas.
+    pub timeouts: Timeouts,
 }
 
 /// Errors starting the front-end.
 #[derive(Debug, thiserror::Error)]
-pub enum FrontendError {
+pub enum StartError {
     /// A client could not be built.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -65,25 +76,7 @@ pub struct Frontend {
     cache: Option<Arc<ProductCache>>,
     replicas: Arc<Replicas>,
     failover: crate::orders::Failover,
-}
-
-/// The body of `POST /orders`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OrderBody {
-    /// The toy.
-    #[schema(min_length = 1)]
-    pub name: String,
-    /// Units, 1 to 1,000,000.
-    #[schema(minimum = 1, maximum = 1_000_000)]
-    pub quantity: u32,
-}
-
-/// The public shape of a placed order.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct OrderNumber {
-    /// The order's number: unique, from 0, without gaps.
-    pub order_number: u64,
+    timeouts: Timeouts,
 }
 
 impl Frontend {
@@ -140,7 +133,9 @@ impl Frontend {
             name: body.name,
             quantity: body.quantity,
         };
-        crate::orders::place(&self.replicas, &order, self.failover).await
+        crate::orders::place(&self.replicas, &order, self.failover)
+            .await
+            .map_err(refusal)
     }
 
     /// Reads an order through the leader.
@@ -148,7 +143,9 @@ impl Frontend {
         let number = raw
             .parse::<u64>()
             .map_err(|_| ApiError::bad_request("invalid order number"))?;
-        crate::orders::get(&self.replicas, number, self.failover).await
+        crate::orders::get(&self.replicas, number, self.failover)
+            .await
+            .map_err(refusal)
     }
 
     /// The replicas and their leader.
@@ -161,6 +158,11 @@ impl Frontend {
         &self.catalog
     }
 
+    /// The timeouts of its calls to other services.
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
     /// The catalog's base URL.
     pub fn catalog_url(&self) -> &str {
         &self.catalog_url
@@ -170,6 +172,38 @@ impl Frontend {
     pub fn cache_stats(&self) -> Option<CacheStats> {
         self.cache.as_ref().map(|c| c.stats())
     }
+
+    /// What `GET /internal/metrics` shows: cache counters, the leader, the replicas.
+    pub fn internal_metrics(&self) -> InternalMetrics {
+        InternalMetrics {
+            cache: self.cache_stats(),
+            leader: self.replicas.current().map(|l| LeaderRef {
+                id: l.client.id(),
+                term: l.term,
+            }),
+            replicas: self
+                .replicas
+                .members()
+                .iter()
+                .map(|c| ReplicaRef {
+                    id: c.id(),
+                    url: c.base().as_str().to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The status and message of an order refusal (the message is the refusal's text).
+fn refusal(e: OrderRefusal) -> ApiError {
+    let status = match e {
+        OrderRefusal::UnknownProduct | OrderRefusal::UnknownOrder => StatusCode::NOT_FOUND,
+        OrderRefusal::InsufficientStock => StatusCode::CONFLICT,
+        OrderRefusal::Invalid(_) => StatusCode::BAD_REQUEST,
+        OrderRefusal::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        OrderRefusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    ApiError::new(status, e.to_string())
 }
 
 fn catalog_error(e: ClientError) -> ApiError {
@@ -187,9 +221,10 @@ pub async fn run(
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), FrontendError> {
+) -> Result<(), StartError> {
     let stop = CancellationToken::new();
-    let catalog = CatalogClient::new(&config.catalog_url, config.token.clone())?;
+    let catalog =
+        CatalogClient::with_timeouts(&config.catalog_url, config.token.clone(), &config.timeouts)?;
     let cache = config
         .cache_capacity
         .map(|cap| Arc::new(ProductCache::new(cap)));
@@ -204,6 +239,7 @@ pub async fn run(
     let replicas = Arc::new(Replicas::new(
         config.token.clone(),
         config.election,
+        config.timeouts.clone(),
         &config.replicas,
     )?);
     let health = tokio::spawn(
@@ -222,6 +258,7 @@ pub async fn run(
         cache,
         replicas,
         failover: config.failover,
+        timeouts: config.timeouts.clone(),
     });
     tracing::info!(addr = ?listener.local_addr().ok(), cache = ?config.cache_capacity, "front-end serving");
     let (registry, http) = crate::metrics::registry(frontend.clone(), relay.clone());
@@ -255,9 +292,11 @@ pub fn routes(
         warp::any().map(move || f.clone())
     };
 
-    let health = warp::path!("health")
-        .and(warp::get())
-        .map(|| respond(Ok(serde_json::json!({ "status": "ok" }))));
+    let health = warp::path!("health").and(warp::get()).map(|| {
+        respond(Ok(Health {
+            status: "ok".into(),
+        }))
+    });
 
     let list = warp::path!("products")
         .and(warp::get())
@@ -277,7 +316,7 @@ pub fn routes(
 
     let place_order = warp::path!("orders")
         .and(warp::post())
-        .and(warp::header::optional::<String>("idempotency-key"))
+        .and(warp::header::optional::<String>(IDEMPOTENCY_KEY))
         .and(toystore_net::body::json::<OrderBody>())
         .and(with())
         .then(
@@ -297,23 +336,7 @@ pub fn routes(
         .and(warp::get())
         .and(token.require())
         .and(with())
-        .map(|f: Arc<Frontend>| {
-            let leader = f
-                .replicas()
-                .current()
-                .map(|l| serde_json::json!({ "id": l.client.id(), "term": l.term }));
-            let replicas: Vec<_> = f
-                .replicas()
-                .members()
-                .iter()
-                .map(|c| serde_json::json!({ "id": c.id(), "url": c.base().as_str() }))
-                .collect();
-            respond(Ok(serde_json::json!({
-                "cache": f.cache_stats(),
-                "leader": leader,
-                "replicas": replicas,
-            })))
-        });
+        .map(|f: Arc<Frontend>| respond(Ok(f.internal_metrics())));
 
     health
         .or(list)
@@ -326,4 +349,36 @@ pub fn routes(
         .unify()
         .or(metrics)
         .unify()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_keep_their_status_and_wording() {
+        let cases = [
+            (OrderRefusal::UnknownProduct, 404, "product not found"),
+            (OrderRefusal::UnknownOrder, 404, "order not found"),
+            (OrderRefusal::InsufficientStock, 409, "insufficient stock"),
+            (
+                OrderRefusal::Invalid("quantity too large".into()),
+                400,
+                "quantity too large",
+            ),
+            (
+                OrderRefusal::KeyReused,
+                422,
+                "idempotency key reused for a different order",
+            ),
+            (OrderRefusal::Unavailable, 503, "order service unavailable"),
+        ];
+        for (refused, status, message) in cases {
+            let reply = refusal(refused);
+            assert_eq!(
+                (reply.status.as_u16(), reply.message.as_ref()),
+                (status, message)
+            );
+        }
+    }
 }

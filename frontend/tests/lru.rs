@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use toystore_frontend::client::FrontendError;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn querying_more_toys_than_the_capacity_replaces_the_least_recently_used() {
@@ -37,7 +38,10 @@ async fn querying_more_toys_than_the_capacity_replaces_the_least_recently_used()
     assert_eq!(s.invalidations, 0, "replacement is not invalidation");
 
     // A 404 is neither cached nor evicts anything.
-    assert_eq!(frontend.product("Nope").await.0, 404);
+    assert_eq!(
+        frontend.client.product("Nope").await,
+        Err(FrontendError::NotFound("product not found".into()))
+    );
     let s = frontend.stats().await;
     assert_eq!((s.evictions, s.entries), (4, 2));
 }

@@ -11,7 +11,7 @@
 //!
 //! [catalog]
 //! addr = "127.0.0.1:8090"
-//! restock_interval_ms = 10000
+//! restock_interval = "10s"
 //! stock = 100
 //!
 //! [frontend]
@@ -25,18 +25,29 @@
 //!
 //! [order]
 //! election = "frontend"   # or "raft"
-//! heartbeat_ms = 50
-//! election_timeout_min_ms = 150
-//! election_timeout_max_ms = 300
-//! write_timeout_ms = 1000
+//! heartbeat = "50ms"
+//! election_timeout_min = "150ms"
+//! election_timeout_max = "300ms"
+//! write_timeout = "1s"
 //! snapshot_every = 10000
 //! keep_after_snapshot = 1000
-//! complete_after_ms = 5000
+//! complete_after = "5s"
+//! reconcile_every = "1s"
+//!
+//! [timeouts]
+//! request = "5s"
+//! health = "500ms"
+//! raft_rpc = "10s"
+//! membership = "10s"
 //! ```
+//!
+//! Durations are humantime text (`"500ms"`, `"2m"`); a file from before that, with whole
+//! milliseconds under the old `…_ms` names, still reads.
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The command-line flags every service shares: the cluster file and the token.
 #[derive(Debug, Clone, clap::Args)]
@@ -101,6 +112,9 @@ pub enum InvalidConfig {
     /// Values that break a rule of the store.
     #[error("{0}")]
     Rule(&'static str),
+    /// A duration that must last at least a millisecond.
+    #[error("{0} must be at least 1ms")]
+    Duration(&'static str),
 }
 
 /// The whole store.
@@ -119,6 +133,8 @@ pub struct ClusterConfig {
     pub replicas: Vec<ReplicaConfig>,
     /// The order service's replication (Raft) settings.
     pub order: OrderConfig,
+    /// Timeouts of calls between services.
+    pub timeouts: Timeouts,
 }
 
 /// Who starts Raft elections among the order replicas.
@@ -149,34 +165,74 @@ pub struct OrderConfig {
     /// The election policy.
     pub election: Election,
     /// Leader heartbeat interval.
-    pub heartbeat_ms: u64,
+    #[serde(with = "crate::duration::human", alias = "heartbeat_ms")]
+    pub heartbeat: Duration,
     /// Lower bound of the randomized election timeout (`raft` mode); also the leader lease
     /// a follower honours before voting for someone else is based on the upper bound.
-    pub election_timeout_min_ms: u64,
+    #[serde(with = "crate::duration::human", alias = "election_timeout_min_ms")]
+    pub election_timeout_min: Duration,
     /// Upper bound of the randomized election timeout.
-    pub election_timeout_max_ms: u64,
+    #[serde(with = "crate::duration::human", alias = "election_timeout_max_ms")]
+    pub election_timeout_max: Duration,
     /// How long a purchase waits for its entry to commit before answering 503.
-    pub write_timeout_ms: u64,
+    #[serde(with = "crate::duration::human", alias = "write_timeout_ms")]
+    pub write_timeout: Duration,
     /// A snapshot every this many applied log entries (then the log is purged).
     pub snapshot_every: u64,
     /// Log entries kept behind the last snapshot.
     pub keep_after_snapshot: u64,
     /// A catalog purchase still without an order this long after a replica saw it is
     /// completed by the leader (see the order crate's `complete` module).
-    pub complete_after_ms: u64,
+    #[serde(with = "crate::duration::human", alias = "complete_after_ms")]
+    pub complete_after: Duration,
+    /// How often the leader compares the Raft membership with the cluster file's replicas
+    /// (and changes it when they differ).
+    #[serde(with = "crate::duration::human")]
+    pub reconcile_every: Duration,
+}
+
+/// `[timeouts]`: how long one call between the store's services may take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// One internal request (the front-end or tools to the catalog or a replica).
+    #[serde(with = "crate::duration::human")]
+    pub request: Duration,
+    /// One health check (the front-end's of the replicas, the cluster page's of everyone);
+    /// shorter than `request`, so a dead peer is noticed quickly.
+    #[serde(with = "crate::duration::human")]
+    pub health: Duration,
+    /// One Raft message between replicas (a snapshot install is the longest).
+    #[serde(with = "crate::duration::human")]
+    pub raft_rpc: Duration,
+    /// One membership change (adding or removing a replica) before it is retried.
+    #[serde(with = "crate::duration::human")]
+    pub membership: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            request: Duration::from_secs(5),
+            health: Duration::from_millis(500),
+            raft_rpc: Duration::from_secs(10),
+            membership: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Default for OrderConfig {
     fn default() -> Self {
         Self {
             election: Election::Frontend,
-            heartbeat_ms: 50,
-            election_timeout_min_ms: 150,
-            election_timeout_max_ms: 300,
-            write_timeout_ms: 1_000,
+            heartbeat: Duration::from_millis(50),
+            election_timeout_min: Duration::from_millis(150),
+            election_timeout_max: Duration::from_millis(300),
+            write_timeout: Duration::from_millis(1_000),
             snapshot_every: 10_000,
             keep_after_snapshot: 1_000,
-            complete_after_ms: 5_000,
+            complete_after: Duration::from_millis(5_000),
+            reconcile_every: Duration::from_secs(1),
         }
     }
 }
@@ -188,12 +244,14 @@ pub struct CatalogConfig {
     /// Listen address (internal endpoints only).
     pub addr: SocketAddr,
     /// How often sold-out toys are restocked.
-    pub restock_interval_ms: u64,
+    #[serde(with = "crate::duration::human", alias = "restock_interval_ms")]
+    pub restock_interval: Duration,
     /// Units every toy starts with and is restocked to (the handout's 100; raise it to
     /// benchmark purchases beyond the handout's stock).
     pub stock: u32,
     /// Heartbeat interval of event streams.
-    pub heartbeat_ms: u64,
+    #[serde(with = "crate::duration::human", alias = "heartbeat_ms")]
+    pub heartbeat: Duration,
 }
 
 /// The front-end's part.
@@ -207,12 +265,15 @@ pub struct FrontendConfig {
     /// LRU capacity (below the number of toys, so replacement happens).
     pub cache_capacity: usize,
     /// How often replicas are health-checked.
-    pub health_interval_ms: u64,
+    #[serde(with = "crate::duration::human", alias = "health_interval_ms")]
+    pub health_interval: Duration,
     /// How long a purchase may keep retrying on new leaders before it becomes a 503.
-    pub failover_timeout_ms: u64,
+    #[serde(with = "crate::duration::human", alias = "failover_timeout_ms")]
+    pub failover_timeout: Duration,
     /// How long one forwarded order request may take before the front-end gives up on that
     /// leader and looks again (same request id), so a paused leader holds nothing for long.
-    pub attempt_timeout_ms: u64,
+    #[serde(with = "crate::duration::human", alias = "attempt_timeout_ms")]
+    pub attempt_timeout: Duration,
 }
 
 /// One order replica.
@@ -243,6 +304,7 @@ impl Default for ClusterConfig {
                 })
                 .collect(),
             order: OrderConfig::default(),
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -251,9 +313,9 @@ impl Default for CatalogConfig {
     fn default() -> Self {
         Self {
             addr: loopback(8090),
-            restock_interval_ms: 10_000,
+            restock_interval: Duration::from_millis(10_000),
             stock: 100,
-            heartbeat_ms: 1_000,
+            heartbeat: Duration::from_millis(1_000),
         }
     }
 }
@@ -264,9 +326,9 @@ impl Default for FrontendConfig {
             addr: loopback(8080),
             cache: true,
             cache_capacity: 8,
-            health_interval_ms: 1_000,
-            failover_timeout_ms: 10_000,
-            attempt_timeout_ms: 500,
+            health_interval: Duration::from_millis(1_000),
+            failover_timeout: Duration::from_millis(10_000),
+            attempt_timeout: Duration::from_millis(500),
         }
     }
 }
@@ -307,36 +369,44 @@ impl ClusterConfig {
         if self.catalog.stock == 0 {
             return Err(InvalidConfig::Rule("catalog.stock must be at least 1"));
         }
-        if self.catalog.restock_interval_ms == 0 {
-            return Err(InvalidConfig::Rule(
-                "catalog.restock_interval_ms must be at least 1",
-            ));
-        }
         let o = &self.order;
-        if o.heartbeat_ms == 0 || o.election_timeout_min_ms <= o.heartbeat_ms {
-            return Err(InvalidConfig::Rule(
-                "order.election_timeout_min_ms must exceed order.heartbeat_ms (> 0)",
-            ));
-        }
-        if o.election_timeout_max_ms <= o.election_timeout_min_ms {
-            return Err(InvalidConfig::Rule(
-                "order.election_timeout_max_ms must exceed order.election_timeout_min_ms",
-            ));
-        }
-        if o.write_timeout_ms == 0 || o.snapshot_every == 0 {
-            return Err(InvalidConfig::Rule(
-                "order.write_timeout_ms and order.snapshot_every must be at least 1",
-            ));
-        }
-        if o.complete_after_ms == 0 {
-            return Err(InvalidConfig::Rule(
-                "order.complete_after_ms must be at least 1",
-            ));
-        }
         let f = &self.frontend;
-        if f.attempt_timeout_ms == 0 || f.attempt_timeout_ms > f.failover_timeout_ms {
+        let t = &self.timeouts;
+        let lasting = [
+            ("catalog.restock_interval", self.catalog.restock_interval),
+            ("catalog.heartbeat", self.catalog.heartbeat),
+            ("order.heartbeat", o.heartbeat),
+            ("order.write_timeout", o.write_timeout),
+            ("order.complete_after", o.complete_after),
+            ("order.reconcile_every", o.reconcile_every),
+            ("frontend.health_interval", f.health_interval),
+            ("frontend.attempt_timeout", f.attempt_timeout),
+            ("timeouts.request", t.request),
+            ("timeouts.health", t.health),
+            ("timeouts.raft_rpc", t.raft_rpc),
+            ("timeouts.membership", t.membership),
+        ];
+        if let Some((name, _)) = lasting.iter().find(|(_, d)| *d < Duration::from_millis(1)) {
+            return Err(InvalidConfig::Duration(name));
+        }
+        if o.election_timeout_min <= o.heartbeat {
             return Err(InvalidConfig::Rule(
-                "frontend.attempt_timeout_ms must be from 1 to frontend.failover_timeout_ms",
+                "order.election_timeout_min must exceed order.heartbeat",
+            ));
+        }
+        if o.election_timeout_max <= o.election_timeout_min {
+            return Err(InvalidConfig::Rule(
+                "order.election_timeout_max must exceed order.election_timeout_min",
+            ));
+        }
+        if o.snapshot_every == 0 {
+            return Err(InvalidConfig::Rule(
+                "order.snapshot_every must be at least 1",
+            ));
+        }
+        if f.attempt_timeout > f.failover_timeout {
+            return Err(InvalidConfig::Rule(
+                "frontend.attempt_timeout must not exceed frontend.failover_timeout",
             ));
         }
         let mut ids: Vec<u32> = self.replicas.iter().map(|r| r.id).collect();
@@ -387,19 +457,27 @@ mod tests {
 
     #[test]
     fn order_section_parses_and_bad_timeouts_are_refused() {
-        let c =
-            ClusterConfig::parse("[order]\nelection = \"raft\"\nelection_timeout_max_ms = 500\n")
-                .expect("valid order section");
+        let c = ClusterConfig::parse("[order]\nelection = \"raft\"\nelection_timeout_max = 500\n")
+            .expect("valid order section");
         assert_eq!(c.order.election, Election::Raft);
-        assert_eq!(c.order.election_timeout_max_ms, 500);
-        assert_eq!(c.order.heartbeat_ms, OrderConfig::default().heartbeat_ms);
+        assert_eq!(c.order.election_timeout_max, Duration::from_millis(500));
+        assert_eq!(c.order.heartbeat, OrderConfig::default().heartbeat);
+        let text = ClusterConfig::parse("[order]\nelection_timeout_max = \"0.5s\"\n")
+            .expect("humantime text");
+        assert_eq!(text.order.election_timeout_max, Duration::from_millis(500));
+        let old = ClusterConfig::parse("[order]\nelection_timeout_max_ms = 500\n")
+            .expect("a file from before durations were text");
+        assert_eq!(old.order.election_timeout_max, Duration::from_millis(500));
+        assert!(c.to_toml().contains("election_timeout_max = \"500ms\""));
+        let zero = ClusterConfig::parse("[timeouts]\nhealth = \"0ms\"\n").expect_err("zero");
+        assert!(zero.to_string().contains("timeouts.health"), "{zero}");
         assert_eq!(ClusterConfig::parse(&c.to_toml()).expect("round trip"), c);
         assert!(ClusterConfig::parse("[order]\nelection = \"vote\"\n").is_err());
-        assert!(ClusterConfig::parse("[order]\nelection_timeout_min_ms = 10\n").is_err());
-        assert!(ClusterConfig::parse("[order]\nelection_timeout_max_ms = 100\n").is_err());
-        assert!(ClusterConfig::parse("[order]\ncomplete_after_ms = 0\n").is_err());
-        assert!(ClusterConfig::parse("[frontend]\nattempt_timeout_ms = 0\n").is_err());
-        let longer = "[frontend]\nattempt_timeout_ms = 3000\nfailover_timeout_ms = 2000\n";
+        assert!(ClusterConfig::parse("[order]\nelection_timeout_min = 10\n").is_err());
+        assert!(ClusterConfig::parse("[order]\nelection_timeout_max = 100\n").is_err());
+        assert!(ClusterConfig::parse("[order]\ncomplete_after = 0\n").is_err());
+        assert!(ClusterConfig::parse("[frontend]\nattempt_timeout = 0\n").is_err());
+        let longer = "[frontend]\nattempt_timeout = 3000\nfailover_timeout = 2000\n";
         assert!(ClusterConfig::parse(longer).is_err());
     }
 
@@ -417,8 +495,8 @@ mod tests {
         assert_eq!(ClusterConfig::default().catalog.stock, 100);
         let zero = ClusterConfig::parse("[catalog]\nstock = 0\n").expect_err("zero stock");
         assert!(zero.to_string().contains("stock"), "{zero}");
-        let never = ClusterConfig::parse("[catalog]\nrestock_interval_ms = 0\n")
-            .expect_err("zero interval");
-        assert!(never.to_string().contains("restock_interval_ms"), "{never}");
+        let never =
+            ClusterConfig::parse("[catalog]\nrestock_interval = 0\n").expect_err("zero interval");
+        assert!(never.to_string().contains("restock_interval"), "{never}");
     }
 }

@@ -1,6 +1,7 @@
 //! What every toystore service shares, so that each rule is implemented once:
 //!
 //! - [`config`]: the cluster file `toystore.toml`;
+//! - [`duration`]: durations as people write them, in flags and in the cluster file;
 //! - [`serve`]: runs a warp filter on a bound listener with `TCP_NODELAY` on every accepted
 //!   connection and a bounded graceful shutdown;
 //! - [`reply`]: the `{"data": ...}` / `{"error": {"code", "message"}}` envelope, and
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod body;
 pub mod client;
 pub mod config;
+pub mod duration;
 pub mod logging;
 pub mod metrics;
 pub mod path;

@@ -12,7 +12,6 @@ use crate::types::{OrderRaft, Outcome, Outcomes, Proposal, Purchase};
 use openraft::LogId;
 use toystore_events::OrderEvent;
 use toystore_store::raft::Apply;
-use toystore_store::redb::ReadableTable;
 use toystore_store::{Batch, StoreError};
 
 /// The order state machine's applier.
@@ -41,17 +40,16 @@ impl Apply<OrderRaft, OrderEvent> for Orders {
 /// Applies one purchase (earlier purchases of the same entry are already in `batch`).
 fn place(batch: &mut Batch<'_, OrderEvent>, data: &Purchase) -> Result<Outcome, StoreError> {
     let known = batch
-        .tx()
-        .open_table(REQUESTS)?
-        .get(data.request_id.as_str())?
-        .map(|v| v.value());
+        .tables()
+        .open(REQUESTS)?
+        .get(data.request_id.as_str())?;
     if let Some(number) = known {
         let same = batch
-            .tx()
-            .open_table(ORDERS)?
+            .tables()
+            .open(ORDERS)?
             .get(number)?
             .is_some_and(|row| {
-                let (name, quantity) = row.value();
+                let (name, quantity) = row;
                 name == data.product && quantity == data.quantity
             });
         return Ok(if same {

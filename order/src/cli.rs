@@ -58,6 +58,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         catalog_url: format!("http://{}", cluster.catalog.addr),
         token,
         raft,
+        timeouts: cluster.timeouts.clone(),
         watch: args.cluster.config.clone(),
     };
     serve(listener, config, toystore_net::shutdown::signal()).await?;

@@ -5,10 +5,8 @@ use crate::api::{OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, LEADE
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 use toystore_net::client::{read_envelope, ClientError, ServiceClient};
+use toystore_net::config::Timeouts;
 use toystore_net::ClusterToken;
-
-/// How long a health check may take before the replica counts as down.
-pub const HEALTH_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Why a call to a replica failed.
 #[derive(Debug, thiserror::Error)]
@@ -65,14 +63,28 @@ impl CallError {
 pub struct ReplicaClient {
     id: u32,
     inner: ServiceClient,
+    health_timeout: Duration,
 }
 
 impl ReplicaClient {
-    /// A client of replica `id` at `base` (e.g. `http://127.0.0.1:8091`).
+    /// A client of replica `id` at `base` (e.g. `http://127.0.0.1:8091`), with the default
+    /// [`Timeouts`].
     pub fn new(id: u32, base: &str, token: ClusterToken) -> Result<Self, ClientError> {
+        Self::with_timeouts(id, base, token, &Timeouts::default())
+    }
+
+    /// A client whose requests may take `timeouts.request`, and its health checks and
+    /// campaign requests `timeouts.health` (the cluster file's).
+    pub fn with_timeouts(
+        id: u32,
+        base: &str,
+        token: ClusterToken,
+        timeouts: &Timeouts,
+    ) -> Result<Self, ClientError> {
         Ok(Self {
             id,
-            inner: ServiceClient::new(base, token, Duration::from_secs(5))?,
+            inner: ServiceClient::new(base, token, timeouts.request)?,
+            health_timeout: timeouts.health,
         })
     }
 
@@ -109,7 +121,7 @@ impl ReplicaClient {
         let req = self
             .inner
             .request(reqwest::Method::GET, &["health"])
-            .timeout(HEALTH_TIMEOUT);
+            .timeout(self.health_timeout);
         self.send(req).await
     }
 
@@ -136,7 +148,7 @@ impl ReplicaClient {
         let req = self
             .inner
             .request(reqwest::Method::POST, &["internal", "raft", "campaign"])
-            .timeout(HEALTH_TIMEOUT);
+            .timeout(self.health_timeout);
         self.send(req).await
     }
 }

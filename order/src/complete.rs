@@ -9,7 +9,7 @@
 //! long catalog log read at start-up stays bounded in memory) it forgets, in one read
 //! transaction, those its state machine has recorded; nothing is read per purchase on the
 //! buy path. The **leader** then proposes each one seen
-//! more than `[order] complete_after_ms` ago and still without an order, as the purchase the
+//! more than `[order] complete_after` ago and still without an order, as the purchase the
 //! catalog recorded (request id, toy, quantity), through the same proposer as the
 //! front-end's purchases. The state machine is idempotent by request id, so a late client
 //! retry, or a second leader completing the same purchase, still yields one order.

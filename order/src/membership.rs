@@ -3,7 +3,7 @@
 //! Every replica watches the cluster file (`toystore_net::watch`): a new version replaces its
 //! peers' addresses at once ([`crate::network::AddressBook`]) and becomes the desired
 //! membership. The leader (only the leader: membership changes go through it) compares the
-//! desired replicas with the Raft membership every [`RECONCILE_EVERY`] and after each change
+//! desired replicas with the Raft membership every `[order] reconcile_every` and after each change
 //! of the file, and takes one [`Step`] at a time ([`next_step`], a plain function):
 //!
 //! 1. a replica whose address changed: its `BasicNode` is updated (`SetNodes`);
@@ -27,14 +27,19 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// How often the leader compares the membership with the file.
-pub const RECONCILE_EVERY: Duration = Duration::from_secs(1);
-
 /// How far (in entries) a learner may trail the leader's applied index and still be promoted.
 pub const CATCH_UP_SLACK: u64 = 64;
 
-/// The longest a membership call may take before the round gives up (it is retried).
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the leader compares the membership with the file, and how long one
+/// membership call may take before the round gives up (it is retried): the cluster file's
+/// `[order] reconcile_every` and `[timeouts] membership`.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Between two comparisons.
+    pub every: Duration,
+    /// One membership call.
+    pub call_timeout: Duration,
+}
 
 /// Replica id → node, as the file lists them.
 pub type Members = BTreeMap<u64, BasicNode>;
@@ -169,17 +174,17 @@ enum StepError {
     /// Raft refused it (not the leader, a change already in progress…).
     #[error(transparent)]
     Raft(#[from] Box<RaftWriteError>),
-    /// Raft did not answer within [`CALL_TIMEOUT`].
+    /// Raft did not answer within [`Pace::call_timeout`].
     #[error("timed out")]
     TimedOut,
 }
 
 /// Takes one step with the Raft API.
-async fn take(raft: &OrderNode, step: Step) -> Result<(), StepError> {
+async fn take(raft: &OrderNode, step: Step, call_timeout: Duration) -> Result<(), StepError> {
     let (change, retain) = match step {
         Step::AddLearner(id, node) => {
             let added = raft.add_learner(id, node, false);
-            return match tokio::time::timeout(CALL_TIMEOUT, added).await {
+            return match tokio::time::timeout(call_timeout, added).await {
                 Ok(added) => added.map(drop).map_err(|e| StepError::from(Box::new(e))),
                 Err(_) => Err(StepError::TimedOut),
             };
@@ -189,7 +194,7 @@ async fn take(raft: &OrderNode, step: Step) -> Result<(), StepError> {
         Step::RemoveNodes(ids) => (ChangeMembers::RemoveNodes(ids), false),
         Step::SetVoters(ids) => (ChangeMembers::ReplaceAllVoters(ids), false),
     };
-    match tokio::time::timeout(CALL_TIMEOUT, raft.change_membership(change, retain)).await {
+    match tokio::time::timeout(call_timeout, raft.change_membership(change, retain)).await {
         Ok(changed) => changed.map(drop).map_err(|e| StepError::from(Box::new(e))),
         Err(_) => Err(StepError::TimedOut),
     }
@@ -204,6 +209,7 @@ pub async fn follow(
     raft: OrderNode,
     book: AddressBook,
     mut desired: watch::Receiver<Replicas>,
+    pace: Pace,
     stop: CancellationToken,
 ) {
     loop {
@@ -219,7 +225,7 @@ pub async fn follow(
                 break;
             }
             tracing::info!(step = ?step, "changing the Raft membership to match the cluster file");
-            if let Err(e) = take(&raft, step.clone()).await {
+            if let Err(e) = take(&raft, step.clone(), pace.call_timeout).await {
                 tracing::warn!(step = ?step, error = %e, "membership change failed; will retry");
                 break;
             }
@@ -227,7 +233,7 @@ pub async fn follow(
         tokio::select! {
             () = stop.cancelled() => return,
             changed = desired.changed() => if changed.is_err() { return },
-            () = tokio::time::sleep(RECONCILE_EVERY) => {}
+            () = tokio::time::sleep(pace.every) => {}
         }
     }
 }

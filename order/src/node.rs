@@ -4,10 +4,10 @@
 //! - `frontend` policy: `enable_elect = false` (no election timer), heartbeats on; an
 //!   election starts only when a front-end calls the campaign route.
 //! - `raft` policy: `enable_elect = true`, randomized election timeouts in
-//!   `[election_timeout_min_ms, election_timeout_max_ms)`.
+//!   `[election_timeout_min, election_timeout_max)`.
 //!
 //! In both, a follower refuses to vote for another candidate while its leader lease
-//! (`election_timeout_max_ms` since it last heard from a leader) lasts, so a healthy leader
+//! (`election_timeout_max` since it last heard from a leader) lasts, so a healthy leader
 //! is never deposed by a front-end's campaign. Snapshots are taken every `snapshot_every`
 //! applied entries and the log purged behind them, keeping `keep_after_snapshot`.
 //!
@@ -32,14 +32,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use toystore_net::config::{Election, OrderConfig};
+use toystore_net::duration::millis;
 
 /// openraft's configuration for `settings`.
 pub fn raft_config(settings: &OrderConfig) -> Result<Arc<Config>, Box<openraft::ConfigError>> {
     let config = Config {
         cluster_name: "toystore-orders".into(),
-        heartbeat_interval: settings.heartbeat_ms,
-        election_timeout_min: settings.election_timeout_min_ms,
-        election_timeout_max: settings.election_timeout_max_ms,
+        heartbeat_interval: millis(settings.heartbeat),
+        election_timeout_min: millis(settings.election_timeout_min),
+        election_timeout_max: millis(settings.election_timeout_max),
         enable_elect: settings.election == Election::Raft,
         enable_heartbeat: true,
         enable_tick: true,

@@ -6,27 +6,30 @@
 //! - `requests`: request id → order number (idempotency).
 
 use toystore_events::{OrderEvent, Seq};
-use toystore_store::redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
-use toystore_store::{Projection, StoreError};
+use toystore_store::{Projection, ReadTables, StoreError, Table, WriteTables};
 
 /// number → (name, quantity).
-pub const ORDERS: TableDefinition<'static, u64, (&'static str, u32)> =
-    TableDefinition::new("orders");
+pub const ORDERS: Table<u64, (&'static str, u32)> = Table::new("orders");
 /// request id → order number.
-pub const REQUESTS: TableDefinition<'static, &'static str, u64> = TableDefinition::new("requests");
+pub const REQUESTS: Table<&'static str, u64> = Table::new("requests");
 
 /// The order log's projection.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OrderProjection;
 
 impl Projection<OrderEvent> for OrderProjection {
-    fn init(&self, tx: &WriteTransaction) -> Result<(), StoreError> {
-        tx.open_table(ORDERS)?;
-        tx.open_table(REQUESTS)?;
+    fn init(&self, tables: &WriteTables<'_>) -> Result<(), StoreError> {
+        tables.open(ORDERS)?;
+        tables.open(REQUESTS)?;
         Ok(())
     }
 
-    fn apply(&self, tx: &WriteTransaction, seq: Seq, event: &OrderEvent) -> Result<(), StoreError> {
+    fn apply(
+        &self,
+        tables: &WriteTables<'_>,
+        seq: Seq,
+        event: &OrderEvent,
+    ) -> Result<(), StoreError> {
         let OrderEvent::OrderPlaced {
             number,
             request_id,
@@ -39,10 +42,11 @@ impl Projection<OrderEvent> for OrderProjection {
                 message: format!("order {number} at seq {seq}: numbers must be seq - 1"),
             });
         }
-        tx.open_table(ORDERS)?
+        tables
+            .open(ORDERS)?
             .insert(*number, (name.as_str(), *quantity))?;
-        if tx
-            .open_table(REQUESTS)?
+        if tables
+            .open(REQUESTS)?
             .insert(request_id.as_str(), *number)?
             .is_some()
         {
@@ -54,25 +58,20 @@ impl Projection<OrderEvent> for OrderProjection {
         Ok(())
     }
 
-    fn clear(&self, tx: &WriteTransaction) -> Result<(), StoreError> {
-        tx.delete_table(ORDERS)?;
-        tx.delete_table(REQUESTS)?;
-        self.init(tx)
+    fn clear(&self, tables: &WriteTables<'_>) -> Result<(), StoreError> {
+        tables.reset(ORDERS)?;
+        tables.reset(REQUESTS)
     }
 
-    fn dump(&self, tx: &ReadTransaction) -> Result<Vec<String>, StoreError> {
+    fn dump(&self, tables: &ReadTables) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
-        for row in tx.open_table(ORDERS)?.iter()? {
-            let (k, v) = row?;
-            let (name, quantity) = v.value();
-            out.push(format!(
-                "order {} name={name:?} quantity={quantity}",
-                k.value()
-            ));
+        for row in tables.open(ORDERS)?.rows()? {
+            let (k, (name, quantity)) = row?;
+            out.push(format!("order {} name={name:?} quantity={quantity}", k));
         }
-        for row in tx.open_table(REQUESTS)?.iter()? {
+        for row in tables.open(REQUESTS)?.rows()? {
             let (k, v) = row?;
-            out.push(format!("request {:?} order={}", k.value(), v.value()));
+            out.push(format!("request {:?} order={}", k, v));
         }
         Ok(out)
     }

@@ -234,8 +234,8 @@ impl Replica {
         &self,
         request_ids: impl Iterator<Item = &'a String>,
     ) -> Result<std::collections::BTreeSet<String>, StoreError> {
-        let tx = self.store.event_log().begin_read()?;
-        let table = tx.open_table(REQUESTS)?;
+        let tables = self.store.event_log().read()?;
+        let table = tables.open(REQUESTS)?;
         let mut recorded = std::collections::BTreeSet::new();
         for id in request_ids {
             if table.get(id.as_str())?.is_some() {
@@ -247,21 +247,21 @@ impl Replica {
 
     /// The order number recorded for a request id, if any.
     fn recorded(&self, request_id: &str) -> Result<Option<u64>, StoreError> {
-        let tx = self.store.event_log().begin_read()?;
-        let table = tx.open_table(REQUESTS)?;
-        let number = table.get(request_id)?.map(|v| v.value());
+        let tables = self.store.event_log().read()?;
+        let table = tables.open(REQUESTS)?;
+        let number = table.get(request_id)?;
         Ok(number)
     }
 
     /// The order with this number in the projection, if any.
     fn record(&self, number: u64) -> Result<Option<OrderRecord>, StoreError> {
-        let tx = self.store.event_log().begin_read()?;
-        let table = tx.open_table(ORDERS)?;
+        let tables = self.store.event_log().read()?;
+        let table = tables.open(ORDERS)?;
         let row = table.get(number)?.map(|v| {
-            let (name, quantity) = v.value();
+            let (name, quantity) = v;
             OrderRecord {
                 number,
-                name: name.to_string(),
+                name,
                 quantity,
             }
         });

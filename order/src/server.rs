@@ -16,14 +16,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog::CatalogClient;
 use toystore_events::{valid_request_id, MAX_QUANTITY};
 use toystore_net::client::ClientError;
-use toystore_net::config::OrderConfig;
+use toystore_net::config::{OrderConfig, Timeouts};
 use toystore_net::reply::respond;
 use toystore_net::{body, ApiError, ClusterToken};
 use warp::http::{HeaderValue, StatusCode};
@@ -48,6 +47,8 @@ pub struct ServerConfig {
     pub token: ClusterToken,
     /// Raft settings.
     pub raft: OrderConfig,
+    /// Timeouts of calls to the catalog and the other replicas.
+    pub timeouts: Timeouts,
     /// The cluster file to watch for replica changes, if any.
     pub watch: Option<PathBuf>,
 }
@@ -78,7 +79,8 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let stop = CancellationToken::new();
     let id = u64::from(config.id);
-    let catalog = CatalogClient::new(&config.catalog_url, config.token.clone())?;
+    let catalog =
+        CatalogClient::with_timeouts(&config.catalog_url, config.token.clone(), &config.timeouts)?;
     let store = {
         let path = config.db_path.clone();
         tokio::task::spawn_blocking(move || open_store(&path))
@@ -87,7 +89,7 @@ pub async fn run(
     };
     let book = AddressBook::new(book_of(&config.replicas));
     let members = members_of(&config.replicas);
-    let http = toystore_net::client::http_client(Duration::from_secs(10))?;
+    let http = toystore_net::client::http_client(config.timeouts.raft_rpc)?;
     let network = Network::new(http, config.token.clone(), book.clone());
     let raft = openraft::Raft::new(
         id,
@@ -103,7 +105,12 @@ pub async fn run(
         .iter()
         .filter(|(rid, _)| *rid != config.id)
         .map(|(rid, addr)| {
-            ReplicaClient::new(*rid, &format!("http://{addr}"), config.token.clone())
+            ReplicaClient::with_timeouts(
+                *rid,
+                &format!("http://{addr}"),
+                config.token.clone(),
+                &config.timeouts,
+            )
         })
         .collect::<Result<Vec<_>, _>>()?;
     let founding = tokio::spawn({
@@ -124,13 +131,18 @@ pub async fn run(
             tracing::warn!(path = %path.display(), error = %e, "cannot watch the cluster file; replica changes need a restart");
         }
     }
+    let pace = crate::membership::Pace {
+        every: config.raft.reconcile_every,
+        call_timeout: config.timeouts.membership,
+    };
     let following = tokio::spawn(crate::membership::follow(
         raft.clone(),
         book,
         desired,
+        pace,
         stop.clone(),
     ));
-    let write_timeout = Duration::from_millis(config.raft.write_timeout_ms);
+    let write_timeout = config.raft.write_timeout;
     let replica = Arc::new(Replica::new(
         id,
         raft.clone(),
@@ -141,7 +153,7 @@ pub async fn run(
     let completing = tokio::spawn(crate::complete::run(
         replica.clone(),
         catalog,
-        Duration::from_millis(config.raft.complete_after_ms),
+        config.raft.complete_after,
         stop.clone(),
     ));
     tracing::info!(replica = config.id, election = %config.raft.election, addr = ?listener.local_addr().ok(), last_seq = %replica.store().event_log().last_seq(), "replica serving");

@@ -23,15 +23,21 @@
 pub mod ceiling;
 mod error;
 mod follow;
+pub mod inspect;
 mod log;
 mod projection;
 pub mod raft;
+pub mod table;
+#[cfg(feature = "tamper")]
+pub mod tamper;
 mod writer;
 
 pub use error::StoreError;
 pub use follow::follow;
-pub use log::{last_seq_in, EventIter, EventLog, RawIter};
+pub use log::{EventIter, EventLog};
 pub use projection::{NoProjection, Projection};
-pub use redb;
+pub use table::{
+    Column, KeyColumn, RawIter, ReadTables, Rows, Table, TableMut, TableRef, WriteTables,
+};
 pub use toystore_events::{LogEvent, Seq};
 pub use writer::{Batch, SYNC_BEHIND};

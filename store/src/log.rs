@@ -1,5 +1,6 @@
 //! [`EventLog`]: open a log file, append through the writer thread, read it back.
 
+use crate::table::{RawIter, ReadTables, WriteTables};
 use crate::writer::{Job, Request, Writer, EVENTS};
 use crate::{Batch, Projection, StoreError};
 use redb::{
@@ -20,7 +21,8 @@ use toystore_events::{codec, LogEvent, Seq};
 pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// The meta table: `kind` → the log's [`LogEvent::KIND`].
-const META: TableDefinition<'static, &'static str, &'static str> = TableDefinition::new("meta");
+pub(crate) const META: TableDefinition<'static, &'static str, &'static str> =
+    TableDefinition::new("meta");
 
 /// An append-only event log in one redb file, with its projection.
 ///
@@ -194,8 +196,13 @@ impl<E: LogEvent> EventLog<E> {
         self.last.clone()
     }
 
-    /// A read transaction on a consistent snapshot, to read projections.
-    pub fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
+    /// A consistent read snapshot: projection rows and events as of one commit.
+    pub fn read(&self) -> Result<ReadTables, StoreError> {
+        Ok(ReadTables::new(self.db.begin_read()?))
+    }
+
+    /// A raw read transaction, for this crate's own tables (Raft's).
+    pub(crate) fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
         Ok(self.db.begin_read()?)
     }
 
@@ -214,12 +221,7 @@ impl<E: LogEvent> EventLog<E> {
 
     /// Every event after `after` as stored bytes, from a snapshot taken now.
     pub fn read_raw_after(&self, after: Seq) -> Result<RawIter, StoreError> {
-        let tx = self.db.begin_read()?;
-        let table = tx.open_table(EVENTS)?;
-        let start = after.0.saturating_add(1);
-        Ok(RawIter {
-            range: table.range(start..)?,
-        })
+        self.read()?.raw_events_after(after)
     }
 
     /// Stops the writer thread after the requests already queued, and closes the file.
@@ -241,14 +243,6 @@ impl<E: LogEvent> Drop for EventLog<E> {
     fn drop(&mut self) {
         self.shutdown();
     }
-}
-
-/// The last sequence number in a read snapshot (so a projection value read in the same
-/// transaction is known to be current at exactly that position).
-pub fn last_seq_in(tx: &ReadTransaction) -> Result<Seq, StoreError> {
-    let events = tx.open_table(EVENTS)?;
-    let last = events.last()?.map(|(k, _)| k.value()).unwrap_or(0);
-    Ok(Seq(last))
 }
 
 /// Creates the tables if needed, checks the kind and returns the last sequence number.
@@ -286,7 +280,7 @@ fn init_tables<E: LogEvent>(
             }
         }
     }
-    projection.init(&tx)?;
+    projection.init(&WriteTables::new(&tx))?;
     let last = {
         let events = tx.open_table(EVENTS)?;
         let last = events.last()?.map(|(k, _)| k.value()).unwrap_or(0);
@@ -309,23 +303,6 @@ fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
             expected: "redb",
             found: other.to_string(),
         },
-    }
-}
-
-/// Stored events after some sequence number, as bytes.
-pub struct RawIter {
-    range: redb::Range<'static, u64, &'static [u8]>,
-}
-
-impl Iterator for RawIter {
-    type Item = Result<(Seq, Vec<u8>), StoreError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let item = self.range.next()?;
-        Some(
-            item.map(|(k, v)| (Seq(k.value()), v.value().to_vec()))
-                .map_err(StoreError::from),
-        )
     }
 }
 

@@ -17,6 +17,7 @@
 //! which for such requests only means re-applying them from the Raft log on restart. A batch
 //! with any other request is committed with `Immediate`, as before.
 
+use crate::table::WriteTables;
 use crate::{Projection, StoreError};
 use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
 use std::sync::{mpsc, Arc};
@@ -45,8 +46,14 @@ pub struct Batch<'a, E> {
 }
 
 impl<E: LogEvent> Batch<'_, E> {
-    /// The open transaction, to read (and, for projections' own bookkeeping, write) tables.
-    pub fn tx(&self) -> &WriteTransaction {
+    /// The tables of the open transaction: a request reads the projection's rows here
+    /// (seeing the effects of requests earlier in the batch) before deciding what to append.
+    pub fn tables(&self) -> WriteTables<'_> {
+        WriteTables::new(self.tx)
+    }
+
+    /// The open transaction itself, for this crate's own tables (Raft's).
+    pub(crate) fn tx(&self) -> &WriteTransaction {
         self.tx
     }
 
@@ -112,7 +119,7 @@ impl<E: LogEvent> Batch<'_, E> {
             }
             doomed.len() as u64
         };
-        self.projection.clear(self.tx)?;
+        self.projection.clear(&WriteTables::new(self.tx))?;
         let events: Vec<(u64, Vec<u8>)> = {
             let table = self.tx.open_table(EVENTS)?;
             let rows = table
@@ -125,7 +132,8 @@ impl<E: LogEvent> Batch<'_, E> {
             let at = Seq(key);
             let event: E =
                 codec::decode(&bytes).map_err(|source| StoreError::Decode { seq: at, source })?;
-            self.projection.apply(self.tx, at, &event)?;
+            self.projection
+                .apply(&WriteTables::new(self.tx), at, &event)?;
         }
         self.last = seq.min(self.last);
         Ok(removed)
@@ -144,7 +152,8 @@ impl<E: LogEvent> Batch<'_, E> {
             let mut table = self.tx.open_table(EVENTS)?;
             table.insert(seq.0, bytes)?;
         }
-        self.projection.apply(self.tx, seq, event)?;
+        self.projection
+            .apply(&WriteTables::new(self.tx), seq, event)?;
         self.last = seq;
         Ok(seq)
     }

@@ -13,9 +13,9 @@
 mod common;
 
 use common::{event, open_counts, read_all, Counts};
+use redb::{Database, TableDefinition};
 use std::path::Path;
 use toystore_events::{codec, CatalogEvent, OrderEvent, FORMAT_VERSION};
-use toystore_store::redb::{Database, TableDefinition};
 use toystore_store::{EventLog, NoProjection, Seq, StoreError};
 
 const EVENTS: TableDefinition<'static, u64, &'static [u8]> = TableDefinition::new("events");

@@ -18,7 +18,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use toystore_events::CatalogEvent;
-use toystore_store::redb::ReadableTable;
 use toystore_store::{EventLog, Projection, Seq, StoreError};
 
 #[test]
@@ -38,8 +37,8 @@ fn projection_matches_the_events_after_appends_and_reopen() {
     let (before, after) = log
         .execute_blocking(|b| {
             let read = |b: &toystore_store::Batch<'_, CatalogEvent>| -> Result<u64, StoreError> {
-                let t = b.tx().open_table(common::COUNTS)?;
-                let n = t.get("fresh")?.map(|v| v.value()).unwrap_or(0);
+                let t = b.tables().open(common::COUNTS)?;
+                let n = t.get("fresh")?.unwrap_or(0);
                 Ok(n)
             };
             let before = read(b)?;
@@ -55,7 +54,7 @@ fn projection_matches_the_events_after_appends_and_reopen() {
     let all: Vec<_> = read_all(&log).into_iter().map(|(_, e)| e).collect();
     assert_eq!(all.len(), 32);
     assert_eq!(counts_of(&log), expected_counts(&all));
-    let dump = Counts.dump(&log.begin_read().unwrap()).unwrap();
+    let dump = Counts.dump(&log.read().unwrap()).unwrap();
     assert_eq!(dump.len(), expected_counts(&all).len());
     assert!(dump.iter().any(|l| l.ends_with("\tfresh\t2")), "{dump:?}");
 }

@@ -1,13 +1,25 @@
 //! Harness of the black-box tests: a whole store as real processes of the node binary
 //! (`toystore-node`, which runs each service's own command line, with failpoints compiled
-//! in), and helpers to talk to it and to read the replicas' files afterwards.
+//! in), and helpers to talk to it and to read the replicas' files afterwards. The front-end
+//! is called through its typed client ([`FrontendClient`]), so a test states outcomes as
+//! values (`Ok(order number)`, `Err(FrontendError::KeyReused(..))`); the replicas' `/health`
+//! and the internal routes are read raw.
 
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toystore_events::{OrderEvent, Seq};
+use toystore_frontend::api::InternalMetrics;
+use toystore_frontend::client::{ClientOptions, FrontendClient};
+use toystore_net::ClusterToken;
 use toystore_store::EventLog;
 use toystore_tools::cluster::{Cluster, ClusterSpec, Service};
+
+pub use toystore_frontend::api::OrderRecord;
+pub use toystore_frontend::client::FrontendError;
+
+/// How long one request to the store may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a store may take to start or a replica to recover on a slow machine.
 pub const READY: Duration = Duration::from_secs(60);
@@ -25,10 +37,10 @@ pub struct Store {
 /// A client of the store's front-end and replicas.
 #[derive(Clone)]
 pub struct Shop {
-    /// A keep-alive HTTP client.
+    /// A keep-alive HTTP client (for the replicas and raw requests).
     pub http: reqwest::Client,
-    /// The front-end's base URL.
-    pub base: String,
+    /// The front-end's typed client (its base URL is the shop's, see [`Shop::base`]).
+    pub frontend: FrontendClient,
     /// The replicas' (id, base URL).
     pub replicas: Vec<(u32, String)>,
     /// The cluster token (for internal endpoints).
@@ -43,11 +55,11 @@ pub async fn start_with(node: &str, tweak: impl FnOnce(&mut ClusterSpec)) -> any
     tweak(&mut spec);
     let cluster = Cluster::start(spec, READY).await?;
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
+        .timeout(REQUEST_TIMEOUT)
         .build()?;
     let shop = Shop {
         http,
-        base: cluster.frontend_url(),
+        frontend: frontend_client(&cluster.frontend_url())?,
         replicas: cluster
             .replica_ids()
             .into_iter()
@@ -56,17 +68,6 @@ pub async fn start_with(node: &str, tweak: impl FnOnce(&mut ClusterSpec)) -> any
         token: cluster.config().token.clone(),
     };
     Ok(Store { cluster, shop, dir })
-}
-
-/// One placed order as the client saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Placed {
-    /// Order number.
-    pub number: u64,
-    /// Toy.
-    pub name: String,
-    /// Units.
-    pub quantity: u32,
 }
 
 impl Store {
@@ -91,28 +92,42 @@ impl Store {
     }
 }
 
+/// A typed client of the front-end at `base`.
+fn frontend_client(base: &str) -> anyhow::Result<FrontendClient> {
+    let options = ClientOptions {
+        timeout: REQUEST_TIMEOUT,
+        ..ClientOptions::default()
+    };
+    Ok(FrontendClient::with_options(base, options)?)
+}
+
 impl Shop {
-    /// The front-end's URL of `path`.
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+    /// The same shop through another front-end (same replicas and token).
+    pub fn for_frontend(&self, base: &str) -> anyhow::Result<Shop> {
+        Ok(Shop {
+            frontend: frontend_client(base)?,
+            ..self.clone()
+        })
     }
 
-    /// `POST /orders` with an idempotency key; the status and JSON body.
-    pub async fn buy(
-        &self,
-        key: &str,
-        name: &str,
-        quantity: u32,
-    ) -> anyhow::Result<(u16, serde_json::Value)> {
-        let resp = self
-            .http
-            .post(self.url("/orders"))
-            .header("idempotency-key", key)
-            .json(&serde_json::json!({ "name": name, "quantity": quantity }))
-            .send()
-            .await?;
-        let status = resp.status().as_u16();
-        Ok((status, resp.json().await?))
+    /// The front-end's base URL (without a trailing `/`).
+    pub fn base(&self) -> String {
+        self.frontend
+            .base()
+            .as_str()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// The front-end's URL of `path` (for raw requests: pages, `/events`, `/metrics`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base())
+    }
+
+    /// `POST /orders` with an idempotency key: the order number, or why not.
+    pub async fn buy(&self, key: &str, name: &str, quantity: u32) -> Result<u64, FrontendError> {
+        let placed = self.frontend.buy(name, quantity, Some(key)).await?;
+        Ok(placed.order_number)
     }
 
     /// Buys, retrying with the same key on 503 or a transport error until `deadline`
@@ -128,14 +143,13 @@ impl Shop {
         let mut failures = 0;
         loop {
             match self.buy(key, name, quantity).await {
-                Ok((200, body)) => {
-                    let n = body["data"]["order_number"]
-                        .as_u64()
-                        .context("order_number missing")?;
-                    return Ok((n, failures));
-                }
-                Ok((503, _)) | Err(_) => failures += 1,
-                Ok((status, body)) => anyhow::bail!("buy {key}: {status} {body}"),
+                Ok(n) => return Ok((n, failures)),
+                Err(
+                    FrontendError::Unavailable { status: 503, .. }
+                    | FrontendError::Transport { .. }
+                    | FrontendError::BadReply(_),
+                ) => failures += 1,
+                Err(e) => anyhow::bail!("buy {key}: {e}"),
             }
             if tokio::time::Instant::now() >= end {
                 anyhow::bail!("buy {key} not placed before the deadline");
@@ -144,27 +158,25 @@ impl Shop {
         }
     }
 
-    /// `GET /orders/<n>` as (status, body).
-    pub async fn order(&self, number: u64) -> anyhow::Result<(u16, serde_json::Value)> {
-        let resp = self
-            .http
-            .get(self.url(&format!("/orders/{number}")))
-            .send()
-            .await?;
-        let status = resp.status().as_u16();
-        Ok((status, resp.json().await?))
+    /// `GET /orders/<n>`: the order, or why not.
+    pub async fn order(&self, number: u64) -> Result<OrderRecord, FrontendError> {
+        self.frontend.order(number).await
     }
 
     /// The quantity in stock of a toy, from the front-end.
     pub async fn quantity(&self, name: &str) -> anyhow::Result<u64> {
-        let v: serde_json::Value = self
-            .http
-            .get(self.url(&format!("/products/{name}")))
-            .send()
-            .await?
-            .json()
-            .await?;
-        v["data"]["quantity"].as_u64().context("quantity missing")
+        let product = self
+            .frontend
+            .product(name)
+            .await
+            .with_context(|| format!("querying {name}"))?;
+        Ok(u64::from(product.quantity))
+    }
+
+    /// The front-end's `GET /internal/metrics` (with the cluster token).
+    pub async fn frontend_metrics(&self) -> anyhow::Result<InternalMetrics> {
+        let token = ClusterToken::new(self.token.clone()).context("the cluster token is empty")?;
+        Ok(self.frontend.internal_metrics(&token).await?)
     }
 
     /// A replica's base URL.

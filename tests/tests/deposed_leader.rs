@@ -25,7 +25,7 @@ async fn scenario(election: Election) {
     // The refused purchase was sold by the catalog; completing it later (the order crate's
     // `complete`) is another test's subject: here it must stay out of the logs.
     let mut store = start_in(env!("CARGO_BIN_EXE_toystore-node"), election, |spec| {
-        spec.config.order.complete_after_ms = 3_600_000;
+        spec.config.order.complete_after = Duration::from_secs(3_600);
     })
     .await
     .unwrap();

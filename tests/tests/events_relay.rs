@@ -67,8 +67,7 @@ async fn browsers_get_stock_changes_through_one_upstream_subscription() {
         listeners.push((Box::pin(resp.bytes_stream()), String::new()));
     }
 
-    let (status, body) = shop.buy("relay-secret-key", "Whale", 3).await.unwrap();
-    assert_eq!(status, 200, "{body}");
+    shop.buy("relay-secret-key", "Whale", 3).await.unwrap();
     for (stream, buffer) in &mut listeners {
         let frame = next_stock_event(stream, buffer, "Whale").await;
         assert!(frame.contains("\"kind\":\"purchased\""), "{frame}");

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use toystore_tests::{assert_gap_free, start_in, Election, Placed, READY};
+use toystore_tests::{assert_gap_free, start_in, Election, OrderRecord, READY};
 use toystore_tools::cluster::Service;
 
 const TOYS: [&str; 5] = ["Tux", "Whale", "Uno", "Jenga", "Clue"];
@@ -49,7 +49,7 @@ async fn scenario(election: Election) {
                     .unwrap();
                 failures += failed;
                 placed.fetch_add(1, Ordering::SeqCst);
-                mine.push(Placed {
+                mine.push(OrderRecord {
                     number,
                     name: name.to_string(),
                     quantity,
@@ -103,11 +103,12 @@ async fn scenario(election: Election) {
     numbers.sort_unstable();
     assert_eq!(numbers, (0..total).collect::<Vec<_>>());
     for p in &all {
-        let (status, body) = store.shop.order(p.number).await.unwrap();
-        assert_eq!(status, 200, "order {} unreadable: {body}", p.number);
+        let got = store.shop.order(p.number).await;
         assert_eq!(
-            body,
-            serde_json::json!({"data": {"number": p.number, "name": p.name, "quantity": p.quantity}})
+            got.as_ref(),
+            Ok(p),
+            "order {} unreadable or altered",
+            p.number
         );
     }
 

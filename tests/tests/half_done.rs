@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
-use toystore_tests::{start_in, Election, READY};
+use toystore_tests::{start_in, Election, OrderRecord, READY};
 use toystore_tools::cluster::Service;
 
 async fn scenario(election: Election) {
@@ -14,7 +14,7 @@ async fn scenario(election: Election) {
     let armed = format!("after-buy@{}", marker.path().join("fired").display());
     let mut store = start_in(env!("CARGO_BIN_EXE_toystore-node"), election, |spec| {
         spec.env.push(("TOYSTORE_FAILPOINT".into(), armed));
-        spec.config.order.complete_after_ms = 500;
+        spec.config.order.complete_after = Duration::from_millis(500);
     })
     .await
     .unwrap();
@@ -51,26 +51,26 @@ async fn scenario(election: Election) {
     // The next leader completes it, with nobody asking.
     let deadline = tokio::time::Instant::now() + READY;
     loop {
-        let (status, body) = shop.order(0).await.unwrap();
-        if status == 200 {
+        let got = shop.order(0).await;
+        if let Ok(order) = got {
             assert_eq!(
-                body,
-                serde_json::json!({"data": {"number": 0, "name": "Tux", "quantity": 2}})
+                order,
+                OrderRecord {
+                    number: 0,
+                    name: "Tux".into(),
+                    quantity: 2
+                }
             );
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the purchase was not completed: {status} {body}"
+            "the purchase was not completed: {got:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // A late retry of the key is the same order, and buys nothing more.
-    let (status, body) = shop.buy("orphan", "Tux", 2).await.unwrap();
-    assert_eq!(
-        (status, body),
-        (200, serde_json::json!({"data": {"order_number": 0}}))
-    );
+    assert_eq!(shop.buy("orphan", "Tux", 2).await, Ok(0));
     assert_eq!(shop.quantity("Tux").await.unwrap(), before - 2);
 
     store

@@ -59,7 +59,7 @@ async fn every_service_exports_metrics_that_move_with_requests() {
         .await
         .unwrap();
 
-    let fe0 = scrape(&shop, &shop.base).await;
+    let fe0 = scrape(&shop, &shop.base()).await;
     let cat0 = scrape(&shop, &catalog).await;
     let mut replicas0 = Vec::new();
     for (id, url) in &shop.replicas {
@@ -71,10 +71,9 @@ async fn every_service_exports_metrics_that_move_with_requests() {
         shop.quantity("Whale").await.unwrap();
     }
     for key in ["m-1", "m-2"] {
-        let (status, body) = shop.buy(key, "Whale", 2).await.unwrap();
-        assert_eq!(status, 200, "{body}");
+        shop.buy(key, "Whale", 2).await.unwrap();
     }
-    let fe1 = scrape(&shop, &shop.base).await;
+    let fe1 = scrape(&shop, &shop.base()).await;
     let cat1 = scrape(&shop, &catalog).await;
 
     // Front-end: requests by route template (the toy's name is not a label), cache.

@@ -11,29 +11,16 @@ use toystore_tests::{start_with, Shop, READY};
 use toystore_tools::cluster::{free_ports, Service};
 
 /// The front-end's replica list as (id, url), polled until `want` holds.
-async fn wait_members(shop: &Shop, want: impl Fn(&[(u64, String)]) -> bool) -> Vec<(u64, String)> {
+async fn wait_members(shop: &Shop, want: impl Fn(&[(u32, String)]) -> bool) -> Vec<(u32, String)> {
     let deadline = tokio::time::Instant::now() + READY;
     loop {
-        let v: serde_json::Value = shop
-            .http
-            .get(shop.url("/internal/metrics"))
-            .bearer_auth(&shop.token)
-            .send()
+        let members: Vec<(u32, String)> = shop
+            .frontend_metrics()
             .await
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let members: Vec<(u64, String)> = v["data"]["replicas"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["id"].as_u64().unwrap(),
-                    r["url"].as_str().unwrap().to_string(),
-                )
-            })
+            .replicas
+            .into_iter()
+            .map(|r| (r.id, r.url))
             .collect();
         if want(&members) {
             return members;
@@ -52,7 +39,7 @@ async fn replica_changes_apply_without_a_restart() {
         .await
         .unwrap();
     let shop = store.shop.clone();
-    let ids = |m: &[(u64, String)]| m.iter().map(|(id, _)| *id).collect::<Vec<_>>();
+    let ids = |m: &[(u32, String)]| m.iter().map(|(id, _)| *id).collect::<Vec<_>>();
     assert_eq!(ids(&wait_members(&shop, |_| true).await), vec![3, 2, 1]);
 
     // Removed.
@@ -93,8 +80,7 @@ async fn replica_changes_apply_without_a_restart() {
         .unwrap();
     let want = format!("http://{new_addr}/");
     wait_members(&shop, |m| {
-        m.iter()
-            .any(|(id, url)| *id == u64::from(leader) && *url == want)
+        m.iter().any(|(id, url)| *id == leader && *url == want)
     })
     .await;
 
@@ -103,6 +89,6 @@ async fn replica_changes_apply_without_a_restart() {
         .await
         .unwrap();
     assert_eq!(number, 0);
-    let (status, body) = shop.order(0).await.unwrap();
-    assert_eq!(status, 200, "{body}");
+    let order = shop.order(0).await;
+    assert!(order.is_ok(), "{order:?}");
 }

@@ -18,7 +18,7 @@
 //!
 //! Every choice (victims, the clients' toys) comes from `--seed`, so a run's schedule is
 //! reproducible from it (timing, of course, is not). Afterwards it heals everything, waits
-//! for half-done purchases to be completed (`[order] complete_after_ms`), lets the replicas
+//! for half-done purchases to be completed (`[order] complete_after`), lets the replicas
 //! converge, reads the catalog's stock, stops the store and runs the [`checker`] over the
 //! history, every replica's order log and the catalog's event log; it also compares the
 //! replica files event by event and reads every acknowledged order back through the
@@ -30,7 +30,7 @@ use crate::client::{run_clients, ClientConfig, ClientReport};
 use crate::cluster::{Cluster, ClusterSpec, Service};
 use crate::diff::{diff_files, DiffReport};
 use crate::history::History;
-use crate::logfile::{raw_events, LogFile};
+use crate::logfile::LogFile;
 use anyhow::{bail, Context};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -38,7 +38,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use toystore_events::{CatalogEvent, OrderEvent};
+use toystore_events::{CatalogEvent, OrderEvent, Seq};
+use toystore_order::ReplicaClient;
 
 /// Arguments of `tools chaos`.
 #[derive(Debug, clap::Args)]
@@ -48,13 +49,13 @@ use toystore_events::{CatalogEvent, OrderEvent};
     --duration 5m --fault-every 2.5s --down-for 1.5s --seed 7 --history h.jsonl --timeline t.svg")]
 pub struct ChaosArgs {
     /// How long the clients run (e.g. 60s, 2m, 500ms).
-    #[arg(long, default_value = "60s", value_parser = crate::duration::parse_positive)]
+    #[arg(long, default_value = "60s", value_parser = toystore_net::duration::parse_positive)]
     pub duration: Duration,
     /// Time between the starts of two faults.
-    #[arg(long, alias = "kill-every", default_value = "5s", value_parser = crate::duration::parse_positive)]
+    #[arg(long, alias = "kill-every", default_value = "5s", value_parser = toystore_net::duration::parse_positive)]
     pub fault_every: Duration,
     /// How long a fault lasts (a replica down or paused, a partition, a service down).
-    #[arg(long, default_value = "3s", value_parser = crate::duration::parse_positive)]
+    #[arg(long, default_value = "3s", value_parser = toystore_net::duration::parse_positive)]
     pub down_for: Duration,
     /// Concurrent clients (split between the front-ends).
     #[arg(long, default_value_t = 5)]
@@ -68,7 +69,7 @@ pub struct ChaosArgs {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub stock: u32,
     /// How often the catalog restocks sold-out toys.
-    #[arg(long, default_value = "1s", value_parser = crate::duration::parse_positive)]
+    #[arg(long, default_value = "1s", value_parser = toystore_net::duration::parse_positive)]
     pub restock_every: Duration,
     /// Seed of the clients' choices and of the nemesis's.
     #[arg(long)]
@@ -309,13 +310,11 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
     let mut spec = ClusterSpec::on_free_ports(program, Vec::new(), &data)?;
     spec.config.order.election = args.election;
     spec.config.catalog.stock = args.stock;
-    spec.config.catalog.restock_interval_ms = u64::try_from(args.restock_every.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1);
+    spec.config.catalog.restock_interval = args.restock_every;
     if args.netns {
         spec.place_on_hosts(true)?;
     }
-    let complete_after = Duration::from_millis(spec.config.order.complete_after_ms);
+    let complete_after = spec.config.order.complete_after;
     let mut cluster = Cluster::start(spec, Duration::from_secs(60)).await?;
     let seed = args.seed.unwrap_or_else(rand::random);
     eprintln!(
@@ -450,8 +449,9 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
 /// Every event of a (stopped) service's log, decoded.
 fn decoded<E: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<E>> {
     let file = LogFile::open(path)?;
-    let tx = file.begin_read()?;
-    raw_events(&tx)?
+    let tables = file.read()?;
+    tables
+        .raw_events_after(Seq::ZERO)?
         .map(|item| {
             let (seq, bytes) = item?;
             toystore_events::decode(&bytes)
@@ -634,26 +634,25 @@ async fn undo(cluster: &mut Cluster, plan: &Plan) -> anyhow::Result<()> {
     }
 }
 
-/// Waits until every replica is ready and holds the same number of orders.
+/// Waits until every replica is ready and holds the same number of orders (asked through
+/// each replica's typed client, [`ReplicaClient::health`]).
 async fn converge(cluster: &Cluster, ids: &[u32], timeout: Duration) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()?;
+    let token = toystore_net::ClusterToken::new(cluster.config().token.clone())
+        .context("the cluster token is empty")?;
+    let replicas = ids
+        .iter()
+        .map(|id| ReplicaClient::new(*id, &cluster.url(Service::Order(*id)), token.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
     let deadline = Instant::now() + timeout;
     loop {
         let mut seen = Vec::new();
-        for id in ids {
-            let url = format!("{}/health", cluster.url(Service::Order(*id)));
-            let status: Option<serde_json::Value> = match http.get(url).send().await {
-                Ok(r) => r.json().await.ok(),
-                Err(_) => None,
-            };
-            seen.push(
-                status.map(|s| (s["data"]["ready"].as_bool(), s["data"]["last_seq"].as_u64())),
-            );
+        for replica in &replicas {
+            let status = replica.health().await.ok();
+            // (ready, orders held)
+            seen.push(status.map(|s| (s.ready, s.last_seq.0)));
         }
-        let first = seen.first().cloned().flatten();
-        if first.is_some_and(|(ready, _)| ready == Some(true)) && seen.iter().all(|s| *s == first) {
+        let first = seen.first().copied().flatten();
+        if first.is_some_and(|(ready, _)| ready) && seen.iter().all(|s| *s == first) {
             return Ok(());
         }
         if Instant::now() >= deadline {

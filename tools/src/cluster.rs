@@ -18,8 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use toystore_frontend::api::InternalMetrics;
+use toystore_frontend::client::{ClientOptions, FrontendClient};
 use toystore_net::config::ReplicaConfig;
-use toystore_net::ClusterConfig;
+use toystore_net::{ClusterConfig, ClusterToken};
+
+/// How long one of the launcher's own requests (health checks, metrics) may take.
+const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One service of the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -164,6 +169,8 @@ pub struct Cluster {
     spec: ClusterSpec,
     config_path: PathBuf,
     http: reqwest::Client,
+    /// The (first) front-end's typed client; rebuilt when the cluster file moves it.
+    frontend: FrontendClient,
 }
 
 impl Cluster {
@@ -204,13 +211,13 @@ impl Cluster {
         let config_path = data_dir.join("toystore.toml");
         std::fs::write(&config_path, spec.config.to_toml())
             .with_context(|| format!("writing {}", config_path.display()))?;
+        let frontend = frontend_client(&format!("http://{}", spec.config.frontend.addr))?;
         Ok(Self {
             spec,
             config_path,
             children: BTreeMap::new(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(2))
-                .build()?,
+            http: reqwest::Client::builder().timeout(ASK_TIMEOUT).build()?,
+            frontend,
         })
     }
 
@@ -232,6 +239,12 @@ impl Cluster {
     /// The front-end's base URL.
     pub fn frontend_url(&self) -> String {
         format!("http://{}", self.spec.config.frontend.addr)
+    }
+
+    /// The typed client of the (first) front-end that the launcher itself uses (requests
+    /// time out after 2 s).
+    pub fn frontend(&self) -> &FrontendClient {
+        &self.frontend
     }
 
     /// The replicas' ids.
@@ -318,6 +331,7 @@ impl Cluster {
     pub fn update_config(&mut self, change: impl FnOnce(&mut ClusterConfig)) -> anyhow::Result<()> {
         change(&mut self.spec.config);
         self.spec.config.validate().map_err(anyhow::Error::msg)?;
+        self.frontend = frontend_client(&self.frontend_url())?;
         let tmp = self.config_path.with_extension("toml.tmp");
         std::fs::write(&tmp, self.spec.config.to_toml())?;
         std::fs::rename(&tmp, &self.config_path)?;
@@ -373,8 +387,22 @@ impl Cluster {
 
     /// Waits until `service` answers `/health` (a replica: and says it is ready).
     pub async fn wait_healthy(&self, service: Service, timeout: Duration) -> anyhow::Result<()> {
-        let url = format!("{}/health", self.url(service));
         let deadline = tokio::time::Instant::now() + timeout;
+        let frontend = match service {
+            Service::Frontend => Some(self.frontend.clone()),
+            Service::SecondFrontend => Some(frontend_client(&self.url(service))?),
+            Service::Catalog | Service::Order(_) => None,
+        };
+        if let Some(frontend) = frontend {
+            while frontend.health().await.is_err() {
+                if tokio::time::Instant::now() >= deadline {
+                    bail!("{service} did not become healthy within {timeout:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            return Ok(());
+        }
+        let url = format!("{}/health", self.url(service));
         loop {
             if let Ok(resp) = self.http.get(&url).send().await {
                 if resp.status().is_success() {
@@ -385,7 +413,7 @@ impl Cluster {
                             .ok()
                             .and_then(|v| v["data"]["ready"].as_bool())
                             .unwrap_or(false),
-                        _ => true,
+                        Service::Catalog | Service::Frontend | Service::SecondFrontend => true,
                     };
                     if ready {
                         return Ok(());
@@ -438,22 +466,14 @@ impl Cluster {
 
     /// The id of the replica the front-end currently uses as leader (from its metrics).
     pub async fn leader(&self) -> Option<u32> {
-        let m = self.metrics().await.ok()?;
-        m["leader"]["id"]
-            .as_u64()
-            .and_then(|id| u32::try_from(id).ok())
+        Some(self.metrics().await.ok()?.leader?.id)
     }
 
-    /// The front-end's `GET /internal/metrics` (`data` object): cache counters, leader, replicas.
-    pub async fn metrics(&self) -> anyhow::Result<serde_json::Value> {
-        let resp = self
-            .http
-            .get(format!("{}/internal/metrics", self.frontend_url()))
-            .bearer_auth(&self.spec.config.token)
-            .send()
-            .await?;
-        let v: serde_json::Value = resp.json().await?;
-        Ok(v["data"].clone())
+    /// The front-end's `GET /internal/metrics`: cache counters, leader, replicas.
+    pub async fn metrics(&self) -> anyhow::Result<InternalMetrics> {
+        let token = ClusterToken::new(self.spec.config.token.clone())
+            .context("the cluster token is empty")?;
+        Ok(self.frontend.internal_metrics(&token).await?)
     }
 
     /// Waits until the front-end has a leader and returns its id.
@@ -523,6 +543,15 @@ impl Cluster {
         }
         unclean
     }
+}
+
+/// The launcher's client of the front-end at `url`.
+fn frontend_client(url: &str) -> anyhow::Result<FrontendClient> {
+    let options = ClientOptions {
+        timeout: ASK_TIMEOUT,
+        ..ClientOptions::default()
+    };
+    Ok(FrontendClient::with_options(url, options)?)
 }
 
 /// A service's log line as `tools up` prints it: a JSON object line (`--log-format json`)

@@ -13,11 +13,10 @@
 //! file cannot be inspected (missing, not a toystore log, a log of another kind than the
 //! first file, locked by its running service).
 
-use crate::logfile::{self, Kind, LogFile};
+use crate::logfile::{Kind, LogFile};
 use serde::Serialize;
 use std::path::PathBuf;
 use toystore_events::Seq;
-use toystore_store::redb::ReadableTableMetadata;
 
 /// Arguments of `tools diff`.
 #[derive(Debug, Clone, clap::Args)]
@@ -120,19 +119,19 @@ pub fn diff_files(paths: &[PathBuf]) -> anyhow::Result<DiffReport> {
     }
     let txs = files
         .iter()
-        .map(LogFile::begin_read)
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .map(LogFile::read)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut iters = txs
         .iter()
-        .map(logfile::raw_events)
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .map(|tables| tables.raw_events_after(Seq::ZERO))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let mut divergent: Option<Seq> = None;
     loop {
         let heads = iters
             .iter_mut()
             .map(|it| it.next().transpose())
-            .collect::<anyhow::Result<Vec<Option<(Seq, Vec<u8>)>>>>()?;
+            .collect::<Result<Vec<Option<(Seq, Vec<u8>)>>, _>>()?;
         if heads.iter().all(Option::is_none) {
             break;
         }
@@ -146,13 +145,13 @@ pub fn diff_files(paths: &[PathBuf]) -> anyhow::Result<DiffReport> {
     let mut summaries = Vec::with_capacity(files.len());
     for (file, tx) in files.iter().zip(&txs) {
         let at_divergence = match divergent {
-            Some(seq) => logfile::event_at(tx, seq)?.map(|bytes| kind.describe(&bytes)),
+            Some(seq) => tx.raw_event(seq)?.map(|bytes| kind.describe(&bytes)),
             None => None,
         };
         summaries.push(FileSummary {
             path: file.path().to_path_buf(),
-            last_seq: logfile::last_seq(tx)?.0,
-            events: event_count(tx)?,
+            last_seq: tx.last_seq()?.0,
+            events: tx.event_count()?,
             repaired: file.repaired(),
             at_divergence,
         });
@@ -164,22 +163,10 @@ pub fn diff_files(paths: &[PathBuf]) -> anyhow::Result<DiffReport> {
     })
 }
 
-fn event_count(tx: &toystore_store::redb::ReadTransaction) -> anyhow::Result<u64> {
-    match tx.open_table(logfile::EVENTS) {
-        Ok(t) => Ok(t.len()?),
-        Err(toystore_store::redb::TableError::TableDoesNotExist(_)) => Ok(0),
-        Err(e) => anyhow::bail!("events table: {e}"),
-    }
-}
-
 /// Runs `tools diff`: 0 identical, 1 different (an `Err` is exit status 2).
 pub fn run(args: &DiffArgs) -> anyhow::Result<u8> {
     let report = diff_files(&args.files)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.to_text());
-    }
+    crate::print_report(&report, args.json, DiffReport::to_text)?;
     Ok(if report.identical() { 0 } else { 1 })
 }
 

@@ -18,6 +18,7 @@ use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use toystore_frontend::api::CacheStats;
 
 /// Arguments of `tools eval`.
 #[derive(Debug, clap::Args)]
@@ -62,7 +63,7 @@ pub struct EvalRow {
     /// The clients' report.
     pub report: ClientReport,
     /// The front-end's cache counters at the end of the run (`None` with the cache off).
-    pub cache_stats: Option<serde_json::Value>,
+    pub cache_stats: Option<CacheStats>,
 }
 
 const TYPES: [&str; 3] = ["query", "buy", "order check"];
@@ -137,12 +138,7 @@ async fn one_run(
     config.seed = args.seed;
     config.progress = true;
     let report = run_clients(config).await;
-    let cache_stats = cluster
-        .metrics()
-        .await
-        .ok()
-        .map(|m| m["cache"].clone())
-        .filter(|c| !c.is_null());
+    let cache_stats = cluster.metrics().await.ok().and_then(|m| m.cache);
     let unclean = cluster.stop(Duration::from_secs(10)).await;
     let report = report?;
     anyhow::ensure!(
@@ -193,12 +189,11 @@ fn combine(rows: &[EvalRow]) -> Vec<Setting> {
             combine_stats(&all)
         });
         let cache_counters = row.cache.then(|| {
-            ["hits", "misses", "evictions", "invalidations"].map(|k| {
-                runs.iter()
-                    .filter_map(|r| r.cache_stats.as_ref())
-                    .map(|c| c[k].as_u64().unwrap_or(0))
-                    .sum()
-            })
+            let counters = |c: &CacheStats| [c.hits, c.misses, c.evictions, c.invalidations];
+            runs.iter()
+                .filter_map(|r| r.cache_stats.as_ref())
+                .map(counters)
+                .fold([0; 4], |sum, c| std::array::from_fn(|i| sum[i] + c[i]))
         });
         settings.push(Setting {
             cache: row.cache,

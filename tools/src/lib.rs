@@ -15,7 +15,6 @@
 //! - [`checker`]: the history checker (lost, duplicated, gaps, stock, divergence, windows);
 //! - [`bench`]: `tools bench`, throughput and latency of each scenario next to the machine's
 //!   HTTP and disk ceilings;
-//! - [`duration`]: durations on the command line (`10s`, `500ms`);
 //! - [`growth`]: `tools growth`, the cost of start-up, catch-up, replay and diff, and the
 //!   replicas' memory, as the order log grows;
 //! - [`outage`]: `tools outage`, how long buying stops after a leader or follower is killed
@@ -27,7 +26,6 @@ pub mod checker;
 pub mod client;
 pub mod cluster;
 pub mod diff;
-pub mod duration;
 pub mod eval;
 pub mod growth;
 pub mod history;
@@ -39,3 +37,17 @@ pub mod plot;
 pub mod replay;
 pub mod timeline;
 pub mod up;
+
+/// Prints a command's report: as pretty JSON with `json`, else as its text.
+pub(crate) fn print_report<R: serde::Serialize>(
+    report: &R,
+    json: bool,
+    text: impl FnOnce(&R) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", text(report));
+    }
+    Ok(())
+}

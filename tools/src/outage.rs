@@ -20,7 +20,6 @@
 //! the table as Markdown, `--json FILE` every run.
 
 use crate::cluster::{Cluster, ClusterSpec, Service};
-use crate::duration::parse_positive;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
@@ -31,7 +30,9 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use toystore_frontend::client::{ClientOptions, FrontendClient};
 use toystore_net::config::Election;
+use toystore_net::duration::parse_positive;
 use toystore_net::ClusterToken;
 use toystore_order::api::Role;
 use toystore_order::ReplicaClient;
@@ -109,7 +110,7 @@ pub enum FaultError {
         /// The fault.
         kind: String,
         /// Why.
-        source: crate::duration::DurationError,
+        source: toystore_net::duration::DurationError,
     },
     /// Not a fault this tool injects.
     #[error(
@@ -265,13 +266,14 @@ async fn wait_selling(
     }
 }
 
-/// Buys until `stop`, retrying each purchase with its key until it succeeds.
-async fn buyer(url: String, ledger: Ledger, stop: Arc<AtomicBool>, retried: Arc<AtomicU64>) {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .tcp_nodelay(true)
-        .build()
-        .unwrap_or_default();
+/// Buys until `stop`, retrying each purchase with its key until it succeeds (whatever the
+/// failure: the stock never runs out, so every refusal is a fault's).
+async fn buyer(
+    client: FrontendClient,
+    ledger: Ledger,
+    stop: Arc<AtomicBool>,
+    retried: Arc<AtomicU64>,
+) {
     let toys = toystore_catalog::toys::TOYS;
     let mut i = 0usize;
     while !stop.load(Ordering::Relaxed) {
@@ -279,21 +281,8 @@ async fn buyer(url: String, ledger: Ledger, stop: Arc<AtomicBool>, retried: Arc<
         let name = toys[i % toys.len()].0;
         i += 1;
         loop {
-            let sent = http
-                .post(format!("{url}/orders"))
-                .header("idempotency-key", &key)
-                .json(&serde_json::json!({ "name": name, "quantity": 1 }))
-                .send()
-                .await;
-            let number = match sent {
-                Ok(r) if r.status().is_success() => r
-                    .json::<serde_json::Value>()
-                    .await
-                    .ok()
-                    .and_then(|v| v["data"]["order_number"].as_u64()),
-                _ => None,
-            };
-            if let Some(n) = number {
+            let number = client.buy(name, 1, Some(&key)).await.ok();
+            if let Some(n) = number.map(|placed| placed.order_number) {
                 ledger.lock().unwrap_or_else(PoisonError::into_inner).push((
                     Instant::now(),
                     n,
@@ -350,16 +339,21 @@ async fn measure(
     let ledger: Ledger = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let retried = Arc::new(AtomicU64::new(0));
-    let buyers: Vec<_> = (0..args.clients.max(1))
+    let options = ClientOptions {
+        timeout: Duration::from_secs(30),
+        ..ClientOptions::default()
+    };
+    let buyers = (0..args.clients.max(1))
         .map(|_| {
-            tokio::spawn(buyer(
-                cluster.frontend_url(),
+            let client = FrontendClient::with_options(&cluster.frontend_url(), options)?;
+            Ok(tokio::spawn(buyer(
+                client,
                 ledger.clone(),
                 stop.clone(),
                 retried.clone(),
-            ))
+            )))
         })
-        .collect();
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let total = (args.faults.len() * args.repeat) as u64;
     let bar = ProgressBar::new(total).with_style(
@@ -430,7 +424,7 @@ async fn measure(
     bar.finish_and_clear();
     outcome?;
     let orders = std::mem::take(&mut *ledger.lock().unwrap_or_else(PoisonError::into_inner));
-    let bad_orders = check_orders(&cluster.frontend_url(), &orders).await;
+    let bad_orders = check_orders(&FrontendClient::new(&cluster.frontend_url())?, &orders).await;
     Ok(OutageReport {
         election: args.election.to_string(),
         runs,
@@ -441,8 +435,7 @@ async fn measure(
 }
 
 /// Reads every acknowledged order back; counts the missing, the altered and the shared.
-async fn check_orders(url: &str, orders: &[(Instant, u64, String)]) -> u64 {
-    let http = reqwest::Client::new();
+async fn check_orders(client: &FrontendClient, orders: &[(Instant, u64, String)]) -> u64 {
     let mut seen = BTreeMap::new();
     let mut bad = 0;
     for (_, number, name) in orders {
@@ -450,11 +443,8 @@ async fn check_orders(url: &str, orders: &[(Instant, u64, String)]) -> u64 {
             bad += 1;
             continue;
         }
-        let got = match http.get(format!("{url}/orders/{number}")).send().await {
-            Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok(),
-            _ => None,
-        };
-        if got.is_none_or(|v| v["data"]["name"].as_str() != Some(name.as_str())) {
+        let got = client.order(*number).await.ok();
+        if got.is_none_or(|order| order.name != *name) {
             bad += 1;
         }
     }

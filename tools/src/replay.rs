@@ -19,16 +19,15 @@
 //! The rebuild writes through `EventLog::execute_blocking`, so [`replay_file`] must not be
 //! called on an async runtime's thread (use `tokio::task::spawn_blocking`).
 
-use crate::logfile::{self, Kind, LogFile};
-use anyhow::{bail, Context};
+use crate::logfile::{Kind, LogFile};
+use anyhow::Context;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use toystore_catalog::projection::CatalogProjection;
 use toystore_events::{CatalogEvent, LogEvent, OrderEvent, Seq};
 use toystore_order::projection::OrderProjection;
-use toystore_store::redb::{ReadTransaction, ReadableTableMetadata};
-use toystore_store::{EventLog, Projection, StoreError};
+use toystore_store::{EventLog, Projection, ReadTables, StoreError};
 
 /// Arguments of `tools replay`.
 #[derive(Debug, Clone, clap::Args)]
@@ -161,9 +160,9 @@ impl ReplayReport {
 /// An `Err` means the file could not be inspected; an inconsistency is in the report.
 pub fn replay_file(path: &Path, write: Option<&Path>) -> anyhow::Result<ReplayReport> {
     let file = LogFile::open(path)?;
-    let tx = file.begin_read()?;
-    let events = event_count(&tx)?;
-    let last_seq = logfile::last_seq(&tx)?.0;
+    let tx = file.read()?;
+    let events = tx.event_count()?;
+    let last_seq = tx.last_seq()?.0;
     let stored = file
         .kind()
         .dump(&tx)
@@ -232,14 +231,6 @@ pub fn replay_file(path: &Path, write: Option<&Path>) -> anyhow::Result<ReplayRe
     Ok(report)
 }
 
-fn event_count(tx: &ReadTransaction) -> anyhow::Result<u64> {
-    match tx.open_table(logfile::EVENTS) {
-        Ok(t) => Ok(t.len()?),
-        Err(toystore_store::redb::TableError::TableDoesNotExist(_)) => Ok(0),
-        Err(e) => bail!("events table: {e}"),
-    }
-}
-
 fn compare(stored: &[String], rebuilt: &[String], report: &mut ReplayReport) {
     let rows = stored.len().max(rebuilt.len());
     report.first_difference = (0..rows)
@@ -249,33 +240,31 @@ fn compare(stored: &[String], rebuilt: &[String], report: &mut ReplayReport) {
             stored: stored.get(row).cloned(),
             rebuilt: rebuilt.get(row).cloned(),
         });
-    let in_stored: HashSet<&String> = stored.iter().collect();
-    let in_rebuilt: HashSet<&String> = rebuilt.iter().collect();
-    report.only_stored = stored
-        .iter()
-        .filter(|r| !in_rebuilt.contains(r))
+    report.only_stored = first_missing(stored, rebuilt);
+    report.only_rebuilt = first_missing(rebuilt, stored);
+}
+
+/// The first [`ROWS_SHOWN`] rows of `rows` that `other` lacks.
+fn first_missing(rows: &[String], other: &[String]) -> Vec<String> {
+    let other: HashSet<&String> = other.iter().collect();
+    rows.iter()
+        .filter(|r| !other.contains(r))
         .take(ROWS_SHOWN)
         .cloned()
-        .collect();
-    report.only_rebuilt = rebuilt
-        .iter()
-        .filter(|r| !in_stored.contains(r))
-        .take(ROWS_SHOWN)
-        .cloned()
-        .collect();
+        .collect()
 }
 
 /// Appends every event of `source` to a new log at `out` and dumps its projection.
 /// `Ok(Err(why))`: the events could not be replayed; `Err`: the new log could not be made.
 fn rebuild<E: LogEvent, P: Projection<E>>(
     projection: P,
-    source: &ReadTransaction,
+    source: &ReadTables,
     out: &Path,
 ) -> anyhow::Result<Result<Vec<String>, StoreError>> {
     let log = EventLog::<E>::open(out, projection)
         .with_context(|| format!("creating {}", out.display()))?;
     let mut batch: Vec<(Seq, Vec<u8>)> = Vec::with_capacity(BATCH);
-    for item in logfile::raw_events(source)? {
+    for item in source.raw_events_after(Seq::ZERO)? {
         batch.push(item?);
         if batch.len() == BATCH {
             if let Err(why) = append(&log, std::mem::take(&mut batch)) {
@@ -286,7 +275,7 @@ fn rebuild<E: LogEvent, P: Projection<E>>(
     if let Err(why) = append(&log, batch) {
         return Ok(Err(why));
     }
-    let tx = log.begin_read()?;
+    let tx = log.read()?;
     let dump = log.projection().dump(&tx)?;
     drop(tx);
     log.close();
@@ -308,11 +297,7 @@ fn append<E: LogEvent>(log: &EventLog<E>, events: Vec<(Seq, Vec<u8>)>) -> Result
 /// Runs `tools replay`: 0 consistent, 1 inconsistent (an `Err` is exit status 2).
 pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
     let report = replay_file(&args.file, args.write.as_deref())?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.to_text());
-    }
+    crate::print_report(&report, args.json, ReplayReport::to_text)?;
     Ok(if report.consistent() { 0 } else { 1 })
 }
 

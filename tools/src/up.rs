@@ -32,7 +32,7 @@ pub struct UpArgs {
     pub stock: Option<u32>,
     /// How often sold-out toys are restocked, e.g. `10s`, `500ms` (default: the file's,
     /// else 10s).
-    #[arg(long, value_parser = crate::duration::parse_positive)]
+    #[arg(long, value_parser = toystore_net::duration::parse_positive)]
     pub restock_interval: Option<Duration>,
     /// Who starts order elections: `frontend` (the front-end asks a replica to campaign)
     /// or `raft` (the replicas elect on their own); default: the file's, else frontend.
@@ -56,7 +56,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         config.catalog.stock = stock;
     }
     if let Some(interval) = args.restock_interval {
-        config.catalog.restock_interval_ms = crate::duration::millis(interval);
+        config.catalog.restock_interval = interval;
     }
     if let Some(election) = args.election {
         config.order.election = election;

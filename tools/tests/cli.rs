@@ -14,7 +14,7 @@ use std::path::Path;
 use toystore_catalog::projection::CatalogProjection;
 use toystore_events::{CatalogEvent, OrderEvent};
 use toystore_order::projection::{OrderProjection, ORDERS};
-use toystore_store::redb::Database;
+use toystore_store::tamper;
 use toystore_store::EventLog;
 
 fn p(path: &Path) -> &str {
@@ -58,7 +58,7 @@ fn replay_and_diff_refuse_what_they_cannot_inspect() {
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "not a database\n").unwrap();
     let plain = dir.path().join("plain.redb");
-    drop(Database::create(&plain).unwrap());
+    tamper::create_foreign(&plain).unwrap();
     let orders = dir.path().join("order-1.redb");
     order_log(&orders, &["Tux"]);
 
@@ -119,15 +119,11 @@ fn exit_statuses_of_replay_and_diff_on_small_logs() {
         .stderr_has("expected a toystore.order log");
 
     // The orders row of order 1 now disagrees with its event.
-    {
-        let db = Database::open(&b).unwrap();
-        let tx = db.begin_write().unwrap();
-        tx.open_table(ORDERS)
-            .unwrap()
-            .insert(1u64, ("Uno", 5u32))
-            .unwrap();
-        tx.commit().unwrap();
-    }
+    tamper::with_tables(&b, |tables| {
+        tables.open(ORDERS)?.insert(1u64, ("Uno", 5u32))?;
+        Ok(())
+    })
+    .unwrap();
     let run = tools(["replay", "--json", p(&b)]);
     run.expect_code(1);
     let v = run.json();

@@ -24,14 +24,12 @@ mod common;
 use common::{start, stop, tools};
 use std::path::{Path, PathBuf};
 use toystore_catalog::projection::STOCK;
-use toystore_events::{encode, OrderEvent};
+use toystore_events::{encode, OrderEvent, Seq};
 use toystore_order::projection::{OrderProjection, ORDERS};
-use toystore_store::redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use toystore_store::EventLog;
+use toystore_store::inspect::LogFile;
+use toystore_store::{tamper, EventLog};
 use toystore_tools::client::{run_clients, ClientConfig};
 use toystore_tools::cluster::Service;
-
-const EVENTS: TableDefinition<'static, u64, &'static [u8]> = TableDefinition::new("events");
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -53,22 +51,17 @@ fn copy(from: &Path, dir: &Path, name: &str) -> PathBuf {
     to
 }
 
-/// Overwrites the stored event at `seq` with `bytes`, directly with redb (projections are
-/// left as they were).
+/// Overwrites the stored event at `seq` with `bytes`, bypassing the log (projections
+/// are left as they were).
 fn overwrite_event(path: &Path, seq: u64, bytes: &[u8]) {
-    let db = Database::open(path).unwrap();
-    let tx = db.begin_write().unwrap();
-    tx.open_table(EVENTS).unwrap().insert(seq, bytes).unwrap();
-    tx.commit().unwrap();
+    tamper::overwrite_event(path, Seq(seq), bytes).unwrap();
 }
 
 /// The order event stored at `seq`.
 fn order_at(path: &Path, seq: u64) -> OrderEvent {
-    let db = Database::open(path).unwrap();
-    let tx = db.begin_read().unwrap();
-    let table = tx.open_table(EVENTS).unwrap();
-    let bytes = table.get(seq).unwrap().unwrap();
-    toystore_events::decode(bytes.value()).unwrap()
+    let tables = LogFile::open(path).unwrap().read().unwrap();
+    let bytes = tables.raw_event(Seq(seq)).unwrap().unwrap();
+    toystore_events::decode(&bytes).unwrap()
 }
 
 #[test]
@@ -215,15 +208,11 @@ fn replay_and_diff_on_real_logs_and_diverged_copies() {
 
     // A tampered projection row: replay catches it, diff (events only) does not care.
     let tampered = copy(&order(2), work.path(), "tampered.redb");
-    {
-        let db = Database::open(&tampered).unwrap();
-        let tx = db.begin_write().unwrap();
-        tx.open_table(ORDERS)
-            .unwrap()
-            .insert(0u64, ("Tampered", 99u32))
-            .unwrap();
-        tx.commit().unwrap();
-    }
+    tamper::with_tables(&tampered, |tables| {
+        tables.open(ORDERS)?.insert(0u64, ("Tampered", 99u32))?;
+        Ok(())
+    })
+    .unwrap();
     let run = tools(["replay", p(&tampered)]);
     run.expect_code(1)
         .stdout_has("projections DIFFER")
@@ -233,19 +222,13 @@ fn replay_and_diff_on_real_logs_and_diverged_copies() {
 
     // A tampered stock row in the catalog.
     let stock = copy(&catalog, work.path(), "stock.redb");
-    {
-        let db = Database::open(&stock).unwrap();
-        let tx = db.begin_write().unwrap();
-        {
-            let mut table = tx.open_table(STOCK).unwrap();
-            let (name, (price, _)) = {
-                let (k, v) = table.first().unwrap().unwrap();
-                (k.value().to_string(), v.value())
-            };
-            table.insert(name.as_str(), (price, 4242)).unwrap();
-        }
-        tx.commit().unwrap();
-    }
+    tamper::with_tables(&stock, |tables| {
+        let mut table = tables.open(STOCK)?;
+        let (name, (price, _)) = table.rows()?.next().unwrap()?;
+        table.insert(name.as_str(), (price, 4242))?;
+        Ok(())
+    })
+    .unwrap();
     tools(["replay", p(&stock)])
         .expect_code(1)
         .stdout_has("quantity=4242")

@@ -1,7 +1,7 @@
 //! Shared helpers of the front-end's integration tests: the catalog's test harness
 //! (included from `catalog/tests/common`, so both crates start catalogs the same way),
 //! plus a front-end started in-process on a loopback port (stopped again when its guard
-//! drops) and its cache metrics.
+//! drops), its typed client and its cache metrics.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,9 +19,8 @@ use tokio::task::JoinHandle;
 use toystore_catalog::api::BuyRequest;
 use toystore_catalog::CatalogClient;
 use toystore_events::Seq;
-use toystore_frontend::server::{
-    run as run_frontend, FrontendError, ServerConfig as FrontendConfig,
-};
+use toystore_frontend::client::FrontendClient;
+use toystore_frontend::server::{run as run_frontend, ServerConfig as FrontendConfig, StartError};
 
 /// The front-end's cache counters as `GET /internal/metrics` reports them.
 pub use toystore_frontend::cache::CacheStats as Stats;
@@ -42,6 +41,7 @@ pub fn frontend_config(catalog_url: &str, capacity: Option<usize>) -> FrontendCo
         },
         watch: None,
         election: Default::default(),
+        timeouts: Default::default(),
     }
 }
 
@@ -50,9 +50,11 @@ pub fn frontend_config(catalog_url: &str, capacity: Option<usize>) -> FrontendCo
 pub struct TestFrontend {
     pub addr: SocketAddr,
     pub url: String,
+    /// The typed client of its public API.
+    pub client: FrontendClient,
     http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), FrontendError>>>,
+    task: Option<JoinHandle<Result<(), StartError>>>,
 }
 
 impl TestFrontend {
@@ -66,18 +68,17 @@ impl TestFrontend {
         let task = tokio::spawn(run_frontend(listener, config, async move {
             let _ = rx.await;
         }));
+        let url = format!("http://{addr}");
         let frontend = Self {
             addr,
-            url: format!("http://{addr}"),
+            client: FrontendClient::new(&url).expect("front-end client"),
+            url,
             http: http(),
             shutdown: Some(tx),
             task: Some(task),
         };
-        let url = format!("{}/health", frontend.url);
-        let http = frontend.http.clone();
-        wait_until("front-end answers /health", || {
-            let req = http.get(&url);
-            async move { matches!(req.send().await, Ok(r) if r.status() == 200) }
+        wait_until("front-end answers /health", || async {
+            frontend.client.health().await.is_ok()
         })
         .await;
         frontend
@@ -91,33 +92,36 @@ impl TestFrontend {
         frontend
     }
 
-    /// `GET <path>` on the front-end: status and JSON body.
+    /// `GET <path>` on the front-end, raw: status and JSON body (for the tests of the exact
+    /// bytes and of the edge; everything else goes through [`TestFrontend::client`]).
     pub async fn get(&self, path: &str) -> (u16, Value) {
         send_json(self.http.get(format!("{}{path}", self.url))).await
     }
 
-    /// `GET /products/<name>` (the name as given, already percent-encoded if need be).
+    /// `GET /products/<name>`, raw (the name as given, already percent-encoded if need be).
     pub async fn product(&self, name: &str) -> (u16, Value) {
         self.get(&format!("/products/{name}")).await
     }
 
-    /// The quantity the front-end reports for `name` (which must exist).
+    /// The quantity the front-end reports for `name` (which must exist; the exact name, the
+    /// client percent-encodes it).
     pub async fn quantity(&self, name: &str) -> u64 {
-        let (status, body) = self.product(name).await;
-        assert_eq!(status, 200, "{name}: {body}");
-        body["data"]["quantity"].as_u64().expect("quantity")
+        let product = self
+            .client
+            .product(name)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        u64::from(product.quantity)
     }
 
     /// The cache counters (panics if caching is off).
     pub async fn stats(&self) -> Stats {
-        let (status, body) = send_json(
-            self.http
-                .get(format!("{}/internal/metrics", self.url))
-                .header("authorization", bearer()),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_value(body["data"]["cache"].clone()).expect("cache stats")
+        self.client
+            .internal_metrics(&token())
+            .await
+            .expect("internal metrics")
+            .cache
+            .expect("caching is on")
     }
 
     /// Waits until the cache's `active` flag is `active`.
@@ -129,7 +133,7 @@ impl TestFrontend {
     }
 
     /// Stops the front-end and waits until `run` has returned.
-    pub async fn stop(mut self) -> Result<(), FrontendError> {
+    pub async fn stop(mut self) -> Result<(), StartError> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

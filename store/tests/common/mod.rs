@@ -6,13 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use toystore_events::CatalogEvent;
-use toystore_store::redb::{
-    ReadTransaction, ReadableTable, TableDefinition, TableHandle, WriteTransaction,
-};
-use toystore_store::{EventLog, Projection, Seq, StoreError};
+use toystore_store::{EventLog, Projection, ReadTables, Seq, StoreError, Table, WriteTables};
 
 /// The counting projection's table: product name → number of events about it.
-pub const COUNTS: TableDefinition<'static, &'static str, u64> = TableDefinition::new("counts");
+pub const COUNTS: Table<&'static str, u64> = Table::new("counts");
 
 /// The product name whose events [`Counts`] refuses, after having written its row (so a test
 /// can see that a failing `apply` leaves none of its own writes behind either).
@@ -23,20 +20,20 @@ pub const POISON: &str = "poison";
 pub struct Counts;
 
 impl Projection<CatalogEvent> for Counts {
-    fn init(&self, tx: &WriteTransaction) -> Result<(), StoreError> {
-        tx.open_table(COUNTS)?;
+    fn init(&self, tables: &WriteTables<'_>) -> Result<(), StoreError> {
+        tables.open(COUNTS)?;
         Ok(())
     }
 
     fn apply(
         &self,
-        tx: &WriteTransaction,
+        tables: &WriteTables<'_>,
         seq: Seq,
         event: &CatalogEvent,
     ) -> Result<(), StoreError> {
         let name = event.product();
-        let mut table = tx.open_table(COUNTS)?;
-        let n = table.get(name)?.map(|v| v.value()).unwrap_or(0);
+        let mut table = tables.open(COUNTS)?;
+        let n = table.get(name)?.unwrap_or(0);
         table.insert(name, n + 1)?;
         if name == POISON {
             return Err(StoreError::Projection {
@@ -47,33 +44,26 @@ impl Projection<CatalogEvent> for Counts {
         Ok(())
     }
 
-    fn clear(&self, tx: &WriteTransaction) -> Result<(), StoreError> {
-        tx.delete_table(COUNTS)?;
-        self.init(tx)
+    fn clear(&self, tables: &WriteTables<'_>) -> Result<(), StoreError> {
+        tables.reset(COUNTS)
     }
 
-    fn dump(&self, tx: &ReadTransaction) -> Result<Vec<String>, StoreError> {
-        Ok(read_counts(tx)?
+    fn dump(&self, tables: &ReadTables) -> Result<Vec<String>, StoreError> {
+        Ok(read_counts(tables)?
             .into_iter()
-            .map(|(name, n)| format!("{}\t{name}\t{n}", COUNTS.name()))
+            .map(|(name, n)| format!("counts\t{name}\t{n}"))
             .collect())
     }
 }
 
 /// Every row of the counts table.
-pub fn read_counts(tx: &ReadTransaction) -> Result<BTreeMap<String, u64>, StoreError> {
-    let table = tx.open_table(COUNTS)?;
-    let mut out = BTreeMap::new();
-    for row in table.iter()? {
-        let (k, v) = row?;
-        out.insert(k.value().to_string(), v.value());
-    }
-    Ok(out)
+pub fn read_counts(tables: &ReadTables) -> Result<BTreeMap<String, u64>, StoreError> {
+    tables.open(COUNTS)?.rows()?.collect()
 }
 
 /// The counts table of an open log.
 pub fn counts_of(log: &EventLog<CatalogEvent>) -> BTreeMap<String, u64> {
-    read_counts(&log.begin_read().expect("begin_read")).expect("read counts")
+    read_counts(&log.read().expect("read")).expect("read counts")
 }
 
 /// What the counts table must hold for these events.

@@ -11,8 +11,7 @@ use std::io::Cursor;
 use std::path::Path;
 use toystore_events::{OrderEvent, Seq};
 use toystore_store::raft::{Apply, LogStore, RaftStore, StateMachine};
-use toystore_store::redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
-use toystore_store::{Batch, Projection, StoreError};
+use toystore_store::{Batch, Projection, ReadTables, StoreError, Table, WriteTables};
 
 /// A purchase proposed through Raft.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,23 +51,27 @@ openraft::declare_raft_types!(
 );
 
 /// number → (name, quantity).
-pub const ORDERS: TableDefinition<'static, u64, (&'static str, u32)> =
-    TableDefinition::new("orders");
+pub const ORDERS: Table<u64, (&'static str, u32)> = Table::new("orders");
 /// request id → order number.
-pub const REQUESTS: TableDefinition<'static, &'static str, u64> = TableDefinition::new("requests");
+pub const REQUESTS: Table<&'static str, u64> = Table::new("requests");
 
 /// The order log's projection (as the order crate has it).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Orders;
 
 impl Projection<OrderEvent> for Orders {
-    fn init(&self, tx: &WriteTransaction) -> Result<(), StoreError> {
-        tx.open_table(ORDERS)?;
-        tx.open_table(REQUESTS)?;
+    fn init(&self, tables: &WriteTables<'_>) -> Result<(), StoreError> {
+        tables.open(ORDERS)?;
+        tables.open(REQUESTS)?;
         Ok(())
     }
 
-    fn apply(&self, tx: &WriteTransaction, seq: Seq, event: &OrderEvent) -> Result<(), StoreError> {
+    fn apply(
+        &self,
+        tables: &WriteTables<'_>,
+        seq: Seq,
+        event: &OrderEvent,
+    ) -> Result<(), StoreError> {
         let OrderEvent::OrderPlaced {
             number,
             request_id,
@@ -81,10 +84,11 @@ impl Projection<OrderEvent> for Orders {
                 message: format!("order {number} at seq {seq}"),
             });
         }
-        tx.open_table(ORDERS)?
+        tables
+            .open(ORDERS)?
             .insert(*number, (name.as_str(), *quantity))?;
-        if tx
-            .open_table(REQUESTS)?
+        if tables
+            .open(REQUESTS)?
             .insert(request_id.as_str(), *number)?
             .is_some()
         {
@@ -96,22 +100,20 @@ impl Projection<OrderEvent> for Orders {
         Ok(())
     }
 
-    fn clear(&self, tx: &WriteTransaction) -> Result<(), StoreError> {
-        tx.delete_table(ORDERS)?;
-        tx.delete_table(REQUESTS)?;
-        self.init(tx)
+    fn clear(&self, tables: &WriteTables<'_>) -> Result<(), StoreError> {
+        tables.reset(ORDERS)?;
+        tables.reset(REQUESTS)
     }
 
-    fn dump(&self, tx: &ReadTransaction) -> Result<Vec<String>, StoreError> {
+    fn dump(&self, tables: &ReadTables) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
-        for row in tx.open_table(ORDERS)?.iter()? {
-            let (k, v) = row?;
-            let (name, quantity) = v.value();
-            out.push(format!("order {} {name} {quantity}", k.value()));
+        for row in tables.open(ORDERS)?.rows()? {
+            let (k, (name, quantity)) = row?;
+            out.push(format!("order {} {name} {quantity}", k));
         }
-        for row in tx.open_table(REQUESTS)?.iter()? {
+        for row in tables.open(REQUESTS)?.rows()? {
             let (k, v) = row?;
-            out.push(format!("request {} {}", k.value(), v.value()));
+            out.push(format!("request {} {}", k, v));
         }
         Ok(out)
     }
@@ -131,10 +133,9 @@ impl Apply<TestConfig, OrderEvent> for Purchases {
         data: &Purchase,
     ) -> Result<Reply, StoreError> {
         let known = batch
-            .tx()
-            .open_table(REQUESTS)?
-            .get(data.request_id.as_str())?
-            .map(|v| v.value());
+            .tables()
+            .open(REQUESTS)?
+            .get(data.request_id.as_str())?;
         if let Some(number) = known {
             return Ok(Reply::Placed { number, new: false });
         }
@@ -231,6 +232,6 @@ pub fn events(store: &Store) -> Vec<(Seq, OrderEvent)> {
 
 /// The projection's rows.
 pub fn dump(store: &Store) -> Vec<String> {
-    let tx = store.event_log().begin_read().unwrap();
-    store.event_log().projection().dump(&tx).unwrap()
+    let tables = store.event_log().read().unwrap();
+    store.event_log().projection().dump(&tables).unwrap()
 }

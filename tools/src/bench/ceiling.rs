@@ -67,10 +67,9 @@ impl BareServer {
         let mut conn = super::conn::Conn::new(addr, Duration::from_secs(1));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok((status, _)) = conn.send(&super::conn::Call::get("/".into())).await {
-                if status.is_success() {
-                    break;
-                }
+            let ready = conn.send(&super::conn::Call::get("/".into())).await;
+            if matches!(ready, Ok(super::conn::Reply::Ok(_))) {
+                break;
             }
             if Instant::now() > deadline {
                 anyhow::bail!("the bare HTTP server did not answer within 20 s");

@@ -6,6 +6,9 @@
 //! per-request allocation beyond the request itself), with `TCP_NODELAY`, and sends its
 //! requests one after another. A connection that fails is dropped and made again on the
 //! next request; the failed request is reported as an error, never retried here.
+//!
+//! This is the load generator's HTTP module: the one place of `bench` that reads status
+//! codes; scenarios get a [`Reply`] saying what the answer means.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -30,6 +33,48 @@ pub enum ConnError {
     /// No answer within the timeout.
     #[error("timed out")]
     Timeout,
+}
+
+/// What an answer means to a scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// 2xx, with its body.
+    Ok(Bytes),
+    /// 409: refused by the store's rules (sold out), with its body.
+    Refused(Bytes),
+    /// Any other status: an error.
+    Failed {
+        /// The status code.
+        status: u16,
+        /// The body.
+        body: Bytes,
+    },
+}
+
+impl Reply {
+    fn new(status: StatusCode, body: Bytes) -> Self {
+        if status.is_success() {
+            Reply::Ok(body)
+        } else if status == StatusCode::CONFLICT {
+            Reply::Refused(body)
+        } else {
+            Reply::Failed {
+                status: status.as_u16(),
+                body,
+            }
+        }
+    }
+
+    /// The reply as an error message: status and the start of the body.
+    pub fn describe(&self) -> String {
+        let (status, body) = match self {
+            Reply::Ok(body) => (200, body),
+            Reply::Refused(body) => (409, body),
+            Reply::Failed { status, body } => (*status, body),
+        };
+        let body: String = String::from_utf8_lossy(body).chars().take(200).collect();
+        format!("{status}: {body}")
+    }
 }
 
 /// A request to send: method, path (with query) and an optional JSON body.
@@ -89,8 +134,8 @@ impl Conn {
         Ok(sender)
     }
 
-    /// Sends `call` and reads the whole reply: status and body.
-    pub async fn send(&mut self, call: &Call) -> Result<(StatusCode, Bytes), ConnError> {
+    /// Sends `call` and reads the whole reply.
+    pub async fn send(&mut self, call: &Call) -> Result<Reply, ConnError> {
         match tokio::time::timeout(self.timeout, self.exchange(call)).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(e)) => {
@@ -104,7 +149,7 @@ impl Conn {
         }
     }
 
-    async fn exchange(&mut self, call: &Call) -> Result<(StatusCode, Bytes), ConnError> {
+    async fn exchange(&mut self, call: &Call) -> Result<Reply, ConnError> {
         let mut sender = match self.sender.take() {
             Some(s) if !s.is_closed() => s,
             _ => self.connect().await?,
@@ -125,6 +170,6 @@ impl Conn {
         let status = resp.status();
         let body = resp.into_body().collect().await?.to_bytes();
         self.sender = Some(sender);
-        Ok((status, body))
+        Ok(Reply::new(status, body))
     }
 }

@@ -78,7 +78,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 32])]
     pub clients: Vec<usize>,
     /// Measured time per run.
-    #[arg(long, default_value = "10s", value_parser = crate::duration::parse_positive)]
+    #[arg(long, default_value = "10s", value_parser = toystore_net::duration::parse_positive)]
     pub duration: Duration,
     /// Unmeasured time before each run.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
@@ -91,7 +91,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0.5)]
     pub p: f64,
     /// Per-request timeout.
-    #[arg(long, default_value = "10s", value_parser = crate::duration::parse_positive)]
+    #[arg(long, default_value = "10s", value_parser = toystore_net::duration::parse_positive)]
     pub timeout: Duration,
     /// Seed of the clients' random choices.
     #[arg(long, default_value_t = 1)]
@@ -368,15 +368,14 @@ async fn place_orders(target: &Target, shared: &Shared, n: usize) -> anyhow::Res
             body: Some(format!("{{\"name\":{name},\"quantity\":1}}").into()),
             idempotency_key: Some(format!("{prefix}-{i}")),
         };
-        let (status, body) = conn
+        let body = match conn
             .send(&call)
             .await
-            .context("placing orders for order-read")?;
-        anyhow::ensure!(
-            status.is_success(),
-            "placing orders for order-read: {status} {}",
-            String::from_utf8_lossy(&body)
-        );
+            .context("placing orders for order-read")?
+        {
+            conn::Reply::Ok(body) => body,
+            other => anyhow::bail!("placing orders for order-read: {}", other.describe()),
+        };
         let v: serde_json::Value = serde_json::from_slice(&body)?;
         numbers.push(
             v["data"]["order_number"]

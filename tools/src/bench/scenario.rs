@@ -13,9 +13,9 @@
 //! stock" (another client bought the last units between the query and the buy) is a
 //! correct answer and counted as `rejected`.
 
-use super::conn::{Call, Conn, ConnError};
+use super::conn::{Call, Conn, ConnError, Reply};
 use bytes::Bytes;
-use hyper::{Method, StatusCode};
+use hyper::Method;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -217,7 +217,7 @@ impl Client {
                 let call = Call::get(format!("/products/{}", self.shared.toys[toy]));
                 let reply = conn.send(&call).await;
                 let in_stock = match &reply {
-                    Ok((StatusCode::OK, body)) => quantity_of(body).is_some_and(|q| q > 0),
+                    Ok(Reply::Ok(body)) => quantity_of(body).is_some_and(|q| q > 0),
                     _ => false,
                 };
                 rec.record(Kind::Query, expect_ok(reply), due);
@@ -225,7 +225,7 @@ impl Client {
                     let start = Instant::now();
                     let call = self.buy_call(toy);
                     let outcome = match conn.send(&call).await {
-                        Ok((StatusCode::CONFLICT, _)) => Outcome::Rejected,
+                        Ok(Reply::Refused(_)) => Outcome::Rejected,
                         other => expect_ok(other),
                     };
                     rec.record(Kind::Buy, outcome, start);
@@ -239,14 +239,10 @@ impl Client {
     }
 }
 
-fn expect_ok(reply: Result<(StatusCode, Bytes), ConnError>) -> Outcome {
+fn expect_ok(reply: Result<Reply, ConnError>) -> Outcome {
     match reply {
-        Ok((StatusCode::OK, _)) => Outcome::Ok,
-        Ok((status, body)) => {
-            let body = String::from_utf8_lossy(&body);
-            let body: String = body.chars().take(200).collect();
-            Outcome::Error(format!("{status}: {body}"))
-        }
+        Ok(Reply::Ok(_)) => Outcome::Ok,
+        Ok(other) => Outcome::Error(other.describe()),
         Err(e) => Outcome::Error(e.to_string()),
     }
 }

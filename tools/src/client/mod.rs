@@ -1,8 +1,8 @@
 //! `tools client`: the handout's client, as a load generator with a checker.
 //!
 //! [`run_clients`] runs `clients` simulated clients concurrently against a front-end. Each
-//! has its own keep-alive connection (one [`reqwest::Client`] with one idle connection and
-//! `TCP_NODELAY`) and its own seeded random generator, so the toys queried and the buy
+//! has its own keep-alive connection (a [`toystore_frontend::client::FrontendClient`] keeping
+//! one idle connection, `TCP_NODELAY`) and its own seeded random generator, so the toys queried and the buy
 //! decisions are a function of the seed alone. Each iteration queries a random toy
 //! (`GET /products/<name>`); if the reply shows stock, the client buys one with probability
 //! `p` (`POST /orders` with a fresh `Idempotency-Key`, retried with the same key after a
@@ -62,9 +62,9 @@ pub struct ClientArgs {
     /// Units per order.
     #[arg(long, default_value_t = 1)]
     pub quantity: u32,
-    /// Per-request timeout, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 15_000)]
-    pub timeout_ms: u64,
+    /// Per-request timeout, e.g. 15s or 500ms.
+    #[arg(long, default_value = "15s", value_parser = toystore_net::duration::parse_positive)]
+    pub timeout: Duration,
     /// Print the report as JSON (and no progress bar).
     #[arg(long)]
     pub json: bool,
@@ -118,7 +118,7 @@ impl ClientConfig {
         }
     }
 
-    fn check(&self) -> anyhow::Result<Url> {
+    fn check(&self) -> anyhow::Result<()> {
         if !(0.0..=1.0).contains(&self.p) {
             bail!("--p must be a probability from 0 to 1, got {}", self.p);
         }
@@ -139,7 +139,7 @@ impl ClientConfig {
                 self.frontend
             );
         }
-        Ok(url)
+        Ok(())
     }
 }
 
@@ -152,18 +152,14 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<u8> {
         clients: args.clients,
         seed: args.seed.unwrap_or_else(rand::random),
         quantity: args.quantity,
-        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        timeout: args.timeout,
         buy_attempts: 4,
         progress: !args.json,
         stop_after: None,
         history: None,
     };
     let report = run_clients(config).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.to_text());
-    }
+    crate::print_report(&report, args.json, ClientReport::to_text)?;
     Ok(if report.verification.ok { 0 } else { 1 })
 }
 

@@ -5,6 +5,9 @@
 //!
 //! Longer than most files on purpose: the phases share one client's state (its connection,
 //! its seeded generator, its recorders and its history), and read best side by side.
+//!
+//! Every request goes through [`FrontendClient`]; what a reply means for the statistics is
+//! decided here from its typed [`FrontendError`].
 
 use super::report::{ClientReport, Recorder, Verification};
 use super::ClientConfig;
@@ -12,78 +15,20 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reqwest::Url;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
-use toystore_net::client::{read_envelope, ClientError};
-
-/// An order as the client recorded it and as `GET /orders/<n>` returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct OrderView {
-    number: u64,
-    name: String,
-    quantity: u32,
-}
-
-#[derive(Debug, Deserialize)]
-struct ProductView {
-    name: String,
-    quantity: u32,
-}
-
-#[derive(Debug, Deserialize)]
-struct Placed {
-    order_number: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct BuyBody<'a> {
-    name: &'a str,
-    quantity: u32,
-}
-
-/// What one call ended with.
-enum Call<T> {
-    /// The `data` of a success reply.
-    Data(T),
-    /// An error reply with this status and message.
-    Status(u16, String),
-    /// No usable reply: connection error, timeout, malformed body.
-    Failed(ClientError),
-}
-
-async fn call<T: serde::de::DeserializeOwned>(req: reqwest::RequestBuilder) -> Call<T> {
-    let resp = match req.send().await {
-        Ok(resp) => resp,
-        Err(e) => return Call::Failed(ClientError::from(e)),
-    };
-    match read_envelope::<T>(resp).await {
-        Ok(data) => Call::Data(data),
-        Err(ClientError::Status { status, message }) => Call::Status(status, message),
-        Err(e) => Call::Failed(e),
-    }
-}
-
-/// The URL of `base` with `segments` appended (each percent-encoded).
-fn url_of(base: &Url, segments: &[&str]) -> anyhow::Result<Url> {
-    let mut url = base.clone();
-    url.path_segments_mut()
-        .map_err(|()| anyhow::anyhow!("{base} cannot be a base URL"))?
-        .pop_if_empty()
-        .extend(segments);
-    Ok(url)
-}
+use toystore_frontend::api::OrderRecord;
+use toystore_frontend::client::{ClientOptions, FrontendClient, FrontendError};
 
 /// One simulated client.
 struct Sim {
-    http: reqwest::Client,
+    client: FrontendClient,
     rng: StdRng,
     query: Recorder,
     buy: Recorder,
     check: Recorder,
-    orders: Vec<OrderView>,
+    orders: Vec<OrderRecord>,
     problems: Vec<String>,
     matched: u64,
     missing: u64,
@@ -101,13 +46,6 @@ enum Bought {
     Unknown,
 }
 
-/// The URLs a client uses.
-struct Targets {
-    toys: Vec<(String, Url)>,
-    orders: Url,
-    base: Url,
-}
-
 const PROBLEMS_KEPT: usize = 20;
 
 /// How long a client waits after a query the store did not answer.
@@ -115,15 +53,15 @@ const QUERY_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 impl Sim {
     fn new(config: &ClientConfig, index: usize) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(2).min(config.timeout))
-            .timeout(config.timeout)
-            .build()
+        let options = ClientOptions {
+            timeout: config.timeout,
+            connect_timeout: Duration::from_secs(2),
+            max_idle_connections: 1,
+        };
+        let client = FrontendClient::with_options(&config.frontend, options)
             .context("building an HTTP client")?;
         Ok(Self {
-            http,
+            client,
             rng: StdRng::seed_from_u64(config.seed.wrapping_add(index as u64)),
             query: Recorder::new()?,
             buy: Recorder::new()?,
@@ -144,20 +82,20 @@ impl Sim {
     }
 
     /// The query/buy loop.
-    async fn load(&mut self, config: &ClientConfig, targets: &Targets, bar: &ProgressBar) {
+    async fn load(&mut self, config: &ClientConfig, toys: &[String], bar: &ProgressBar) {
         let deadline = config.stop_after.map(|d| Instant::now() + d);
         for _ in 0..config.iterations {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
             // Both draws happen every iteration, so the choices depend on the seed alone.
-            let pick = self.rng.random_range(0..targets.toys.len());
+            let pick = self.rng.random_range(0..toys.len());
             let wants = self.rng.random_bool(config.p);
-            let (name, url) = &targets.toys[pick];
-            match self.query_once(name, url).await {
+            let name = &toys[pick];
+            match self.query_once(name).await {
                 Some(in_stock) => {
                     if in_stock && wants {
-                        self.buy_once(config, name, &targets.orders).await;
+                        self.buy_once(config, name).await;
                     }
                 }
                 // The store did not answer (e.g. its catalog is down): pause as a person
@@ -170,25 +108,21 @@ impl Sim {
     }
 
     /// Queries one toy; `Some(quantity > 0)` when the store answered.
-    async fn query_once(&mut self, name: &str, url: &Url) -> Option<bool> {
+    async fn query_once(&mut self, name: &str) -> Option<bool> {
         self.query.count += 1;
         let started = Instant::now();
-        match call::<ProductView>(self.http.get(url.clone())).await {
-            Call::Data(product) if product.name == name => {
+        match self.client.product(name).await {
+            Ok(product) if product.name == name => {
                 self.query.answered(started);
                 Some(product.quantity > 0)
             }
-            Call::Data(product) => {
+            Ok(product) => {
                 self.query
                     .error(format!("query {name}: got product {:?}", product.name));
                 None
             }
-            Call::Status(status, message) => {
-                self.query
-                    .error(format!("query {name}: {status} {message}"));
-                None
-            }
-            Call::Failed(e) => {
+            // "<status> <message>", or what failed.
+            Err(e) => {
                 self.query.error(format!("query {name}: {e}"));
                 None
             }
@@ -197,7 +131,7 @@ impl Sim {
 
     /// Buys `config.quantity` of `name`, retrying with the same idempotency key, and
     /// records what came of it in the history, if any.
-    async fn buy_once(&mut self, config: &ClientConfig, name: &str, orders: &Url) {
+    async fn buy_once(&mut self, config: &ClientConfig, name: &str) {
         self.buy.count += 1;
         // Not from the seeded generator: keys must be unique across runs against one store.
         let key = uuid::Uuid::new_v4().to_string();
@@ -205,7 +139,7 @@ impl Sim {
         if let Some(h) = history {
             h.invoke(&key, name, config.quantity);
         }
-        let outcome = self.buy_with_retries(config, name, orders, &key).await;
+        let outcome = self.buy_with_retries(config, name, &key).await;
         if let Some(h) = history {
             match outcome {
                 Bought::Placed(number) => h.ok(&key, number),
@@ -215,52 +149,36 @@ impl Sim {
         }
     }
 
-    async fn buy_with_retries(
-        &mut self,
-        config: &ClientConfig,
-        name: &str,
-        orders: &Url,
-        key: &str,
-    ) -> Bought {
-        let body = BuyBody {
-            name,
-            quantity: config.quantity,
-        };
+    async fn buy_with_retries(&mut self, config: &ClientConfig, name: &str, key: &str) -> Bought {
         let started = Instant::now();
         for attempt in 1..=config.buy_attempts {
-            let req = self
-                .http
-                .post(orders.clone())
-                .header("Idempotency-Key", key)
-                .json(&body);
-            let retryable = match call::<Placed>(req).await {
-                Call::Data(placed) => {
+            let bought = self.client.buy(name, config.quantity, Some(key)).await;
+            let retryable = match bought {
+                Ok(placed) => {
                     self.buy.answered(started);
-                    self.orders.push(OrderView {
+                    self.orders.push(OrderRecord {
                         number: placed.order_number,
                         name: name.to_string(),
                         quantity: config.quantity,
                     });
                     return Bought::Placed(placed.order_number);
                 }
-                Call::Status(409, _) => {
+                Err(FrontendError::InsufficientStock(_)) => {
                     self.buy.answered(started);
                     self.buy.rejected += 1;
                     return Bought::Refused;
                 }
-                Call::Status(503, message) => format!("buy {name}: 503 {message}"),
-                Call::Status(status, message) => {
-                    self.buy.error(format!("buy {name}: {status} {message}"));
+                // Not now, or no answer: it may have happened, so the retry carries the
+                // same key and cannot buy twice.
+                Err(e @ FrontendError::Unavailable { status: 503, .. })
+                | Err(e @ FrontendError::Transport { .. }) => format!("buy {name}: {e}"),
+                Err(e) => {
+                    self.buy.error(format!("buy {name}: {e}"));
                     // A 4xx refused it; anything else may have happened.
-                    return match status {
-                        400..=499 => Bought::Refused,
+                    return match e.status() {
+                        Some(400..=499) => Bought::Refused,
                         _ => Bought::Unknown,
                     };
-                }
-                Call::Failed(e @ ClientError::Unreachable(_)) => format!("buy {name}: {e}"),
-                Call::Failed(e) => {
-                    self.buy.error(format!("buy {name}: {e}"));
-                    return Bought::Unknown;
                 }
             };
             if attempt == config.buy_attempts {
@@ -275,31 +193,23 @@ impl Sim {
     }
 
     /// Reads every recorded order back and compares.
-    async fn verify(&mut self, targets: &Targets, bar: &ProgressBar) {
+    async fn verify(&mut self, bar: &ProgressBar) {
         let orders = std::mem::take(&mut self.orders);
         for order in &orders {
-            self.check_one(order, &targets.base).await;
+            self.check_one(order).await;
             bar.inc(1);
         }
         self.orders = orders;
     }
 
-    async fn check_one(&mut self, order: &OrderView, base: &Url) {
+    async fn check_one(&mut self, order: &OrderRecord) {
         self.check.count += 1;
-        let url = match url_of(base, &["orders", &order.number.to_string()]) {
-            Ok(url) => url,
-            Err(e) => {
-                self.check.error(e.to_string());
-                self.unchecked += 1;
-                return;
-            }
-        };
         const ATTEMPTS: u32 = 4;
         let started = Instant::now();
         for attempt in 1..=ATTEMPTS {
             let last = attempt == ATTEMPTS;
-            match call::<OrderView>(self.http.get(url.clone())).await {
-                Call::Data(got) => {
+            match self.client.order(order.number).await {
+                Ok(got) => {
                     self.check.answered(started);
                     if &got == order {
                         self.matched += 1;
@@ -317,23 +227,23 @@ impl Sim {
                     }
                     return;
                 }
-                Call::Status(404, message) => {
+                Err(FrontendError::NotFound(message)) => {
                     self.check.answered(started);
                     self.missing += 1;
                     self.problem(format!("order {}: missing (404 {message})", order.number));
                     return;
                 }
-                Call::Status(503, message) if !last => {
+                Err(FrontendError::Unavailable {
+                    status: 503,
+                    message,
+                })
+                | Err(FrontendError::Transport { message, .. })
+                    if !last =>
+                {
                     tracing::debug!(order = order.number, %message, "order check retry");
                 }
-                Call::Failed(ClientError::Unreachable(message)) if !last => {
-                    tracing::debug!(order = order.number, %message, "order check retry");
-                }
-                Call::Status(status, message) => {
-                    self.fail_check(order.number, format!("{status} {message}"));
-                    return;
-                }
-                Call::Failed(e) => {
+                // "<status> <message>", or what failed.
+                Err(e) => {
                     self.fail_check(order.number, e.to_string());
                     return;
                 }
@@ -364,12 +274,12 @@ fn progress_bar(config: &ClientConfig, len: u64) -> ProgressBar {
 }
 
 /// Lists the toys (`GET /products`).
-async fn list_toys(http: &reqwest::Client, base: &Url) -> anyhow::Result<Vec<String>> {
-    let url = url_of(base, &["products"])?;
-    let toys = match call::<Vec<ProductView>>(http.get(url.clone())).await {
-        Call::Data(toys) => toys,
-        Call::Status(status, message) => bail!("listing toys at {url}: {status} {message}"),
-        Call::Failed(e) => bail!("listing toys at {url}: {e} (is the store running?)"),
+async fn list_toys(client: &FrontendClient) -> anyhow::Result<Vec<String>> {
+    let url = client.url(&["products"]);
+    let toys = match client.products().await {
+        Ok(toys) => toys,
+        Err(e) if e.status().is_some() => bail!("listing toys at {url}: {e}"),
+        Err(e) => bail!("listing toys at {url}: {e} (is the store running?)"),
     };
     if toys.is_empty() {
         bail!("the store has no toys ({url} listed none)");
@@ -381,19 +291,12 @@ async fn list_toys(http: &reqwest::Client, base: &Url) -> anyhow::Result<Vec<Str
 /// configuration, front-end unreachable, no toys); errors of single requests are counted
 /// in the report.
 pub async fn run_clients(config: ClientConfig) -> anyhow::Result<ClientReport> {
-    let base = config.check()?;
+    config.check()?;
     let mut sims = (0..config.clients)
         .map(|i| Sim::new(&config, i))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let names = list_toys(&sims[0].http, &base).await?;
-    let targets = std::sync::Arc::new(Targets {
-        toys: names
-            .iter()
-            .map(|n| Ok((n.clone(), url_of(&base, &["products", n])?)))
-            .collect::<anyhow::Result<_>>()?,
-        orders: url_of(&base, &["orders"])?,
-        base: base.clone(),
-    });
+    let names = list_toys(&sims[0].client).await?;
+    let toys = std::sync::Arc::new(names.clone());
     let config = std::sync::Arc::new(config);
 
     let total = config.iterations.saturating_mul(config.clients as u64);
@@ -401,9 +304,9 @@ pub async fn run_clients(config: ClientConfig) -> anyhow::Result<ClientReport> {
     bar.set_message("query/buy");
     let started = Instant::now();
     sims = run_phase(sims, |mut sim| {
-        let (config, targets, bar) = (config.clone(), targets.clone(), bar.clone());
+        let (config, toys, bar) = (config.clone(), toys.clone(), bar.clone());
         async move {
-            sim.load(&config, &targets, &bar).await;
+            sim.load(&config, &toys, &bar).await;
             sim
         }
     })
@@ -416,9 +319,9 @@ pub async fn run_clients(config: ClientConfig) -> anyhow::Result<ClientReport> {
     bar.set_message("order check");
     let started = Instant::now();
     sims = run_phase(sims, |mut sim| {
-        let (targets, bar) = (targets.clone(), bar.clone());
+        let bar = bar.clone();
         async move {
-            sim.verify(&targets, &bar).await;
+            sim.verify(&bar).await;
             sim
         }
     })
@@ -495,25 +398,4 @@ where
         out.push(handle.await.context("a client task failed")?);
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    #[test]
-    fn urls_percent_encode_names_and_keep_a_base_path() {
-        let base = Url::parse("http://127.0.0.1:8080").unwrap();
-        let url = url_of(&base, &["products", "Rubik's Cube"]).unwrap();
-        assert_eq!(
-            url.as_str(),
-            "http://127.0.0.1:8080/products/Rubik's%20Cube"
-        );
-        let base = Url::parse("http://h/store/").unwrap();
-        assert_eq!(
-            url_of(&base, &["orders", "7"]).unwrap().as_str(),
-            "http://h/store/orders/7"
-        );
-    }
 }

@@ -1,0 +1,156 @@
+//! Wire types of the front-end: the public REST contract of docs/API.md, and the few
+//! operational endpoints callers read (`/health`, `/internal/metrics`).
+//!
+//! Every type here is the one the server serializes (or parses) and the one
+//! [`crate::client::FrontendClient`] decodes, so the two cannot drift apart; the OpenAPI
+//! document ([`crate::openapi`]) is derived from them too. A JSON shape changes only if a
+//! type here changes.
+//!
+//! | endpoint | body | reply `data` | errors |
+//! | --- | --- | --- | --- |
+//! | `GET /products/<name>` | | [`Product`] | 404 `product not found` |
+//! | `GET /products` | | `Vec<`[`Product`]`>`, sorted by name | |
+//! | `POST /orders` (header [`IDEMPOTENCY_KEY`] optional) | [`OrderBody`] | [`OrderNumber`] | 400, 404, 409 `insufficient stock`, 422, 503 |
+//! | `GET /orders/<order_number>` | | [`OrderRecord`] | 400 `invalid order number`, 404 `order not found`, 503 |
+//! | `GET /health` | | [`Health`] | |
+//! | `GET /internal/metrics` (cluster token) | | [`InternalMetrics`] | 401 |
+//!
+//! A success reply is [`Data`]`<T>`, an error reply is [`Error`] (`code` always equals the
+//! HTTP status). [`Product`] is the catalog's and [`OrderRecord`] the order service's type
+//! (the front-end passes them through unchanged); they are re-exported here so that callers
+//! of the front-end need only this module.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use crate::cache::CacheStats;
+pub use toystore_catalog::api::Product;
+pub use toystore_order::api::OrderRecord;
+
+/// The request header carrying a purchase's idempotency key (1 to 64 printable ASCII).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// A success reply: the payload under `data`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Data<T> {
+    /// The payload.
+    pub data: T,
+}
+
+/// An error reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Error {
+    /// What went wrong.
+    pub error: ErrorFields,
+}
+
+/// The fields of an error reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorFields {
+    /// Always the HTTP status.
+    #[schema(minimum = 400, maximum = 599)]
+    pub code: u16,
+    /// A short lower-case text.
+    pub message: String,
+}
+
+/// The body of `POST /orders`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderBody {
+    /// The toy.
+    #[schema(min_length = 1)]
+    pub name: String,
+    /// Units, 1 to 1,000,000.
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub quantity: u32,
+}
+
+/// The public shape of a placed order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderNumber {
+    /// The order's number: unique, from 0, without gaps.
+    pub order_number: u64,
+}
+
+/// `GET /health`: the process is up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Always `"ok"`.
+    pub status: String,
+}
+
+/// `GET /internal/metrics` (behind the cluster token): the front-end's own view, as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InternalMetrics {
+    /// The cache's counters (`None` with caching off).
+    pub cache: Option<CacheStats>,
+    /// The replica purchases go to, if one is selected.
+    pub leader: Option<LeaderRef>,
+    /// The order replicas it knows, highest id first.
+    pub replicas: Vec<ReplicaRef>,
+}
+
+/// The selected leader in [`InternalMetrics`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderRef {
+    /// Its replica id.
+    pub id: u32,
+    /// The term it leads (0 when adopted from a leader hint).
+    pub term: u64,
+}
+
+/// One order replica in [`InternalMetrics`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaRef {
+    /// Its id.
+    pub id: u32,
+    /// Its base URL.
+    pub url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn json<T: Serialize>(value: &T) -> String {
+        serde_json::to_string(value).unwrap()
+    }
+
+    /// The exact bytes of API.md's examples, as the server writes them.
+    #[test]
+    fn shapes_are_those_of_api_md() {
+        let placed = Data {
+            data: OrderNumber { order_number: 0 },
+        };
+        assert_eq!(json(&placed), r#"{"data":{"order_number":0}}"#);
+        let refused = Error {
+            error: ErrorFields {
+                code: 409,
+                message: "insufficient stock".into(),
+            },
+        };
+        assert_eq!(
+            json(&refused),
+            r#"{"error":{"code":409,"message":"insufficient stock"}}"#
+        );
+        let health = Data {
+            data: Health {
+                status: "ok".into(),
+            },
+        };
+        assert_eq!(json(&health), r#"{"data":{"status":"ok"}}"#);
+        let body = OrderBody {
+            name: "Tux".into(),
+            quantity: 1,
+        };
+        assert_eq!(json(&body), r#"{"name":"Tux","quantity":1}"#);
+        let parsed: OrderBody =
+            serde_json::from_value(json!({"name": "Tux", "quantity": 2})).unwrap();
+        assert_eq!(parsed.quantity, 2);
+        let extra = json!({"name": "Tux", "quantity": 2, "extra": true});
+        assert!(serde_json::from_value::<OrderBody>(extra).is_err());
+    }
+}

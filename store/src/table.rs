@@ -1,0 +1,279 @@
+//! Typed tables in a log's file, for projections: the only way code outside this crate
+//! reads or writes rows, so redb stays an implementation detail of the store.
+//!
+//! A [`Table`] names a table and fixes its key and value types, chosen from the
+//! [`Column`] types this module implements (integers, `f64`, strings, bytes and pairs of
+//! them). Rows come out owned ([`Column::Owned`]: a `&str` column reads as a `String`).
+//!
+//! - [`WriteTables`]: the tables of the open write transaction, handed to a
+//!   [`crate::Projection`] and to requests through [`crate::Batch::tables`]; what is written
+//!   commits with the events of the same transaction or not at all.
+//! - [`ReadTables`]: a consistent read snapshot ([`crate::EventLog::read`],
+//!   [`crate::inspect::LogFile::read`]): projection rows, and the events with the sequence
+//!   number the snapshot is current at.
+
+use crate::writer::EVENTS;
+use crate::StoreError;
+use redb::{
+    ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition,
+    TableError, WriteTransaction,
+};
+use std::borrow::Borrow;
+use toystore_events::Seq;
+
+/// A type a table can hold, and how a stored value reads back as an owned one.
+pub trait Column: redb::Value + 'static {
+    /// The value as callers get it.
+    type Owned;
+    /// Copies a stored value out of the database page it is read from.
+    fn own(value: Self::SelfType<'_>) -> Self::Owned;
+}
+
+/// A [`Column`] that can be a key (ordered).
+pub trait KeyColumn: Column + redb::Key {}
+impl<T: Column + redb::Key> KeyColumn for T {}
+
+macro_rules! copy_columns {
+    ($($t:ty),*) => {$(
+        impl Column for $t {
+            type Owned = $t;
+            fn own(value: $t) -> $t {
+                value
+            }
+        }
+    )*};
+}
+copy_columns!(u64, u32, f64);
+
+impl Column for &'static str {
+    type Owned = String;
+    fn own(value: &str) -> String {
+        value.to_string()
+    }
+}
+
+impl Column for &'static [u8] {
+    type Owned = Vec<u8>;
+    fn own(value: &[u8]) -> Vec<u8> {
+        value.to_vec()
+    }
+}
+
+impl<A: Column, B: Column> Column for (A, B) {
+    type Owned = (A::Owned, B::Owned);
+    fn own((a, b): Self::SelfType<'_>) -> Self::Owned {
+        (A::own(a), B::own(b))
+    }
+}
+
+/// A table's name and layout.
+pub struct Table<K: KeyColumn, V: Column>(TableDefinition<'static, K, V>);
+
+impl<K: KeyColumn, V: Column> Table<K, V> {
+    /// The table called `name`.
+    pub const fn new(name: &'static str) -> Self {
+        Self(TableDefinition::new(name))
+    }
+}
+
+impl<K: KeyColumn, V: Column> Clone for Table<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K: KeyColumn, V: Column> Copy for Table<K, V> {}
+
+/// The tables of an open write transaction.
+#[derive(Clone, Copy)]
+pub struct WriteTables<'tx> {
+    tx: &'tx WriteTransaction,
+}
+
+impl<'tx> WriteTables<'tx> {
+    pub(crate) fn new(tx: &'tx WriteTransaction) -> Self {
+        Self { tx }
+    }
+
+    /// Opens `table` for reading and writing, creating it if it does not exist.
+    pub fn open<K: KeyColumn, V: Column>(
+        &self,
+        table: Table<K, V>,
+    ) -> Result<TableMut<'tx, K, V>, StoreError> {
+        Ok(TableMut(self.tx.open_table(table.0)?))
+    }
+
+    /// Removes every row of `table` (it exists, empty, afterwards).
+    pub fn reset<K: KeyColumn, V: Column>(&self, table: Table<K, V>) -> Result<(), StoreError> {
+        self.tx.delete_table(table.0)?;
+        self.tx.open_table(table.0)?;
+        Ok(())
+    }
+}
+
+/// A table open for writing.
+pub struct TableMut<'tx, K: KeyColumn, V: Column>(redb::Table<'tx, K, V>);
+
+impl<K: KeyColumn, V: Column> TableMut<'_, K, V> {
+    /// The value at `key`, if any.
+    pub fn get<'k>(
+        &self,
+        key: impl Borrow<K::SelfType<'k>>,
+    ) -> Result<Option<V::Owned>, StoreError> {
+        get(&self.0, key)
+    }
+
+    /// Writes `value` at `key`; returns the value it replaced, if any.
+    pub fn insert<'k, 'v>(
+        &mut self,
+        key: impl Borrow<K::SelfType<'k>>,
+        value: impl Borrow<V::SelfType<'v>>,
+    ) -> Result<Option<V::Owned>, StoreError> {
+        Ok(self.0.insert(key, value)?.map(|old| V::own(old.value())))
+    }
+
+    /// Every row in key order.
+    pub fn rows(&self) -> Result<Rows<'_, K, V>, StoreError> {
+        rows(&self.0)
+    }
+}
+
+/// A consistent read snapshot of a log's file.
+pub struct ReadTables {
+    tx: ReadTransaction,
+}
+
+impl ReadTables {
+    pub(crate) fn new(tx: ReadTransaction) -> Self {
+        Self { tx }
+    }
+
+    /// The read transaction itself, for this crate's own tables.
+    pub(crate) fn raw(&self) -> &ReadTransaction {
+        &self.tx
+    }
+
+    /// Opens `table` (an error if the file has no such table).
+    pub fn open<K: KeyColumn, V: Column>(
+        &self,
+        table: Table<K, V>,
+    ) -> Result<TableRef<K, V>, StoreError> {
+        Ok(TableRef(self.tx.open_table(table.0)?))
+    }
+
+    /// The last sequence number in the snapshot (`Seq::ZERO` for an empty log), so that a
+    /// projection row read from the same snapshot is known to be current at exactly it.
+    pub fn last_seq(&self) -> Result<Seq, StoreError> {
+        let Some(events) = self.events()? else {
+            return Ok(Seq::ZERO);
+        };
+        let last = events.last()?.map_or(0, |(k, _)| k.value());
+        Ok(Seq(last))
+    }
+
+    /// How many events the snapshot holds.
+    pub fn event_count(&self) -> Result<u64, StoreError> {
+        match self.events()? {
+            Some(events) => Ok(events.len()?),
+            None => Ok(0),
+        }
+    }
+
+    /// The stored bytes of the event at `seq`, if any.
+    pub fn raw_event(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(events) = self.events()? else {
+            return Ok(None);
+        };
+        Ok(events.get(seq.0)?.map(|v| v.value().to_vec()))
+    }
+
+    /// The stored events after `after`, in order, as bytes.
+    pub fn raw_events_after(&self, after: Seq) -> Result<RawIter, StoreError> {
+        let range = match self.events()? {
+            Some(events) => Some(events.range(after.0.saturating_add(1)..)?),
+            None => None,
+        };
+        Ok(RawIter { range })
+    }
+
+    /// The events table; `None` in a file never opened by a service (it has no tables).
+    fn events(&self) -> Result<Option<ReadOnlyTable<u64, &'static [u8]>>, StoreError> {
+        match self.tx.open_table(EVENTS) {
+            Ok(t) => Ok(Some(t)),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A table open for reading.
+pub struct TableRef<K: KeyColumn, V: Column>(ReadOnlyTable<K, V>);
+
+impl<K: KeyColumn, V: Column> TableRef<K, V> {
+    /// The value at `key`, if any.
+    pub fn get<'k>(
+        &self,
+        key: impl Borrow<K::SelfType<'k>>,
+    ) -> Result<Option<V::Owned>, StoreError> {
+        get(&self.0, key)
+    }
+
+    /// Every row in key order.
+    pub fn rows(&self) -> Result<Rows<'_, K, V>, StoreError> {
+        rows(&self.0)
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> Result<u64, StoreError> {
+        Ok(self.0.len()?)
+    }
+
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.0.is_empty()?)
+    }
+}
+
+fn get<'k, K: KeyColumn, V: Column>(
+    table: &impl ReadableTable<K, V>,
+    key: impl Borrow<K::SelfType<'k>>,
+) -> Result<Option<V::Owned>, StoreError> {
+    Ok(table.get(key)?.map(|v| V::own(v.value())))
+}
+
+fn rows<'t, K: KeyColumn, V: Column>(
+    table: &'t impl ReadableTable<K, V>,
+) -> Result<Rows<'t, K, V>, StoreError> {
+    Ok(Rows(table.iter()?))
+}
+
+/// A table's rows in key order, owned.
+pub struct Rows<'t, K: KeyColumn, V: Column>(redb::Range<'t, K, V>);
+
+impl<K: KeyColumn, V: Column> Iterator for Rows<'_, K, V> {
+    type Item = Result<(K::Owned, V::Owned), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let row = self.0.next()?;
+        Some(
+            row.map(|(k, v)| (K::own(k.value()), V::own(v.value())))
+                .map_err(StoreError::from),
+        )
+    }
+}
+
+/// Stored events after some sequence number, as bytes.
+pub struct RawIter {
+    range: Option<redb::Range<'static, u64, &'static [u8]>>,
+}
+
+impl Iterator for RawIter {
+    type Item = Result<(Seq, Vec<u8>), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.range.as_mut()?.next()?;
+        Some(
+            item.map(|(k, v)| (Seq(k.value()), v.value().to_vec()))
+                .map_err(StoreError::from),
+        )
+    }
+}

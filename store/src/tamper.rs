@@ -1,0 +1,41 @@
+//! Forging damaged log files, for tests of the tools that must catch the damage (`tools
+//! replay`, `tools diff`). Only with the `tamper` feature; no service enables it.
+//!
+//! Every function works on a closed file and writes around the log's rules on purpose: an
+//! event rewritten in place, a projection row changed without an event, a database that is
+//! not a log at all.
+
+use crate::table::WriteTables;
+use crate::writer::EVENTS;
+use crate::StoreError;
+use redb::Database;
+use std::path::Path;
+use toystore_events::Seq;
+
+/// Creates a database at `path` that is not a toystore log (it has no tables).
+pub fn create_foreign(path: &Path) -> Result<(), StoreError> {
+    drop(Database::create(path)?);
+    Ok(())
+}
+
+/// Stores `bytes` as the event at `seq` (replacing or adding it), leaving the projection
+/// as it was.
+pub fn overwrite_event(path: &Path, seq: Seq, bytes: &[u8]) -> Result<(), StoreError> {
+    let db = Database::open(path)?;
+    let tx = db.begin_write()?;
+    tx.open_table(EVENTS)?.insert(seq.0, bytes)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Runs `f` on the file's tables in one committed transaction, with no event appended.
+pub fn with_tables<R>(
+    path: &Path,
+    f: impl FnOnce(&WriteTables<'_>) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let db = Database::open(path)?;
+    let tx = db.begin_write()?;
+    let out = f(&WriteTables::new(&tx))?;
+    tx.commit()?;
+    Ok(out)
+}
