@@ -93,6 +93,7 @@ async fn start_frontend(
         },
         watch: None,
         election: Default::default(),
+        timeouts: Default::default(),
     };
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(toystore_frontend::server::run(
