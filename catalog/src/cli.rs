@@ -6,7 +6,7 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use toystore_net::config::{ensure_parent, ClusterArgs};
+use toystore_config::{ensure_parent, ServiceArgs};
 
 /// The toystore catalog: owns stock, sells, restocks, and pushes invalidations.
 ///
@@ -14,12 +14,9 @@ use toystore_net::config::{ensure_parent, ClusterArgs};
 #[derive(clap::Parser, Debug)]
 #[command(version, about, long_about = None)]
 pub struct Args {
-    /// The cluster file and token.
+    /// The cluster file, token and logging.
     #[command(flatten)]
-    pub cluster: ClusterArgs,
-    /// Logging.
-    #[command(flatten)]
-    pub log: toystore_net::logging::LogArgs,
+    pub cluster: ServiceArgs,
     /// Listen address (overrides the file).
     #[arg(long)]
     pub addr: Option<SocketAddr>,
@@ -27,7 +24,7 @@ pub struct Args {
     #[arg(long)]
     pub db: Option<PathBuf>,
     /// Restock interval, e.g. 10s or 500ms (overrides the file).
-    #[arg(long, value_parser = toystore_net::duration::parse_positive)]
+    #[arg(long, value_parser = toystore_config::duration::parse_positive)]
     pub restock_interval: Option<Duration>,
     /// Units every toy starts with and is restocked to (overrides the file).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
@@ -53,6 +50,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         stock: args.stock.unwrap_or(cluster.catalog.stock),
         heartbeat: cluster.catalog.heartbeat,
     };
-    serve(listener, config, toystore_net::shutdown::signal()).await?;
+    serve(listener, config, toystore_http::shutdown::signal()).await?;
     Ok(())
 }

@@ -6,10 +6,10 @@
 
 use crate::api::{BuyReply, BuyRequest, ByName, Health, ProductList, ProductReply, RestockReply};
 use futures_util::Stream;
+use toystore_config::ClusterToken;
+use toystore_config::Timeouts;
 use toystore_events::{CatalogEvent, FrameError, Seq, StreamItem};
-use toystore_net::client::{ClientError, ServiceClient};
-use toystore_net::config::Timeouts;
-use toystore_net::ClusterToken;
+use toystore_http::client::{ClientError, ServiceClient};
 
 /// A typed client of one catalog.
 #[derive(Clone, Debug)]

@@ -1,11 +1,11 @@
 //! The catalog's Prometheus metrics: HTTP requests by route (through
-//! [`toystore_net::metrics::HttpMetrics`]), and at each scrape the stock per toy, the
+//! [`toystore_http::metrics::HttpMetrics`]), and at each scrape the stock per toy, the
 //! purchases recorded and the log's position, read from the catalog's own files.
 
 use crate::Catalog;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
-use toystore_net::metrics::{match_route, HttpMetrics, Sample, Sampled};
+use toystore_http::metrics::{match_route, HttpMetrics, Sample, Sampled};
 
 /// The catalog's routes, as metrics label them.
 const ROUTES: &[&str] = &[

@@ -13,9 +13,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use toystore_events::{valid_request_id, Seq, MAX_QUANTITY};
-use toystore_net::reply::respond;
-use toystore_net::stream::AfterQuery;
-use toystore_net::{body, path::decode_segment, ApiError, ClusterToken};
+use toystore_http::reply::respond;
+use toystore_http::stream::AfterQuery;
+use toystore_http::{body, path::decode_segment, ApiError, ClusterToken};
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
@@ -59,9 +59,9 @@ pub async fn run(
     tracing::info!(?addr, seq = %catalog.log().last_seq(), "catalog serving");
     let (registry, http) = crate::metrics::registry(catalog.clone());
     let routes = routes(catalog, config.token, config.heartbeat, stop.clone())
-        .or(toystore_net::metrics::route(Arc::new(registry)))
+        .or(toystore_http::metrics::route(Arc::new(registry)))
         .unify();
-    toystore_net::serve_until(listener, routes, shutdown, stop, http).await;
+    toystore_http::serve_until(listener, routes, shutdown, stop, http).await;
     let _ = restock.await;
     tracing::info!("catalog stopped");
     Ok(())
@@ -101,7 +101,7 @@ pub fn routes(
         let c = catalog.clone();
         warp::any().map(move || c.clone())
     };
-    let auth = token.require();
+    let auth = toystore_http::auth::require(&token);
 
     let health = warp::path!("health")
         .and(warp::get())
@@ -182,7 +182,7 @@ pub fn routes(
                 heartbeat,
                 stop.clone().cancelled_owned(),
             );
-            toystore_net::stream::reply(frames, toystore_net::stream::EVENT_STREAM_TYPE)
+            toystore_http::stream::reply(frames, toystore_http::stream::EVENT_STREAM_TYPE)
         });
 
     health

@@ -96,7 +96,7 @@ async fn a_client_with_the_wrong_token_gets_401() {
     let catalog = TestCatalog::start(&db).await;
     let wrong = toystore_catalog::CatalogClient::new(
         &catalog.url,
-        toystore_net::ClusterToken::new("not-the-token").expect("token"),
+        toystore_config::ClusterToken::new("not-the-token").expect("token"),
     )
     .expect("client");
     assert_eq!(

@@ -12,7 +12,7 @@ use common::*;
 use serde_json::Value;
 use toystore_catalog::CatalogClient;
 use toystore_events::Seq;
-use toystore_net::body::MAX_BODY;
+use toystore_http::body::MAX_BODY;
 
 /// Everything a bad request must leave untouched: the log position and every product.
 async fn state(client: &CatalogClient) -> (Seq, Value) {

@@ -18,7 +18,7 @@ use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use toystore_net::ClusterToken;
+use toystore_config::ClusterToken;
 
 const TOKEN: &str = "bench-token";
 const DEFAULT_REQUESTS: usize = 5000;

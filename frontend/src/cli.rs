@@ -7,7 +7,7 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
-use toystore_net::config::ClusterArgs;
+use toystore_config::ServiceArgs;
 
 /// The toystore front-end: the public REST API, a product cache, order forwarding with
 /// leader selection and failover.
@@ -16,12 +16,9 @@ use toystore_net::config::ClusterArgs;
 #[derive(clap::Parser, Debug)]
 #[command(version, about, long_about = None)]
 pub struct Args {
-    /// The cluster file (watched for replica changes) and token.
+    /// The cluster file (watched for replica changes), token and logging.
     #[command(flatten)]
-    pub cluster: ClusterArgs,
-    /// Logging.
-    #[command(flatten)]
-    pub log: toystore_net::logging::LogArgs,
+    pub cluster: ServiceArgs,
     /// Listen address (overrides the file).
     #[arg(long)]
     pub addr: Option<SocketAddr>,
@@ -67,6 +64,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         election: cluster.order.election,
         timeouts: cluster.timeouts.clone(),
     };
-    serve(listener, config, toystore_net::shutdown::signal()).await?;
+    serve(listener, config, toystore_http::shutdown::signal()).await?;
     Ok(())
 }

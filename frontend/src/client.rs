@@ -18,7 +18,7 @@ use crate::api::{
 use reqwest::Url;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
-use toystore_net::ClusterToken;
+use toystore_config::ClusterToken;
 
 /// Why a call to the front-end failed.
 ///
@@ -422,8 +422,8 @@ mod tests {
     /// A tiny front-end: `/orders` answers by toy (Tux: order 3, Whale: 409, anything
     /// else: 404), records what it got; `/slow` never answers in time.
     async fn fake(seen: Seen) -> (String, tokio::sync::oneshot::Sender<()>) {
-        use toystore_net::reply::respond;
-        use toystore_net::ApiError;
+        use toystore_http::reply::respond;
+        use toystore_http::ApiError;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let buy = warp::path!("orders")
@@ -442,7 +442,7 @@ mod tests {
                 }
             });
         let product = warp::path!("products" / String).map(|raw: String| {
-            let name = toystore_net::path::decode_segment(&raw).unwrap_or_default();
+            let name = toystore_http::path::decode_segment(&raw).unwrap_or_default();
             respond(Ok(Product {
                 name,
                 price: 1.5,
@@ -455,7 +455,7 @@ mod tests {
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let routes = buy.or(product).unify().or(slow).unify();
-        tokio::spawn(toystore_net::serve(listener, routes, async move {
+        tokio::spawn(toystore_http::serve(listener, routes, async move {
             let _ = rx.await;
         }));
         (url, tx)

@@ -160,7 +160,7 @@ pub fn route(
         .then(move || {
             let (frontend, relay) = (frontend.clone(), relay.clone());
             async move {
-                toystore_net::reply::respond(Ok::<_, toystore_net::ApiError>(
+                toystore_http::reply::respond(Ok::<_, toystore_http::ApiError>(
                     gather(&frontend, &relay).await,
                 ))
             }

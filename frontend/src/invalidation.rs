@@ -81,7 +81,7 @@ pub async fn follow_catalog(
 enum Broken {
     /// The catalog could not be asked or subscribed to.
     #[error(transparent)]
-    Catalog(#[from] toystore_net::client::ClientError),
+    Catalog(#[from] toystore_http::client::ClientError),
     /// A frame of the stream did not decode, or the connection failed mid-stream.
     #[error(transparent)]
     Frame(#[from] FrameError),

@@ -21,8 +21,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use toystore_net::config::{Election, Timeouts};
-use toystore_net::ClusterToken;
+use toystore_config::ClusterToken;
+use toystore_config::{Election, Timeouts};
 use toystore_order::api::{ReplicaStatus, Role};
 use toystore_order::ReplicaClient;
 
@@ -73,7 +73,7 @@ impl Replicas {
         election: Election,
         timeouts: Timeouts,
         members: &[(u32, String)],
-    ) -> Result<Self, toystore_net::client::ClientError> {
+    ) -> Result<Self, toystore_http::client::ClientError> {
         let replicas = Self {
             token,
             election,
@@ -93,7 +93,7 @@ impl Replicas {
     pub fn set_members(
         &self,
         members: &[(u32, String)],
-    ) -> Result<bool, toystore_net::client::ClientError> {
+    ) -> Result<bool, toystore_http::client::ClientError> {
         let mut clients = members
             .iter()
             .map(|(id, url)| {

@@ -1,5 +1,5 @@
 //! The front-end's Prometheus metrics: HTTP requests by route (through
-//! [`toystore_net::metrics::HttpMetrics`]), and at each scrape the cache's counters and the
+//! [`toystore_http::metrics::HttpMetrics`]), and at each scrape the cache's counters and the
 //! leader in use and the browsers following `/events`, read from the state the front-end
 //! already keeps.
 
@@ -7,7 +7,7 @@ use crate::relay::Relay;
 use crate::server::Frontend;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
-use toystore_net::metrics::{match_route, HttpMetrics, Sample, Sampled};
+use toystore_http::metrics::{match_route, HttpMetrics, Sample, Sampled};
 
 /// The front-end's routes, as metrics label them.
 const ROUTES: &[&str] = &[

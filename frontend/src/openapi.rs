@@ -5,7 +5,7 @@
 //! [`OrderRecord`] — so a change to them changes the document. warp has no utoipa
 //! integration, so each route is described by an item below carrying `#[utoipa::path]` (the
 //! handlers are warp filters in [`crate::server`]), and the JSON envelope every reply wears
-//! (`{"data": …}` or `{"error": {"code", "message"}}`, `toystore_net::reply`) by [`Data`] and
+//! (`{"data": …}` or `{"error": {"code", "message"}}`, `toystore_http::reply`) by [`Data`] and
 //! [`Error`].
 //! `frontend/tests/openapi.rs` validates every example of docs/API.md against this document.
 

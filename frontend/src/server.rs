@@ -26,11 +26,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog::CatalogClient;
+use toystore_config::Timeouts;
 use toystore_events::{valid_request_id, MAX_QUANTITY};
-use toystore_net::client::ClientError;
-use toystore_net::config::Timeouts;
-use toystore_net::reply::respond;
-use toystore_net::{path::decode_segment, ApiError, ClusterToken};
+use toystore_http::client::ClientError;
+use toystore_http::reply::respond;
+use toystore_http::{path::decode_segment, ApiError, ClusterToken};
 use toystore_order::api::{OrderPlacedReply, PlaceOrder};
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -56,7 +56,7 @@ pub struct ServerConfig {
     /// The cluster file to watch for topology changes, if any.
     pub watch: Option<PathBuf>,
     /// The order service's election policy.
-    pub election: toystore_net::config::Election,
+    pub election: toystore_config::Election,
     /// Timeouts of calls to the catalog and the replicas.
     pub timeouts: Timeouts,
 }
@@ -264,7 +264,7 @@ pub async fn run(
     let (registry, http) = crate::metrics::registry(frontend.clone(), relay.clone());
     let frontend_for_view = frontend.clone();
     let routes = routes(frontend, config.token)
-        .or(toystore_net::metrics::route(Arc::new(registry)))
+        .or(toystore_http::metrics::route(Arc::new(registry)))
         .unify()
         .or(crate::relay::route(relay.clone(), stop.clone()))
         .unify()
@@ -274,7 +274,7 @@ pub async fn run(
         .unify()
         .or(crate::openapi::route())
         .unify();
-    toystore_net::serve_until(listener, routes, shutdown, stop.clone(), http).await;
+    toystore_http::serve_until(listener, routes, shutdown, stop.clone(), http).await;
     let _ = health.await;
     let _ = follower.await;
     tracing::info!("front-end stopped");
@@ -317,7 +317,7 @@ pub fn routes(
     let place_order = warp::path!("orders")
         .and(warp::post())
         .and(warp::header::optional::<String>(IDEMPOTENCY_KEY))
-        .and(toystore_net::body::json::<OrderBody>())
+        .and(toystore_http::body::json::<OrderBody>())
         .and(with())
         .then(
             |key: Option<String>, body: OrderBody, f: Arc<Frontend>| async move {
@@ -334,7 +334,7 @@ pub fn routes(
 
     let metrics = warp::path!("internal" / "metrics")
         .and(warp::get())
-        .and(token.require())
+        .and(toystore_http::auth::require(&token))
         .and(with())
         .map(|f: Arc<Frontend>| respond(Ok(f.internal_metrics())));
 

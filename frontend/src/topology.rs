@@ -1,12 +1,12 @@
 //! The front-end's side of a topology change: a change to the replicas of the cluster file
 //! (added, moved, removed) replaces its replica list without a restart. The watching itself
-//! is `toystore_net::watch`.
+//! is `toystore_config::watch`.
 
 use crate::leader::Replicas;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use toystore_net::ClusterConfig;
+use toystore_config::ClusterConfig;
 
 /// The replica list of a cluster file as (id, base URL).
 pub fn members(config: &ClusterConfig) -> Vec<(u32, String)> {
@@ -23,7 +23,7 @@ pub fn watch(
     replicas: Arc<Replicas>,
     stop: CancellationToken,
 ) -> notify::Result<()> {
-    toystore_net::watch::watch_cluster_file(path, stop, move |config| {
+    toystore_config::watch::watch_cluster_file(path, stop, move |config| {
         let new = members(&config);
         match replicas.set_members(&new) {
             Ok(true) => tracing::info!(replicas = ?new, "topology changed"),

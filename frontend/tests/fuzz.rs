@@ -273,7 +273,7 @@ async fn start_replica(
         replicas: vec![(1, addr)],
         catalog_url: catalog_url.to_string(),
         token: token(),
-        raft: toystore_net::config::OrderConfig::default(),
+        raft: toystore_config::OrderConfig::default(),
         timeouts: Default::default(),
         watch: None,
     };

@@ -137,7 +137,7 @@ async fn the_front_end_serves_the_document() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(toystore_net::serve(listener, route(), {
+    let server = tokio::spawn(toystore_http::serve(listener, route(), {
         let stop = stop.clone();
         async move { stop.cancelled().await }
     }));

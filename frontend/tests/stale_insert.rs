@@ -102,7 +102,7 @@ impl Proxy {
                                     .bytes_stream()
                                     .take_while(|chunk| ready(chunk.is_ok()))
                                     .filter_map(|chunk| ready(chunk.ok()));
-                                toystore_net::stream::reply(body, "application/x-toystore-events")
+                                toystore_http::stream::reply(body, "application/x-toystore-events")
                             }
                             Ok(resp) => StatusCode::from_u16(resp.status().as_u16())
                                 .expect("status")
@@ -119,7 +119,7 @@ impl Proxy {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();
         let routes = health.or(product).unify().or(events).unify();
-        tokio::spawn(toystore_net::serve(listener, routes, async move {
+        tokio::spawn(toystore_http::serve(listener, routes, async move {
             let _ = rx.await;
         }));
         Self {

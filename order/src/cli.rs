@@ -5,7 +5,7 @@ use crate::server::{run as serve, ServerConfig};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use toystore_net::config::{ensure_parent, ClusterArgs, Election};
+use toystore_config::{ensure_parent, Election, ServiceArgs};
 
 /// One toystore order replica.
 ///
@@ -13,12 +13,9 @@ use toystore_net::config::{ensure_parent, ClusterArgs, Election};
 #[derive(clap::Parser, Debug)]
 #[command(version, about, long_about = None)]
 pub struct Args {
-    /// The cluster file and token.
+    /// The cluster file, token and logging.
     #[command(flatten)]
-    pub cluster: ClusterArgs,
-    /// Logging.
-    #[command(flatten)]
-    pub log: toystore_net::logging::LogArgs,
+    pub cluster: ServiceArgs,
     /// This replica's id (must be in the file's replicas).
     #[arg(long)]
     pub id: u32,
@@ -61,6 +58,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         timeouts: cluster.timeouts.clone(),
         watch: args.cluster.config.clone(),
     };
-    serve(listener, config, toystore_net::shutdown::signal()).await?;
+    serve(listener, config, toystore_http::shutdown::signal()).await?;
     Ok(())
 }

@@ -4,9 +4,9 @@
 use crate::api::{OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, LEADER_HEADER};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
-use toystore_net::client::{read_envelope, ClientError, ServiceClient};
-use toystore_net::config::Timeouts;
-use toystore_net::ClusterToken;
+use toystore_config::ClusterToken;
+use toystore_config::Timeouts;
+use toystore_http::client::{read_envelope, ClientError, ServiceClient};
 
 /// Why a call to a replica failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,6 @@
 //! The Raft membership follows the cluster file's replica list.
 //!
-//! Every replica watches the cluster file (`toystore_net::watch`): a new version replaces its
+//! Every replica watches the cluster file (`toystore_config::watch`): a new version replaces its
 //! peers' addresses at once ([`crate::network::AddressBook`]) and becomes the desired
 //! membership. The leader (only the leader: membership changes go through it) compares the
 //! desired replicas with the Raft membership every `[order] reconcile_every` and after each change

@@ -1,5 +1,5 @@
 //! A replica's Prometheus metrics: HTTP requests by route (through
-//! [`toystore_net::metrics::HttpMetrics`]); the proposer's commit latency and batch size;
+//! [`toystore_http::metrics::HttpMetrics`]); the proposer's commit latency and batch size;
 //! and at each scrape the Raft state from `raft.metrics()` (term, leader, log, commit and
 //! applied indexes, per-follower lag) and the order log's length.
 //!
@@ -11,7 +11,7 @@ use crate::replica::Replica;
 use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use toystore_net::metrics::{match_route, HttpMetrics, Sample, Sampled};
+use toystore_http::metrics::{match_route, HttpMetrics, Sample, Sampled};
 
 /// A replica's routes, as metrics label them.
 const ROUTES: &[&str] = &[

@@ -1,7 +1,7 @@
 //! [`Network`]: openraft's `RaftNetwork` over HTTP between replicas.
 //!
 //! Each call is a `POST /internal/raft/{append,vote,snapshot}` with the cluster token and a
-//! postcard body, on one pooled keep-alive client (`toystore_net::client::http_client`)
+//! postcard body, on one pooled keep-alive client (`toystore_http::client::http_client`)
 //! shared by every peer link, with openraft's per-call deadline (`RPCOption::hard_ttl`) as
 //! the request timeout. A peer's address comes from the cluster file's replica list (the
 //! [`AddressBook`], replaced when the file changes, looked up on every call), else from its
@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
-use toystore_net::ClusterToken;
+use toystore_config::ClusterToken;
 
 /// Replica id → base URL (`http://host:port`), from the cluster file. Cheap to clone (a
 /// handle); [`AddressBook::replace`] is seen by every peer link at its next call.

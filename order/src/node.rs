@@ -31,8 +31,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use toystore_net::config::{Election, OrderConfig};
-use toystore_net::duration::millis;
+use toystore_config::duration::millis;
+use toystore_config::{Election, OrderConfig};
 
 /// openraft's configuration for `settings`.
 pub fn raft_config(settings: &OrderConfig) -> Result<Arc<Config>, Box<openraft::ConfigError>> {

@@ -20,11 +20,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog::CatalogClient;
+use toystore_config::{OrderConfig, Timeouts};
 use toystore_events::{valid_request_id, MAX_QUANTITY};
-use toystore_net::client::ClientError;
-use toystore_net::config::{OrderConfig, Timeouts};
-use toystore_net::reply::respond;
-use toystore_net::{body, ApiError, ClusterToken};
+use toystore_http::client::ClientError;
+use toystore_http::reply::respond;
+use toystore_http::{body, ApiError, ClusterToken};
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
@@ -89,7 +89,7 @@ pub async fn run(
     };
     let book = AddressBook::new(book_of(&config.replicas));
     let members = members_of(&config.replicas);
-    let http = toystore_net::client::http_client(config.timeouts.raft_rpc)?;
+    let http = toystore_http::client::http_client(config.timeouts.raft_rpc)?;
     let network = Network::new(http, config.token.clone(), book.clone());
     let raft = openraft::Raft::new(
         id,
@@ -124,7 +124,7 @@ pub async fn run(
     let (desired_tx, desired) = watch::channel(config.replicas.clone());
     if let Some(path) = config.watch.clone() {
         let watched =
-            toystore_net::watch::watch_cluster_file(path.clone(), stop.clone(), move |c| {
+            toystore_config::watch::watch_cluster_file(path.clone(), stop.clone(), move |c| {
                 desired_tx.send_replace(c.replicas.iter().map(|r| (r.id, r.addr)).collect());
             });
         if let Err(e) = watched {
@@ -159,10 +159,10 @@ pub async fn run(
     tracing::info!(replica = config.id, election = %config.raft.election, addr = ?listener.local_addr().ok(), last_seq = %replica.store().event_log().last_seq(), "replica serving");
     let (registry, http) = crate::metrics::registry(replica.clone());
     let routes = routes(replica, config.token)
-        .or(toystore_net::metrics::route(Arc::new(registry)))
+        .or(toystore_http::metrics::route(Arc::new(registry)))
         .unify();
     // Cancels `stop` when it returns, which ends the tasks below.
-    toystore_net::serve_until(listener, routes, shutdown, stop.clone(), http).await;
+    toystore_http::serve_until(listener, routes, shutdown, stop.clone(), http).await;
     let _ = founding.await;
     let _ = following.await;
     let _ = completing.await;
@@ -298,7 +298,7 @@ pub fn routes(
             warp::any().map(move || r.clone())
         }
     };
-    let auth = token.require();
+    let auth = toystore_http::auth::require(&token);
 
     let health = warp::path!("health")
         .and(warp::get())

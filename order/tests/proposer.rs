@@ -7,8 +7,8 @@
 use openraft::BasicNode;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use toystore_net::config::OrderConfig;
-use toystore_net::ClusterToken;
+use toystore_config::ClusterToken;
+use toystore_config::OrderConfig;
 use toystore_order::apply::Orders;
 use toystore_order::network::{AddressBook, Network};
 use toystore_order::proposer::{ProposeError, Proposer};
@@ -17,7 +17,7 @@ use toystore_order::types::{OrderNode, Outcome, Purchase};
 
 async fn one_node(dir: &std::path::Path) -> OrderNode {
     let store = open_store(&dir.join("order-1.redb")).unwrap();
-    let http = toystore_net::client::http_client(Duration::from_secs(1)).unwrap();
+    let http = toystore_http::client::http_client(Duration::from_secs(1)).unwrap();
     let network = Network::new(
         http,
         ClusterToken::new("t").unwrap(),

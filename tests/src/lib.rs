@@ -8,10 +8,10 @@
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use toystore_config::ClusterToken;
 use toystore_events::{OrderEvent, Seq};
 use toystore_frontend::api::InternalMetrics;
 use toystore_frontend::client::{ClientOptions, FrontendClient};
-use toystore_net::ClusterToken;
 use toystore_store::EventLog;
 use toystore_tools::cluster::{Cluster, ClusterSpec, Service};
 
@@ -273,7 +273,7 @@ pub fn assert_gap_free(events: &[OrderEvent]) {
     }
 }
 
-pub use toystore_net::config::Election;
+pub use toystore_config::Election;
 
 /// A store whose order replicas use election policy `election`, with a spec tweak.
 pub async fn start_in(

@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
-use toystore_net::ClusterToken;
+use toystore_config::ClusterToken;
 use toystore_order::ReplicaClient;
 use toystore_tests::{start_in, Election, Shop, READY};
 use toystore_tools::cluster::Service;

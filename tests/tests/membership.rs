@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use toystore_net::config::ReplicaConfig;
+use toystore_config::ReplicaConfig;
 use toystore_tests::{start_in, Election, Shop, READY};
 use toystore_tools::cluster::{free_ports, Service};
 

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
-use toystore_net::config::ReplicaConfig;
+use toystore_config::ReplicaConfig;
 use toystore_tests::{start_with, Shop, READY};
 use toystore_tools::cluster::{free_ports, Service};
 

@@ -49,13 +49,13 @@ use toystore_order::ReplicaClient;
     --duration 5m --fault-every 2.5s --down-for 1.5s --seed 7 --history h.jsonl --timeline t.svg")]
 pub struct ChaosArgs {
     /// How long the clients run (e.g. 60s, 2m, 500ms).
-    #[arg(long, default_value = "60s", value_parser = toystore_net::duration::parse_positive)]
+    #[arg(long, default_value = "60s", value_parser = toystore_config::duration::parse_positive)]
     pub duration: Duration,
     /// Time between the starts of two faults.
-    #[arg(long, alias = "kill-every", default_value = "5s", value_parser = toystore_net::duration::parse_positive)]
+    #[arg(long, alias = "kill-every", default_value = "5s", value_parser = toystore_config::duration::parse_positive)]
     pub fault_every: Duration,
     /// How long a fault lasts (a replica down or paused, a partition, a service down).
-    #[arg(long, default_value = "3s", value_parser = toystore_net::duration::parse_positive)]
+    #[arg(long, default_value = "3s", value_parser = toystore_config::duration::parse_positive)]
     pub down_for: Duration,
     /// Concurrent clients (split between the front-ends).
     #[arg(long, default_value_t = 5)]
@@ -69,7 +69,7 @@ pub struct ChaosArgs {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub stock: u32,
     /// How often the catalog restocks sold-out toys.
-    #[arg(long, default_value = "1s", value_parser = toystore_net::duration::parse_positive)]
+    #[arg(long, default_value = "1s", value_parser = toystore_config::duration::parse_positive)]
     pub restock_every: Duration,
     /// Seed of the clients' choices and of the nemesis's.
     #[arg(long)]
@@ -87,8 +87,8 @@ pub struct ChaosArgs {
     #[arg(long)]
     pub timeline: Option<PathBuf>,
     /// Who starts order elections: `frontend` or `raft`.
-    #[arg(long, value_enum, default_value_t = toystore_net::config::Election::Frontend)]
-    pub election: toystore_net::config::Election,
+    #[arg(long, value_enum, default_value_t = toystore_config::Election::Frontend)]
+    pub election: toystore_config::Election,
     /// The faults to inject, in turn: kill, pause, partition, catalog, frontend.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "kill")]
     pub nemesis: Vec<Nemesis>,
@@ -369,7 +369,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
     converge(&cluster, &ids, Duration::from_secs(60)).await?;
     let catalog = toystore_catalog::client::CatalogClient::new(
         &cluster.url(Service::Catalog),
-        toystore_net::ClusterToken::new(cluster.config().token.clone())
+        toystore_config::ClusterToken::new(cluster.config().token.clone())
             .context("the cluster token is empty")?,
     )?;
     let stock = catalog
@@ -637,7 +637,7 @@ async fn undo(cluster: &mut Cluster, plan: &Plan) -> anyhow::Result<()> {
 /// Waits until every replica is ready and holds the same number of orders (asked through
 /// each replica's typed client, [`ReplicaClient::health`]).
 async fn converge(cluster: &Cluster, ids: &[u32], timeout: Duration) -> anyhow::Result<()> {
-    let token = toystore_net::ClusterToken::new(cluster.config().token.clone())
+    let token = toystore_config::ClusterToken::new(cluster.config().token.clone())
         .context("the cluster token is empty")?;
     let replicas = ids
         .iter()

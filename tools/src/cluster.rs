@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use toystore_config::ReplicaConfig;
+use toystore_config::{ClusterConfig, ClusterToken};
 use toystore_frontend::api::InternalMetrics;
 use toystore_frontend::client::{ClientOptions, FrontendClient};
-use toystore_net::config::ReplicaConfig;
-use toystore_net::{ClusterConfig, ClusterToken};
 
 /// How long one of the launcher's own requests (health checks, metrics) may take.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);

@@ -49,8 +49,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub keep_data: bool,
     /// Who starts order elections: `frontend` or `raft`.
-    #[arg(long, value_enum, default_value_t = toystore_net::config::Election::Frontend)]
-    pub election: toystore_net::config::Election,
+    #[arg(long, value_enum, default_value_t = toystore_config::Election::Frontend)]
+    pub election: toystore_config::Election,
 }
 
 /// One run's results.

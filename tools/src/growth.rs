@@ -89,7 +89,7 @@ pub struct GrowthArgs {
     #[arg(long, default_value_t = 3)]
     pub starts: usize,
     /// Longest wait for one replica to get ready or catch up (e.g. 600s, 10m).
-    #[arg(long, default_value = "10m", value_parser = toystore_net::duration::parse_positive)]
+    #[arg(long, default_value = "10m", value_parser = toystore_config::duration::parse_positive)]
     pub timeout: Duration,
 }
 

@@ -20,11 +20,11 @@ pub enum Node {
 /// Runs the service until Ctrl-C or SIGTERM.
 pub async fn run(node: Node) -> anyhow::Result<()> {
     let format = match &node {
-        Node::Catalog(args) => args.log.log_format,
-        Node::Order(args) => args.log.log_format,
-        Node::Frontend(args) => args.log.log_format,
+        Node::Catalog(args) => args.cluster.log.log_format,
+        Node::Order(args) => args.cluster.log.log_format,
+        Node::Frontend(args) => args.cluster.log.log_format,
     };
-    toystore_net::logging::init(format);
+    toystore_config::logging::init(format);
     match node {
         Node::Catalog(args) => toystore_catalog::cli::run(args).await,
         Node::Order(args) => toystore_order::cli::run(args).await,

@@ -30,10 +30,10 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use toystore_config::duration::parse_positive;
+use toystore_config::ClusterToken;
+use toystore_config::Election;
 use toystore_frontend::client::{ClientOptions, FrontendClient};
-use toystore_net::config::Election;
-use toystore_net::duration::parse_positive;
-use toystore_net::ClusterToken;
 use toystore_order::api::Role;
 use toystore_order::ReplicaClient;
 
@@ -110,7 +110,7 @@ pub enum FaultError {
         /// The fault.
         kind: String,
         /// Why.
-        source: toystore_net::duration::DurationError,
+        source: toystore_config::duration::DurationError,
     },
     /// Not a fault this tool injects.
     #[error(

@@ -9,7 +9,7 @@ use crate::cluster::{Cluster, ClusterSpec, Logs};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::time::Duration;
-use toystore_net::ClusterConfig;
+use toystore_config::ClusterConfig;
 
 /// Arguments of `tools up`.
 #[derive(Debug, clap::Args)]
@@ -32,20 +32,20 @@ pub struct UpArgs {
     pub stock: Option<u32>,
     /// How often sold-out toys are restocked, e.g. `10s`, `500ms` (default: the file's,
     /// else 10s).
-    #[arg(long, value_parser = toystore_net::duration::parse_positive)]
+    #[arg(long, value_parser = toystore_config::duration::parse_positive)]
     pub restock_interval: Option<Duration>,
     /// Who starts order elections: `frontend` (the front-end asks a replica to campaign)
     /// or `raft` (the replicas elect on their own); default: the file's, else frontend.
     #[arg(long, value_enum)]
-    pub election: Option<toystore_net::config::Election>,
+    pub election: Option<toystore_config::Election>,
     /// Run each service on a host of its own: a network namespace on a private bridge,
     /// addresses from 10.77.0.0/24 (needs root; removed when the store stops).
     #[arg(long)]
     pub netns: bool,
     /// The services' log format: `human` (each line prefixed with the service's name) or
     /// `json` (one JSON object per line, with a `service` field).
-    #[arg(long, value_enum, default_value_t = toystore_net::logging::LogFormat::Human)]
-    pub log_format: toystore_net::logging::LogFormat,
+    #[arg(long, value_enum, default_value_t = toystore_config::logging::LogFormat::Human)]
+    pub log_format: toystore_config::logging::LogFormat,
 }
 
 /// Runs `tools up` until Ctrl-C.
@@ -70,10 +70,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         prefix: Vec::new(),
         config,
         env: match args.log_format {
-            toystore_net::logging::LogFormat::Json => {
+            toystore_config::logging::LogFormat::Json => {
                 vec![("TOYSTORE_LOG_FORMAT".into(), "json".into())]
             }
-            toystore_net::logging::LogFormat::Human => Vec::new(),
+            toystore_config::logging::LogFormat::Human => Vec::new(),
         },
         service_env: Default::default(),
         logs: Logs::Prefixed,
@@ -113,7 +113,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  curl {fe}/orders/0");
     println!();
     println!("Ctrl-C stops the store.");
-    toystore_net::shutdown::signal().await;
+    toystore_http::shutdown::signal().await;
     let unclean = cluster.stop(Duration::from_secs(10)).await;
     if unclean.is_empty() {
         println!("toystore stopped");

@@ -16,8 +16,8 @@ use common::{start, stop, tools};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use toystore_net::reply::respond;
-use toystore_net::ApiError;
+use toystore_http::reply::respond;
+use toystore_http::ApiError;
 use toystore_tools::client::{run_clients, ClientConfig, ClientReport};
 use warp::Filter;
 
@@ -183,7 +183,7 @@ async fn serve_fake(state: Arc<Mutex<Fake>>) -> (String, tokio::sync::oneshot::S
     let product = warp::path!("products" / String)
         .and(warp::get())
         .map(|raw: String| {
-            let name = toystore_net::path::decode_segment(&raw).unwrap_or_default();
+            let name = toystore_http::path::decode_segment(&raw).unwrap_or_default();
             respond(toy(&name).ok_or_else(|| ApiError::not_found("product not found")))
         });
     #[derive(serde::Deserialize)]
@@ -236,7 +236,7 @@ async fn serve_fake(state: Arc<Mutex<Fake>>) -> (String, tokio::sync::oneshot::S
         });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let routes = list.or(product).unify().or(buy).unify().or(get).unify();
-    tokio::spawn(toystore_net::serve(listener, routes, async move {
+    tokio::spawn(toystore_http::serve(listener, routes, async move {
         let _ = rx.await;
     }));
     (url, tx)

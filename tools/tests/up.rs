@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
-use toystore_net::ClusterConfig;
+use toystore_config::ClusterConfig;
 use toystore_tools::cluster::ClusterSpec;
 
 /// A running `tools up` and the lines of its standard output; killed if a test fails
@@ -197,6 +197,6 @@ async fn up_with_raft_elections_serves_orders() {
         serde_json::json!({"data": {"number": 0, "name": "Uno", "quantity": 2}})
     );
     let used = ClusterConfig::load(&data.join("toystore.toml")).unwrap();
-    assert_eq!(used.order.election, toystore_net::config::Election::Raft);
+    assert_eq!(used.order.election, toystore_config::Election::Raft);
     up.interrupt().await;
 }

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use toystore_catalog::server::{run, ServerConfig};
 use toystore_catalog::{CatalogClient, CatalogError};
-use toystore_net::ClusterToken;
+use toystore_config::ClusterToken;
 
 /// The cluster token every test catalog uses.
 pub const TOKEN: &str = "catalog-test-token";

@@ -1,7 +1,7 @@
 //! The ceilings a scenario is compared with, measured on the same machine in the same run:
 //!
 //! - **HTTP**: [`BareServer`], a warp server on the store's own serving loop
-//!   (`toystore_net::serve`: `TCP_NODELAY`, same hyper stack) answering `GET /` with a fixed
+//!   (`toystore_http::serve`: `TCP_NODELAY`, same hyper stack) answering `GET /` with a fixed
 //!   product reply of the same size as a cached `GET /products/Tux`, in its own process like
 //!   every service; loaded by the same load generator. Nothing can answer a query faster.
 //! - **Disk**: [`disk`], the store crate's raw append loop (`toystore_store::ceiling`): a
@@ -37,7 +37,7 @@ pub async fn serve_bare(args: BareArgs) -> anyhow::Result<()> {
     let route = warp::path::end()
         .and(warp::get())
         .map(|| warp::reply::with_header(BODY, "content-type", "application/json"));
-    toystore_net::serve(listener, route, toystore_net::shutdown::signal()).await;
+    toystore_http::serve(listener, route, toystore_http::shutdown::signal()).await;
     Ok(())
 }
 

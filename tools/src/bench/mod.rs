@@ -78,7 +78,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 32])]
     pub clients: Vec<usize>,
     /// Measured time per run.
-    #[arg(long, default_value = "10s", value_parser = toystore_net::duration::parse_positive)]
+    #[arg(long, default_value = "10s", value_parser = toystore_config::duration::parse_positive)]
     pub duration: Duration,
     /// Unmeasured time before each run.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
@@ -91,7 +91,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0.5)]
     pub p: f64,
     /// Per-request timeout.
-    #[arg(long, default_value = "10s", value_parser = toystore_net::duration::parse_positive)]
+    #[arg(long, default_value = "10s", value_parser = toystore_config::duration::parse_positive)]
     pub timeout: Duration,
     /// Seed of the clients' random choices.
     #[arg(long, default_value_t = 1)]
@@ -114,8 +114,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_cache: bool,
     /// A store the benchmark starts: who starts order elections (`frontend` or `raft`).
-    #[arg(long, value_enum, default_value_t = toystore_net::config::Election::Frontend)]
-    pub election: toystore_net::config::Election,
+    #[arg(long, value_enum, default_value_t = toystore_config::Election::Frontend)]
+    pub election: toystore_config::Election,
     /// Where temporary stores and the disk ceiling's file go (default: the system's
     /// temporary directory). Put it on the disk you want measured.
     #[arg(long)]

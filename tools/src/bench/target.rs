@@ -43,7 +43,7 @@ pub struct StoreOptions {
     /// The front-end's product cache on or off.
     pub cache: bool,
     /// Who starts order elections.
-    pub election: toystore_net::config::Election,
+    pub election: toystore_config::Election,
 }
 
 impl Target {

@@ -63,7 +63,7 @@ pub struct ClientArgs {
     #[arg(long, default_value_t = 1)]
     pub quantity: u32,
     /// Per-request timeout, e.g. 15s or 500ms.
-    #[arg(long, default_value = "15s", value_parser = toystore_net::duration::parse_positive)]
+    #[arg(long, default_value = "15s", value_parser = toystore_config::duration::parse_positive)]
     pub timeout: Duration,
     /// Print the report as JSON (and no progress bar).
     #[arg(long)]

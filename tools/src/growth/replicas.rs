@@ -13,8 +13,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use toystore_net::config::Election;
-use toystore_net::ClusterToken;
+use toystore_config::ClusterToken;
+use toystore_config::Election;
 use toystore_order::api::ReplicaStatus;
 use toystore_order::ReplicaClient;
 

@@ -8,7 +8,7 @@
 //! address book; an order replica to its peers' addresses and, on the leader, to the Raft
 //! membership.
 
-use crate::ClusterConfig;
+use crate::cluster::ClusterConfig;
 use notify::{EventKind, RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -49,18 +49,21 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The command-line flags every service shares: the cluster file and the token.
+/// The command-line flags every service shares: the cluster file, the token, logging.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ClusterArgs {
+pub struct ServiceArgs {
     /// The cluster file (toystore.toml); defaults apply without one.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Cluster token (overrides the file).
     #[arg(long, env = "TOYSTORE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Logging.
+    #[command(flatten)]
+    pub log: crate::logging::LogArgs,
 }
 
-impl ClusterArgs {
+impl ServiceArgs {
     /// The cluster description and its token (the flag or environment winning over the
     /// file). A store without a token is refused.
     pub fn load(&self) -> Result<(ClusterConfig, crate::ClusterToken), ConfigError> {

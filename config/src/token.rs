@@ -1,14 +1,11 @@
-//! The cluster token that every internal endpoint demands.
+//! [`ClusterToken`]: the shared secret of one store's services.
 //!
-//! Callers send `Authorization: Bearer <token>`. The comparison is constant-time, so the
-//! time a rejection takes says nothing about how much of a guess was right. A missing or
-//! wrong token is `401 {"error": {"code": 401, "message": "missing or invalid cluster token"}}`.
+//! Callers send `Authorization: Bearer <token>`; [`ClusterToken::accepts`] compares in
+//! constant time, so the time a rejection takes says nothing about how much of a guess was
+//! right. (The warp filter that demands it is `toystore_http::auth::require`.)
 
-use crate::ApiError;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
-use warp::http::StatusCode;
-use warp::{Filter, Rejection};
 
 /// The shared secret of one store's services.
 #[derive(Clone)]
@@ -38,33 +35,12 @@ impl ClusterToken {
         };
         bool::from(given.as_bytes().ct_eq(self.0.as_bytes()))
     }
-
-    /// A filter that passes with the right token and rejects with 401 otherwise.
-    pub fn require(&self) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-        let token = self.clone();
-        warp::header::optional::<String>("authorization")
-            .and_then(move |header: Option<String>| {
-                let ok = token.accepts(header.as_deref());
-                async move {
-                    if ok {
-                        Ok(())
-                    } else {
-                        Err(warp::reject::custom(unauthorized()))
-                    }
-                }
-            })
-            .untuple_one()
-    }
 }
 
 impl std::fmt::Debug for ClusterToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ClusterToken(..)")
     }
-}
-
-fn unauthorized() -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid cluster token")
 }
 
 #[cfg(test)]

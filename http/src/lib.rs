@@ -1,7 +1,5 @@
-//! What every toystore service shares, so that each rule is implemented once:
+//! The HTTP every toystore service shares, so that each rule is implemented once:
 //!
-//! - [`config`]: the cluster file `toystore.toml`;
-//! - [`duration`]: durations as people write them, in flags and in the cluster file;
 //! - [`serve`]: runs a warp filter on a bound listener with `TCP_NODELAY` on every accepted
 //!   connection and a bounded graceful shutdown;
 //! - [`reply`]: the `{"data": ...}` / `{"error": {"code", "message"}}` envelope, and
@@ -9,29 +7,25 @@
 //!   non-JSON error or a 5xx for bad input);
 //! - [`body`]: strict JSON request bodies (content type, size limit, unknown fields);
 //! - [`path`]: percent-decoded path segments;
-//! - [`auth`]: the cluster token on internal endpoints (constant-time comparison);
+//! - [`auth`]: the cluster token on internal endpoints ([`auth::require`]);
 //! - [`client`]: pooled keep-alive HTTP clients and the reading of envelope replies;
 //! - [`stream`]: streaming response bodies (event streams);
 //! - [`shutdown`]: Ctrl-C / SIGTERM as a future;
-//! - [`watch`]: the cluster file, re-read when it changes;
-//! - [`logging`]: the binaries' tracing set-up;
 //! - [`metrics`]: Prometheus `/metrics` (HTTP counts and latencies, state read at scrape).
+//!
+//! The configuration these run with (the cluster file, the token itself, logging) is
+//! `toystore-config`'s.
 
 pub mod auth;
 pub mod body;
 pub mod client;
-pub mod config;
-pub mod duration;
-pub mod logging;
 pub mod metrics;
 pub mod path;
 pub mod reply;
 mod serve;
 pub mod shutdown;
 pub mod stream;
-pub mod watch;
 
-pub use auth::ClusterToken;
-pub use config::ClusterConfig;
 pub use reply::ApiError;
 pub use serve::{serve, serve_until, GRACE_PERIOD};
+pub use toystore_config::ClusterToken;
