@@ -3,7 +3,6 @@
 
 use crate::server::{run as serve, ServerConfig};
 use anyhow::Context;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use toystore_config::{ensure_parent, ServiceArgs};
@@ -14,12 +13,9 @@ use toystore_config::{ensure_parent, ServiceArgs};
 #[derive(clap::Parser, Debug)]
 #[command(version, about, long_about = None)]
 pub struct Args {
-    /// The cluster file, token and logging.
+    /// The cluster file, token, listen address and logging.
     #[command(flatten)]
-    pub cluster: ServiceArgs,
-    /// Listen address (overrides the file).
-    #[arg(long)]
-    pub addr: Option<SocketAddr>,
+    pub service: ServiceArgs,
     /// The redb file (default: <data_dir>/catalog.redb).
     #[arg(long)]
     pub db: Option<PathBuf>,
@@ -33,8 +29,8 @@ pub struct Args {
 
 /// Runs the catalog until Ctrl-C or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let (cluster, token) = args.cluster.load()?;
-    let addr = args.addr.unwrap_or(cluster.catalog.addr);
+    let (cluster, token) = args.service.load()?;
+    let addr = args.service.addr.unwrap_or(cluster.catalog.addr);
     let db_path = args.db.unwrap_or_else(|| cluster.catalog_db());
     ensure_parent(&db_path)
         .with_context(|| format!("creating the directory of {}", db_path.display()))?;

@@ -49,7 +49,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The command-line flags every service shares: the cluster file, the token, logging.
+/// The command-line flags every service shares: the cluster file, the token, the listen
+/// address, logging.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServiceArgs {
     /// The cluster file (toystore.toml); defaults apply without one.
@@ -58,6 +59,9 @@ pub struct ServiceArgs {
     /// Cluster token (overrides the file).
     #[arg(long, env = "TOYSTORE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Listen address (overrides the file).
+    #[arg(long)]
+    pub addr: Option<SocketAddr>,
     /// Logging.
     #[command(flatten)]
     pub log: crate::logging::LogArgs,

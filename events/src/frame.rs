@@ -8,18 +8,21 @@
 //! heartbeat: 0x02 | last_seq: u64 LE          (the sender's last sequence number)
 //! ```
 //!
-//! Frames may be split across chunks arbitrarily; [`FrameDecoder`] reassembles them.
-//! [`StreamReader`] adds the stream's meaning on top: it starts after a given sequence
-//! number, skips events it already has (so a resumed stream may overlap), yields each new
-//! event decoded exactly once and in order, reports a gap as an error instead of silently
-//! skipping events, and tells heartbeats from events. [`read_stream`] runs a reader over an
-//! HTTP body (any stream of byte chunks).
+//! Frames may be split across chunks arbitrarily. [`FrameCodec`] is their
+//! `tokio_util::codec` decoder and encoder, the one place that knows the layout;
+//! [`FrameDecoder`] drives it by hand over pushed chunks (for synchronous callers, fuzzing
+//! and benches). [`StreamReader`] adds the stream's meaning on top: it starts after a given
+//! sequence number, skips events it already has (so a resumed stream may overlap), yields
+//! each new event decoded exactly once and in order, reports a gap as an error instead of
+//! silently skipping events, and tells heartbeats from events. [`read_stream`] does the same
+//! over an HTTP body (any stream of byte chunks) with `FramedRead`.
 
 use crate::{codec, DecodeError, Seq};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
+use tokio_util::codec::{Decoder, Encoder, FramedRead};
 
 const TAG_EVENT: u8 = 0x01;
 const TAG_HEARTBEAT: u8 = 0x02;
@@ -60,20 +63,30 @@ impl Frame {
 /// Encodes an event frame without copying the payload into a [`Frame`] first.
 pub fn event_frame(seq: Seq, payload: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(EVENT_HEADER + payload.len());
-    out.put_u8(TAG_EVENT);
-    out.put_u64_le(seq.0);
-    // Payloads are single events, far below 4 GiB; `MAX_PAYLOAD` is enforced on the reader.
-    out.put_u32_le(u32::try_from(payload.len()).unwrap_or(u32::MAX));
-    out.put_slice(payload);
+    put_event(&mut out, seq, payload);
     out.freeze()
 }
 
 /// Encodes a heartbeat frame.
 pub fn heartbeat_frame(last_seq: Seq) -> Bytes {
     let mut out = BytesMut::with_capacity(HEARTBEAT_LEN);
+    put_heartbeat(&mut out, last_seq);
+    out.freeze()
+}
+
+fn put_event(out: &mut BytesMut, seq: Seq, payload: &[u8]) {
+    out.reserve(EVENT_HEADER + payload.len());
+    out.put_u8(TAG_EVENT);
+    out.put_u64_le(seq.0);
+    // Payloads are single events, far below 4 GiB; `MAX_PAYLOAD` is enforced on the reader.
+    out.put_u32_le(u32::try_from(payload.len()).unwrap_or(u32::MAX));
+    out.put_slice(payload);
+}
+
+fn put_heartbeat(out: &mut BytesMut, last_seq: Seq) {
+    out.reserve(HEARTBEAT_LEN);
     out.put_u8(TAG_HEARTBEAT);
     out.put_u64_le(last_seq.0);
-    out.freeze()
 }
 
 /// Why a stream could not be read.
@@ -109,7 +122,79 @@ pub enum FrameError {
     Transport(String),
 }
 
-/// Reassembles frames from arbitrarily split chunks.
+impl From<std::io::Error> for FrameError {
+    fn from(e: std::io::Error) -> Self {
+        FrameError::Transport(e.to_string())
+    }
+}
+
+/// The frames' codec (`tokio_util::codec`): decodes frames from bytes split anywhere, and
+/// encodes them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FrameCodec;
+
+impl Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = FrameError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        let Some(&tag) = buf.first() else {
+            return Ok(None);
+        };
+        match tag {
+            TAG_HEARTBEAT => {
+                if buf.len() < HEARTBEAT_LEN {
+                    return Ok(None);
+                }
+                buf.advance(1);
+                let last_seq = Seq(buf.get_u64_le());
+                Ok(Some(Frame::Heartbeat { last_seq }))
+            }
+            TAG_EVENT => {
+                if buf.len() < EVENT_HEADER {
+                    return Ok(None);
+                }
+                let mut header = &buf[1..EVENT_HEADER];
+                let seq = Seq(header.get_u64_le());
+                let len = header.get_u32_le() as usize;
+                if len > MAX_PAYLOAD {
+                    return Err(FrameError::TooLarge(len));
+                }
+                if buf.len() < EVENT_HEADER + len {
+                    buf.reserve(EVENT_HEADER + len - buf.len());
+                    return Ok(None);
+                }
+                buf.advance(EVENT_HEADER);
+                let payload = buf.split_to(len).freeze();
+                Ok(Some(Frame::Event { seq, payload }))
+            }
+            other => Err(FrameError::UnknownTag(other)),
+        }
+    }
+
+    /// At the end of the body: a frame cut short is [`FrameError::Truncated`].
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        match self.decode(buf)? {
+            Some(frame) => Ok(Some(frame)),
+            None if buf.is_empty() => Ok(None),
+            None => Err(FrameError::Truncated(buf.len())),
+        }
+    }
+}
+
+impl Encoder<&Frame> for FrameCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, frame: &Frame, out: &mut BytesMut) -> Result<(), FrameError> {
+        match frame {
+            Frame::Event { seq, payload } => put_event(out, *seq, payload),
+            Frame::Heartbeat { last_seq } => put_heartbeat(out, *last_seq),
+        }
+        Ok(())
+    }
+}
+
+/// Reassembles frames from chunks pushed by hand ([`FrameCodec`] over a buffer).
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
     buf: BytesMut,
@@ -133,37 +218,7 @@ impl FrameDecoder {
 
     /// The next complete frame, `Ok(None)` if more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
-        let Some(&tag) = self.buf.first() else {
-            return Ok(None);
-        };
-        match tag {
-            TAG_HEARTBEAT => {
-                if self.buf.len() < HEARTBEAT_LEN {
-                    return Ok(None);
-                }
-                self.buf.advance(1);
-                let last_seq = Seq(self.buf.get_u64_le());
-                Ok(Some(Frame::Heartbeat { last_seq }))
-            }
-            TAG_EVENT => {
-                if self.buf.len() < EVENT_HEADER {
-                    return Ok(None);
-                }
-                let mut header = &self.buf[1..EVENT_HEADER];
-                let seq = Seq(header.get_u64_le());
-                let len = header.get_u32_le() as usize;
-                if len > MAX_PAYLOAD {
-                    return Err(FrameError::TooLarge(len));
-                }
-                if self.buf.len() < EVENT_HEADER + len {
-                    return Ok(None);
-                }
-                self.buf.advance(EVENT_HEADER);
-                let payload = self.buf.split_to(len).freeze();
-                Ok(Some(Frame::Event { seq, payload }))
-            }
-            other => Err(FrameError::UnknownTag(other)),
-        }
+        FrameCodec.decode(&mut self.buf)
     }
 }
 
@@ -186,12 +241,50 @@ pub enum StreamItem<T> {
     },
 }
 
+/// The stream's meaning: starts after a sequence number, drops events it already has,
+/// refuses a gap, decodes each new event once.
+#[derive(Debug)]
+struct Sequencer<T> {
+    last: Seq,
+    _event: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> Sequencer<T> {
+    fn new(after: Seq) -> Self {
+        Self {
+            last: after,
+            _event: PhantomData,
+        }
+    }
+
+    /// What `frame` means; `Ok(None)` for an event already had.
+    fn accept(&mut self, frame: Frame) -> Result<Option<StreamItem<T>>, FrameError> {
+        match frame {
+            Frame::Heartbeat { last_seq } => Ok(Some(StreamItem::Heartbeat { last_seq })),
+            Frame::Event { seq, .. } if seq <= self.last => Ok(None),
+            Frame::Event { seq, payload } => {
+                let expected = self.last.next();
+                if seq != expected {
+                    return Err(FrameError::Gap { expected, got: seq });
+                }
+                let event =
+                    codec::decode(&payload).map_err(|source| FrameError::Decode { seq, source })?;
+                self.last = seq;
+                Ok(Some(StreamItem::Event {
+                    seq,
+                    event,
+                    payload,
+                }))
+            }
+        }
+    }
+}
+
 /// Reads a stream of frames as events of type `T`, resuming after a given sequence number.
 #[derive(Debug)]
 pub struct StreamReader<T> {
     decoder: FrameDecoder,
-    last: Seq,
-    _event: PhantomData<fn() -> T>,
+    sequencer: Sequencer<T>,
 }
 
 impl<T: DeserializeOwned> StreamReader<T> {
@@ -199,14 +292,13 @@ impl<T: DeserializeOwned> StreamReader<T> {
     pub fn new(after: Seq) -> Self {
         Self {
             decoder: FrameDecoder::new(),
-            last: after,
-            _event: PhantomData,
+            sequencer: Sequencer::new(after),
         }
     }
 
     /// The last sequence number this reader has yielded (or started after).
     pub fn last_seq(&self) -> Seq {
-        self.last
+        self.sequencer.last
     }
 
     /// Adds bytes received from the wire.
@@ -217,31 +309,12 @@ impl<T: DeserializeOwned> StreamReader<T> {
     /// The next item, `Ok(None)` if more bytes are needed. Events at or below the last
     /// sequence number are skipped; an event beyond the next one is a [`FrameError::Gap`].
     pub fn next_item(&mut self) -> Result<Option<StreamItem<T>>, FrameError> {
-        loop {
-            match self.decoder.next_frame()? {
-                None => return Ok(None),
-                Some(Frame::Heartbeat { last_seq }) => {
-                    return Ok(Some(StreamItem::Heartbeat { last_seq }))
-                }
-                Some(Frame::Event { seq, payload }) => {
-                    if seq <= self.last {
-                        continue;
-                    }
-                    let expected = self.last.next();
-                    if seq != expected {
-                        return Err(FrameError::Gap { expected, got: seq });
-                    }
-                    let event = codec::decode(&payload)
-                        .map_err(|source| FrameError::Decode { seq, source })?;
-                    self.last = seq;
-                    return Ok(Some(StreamItem::Event {
-                        seq,
-                        event,
-                        payload,
-                    }));
-                }
+        while let Some(frame) = self.decoder.next_frame()? {
+            if let Some(item) = self.sequencer.accept(frame)? {
+                return Ok(Some(item));
             }
         }
+        Ok(None)
     }
 
     /// Call when the body has ended: an error if it ended inside a frame.
@@ -254,8 +327,9 @@ impl<T: DeserializeOwned> StreamReader<T> {
 }
 
 /// Reads an HTTP body (a stream of byte chunks) as a stream of [`StreamItem`]s, starting
-/// after `after`. The stream ends when the body ends cleanly; a transport error, a malformed
-/// frame or a body that ends inside a frame ends it with one error.
+/// after `after`: [`FrameCodec`] under `FramedRead`, then the stream's meaning. The stream
+/// ends when the body ends cleanly; a transport error, a malformed frame or a body that ends
+/// inside a frame ends it with one error.
 pub fn read_stream<T, S, B, E>(
     body: S,
     after: Seq,
@@ -263,22 +337,23 @@ pub fn read_stream<T, S, B, E>(
 where
     T: DeserializeOwned,
     S: Stream<Item = Result<B, E>> + Unpin,
-    B: AsRef<[u8]>,
+    B: Buf,
     E: std::fmt::Display,
 {
-    let state = Some((body, StreamReader::<T>::new(after)));
+    let bytes = body.map_err(|e| std::io::Error::other(e.to_string()));
+    let frames = FramedRead::new(tokio_util::io::StreamReader::new(bytes), FrameCodec);
+    let state = Some((frames, Sequencer::<T>::new(after)));
     futures_util::stream::unfold(state, |state| async move {
-        let (mut body, mut reader) = state?;
+        let (mut frames, mut sequencer) = state?;
         loop {
-            match reader.next_item() {
-                Ok(Some(item)) => return Some((Ok(item), Some((body, reader)))),
+            let accepted = match frames.next().await? {
+                Ok(frame) => sequencer.accept(frame),
+                Err(e) => Err(e),
+            };
+            match accepted {
+                Ok(None) => continue,
+                Ok(Some(item)) => return Some((Ok(item), Some((frames, sequencer)))),
                 Err(e) => return Some((Err(e), None)),
-                Ok(None) => {}
-            }
-            match body.next().await {
-                Some(Ok(chunk)) => reader.push(chunk.as_ref()),
-                Some(Err(e)) => return Some((Err(FrameError::Transport(e.to_string())), None)),
-                None => return reader.finish().err().map(|e| (Err(e), None)),
             }
         }
     })
@@ -375,7 +450,8 @@ mod tests {
     fn read_stream_over_chunks_and_truncation() {
         let bytes = wire(&[ev(1), ev(2)]);
         let (a, b) = bytes.split_at(5);
-        let chunks: Vec<Result<Vec<u8>, String>> = vec![Ok(a.to_vec()), Ok(b.to_vec())];
+        let chunks: Vec<Result<Bytes, String>> =
+            vec![Ok(Bytes::copy_from_slice(a)), Ok(Bytes::copy_from_slice(b))];
         let items: Vec<_> = futures_executor_block_on(
             read_stream::<OrderEvent, _, _, _>(futures_util::stream::iter(chunks), Seq(0))
                 .collect::<Vec<_>>(),
@@ -383,13 +459,40 @@ mod tests {
         assert_eq!(items.len(), 2);
         assert!(items.iter().all(|i| i.is_ok()));
 
-        let cut = bytes[..bytes.len() - 1].to_vec();
-        let chunks: Vec<Result<Vec<u8>, String>> = vec![Ok(cut)];
+        let cut = Bytes::copy_from_slice(&bytes[..bytes.len() - 1]);
+        let chunks: Vec<Result<Bytes, String>> = vec![Ok(cut)];
         let items: Vec<_> = futures_executor_block_on(
             read_stream::<OrderEvent, _, _, _>(futures_util::stream::iter(chunks), Seq(0))
                 .collect::<Vec<_>>(),
         );
         assert!(matches!(items.last(), Some(Err(FrameError::Truncated(_)))));
+
+        // A transport error ends the stream with that error, after what came before it.
+        let chunks: Vec<Result<Bytes, String>> = vec![
+            Ok(Bytes::copy_from_slice(&bytes[..bytes.len() / 2 + 1])),
+            Err("connection reset".to_string()),
+            Ok(Bytes::copy_from_slice(&bytes[bytes.len() / 2 + 1..])),
+        ];
+        let items: Vec<_> = futures_executor_block_on(
+            read_stream::<OrderEvent, _, _, _>(futures_util::stream::iter(chunks), Seq(0))
+                .collect::<Vec<_>>(),
+        );
+        assert!(
+            matches!(items.last(), Some(Err(FrameError::Transport(m))) if m.contains("connection reset")),
+            "{items:?}"
+        );
+        // Encoder and decoder agree.
+        let mut out = BytesMut::new();
+        let frame = Frame::Event {
+            seq: Seq(7),
+            payload: Bytes::from_static(b"abc"),
+        };
+        FrameCodec
+            .encode(&frame, &mut out)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.as_ref(), frame.encode().as_ref());
+        assert_eq!(FrameCodec.decode(&mut out), Ok(Some(frame)));
+        assert!(out.is_empty());
     }
 
     /// A minimal executor: the streams above never pend, so polling in a loop suffices.

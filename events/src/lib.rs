@@ -10,9 +10,11 @@
 //! - [`codec`]: the value encoding (a format-version byte, then postcard), which never panics
 //!   on foreign bytes;
 //! - [`frame`]: the framing of an event stream over HTTP (events and heartbeats in a chunked
-//!   body), with a reader that resumes after a given sequence number.
+//!   body) as a `tokio_util::codec` codec, with a reader that resumes after a given sequence
+//!   number.
 //!
-//! It does no I/O: it turns values into bytes and bytes into values.
+//! It opens no sockets or files: it turns values into bytes and bytes into values (and a
+//! stream of byte chunks into a stream of events).
 
 pub mod codec;
 mod event;
@@ -21,7 +23,7 @@ mod seq;
 
 pub use codec::{decode, encode, DecodeError, FORMAT_VERSION};
 pub use event::{valid_request_id, CatalogEvent, OrderEvent, ProductName, RequestId, MAX_QUANTITY};
-pub use frame::{Frame, FrameDecoder, FrameError, StreamItem, StreamReader};
+pub use frame::{Frame, FrameCodec, FrameDecoder, FrameError, StreamItem, StreamReader};
 pub use seq::Seq;
 
 /// An event type that has a log of its own. `KIND` is written into every log file, so a tool

@@ -4,7 +4,6 @@
 use crate::server::{run as serve, ServerConfig};
 use crate::topology::members;
 use anyhow::Context;
-use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 use toystore_config::ServiceArgs;
@@ -16,12 +15,9 @@ use toystore_config::ServiceArgs;
 #[derive(clap::Parser, Debug)]
 #[command(version, about, long_about = None)]
 pub struct Args {
-    /// The cluster file (watched for replica changes), token and logging.
+    /// The cluster file (watched for replica changes), token, listen address and logging.
     #[command(flatten)]
-    pub cluster: ServiceArgs,
-    /// Listen address (overrides the file).
-    #[arg(long)]
-    pub addr: Option<SocketAddr>,
+    pub service: ServiceArgs,
     /// Turn the product cache off.
     #[arg(long)]
     pub no_cache: bool,
@@ -32,8 +28,8 @@ pub struct Args {
 
 /// Runs the front-end until Ctrl-C or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let (cluster, token) = args.cluster.load()?;
-    let addr = args.addr.unwrap_or(cluster.frontend.addr);
+    let (cluster, token) = args.service.load()?;
+    let addr = args.service.addr.unwrap_or(cluster.frontend.addr);
     let capacity = args
         .cache_capacity
         .unwrap_or(cluster.frontend.cache_capacity);
@@ -60,7 +56,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             total: cluster.frontend.failover_timeout,
             attempt: cluster.frontend.attempt_timeout,
         },
-        watch: args.cluster.config.clone(),
+        watch: args.service.config.clone(),
         election: cluster.order.election,
         timeouts: cluster.timeouts.clone(),
     };

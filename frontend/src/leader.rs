@@ -16,6 +16,13 @@
 //! Lookups are serialised; a caller that saw leader (id, term) fail only looks again if
 //! nobody has found another since. The health loop checks every replica each interval,
 //! logs each change of a replica's state, and looks again when the leader stops leading.
+//!
+//! The rules are pure functions over health statuses and (id, term) keys, unit-tested here:
+//! `Replicas::leading` (which replica leads), `candidates` (who is asked to campaign),
+//! `enough_answers` (when a lookup stops waiting for slow replicas), `ask_for_election` and
+//! `room_for_a_poll` (a lookup's election request and deadline), `checked` (what a health
+//! round does with the leader in use), `hint_applies` and `still_usable` (leader hints and
+//! failed leaders).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -159,7 +166,7 @@ impl Replicas {
     /// Follows a refused write's leader hint: `hint` becomes the leader in use unless
     /// someone already replaced the failed one.
     pub fn follow_hint(&self, failed: (u32, u64), hint: u32) {
-        if self.current().is_some_and(|l| l.key() != failed) {
+        if !hint_applies(self.current().map(|l| l.key()), failed) {
             return;
         }
         if let Some(client) = self.members().iter().find(|m| m.id() == hint) {
@@ -174,12 +181,12 @@ impl Replicas {
     /// The leader; looks for one if there is none, or if the caller saw leader `failed`
     /// (id, term) fail and nobody has found another since.
     pub async fn leader(&self, failed: Option<(u32, u64)>) -> Option<Leader> {
-        let stale = |l: &Leader| failed.is_some_and(|f| l.key() == f);
-        if let Some(l) = self.current().filter(|l| !stale(l)) {
+        let usable = |l: &Leader| still_usable(l.key(), failed);
+        if let Some(l) = self.current().filter(usable) {
             return Some(l);
         }
         let _guard = self.selecting.lock().await;
-        if let Some(l) = self.current().filter(|l| !stale(l)) {
+        if let Some(l) = self.current().filter(usable) {
             return Some(l);
         }
         self.select().await
@@ -200,12 +207,9 @@ impl Replicas {
             .map(|(i, m)| async move { (i, m.health().await.ok()) })
             .collect();
         let mut out = vec![None; members.len()];
-        let mut answered = 0;
         while let Some((i, status)) = pending.next().await {
-            answered += usize::from(status.is_some());
             out[i] = status;
-            let leads = out.iter().flatten().any(|s| s.role == Role::Leader);
-            if leads && answered > members.len() / 2 {
+            if enough_answers(&out) {
                 break;
             }
         }
@@ -244,10 +248,10 @@ impl Replicas {
                 self.set_current(Some(leader.clone()));
                 return Some(leader);
             }
-            if self.election == Election::Frontend && !asked {
+            if ask_for_election(self.election, asked) {
                 asked = self.ask_to_campaign(&members, &statuses).await;
             }
-            if tokio::time::Instant::now() + POLL >= deadline {
+            if !room_for_a_poll(tokio::time::Instant::now(), deadline) {
                 tracing::warn!("no replica leads");
                 self.set_current(None);
                 return None;
@@ -286,17 +290,19 @@ impl Replicas {
         self.log_changes(&members, &statuses);
         let current = self.current();
         let leading = Self::leading(&members, &statuses);
-        match (&current, &leading) {
-            (Some(c), Some(l)) if c.client.id() == l.client.id() => {
-                if c.term != l.term {
-                    self.set_current(Some(l.clone()));
+        match checked(
+            current.as_ref().map(Leader::key),
+            leading.as_ref().map(Leader::key),
+        ) {
+            Checked::Same => {}
+            Checked::NewTerm => self.set_current(leading),
+            Checked::Changed => {
+                if let Some(l) = &leading {
+                    tracing::info!(leader = l.client.id(), term = l.term, "leader changed");
                 }
+                self.set_current(leading);
             }
-            (_, Some(l)) => {
-                tracing::info!(leader = l.client.id(), term = l.term, "leader changed");
-                self.set_current(Some(l.clone()));
-            }
-            (_, None) => {
+            Checked::LookAgain => {
                 if let Some(c) = &current {
                     tracing::warn!(
                         leader = c.client.id(),
@@ -346,6 +352,68 @@ impl Replicas {
             }
         }
     }
+}
+
+/// What a health check round does with the leader in use (`current`) and the one the
+/// replicas report (`leading`), each as (id, term).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checked {
+    /// The same replica leads in the same term: nothing to do.
+    Same,
+    /// The same replica leads in another term: record the term (quietly).
+    NewTerm,
+    /// Another replica leads (or none was in use): use it.
+    Changed,
+    /// No reachable replica leads: look for the leader (with `current` as failed).
+    LookAgain,
+}
+
+/// See [`Checked`]. Replicas are compared by id.
+fn checked(current: Option<(u32, u64)>, leading: Option<(u32, u64)>) -> Checked {
+    match (current, leading) {
+        (Some((c, c_term)), Some((l, l_term))) if c == l => {
+            if c_term == l_term {
+                Checked::Same
+            } else {
+                Checked::NewTerm
+            }
+        }
+        (_, Some(_)) => Checked::Changed,
+        (_, None) => Checked::LookAgain,
+    }
+}
+
+/// Whether a refused write's hint replaces the leader in use (`current`, as (id, term)):
+/// only if none is in use or it is still the one that failed (`failed`); someone else
+/// having found another since wins.
+fn hint_applies(current: Option<(u32, u64)>, failed: (u32, u64)) -> bool {
+    current.is_none_or(|c| c == failed)
+}
+
+/// Whether the leader in use (`key`, as (id, term)) may be handed out to a caller that saw
+/// `failed` fail: yes unless it is that very leader in that very term.
+fn still_usable(key: (u32, u64), failed: Option<(u32, u64)>) -> bool {
+    failed != Some(key)
+}
+
+/// Whether a selection may stop waiting for the replicas that have not answered yet
+/// (`None` entries): a majority of all replicas answered and one of them says it leads
+/// (isolated or not: whether it is used is [`Replicas::leading`]'s business).
+fn enough_answers(statuses: &[Option<ReplicaStatus>]) -> bool {
+    let answered = statuses.iter().flatten().count();
+    let leads = statuses.iter().flatten().any(|s| s.role == Role::Leader);
+    leads && answered > statuses.len() / 2
+}
+
+/// Whether a lookup that found no leader asks for an election now: only under the
+/// `frontend` policy, and once per lookup.
+fn ask_for_election(election: Election, asked: bool) -> bool {
+    election == Election::Frontend && !asked
+}
+
+/// Whether a lookup still has time to poll again (after [`POLL`]) before `deadline`.
+fn room_for_a_poll(now: tokio::time::Instant, deadline: tokio::time::Instant) -> bool {
+    now + POLL < deadline
 }
 
 /// Who may be asked to campaign, in the order to ask (the order of `statuses`, highest id
@@ -445,5 +513,161 @@ mod tests {
             s.ready = false;
         }
         assert_eq!(candidates(&behind), vec![0]);
+    }
+
+    #[test]
+    fn no_leader_when_nobody_reachable_leads() {
+        let m = members();
+        assert!(Replicas::leading(&m, &[None, None, None]).is_none());
+        let followers = [
+            status(3, Role::Follower, 2, 5, false),
+            status(2, Role::Candidate, 3, 5, false),
+            status(1, Role::Learner, 2, 5, false),
+        ];
+        assert!(Replicas::leading(&m, &followers).is_none());
+    }
+
+    #[test]
+    fn the_one_reachable_leader_is_used_with_its_term() {
+        let m = members();
+        let one = [
+            None,
+            status(2, Role::Follower, 6, 5, false),
+            status(1, Role::Leader, 6, 5, false),
+        ];
+        let l = Replicas::leading(&m, &one).unwrap();
+        assert_eq!(l.key(), (1, 6));
+        // An isolated leader in a newer term does not beat a live one in an older term.
+        let stale = [
+            status(3, Role::Leader, 8, 9, true),
+            status(2, Role::Leader, 7, 9, false),
+            None,
+        ];
+        assert_eq!(Replicas::leading(&m, &stale).unwrap().key(), (2, 7));
+    }
+
+    #[test]
+    fn two_leaders_in_one_term_pick_the_last_listed() {
+        // Cannot happen in Raft (one leader per term); `max_by_key` keeps the last maximum,
+        // i.e. the lower id.
+        let m = members();
+        let tie = [
+            status(3, Role::Leader, 5, 9, false),
+            status(2, Role::Leader, 5, 9, false),
+            None,
+        ];
+        assert_eq!(Replicas::leading(&m, &tie).unwrap().key(), (2, 5));
+    }
+
+    #[test]
+    fn campaign_candidates_are_none_without_a_live_ready_follower() {
+        assert!(candidates(&[None, None, None]).is_empty());
+        let leaders_only = [status(3, Role::Leader, 4, 9, true), None, None];
+        assert!(candidates(&leaders_only).is_empty());
+        let mut unready = [status(3, Role::Follower, 4, 9, false), None];
+        if let Some(s) = unready[0].as_mut() {
+            s.ready = false;
+        }
+        assert!(candidates(&unready).is_empty());
+    }
+
+    #[test]
+    fn campaign_candidates_keep_id_order_and_include_candidates() {
+        let s = [
+            status(3, Role::Candidate, 5, 8, false),
+            status(2, Role::Follower, 4, 8, false),
+            status(1, Role::Follower, 4, 8, false),
+        ];
+        assert_eq!(candidates(&s), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn a_replica_with_an_empty_log_is_behind_any_with_entries() {
+        let mut s = [
+            status(3, Role::Follower, 1, 0, false),
+            status(2, Role::Follower, 1, 4, false),
+            None,
+        ];
+        if let Some(s) = s[0].as_mut() {
+            s.last_log_index = None;
+        }
+        assert_eq!(candidates(&s), vec![1]);
+        // All empty: all are caught up.
+        if let Some(s) = s[1].as_mut() {
+            s.last_log_index = None;
+        }
+        assert_eq!(candidates(&s), vec![0, 1]);
+    }
+
+    #[test]
+    fn a_health_round_keeps_refreshes_replaces_or_looks_again() {
+        assert_eq!(checked(Some((3, 4)), Some((3, 4))), Checked::Same);
+        assert_eq!(checked(Some((3, 4)), Some((3, 5))), Checked::NewTerm);
+        assert_eq!(checked(Some((3, 4)), Some((2, 5))), Checked::Changed);
+        assert_eq!(checked(None, Some((2, 5))), Checked::Changed);
+        assert_eq!(checked(Some((3, 4)), None), Checked::LookAgain);
+        assert_eq!(checked(None, None), Checked::LookAgain);
+    }
+
+    #[test]
+    fn a_hint_replaces_only_the_failed_leader_or_none() {
+        assert!(hint_applies(None, (3, 4)));
+        assert!(hint_applies(Some((3, 4)), (3, 4)));
+        assert!(!hint_applies(Some((2, 5)), (3, 4)), "someone found another");
+        assert!(
+            !hint_applies(Some((3, 5)), (3, 4)),
+            "same replica, newer term"
+        );
+    }
+
+    #[test]
+    fn a_leader_is_handed_out_unless_the_caller_saw_it_fail() {
+        assert!(still_usable((3, 4), None));
+        assert!(!still_usable((3, 4), Some((3, 4))));
+        assert!(
+            still_usable((3, 5), Some((3, 4))),
+            "found again in a newer term"
+        );
+        assert!(still_usable((2, 4), Some((3, 4))));
+        assert!(still_usable((3, 0), Some((3, 4))), "adopted from a hint");
+    }
+
+    #[test]
+    fn a_selection_waits_for_a_majority_with_a_leader() {
+        let leader = || status(3, Role::Leader, 4, 9, false);
+        let follower = || status(2, Role::Follower, 4, 9, false);
+        assert!(!enough_answers(&[None, None, None]));
+        assert!(!enough_answers(&[leader(), None, None]), "one of three");
+        assert!(enough_answers(&[leader(), follower(), None]));
+        assert!(enough_answers(&[None, follower(), leader()]));
+        assert!(
+            !enough_answers(&[follower(), follower(), None]),
+            "nobody leads"
+        );
+        assert!(!enough_answers(&[follower(), follower(), follower()]));
+        assert!(enough_answers(&[leader(), follower(), follower()]));
+        // Four replicas: two is not a majority.
+        assert!(!enough_answers(&[leader(), follower(), None, None]));
+        assert!(enough_answers(&[leader(), follower(), follower(), None]));
+        // An isolated leader still ends the wait; `leading` then refuses it.
+        let cut_off = status(3, Role::Leader, 4, 9, true);
+        assert!(enough_answers(&[cut_off, follower(), None]));
+    }
+
+    #[test]
+    fn only_the_frontend_policy_asks_for_an_election_and_once() {
+        assert!(ask_for_election(Election::Frontend, false));
+        assert!(!ask_for_election(Election::Frontend, true));
+        assert!(!ask_for_election(Election::Raft, false));
+        assert!(!ask_for_election(Election::Raft, true));
+    }
+
+    #[test]
+    fn a_lookup_polls_again_only_with_more_than_a_poll_left() {
+        let now = tokio::time::Instant::now();
+        assert!(room_for_a_poll(now, now + ELECTION_WAIT));
+        assert!(room_for_a_poll(now, now + POLL + Duration::from_millis(1)));
+        assert!(!room_for_a_poll(now, now + POLL));
+        assert!(!room_for_a_poll(now + Duration::from_secs(1), now));
     }
 }

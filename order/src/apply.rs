@@ -5,7 +5,9 @@
 //! A purchase whose request id is new becomes order number "orders so far" (an
 //! `OrderPlaced` at seq number + 1, so numbers are gap-free and equal everywhere); a request
 //! id already recorded with the same toy and quantity answers its number and adds nothing;
-//! with a different purchase it answers [`Outcome::KeyReused`] and adds nothing.
+//! with a different purchase it answers [`Outcome::KeyReused`] and adds nothing. That rule
+//! is the pure function [`decide`] (unit-tested here); `place` only reads the tables for it
+//! and appends what it decides.
 
 use crate::projection::{ORDERS, REQUESTS};
 use crate::types::{OrderRaft, Outcome, Outcomes, Proposal, Purchase};
@@ -37,33 +39,147 @@ impl Apply<OrderRaft, OrderEvent> for Orders {
     }
 }
 
-/// Applies one purchase (earlier purchases of the same entry are already in `batch`).
+/// Applies one purchase (earlier purchases of the same entry are already in `batch`): reads
+/// what its request id names, lets [`decide`] rule, and appends the new order if it says so.
 fn place(batch: &mut Batch<'_, OrderEvent>, data: &Purchase) -> Result<Outcome, StoreError> {
-    let known = batch
+    let number = batch
         .tables()
         .open(REQUESTS)?
         .get(data.request_id.as_str())?;
-    if let Some(number) = known {
-        let same = batch
-            .tables()
-            .open(ORDERS)?
-            .get(number)?
-            .is_some_and(|row| {
-                let (name, quantity) = row;
-                name == data.product && quantity == data.quantity
-            });
-        return Ok(if same {
-            Outcome::Placed { number, new: false }
-        } else {
-            Outcome::KeyReused { number }
-        });
+    let known = match number {
+        Some(number) => Some(Known {
+            number,
+            order: batch.tables().open(ORDERS)?.get(number)?,
+        }),
+        None => None,
+    };
+    match decide(known, data, batch.last_seq().0) {
+        Decision::Answer(outcome) => Ok(outcome),
+        Decision::Append { number } => {
+            batch.append(&OrderEvent::OrderPlaced {
+                number,
+                request_id: data.request_id.clone(),
+                name: data.product.clone(),
+                quantity: data.quantity,
+            })?;
+            Ok(Outcome::Placed { number, new: true })
+        }
     }
-    let number = batch.last_seq().0;
-    batch.append(&OrderEvent::OrderPlaced {
-        number,
-        request_id: data.request_id.clone(),
-        name: data.product.clone(),
-        quantity: data.quantity,
-    })?;
-    Ok(Outcome::Placed { number, new: true })
+}
+
+/// What the state machine holds for a purchase's request id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Known {
+    /// The order number the request id names.
+    pub(crate) number: u64,
+    /// That order's (toy, quantity), if the orders table has it.
+    pub(crate) order: Option<(String, u32)>,
+}
+
+/// What to do with a purchase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Answer this without adding anything.
+    Answer(Outcome),
+    /// Append the purchase as order `number`; it answers `Placed { number, new: true }`.
+    Append {
+        /// The new order's number.
+        number: u64,
+    },
+}
+
+/// The rule for one purchase: `known` is what its request id names (`None`: a new request
+/// id), `next` the number a new order gets (the orders so far). A new request id becomes
+/// order `next`; a known one with the same toy and quantity answers its number, not new; any
+/// other purchase under it (or a number without its order) is [`Outcome::KeyReused`].
+pub(crate) fn decide(known: Option<Known>, purchase: &Purchase, next: u64) -> Decision {
+    let Some(Known { number, order }) = known else {
+        return Decision::Append { number: next };
+    };
+    let same = order
+        .is_some_and(|(name, quantity)| name == purchase.product && quantity == purchase.quantity);
+    Decision::Answer(if same {
+        Outcome::Placed { number, new: false }
+    } else {
+        Outcome::KeyReused { number }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn purchase(id: &str, product: &str, quantity: u32) -> Purchase {
+        Purchase {
+            request_id: id.into(),
+            product: product.into(),
+            quantity,
+        }
+    }
+
+    fn known(number: u64, order: Option<(&str, u32)>) -> Option<Known> {
+        Some(Known {
+            number,
+            order: order.map(|(name, quantity)| (name.to_owned(), quantity)),
+        })
+    }
+
+    #[test]
+    fn a_new_request_id_becomes_the_next_order() {
+        assert_eq!(
+            decide(None, &purchase("r1", "Tux", 2), 0),
+            Decision::Append { number: 0 }
+        );
+        assert_eq!(
+            decide(None, &purchase("r9", "Whale", 1), 41),
+            Decision::Append { number: 41 }
+        );
+    }
+
+    #[test]
+    fn the_same_purchase_again_answers_its_number_and_adds_nothing() {
+        assert_eq!(
+            decide(known(7, Some(("Tux", 2))), &purchase("r1", "Tux", 2), 12),
+            Decision::Answer(Outcome::Placed {
+                number: 7,
+                new: false
+            })
+        );
+    }
+
+    #[test]
+    fn another_toy_under_a_known_request_id_is_key_reused() {
+        assert_eq!(
+            decide(known(7, Some(("Tux", 2))), &purchase("r1", "Whale", 2), 12),
+            Decision::Answer(Outcome::KeyReused { number: 7 })
+        );
+    }
+
+    #[test]
+    fn another_quantity_under_a_known_request_id_is_key_reused() {
+        assert_eq!(
+            decide(known(7, Some(("Tux", 2))), &purchase("r1", "Tux", 3), 12),
+            Decision::Answer(Outcome::KeyReused { number: 7 })
+        );
+    }
+
+    #[test]
+    fn names_compare_exactly() {
+        assert_eq!(
+            decide(known(3, Some(("Tux", 1))), &purchase("r1", "tux", 1), 4),
+            Decision::Answer(Outcome::KeyReused { number: 3 })
+        );
+        assert_eq!(
+            decide(known(3, Some(("Tux", 1))), &purchase("r1", "Tux ", 1), 4),
+            Decision::Answer(Outcome::KeyReused { number: 3 })
+        );
+    }
+
+    #[test]
+    fn a_known_number_without_its_order_is_key_reused() {
+        assert_eq!(
+            decide(known(5, None), &purchase("r1", "Tux", 2), 9),
+            Decision::Answer(Outcome::KeyReused { number: 5 })
+        );
+    }
 }

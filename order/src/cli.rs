@@ -3,7 +3,6 @@
 
 use crate::server::{run as serve, ServerConfig};
 use anyhow::Context;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use toystore_config::{ensure_parent, Election, ServiceArgs};
 
@@ -13,15 +12,12 @@ use toystore_config::{ensure_parent, Election, ServiceArgs};
 #[derive(clap::Parser, Debug)]
 #[command(version, about, long_about = None)]
 pub struct Args {
-    /// The cluster file, token and logging.
+    /// The cluster file, token, listen address and logging.
     #[command(flatten)]
-    pub cluster: ServiceArgs,
+    pub service: ServiceArgs,
     /// This replica's id (must be in the file's replicas).
     #[arg(long)]
     pub id: u32,
-    /// Listen address (overrides the file).
-    #[arg(long)]
-    pub addr: Option<SocketAddr>,
     /// The redb file (default: <data_dir>/order-<id>.redb).
     #[arg(long)]
     pub db: Option<PathBuf>,
@@ -32,11 +28,11 @@ pub struct Args {
 
 /// Runs the replica until Ctrl-C or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let (cluster, token) = args.cluster.load()?;
+    let (cluster, token) = args.service.load()?;
     let me = cluster
         .replica(args.id)
         .with_context(|| format!("replica {} is not in the cluster file", args.id))?;
-    let addr = args.addr.unwrap_or(me.addr);
+    let addr = args.service.addr.unwrap_or(me.addr);
     let db_path = args.db.unwrap_or_else(|| cluster.order_db(args.id));
     ensure_parent(&db_path)
         .with_context(|| format!("creating the directory of {}", db_path.display()))?;
@@ -56,7 +52,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         token,
         raft,
         timeouts: cluster.timeouts.clone(),
-        watch: args.cluster.config.clone(),
+        watch: args.service.config.clone(),
     };
     serve(listener, config, toystore_http::shutdown::signal()).await?;
     Ok(())

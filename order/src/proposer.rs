@@ -14,6 +14,9 @@
 //! or [`ProposeError::Unavailable`] (not committed within the write timeout, or Raft stopped).
 //! A caller that stops waiting changes nothing: its purchase may still be committed, which a
 //! retry with the same request id finds.
+//!
+//! Those decisions (how much one entry takes, how openraft's refusal and a timeout become a
+//! [`ProposeError`], one outcome per purchase) are small pure functions, unit-tested here.
 
 use crate::types::{OrderNode, Outcome, Proposal, Purchase};
 use openraft::error::{ClientWriteError, RaftError};
@@ -43,6 +46,9 @@ pub enum ProposeError {
 }
 
 type Reply = oneshot::Sender<Result<Outcome, ProposeError>>;
+
+/// openraft's refusal of a `client_write`.
+type WriteError = RaftError<u64, ClientWriteError<u64, openraft::BasicNode>>;
 
 /// What the proposer measures: how long a proposal takes to commit and apply, and how many
 /// purchases it carries (the group commit at work).
@@ -113,13 +119,7 @@ async fn run(
         let Some(first) = rx.recv().await else {
             return;
         };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
-            }
-        }
+        let batch = gather(first, MAX_BATCH, || rx.try_recv().ok());
         let raft = raft.clone();
         let metrics = metrics.clone();
         tokio::spawn(async move {
@@ -127,29 +127,18 @@ async fn run(
             let n = purchases.len();
             metrics.batch_size.observe(n as f64);
             let started = Instant::now();
-            let written = tokio::time::timeout(timeout, raft.client_write(Proposal { purchases }))
-                .await
-                .map_err(|_| ProposeError::Unavailable("order not committed in time".into()))
-                .and_then(|r| r.map_err(refusal));
+            let written = written(
+                tokio::time::timeout(timeout, raft.client_write(Proposal { purchases }))
+                    .await
+                    .ok(),
+            );
             if written.is_ok() {
                 metrics
                     .commit_seconds
                     .observe(started.elapsed().as_secs_f64());
             }
             drop(slot);
-            let outcomes = written.and_then(|resp| {
-                if resp.data.0.len() == n {
-                    return Ok(resp.data.0);
-                }
-                tracing::error!(
-                    purchases = n,
-                    outcomes = resp.data.0.len(),
-                    "the state machine answered a proposal with the wrong number of outcomes"
-                );
-                Err(ProposeError::Unavailable(
-                    "unexpected reply from the state machine".into(),
-                ))
-            });
+            let outcomes = written.and_then(|resp| one_each(n, resp.data.0));
             match outcomes {
                 Ok(outcomes) => {
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -166,12 +155,169 @@ async fn run(
     }
 }
 
-/// openraft's refusal as a [`ProposeError`].
-fn refusal(e: RaftError<u64, ClientWriteError<u64, openraft::BasicNode>>) -> ProposeError {
+/// The purchases of one proposal: `first`, then whatever `next` yields at once, up to `max`
+/// in all (`next` is not called again once it yields nothing, or once `max` are taken).
+fn gather<T>(first: T, max: usize, mut next: impl FnMut() -> Option<T>) -> Vec<T> {
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match next() {
+            Some(item) => batch.push(item),
+            None => break,
+        }
+    }
+    batch
+}
+
+/// A `client_write` given `timeout`: `None` when it did not answer in time.
+fn written<T>(answer: Option<Result<T, WriteError>>) -> Result<T, ProposeError> {
+    answer
+        .ok_or_else(|| ProposeError::Unavailable("order not committed in time".into()))
+        .and_then(|r| r.map_err(refusal))
+}
+
+/// The state machine's outcomes for a proposal of `n` purchases: one per purchase, or the
+/// proposal fails (every caller is told the replica is unavailable).
+fn one_each(n: usize, outcomes: Vec<Outcome>) -> Result<Vec<Outcome>, ProposeError> {
+    if outcomes.len() == n {
+        return Ok(outcomes);
+    }
+    tracing::error!(
+        purchases = n,
+        outcomes = outcomes.len(),
+        "the state machine answered a proposal with the wrong number of outcomes"
+    );
+    Err(ProposeError::Unavailable(
+        "unexpected reply from the state machine".into(),
+    ))
+}
+
+/// openraft's refusal as a [`ProposeError`]: forward to the leader is
+/// [`ProposeError::NotLeader`] with openraft's hint; anything else (a membership refusal,
+/// a stopped or failed Raft) is [`ProposeError::Unavailable`] with openraft's text.
+fn refusal(e: WriteError) -> ProposeError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ProposeError::NotLeader {
             leader: f.leader_id,
         },
         other => ProposeError::Unavailable(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::error::{ChangeMembershipError, EmptyMembership, Fatal, ForwardToLeader};
+    use openraft::BasicNode;
+
+    fn forward(leader: Option<u64>) -> WriteError {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(match leader {
+            Some(id) => ForwardToLeader::new(id, BasicNode::new("127.0.0.1:9002")),
+            None => ForwardToLeader::empty(),
+        }))
+    }
+
+    fn placed(number: u64) -> Outcome {
+        Outcome::Placed { number, new: true }
+    }
+
+    #[test]
+    fn forward_to_leader_is_not_leader_with_the_hint() {
+        assert_eq!(
+            refusal(forward(Some(2))),
+            ProposeError::NotLeader { leader: Some(2) }
+        );
+        assert_eq!(
+            refusal(forward(None)),
+            ProposeError::NotLeader { leader: None }
+        );
+    }
+
+    #[test]
+    fn other_refusals_are_unavailable_with_openraft_s_text() {
+        assert_eq!(
+            refusal(RaftError::Fatal(Fatal::Stopped)),
+            ProposeError::Unavailable("raft stopped".into())
+        );
+        assert_eq!(
+            refusal(RaftError::Fatal(Fatal::Panicked)),
+            ProposeError::Unavailable("panicked".into())
+        );
+        assert_eq!(
+            refusal(RaftError::APIError(
+                ClientWriteError::ChangeMembershipError(ChangeMembershipError::EmptyMembership(
+                    EmptyMembership {}
+                ))
+            )),
+            ProposeError::Unavailable("new membership can not be empty".into())
+        );
+    }
+
+    #[test]
+    fn a_write_without_an_answer_in_time_is_unavailable() {
+        assert_eq!(
+            written::<u8>(None),
+            Err(ProposeError::Unavailable(
+                "order not committed in time".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_write_answered_in_time_is_its_answer_or_its_refusal() {
+        assert_eq!(written(Some(Ok(7_u8))), Ok(7));
+        assert_eq!(
+            written::<u8>(Some(Err(forward(Some(3))))),
+            Err(ProposeError::NotLeader { leader: Some(3) })
+        );
+        assert_eq!(
+            written::<u8>(Some(Err(RaftError::Fatal(Fatal::Stopped)))),
+            Err(ProposeError::Unavailable("raft stopped".into()))
+        );
+    }
+
+    #[test]
+    fn one_outcome_per_purchase_is_handed_out_in_order() {
+        let outcomes = vec![placed(4), Outcome::KeyReused { number: 1 }, placed(5)];
+        assert_eq!(one_each(3, outcomes.clone()), Ok(outcomes));
+        assert_eq!(one_each(0, Vec::new()), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn the_wrong_number_of_outcomes_fails_the_proposal() {
+        let wrong = Err(ProposeError::Unavailable(
+            "unexpected reply from the state machine".into(),
+        ));
+        assert_eq!(one_each(2, vec![placed(4)]), wrong);
+        assert_eq!(one_each(1, vec![placed(4), placed(5)]), wrong);
+        assert_eq!(one_each(1, Vec::new()), wrong);
+    }
+
+    #[test]
+    fn a_batch_takes_what_waits_and_stops_when_nothing_does() {
+        let mut queue = vec![3, 2].into_iter();
+        let mut calls = 0;
+        let batch = gather(1, MAX_BATCH, || {
+            calls += 1;
+            queue.next()
+        });
+        assert_eq!(batch, vec![1, 3, 2]);
+        assert_eq!(calls, 3, "stops at the first empty answer");
+        assert_eq!(gather(1, MAX_BATCH, || None), vec![1]);
+    }
+
+    #[test]
+    fn a_batch_stops_at_its_maximum() {
+        let mut next = 1;
+        let mut calls = 0;
+        let batch = gather(0, 4, || {
+            calls += 1;
+            next += 1;
+            Some(next - 1)
+        });
+        assert_eq!(batch, vec![0, 1, 2, 3]);
+        assert_eq!(calls, 3, "the fourth purchase fills it: no more is taken");
+        let full = gather(0_usize, MAX_BATCH, || Some(9));
+        assert_eq!(full.len(), MAX_BATCH);
+        assert_eq!(gather(5, 1, || Some(6)), vec![5]);
     }
 }

@@ -10,6 +10,11 @@
 //! - **Read** (leader only): after `ensure_linearizable`, from the local projection.
 //! - **Status**: role, term, leader, log and apply positions from `raft.metrics()`.
 //! - **Campaign**: `raft.trigger().elect()` (ignored by a leader), for the `frontend` policy.
+//!
+//! The decisions inside these (who may go on and which leader hint a non-leader gives,
+//! `must_lead`; how a confirmation, a catalog buy, a proposal and its outcome become the
+//! answer; the role and `isolated` a replica reports) are small pure functions below the
+//! [`Replica`], unit-tested here; the methods only gather their inputs.
 
 use crate::api::{OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, Role};
 use crate::error::{PlaceError, ReadError};
@@ -17,13 +22,17 @@ use crate::projection::{OrderProjection, ORDERS, REQUESTS};
 use crate::proposer::{ProposeError, Proposer};
 use crate::types::{OrderNode, OrderRaft, Outcome, Purchase};
 use openraft::error::{CheckIsLeaderError, RaftError};
-use openraft::ServerState;
+use openraft::{BasicNode, ServerState};
 use std::time::Duration;
 use toystore_catalog::api::BuyRequest;
 use toystore_catalog::CatalogClient;
 use toystore_events::OrderEvent;
+use toystore_http::client::ClientError;
 use toystore_store::raft::RaftStore;
 use toystore_store::StoreError;
+
+/// openraft's refusal of `ensure_linearizable`.
+type CheckError = RaftError<u64, CheckIsLeaderError<u64, BasicNode>>;
 
 /// The replica's storage.
 pub type OrderStore = RaftStore<OrderRaft, OrderEvent>;
@@ -80,13 +89,7 @@ impl Replica {
     /// What the replica says about itself.
     pub fn status(&self) -> ReplicaStatus {
         let m = self.raft.metrics().borrow().clone();
-        let role = match m.state {
-            ServerState::Leader => Role::Leader,
-            ServerState::Follower => Role::Follower,
-            ServerState::Candidate => Role::Candidate,
-            ServerState::Learner => Role::Learner,
-            ServerState::Shutdown => Role::Shutdown,
-        };
+        let role = role(m.state);
         let voters: Vec<u32> = m
             .membership_config
             .membership()
@@ -95,8 +98,7 @@ impl Replica {
             .collect();
         let voter = voters.contains(&short(self.id));
         let lease = self.raft.config().election_timeout_max.saturating_mul(2);
-        let isolated =
-            role == Role::Leader && m.millis_since_quorum_ack.is_some_and(|ms| ms > lease);
+        let isolated = isolated(role, m.millis_since_quorum_ack, lease);
         ReplicaStatus {
             id: short(self.id),
             role,
@@ -124,8 +126,11 @@ impl Replica {
         Ok(self.status())
     }
 
-    fn leader_known(&self) -> Option<u64> {
-        self.raft.metrics().borrow().current_leader
+    /// `Err(leader hint)` unless this replica leads ([`must_lead`] on one metrics snapshot).
+    fn leadership(&self) -> Result<(), Option<u64>> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        must_lead(m.state, m.current_leader)
     }
 
     pub(crate) fn is_leader(&self) -> bool {
@@ -134,47 +139,21 @@ impl Replica {
 
     /// Confirms leadership with a quorum and waits until everything committed is applied.
     async fn linearize(&self) -> Result<(), ReadError> {
-        match tokio::time::timeout(self.write_timeout, self.raft.ensure_linearizable()).await {
-            Err(_) => Err(ReadError::Unavailable(
-                "leadership not confirmed in time".into(),
-            )),
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
-                Err(ReadError::NotLeader {
-                    leader: f.leader_id,
-                })
-            }
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
-                Err(ReadError::Unavailable(e.to_string()))
-            }
-            Ok(Err(e)) => Err(ReadError::Unavailable(e.to_string())),
-        }
+        confirmed(
+            tokio::time::timeout(self.write_timeout, self.raft.ensure_linearizable())
+                .await
+                .ok(),
+        )
     }
 
     /// Places an order (leader only).
     pub async fn place(&self, order: PlaceOrder) -> Result<OrderPlacedReply, PlaceError> {
-        if !self.is_leader() {
-            return Err(PlaceError::NotLeader {
-                leader: self.leader_known(),
-            });
-        }
+        self.leadership()
+            .map_err(|leader| PlaceError::NotLeader { leader })?;
         if let Some(number) = self.recorded(&order.request_id).map_err(storage)? {
-            self.linearize().await.map_err(|e| match e {
-                ReadError::NotLeader { leader } => PlaceError::NotLeader { leader },
-                other => PlaceError::Unavailable(other.to_string()),
-            })?;
-            let same = self
-                .record(number)
-                .map_err(storage)?
-                .is_some_and(|r| r.name == order.name && r.quantity == order.quantity);
-            return if same {
-                Ok(OrderPlacedReply {
-                    order_number: number,
-                    replayed: true,
-                })
-            } else {
-                Err(PlaceError::KeyReused)
-            };
+            self.linearize().await.map_err(unconfirmed)?;
+            let record = self.record(number).map_err(storage)?;
+            return replay(number, record.as_ref(), &order);
         }
         let buy = BuyRequest {
             request_id: order.request_id.clone(),
@@ -182,15 +161,11 @@ impl Replica {
             quantity: order.quantity,
         };
         if let Err(e) = self.catalog.buy(&buy).await {
-            return Err(match e.status() {
-                Some(404) => PlaceError::ProductNotFound,
-                Some(409) => PlaceError::InsufficientStock,
-                Some(400 | 422) => PlaceError::Invalid(e.to_string()),
-                _ => {
-                    tracing::warn!(error = %e, "catalog buy failed");
-                    PlaceError::CatalogUnavailable
-                }
-            });
+            let refusal = bought(&e);
+            if matches!(refusal, PlaceError::CatalogUnavailable) {
+                tracing::warn!(error = %e, "catalog buy failed");
+            }
+            return Err(refusal);
         }
         crate::failpoint::hit("after-buy");
         let purchase = Purchase {
@@ -198,18 +173,13 @@ impl Replica {
             product: order.name,
             quantity: order.quantity,
         };
-        let outcome = self.proposer.propose(purchase).await.map_err(|e| match e {
-            ProposeError::NotLeader { leader } => PlaceError::NotLeader { leader },
-            ProposeError::Unavailable(m) => PlaceError::Unavailable(m),
-        })?;
+        let outcome = self
+            .proposer
+            .propose(purchase)
+            .await
+            .map_err(not_proposed)?;
         crate::failpoint::hit("after-commit");
-        match outcome {
-            Outcome::Placed { number, new } => Ok(OrderPlacedReply {
-                order_number: number,
-                replayed: !new,
-            }),
-            Outcome::KeyReused { .. } => Err(PlaceError::KeyReused),
-        }
+        answer(outcome)
     }
 
     /// Proposes a purchase the catalog has already sold (the completion of a half-done
@@ -220,11 +190,8 @@ impl Replica {
 
     /// Reads an order (leader only, after confirming leadership).
     pub async fn order(&self, number: u64) -> Result<OrderRecord, ReadError> {
-        if !self.is_leader() {
-            return Err(ReadError::NotLeader {
-                leader: self.leader_known(),
-            });
-        }
+        self.leadership()
+            .map_err(|leader| ReadError::NotLeader { leader })?;
         self.linearize().await?;
         self.record(number)?.ok_or(ReadError::NotFound)
     }
@@ -274,7 +241,368 @@ fn storage(e: StoreError) -> PlaceError {
     PlaceError::Unavailable(format!("storage error: {e}"))
 }
 
+/// The role a replica reports for openraft's server state.
+fn role(state: ServerState) -> Role {
+    match state {
+        ServerState::Leader => Role::Leader,
+        ServerState::Follower => Role::Follower,
+        ServerState::Candidate => Role::Candidate,
+        ServerState::Learner => Role::Learner,
+        ServerState::Shutdown => Role::Shutdown,
+    }
+}
+
+/// Whether a replica in `role` is a leader cut off from its quorum: it leads, and no
+/// majority has acknowledged it for more than `lease_ms` (`millis_since_quorum_ack`, `None`
+/// before any acknowledgement, is openraft's).
+fn isolated(role: Role, millis_since_quorum_ack: Option<u64>, lease_ms: u64) -> bool {
+    role == Role::Leader && millis_since_quorum_ack.is_some_and(|ms| ms > lease_ms)
+}
+
+/// The leader rule of writes and reads: a replica in `state` goes on only if it leads;
+/// otherwise it answers with `Err(the leader it knows of)` (openraft's `current_leader`,
+/// passed on as is, `None` when it knows none).
+fn must_lead(state: ServerState, current_leader: Option<u64>) -> Result<(), Option<u64>> {
+    if state == ServerState::Leader {
+        Ok(())
+    } else {
+        Err(current_leader)
+    }
+}
+
+/// `ensure_linearizable` given the write timeout (`None`: no answer in time) as a read's
+/// outcome: confirmed, not the leader (with openraft's hint), or unavailable.
+fn confirmed<T>(answer: Option<Result<T, CheckError>>) -> Result<(), ReadError> {
+    match answer {
+        None => Err(ReadError::Unavailable(
+            "leadership not confirmed in time".into(),
+        )),
+        Some(Ok(_)) => Ok(()),
+        Some(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+            Err(ReadError::NotLeader {
+                leader: f.leader_id,
+            })
+        }
+        Some(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
+            Err(ReadError::Unavailable(e.to_string()))
+        }
+        Some(Err(e)) => Err(ReadError::Unavailable(e.to_string())),
+    }
+}
+
+/// A purchase's answer when leadership could not be confirmed before answering a known
+/// request id.
+fn unconfirmed(e: ReadError) -> PlaceError {
+    match e {
+        ReadError::NotLeader { leader } => PlaceError::NotLeader { leader },
+        other => PlaceError::Unavailable(other.to_string()),
+    }
+}
+
+/// The answer to a purchase whose request id is already order `number` (`record`, if the
+/// projection has it): the same toy and quantity replay the number; anything else is
+/// [`PlaceError::KeyReused`].
+fn replay(
+    number: u64,
+    record: Option<&OrderRecord>,
+    order: &PlaceOrder,
+) -> Result<OrderPlacedReply, PlaceError> {
+    let same = record.is_some_and(|r| r.name == order.name && r.quantity == order.quantity);
+    if same {
+        Ok(OrderPlacedReply {
+            order_number: number,
+            replayed: true,
+        })
+    } else {
+        Err(PlaceError::KeyReused)
+    }
+}
+
+/// The catalog's refusal of a buy as a purchase's: 404 unknown toy, 409 too few units,
+/// 400/422 invalid (the catalog's text), anything else (or no answer) catalog unavailable.
+fn bought(e: &ClientError) -> PlaceError {
+    match e.status() {
+        Some(404) => PlaceError::ProductNotFound,
+        Some(409) => PlaceError::InsufficientStock,
+        Some(400 | 422) => PlaceError::Invalid(e.to_string()),
+        _ => PlaceError::CatalogUnavailable,
+    }
+}
+
+/// The proposer's refusal as a purchase's.
+fn not_proposed(e: ProposeError) -> PlaceError {
+    match e {
+        ProposeError::NotLeader { leader } => PlaceError::NotLeader { leader },
+        ProposeError::Unavailable(m) => PlaceError::Unavailable(m),
+    }
+}
+
+/// The state machine's outcome of a proposed purchase as the client's answer.
+fn answer(outcome: Outcome) -> Result<OrderPlacedReply, PlaceError> {
+    match outcome {
+        Outcome::Placed { number, new } => Ok(OrderPlacedReply {
+            order_number: number,
+            replayed: !new,
+        }),
+        Outcome::KeyReused { .. } => Err(PlaceError::KeyReused),
+    }
+}
+
 /// Opens the replica's storage (blocking: call from a blocking task).
 pub fn open_store(path: &std::path::Path) -> Result<OrderStore, StoreError> {
     RaftStore::open(path, OrderProjection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::error::{Fatal, ForwardToLeader, QuorumNotEnough};
+
+    fn forward(leader: Option<u64>) -> CheckError {
+        RaftError::APIError(CheckIsLeaderError::ForwardToLeader(match leader {
+            Some(id) => ForwardToLeader::new(id, BasicNode::new("127.0.0.1:9003")),
+            None => ForwardToLeader::empty(),
+        }))
+    }
+
+    fn order(name: &str, quantity: u32) -> PlaceOrder {
+        PlaceOrder {
+            request_id: "r1".into(),
+            name: name.into(),
+            quantity,
+        }
+    }
+
+    fn record(number: u64, name: &str, quantity: u32) -> OrderRecord {
+        OrderRecord {
+            number,
+            name: name.into(),
+            quantity,
+        }
+    }
+
+    fn status(status: u16, message: &str) -> ClientError {
+        ClientError::Status {
+            status,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn each_server_state_has_its_role() {
+        assert_eq!(role(ServerState::Leader), Role::Leader);
+        assert_eq!(role(ServerState::Follower), Role::Follower);
+        assert_eq!(role(ServerState::Candidate), Role::Candidate);
+        assert_eq!(role(ServerState::Learner), Role::Learner);
+        assert_eq!(role(ServerState::Shutdown), Role::Shutdown);
+    }
+
+    #[test]
+    fn a_leader_is_isolated_only_after_its_lease_without_a_quorum_ack() {
+        assert!(isolated(Role::Leader, Some(601), 600));
+        assert!(!isolated(Role::Leader, Some(600), 600), "the lease itself");
+        assert!(!isolated(Role::Leader, Some(0), 600));
+        assert!(!isolated(Role::Leader, None, 600), "no ack measured yet");
+        for other in [
+            Role::Follower,
+            Role::Candidate,
+            Role::Learner,
+            Role::Shutdown,
+        ] {
+            assert!(!isolated(other, Some(10_000), 600), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_leader_goes_on() {
+        assert_eq!(must_lead(ServerState::Leader, Some(3)), Ok(()));
+        assert_eq!(must_lead(ServerState::Leader, None), Ok(()));
+    }
+
+    #[test]
+    fn a_non_leader_answers_with_the_leader_it_knows() {
+        assert_eq!(must_lead(ServerState::Follower, Some(3)), Err(Some(3)));
+        assert_eq!(must_lead(ServerState::Learner, Some(1)), Err(Some(1)));
+        assert_eq!(must_lead(ServerState::Candidate, None), Err(None));
+        assert_eq!(must_lead(ServerState::Follower, None), Err(None));
+        assert_eq!(must_lead(ServerState::Shutdown, Some(2)), Err(Some(2)));
+    }
+
+    #[test]
+    fn a_confirmed_leadership_goes_on() {
+        assert!(confirmed::<()>(Some(Ok(()))).is_ok());
+    }
+
+    #[test]
+    fn no_confirmation_in_time_is_unavailable() {
+        let e = confirmed::<()>(None);
+        assert!(
+            matches!(&e, Err(ReadError::Unavailable(m)) if m == "leadership not confirmed in time"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_refused_confirmation_names_the_leader() {
+        let e = confirmed::<()>(Some(Err(forward(Some(2)))));
+        assert!(
+            matches!(e, Err(ReadError::NotLeader { leader: Some(2) })),
+            "{e:?}"
+        );
+        let e = confirmed::<()>(Some(Err(forward(None))));
+        assert!(
+            matches!(e, Err(ReadError::NotLeader { leader: None })),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn no_quorum_or_a_stopped_raft_is_unavailable_with_openraft_s_text() {
+        let quorum = QuorumNotEnough {
+            cluster: "{1,2,3}".into(),
+            got: [3].into_iter().collect(),
+        };
+        let e = confirmed::<()>(Some(Err(RaftError::APIError(
+            CheckIsLeaderError::QuorumNotEnough(quorum),
+        ))));
+        assert!(
+            matches!(&e, Err(ReadError::Unavailable(m))
+                if m == "not enough for a quorum, cluster: {1,2,3}, got: {3}"),
+            "{e:?}"
+        );
+        let e = confirmed::<()>(Some(Err(RaftError::Fatal(Fatal::Stopped))));
+        assert!(
+            matches!(&e, Err(ReadError::Unavailable(m)) if m == "raft stopped"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn an_unconfirmed_replay_keeps_the_hint_or_is_unavailable() {
+        let e = unconfirmed(ReadError::NotLeader { leader: Some(1) });
+        assert!(
+            matches!(e, PlaceError::NotLeader { leader: Some(1) }),
+            "{e:?}"
+        );
+        let e = unconfirmed(ReadError::NotLeader { leader: None });
+        assert!(matches!(e, PlaceError::NotLeader { leader: None }), "{e:?}");
+        let e = unconfirmed(ReadError::Unavailable(
+            "leadership not confirmed in time".into(),
+        ));
+        assert!(
+            matches!(&e, PlaceError::Unavailable(m) if m == "leadership not confirmed in time"),
+            "{e:?}"
+        );
+        let e = unconfirmed(ReadError::NotFound);
+        assert!(
+            matches!(&e, PlaceError::Unavailable(m) if m == "order not found"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_known_request_id_with_the_same_purchase_replays_its_number() {
+        let r = record(4, "Tux", 2);
+        let reply = replay(4, Some(&r), &order("Tux", 2));
+        assert_eq!(
+            reply.ok(),
+            Some(OrderPlacedReply {
+                order_number: 4,
+                replayed: true
+            })
+        );
+    }
+
+    #[test]
+    fn a_known_request_id_with_another_purchase_is_key_reused() {
+        let r = record(4, "Tux", 2);
+        for other in [order("Whale", 2), order("Tux", 1), order("tux", 2)] {
+            let e = replay(4, Some(&r), &other);
+            assert!(matches!(e, Err(PlaceError::KeyReused)), "{other:?}: {e:?}");
+        }
+        let e = replay(4, None, &order("Tux", 2));
+        assert!(matches!(e, Err(PlaceError::KeyReused)), "{e:?}");
+    }
+
+    #[test]
+    fn the_catalog_s_refusals_become_the_purchase_s() {
+        let e = bought(&status(404, "no such toy"));
+        assert!(matches!(e, PlaceError::ProductNotFound), "{e:?}");
+        let e = bought(&status(409, "only 1 left"));
+        assert!(matches!(e, PlaceError::InsufficientStock), "{e:?}");
+        let e = bought(&status(400, "quantity must be positive"));
+        assert!(
+            matches!(&e, PlaceError::Invalid(m) if m == "400: quantity must be positive"),
+            "{e:?}"
+        );
+        let e = bought(&status(422, "idempotency key reused for a different order"));
+        assert!(
+            matches!(&e, PlaceError::Invalid(m)
+                if m == "422: idempotency key reused for a different order"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn any_other_catalog_failure_is_catalog_unavailable() {
+        for e in [
+            status(503, "busy"),
+            status(500, "boom"),
+            status(401, "no token"),
+            ClientError::Unreachable("connection refused".into()),
+            ClientError::Malformed("not JSON".into()),
+        ] {
+            let refusal = bought(&e);
+            assert!(
+                matches!(refusal, PlaceError::CatalogUnavailable),
+                "{e:?}: {refusal:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_proposer_s_refusals_become_the_purchase_s() {
+        let e = not_proposed(ProposeError::NotLeader { leader: Some(2) });
+        assert!(
+            matches!(e, PlaceError::NotLeader { leader: Some(2) }),
+            "{e:?}"
+        );
+        let e = not_proposed(ProposeError::NotLeader { leader: None });
+        assert!(matches!(e, PlaceError::NotLeader { leader: None }), "{e:?}");
+        let e = not_proposed(ProposeError::Unavailable(
+            "order not committed in time".into(),
+        ));
+        assert!(
+            matches!(&e, PlaceError::Unavailable(m) if m == "order not committed in time"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn an_outcome_becomes_the_client_s_answer() {
+        assert_eq!(
+            answer(Outcome::Placed {
+                number: 9,
+                new: true
+            })
+            .ok(),
+            Some(OrderPlacedReply {
+                order_number: 9,
+                replayed: false
+            })
+        );
+        assert_eq!(
+            answer(Outcome::Placed {
+                number: 9,
+                new: false
+            })
+            .ok(),
+            Some(OrderPlacedReply {
+                order_number: 9,
+                replayed: true
+            })
+        );
+        let e = answer(Outcome::KeyReused { number: 9 });
+        assert!(matches!(e, Err(PlaceError::KeyReused)), "{e:?}");
+    }
 }

@@ -338,11 +338,6 @@ impl Cluster {
         Ok(())
     }
 
-    /// Sets (replaces) the extra environment of one service for its next start.
-    pub fn set_service_env(&mut self, service: Service, env: Vec<(String, String)>) {
-        self.spec.service_env.insert(service, env);
-    }
-
     /// Freezes a service (SIGSTOP): a paused process, like a stalled old leader.
     pub fn pause(&self, service: Service) -> anyhow::Result<()> {
         self.signal(service, nix::sys::signal::Signal::SIGSTOP)

@@ -20,9 +20,9 @@ pub enum Node {
 /// Runs the service until Ctrl-C or SIGTERM.
 pub async fn run(node: Node) -> anyhow::Result<()> {
     let format = match &node {
-        Node::Catalog(args) => args.cluster.log.log_format,
-        Node::Order(args) => args.cluster.log.log_format,
-        Node::Frontend(args) => args.cluster.log.log_format,
+        Node::Catalog(args) => args.service.log.log_format,
+        Node::Order(args) => args.service.log.log_format,
+        Node::Frontend(args) => args.service.log.log_format,
     };
     toystore_config::logging::init(format);
     match node {
