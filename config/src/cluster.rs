@@ -215,6 +215,10 @@ pub struct Timeouts {
     /// One membership change (adding or removing a replica) before it is retried.
     #[serde(with = "crate::duration::human")]
     pub membership: Duration,
+    /// How long the front-end waits for a leader after asking a replica to campaign (the
+    /// `frontend` election policy) before it answers that no replica leads.
+    #[serde(with = "crate::duration::human")]
+    pub election: Duration,
 }
 
 impl Default for Timeouts {
@@ -224,6 +228,7 @@ impl Default for Timeouts {
             health: Duration::from_millis(500),
             raft_rpc: Duration::from_secs(10),
             membership: Duration::from_secs(10),
+            election: Duration::from_secs(1),
         }
     }
 }
@@ -281,6 +286,9 @@ pub struct FrontendConfig {
     /// leader and looks again (same request id), so a paused leader holds nothing for long.
     #[serde(with = "crate::duration::human", alias = "attempt_timeout_ms")]
     pub attempt_timeout: Duration,
+    /// The pause before a purchase looks for the leader again after a failed attempt.
+    #[serde(with = "crate::duration::human")]
+    pub retry_pause: Duration,
 }
 
 /// One order replica.
@@ -336,6 +344,7 @@ impl Default for FrontendConfig {
             health_interval: Duration::from_millis(1_000),
             failover_timeout: Duration::from_millis(10_000),
             attempt_timeout: Duration::from_millis(500),
+            retry_pause: Duration::from_millis(50),
         }
     }
 }
@@ -392,6 +401,7 @@ impl ClusterConfig {
             ("timeouts.health", t.health),
             ("timeouts.raft_rpc", t.raft_rpc),
             ("timeouts.membership", t.membership),
+            ("timeouts.election", t.election),
         ];
         if let Some((name, _)) = lasting.iter().find(|(_, d)| *d < Duration::from_millis(1)) {
             return Err(InvalidConfig::Duration(name));

@@ -90,6 +90,7 @@ async fn start_frontend(
         failover: toystore_frontend::orders::Failover {
             total: Duration::from_secs(1),
             attempt: Duration::from_secs(1),
+            pause: Duration::from_millis(50),
         },
         watch: None,
         election: Default::default(),

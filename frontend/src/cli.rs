@@ -55,6 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         failover: crate::orders::Failover {
             total: cluster.frontend.failover_timeout,
             attempt: cluster.frontend.attempt_timeout,
+            pause: cluster.frontend.retry_pause,
         },
         watch: args.service.config.clone(),
         election: cluster.order.election,

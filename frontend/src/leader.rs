@@ -33,8 +33,6 @@ use toystore_config::{Election, Timeouts};
 use toystore_order::api::{ReplicaStatus, Role};
 use toystore_order::ReplicaClient;
 
-/// How long one lookup waits for a leader to emerge after asking for an election.
-const ELECTION_WAIT: Duration = Duration::from_millis(1_000);
 /// Poll interval while waiting for a leader.
 const POLL: Duration = Duration::from_millis(25);
 
@@ -235,7 +233,7 @@ impl Replicas {
     /// See the module doc. Callers hold `selecting`.
     async fn select(&self) -> Option<Leader> {
         let members = self.members();
-        let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
+        let deadline = tokio::time::Instant::now() + self.timeouts.election;
         let mut asked = false;
         loop {
             let statuses = Self::statuses_for_selection(&members).await;
@@ -665,7 +663,7 @@ mod tests {
     #[test]
     fn a_lookup_polls_again_only_with_more_than_a_poll_left() {
         let now = tokio::time::Instant::now();
-        assert!(room_for_a_poll(now, now + ELECTION_WAIT));
+        assert!(room_for_a_poll(now, now + Duration::from_secs(1)));
         assert!(room_for_a_poll(now, now + POLL + Duration::from_millis(1)));
         assert!(!room_for_a_poll(now, now + POLL));
         assert!(!room_for_a_poll(now + Duration::from_secs(1), now));

@@ -25,9 +25,6 @@ use tokio::time::Instant;
 use toystore_order::api::{OrderPlacedReply, OrderRecord, PlaceOrder};
 use toystore_order::CallError;
 
-/// Pause between attempts.
-const RETRY_PAUSE: Duration = Duration::from_millis(50);
-
 /// Why an order could not be placed or read; final for this request. The `Display` text is
 /// the message of the client's error reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,6 +56,8 @@ pub struct Failover {
     pub total: Duration,
     /// How long one attempt at one leader may take.
     pub attempt: Duration,
+    /// The pause before looking for the leader again after a failed attempt.
+    pub pause: Duration,
 }
 
 /// What to do with a failed call to the leader.
@@ -175,10 +174,10 @@ where
                 },
             }
         }
-        if !room_for_another(Instant::now(), deadline) {
+        if !room_for_another(Instant::now(), deadline, failover.pause) {
             return Err(OrderRefusal::Unavailable);
         }
-        tokio::time::sleep(RETRY_PAUSE).await;
+        tokio::time::sleep(failover.pause).await;
     }
 }
 
@@ -199,10 +198,10 @@ fn hint_at_once(hint: u32, refused_by: u32, now: Instant, deadline: Instant) -> 
     hint != refused_by && now < deadline
 }
 
-/// Whether a pause of [`RETRY_PAUSE`] still leaves time for another attempt before
-/// `deadline`; if not, the client is told the service is unavailable.
-fn room_for_another(now: Instant, deadline: Instant) -> bool {
-    now + RETRY_PAUSE < deadline
+/// Whether a pause of `pause` still leaves time for another attempt before `deadline`; if
+/// not, the client is told the service is unavailable.
+fn room_for_another(now: Instant, deadline: Instant, pause: Duration) -> bool {
+    now + pause < deadline
 }
 
 #[cfg(test)]
@@ -328,21 +327,24 @@ mod tests {
     #[test]
     fn another_round_needs_more_than_a_pause_left() {
         let now = Instant::now();
+        let pause = Duration::from_millis(50);
         assert!(room_for_another(
             now,
-            now + RETRY_PAUSE + Duration::from_millis(1)
+            now + pause + Duration::from_millis(1),
+            pause
         ));
-        assert!(room_for_another(now, now + Duration::from_secs(2)));
+        assert!(room_for_another(now, now + Duration::from_secs(2), pause));
         assert!(
-            !room_for_another(now, now + RETRY_PAUSE),
+            !room_for_another(now, now + pause, pause),
             "exactly a pause left"
         );
         assert!(!room_for_another(
             now,
-            now + RETRY_PAUSE - Duration::from_millis(1)
+            now + pause - Duration::from_millis(1),
+            pause
         ));
         assert!(
-            !room_for_another(now + Duration::from_secs(1), now),
+            !room_for_another(now + Duration::from_secs(1), now, pause),
             "past the deadline"
         );
     }
@@ -425,6 +427,7 @@ mod tests {
             Failover {
                 total: Duration::from_millis(total_ms),
                 attempt: Duration::from_millis(attempt_ms),
+                pause: Duration::from_millis(50),
             }
         }
 

@@ -38,6 +38,7 @@ pub fn frontend_config(catalog_url: &str, capacity: Option<usize>) -> FrontendCo
         failover: toystore_frontend::orders::Failover {
             total: Duration::from_secs(1),
             attempt: Duration::from_secs(1),
+            pause: Duration::from_millis(50),
         },
         watch: None,
         election: Default::default(),
