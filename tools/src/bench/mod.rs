@@ -32,6 +32,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use target::Target;
+use toystore_frontend::api::OrderNumber;
 
 /// Which benchmark to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -376,12 +377,9 @@ async fn place_orders(target: &Target, shared: &Shared, n: usize) -> anyhow::Res
             conn::Reply::Ok(body) => body,
             other => anyhow::bail!("placing orders for order-read: {}", other.describe()),
         };
-        let v: serde_json::Value = serde_json::from_slice(&body)?;
-        numbers.push(
-            v["data"]["order_number"]
-                .as_u64()
-                .context("an order reply without order_number")?,
-        );
+        let placed = toystore_frontend::client::decode::<OrderNumber>(200, &body)
+            .context("placing orders for order-read")?;
+        numbers.push(placed.order_number);
     }
     Ok(numbers)
 }

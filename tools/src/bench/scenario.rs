@@ -22,6 +22,7 @@ use rand::Rng;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
+use toystore_frontend::api::Product;
 
 /// Bytes escaped in a path segment: everything but unreserved characters (RFC 3986).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -247,10 +248,11 @@ fn expect_ok(reply: Result<Reply, ConnError>) -> Outcome {
     }
 }
 
-/// The `quantity` of a product reply (`{"data":{"name":..,"price":..,"quantity":..}}`).
-fn quantity_of(body: &[u8]) -> Option<u64> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    v["data"]["quantity"].as_u64()
+/// The `quantity` of a product reply (the front-end's wire type).
+fn quantity_of(body: &[u8]) -> Option<u32> {
+    toystore_frontend::client::decode::<Product>(200, body)
+        .ok()
+        .map(|p| p.quantity)
 }
 
 #[cfg(test)]
