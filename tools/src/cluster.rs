@@ -82,17 +82,37 @@ pub struct ClusterSpec {
     pub hosts: Option<Arc<Hosts>>,
 }
 
-/// Free loopback ports, found by binding port 0 (the OS picks; the port is released at
-/// once and used by the child a moment later).
+/// Free loopback ports for services started a moment later.
+///
+/// A port is released between being found and being bound by the child, so it is picked
+/// below the kernel's ephemeral range (`ip_local_port_range`): ports there are what every
+/// outgoing connection of every test running alongside takes, and one of them taking a
+/// service's port in that window left a whole store unable to start. Each candidate is
+/// random and checked by binding it; all are held until every one is found (no
+/// duplicates). Where the range cannot be read or nothing below it is free, the OS picks
+/// (port 0) as before.
 pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
-    let listeners = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()
-        .context("finding free ports")?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
+    let below = ephemeral_low().unwrap_or(0);
+    let mut held: Vec<std::net::TcpListener> = Vec::with_capacity(n);
+    let mut rng = rand::rng();
+    let mut tries = 0;
+    while held.len() < n && below > 10_000 && tries < 1_000 {
+        tries += 1;
+        let port = rand::Rng::random_range(&mut rng, 10_000..below);
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+        }
+    }
+    while held.len() < n {
+        held.push(std::net::TcpListener::bind("127.0.0.1:0").context("finding free ports")?);
+    }
+    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+}
+
+/// The first port of the kernel's ephemeral range, if it can be read.
+fn ephemeral_low() -> Option<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
 }
 
 impl ClusterSpec {
@@ -573,6 +593,21 @@ fn forward<R: tokio::io::AsyncRead + Unpin + Send + 'static>(service: Service, p
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_outside_the_ephemeral_range() {
+        let ports = free_ports(5).unwrap();
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 5, "{ports:?}");
+        if let Some(low) = ephemeral_low() {
+            assert!(ports.iter().all(|p| *p < low), "{ports:?} vs {low}");
+        }
+        for p in ports {
+            drop(std::net::TcpListener::bind(("127.0.0.1", p)).unwrap());
+        }
+    }
 
     #[test]
     fn json_log_lines_stay_json_with_the_service_named() {
