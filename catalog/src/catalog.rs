@@ -128,11 +128,7 @@ impl Catalog {
 }
 
 fn buy_in(b: &mut Batch<'_, CatalogEvent>, req: &BuyRequest) -> Result<BuyOutcome, StoreError> {
-    let earlier = {
-        let purchases = b.tables().open(PURCHASES)?;
-        let seq = purchases.get(req.request_id.as_str())?;
-        seq
-    };
+    let earlier = b.tables().open(PURCHASES)?.get(req.request_id.as_str())?;
     if let Some(seq) = earlier {
         let same = match b.event_at(Seq(seq))? {
             Some(CatalogEvent::Purchased { name, quantity, .. }) => {
@@ -149,11 +145,11 @@ fn buy_in(b: &mut Batch<'_, CatalogEvent>, req: &BuyRequest) -> Result<BuyOutcom
             BuyOutcome::Conflict
         });
     }
-    let have = {
-        let stock = b.tables().open(STOCK)?;
-        let have = stock.get(req.name.as_str())?.map(|v| v.1);
-        have
-    };
+    let have = b
+        .tables()
+        .open(STOCK)?
+        .get(req.name.as_str())?
+        .map(|(_, quantity)| quantity);
     match have {
         None => Ok(BuyOutcome::NotFound),
         Some(have) if have < req.quantity => Ok(BuyOutcome::InsufficientStock),

@@ -15,6 +15,7 @@ use toystore_http::client::{ClientError, ServiceClient};
 #[derive(Clone, Debug)]
 pub struct CatalogClient {
     inner: ServiceClient,
+    health_timeout: std::time::Duration,
 }
 
 impl CatalogClient {
@@ -24,7 +25,8 @@ impl CatalogClient {
         Self::with_timeouts(base, token, &Timeouts::default())
     }
 
-    /// A client whose requests may take `timeouts.request` (the cluster file's).
+    /// A client whose requests may take `timeouts.request`, and its health checks
+    /// `timeouts.health` (the cluster file's).
     pub fn with_timeouts(
         base: &str,
         token: ClusterToken,
@@ -32,12 +34,17 @@ impl CatalogClient {
     ) -> Result<Self, ClientError> {
         Ok(Self {
             inner: ServiceClient::new(base, token, timeouts.request)?,
+            health_timeout: timeouts.health,
         })
     }
 
-    /// `GET /health`.
+    /// `GET /health`, with the short health timeout.
     pub async fn health(&self) -> Result<Health, ClientError> {
-        self.inner.get(&["health"]).await
+        let req = self
+            .inner
+            .request(reqwest::Method::GET, &["health"])
+            .timeout(self.health_timeout);
+        self.inner.call(req).await
     }
 
     /// One product; a missing one is `ClientError::Status { status: 404, .. }`. The name

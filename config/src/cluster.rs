@@ -199,7 +199,7 @@ pub struct OrderConfig {
 }
 
 /// `[timeouts]`: how long one call between the store's services may take.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
     /// One internal request (the front-end or tools to the catalog or a replica).
@@ -397,6 +397,7 @@ impl ClusterConfig {
             ("order.reconcile_every", o.reconcile_every),
             ("frontend.health_interval", f.health_interval),
             ("frontend.attempt_timeout", f.attempt_timeout),
+            ("frontend.retry_pause", f.retry_pause),
             ("timeouts.request", t.request),
             ("timeouts.health", t.health),
             ("timeouts.raft_rpc", t.raft_rpc),

@@ -10,8 +10,10 @@
 //! - `frame/encode_event`: one event frame (tag, seq, length, the stored bytes) as sent on
 //!   an event stream;
 //! - `frame/decode_stream/*`: a stream of 1000 `OrderPlaced` event frames arriving in 8 KiB
-//!   chunks, read back with [`FrameDecoder`] (frames only) and with [`StreamReader`] (frames,
-//!   sequence checks, and decoding each event: what a replica or a cache does).
+//!   chunks, read back with [`FrameCodec`] (frames only) and with
+//!   [`toystore_events::read_all`] (the services' `read_stream`: `FramedRead`, sequence
+//!   checks, and decoding each event, as the front-end's cache and an order replica's catalog
+//!   follower do).
 //!
 //! Run it (release, about a minute):
 //!
@@ -28,12 +30,14 @@
 //!
 //! Under `cargo test --benches` each bench runs once as a smoke test, without measuring.
 
+use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
+use tokio_util::codec::Decoder;
 use toystore_events::frame::event_frame;
 use toystore_events::{
-    decode, encode, CatalogEvent, Frame, FrameDecoder, OrderEvent, Seq, StreamItem, StreamReader,
+    decode, encode, read_all, CatalogEvent, Frame, FrameCodec, OrderEvent, Seq, StreamItem,
 };
 
 /// How many frames one stream bench reads.
@@ -137,13 +141,13 @@ fn frames(c: &mut Criterion) {
         elements: STREAM_FRAMES,
         bytes: wire.len() as u64,
     });
-    group.bench_function(BenchmarkId::new("decode_stream", "FrameDecoder"), |b| {
+    group.bench_function(BenchmarkId::new("decode_stream", "FrameCodec"), |b| {
         b.iter(|| {
-            let mut decoder = FrameDecoder::new();
+            let mut buf = BytesMut::new();
             let mut frames = 0u64;
             for chunk in black_box(&wire).chunks(CHUNK) {
-                decoder.push(chunk);
-                while let Ok(Some(frame)) = decoder.next_frame() {
+                buf.extend_from_slice(chunk);
+                while let Ok(Some(frame)) = FrameCodec.decode(&mut buf) {
                     black_box(frame);
                     frames += 1;
                 }
@@ -151,18 +155,17 @@ fn frames(c: &mut Criterion) {
             assert_eq!(frames, STREAM_FRAMES, "every frame decodes");
         })
     });
-    group.bench_function(BenchmarkId::new("decode_stream", "StreamReader"), |b| {
+    group.bench_function(BenchmarkId::new("decode_stream", "read_stream"), |b| {
         b.iter(|| {
-            let mut reader = StreamReader::<OrderEvent>::new(Seq::ZERO);
-            for chunk in black_box(&wire).chunks(CHUNK) {
-                reader.push(chunk);
-                while let Ok(Some(item)) = reader.next_item() {
-                    if let StreamItem::Event { event, .. } = item {
-                        black_box(event);
-                    }
+            let chunks = black_box(&wire).chunks(CHUNK).map(Bytes::copy_from_slice);
+            let mut last = Seq::ZERO;
+            for item in read_all::<OrderEvent>(chunks, Seq::ZERO) {
+                if let Ok(StreamItem::Event { seq, event, .. }) = item {
+                    black_box(event);
+                    last = seq;
                 }
             }
-            assert_eq!(reader.last_seq(), Seq(STREAM_FRAMES), "every event is read");
+            assert_eq!(last, Seq(STREAM_FRAMES), "every event is read");
         })
     });
     group.finish();

@@ -9,20 +9,20 @@
 //! ```
 //!
 //! Frames may be split across chunks arbitrarily. [`FrameCodec`] is their
-//! `tokio_util::codec` decoder and encoder, the one place that knows the layout;
-//! [`FrameDecoder`] drives it by hand over pushed chunks (for synchronous callers, fuzzing
-//! and benches). [`StreamReader`] adds the stream's meaning on top: it starts after a given
-//! sequence number, skips events it already has (so a resumed stream may overlap), yields
-//! each new event decoded exactly once and in order, reports a gap as an error instead of
-//! silently skipping events, and tells heartbeats from events. [`read_stream`] does the same
-//! over an HTTP body (any stream of byte chunks) with `FramedRead`.
+//! `tokio_util::codec` decoder, the one place that reads the layout ([`event_frame`],
+//! [`heartbeat_frame`] and [`put_event`] write it). [`read_stream`] reads an HTTP body (any
+//! stream of byte chunks) with `FramedRead` over the codec and adds the stream's meaning: it
+//! starts after a given sequence number, skips events it already has (so a resumed stream
+//! may overlap), yields each new event decoded exactly once and in order, reports a gap as
+//! an error instead of silently skipping events, and tells heartbeats from events.
+//! [`read_all`] runs it over chunks already in memory (tests, fuzzing, benches).
 
 use crate::{codec, DecodeError, Seq};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
-use tokio_util::codec::{Decoder, Encoder, FramedRead};
+use tokio_util::codec::{Decoder, FramedRead};
 
 const TAG_EVENT: u8 = 0x01;
 const TAG_HEARTBEAT: u8 = 0x02;
@@ -62,19 +62,20 @@ impl Frame {
 
 /// Encodes an event frame without copying the payload into a [`Frame`] first.
 pub fn event_frame(seq: Seq, payload: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(EVENT_HEADER + payload.len());
+    let mut out = BytesMut::new();
     put_event(&mut out, seq, payload);
     out.freeze()
 }
 
 /// Encodes a heartbeat frame.
 pub fn heartbeat_frame(last_seq: Seq) -> Bytes {
-    let mut out = BytesMut::with_capacity(HEARTBEAT_LEN);
+    let mut out = BytesMut::new();
     put_heartbeat(&mut out, last_seq);
     out.freeze()
 }
 
-fn put_event(out: &mut BytesMut, seq: Seq, payload: &[u8]) {
+/// Appends an event frame to `out` (a sender batching several frames into one chunk).
+pub fn put_event(out: &mut BytesMut, seq: Seq, payload: &[u8]) {
     out.reserve(EVENT_HEADER + payload.len());
     out.put_u8(TAG_EVENT);
     out.put_u64_le(seq.0);
@@ -128,8 +129,7 @@ impl From<std::io::Error> for FrameError {
     }
 }
 
-/// The frames' codec (`tokio_util::codec`): decodes frames from bytes split anywhere, and
-/// encodes them.
+/// The frames' decoder (`tokio_util::codec`): frames from bytes split anywhere.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FrameCodec;
 
@@ -182,47 +182,7 @@ impl Decoder for FrameCodec {
     }
 }
 
-impl Encoder<&Frame> for FrameCodec {
-    type Error = FrameError;
-
-    fn encode(&mut self, frame: &Frame, out: &mut BytesMut) -> Result<(), FrameError> {
-        match frame {
-            Frame::Event { seq, payload } => put_event(out, *seq, payload),
-            Frame::Heartbeat { last_seq } => put_heartbeat(out, *last_seq),
-        }
-        Ok(())
-    }
-}
-
-/// Reassembles frames from chunks pushed by hand ([`FrameCodec`] over a buffer).
-#[derive(Debug, Default)]
-pub struct FrameDecoder {
-    buf: BytesMut,
-}
-
-impl FrameDecoder {
-    /// A decoder with nothing buffered.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds bytes received from the wire.
-    pub fn push(&mut self, chunk: &[u8]) {
-        self.buf.extend_from_slice(chunk);
-    }
-
-    /// How many bytes are buffered but not yet part of a complete frame.
-    pub fn pending(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// The next complete frame, `Ok(None)` if more bytes are needed.
-    pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
-        FrameCodec.decode(&mut self.buf)
-    }
-}
-
-/// What a [`StreamReader`] yields.
+/// What [`read_stream`] yields.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamItem<T> {
     /// The next event, exactly once and in order.
@@ -280,52 +240,6 @@ impl<T: DeserializeOwned> Sequencer<T> {
     }
 }
 
-/// Reads a stream of frames as events of type `T`, resuming after a given sequence number.
-#[derive(Debug)]
-pub struct StreamReader<T> {
-    decoder: FrameDecoder,
-    sequencer: Sequencer<T>,
-}
-
-impl<T: DeserializeOwned> StreamReader<T> {
-    /// A reader that already has every event up to and including `after`.
-    pub fn new(after: Seq) -> Self {
-        Self {
-            decoder: FrameDecoder::new(),
-            sequencer: Sequencer::new(after),
-        }
-    }
-
-    /// The last sequence number this reader has yielded (or started after).
-    pub fn last_seq(&self) -> Seq {
-        self.sequencer.last
-    }
-
-    /// Adds bytes received from the wire.
-    pub fn push(&mut self, chunk: &[u8]) {
-        self.decoder.push(chunk);
-    }
-
-    /// The next item, `Ok(None)` if more bytes are needed. Events at or below the last
-    /// sequence number are skipped; an event beyond the next one is a [`FrameError::Gap`].
-    pub fn next_item(&mut self) -> Result<Option<StreamItem<T>>, FrameError> {
-        while let Some(frame) = self.decoder.next_frame()? {
-            if let Some(item) = self.sequencer.accept(frame)? {
-                return Ok(Some(item));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Call when the body has ended: an error if it ended inside a frame.
-    pub fn finish(&self) -> Result<(), FrameError> {
-        match self.decoder.pending() {
-            0 => Ok(()),
-            n => Err(FrameError::Truncated(n)),
-        }
-    }
-}
-
 /// Reads an HTTP body (a stream of byte chunks) as a stream of [`StreamItem`]s, starting
 /// after `after`: [`FrameCodec`] under `FramedRead`, then the stream's meaning. The stream
 /// ends when the body ends cleanly; a transport error, a malformed frame or a body that ends
@@ -359,10 +273,27 @@ where
     })
 }
 
+/// [`read_stream`] over chunks already in memory: every item it yields, up to and including
+/// its error if it ends with one (for tests, fuzzing and benches: a body that never waits).
+pub fn read_all<T: DeserializeOwned>(
+    chunks: impl IntoIterator<Item = Bytes>,
+    after: Seq,
+) -> Vec<Result<StreamItem<T>, FrameError>> {
+    use futures_util::FutureExt;
+    let body =
+        futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
+    // An in-memory body is always ready, so the whole read completes on its first poll.
+    read_stream(body, after)
+        .collect::<Vec<_>>()
+        .now_or_never()
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{encode, OrderEvent};
+    use futures_util::FutureExt;
 
     fn order(n: u64) -> OrderEvent {
         OrderEvent::OrderPlaced {
@@ -384,126 +315,114 @@ mod tests {
         }
     }
 
+    fn chunk(bytes: &[u8]) -> Bytes {
+        Bytes::copy_from_slice(bytes)
+    }
+
     #[test]
     fn reassembles_frames_split_at_every_byte() {
         let frames = vec![ev(1), Frame::Heartbeat { last_seq: Seq(1) }, ev(2)];
         let bytes = wire(&frames);
-        let mut d = FrameDecoder::new();
+        let mut buf = BytesMut::new();
         let mut got = Vec::new();
         for b in &bytes {
-            d.push(std::slice::from_ref(b));
-            while let Some(f) = d.next_frame().expect("valid frames") {
+            buf.extend_from_slice(std::slice::from_ref(b));
+            while let Some(f) = FrameCodec.decode(&mut buf).expect("valid frames") {
                 got.push(f);
             }
         }
         assert_eq!(got, frames);
-        assert_eq!(d.pending(), 0);
+        assert_eq!(buf.len(), 0);
+        // Written by `put_event` into one chunk, they read back the same.
+        let mut out = BytesMut::new();
+        put_event(&mut out, Seq(7), b"abc");
+        put_heartbeat(&mut out, Seq(7));
+        assert_eq!(
+            FrameCodec.decode(&mut out),
+            Ok(Some(Frame::Event {
+                seq: Seq(7),
+                payload: Bytes::from_static(b"abc")
+            }))
+        );
+        assert_eq!(
+            FrameCodec.decode(&mut out),
+            Ok(Some(Frame::Heartbeat { last_seq: Seq(7) }))
+        );
+        assert!(out.is_empty());
     }
 
     #[test]
     fn reader_resumes_after_seq_skips_duplicates_and_tells_heartbeats() {
         let bytes = wire(&[ev(1), ev(2), Frame::Heartbeat { last_seq: Seq(3) }, ev(3)]);
-        let mut r = StreamReader::<OrderEvent>::new(Seq(1));
-        r.push(&bytes);
-        let mut items = Vec::new();
-        while let Some(item) = r.next_item().expect("valid stream") {
-            items.push(item);
-        }
+        let items: Vec<StreamItem<OrderEvent>> = read_all([chunk(&bytes)], Seq(1))
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .expect("valid stream");
         assert_eq!(items.len(), 3);
         assert!(
             matches!(&items[0], StreamItem::Event { seq: Seq(2), event, .. } if *event == order(1))
         );
         assert_eq!(items[1], StreamItem::Heartbeat { last_seq: Seq(3) });
         assert!(matches!(&items[2], StreamItem::Event { seq: Seq(3), .. }));
-        assert_eq!(r.last_seq(), Seq(3));
     }
 
     #[test]
     fn reader_reports_gaps_bad_payloads_tags_and_lengths() {
-        let mut r = StreamReader::<OrderEvent>::new(Seq(0));
-        r.push(&wire(&[ev(2)]));
+        let items = read_all::<OrderEvent>([chunk(&wire(&[ev(2)]))], Seq(0));
         assert_eq!(
-            r.next_item(),
-            Err(FrameError::Gap {
+            items,
+            vec![Err(FrameError::Gap {
                 expected: Seq(1),
                 got: Seq(2)
-            })
+            })]
         );
 
-        let mut r = StreamReader::<OrderEvent>::new(Seq(0));
-        r.push(&event_frame(Seq(1), &[9, 9]));
+        let items = read_all::<OrderEvent>([event_frame(Seq(1), &[9, 9])], Seq(0));
         assert!(matches!(
-            r.next_item(),
-            Err(FrameError::Decode { seq: Seq(1), .. })
+            items.as_slice(),
+            [Err(FrameError::Decode { seq: Seq(1), .. })]
         ));
 
-        let mut d = FrameDecoder::new();
-        d.push(&[0x7f]);
-        assert_eq!(d.next_frame(), Err(FrameError::UnknownTag(0x7f)));
+        let mut buf = BytesMut::from(&[0x7f][..]);
+        assert_eq!(
+            FrameCodec.decode(&mut buf),
+            Err(FrameError::UnknownTag(0x7f))
+        );
 
-        let mut d = FrameDecoder::new();
-        d.push(&[TAG_EVENT, 1, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
-        assert!(matches!(d.next_frame(), Err(FrameError::TooLarge(_))));
+        let mut buf =
+            BytesMut::from(&[TAG_EVENT, 1, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff][..]);
+        assert!(matches!(
+            FrameCodec.decode(&mut buf),
+            Err(FrameError::TooLarge(_))
+        ));
     }
 
     #[test]
     fn read_stream_over_chunks_and_truncation() {
         let bytes = wire(&[ev(1), ev(2)]);
         let (a, b) = bytes.split_at(5);
-        let chunks: Vec<Result<Bytes, String>> =
-            vec![Ok(Bytes::copy_from_slice(a)), Ok(Bytes::copy_from_slice(b))];
-        let items: Vec<_> = futures_executor_block_on(
-            read_stream::<OrderEvent, _, _, _>(futures_util::stream::iter(chunks), Seq(0))
-                .collect::<Vec<_>>(),
-        );
+        let items = read_all::<OrderEvent>([chunk(a), chunk(b)], Seq(0));
         assert_eq!(items.len(), 2);
         assert!(items.iter().all(|i| i.is_ok()));
 
-        let cut = Bytes::copy_from_slice(&bytes[..bytes.len() - 1]);
-        let chunks: Vec<Result<Bytes, String>> = vec![Ok(cut)];
-        let items: Vec<_> = futures_executor_block_on(
-            read_stream::<OrderEvent, _, _, _>(futures_util::stream::iter(chunks), Seq(0))
-                .collect::<Vec<_>>(),
-        );
+        let items = read_all::<OrderEvent>([chunk(&bytes[..bytes.len() - 1])], Seq(0));
         assert!(matches!(items.last(), Some(Err(FrameError::Truncated(_)))));
 
         // A transport error ends the stream with that error, after what came before it.
+        let half = bytes.len() / 2 + 1;
         let chunks: Vec<Result<Bytes, String>> = vec![
-            Ok(Bytes::copy_from_slice(&bytes[..bytes.len() / 2 + 1])),
+            Ok(chunk(&bytes[..half])),
             Err("connection reset".to_string()),
-            Ok(Bytes::copy_from_slice(&bytes[bytes.len() / 2 + 1..])),
+            Ok(chunk(&bytes[half..])),
         ];
-        let items: Vec<_> = futures_executor_block_on(
+        let items: Vec<_> =
             read_stream::<OrderEvent, _, _, _>(futures_util::stream::iter(chunks), Seq(0))
-                .collect::<Vec<_>>(),
-        );
+                .collect::<Vec<_>>()
+                .now_or_never()
+                .expect("an in-memory body never waits");
         assert!(
             matches!(items.last(), Some(Err(FrameError::Transport(m))) if m.contains("connection reset")),
             "{items:?}"
         );
-        // Encoder and decoder agree.
-        let mut out = BytesMut::new();
-        let frame = Frame::Event {
-            seq: Seq(7),
-            payload: Bytes::from_static(b"abc"),
-        };
-        FrameCodec
-            .encode(&frame, &mut out)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(out.as_ref(), frame.encode().as_ref());
-        assert_eq!(FrameCodec.decode(&mut out), Ok(Some(frame)));
-        assert!(out.is_empty());
-    }
-
-    /// A minimal executor: the streams above never pend, so polling in a loop suffices.
-    fn futures_executor_block_on<F: std::future::Future>(fut: F) -> F::Output {
-        use std::task::{Context, Poll, Waker};
-        let mut fut = std::pin::pin!(fut);
-        let mut cx = Context::from_waker(Waker::noop());
-        loop {
-            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-                return v;
-            }
-        }
     }
 }

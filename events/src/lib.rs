@@ -23,7 +23,7 @@ mod seq;
 
 pub use codec::{decode, encode, DecodeError, FORMAT_VERSION};
 pub use event::{valid_request_id, CatalogEvent, OrderEvent, ProductName, RequestId, MAX_QUANTITY};
-pub use frame::{Frame, FrameCodec, FrameDecoder, FrameError, StreamItem, StreamReader};
+pub use frame::{read_all, read_stream, Frame, FrameCodec, FrameError, StreamItem};
 pub use seq::Seq;
 
 /// An event type that has a log of its own. `KIND` is written into every log file, so a tool

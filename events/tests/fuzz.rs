@@ -1,14 +1,16 @@
 //! The decoders never panic on what a peer or a file may hold. proptest feeds them
 //! arbitrary bytes, valid encodings with bytes flipped, cut short or extended, and valid
 //! frame streams split into arbitrary chunks: the event codec returns an error or a value; the
-//! frame decoder and the stream reader return frames, `Ok(None)` (more bytes needed) or an
-//! error, and a whole valid stream read in any chunking gives the events that were written.
+//! frame codec returns frames, `Ok(None)` (more bytes needed) or an error; the stream reader
+//! the services use (`read_stream`, here through `read_all`) yields items and at most one
+//! error, last; and a whole valid stream read in any chunking gives the events that were
+//! written.
 
+use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
+use tokio_util::codec::Decoder;
 use toystore_events::frame::{event_frame, heartbeat_frame};
-use toystore_events::{
-    codec, CatalogEvent, FrameDecoder, OrderEvent, Seq, StreamItem, StreamReader,
-};
+use toystore_events::{codec, read_all, CatalogEvent, FrameCodec, OrderEvent, Seq, StreamItem};
 
 fn order_event() -> impl Strategy<Value = OrderEvent> {
     ("\\PC{0,40}", "\\PC{0,40}", any::<u32>(), any::<u64>()).prop_map(|(r, n, q, number)| {
@@ -53,16 +55,16 @@ proptest! {
 
     #[test]
     fn the_frame_decoder_survives_garbage(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..16)) {
-        let mut decoder = FrameDecoder::new();
-        let mut reader: StreamReader<OrderEvent> = StreamReader::new(Seq::ZERO);
+        let mut buf = BytesMut::new();
         for chunk in &chunks {
-            decoder.push(chunk);
-            reader.push(chunk);
+            buf.extend_from_slice(chunk);
             // Drain until more bytes are needed or an error (after which a caller stops).
-            while let Ok(Some(_)) = decoder.next_frame() {}
-            while let Ok(Some(_)) = reader.next_item() {}
+            while let Ok(Some(_)) = FrameCodec.decode(&mut buf) {}
         }
-        let _ = reader.finish();
+        let items = read_all::<OrderEvent>(chunks.iter().map(|c| Bytes::copy_from_slice(c)), Seq::ZERO);
+        let errors = items.iter().filter(|i| i.is_err()).count();
+        prop_assert!(errors <= 1, "the stream ends at its first error: {items:?}");
+        prop_assert!(errors == 0 || items.last().is_some_and(Result::is_err));
     }
 
     #[test]
@@ -81,17 +83,14 @@ proptest! {
         points.push(0);
         points.push(wire.len());
         points.sort_unstable();
-        let mut reader: StreamReader<OrderEvent> = StreamReader::new(Seq::ZERO);
+        let chunks = points.windows(2).map(|pair| Bytes::copy_from_slice(&wire[pair[0]..pair[1]]));
         let mut got = Vec::new();
-        for pair in points.windows(2) {
-            reader.push(&wire[pair[0]..pair[1]]);
-            while let Some(item) = reader.next_item().unwrap() {
-                if let StreamItem::Event { event, .. } = item {
-                    got.push(event);
-                }
+        for item in read_all::<OrderEvent>(chunks, Seq::ZERO) {
+            prop_assert!(item.is_ok(), "{item:?}");
+            if let Ok(StreamItem::Event { event, .. }) = item {
+                got.push(event);
             }
         }
-        prop_assert!(reader.finish().is_ok());
         prop_assert_eq!(got, events);
     }
 }

@@ -1,10 +1,11 @@
 //! Wire types of the front-end: the public REST contract of docs/API.md, and the few
 //! operational endpoints callers read (`/health`, `/internal/metrics`).
 //!
-//! Every type here is the one the server serializes (or parses) and the one
+//! Every payload type here is the one the server serializes (or parses) and the one
 //! [`crate::client::FrontendClient`] decodes, so the two cannot drift apart; the OpenAPI
-//! document ([`crate::openapi`]) is derived from them too. A JSON shape changes only if a
-//! type here changes.
+//! document ([`crate::openapi`]) is derived from them too. The envelope ([`Data`],
+//! [`Error`]) is written by `toystore_http::reply` for every service; these two describe it
+//! for the document, and a test checks that they give the same bytes as the server.
 //!
 //! | endpoint | body | reply `data` | errors |
 //! | --- | --- | --- | --- |
@@ -119,13 +120,24 @@ mod tests {
         serde_json::to_string(value).unwrap()
     }
 
-    /// The exact bytes of API.md's examples, as the server writes them.
-    #[test]
-    fn shapes_are_those_of_api_md() {
+    /// The bytes the server's envelope code (`toystore_http::reply`) writes for a reply.
+    async fn served(reply: warp::reply::Response) -> String {
+        use http_body_util::BodyExt;
+        let body = reply.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    /// The exact bytes of API.md's examples: these types (the OpenAPI document's) and what
+    /// the server really writes both give them.
+    #[tokio::test]
+    async fn shapes_are_those_of_api_md() {
+        use toystore_http::reply::{data, respond};
+        use toystore_http::ApiError;
         let placed = Data {
             data: OrderNumber { order_number: 0 },
         };
         assert_eq!(json(&placed), r#"{"data":{"order_number":0}}"#);
+        assert_eq!(served(data(&placed.data)).await, json(&placed));
         let refused = Error {
             error: ErrorFields {
                 code: 409,
@@ -136,12 +148,15 @@ mod tests {
             json(&refused),
             r#"{"error":{"code":409,"message":"insufficient stock"}}"#
         );
+        let conflict = ApiError::new(warp::http::StatusCode::CONFLICT, "insufficient stock");
+        assert_eq!(served(respond::<()>(Err(conflict))).await, json(&refused));
         let health = Data {
             data: Health {
                 status: "ok".into(),
             },
         };
         assert_eq!(json(&health), r#"{"data":{"status":"ok"}}"#);
+        assert_eq!(served(data(&health.data)).await, json(&health));
         let body = OrderBody {
             name: "Tux".into(),
             quantity: 1,

@@ -59,7 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         },
         watch: args.service.config.clone(),
         election: cluster.order.election,
-        timeouts: cluster.timeouts.clone(),
+        timeouts: cluster.timeouts,
     };
     serve(listener, config, toystore_http::shutdown::signal()).await?;
     Ok(())

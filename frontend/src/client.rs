@@ -2,23 +2,26 @@
 //! front-end's public API, with typed replies ([`crate::api`]) and typed errors
 //! ([`FrontendError`]) instead of status numbers and hand-read JSON.
 //!
-//! One client is one pooled keep-alive connection set (`TCP_NODELAY`), cheap to clone.
-//! Names and order numbers travel as percent-encoded path segments, so any name reaches the
-//! front-end as given. A purchase carries the caller's idempotency key, if any; the client
-//! never retries on its own (retrying under the same key is the caller's decision, and the
-//! error says whether the attempt may have been applied).
+//! One client is one pooled keep-alive connection set (`TCP_NODELAY`), cheap to clone; it is
+//! built, and its URLs joined and replies read, with the same pieces as every service
+//! client (`toystore_http::client`). Names and order numbers travel as percent-encoded path
+//! segments, so any name reaches the front-end as given, except `.` and `..`, which no URL
+//! path can carry ([`FrontendError::Unsendable`], nothing sent). A purchase carries the
+//! caller's idempotency key, if any; the client never retries on its own (retrying under
+//! the same key is the caller's decision, and the error says whether the attempt may have
+//! been applied).
 //!
 //! This is the caller side's HTTP module: the mapping of status codes to [`FrontendError`]
 //! lives here and nowhere else ([`decode`], a pure function of status and body).
 
 use crate::api::{
-    Data, Error, Health, InternalMetrics, OrderBody, OrderNumber, OrderRecord, Product,
-    IDEMPOTENCY_KEY,
+    Health, InternalMetrics, OrderBody, OrderNumber, OrderRecord, Product, IDEMPOTENCY_KEY,
 };
 use reqwest::Url;
 use serde::de::DeserializeOwned;
-use std::time::Duration;
 use toystore_config::ClusterToken;
+pub use toystore_http::client::ClientOptions;
+use toystore_http::client::{decode_envelope, http_client_with, join, parse_base, ClientError};
 
 /// Why a call to the front-end failed.
 ///
@@ -67,6 +70,10 @@ pub enum FrontendError {
     /// A reply that is not the expected envelope (or an unexpected status).
     #[error("malformed reply: {0}")]
     BadReply(String),
+    /// A request that cannot be sent as asked (a name `.` or `..`, which no URL path can
+    /// carry; a key that is not a valid header value); nothing was sent.
+    #[error("cannot send: {0}")]
+    Unsendable(String),
 }
 
 impl FrontendError {
@@ -79,7 +86,9 @@ impl FrontendError {
             FrontendError::Invalid { status, .. } | FrontendError::Unavailable { status, .. } => {
                 Some(*status)
             }
-            FrontendError::Transport { .. } | FrontendError::BadReply(_) => None,
+            FrontendError::Transport { .. }
+            | FrontendError::BadReply(_)
+            | FrontendError::Unsendable(_) => None,
         }
     }
 
@@ -103,58 +112,27 @@ impl FrontendError {
     }
 }
 
-/// Reads a reply: `T` from `{"data": T}` on a 2xx, the [`FrontendError`] of the status
-/// otherwise, with the message of the `{"error": {...}}` body (or the start of the body, if
-/// it is not one: e.g. a proxy's page).
+/// Reads a reply ([`toystore_http::client::decode_envelope`]): `T` from `{"data": T}` on a
+/// 2xx, otherwise the [`FrontendError`] of the error's code, with the message of the
+/// `{"error": {...}}` body (or the start of the body, if it is not one: e.g. a proxy's
+/// page, under the HTTP status).
 pub fn decode<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, FrontendError> {
-    if (200..300).contains(&status) {
-        return serde_json::from_slice::<Data<T>>(body)
-            .map(|d| d.data)
-            .map_err(|e| FrontendError::BadReply(e.to_string()));
-    }
-    let message = match serde_json::from_slice::<Error>(body) {
-        Ok(e) => e.error.message,
-        Err(_) => String::from_utf8_lossy(body).chars().take(200).collect(),
-    };
-    Err(FrontendError::from_status(status, message))
+    decode_envelope(status, body).map_err(|e| match e {
+        ClientError::Status { status, message } => FrontendError::from_status(status, message),
+        ClientError::Malformed(m) | ClientError::Unreachable(m) => FrontendError::BadReply(m),
+        ClientError::BadUrl(m) => FrontendError::Unsendable(m),
+    })
 }
 
 /// Why a client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The base URL is not an `http://` or `https://` URL that can take a path.
-    #[error("invalid front-end URL {url:?}: {why}")]
-    BadUrl {
-        /// The URL given.
-        url: String,
-        /// What is wrong with it.
-        why: String,
-    },
+    #[error("invalid front-end URL: {0}")]
+    BadUrl(String),
     /// The HTTP stack could not be initialised.
     #[error("cannot build an HTTP client: {0}")]
     Http(String),
-}
-
-/// How a [`FrontendClient`] connects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientOptions {
-    /// How long one request may take, from sending to the end of the reply.
-    pub timeout: Duration,
-    /// How long establishing a connection may take.
-    pub connect_timeout: Duration,
-    /// Idle keep-alive connections kept open (1: one connection, like one person's browser).
-    pub max_idle_connections: usize,
-}
-
-impl Default for ClientOptions {
-    /// 30 s per request, 2 s to connect, up to 64 idle connections.
-    fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(2),
-            max_idle_connections: 64,
-        }
-    }
 }
 
 /// A typed client of one front-end.
@@ -171,24 +149,21 @@ impl FrontendClient {
         Self::with_options(base, ClientOptions::default())
     }
 
+    /// A client of the front-end at `base` whose requests may take `timeout` (the other
+    /// [`ClientOptions`] at their defaults).
+    pub fn with_timeout(base: &str, timeout: std::time::Duration) -> Result<Self, BuildError> {
+        let options = ClientOptions {
+            timeout,
+            ..ClientOptions::default()
+        };
+        Self::with_options(base, options)
+    }
+
     /// A client of the front-end at `base` with `options`. A base with a path
     /// (`http://host/store/`) keeps it: routes are appended to it.
     pub fn with_options(base: &str, options: ClientOptions) -> Result<Self, BuildError> {
-        let bad = |why: String| BuildError::BadUrl {
-            url: base.to_string(),
-            why,
-        };
-        let url = Url::parse(base).map_err(|e| bad(e.to_string()))?;
-        if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-            return Err(bad("expected http://HOST:PORT".into()));
-        }
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(options.max_idle_connections)
-            .connect_timeout(options.connect_timeout.min(options.timeout))
-            .timeout(options.timeout)
-            .build()
-            .map_err(|e| BuildError::Http(e.to_string()))?;
+        let url = parse_base(base).map_err(|e| BuildError::BadUrl(e.to_string()))?;
+        let http = http_client_with(options).map_err(|e| BuildError::Http(e.to_string()))?;
         Ok(Self { base: url, http })
     }
 
@@ -198,13 +173,9 @@ impl FrontendClient {
     }
 
     /// The URL of a route given as path segments, each percent-encoded (a name holding `/`,
-    /// `%`, `?` or spaces stays one segment).
-    pub fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(segments);
-        }
-        url
+    /// `%`, `?` or spaces stays one segment); `.` and `..` are [`FrontendError::Unsendable`].
+    pub fn url(&self, segments: &[&str]) -> Result<Url, FrontendError> {
+        join(&self.base, segments).map_err(|e| FrontendError::Unsendable(e.to_string()))
     }
 
     async fn call<T: DeserializeOwned>(
@@ -212,10 +183,12 @@ impl FrontendClient {
         req: reqwest::RequestBuilder,
     ) -> Result<T, FrontendError> {
         let resp = req.send().await.map_err(|e| {
+            if e.is_builder() {
+                return FrontendError::Unsendable(e.to_string());
+            }
             // Without a connection nothing was sent; any later failure may come after the
             // server received the request.
-            let never_sent = e.is_connect() || e.is_builder();
-            FrontendError::transport(&e, !never_sent)
+            FrontendError::transport(&e, !e.is_connect())
         })?;
         let status = resp.status().as_u16();
         let body = resp
@@ -227,18 +200,18 @@ impl FrontendClient {
 
     /// `GET /health`: the process is up.
     pub async fn health(&self) -> Result<Health, FrontendError> {
-        self.call(self.http.get(self.url(&["health"]))).await
+        self.call(self.http.get(self.url(&["health"])?)).await
     }
 
     /// `GET /products/<name>`: one toy. No such toy: [`FrontendError::NotFound`].
     pub async fn product(&self, name: &str) -> Result<Product, FrontendError> {
-        self.call(self.http.get(self.url(&["products", name])))
+        self.call(self.http.get(self.url(&["products", name])?))
             .await
     }
 
     /// `GET /products`: every toy, sorted by name.
     pub async fn products(&self) -> Result<Vec<Product>, FrontendError> {
-        self.call(self.http.get(self.url(&["products"]))).await
+        self.call(self.http.get(self.url(&["products"])?)).await
     }
 
     /// `POST /orders`: buys `quantity` of `name`, under `idempotency_key` if given (a retry
@@ -256,7 +229,7 @@ impl FrontendClient {
             name: name.to_string(),
             quantity,
         };
-        let mut req = self.http.post(self.url(&["orders"])).json(&body);
+        let mut req = self.http.post(self.url(&["orders"])?).json(&body);
         if let Some(key) = idempotency_key {
             req = req.header(IDEMPOTENCY_KEY, key);
         }
@@ -266,7 +239,7 @@ impl FrontendClient {
     /// `GET /orders/<number>`: one order. No such order: [`FrontendError::NotFound`].
     pub async fn order(&self, number: u64) -> Result<OrderRecord, FrontendError> {
         let number = number.to_string();
-        self.call(self.http.get(self.url(&["orders", &number])))
+        self.call(self.http.get(self.url(&["orders", &number])?))
             .await
     }
 
@@ -279,7 +252,7 @@ impl FrontendClient {
     ) -> Result<InternalMetrics, FrontendError> {
         let req = self
             .http
-            .get(self.url(&["internal", "metrics"]))
+            .get(self.url(&["internal", "metrics"])?)
             .header("authorization", token.bearer());
         self.call(req).await
     }
@@ -291,6 +264,7 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
     use warp::Filter;
 
     fn err(status: u16, message: &str) -> Vec<u8> {
@@ -399,18 +373,29 @@ mod tests {
     fn urls_percent_encode_names_and_keep_a_base_path() {
         let client = FrontendClient::new("http://127.0.0.1:8080").unwrap();
         assert_eq!(
-            client.url(&["products", "Rubik's Cube"]).as_str(),
+            client.url(&["products", "Rubik's Cube"]).unwrap().as_str(),
             "http://127.0.0.1:8080/products/Rubik's%20Cube"
         );
         assert_eq!(
-            client.url(&["products", "a/b%c?"]).as_str(),
+            client.url(&["products", "a/b%c?"]).unwrap().as_str(),
             "http://127.0.0.1:8080/products/a%2Fb%25c%3F"
         );
         let client = FrontendClient::new("http://h/store/").unwrap();
         assert_eq!(
-            client.url(&["orders", "7"]).as_str(),
+            client.url(&["orders", "7"]).unwrap().as_str(),
             "http://h/store/orders/7"
         );
+        // URL parsing drops `.` and `..` segments (even as %2E): refused, never sent
+        // to another route.
+        for dots in [".", ".."] {
+            assert!(
+                matches!(
+                    client.url(&["products", dots]),
+                    Err(FrontendError::Unsendable(_))
+                ),
+                "{dots}"
+            );
+        }
         for bad in ["localhost:8080", "ftp://h/", "not a url", "mailto:a@b"] {
             assert!(FrontendClient::new(bad).is_err(), "{bad}");
         }
@@ -419,8 +404,8 @@ mod tests {
     /// What the fake front-end saw of one purchase: the key header and the body.
     type Seen = Arc<Mutex<Vec<(Option<String>, serde_json::Value)>>>;
 
-    /// A tiny front-end: `/orders` answers by toy (Tux: order 3, Whale: 409, anything
-    /// else: 404), records what it got; `/slow` never answers in time.
+    /// A tiny front-end: `POST /orders` answers by toy (Tux: order 3, Whale: 409, anything
+    /// else: 404) and records what it got; `GET /orders/<n>` never answers.
     async fn fake(seen: Seen) -> (String, tokio::sync::oneshot::Sender<()>) {
         use toystore_http::reply::respond;
         use toystore_http::ApiError;
@@ -450,7 +435,7 @@ mod tests {
             }))
         });
         let slow = warp::path!("orders" / u64).then(|_| async {
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            std::future::pending::<()>().await;
             respond(Ok(()))
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -496,10 +481,11 @@ mod tests {
 
     #[tokio::test]
     async fn no_connection_is_never_applied_a_timeout_may_be() {
-        // A port nobody listens on: refused before anything was sent.
-        let free = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = free.local_addr().unwrap();
-        drop(free);
+        // A port bound but not listening (held for the whole test, so nobody else takes
+        // it): connections are refused before anything was sent.
+        let held = tokio::net::TcpSocket::new_v4().unwrap();
+        held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = held.local_addr().unwrap();
         let client = FrontendClient::new(&format!("http://{addr}")).unwrap();
         match client.buy("Tux", 1, Some("k")).await {
             Err(FrontendError::Transport { maybe_applied, .. }) => assert!(!maybe_applied),

@@ -88,16 +88,11 @@ pub struct ReplicaView {
 /// Asks every service and puts the answers together.
 pub async fn gather(frontend: &Frontend, relay: &Relay) -> ClusterView {
     let members = frontend.replicas().members();
-    let ask = frontend.timeouts().health;
-    let asks = members.iter().map(|m| async move {
-        tokio::time::timeout(ask, m.health())
-            .await
-            .ok()
-            .and_then(Result::ok)
-    });
+    // Each health check has the cluster file's short health timeout (in its client).
+    let asks = members.iter().map(|m| async move { m.health().await.ok() });
     let (statuses, catalog) = tokio::join!(
         futures_util::future::join_all(asks),
-        tokio::time::timeout(ask, frontend.catalog().health()),
+        frontend.catalog().health(),
     );
     let leader_log = statuses
         .iter()
@@ -119,7 +114,7 @@ pub async fn gather(frontend: &Frontend, relay: &Relay) -> ClusterView {
             status,
         })
         .collect();
-    let catalog = catalog.ok().and_then(Result::ok);
+    let catalog = catalog.ok();
     let mut recent = relay.recent();
     recent.reverse();
     ClusterView {

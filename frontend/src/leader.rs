@@ -437,7 +437,7 @@ fn candidates(statuses: &[Option<ReplicaStatus>]) -> Vec<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
@@ -458,7 +458,9 @@ mod tests {
         })
     }
 
-    fn members() -> Vec<ReplicaClient> {
+    /// Clients of replicas 3, 2 and 1 (highest first, as `Replicas` keeps them) on
+    /// addresses nobody serves; for the unit tests here and in `orders`.
+    pub(crate) fn members() -> Vec<ReplicaClient> {
         let token = ClusterToken::new("t").unwrap();
         [3, 2, 1]
             .map(|id| {

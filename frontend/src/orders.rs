@@ -95,10 +95,12 @@ pub async fn place(
     order: &PlaceOrder,
     failover: Failover,
 ) -> Result<OrderPlacedReply, OrderRefusal> {
-    with_failover(replicas, failover, OrderRefusal::UnknownProduct, |leader| {
-        let order = order.clone();
-        async move { leader.place_order(&order).await }
-    })
+    with_failover(
+        replicas,
+        failover,
+        OrderRefusal::UnknownProduct,
+        |leader| async move { leader.place_order(order).await },
+    )
     .await
 }
 
@@ -356,7 +358,6 @@ mod tests {
         use super::*;
         use std::collections::VecDeque;
         use std::sync::Mutex;
-        use toystore_config::ClusterToken;
         use toystore_order::ReplicaClient;
 
         type Answer = Option<Result<u64, CallError>>;
@@ -370,19 +371,8 @@ mod tests {
 
         impl Fake {
             fn led_by(id: u32, term: u64) -> Self {
-                let token = ClusterToken::new("t").unwrap();
-                let members: Vec<ReplicaClient> = [3, 2, 1]
-                    .map(|id| {
-                        ReplicaClient::new(
-                            id,
-                            &format!("http://127.0.0.1:{}", 9000 + id),
-                            token.clone(),
-                        )
-                        .unwrap()
-                    })
-                    .to_vec();
                 let fake = Self {
-                    members,
+                    members: crate::leader::tests::members(),
                     current: Mutex::new(None),
                     looked: Mutex::new(Vec::new()),
                     hints: Mutex::new(Vec::new()),

@@ -76,7 +76,6 @@ pub struct Frontend {
     cache: Option<Arc<ProductCache>>,
     replicas: Arc<Replicas>,
     failover: crate::orders::Failover,
-    timeouts: Timeouts,
 }
 
 impl Frontend {
@@ -158,11 +157,6 @@ impl Frontend {
         &self.catalog
     }
 
-    /// The timeouts of its calls to other services.
-    pub fn timeouts(&self) -> &Timeouts {
-        &self.timeouts
-    }
-
     /// The catalog's base URL.
     pub fn catalog_url(&self) -> &str {
         &self.catalog_url
@@ -239,7 +233,7 @@ pub async fn run(
     let replicas = Arc::new(Replicas::new(
         config.token.clone(),
         config.election,
-        config.timeouts.clone(),
+        config.timeouts,
         &config.replicas,
     )?);
     let health = tokio::spawn(
@@ -258,7 +252,6 @@ pub async fn run(
         cache,
         replicas,
         failover: config.failover,
-        timeouts: config.timeouts.clone(),
     });
     tracing::info!(addr = ?listener.local_addr().ok(), cache = ?config.cache_capacity, "front-end serving");
     let (registry, http) = crate::metrics::registry(frontend.clone(), relay.clone());

@@ -26,6 +26,9 @@ pub enum ClientError {
     /// The service answered something that is not the expected envelope.
     #[error("malformed reply: {0}")]
     Malformed(String),
+    /// A base URL or path that cannot be a request (nothing was sent).
+    #[error("bad url {0}")]
+    BadUrl(String),
 }
 
 impl ClientError {
@@ -48,18 +51,82 @@ impl From<reqwest::Error> for ClientError {
     }
 }
 
-/// A pooled keep-alive client with `TCP_NODELAY` and the given per-request timeout.
-/// Building fails only if the TLS-less HTTP stack cannot initialise, which does not happen
-/// on supported platforms; the error is returned rather than unwrapped all the same.
+/// How a pooled client connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// How long one request may take, from sending to the end of the reply.
+    pub timeout: Duration,
+    /// How long establishing a connection may take (at most `timeout`).
+    pub connect_timeout: Duration,
+    /// Idle keep-alive connections kept open per host (1: one connection, like one
+    /// person's browser).
+    pub max_idle_connections: usize,
+}
+
+impl Default for ClientOptions {
+    /// 30 s per request, 2 s to connect, up to 64 idle connections.
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(2),
+            max_idle_connections: 64,
+        }
+    }
+}
+
+/// A pooled keep-alive client with `TCP_NODELAY` and the given per-request timeout (the
+/// other [`ClientOptions`] at their defaults).
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
+    http_client_with(ClientOptions {
+        timeout,
+        ..ClientOptions::default()
+    })
+}
+
+/// A pooled keep-alive client with `TCP_NODELAY` and `options`. Building fails only if the
+/// TLS-less HTTP stack cannot initialise, which does not happen on supported platforms; the
+/// error is returned rather than unwrapped all the same.
+pub fn http_client_with(options: ClientOptions) -> Result<reqwest::Client, ClientError> {
     reqwest::Client::builder()
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(64)
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(timeout)
+        .pool_max_idle_per_host(options.max_idle_connections)
+        .connect_timeout(options.connect_timeout.min(options.timeout))
+        .timeout(options.timeout)
         .build()
         .map_err(|e| ClientError::Unreachable(format!("cannot build http client: {e}")))
+}
+
+/// Parses a service's base URL: `http://` or `https://`, able to take a path (a base with
+/// a path, `http://host/store/`, keeps it).
+pub fn parse_base(base: &str) -> Result<reqwest::Url, ClientError> {
+    let bad = |why: &dyn std::fmt::Display| ClientError::BadUrl(format!("{base:?}: {why}"));
+    let url = reqwest::Url::parse(base).map_err(|e| bad(&e))?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err(bad(&"expected http://HOST:PORT"));
+    }
+    Ok(url)
+}
+
+/// `base` with `segments` appended, each percent-encoded (a name holding `/`, `%`, `?` or
+/// spaces stays one segment). A segment `.` or `..` cannot travel in a URL path (URL
+/// parsing removes it, even percent-encoded), so it is refused rather than sent somewhere
+/// else.
+pub fn join(base: &reqwest::Url, segments: &[&str]) -> Result<reqwest::Url, ClientError> {
+    if let Some(dots) = segments.iter().find(|s| matches!(**s, "." | "..")) {
+        return Err(ClientError::BadUrl(format!(
+            "a path segment {dots:?} cannot be sent in a URL"
+        )));
+    }
+    Ok(append(base, segments))
+}
+
+fn append(base: &reqwest::Url, segments: &[&str]) -> reqwest::Url {
+    let mut url = base.clone();
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    }
+    url
 }
 
 /// A client for long-lived streams: like [`http_client`] but with no overall timeout
@@ -88,17 +155,25 @@ struct ErrorFields {
 /// Reads a reply as the JSON envelope: `T` on `{"data": ...}`, [`ClientError::Status`] on
 /// `{"error": ...}` (or on any non-success status without a readable envelope).
 pub async fn read_envelope<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
-    let status = resp.status();
+    let status = resp.status().as_u16();
     let bytes = resp.bytes().await?;
-    match serde_json::from_slice::<Envelope<T>>(&bytes) {
-        Ok(Envelope::Data { data }) if status.is_success() => Ok(data),
+    decode_envelope(status, &bytes)
+}
+
+/// [`read_envelope`] of a reply already read: its status and body. An error envelope keeps
+/// its own `code`; an error status without one keeps the start of its body (e.g. a proxy's
+/// page) as the message.
+pub fn decode_envelope<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, ClientError> {
+    let success = (200..300).contains(&status);
+    match serde_json::from_slice::<Envelope<T>>(body) {
+        Ok(Envelope::Data { data }) if success => Ok(data),
         Ok(Envelope::Error { error }) => Err(ClientError::Status {
             status: error.code,
             message: error.message,
         }),
-        _ if !status.is_success() => Err(ClientError::Status {
-            status: status.as_u16(),
-            message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+        _ if !success => Err(ClientError::Status {
+            status,
+            message: String::from_utf8_lossy(body).chars().take(200).collect(),
         }),
         Ok(Envelope::Data { .. }) => Err(ClientError::Malformed("data with error status".into())),
         Err(e) => Err(ClientError::Malformed(e.to_string())),
@@ -123,13 +198,8 @@ impl ServiceClient {
         token: crate::ClusterToken,
         timeout: Duration,
     ) -> Result<Self, ClientError> {
-        let base = reqwest::Url::parse(base)
-            .map_err(|e| ClientError::Unreachable(format!("bad url {base}: {e}")))?;
-        if base.cannot_be_a_base() {
-            return Err(ClientError::Unreachable(format!("bad url {base}")));
-        }
         Ok(Self {
-            base,
+            base: parse_base(base)?,
             http: http_client(timeout)?,
             streams: stream_client()?,
             token,
@@ -141,13 +211,11 @@ impl ServiceClient {
         &self.base
     }
 
-    /// The URL of a path given as segments (each percent-encoded).
+    /// The URL of a route given as segments, each percent-encoded. The segments are the
+    /// route's own parts and numbers (names travel as query parameters), so none is `.`
+    /// or `..` (see [`join`] for paths that carry names).
     pub fn url(&self, segments: &[&str]) -> reqwest::Url {
-        let mut url = self.base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(segments);
-        }
-        url
+        append(&self.base, segments)
     }
 
     /// A request with the cluster token.

@@ -69,16 +69,16 @@ fn place(batch: &mut Batch<'_, OrderEvent>, data: &Purchase) -> Result<Outcome, 
 
 /// What the state machine holds for a purchase's request id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Known {
+struct Known {
     /// The order number the request id names.
-    pub(crate) number: u64,
+    number: u64,
     /// That order's (toy, quantity), if the orders table has it.
-    pub(crate) order: Option<(String, u32)>,
+    order: Option<(String, u32)>,
 }
 
 /// What to do with a purchase.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Decision {
+enum Decision {
     /// Answer this without adding anything.
     Answer(Outcome),
     /// Append the purchase as order `number`; it answers `Placed { number, new: true }`.
@@ -92,17 +92,37 @@ pub(crate) enum Decision {
 /// id), `next` the number a new order gets (the orders so far). A new request id becomes
 /// order `next`; a known one with the same toy and quantity answers its number, not new; any
 /// other purchase under it (or a number without its order) is [`Outcome::KeyReused`].
-pub(crate) fn decide(known: Option<Known>, purchase: &Purchase, next: u64) -> Decision {
+fn decide(known: Option<Known>, purchase: &Purchase, next: u64) -> Decision {
     let Some(Known { number, order }) = known else {
         return Decision::Append { number: next };
     };
-    let same = order
-        .is_some_and(|(name, quantity)| name == purchase.product && quantity == purchase.quantity);
-    Decision::Answer(if same {
+    let order = order
+        .as_ref()
+        .map(|(name, quantity)| (name.as_str(), *quantity));
+    Decision::Answer(replayed(
+        number,
+        order,
+        &purchase.product,
+        purchase.quantity,
+    ))
+}
+
+/// The answer to a purchase of `quantity` `product` under a request id already placed as
+/// order `number` (whose (toy, quantity) is `order`, if known): the same toy and quantity
+/// answer the number, not new; anything else is [`Outcome::KeyReused`]. The leader answers a
+/// retried purchase by this rule before proposing it, and the state machine by it when one
+/// is proposed twice.
+pub(crate) fn replayed(
+    number: u64,
+    order: Option<(&str, u32)>,
+    product: &str,
+    quantity: u32,
+) -> Outcome {
+    if order == Some((product, quantity)) {
         Outcome::Placed { number, new: false }
     } else {
         Outcome::KeyReused { number }
-    })
+    }
 }
 
 #[cfg(test)]

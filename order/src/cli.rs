@@ -51,7 +51,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         catalog_url: format!("http://{}", cluster.catalog.addr),
         token,
         raft,
-        timeouts: cluster.timeouts.clone(),
+        timeouts: cluster.timeouts,
         watch: args.service.config.clone(),
     };
     serve(listener, config, toystore_http::shutdown::signal()).await?;

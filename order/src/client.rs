@@ -44,7 +44,7 @@ impl CallError {
     fn from_client(e: ClientError, leader: Option<u32>) -> Self {
         match e {
             ClientError::Unreachable(m) => CallError::Unreachable(m),
-            ClientError::Malformed(m) => CallError::Failed(m),
+            ClientError::Malformed(m) | ClientError::BadUrl(m) => CallError::Failed(m),
             ClientError::Status { status, message } => match status {
                 421 => CallError::NotLeader { leader },
                 422 => CallError::KeyReused,

@@ -30,6 +30,28 @@ pub enum PlaceError {
     Unavailable(String),
 }
 
+impl From<ReadError> for PlaceError {
+    /// Leadership not confirmed before answering a known request id: the hint stays a
+    /// hint, anything else makes the purchase unavailable now.
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::NotLeader { leader } => PlaceError::NotLeader { leader },
+            other => PlaceError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::proposer::ProposeError> for PlaceError {
+    /// The proposer's refusal as the purchase's.
+    fn from(e: crate::proposer::ProposeError) -> Self {
+        use crate::proposer::ProposeError;
+        match e {
+            ProposeError::NotLeader { leader } => PlaceError::NotLeader { leader },
+            ProposeError::Unavailable(m) => PlaceError::Unavailable(m),
+        }
+    }
+}
+
 /// Why an order could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {

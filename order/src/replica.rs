@@ -17,6 +17,7 @@
 //! [`Replica`], unit-tested here; the methods only gather their inputs.
 
 use crate::api::{OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, Role};
+use crate::apply::replayed;
 use crate::error::{PlaceError, ReadError};
 use crate::projection::{OrderProjection, ORDERS, REQUESTS};
 use crate::proposer::{ProposeError, Proposer};
@@ -134,7 +135,7 @@ impl Replica {
     }
 
     pub(crate) fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().state == ServerState::Leader
+        self.leadership().is_ok()
     }
 
     /// Confirms leadership with a quorum and waits until everything committed is applied.
@@ -151,9 +152,10 @@ impl Replica {
         self.leadership()
             .map_err(|leader| PlaceError::NotLeader { leader })?;
         if let Some(number) = self.recorded(&order.request_id).map_err(storage)? {
-            self.linearize().await.map_err(unconfirmed)?;
+            self.linearize().await?;
             let record = self.record(number).map_err(storage)?;
-            return replay(number, record.as_ref(), &order);
+            let known = record.as_ref().map(|r| (r.name.as_str(), r.quantity));
+            return answer(replayed(number, known, &order.name, order.quantity));
         }
         let buy = BuyRequest {
             request_id: order.request_id.clone(),
@@ -173,11 +175,7 @@ impl Replica {
             product: order.name,
             quantity: order.quantity,
         };
-        let outcome = self
-            .proposer
-            .propose(purchase)
-            .await
-            .map_err(not_proposed)?;
+        let outcome = self.proposer.propose(purchase).await?;
         crate::failpoint::hit("after-commit");
         answer(outcome)
     }
@@ -214,25 +212,21 @@ impl Replica {
 
     /// The order number recorded for a request id, if any.
     fn recorded(&self, request_id: &str) -> Result<Option<u64>, StoreError> {
-        let tables = self.store.event_log().read()?;
-        let table = tables.open(REQUESTS)?;
-        let number = table.get(request_id)?;
-        Ok(number)
+        self.store
+            .event_log()
+            .read()?
+            .open(REQUESTS)?
+            .get(request_id)
     }
 
     /// The order with this number in the projection, if any.
     fn record(&self, number: u64) -> Result<Option<OrderRecord>, StoreError> {
-        let tables = self.store.event_log().read()?;
-        let table = tables.open(ORDERS)?;
-        let row = table.get(number)?.map(|v| {
-            let (name, quantity) = v;
-            OrderRecord {
-                number,
-                name,
-                quantity,
-            }
-        });
-        Ok(row)
+        let row = self.store.event_log().read()?.open(ORDERS)?.get(number)?;
+        Ok(row.map(|(name, quantity)| OrderRecord {
+            number,
+            name,
+            quantity,
+        }))
     }
 }
 
@@ -290,34 +284,6 @@ fn confirmed<T>(answer: Option<Result<T, CheckError>>) -> Result<(), ReadError> 
     }
 }
 
-/// A purchase's answer when leadership could not be confirmed before answering a known
-/// request id.
-fn unconfirmed(e: ReadError) -> PlaceError {
-    match e {
-        ReadError::NotLeader { leader } => PlaceError::NotLeader { leader },
-        other => PlaceError::Unavailable(other.to_string()),
-    }
-}
-
-/// The answer to a purchase whose request id is already order `number` (`record`, if the
-/// projection has it): the same toy and quantity replay the number; anything else is
-/// [`PlaceError::KeyReused`].
-fn replay(
-    number: u64,
-    record: Option<&OrderRecord>,
-    order: &PlaceOrder,
-) -> Result<OrderPlacedReply, PlaceError> {
-    let same = record.is_some_and(|r| r.name == order.name && r.quantity == order.quantity);
-    if same {
-        Ok(OrderPlacedReply {
-            order_number: number,
-            replayed: true,
-        })
-    } else {
-        Err(PlaceError::KeyReused)
-    }
-}
-
 /// The catalog's refusal of a buy as a purchase's: 404 unknown toy, 409 too few units,
 /// 400/422 invalid (the catalog's text), anything else (or no answer) catalog unavailable.
 fn bought(e: &ClientError) -> PlaceError {
@@ -326,14 +292,6 @@ fn bought(e: &ClientError) -> PlaceError {
         Some(409) => PlaceError::InsufficientStock,
         Some(400 | 422) => PlaceError::Invalid(e.to_string()),
         _ => PlaceError::CatalogUnavailable,
-    }
-}
-
-/// The proposer's refusal as a purchase's.
-fn not_proposed(e: ProposeError) -> PlaceError {
-    match e {
-        ProposeError::NotLeader { leader } => PlaceError::NotLeader { leader },
-        ProposeError::Unavailable(m) => PlaceError::Unavailable(m),
     }
 }
 
@@ -479,25 +437,35 @@ mod tests {
 
     #[test]
     fn an_unconfirmed_replay_keeps_the_hint_or_is_unavailable() {
-        let e = unconfirmed(ReadError::NotLeader { leader: Some(1) });
+        let e = PlaceError::from(ReadError::NotLeader { leader: Some(1) });
         assert!(
             matches!(e, PlaceError::NotLeader { leader: Some(1) }),
             "{e:?}"
         );
-        let e = unconfirmed(ReadError::NotLeader { leader: None });
+        let e = PlaceError::from(ReadError::NotLeader { leader: None });
         assert!(matches!(e, PlaceError::NotLeader { leader: None }), "{e:?}");
-        let e = unconfirmed(ReadError::Unavailable(
+        let e = PlaceError::from(ReadError::Unavailable(
             "leadership not confirmed in time".into(),
         ));
         assert!(
             matches!(&e, PlaceError::Unavailable(m) if m == "leadership not confirmed in time"),
             "{e:?}"
         );
-        let e = unconfirmed(ReadError::NotFound);
+        let e = PlaceError::from(ReadError::NotFound);
         assert!(
             matches!(&e, PlaceError::Unavailable(m) if m == "order not found"),
             "{e:?}"
         );
+    }
+
+    /// The answer `place` gives a request id already placed as order `number`.
+    fn replay(
+        number: u64,
+        record: Option<&OrderRecord>,
+        order: &PlaceOrder,
+    ) -> Result<OrderPlacedReply, PlaceError> {
+        let known = record.map(|r| (r.name.as_str(), r.quantity));
+        answer(replayed(number, known, &order.name, order.quantity))
     }
 
     #[test]
@@ -562,14 +530,14 @@ mod tests {
 
     #[test]
     fn the_proposer_s_refusals_become_the_purchase_s() {
-        let e = not_proposed(ProposeError::NotLeader { leader: Some(2) });
+        let e = PlaceError::from(ProposeError::NotLeader { leader: Some(2) });
         assert!(
             matches!(e, PlaceError::NotLeader { leader: Some(2) }),
             "{e:?}"
         );
-        let e = not_proposed(ProposeError::NotLeader { leader: None });
+        let e = PlaceError::from(ProposeError::NotLeader { leader: None });
         assert!(matches!(e, PlaceError::NotLeader { leader: None }), "{e:?}");
-        let e = not_proposed(ProposeError::Unavailable(
+        let e = PlaceError::from(ProposeError::Unavailable(
             "order not committed in time".into(),
         ));
         assert!(

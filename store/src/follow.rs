@@ -12,7 +12,7 @@ use futures_util::Stream;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use toystore_events::frame::{event_frame, heartbeat_frame};
+use toystore_events::frame::{heartbeat_frame, put_event};
 use toystore_events::{LogEvent, Seq};
 
 /// Most events sent in one chunk while catching up.
@@ -90,7 +90,7 @@ impl<E: LogEvent> State<E> {
             if seq > committed {
                 break;
             }
-            out.extend_from_slice(&event_frame(seq, &bytes));
+            put_event(&mut out, seq, &bytes);
             self.sent = seq;
         }
         Ok(out.freeze())

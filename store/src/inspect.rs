@@ -16,7 +16,7 @@
 //! directory and the copy is repaired and read; the original is left as it was, and
 //! [`LogFile::repaired`] says that this happened.
 
-use crate::log::META;
+use crate::log::{held_elsewhere, META};
 use crate::table::ReadTables;
 use redb::{Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, StorageError, TableError};
 use std::path::{Path, PathBuf};
@@ -86,13 +86,12 @@ impl LogFile {
             Err(DatabaseError::RepairAborted) => repaired_copy(path)?,
             Err(e) => return Err(open_error(path, e)),
         };
-        let mut file = Self {
+        let kind = read_kind(path, &handle)?;
+        Ok(Self {
             path: path.to_path_buf(),
-            kind: String::new(),
+            kind,
             handle,
-        };
-        file.kind = file.read_kind()?;
-        Ok(file)
+        })
     }
 
     /// The file.
@@ -112,36 +111,40 @@ impl LogFile {
 
     /// A read snapshot of the file's last commit: its events and projection tables.
     pub fn read(&self) -> Result<ReadTables, InspectError> {
-        let tx = match &self.handle {
-            Handle::ReadOnly(db) => db.begin_read(),
-            Handle::Repaired { db, .. } => db.begin_read(),
-        };
-        tx.map(ReadTables::new)
-            .map_err(|e| unreadable(&self.path, e))
+        snapshot(&self.path, &self.handle)
     }
+}
 
-    fn read_kind(&self) -> Result<String, InspectError> {
-        let not_toystore = |found: &str| InspectError::NotToystore {
-            path: self.path.clone(),
-            found: found.to_string(),
-        };
-        let tables = self.read()?;
-        let meta = match tables.raw().open_table(META) {
-            Ok(t) => t,
-            Err(TableError::TableDoesNotExist(_)) => {
-                return Err(not_toystore("a redb database with no meta table"))
-            }
-            Err(TableError::TableTypeMismatch { .. }) => {
-                return Err(not_toystore("its meta table has another layout"))
-            }
-            Err(e) => return Err(unreadable(&self.path, e)),
-        };
-        let kind = meta
-            .get("kind")
-            .map_err(|e| unreadable(&self.path, e))?
-            .map(|v| v.value().to_string());
-        kind.ok_or_else(|| not_toystore("no kind recorded"))
-    }
+fn snapshot(path: &Path, handle: &Handle) -> Result<ReadTables, InspectError> {
+    let tx = match handle {
+        Handle::ReadOnly(db) => db.begin_read(),
+        Handle::Repaired { db, .. } => db.begin_read(),
+    };
+    tx.map(ReadTables::new).map_err(|e| unreadable(path, e))
+}
+
+/// The log's kind as recorded in its `meta` table.
+fn read_kind(path: &Path, handle: &Handle) -> Result<String, InspectError> {
+    let not_toystore = |found: &str| InspectError::NotToystore {
+        path: path.to_path_buf(),
+        found: found.to_string(),
+    };
+    let tables = snapshot(path, handle)?;
+    let meta = match tables.raw().open_table(META) {
+        Ok(t) => t,
+        Err(TableError::TableDoesNotExist(_)) => {
+            return Err(not_toystore("a redb database with no meta table"))
+        }
+        Err(TableError::TableTypeMismatch { .. }) => {
+            return Err(not_toystore("its meta table has another layout"))
+        }
+        Err(e) => return Err(unreadable(path, e)),
+    };
+    let kind = meta
+        .get("kind")
+        .map_err(|e| unreadable(path, e))?
+        .map(|v| v.value().to_string());
+    kind.ok_or_else(|| not_toystore("no kind recorded"))
 }
 
 fn unreadable(path: &Path, why: impl std::fmt::Display) -> InspectError {
@@ -163,10 +166,11 @@ fn repaired_copy(path: &Path) -> Result<Handle, InspectError> {
 
 fn open_error(path: &Path, e: DatabaseError) -> InspectError {
     let path = path.to_path_buf();
+    if held_elsewhere(&e) {
+        return InspectError::Locked(path);
+    }
     match e {
-        DatabaseError::DatabaseAlreadyOpen => InspectError::Locked(path),
         DatabaseError::Storage(StorageError::Io(io)) => match io.kind() {
-            std::io::ErrorKind::WouldBlock => InspectError::Locked(path),
             std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData => {
                 InspectError::NotDatabase {
                     path,

@@ -291,18 +291,24 @@ fn init_tables<E: LogEvent>(
 }
 
 fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
+    if held_elsewhere(&e) {
+        return StoreError::Locked(path.to_path_buf());
+    }
+    StoreError::Foreign {
+        path: path.to_path_buf(),
+        expected: "redb",
+        found: e.to_string(),
+    }
+}
+
+/// Whether opening a file failed because another handle (a running service) holds its lock.
+pub(crate) fn held_elsewhere(e: &redb::DatabaseError) -> bool {
     match e {
-        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(path.to_path_buf()),
-        redb::DatabaseError::Storage(redb::StorageError::Io(io))
-            if io.kind() == std::io::ErrorKind::WouldBlock =>
-        {
-            StoreError::Locked(path.to_path_buf())
+        redb::DatabaseError::DatabaseAlreadyOpen => true,
+        redb::DatabaseError::Storage(redb::StorageError::Io(io)) => {
+            io.kind() == std::io::ErrorKind::WouldBlock
         }
-        other => StoreError::Foreign {
-            path: path.to_path_buf(),
-            expected: "redb",
-            found: other.to_string(),
-        },
+        _ => false,
     }
 }
 

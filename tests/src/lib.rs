@@ -11,7 +11,7 @@ use std::time::Duration;
 use toystore_config::ClusterToken;
 use toystore_events::{OrderEvent, Seq};
 use toystore_frontend::api::InternalMetrics;
-use toystore_frontend::client::{ClientOptions, FrontendClient};
+use toystore_frontend::client::FrontendClient;
 use toystore_store::EventLog;
 use toystore_tools::cluster::{Cluster, ClusterSpec, Service};
 
@@ -59,7 +59,7 @@ pub async fn start_with(node: &str, tweak: impl FnOnce(&mut ClusterSpec)) -> any
         .build()?;
     let shop = Shop {
         http,
-        frontend: frontend_client(&cluster.frontend_url())?,
+        frontend: FrontendClient::with_timeout(&cluster.frontend_url(), REQUEST_TIMEOUT)?,
         replicas: cluster
             .replica_ids()
             .into_iter()
@@ -92,20 +92,11 @@ impl Store {
     }
 }
 
-/// A typed client of the front-end at `base`.
-fn frontend_client(base: &str) -> anyhow::Result<FrontendClient> {
-    let options = ClientOptions {
-        timeout: REQUEST_TIMEOUT,
-        ..ClientOptions::default()
-    };
-    Ok(FrontendClient::with_options(base, options)?)
-}
-
 impl Shop {
     /// The same shop through another front-end (same replicas and token).
     pub fn for_frontend(&self, base: &str) -> anyhow::Result<Shop> {
         Ok(Shop {
-            frontend: frontend_client(base)?,
+            frontend: FrontendClient::with_timeout(base, REQUEST_TIMEOUT)?,
             ..self.clone()
         })
     }
@@ -144,10 +135,10 @@ impl Shop {
         loop {
             match self.buy(key, name, quantity).await {
                 Ok(n) => return Ok((n, failures)),
+                // A malformed reply is a failure of the store, not a moment to wait out.
                 Err(
                     FrontendError::Unavailable { status: 503, .. }
-                    | FrontendError::Transport { .. }
-                    | FrontendError::BadReply(_),
+                    | FrontendError::Transport { .. },
                 ) => failures += 1,
                 Err(e) => anyhow::bail!("buy {key}: {e}"),
             }

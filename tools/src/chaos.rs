@@ -39,7 +39,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use toystore_events::{CatalogEvent, OrderEvent, Seq};
-use toystore_order::ReplicaClient;
 
 /// Arguments of `tools chaos`.
 #[derive(Debug, clap::Args)]
@@ -367,10 +366,10 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
     tokio::time::sleep(complete_after + Duration::from_secs(2)).await;
     let ids = cluster.replica_ids();
     converge(&cluster, &ids, Duration::from_secs(60)).await?;
-    let catalog = toystore_catalog::client::CatalogClient::new(
+    let catalog = toystore_catalog::client::CatalogClient::with_timeouts(
         &cluster.url(Service::Catalog),
-        toystore_config::ClusterToken::new(cluster.config().token.clone())
-            .context("the cluster token is empty")?,
+        cluster.token().clone(),
+        &cluster.config().timeouts,
     )?;
     let stock = catalog
         .products()
@@ -637,12 +636,10 @@ async fn undo(cluster: &mut Cluster, plan: &Plan) -> anyhow::Result<()> {
 /// Waits until every replica is ready and holds the same number of orders (asked through
 /// each replica's typed client, [`ReplicaClient::health`]).
 async fn converge(cluster: &Cluster, ids: &[u32], timeout: Duration) -> anyhow::Result<()> {
-    let token = toystore_config::ClusterToken::new(cluster.config().token.clone())
-        .context("the cluster token is empty")?;
     let replicas = ids
         .iter()
-        .map(|id| ReplicaClient::new(*id, &cluster.url(Service::Order(*id)), token.clone()))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|id| cluster.replica_client(*id))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let deadline = Instant::now() + timeout;
     loop {
         let mut seen = Vec::new();

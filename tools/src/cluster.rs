@@ -21,7 +21,10 @@ use tokio::process::{Child, Command};
 use toystore_config::ReplicaConfig;
 use toystore_config::{ClusterConfig, ClusterToken};
 use toystore_frontend::api::InternalMetrics;
-use toystore_frontend::client::{ClientOptions, FrontendClient};
+use toystore_frontend::client::FrontendClient;
+use toystore_http::client::read_envelope;
+use toystore_order::api::{ReplicaStatus, Role};
+use toystore_order::ReplicaClient;
 
 /// How long one of the launcher's own requests (health checks, metrics) may take.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -184,13 +187,16 @@ impl ClusterSpec {
 
 /// A running store.
 pub struct Cluster {
-    /// First, so that the processes are killed before their hosts are removed.
-    children: BTreeMap<Service, Child>,
+    /// First, so that the processes are killed before their hosts are removed. Behind a
+    /// lock so that the waits (`&self`) can notice a service that exited.
+    children: std::sync::Mutex<BTreeMap<Service, Child>>,
     spec: ClusterSpec,
     config_path: PathBuf,
     http: reqwest::Client,
     /// The (first) front-end's typed client; rebuilt when the cluster file moves it.
     frontend: FrontendClient,
+    /// The cluster file's token, checked once.
+    token: ClusterToken,
 }
 
 impl Cluster {
@@ -231,11 +237,15 @@ impl Cluster {
         let config_path = data_dir.join("toystore.toml");
         std::fs::write(&config_path, spec.config.to_toml())
             .with_context(|| format!("writing {}", config_path.display()))?;
-        let frontend = frontend_client(&format!("http://{}", spec.config.frontend.addr))?;
+        let frontend_url = format!("http://{}", spec.config.frontend.addr);
+        let frontend = FrontendClient::with_timeout(&frontend_url, ASK_TIMEOUT)?;
+        let token =
+            ClusterToken::new(spec.config.token.clone()).context("the cluster token is empty")?;
         Ok(Self {
+            token,
             spec,
             config_path,
-            children: BTreeMap::new(),
+            children: std::sync::Mutex::new(BTreeMap::new()),
             http: reqwest::Client::builder().timeout(ASK_TIMEOUT).build()?,
             frontend,
         })
@@ -265,6 +275,23 @@ impl Cluster {
     /// time out after 2 s).
     pub fn frontend(&self) -> &FrontendClient {
         &self.frontend
+    }
+
+    /// The cluster token.
+    pub fn token(&self) -> &ClusterToken {
+        &self.token
+    }
+
+    /// A typed client of replica `id`, with the cluster file's timeouts.
+    pub fn replica_client(&self, id: u32) -> anyhow::Result<ReplicaClient> {
+        let url = self.url(Service::Order(id));
+        let timeouts = &self.spec.config.timeouts;
+        Ok(ReplicaClient::with_timeouts(
+            id,
+            &url,
+            self.token.clone(),
+            timeouts,
+        )?)
     }
 
     /// The replicas' ids.
@@ -333,13 +360,33 @@ impl Cluster {
             forward(service, child.stdout.take());
             forward(service, child.stderr.take());
         }
-        self.children.insert(service, child);
+        self.children().insert(service, child);
         Ok(())
+    }
+
+    fn children(&self) -> std::sync::MutexGuard<'_, BTreeMap<Service, Child>> {
+        self.children
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// An error if `service` was started and its process has exited (a port taken by
+    /// someone else, a bad flag, a crash): waiting for it to answer would only time out.
+    fn ensure_alive(&self, service: Service) -> anyhow::Result<()> {
+        let exited = self
+            .children()
+            .get_mut(&service)
+            .and_then(|c| c.try_wait().ok().flatten());
+        match exited {
+            Some(status) => bail!("{service} exited ({status}); see its log"),
+            None => Ok(()),
+        }
     }
 
     /// Kills a service with SIGKILL (a crash) and reaps it.
     pub async fn kill(&mut self, service: Service) -> anyhow::Result<()> {
-        if let Some(mut child) = self.children.remove(&service) {
+        let child = self.children().remove(&service);
+        if let Some(mut child) = child {
             child.start_kill().ok();
             child.wait().await?;
         }
@@ -351,7 +398,7 @@ impl Cluster {
     pub fn update_config(&mut self, change: impl FnOnce(&mut ClusterConfig)) -> anyhow::Result<()> {
         change(&mut self.spec.config);
         self.spec.config.validate().map_err(anyhow::Error::msg)?;
-        self.frontend = frontend_client(&self.frontend_url())?;
+        self.frontend = FrontendClient::with_timeout(&self.frontend_url(), ASK_TIMEOUT)?;
         let tmp = self.config_path.with_extension("toml.tmp");
         std::fs::write(&tmp, self.spec.config.to_toml())?;
         std::fs::rename(&tmp, &self.config_path)?;
@@ -370,7 +417,7 @@ impl Cluster {
 
     fn signal(&self, service: Service, signal: nix::sys::signal::Signal) -> anyhow::Result<()> {
         let pid = self
-            .children
+            .children()
             .get(&service)
             .and_then(|c| c.id())
             .and_then(|p| i32::try_from(p).ok())
@@ -382,12 +429,12 @@ impl Cluster {
 
     /// The process id of a running service (e.g. to read its `/proc/<pid>/status`).
     pub fn pid(&self, service: Service) -> Option<u32> {
-        self.children.get(&service).and_then(Child::id)
+        self.children().get(&service).and_then(Child::id)
     }
 
     /// Whether a service's process is running.
     pub fn is_running(&mut self, service: Service) -> bool {
-        self.children
+        self.children()
             .get_mut(&service)
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
@@ -400,43 +447,59 @@ impl Cluster {
         self.wait_healthy(service, timeout).await
     }
 
-    /// Waits until `service` answers `/health` (a replica: and says it is ready).
+    /// Waits until `service` answers `/health` (a replica: and says it is ready); fails at
+    /// once if its process exits meanwhile.
     pub async fn wait_healthy(&self, service: Service, timeout: Duration) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let what = format!("{service} did not become healthy");
         let frontend = match service {
             Service::Frontend => Some(self.frontend.clone()),
-            Service::SecondFrontend => Some(frontend_client(&self.url(service))?),
+            Service::SecondFrontend => Some(FrontendClient::with_timeout(
+                &self.url(service),
+                ASK_TIMEOUT,
+            )?),
             Service::Catalog | Service::Order(_) => None,
         };
         if let Some(frontend) = frontend {
-            while frontend.health().await.is_err() {
-                if tokio::time::Instant::now() >= deadline {
-                    bail!("{service} did not become healthy within {timeout:?}");
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-            return Ok(());
+            let healthy = || async { frontend.health().await.ok().map(drop) };
+            return self
+                .poll_until(timeout, Some(service), &what, healthy)
+                .await;
         }
         let url = format!("{}/health", self.url(service));
+        let healthy = || async {
+            let resp = self.http.get(&url).send().await.ok()?;
+            let ready = match service {
+                Service::Order(_) => read_envelope::<ReplicaStatus>(resp).await.ok()?.ready,
+                _ => resp.status().is_success(),
+            };
+            ready.then_some(())
+        };
+        self.poll_until(timeout, Some(service), &what, healthy)
+            .await
+    }
+
+    /// Polls `f` every 25 ms until it gives a value, for at most `timeout` (then fails with
+    /// `what`); fails at once if `watched`'s process has exited.
+    async fn poll_until<T, Fut>(
+        &self,
+        timeout: Duration,
+        watched: Option<Service>,
+        what: &str,
+        mut f: impl FnMut() -> Fut,
+    ) -> anyhow::Result<T>
+    where
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Ok(resp) = self.http.get(&url).send().await {
-                if resp.status().is_success() {
-                    let ready = match service {
-                        Service::Order(_) => resp
-                            .json::<serde_json::Value>()
-                            .await
-                            .ok()
-                            .and_then(|v| v["data"]["ready"].as_bool())
-                            .unwrap_or(false),
-                        Service::Catalog | Service::Frontend | Service::SecondFrontend => true,
-                    };
-                    if ready {
-                        return Ok(());
-                    }
-                }
+            if let Some(value) = f().await {
+                return Ok(value);
+            }
+            if let Some(service) = watched {
+                self.ensure_alive(service).context(what.to_string())?;
             }
             if tokio::time::Instant::now() >= deadline {
-                bail!("{service} did not become healthy within {timeout:?}");
+                bail!("{what} within {timeout:?}");
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -452,10 +515,9 @@ impl Cluster {
     pub async fn replica_leader(&self) -> Option<u32> {
         let asks = self.replica_ids().into_iter().map(|id| async move {
             let url = format!("{}/health", self.url(Service::Order(id)));
-            let v: serde_json::Value = self.http.get(url).send().await.ok()?.json().await.ok()?;
-            let d = &v["data"];
-            let leads = d["role"] == "leader" && d["isolated"] != true;
-            leads.then(|| (d["term"].as_u64().unwrap_or(0), id))
+            let resp = self.http.get(url).send().await.ok()?;
+            let s = read_envelope::<ReplicaStatus>(resp).await.ok()?;
+            (s.role == Role::Leader && !s.isolated).then_some((s.term, id))
         });
         futures_util::future::join_all(asks)
             .await
@@ -467,16 +529,9 @@ impl Cluster {
 
     /// Waits until a replica says it leads (see [`Cluster::replica_leader`]).
     pub async fn wait_replica_leader(&self, timeout: Duration) -> anyhow::Result<u32> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(id) = self.replica_leader().await {
-                return Ok(id);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                bail!("no replica led within {timeout:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let leader = || self.replica_leader();
+        self.poll_until(timeout, None, "no replica led", leader)
+            .await
     }
 
     /// The id of the replica the front-end currently uses as leader (from its metrics).
@@ -486,29 +541,23 @@ impl Cluster {
 
     /// The front-end's `GET /internal/metrics`: cache counters, leader, replicas.
     pub async fn metrics(&self) -> anyhow::Result<InternalMetrics> {
-        let token = ClusterToken::new(self.spec.config.token.clone())
-            .context("the cluster token is empty")?;
-        Ok(self.frontend.internal_metrics(&token).await?)
+        Ok(self.frontend.internal_metrics(&self.token).await?)
     }
 
     /// Waits until the front-end has a leader and returns its id.
+    /// Fails at once if the front-end's process has exited.
     pub async fn wait_leader(&self, timeout: Duration) -> anyhow::Result<u32> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(id) = self.leader().await {
-                return Ok(id);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                bail!("no order leader was selected within {timeout:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let leader = || self.leader();
+        let what = "no order leader was selected";
+        self.poll_until(timeout, Some(Service::Frontend), what, leader)
+            .await
     }
 
     /// Waits until every service answers and the front-end has a leader.
     pub async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
-        for service in self.children.keys().copied().collect::<Vec<_>>() {
+        let services: Vec<Service> = self.children().keys().copied().collect();
+        for service in services {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             self.wait_healthy(service, left).await?;
         }
@@ -519,7 +568,8 @@ impl Cluster {
     /// Stops one service with SIGTERM and waits for it to exit (SIGKILL after `grace`).
     /// Returns whether it exited cleanly (a service that was not running did).
     pub async fn terminate(&mut self, service: Service, grace: Duration) -> bool {
-        let Some(mut child) = self.children.remove(&service) else {
+        let child = self.children().remove(&service);
+        let Some(mut child) = child else {
             return true;
         };
         if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
@@ -543,7 +593,7 @@ impl Cluster {
     pub async fn stop(mut self, grace: Duration) -> Vec<Service> {
         let mut unclean = Vec::new();
         let order: Vec<Service> = {
-            let mut v: Vec<Service> = self.children.keys().copied().collect();
+            let mut v: Vec<Service> = self.children().keys().copied().collect();
             v.sort_by_key(|s| match s {
                 Service::Frontend | Service::SecondFrontend => 0,
                 Service::Order(_) => 1,
@@ -561,14 +611,6 @@ impl Cluster {
 }
 
 /// The launcher's client of the front-end at `url`.
-fn frontend_client(url: &str) -> anyhow::Result<FrontendClient> {
-    let options = ClientOptions {
-        timeout: ASK_TIMEOUT,
-        ..ClientOptions::default()
-    };
-    Ok(FrontendClient::with_options(url, options)?)
-}
-
 /// A service's log line as `tools up` prints it: a JSON object line (`--log-format json`)
 /// gains a `"service"` field and stays one JSON object; any other line gets the name in
 /// front.
@@ -601,7 +643,8 @@ mod tests {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), 5, "{ports:?}");
-        if let Some(low) = ephemeral_low() {
+        // Below the ephemeral range where there is room for it (as `free_ports` chooses).
+        if let Some(low) = ephemeral_low().filter(|low| *low > 10_000) {
             assert!(ports.iter().all(|p| *p < low), "{ports:?} vs {low}");
         }
         for p in ports {

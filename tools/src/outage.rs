@@ -31,9 +31,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use toystore_config::duration::parse_positive;
-use toystore_config::ClusterToken;
 use toystore_config::Election;
-use toystore_frontend::client::{ClientOptions, FrontendClient};
+use toystore_frontend::client::FrontendClient;
 use toystore_order::api::Role;
 use toystore_order::ReplicaClient;
 
@@ -310,12 +309,11 @@ pub async fn run(args: OutageArgs) -> anyhow::Result<u8> {
     spec.config.catalog.stock = 1_000_000_000;
     spec.config.order.election = args.election;
     let mut cluster = Cluster::start(spec, Duration::from_secs(60)).await?;
-    let token = ClusterToken::new(cluster.config().token.clone()).context("empty token")?;
     let replicas: Vec<ReplicaClient> = cluster
         .replica_ids()
         .into_iter()
-        .map(|id| ReplicaClient::new(id, &cluster.url(Service::Order(id)), token.clone()))
-        .collect::<Result<_, _>>()?;
+        .map(|id| cluster.replica_client(id))
+        .collect::<anyhow::Result<_>>()?;
     let measured = measure(&args, &mut cluster, &replicas).await;
     cluster.stop(Duration::from_secs(10)).await;
     let report = measured?;
@@ -339,13 +337,10 @@ async fn measure(
     let ledger: Ledger = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let retried = Arc::new(AtomicU64::new(0));
-    let options = ClientOptions {
-        timeout: Duration::from_secs(30),
-        ..ClientOptions::default()
-    };
+    // One client (its own connections) per buyer, like separate customers.
     let buyers = (0..args.clients.max(1))
         .map(|_| {
-            let client = FrontendClient::with_options(&cluster.frontend_url(), options)?;
+            let client = FrontendClient::new(&cluster.frontend_url())?;
             Ok(tokio::spawn(buyer(
                 client,
                 ledger.clone(),
@@ -424,7 +419,7 @@ async fn measure(
     bar.finish_and_clear();
     outcome?;
     let orders = std::mem::take(&mut *ledger.lock().unwrap_or_else(PoisonError::into_inner));
-    let bad_orders = check_orders(&FrontendClient::new(&cluster.frontend_url())?, &orders).await;
+    let bad_orders = check_orders(cluster.frontend(), &orders).await;
     Ok(OutageReport {
         election: args.election.to_string(),
         runs,

@@ -72,7 +72,7 @@ impl TestFrontend {
         let url = format!("http://{addr}");
         let frontend = Self {
             addr,
-            client: FrontendClient::new(&url).expect("front-end client"),
+            client: FrontendClient::with_timeout(&url, DEADLINE).expect("front-end client"),
             url,
             http: http(),
             shutdown: Some(tx),

@@ -34,8 +34,7 @@ mod sim;
 pub use report::{ClientReport, RequestStats, Verification};
 pub use sim::run_clients;
 
-use anyhow::{bail, Context};
-use reqwest::Url;
+use anyhow::bail;
 use std::time::Duration;
 
 /// Arguments of `tools client`.
@@ -131,14 +130,8 @@ impl ClientConfig {
         if self.buy_attempts == 0 {
             bail!("buy attempts must be at least 1");
         }
-        let url = Url::parse(&self.frontend)
-            .with_context(|| format!("invalid front-end URL {:?}", self.frontend))?;
-        if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-            bail!(
-                "invalid front-end URL {:?}: expected http://HOST:PORT",
-                self.frontend
-            );
-        }
+        toystore_http::client::parse_base(&self.frontend)
+            .map_err(|e| anyhow::anyhow!("invalid front-end URL: {e}"))?;
         Ok(())
     }
 }

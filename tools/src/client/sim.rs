@@ -275,7 +275,7 @@ fn progress_bar(config: &ClientConfig, len: u64) -> ProgressBar {
 
 /// Lists the toys (`GET /products`).
 async fn list_toys(client: &FrontendClient) -> anyhow::Result<Vec<String>> {
-    let url = client.url(&["products"]);
+    let url = client.url(&["products"])?;
     let toys = match client.products().await {
         Ok(toys) => toys,
         Err(e) if e.status().is_some() => bail!("listing toys at {url}: {e}"),

@@ -87,8 +87,12 @@ impl Replicas {
             .replicas
             .iter()
             .map(|r| {
-                let client =
-                    ReplicaClient::new(r.id, &format!("http://{}", r.addr), token.clone())?;
+                let client = ReplicaClient::with_timeouts(
+                    r.id,
+                    &format!("http://{}", r.addr),
+                    token.clone(),
+                    &spec.config.timeouts,
+                )?;
                 Ok((r.id, client))
             })
             .collect::<anyhow::Result<_>>()?;
