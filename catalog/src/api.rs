@@ -10,7 +10,7 @@
 //! | `GET /internal/events?after=<seq>` | a frame stream of catalog events |
 
 use serde::{Deserialize, Serialize};
-use toystore_events::Seq;
+use toystore_events::{ProductName, Quantity, RequestId, Seq};
 
 /// The query of `GET /internal/products?name=<name>`: the exact name, whatever bytes it
 /// holds (a path segment cannot carry `.`, `..`, tab, CR or LF through a URL parser).
@@ -27,7 +27,8 @@ pub struct ByName {
 #[schema(example = json!({"name": "Tux", "price": 25.99, "quantity": 100}))]
 pub struct Product {
     /// Case-sensitive name.
-    pub name: String,
+    #[schema(value_type = String, min_length = 1)]
+    pub name: ProductName,
     /// Price.
     pub price: f64,
     /// Units in stock.
@@ -59,11 +60,11 @@ pub struct ProductList {
 #[serde(deny_unknown_fields)]
 pub struct BuyRequest {
     /// Idempotency key: the same id buys at most once.
-    pub request_id: String,
+    pub request_id: RequestId,
     /// The toy.
-    pub name: String,
-    /// Units (at least 1).
-    pub quantity: u32,
+    pub name: ProductName,
+    /// Units.
+    pub quantity: Quantity,
 }
 
 /// A purchase that happened.
@@ -81,7 +82,7 @@ pub struct BuyReply {
 #[serde(deny_unknown_fields)]
 pub struct RestockReply {
     /// Names restocked, sorted.
-    pub restocked: Vec<String>,
+    pub restocked: Vec<ProductName>,
 }
 
 /// Liveness and position.

@@ -6,11 +6,11 @@
 //! concurrent buys of the last units sell exactly the stock, never more.
 
 use crate::api::{BuyRequest, Product};
-use crate::projection::{CatalogProjection, PURCHASES, STOCK};
+use crate::projection::{broken, CatalogProjection, PURCHASES, STOCK};
 use crate::toys::TOYS;
 use std::path::Path;
 use std::sync::Arc;
-use toystore_events::{CatalogEvent, Seq};
+use toystore_events::{CatalogEvent, ProductName, Seq};
 use toystore_store::{Batch, EventLog, StoreError};
 
 /// Errors of catalog operations (not outcomes like "sold out", see [`BuyOutcome`]).
@@ -58,7 +58,7 @@ impl Catalog {
                 }
                 for (name, price) in TOYS {
                     b.append(&CatalogEvent::ProductAdded {
-                        name: (*name).to_string(),
+                        name: stored_name(name.to_string())?,
                         price: *price,
                         quantity: stock,
                     })?;
@@ -79,14 +79,14 @@ impl Catalog {
     }
 
     /// One product and the sequence number its value is current at.
-    pub fn product(&self, name: &str) -> Result<(Option<Product>, Seq), CatalogError> {
+    pub fn product(&self, name: &ProductName) -> Result<(Option<Product>, Seq), CatalogError> {
         let tables = self.log.read()?;
         let seq = tables.last_seq()?;
         let product = tables
             .open(STOCK)?
-            .get(name)?
+            .get(name.as_str())?
             .map(|(price, quantity)| Product {
-                name: name.to_string(),
+                name: name.clone(),
                 price,
                 quantity,
             });
@@ -101,7 +101,7 @@ impl Catalog {
         for row in tables.open(STOCK)?.rows()? {
             let (name, (price, quantity)) = row?;
             products.push(Product {
-                name,
+                name: stored_name(name)?,
                 price,
                 quantity,
             });
@@ -121,7 +121,7 @@ impl Catalog {
     }
 
     /// Restocks every sold-out toy to the configured stock; returns the names restocked.
-    pub async fn restock(&self) -> Result<Vec<String>, CatalogError> {
+    pub async fn restock(&self) -> Result<Vec<ProductName>, CatalogError> {
         let stock = self.stock;
         Ok(self.log.execute(move |b| restock_in(b, stock)).await?)
     }
@@ -152,7 +152,7 @@ fn buy_in(b: &mut Batch<'_, CatalogEvent>, req: &BuyRequest) -> Result<BuyOutcom
         .map(|(_, quantity)| quantity);
     match have {
         None => Ok(BuyOutcome::NotFound),
-        Some(have) if have < req.quantity => Ok(BuyOutcome::InsufficientStock),
+        Some(have) if have < req.quantity.get() => Ok(BuyOutcome::InsufficientStock),
         Some(_) => {
             let seq = b.append(&CatalogEvent::Purchased {
                 request_id: req.request_id.clone(),
@@ -167,14 +167,14 @@ fn buy_in(b: &mut Batch<'_, CatalogEvent>, req: &BuyRequest) -> Result<BuyOutcom
     }
 }
 
-fn restock_in(b: &mut Batch<'_, CatalogEvent>, stock: u32) -> Result<Vec<String>, StoreError> {
-    let sold_out: Vec<String> = {
+fn restock_in(b: &mut Batch<'_, CatalogEvent>, stock: u32) -> Result<Vec<ProductName>, StoreError> {
+    let sold_out: Vec<ProductName> = {
         let stock = b.tables().open(STOCK)?;
         let mut out = Vec::new();
         for row in stock.rows()? {
             let (name, (_, quantity)) = row?;
             if quantity == 0 {
-                out.push(name);
+                out.push(stored_name(name)?);
             }
         }
         out
@@ -186,4 +186,10 @@ fn restock_in(b: &mut Batch<'_, CatalogEvent>, stock: u32) -> Result<Vec<String>
         })?;
     }
     Ok(sold_out)
+}
+
+/// A toy's name as the stock table (or the seed list) holds it: never empty, or the table is
+/// damaged.
+fn stored_name(name: String) -> Result<ProductName, StoreError> {
+    ProductName::try_from(name).map_err(|e| broken("stock", format!("a stored name: {e}")))
 }

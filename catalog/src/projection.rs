@@ -17,7 +17,7 @@ pub const PURCHASES: Table<&'static str, u64> = Table::new("purchases");
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CatalogProjection;
 
-fn broken(table: &'static str, message: String) -> StoreError {
+pub(crate) fn broken(table: &'static str, message: String) -> StoreError {
     StoreError::Projection { table, message }
 }
 
@@ -54,7 +54,7 @@ impl Projection<CatalogEvent> for CatalogProjection {
                 let (price, have) = stock
                     .get(name.as_str())?
                     .ok_or_else(|| broken("stock", format!("seq {seq}: unknown toy {name}")))?;
-                let left = have.checked_sub(*quantity).ok_or_else(|| {
+                let left = have.checked_sub(quantity.get()).ok_or_else(|| {
                     broken("stock", format!("seq {seq}: {name} would go negative"))
                 })?;
                 stock.insert(name.as_str(), (price, left))?;

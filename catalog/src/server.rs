@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use toystore_events::{valid_request_id, Seq, MAX_QUANTITY};
+use toystore_events::{ProductName, Seq};
 use toystore_http::reply::respond;
 use toystore_http::stream::AfterQuery;
 use toystore_http::{body, path::decode_segment, ApiError, ClusterToken};
@@ -142,6 +142,8 @@ pub fn routes(
         .and(with())
         .map(|name: Option<String>, c: Arc<Catalog>| {
             let not_found = || ApiError::not_found("product not found");
+            // An empty name is no toy's: not found, like any other name that is not a toy.
+            let name = name.and_then(|n| ProductName::try_from(n).ok());
             respond(name.ok_or_else(not_found).and_then(|name| {
                 match c.product(&name).map_err(storage_error)? {
                     (Some(product), seq) => Ok(ProductReply { seq, product }),
@@ -198,15 +200,8 @@ pub fn routes(
         .unify()
 }
 
+/// A purchase. Its fields were checked when the body was read (they are validated types).
 async fn buy(c: &Catalog, req: BuyRequest) -> Result<BuyReply, ApiError> {
-    if !(1..=MAX_QUANTITY).contains(&req.quantity) {
-        return Err(ApiError::bad_request("quantity must be from 1 to 1000000"));
-    }
-    if !valid_request_id(&req.request_id) {
-        return Err(ApiError::bad_request(
-            "request id must be 1 to 64 printable ascii characters",
-        ));
-    }
     match c.buy(req).await.map_err(storage_error)? {
         BuyOutcome::Bought { seq, replayed } => Ok(BuyReply { seq, replayed }),
         BuyOutcome::NotFound => Err(ApiError::not_found("product not found")),

@@ -29,9 +29,9 @@ async fn internal_endpoints_refuse_missing_and_wrong_tokens() {
     // Sold out so that an unauthenticated restock would have something to do.
     client
         .buy(&toystore_catalog::api::BuyRequest {
-            request_id: "sell-out".into(),
-            name: "Sand".into(),
-            quantity: 100,
+            request_id: "sell-out".try_into().unwrap(),
+            name: "Sand".try_into().unwrap(),
+            quantity: 100u32.try_into().unwrap(),
         })
         .await
         .expect("buy");

@@ -16,9 +16,9 @@ use toystore_events::Seq;
 
 fn buy(request_id: &str, name: &str, quantity: u32) -> BuyRequest {
     BuyRequest {
-        request_id: request_id.into(),
-        name: name.into(),
-        quantity,
+        request_id: request_id.try_into().unwrap(),
+        name: name.try_into().unwrap(),
+        quantity: quantity.try_into().unwrap(),
     }
 }
 

@@ -16,16 +16,21 @@ async fn open(path: PathBuf, stock: u32) -> Catalog {
 }
 
 fn quantity(catalog: &Catalog, name: &str) -> u32 {
-    catalog.product(name).unwrap().0.unwrap().quantity
+    catalog
+        .product(&name.try_into().unwrap())
+        .unwrap()
+        .0
+        .unwrap()
+        .quantity
 }
 
 async fn buy_all(catalog: &Catalog, name: &str, id: &str) {
     let quantity = quantity(catalog, name);
     let outcome = catalog
         .buy(BuyRequest {
-            request_id: id.into(),
-            name: name.into(),
-            quantity,
+            request_id: id.try_into().unwrap(),
+            name: name.try_into().unwrap(),
+            quantity: quantity.try_into().unwrap(),
         })
         .await
         .unwrap();

@@ -37,7 +37,8 @@ use std::time::Duration;
 use tokio_util::codec::Decoder;
 use toystore_events::frame::event_frame;
 use toystore_events::{
-    decode, encode, read_all, CatalogEvent, Frame, FrameCodec, OrderEvent, Seq, StreamItem,
+    decode, encode, read_all, CatalogEvent, Frame, FrameCodec, OrderEvent, OrderNumber,
+    ProductName, Quantity, RequestId, Seq, StreamItem,
 };
 
 /// How many frames one stream bench reads.
@@ -47,32 +48,44 @@ const STREAM_FRAMES: u64 = 1000;
 const CHUNK: usize = 8 * 1024;
 
 /// A UUID-shaped request id (36 characters), distinct for each `n`, as the front-end makes.
-fn request_id(n: u64) -> String {
+fn request_id(n: u64) -> RequestId {
     let h = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    format!(
+    let id = format!(
         "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
         h >> 32,
         (h >> 16) & 0xffff,
         h & 0xfff,
         (h >> 20) & 0xfff,
         n & 0xffff_ffff_ffff
-    )
+    );
+    #[allow(clippy::expect_used)] // a UUID's text is a valid request id
+    RequestId::try_from(id).expect("a uuid is a request id")
+}
+
+#[allow(clippy::expect_used)] // a constant that is a valid name
+fn cube() -> ProductName {
+    ProductName::try_from("Rubik's Cube").expect("a name")
+}
+
+#[allow(clippy::expect_used)] // a constant that is a valid quantity
+fn two() -> Quantity {
+    Quantity::try_from(2u32).expect("a quantity")
 }
 
 fn order_placed(n: u64) -> OrderEvent {
     OrderEvent::OrderPlaced {
-        number: 100_000 + n,
+        number: OrderNumber(100_000 + n),
         request_id: request_id(n),
-        name: "Rubik's Cube".into(),
-        quantity: 2,
+        name: cube(),
+        quantity: two(),
     }
 }
 
 fn purchased(n: u64) -> CatalogEvent {
     CatalogEvent::Purchased {
         request_id: request_id(n),
-        name: "Rubik's Cube".into(),
-        quantity: 2,
+        name: cube(),
+        quantity: two(),
     }
 }
 

@@ -55,15 +55,15 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CatalogEvent, OrderEvent};
+    use crate::{CatalogEvent, OrderEvent, OrderNumber, ProductName, Quantity, RequestId};
 
     #[test]
     fn round_trips_and_starts_with_version() {
         let e = OrderEvent::OrderPlaced {
-            number: 7,
-            request_id: "r".into(),
-            name: "Tux".into(),
-            quantity: 2,
+            number: OrderNumber(7),
+            request_id: RequestId::try_from("r").unwrap(),
+            name: ProductName::try_from("Tux").unwrap(),
+            quantity: Quantity::try_from(2u32).unwrap(),
         };
         let bytes = encode(&e);
         assert_eq!(bytes[0], FORMAT_VERSION);
@@ -82,7 +82,7 @@ mod tests {
             Err(DecodeError::Malformed(_))
         ));
         let mut bytes = encode(&CatalogEvent::Restocked {
-            name: "Uno".into(),
+            name: ProductName::try_from("Uno").unwrap(),
             added: 100,
         });
         bytes.push(0);

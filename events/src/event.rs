@@ -5,15 +5,8 @@
 //! (postcard encodes the variant index), and changing an existing variant requires a new
 //! [`crate::FORMAT_VERSION`].
 
+use crate::vocab::{OrderNumber, ProductName, Quantity, RequestId};
 use serde::{Deserialize, Serialize};
-
-/// A toy's name, exactly as clients spell it (case-sensitive).
-pub type ProductName = String;
-
-/// The id a purchase carries from the front-end to the catalog and the order log: the
-/// client's `Idempotency-Key`, or a fresh UUID. The same request id always yields the same
-/// result and buys at most once.
-pub type RequestId = String;
 
 /// What happens to the catalog's stock. The catalog's log starts with one `ProductAdded` per
 /// toy, so for every toy `added + restocked - purchased = current stock` holds over the log.
@@ -34,8 +27,8 @@ pub enum CatalogEvent {
         request_id: RequestId,
         /// The toy bought.
         name: ProductName,
-        /// Units bought (at least 1).
-        quantity: u32,
+        /// Units bought.
+        quantity: Quantity,
     },
     /// A sold-out toy was restocked: `added` units brought it back to its full stock.
     Restocked {
@@ -48,7 +41,7 @@ pub enum CatalogEvent {
 
 impl CatalogEvent {
     /// The toy this event is about.
-    pub fn product(&self) -> &str {
+    pub fn product(&self) -> &ProductName {
         match self {
             CatalogEvent::ProductAdded { name, .. }
             | CatalogEvent::Purchased { name, .. }
@@ -64,21 +57,12 @@ pub enum OrderEvent {
     /// replica.
     OrderPlaced {
         /// The order number (0, 1, 2, ...).
-        number: u64,
+        number: OrderNumber,
         /// The purchase's request id.
         request_id: RequestId,
         /// The toy bought.
         name: ProductName,
         /// Units bought.
-        quantity: u32,
+        quantity: Quantity,
     },
-}
-
-/// Most units one purchase may ask for (API.md).
-pub const MAX_QUANTITY: u32 = 1_000_000;
-
-/// Whether a request id (an `Idempotency-Key`) is acceptable: 1 to 64 printable ASCII
-/// characters (API.md).
-pub fn valid_request_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
 }

@@ -292,15 +292,15 @@ pub fn read_all<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{encode, OrderEvent};
+    use crate::{encode, OrderEvent, OrderNumber, ProductName, Quantity, RequestId};
     use futures_util::FutureExt;
 
     fn order(n: u64) -> OrderEvent {
         OrderEvent::OrderPlaced {
-            number: n,
-            request_id: format!("r{n}"),
-            name: "Tux".into(),
-            quantity: 1,
+            number: OrderNumber(n),
+            request_id: RequestId::try_from(format!("r{n}")).unwrap(),
+            name: ProductName::try_from("Tux").unwrap(),
+            quantity: Quantity::ONE,
         }
     }
 

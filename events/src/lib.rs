@@ -5,6 +5,9 @@
 //!
 //! - [`Seq`], the position of an event in one log (the first event is `Seq(1)`; `Seq::ZERO`
 //!   means "before the first event", so "everything after `Seq::ZERO`" is the whole log);
+//! - the validated words of a purchase ([`ProductName`], [`Quantity`], [`RequestId`],
+//!   [`OrderNumber`], with one error, [`InvalidInput`]): built only from valid values, checked
+//!   once where input enters the store;
 //! - the events themselves: [`CatalogEvent`] (the catalog's log) and [`OrderEvent`] (each
 //!   order replica's log);
 //! - [`codec`]: the value encoding (a format-version byte, then postcard), which never panics
@@ -20,11 +23,15 @@ pub mod codec;
 mod event;
 pub mod frame;
 mod seq;
+mod vocab;
 
 pub use codec::{decode, encode, DecodeError, FORMAT_VERSION};
-pub use event::{valid_request_id, CatalogEvent, OrderEvent, ProductName, RequestId, MAX_QUANTITY};
+pub use event::{CatalogEvent, OrderEvent};
 pub use frame::{read_all, read_stream, Frame, FrameCodec, FrameError, StreamItem};
 pub use seq::Seq;
+pub use vocab::{
+    InvalidInput, OrderNumber, ProductName, Quantity, RequestId, MAX_QUANTITY, MAX_REQUEST_ID,
+};
 
 /// An event type that has a log of its own. `KIND` is written into every log file, so a tool
 /// or service that opens a file of another kind says so instead of misreading it.

@@ -5,20 +5,24 @@
 //! the services use (`read_stream`, here through `read_all`) yields items and at most one
 //! error, last; and a whole valid stream read in any chunking gives the events that were
 //! written.
+#![allow(clippy::unwrap_used)]
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use tokio_util::codec::Decoder;
 use toystore_events::frame::{event_frame, heartbeat_frame};
-use toystore_events::{codec, read_all, CatalogEvent, FrameCodec, OrderEvent, Seq, StreamItem};
+use toystore_events::{
+    codec, read_all, CatalogEvent, FrameCodec, OrderEvent, OrderNumber, ProductName, Quantity,
+    RequestId, Seq, StreamItem, MAX_QUANTITY,
+};
 
 fn order_event() -> impl Strategy<Value = OrderEvent> {
-    ("\\PC{0,40}", "\\PC{0,40}", any::<u32>(), any::<u64>()).prop_map(|(r, n, q, number)| {
+    ("[ -~]{1,64}", "\\PC{1,40}", 1..=MAX_QUANTITY, any::<u64>()).prop_map(|(r, n, q, number)| {
         OrderEvent::OrderPlaced {
-            number,
-            request_id: r,
-            name: n,
-            quantity: q,
+            number: OrderNumber(number),
+            request_id: RequestId::try_from(r).unwrap(),
+            name: ProductName::try_from(n).unwrap(),
+            quantity: Quantity::try_from(q).unwrap(),
         }
     })
 }

@@ -71,7 +71,8 @@ pub struct OrderBody {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrderNumber {
     /// The order's number: unique, from 0, without gaps.
-    pub order_number: u64,
+    #[schema(value_type = u64)]
+    pub order_number: toystore_events::OrderNumber,
 }
 
 /// `GET /health`: the process is up.
@@ -134,7 +135,9 @@ mod tests {
         use toystore_http::reply::{data, respond};
         use toystore_http::ApiError;
         let placed = Data {
-            data: OrderNumber { order_number: 0 },
+            data: OrderNumber {
+                order_number: toystore_events::OrderNumber(0),
+            },
         };
         assert_eq!(json(&placed), r#"{"data":{"order_number":0}}"#);
         assert_eq!(served(data(&placed.data)).await, json(&placed));

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use toystore_catalog::api::Product;
-use toystore_events::Seq;
+use toystore_events::{ProductName, Seq};
 
 /// Counters of the cache's work, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,8 +44,8 @@ pub struct CacheStats {
 }
 
 struct Inner {
-    lru: CLruCache<String, Product>,
-    invalidated_at: HashMap<String, Seq>,
+    lru: CLruCache<ProductName, Product>,
+    invalidated_at: HashMap<ProductName, Seq>,
     floor: Seq,
     active: bool,
     stats: CacheStats,
@@ -107,7 +107,7 @@ impl ProductCache {
         if seq < inner.floor
             || inner
                 .invalidated_at
-                .get(&product.name)
+                .get(product.name.as_str())
                 .is_some_and(|&inv| inv > seq)
         {
             inner.stats.stale_inserts_refused += 1;
@@ -123,9 +123,9 @@ impl ProductCache {
     }
 
     /// Applies an invalidation of `name` by the event at `seq`.
-    pub fn invalidate(&self, name: &str, seq: Seq) {
+    pub fn invalidate(&self, name: &ProductName, seq: Seq) {
         let mut inner = self.lock();
-        let entry = inner.invalidated_at.entry(name.to_string()).or_default();
+        let entry = inner.invalidated_at.entry(name.clone()).or_default();
         *entry = (*entry).max(seq);
         if inner.lru.pop(name).is_some() {
             inner.stats.invalidations += 1;
@@ -176,9 +176,13 @@ impl ProductCache {
 mod tests {
     use super::*;
 
+    fn n(name: &str) -> ProductName {
+        ProductName::try_from(name).unwrap()
+    }
+
     fn toy(name: &str, quantity: u32) -> Product {
         Product {
-            name: name.into(),
+            name: n(name),
             price: 1.0,
             quantity,
         }
@@ -196,7 +200,7 @@ mod tests {
         assert_eq!(c.get("Tux"), None);
         assert!(c.insert(toy("Tux", 100), Seq(20)));
         assert_eq!(c.get("Tux"), Some(toy("Tux", 100)));
-        c.invalidate("Tux", Seq(21));
+        c.invalidate(&n("Tux"), Seq(21));
         assert_eq!(c.get("Tux"), None);
         let s = c.stats();
         assert_eq!((s.hits, s.misses, s.invalidations), (1, 2, 1));
@@ -206,7 +210,7 @@ mod tests {
     fn slow_miss_cannot_reinsert_a_value_older_than_a_seen_invalidation() {
         let c = cache(4);
         // A miss reads Tux at seq 20 ... meanwhile a purchase at seq 21 is pushed ...
-        c.invalidate("Tux", Seq(21));
+        c.invalidate(&n("Tux"), Seq(21));
         // ... and only then does the slow miss try to insert its value.
         assert!(!c.insert(toy("Tux", 100), Seq(20)));
         assert_eq!(c.get("Tux"), None);
@@ -229,7 +233,7 @@ mod tests {
     #[test]
     fn a_restarted_history_forgets_old_invalidations() {
         let c = cache(4);
-        c.invalidate("Tux", Seq(500));
+        c.invalidate(&n("Tux"), Seq(500));
         c.restart_from(Seq(20));
         c.resume();
         assert!(!c.insert(toy("Tux", 100), Seq(19)));

@@ -237,8 +237,11 @@ impl FrontendClient {
     }
 
     /// `GET /orders/<number>`: one order. No such order: [`FrontendError::NotFound`].
-    pub async fn order(&self, number: u64) -> Result<OrderRecord, FrontendError> {
-        let number = number.to_string();
+    pub async fn order(
+        &self,
+        number: impl Into<toystore_events::OrderNumber>,
+    ) -> Result<OrderRecord, FrontendError> {
+        let number = number.into().to_string();
         self.call(self.http.get(self.url(&["orders", &number])?))
             .await
     }
@@ -277,7 +280,7 @@ mod tests {
         let tux: Product = decode(200, body).unwrap();
         assert_eq!((tux.name.as_str(), tux.quantity), ("Tux", 100));
         let placed: OrderNumber = decode(200, br#"{"data": {"order_number": 7}}"#).unwrap();
-        assert_eq!(placed.order_number, 7);
+        assert_eq!(placed.order_number.get(), 7);
 
         let cases = [
             (
@@ -418,7 +421,9 @@ mod tests {
             .map(move |key: Option<String>, body: serde_json::Value| {
                 seen.lock().unwrap().push((key, body.clone()));
                 match body["name"].as_str() {
-                    Some("Tux") => respond(Ok(OrderNumber { order_number: 3 })),
+                    Some("Tux") => respond(Ok(OrderNumber {
+                        order_number: 3.into(),
+                    })),
                     Some("Whale") => respond::<()>(Err(ApiError::new(
                         warp::http::StatusCode::CONFLICT,
                         "insufficient stock",
@@ -429,7 +434,7 @@ mod tests {
         let product = warp::path!("products" / String).map(|raw: String| {
             let name = toystore_http::path::decode_segment(&raw).unwrap_or_default();
             respond(Ok(Product {
-                name,
+                name: name.try_into().unwrap(),
                 price: 1.5,
                 quantity: 2,
             }))
@@ -453,7 +458,7 @@ mod tests {
         let client = FrontendClient::new(&url).unwrap();
 
         let placed = client.buy("Tux", 2, Some("key-1")).await.unwrap();
-        assert_eq!(placed.order_number, 3);
+        assert_eq!(placed.order_number.get(), 3);
         assert_eq!(
             client.buy("Whale", 1, None).await,
             Err(FrontendError::InsufficientStock(

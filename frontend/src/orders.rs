@@ -107,7 +107,7 @@ pub async fn place(
 /// Reads an order through the leader, failing over within `timeout`.
 pub async fn get(
     replicas: &Replicas,
-    number: u64,
+    number: toystore_events::OrderNumber,
     failover: Failover,
 ) -> Result<OrderRecord, OrderRefusal> {
     with_failover(

@@ -175,9 +175,9 @@ mod tests {
         relay.publish(
             Seq(7),
             &CatalogEvent::Purchased {
-                request_id: "secret-key".into(),
-                name: "Tux".into(),
-                quantity: 2,
+                request_id: "secret-key".try_into().unwrap(),
+                name: "Tux".try_into().unwrap(),
+                quantity: 2u32.try_into().unwrap(),
             },
         );
         let first = format!("{:?}", events.next().await.unwrap().unwrap());
@@ -192,7 +192,7 @@ mod tests {
             relay.publish(
                 Seq(i),
                 &CatalogEvent::Restocked {
-                    name: "Tux".into(),
+                    name: "Tux".try_into().unwrap(),
                     added: 1,
                 },
             );

@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog::CatalogClient;
 use toystore_config::Timeouts;
-use toystore_events::{valid_request_id, MAX_QUANTITY};
+use toystore_events::{InvalidInput, ProductName, Quantity, RequestId};
 use toystore_http::client::ClientError;
 use toystore_http::reply::respond;
 use toystore_http::{path::decode_segment, ApiError, ClusterToken};
@@ -110,28 +110,7 @@ impl Frontend {
         body: OrderBody,
         key: Option<String>,
     ) -> Result<OrderPlacedReply, ApiError> {
-        if !(1..=MAX_QUANTITY).contains(&body.quantity) {
-            return Err(ApiError::bad_request(
-                "quantity must be an integer from 1 to 1000000",
-            ));
-        }
-        if body.name.is_empty() {
-            return Err(ApiError::bad_request("name must not be empty"));
-        }
-        let request_id = match key {
-            Some(key) if valid_request_id(&key) => key,
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "idempotency-key must be 1 to 64 printable ascii characters",
-                ))
-            }
-            None => uuid::Uuid::new_v4().to_string(),
-        };
-        let order = PlaceOrder {
-            request_id,
-            name: body.name,
-            quantity: body.quantity,
-        };
+        let order = purchase(body, key).map_err(invalid)?;
         crate::orders::place(&self.replicas, &order, self.failover)
             .await
             .map_err(refusal)
@@ -140,8 +119,8 @@ impl Frontend {
     /// Reads an order through the leader.
     pub async fn order(&self, raw: &str) -> Result<OrderRecord, ApiError> {
         let number = raw
-            .parse::<u64>()
-            .map_err(|_| ApiError::bad_request("invalid order number"))?;
+            .parse::<toystore_events::OrderNumber>()
+            .map_err(invalid)?;
         crate::orders::get(&self.replicas, number, self.failover)
             .await
             .map_err(refusal)
@@ -189,6 +168,28 @@ impl Frontend {
 }
 
 /// The status and message of an order refusal (the message is the refusal's text).
+/// The public order body and `Idempotency-Key` as a validated purchase: where input is
+/// checked, once (quantity first, then name, then key, as API.md lists them). No key: a
+/// fresh request id.
+fn purchase(body: OrderBody, key: Option<String>) -> Result<PlaceOrder, InvalidInput> {
+    let quantity = Quantity::try_from(body.quantity)?;
+    let name = ProductName::try_from(body.name)?;
+    let request_id = match key {
+        Some(key) => RequestId::try_from(key)?,
+        None => RequestId::fresh(),
+    };
+    Ok(PlaceOrder {
+        request_id,
+        name,
+        quantity,
+    })
+}
+
+/// Input that is not a valid word of the store: 400 with its one message.
+fn invalid(e: InvalidInput) -> ApiError {
+    ApiError::bad_request(e.to_string())
+}
+
 fn refusal(e: OrderRefusal) -> ApiError {
     let status = match e {
         OrderRefusal::UnknownProduct | OrderRefusal::UnknownOrder => StatusCode::NOT_FOUND,

@@ -51,9 +51,9 @@ async fn a_resumed_stream_leaves_no_stale_entry() {
     .unwrap_or_else(|e| panic!("bug: the stopped catalog still holds its file: {e}"));
     let outcome = offline
         .buy(BuyRequest {
-            request_id: "while-down".into(),
-            name: "Tux".into(),
-            quantity: 3,
+            request_id: "while-down".try_into().unwrap(),
+            name: "Tux".try_into().unwrap(),
+            quantity: 3u32.try_into().unwrap(),
         })
         .await
         .expect("offline buy");

@@ -17,7 +17,7 @@
 //! named in [`LEADER_HEADER`] (or select one again) and retry with the same request id.
 
 use serde::{Deserialize, Serialize};
-use toystore_events::Seq;
+use toystore_events::{OrderNumber, ProductName, Quantity, RequestId, Seq};
 
 /// Header of a 421 naming the leader the replica knows of.
 pub const LEADER_HEADER: &str = "x-toystore-leader";
@@ -29,11 +29,11 @@ pub const RAFT_ERROR_HEADER: &str = "x-toystore-raft-error";
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrder {
     /// Idempotency key.
-    pub request_id: String,
+    pub request_id: RequestId,
     /// The toy.
-    pub name: String,
+    pub name: ProductName,
     /// Units.
-    pub quantity: u32,
+    pub quantity: Quantity,
 }
 
 /// A placed order's number.
@@ -41,7 +41,7 @@ pub struct PlaceOrder {
 #[serde(deny_unknown_fields)]
 pub struct OrderPlacedReply {
     /// The order number.
-    pub order_number: u64,
+    pub order_number: OrderNumber,
     /// True if the request id had been placed before (nothing new was bought).
     pub replayed: bool,
 }
@@ -51,11 +51,14 @@ pub struct OrderPlacedReply {
 #[serde(deny_unknown_fields)]
 pub struct OrderRecord {
     /// The order number.
-    pub number: u64,
+    #[schema(value_type = u64)]
+    pub number: OrderNumber,
     /// The toy.
-    pub name: String,
+    #[schema(value_type = String, min_length = 1)]
+    pub name: ProductName,
     /// Units.
-    pub quantity: u32,
+    #[schema(value_type = u32, minimum = 1, maximum = 1_000_000)]
+    pub quantity: Quantity,
 }
 
 /// A replica's Raft role.

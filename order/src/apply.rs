@@ -12,7 +12,7 @@
 use crate::projection::{ORDERS, REQUESTS};
 use crate::types::{OrderRaft, Outcome, Outcomes, Proposal, Purchase};
 use openraft::LogId;
-use toystore_events::OrderEvent;
+use toystore_events::{OrderEvent, OrderNumber, ProductName, Quantity};
 use toystore_store::raft::Apply;
 use toystore_store::{Batch, StoreError};
 
@@ -48,12 +48,12 @@ fn place(batch: &mut Batch<'_, OrderEvent>, data: &Purchase) -> Result<Outcome, 
         .get(data.request_id.as_str())?;
     let known = match number {
         Some(number) => Some(Known {
-            number,
+            number: OrderNumber(number),
             order: batch.tables().open(ORDERS)?.get(number)?,
         }),
         None => None,
     };
-    match decide(known, data, batch.last_seq().0) {
+    match decide(known, data, OrderNumber(batch.last_seq().0)) {
         Decision::Answer(outcome) => Ok(outcome),
         Decision::Append { number } => {
             batch.append(&OrderEvent::OrderPlaced {
@@ -71,7 +71,7 @@ fn place(batch: &mut Batch<'_, OrderEvent>, data: &Purchase) -> Result<Outcome, 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Known {
     /// The order number the request id names.
-    number: u64,
+    number: OrderNumber,
     /// That order's (toy, quantity), if the orders table has it.
     order: Option<(String, u32)>,
 }
@@ -84,7 +84,7 @@ enum Decision {
     /// Append the purchase as order `number`; it answers `Placed { number, new: true }`.
     Append {
         /// The new order's number.
-        number: u64,
+        number: OrderNumber,
     },
 }
 
@@ -92,7 +92,7 @@ enum Decision {
 /// id), `next` the number a new order gets (the orders so far). A new request id becomes
 /// order `next`; a known one with the same toy and quantity answers its number, not new; any
 /// other purchase under it (or a number without its order) is [`Outcome::KeyReused`].
-fn decide(known: Option<Known>, purchase: &Purchase, next: u64) -> Decision {
+fn decide(known: Option<Known>, purchase: &Purchase, next: OrderNumber) -> Decision {
     let Some(Known { number, order }) = known else {
         return Decision::Append { number: next };
     };
@@ -113,12 +113,12 @@ fn decide(known: Option<Known>, purchase: &Purchase, next: u64) -> Decision {
 /// retried purchase by this rule before proposing it, and the state machine by it when one
 /// is proposed twice.
 pub(crate) fn replayed(
-    number: u64,
+    number: OrderNumber,
     order: Option<(&str, u32)>,
-    product: &str,
-    quantity: u32,
+    product: &ProductName,
+    quantity: Quantity,
 ) -> Outcome {
-    if order == Some((product, quantity)) {
+    if order == Some((product.as_str(), quantity.get())) {
         Outcome::Placed { number, new: false }
     } else {
         Outcome::KeyReused { number }
@@ -131,15 +131,15 @@ mod tests {
 
     fn purchase(id: &str, product: &str, quantity: u32) -> Purchase {
         Purchase {
-            request_id: id.into(),
-            product: product.into(),
-            quantity,
+            request_id: id.try_into().unwrap(),
+            product: product.try_into().unwrap(),
+            quantity: quantity.try_into().unwrap(),
         }
     }
 
     fn known(number: u64, order: Option<(&str, u32)>) -> Option<Known> {
         Some(Known {
-            number,
+            number: OrderNumber(number),
             order: order.map(|(name, quantity)| (name.to_owned(), quantity)),
         })
     }
@@ -147,21 +147,29 @@ mod tests {
     #[test]
     fn a_new_request_id_becomes_the_next_order() {
         assert_eq!(
-            decide(None, &purchase("r1", "Tux", 2), 0),
-            Decision::Append { number: 0 }
+            decide(None, &purchase("r1", "Tux", 2), OrderNumber(0)),
+            Decision::Append {
+                number: OrderNumber(0)
+            }
         );
         assert_eq!(
-            decide(None, &purchase("r9", "Whale", 1), 41),
-            Decision::Append { number: 41 }
+            decide(None, &purchase("r9", "Whale", 1), OrderNumber(41)),
+            Decision::Append {
+                number: OrderNumber(41)
+            }
         );
     }
 
     #[test]
     fn the_same_purchase_again_answers_its_number_and_adds_nothing() {
         assert_eq!(
-            decide(known(7, Some(("Tux", 2))), &purchase("r1", "Tux", 2), 12),
+            decide(
+                known(7, Some(("Tux", 2))),
+                &purchase("r1", "Tux", 2),
+                OrderNumber(12)
+            ),
             Decision::Answer(Outcome::Placed {
-                number: 7,
+                number: OrderNumber(7),
                 new: false
             })
         );
@@ -170,36 +178,62 @@ mod tests {
     #[test]
     fn another_toy_under_a_known_request_id_is_key_reused() {
         assert_eq!(
-            decide(known(7, Some(("Tux", 2))), &purchase("r1", "Whale", 2), 12),
-            Decision::Answer(Outcome::KeyReused { number: 7 })
+            decide(
+                known(7, Some(("Tux", 2))),
+                &purchase("r1", "Whale", 2),
+                OrderNumber(12)
+            ),
+            Decision::Answer(Outcome::KeyReused {
+                number: OrderNumber(7)
+            })
         );
     }
 
     #[test]
     fn another_quantity_under_a_known_request_id_is_key_reused() {
         assert_eq!(
-            decide(known(7, Some(("Tux", 2))), &purchase("r1", "Tux", 3), 12),
-            Decision::Answer(Outcome::KeyReused { number: 7 })
+            decide(
+                known(7, Some(("Tux", 2))),
+                &purchase("r1", "Tux", 3),
+                OrderNumber(12)
+            ),
+            Decision::Answer(Outcome::KeyReused {
+                number: OrderNumber(7)
+            })
         );
     }
 
     #[test]
     fn names_compare_exactly() {
         assert_eq!(
-            decide(known(3, Some(("Tux", 1))), &purchase("r1", "tux", 1), 4),
-            Decision::Answer(Outcome::KeyReused { number: 3 })
+            decide(
+                known(3, Some(("Tux", 1))),
+                &purchase("r1", "tux", 1),
+                OrderNumber(4)
+            ),
+            Decision::Answer(Outcome::KeyReused {
+                number: OrderNumber(3)
+            })
         );
         assert_eq!(
-            decide(known(3, Some(("Tux", 1))), &purchase("r1", "Tux ", 1), 4),
-            Decision::Answer(Outcome::KeyReused { number: 3 })
+            decide(
+                known(3, Some(("Tux", 1))),
+                &purchase("r1", "Tux ", 1),
+                OrderNumber(4)
+            ),
+            Decision::Answer(Outcome::KeyReused {
+                number: OrderNumber(3)
+            })
         );
     }
 
     #[test]
     fn a_known_number_without_its_order_is_key_reused() {
         assert_eq!(
-            decide(known(5, None), &purchase("r1", "Tux", 2), 9),
-            Decision::Answer(Outcome::KeyReused { number: 5 })
+            decide(known(5, None), &purchase("r1", "Tux", 2), OrderNumber(9)),
+            Decision::Answer(Outcome::KeyReused {
+                number: OrderNumber(5)
+            })
         );
     }
 }

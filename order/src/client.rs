@@ -135,7 +135,10 @@ impl ReplicaClient {
     }
 
     /// Reads an order (leader only).
-    pub async fn order(&self, number: u64) -> Result<OrderRecord, CallError> {
+    pub async fn order(
+        &self,
+        number: toystore_events::OrderNumber,
+    ) -> Result<OrderRecord, CallError> {
         let n = number.to_string();
         let req = self
             .inner

@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog::CatalogClient;
-use toystore_events::{CatalogEvent, Seq, StreamItem};
+use toystore_events::{CatalogEvent, ProductName, Quantity, RequestId, Seq, StreamItem};
 
 /// How often the remembered purchases are checked.
 pub const TICK: Duration = Duration::from_millis(500);
@@ -44,8 +44,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 struct Waiting {
     seen: Instant,
-    product: String,
-    quantity: u32,
+    product: ProductName,
+    quantity: Quantity,
 }
 
 /// Runs until `stop`, completing on the leader every purchase left without an order for
@@ -56,7 +56,7 @@ pub async fn run(
     after: Duration,
     stop: CancellationToken,
 ) {
-    let mut waiting: BTreeMap<String, Waiting> = BTreeMap::new();
+    let mut waiting: BTreeMap<RequestId, Waiting> = BTreeMap::new();
     let mut last = Seq::ZERO;
     let mut backoff = Duration::from_millis(50);
     let mut tick = tokio::time::interval(TICK);
@@ -120,7 +120,7 @@ pub async fn run(
 }
 
 /// Forgets the purchases the state machine has recorded (one read transaction).
-fn forget_recorded(replica: &Replica, waiting: &mut BTreeMap<String, Waiting>) {
+fn forget_recorded(replica: &Replica, waiting: &mut BTreeMap<RequestId, Waiting>) {
     match replica.recorded_among(waiting.keys()) {
         Ok(recorded) => waiting.retain(|id, _| !recorded.contains(id)),
         Err(e) => tracing::warn!(error = %e, "cannot read which purchases have orders"),
@@ -129,12 +129,16 @@ fn forget_recorded(replica: &Replica, waiting: &mut BTreeMap<String, Waiting>) {
 
 /// Forgets purchases recorded since; on the leader, completes those waiting longer than
 /// `after`.
-async fn complete_due(replica: &Replica, waiting: &mut BTreeMap<String, Waiting>, after: Duration) {
+async fn complete_due(
+    replica: &Replica,
+    waiting: &mut BTreeMap<RequestId, Waiting>,
+    after: Duration,
+) {
     forget_recorded(replica, waiting);
     if !replica.is_leader() {
         return;
     }
-    let due: Vec<(String, Waiting)> = waiting
+    let due: Vec<(RequestId, Waiting)> = waiting
         .iter()
         .filter(|(_, w)| w.seen.elapsed() >= after)
         .map(|(id, w)| (id.clone(), w.clone()))
@@ -147,19 +151,21 @@ async fn complete_due(replica: &Replica, waiting: &mut BTreeMap<String, Waiting>
         };
         match replica.propose(purchase).await {
             Ok(Outcome::Placed { number, .. }) => {
-                tracing::info!(request_id, number, "completed a purchase that had no order");
+                tracing::info!(%request_id, %number, "completed a purchase that had no order");
                 waiting.remove(&request_id);
             }
             Ok(Outcome::KeyReused { number }) => {
-                tracing::warn!(
-                    request_id,
-                    number,
-                    "a purchase's request id names another order"
+                // The catalog refuses a request id reused for another purchase, so its log
+                // cannot hold one: this is a damaged log or a bug, said loudly, not retried.
+                tracing::error!(
+                    %request_id,
+                    %number,
+                    "a catalog purchase's request id names a different order; not completed"
                 );
                 waiting.remove(&request_id);
             }
             Err(e) => {
-                tracing::debug!(request_id, error = %e, "could not complete a purchase yet");
+                tracing::debug!(%request_id, error = %e, "could not complete a purchase yet");
                 return;
             }
         }

@@ -36,7 +36,7 @@ impl Projection<OrderEvent> for OrderProjection {
             name,
             quantity,
         } = event;
-        if number.checked_add(1) != Some(seq.0) {
+        if number.0.checked_add(1) != Some(seq.0) {
             return Err(StoreError::Projection {
                 table: "orders",
                 message: format!("order {number} at seq {seq}: numbers must be seq - 1"),
@@ -44,10 +44,10 @@ impl Projection<OrderEvent> for OrderProjection {
         }
         tables
             .open(ORDERS)?
-            .insert(*number, (name.as_str(), *quantity))?;
+            .insert(number.0, (name.as_str(), quantity.get()))?;
         if tables
             .open(REQUESTS)?
-            .insert(request_id.as_str(), *number)?
+            .insert(request_id.as_str(), number.0)?
             .is_some()
         {
             return Err(StoreError::Projection {

@@ -217,7 +217,10 @@ mod tests {
     }
 
     fn placed(number: u64) -> Outcome {
-        Outcome::Placed { number, new: true }
+        Outcome::Placed {
+            number: number.into(),
+            new: true,
+        }
     }
 
     #[test]
@@ -277,7 +280,11 @@ mod tests {
 
     #[test]
     fn one_outcome_per_purchase_is_handed_out_in_order() {
-        let outcomes = vec![placed(4), Outcome::KeyReused { number: 1 }, placed(5)];
+        let outcomes = vec![
+            placed(4),
+            Outcome::KeyReused { number: 1.into() },
+            placed(5),
+        ];
         assert_eq!(one_each(3, outcomes.clone()), Ok(outcomes));
         assert_eq!(one_each(0, Vec::new()), Ok(Vec::new()));
     }

@@ -28,6 +28,7 @@ use std::time::Duration;
 use toystore_catalog::api::BuyRequest;
 use toystore_catalog::CatalogClient;
 use toystore_events::OrderEvent;
+use toystore_events::{OrderNumber, ProductName, Quantity, RequestId};
 use toystore_http::client::ClientError;
 use toystore_store::raft::RaftStore;
 use toystore_store::StoreError;
@@ -154,7 +155,7 @@ impl Replica {
         if let Some(number) = self.recorded(&order.request_id).map_err(storage)? {
             self.linearize().await?;
             let record = self.record(number).map_err(storage)?;
-            let known = record.as_ref().map(|r| (r.name.as_str(), r.quantity));
+            let known = record.as_ref().map(|r| (r.name.as_str(), r.quantity.get()));
             return answer(replayed(number, known, &order.name, order.quantity));
         }
         let buy = BuyRequest {
@@ -187,7 +188,7 @@ impl Replica {
     }
 
     /// Reads an order (leader only, after confirming leadership).
-    pub async fn order(&self, number: u64) -> Result<OrderRecord, ReadError> {
+    pub async fn order(&self, number: OrderNumber) -> Result<OrderRecord, ReadError> {
         self.leadership()
             .map_err(|leader| ReadError::NotLeader { leader })?;
         self.linearize().await?;
@@ -197,8 +198,8 @@ impl Replica {
     /// Which of `request_ids` the state machine has recorded (one read transaction).
     pub(crate) fn recorded_among<'a>(
         &self,
-        request_ids: impl Iterator<Item = &'a String>,
-    ) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        request_ids: impl Iterator<Item = &'a RequestId>,
+    ) -> Result<std::collections::BTreeSet<RequestId>, StoreError> {
         let tables = self.store.event_log().read()?;
         let table = tables.open(REQUESTS)?;
         let mut recorded = std::collections::BTreeSet::new();
@@ -211,22 +212,31 @@ impl Replica {
     }
 
     /// The order number recorded for a request id, if any.
-    fn recorded(&self, request_id: &str) -> Result<Option<u64>, StoreError> {
-        self.store
+    fn recorded(&self, request_id: &RequestId) -> Result<Option<OrderNumber>, StoreError> {
+        let number = self
+            .store
             .event_log()
             .read()?
             .open(REQUESTS)?
-            .get(request_id)
+            .get(request_id.as_str())?;
+        Ok(number.map(OrderNumber))
     }
 
     /// The order with this number in the projection, if any.
-    fn record(&self, number: u64) -> Result<Option<OrderRecord>, StoreError> {
-        let row = self.store.event_log().read()?.open(ORDERS)?.get(number)?;
-        Ok(row.map(|(name, quantity)| OrderRecord {
-            number,
-            name,
-            quantity,
-        }))
+    fn record(&self, number: OrderNumber) -> Result<Option<OrderRecord>, StoreError> {
+        let row = self.store.event_log().read()?.open(ORDERS)?.get(number.0)?;
+        row.map(|(name, quantity)| {
+            let damaged = |e: toystore_events::InvalidInput| StoreError::Projection {
+                table: "orders",
+                message: format!("order {number}: {e}"),
+            };
+            Ok(OrderRecord {
+                number,
+                name: ProductName::try_from(name).map_err(damaged)?,
+                quantity: Quantity::try_from(quantity).map_err(damaged)?,
+            })
+        })
+        .transpose()
     }
 }
 
@@ -325,17 +335,17 @@ mod tests {
 
     fn order(name: &str, quantity: u32) -> PlaceOrder {
         PlaceOrder {
-            request_id: "r1".into(),
-            name: name.into(),
-            quantity,
+            request_id: "r1".try_into().unwrap(),
+            name: name.try_into().unwrap(),
+            quantity: quantity.try_into().unwrap(),
         }
     }
 
     fn record(number: u64, name: &str, quantity: u32) -> OrderRecord {
         OrderRecord {
-            number,
-            name: name.into(),
-            quantity,
+            number: number.into(),
+            name: name.try_into().unwrap(),
+            quantity: quantity.try_into().unwrap(),
         }
     }
 
@@ -464,8 +474,8 @@ mod tests {
         record: Option<&OrderRecord>,
         order: &PlaceOrder,
     ) -> Result<OrderPlacedReply, PlaceError> {
-        let known = record.map(|r| (r.name.as_str(), r.quantity));
-        answer(replayed(number, known, &order.name, order.quantity))
+        let known = record.map(|r| (r.name.as_str(), r.quantity.get()));
+        answer(replayed(number.into(), known, &order.name, order.quantity))
     }
 
     #[test]
@@ -475,7 +485,7 @@ mod tests {
         assert_eq!(
             reply.ok(),
             Some(OrderPlacedReply {
-                order_number: 4,
+                order_number: 4.into(),
                 replayed: true
             })
         );
@@ -550,27 +560,27 @@ mod tests {
     fn an_outcome_becomes_the_client_s_answer() {
         assert_eq!(
             answer(Outcome::Placed {
-                number: 9,
+                number: 9.into(),
                 new: true
             })
             .ok(),
             Some(OrderPlacedReply {
-                order_number: 9,
+                order_number: 9.into(),
                 replayed: false
             })
         );
         assert_eq!(
             answer(Outcome::Placed {
-                number: 9,
+                number: 9.into(),
                 new: false
             })
             .ok(),
             Some(OrderPlacedReply {
-                order_number: 9,
+                order_number: 9.into(),
                 replayed: true
             })
         );
-        let e = answer(Outcome::KeyReused { number: 9 });
+        let e = answer(Outcome::KeyReused { number: 9.into() });
         assert!(matches!(e, Err(PlaceError::KeyReused)), "{e:?}");
     }
 }

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog::CatalogClient;
 use toystore_config::{OrderConfig, Timeouts};
-use toystore_events::{valid_request_id, MAX_QUANTITY};
+use toystore_events::OrderNumber;
 use toystore_http::client::ClientError;
 use toystore_http::reply::respond;
 use toystore_http::{body, ApiError, ClusterToken};
@@ -311,14 +311,7 @@ pub fn routes(
         .and(body::json::<PlaceOrder>())
         .and(with())
         .then(|order: PlaceOrder, r: Arc<Replica>| async move {
-            if !(1..=MAX_QUANTITY).contains(&order.quantity) {
-                return respond::<()>(Err(ApiError::bad_request(
-                    "quantity must be from 1 to 1000000",
-                )));
-            }
-            if !valid_request_id(&order.request_id) {
-                return respond::<()>(Err(ApiError::bad_request("invalid request id")));
-            }
+            // The body's fields are validated types: reading it checked them.
             match r.place(order).await {
                 Ok(v) => respond(Ok(v)),
                 Err(e) => place_error(e),
@@ -330,8 +323,9 @@ pub fn routes(
         .and(auth.clone())
         .and(with())
         .then(|raw: String, r: Arc<Replica>| async move {
-            let Ok(n) = raw.parse::<u64>() else {
-                return respond::<()>(Err(ApiError::bad_request("invalid order number")));
+            let n = match raw.parse::<OrderNumber>() {
+                Ok(n) => n,
+                Err(e) => return respond::<()>(Err(ApiError::bad_request(e.to_string()))),
             };
             match r.order(n).await {
                 Ok(v) => respond(Ok(v)),

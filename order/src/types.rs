@@ -6,16 +6,17 @@
 use openraft::BasicNode;
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
+use toystore_events::{OrderNumber, ProductName, Quantity, RequestId};
 
 /// A purchase proposed through Raft (the catalog has already sold it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Purchase {
     /// The idempotency key.
-    pub request_id: String,
+    pub request_id: RequestId,
     /// The toy.
-    pub product: String,
+    pub product: ProductName,
     /// Units.
-    pub quantity: u32,
+    pub quantity: Quantity,
 }
 
 /// One Raft entry's data: purchases, applied in this order.
@@ -32,14 +33,14 @@ pub enum Outcome {
     /// placed (with the same toy and quantity) and nothing was added.
     Placed {
         /// The order number.
-        number: u64,
+        number: OrderNumber,
         /// Whether this entry placed it.
         new: bool,
     },
     /// The request id was placed before for a different purchase: nothing was added.
     KeyReused {
         /// The number the request id names.
-        number: u64,
+        number: OrderNumber,
     },
 }
 

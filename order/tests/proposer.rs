@@ -47,9 +47,9 @@ async fn one_node(dir: &std::path::Path) -> OrderNode {
 
 fn purchase(key: &str, quantity: u32) -> Purchase {
     Purchase {
-        request_id: key.into(),
-        product: "Tux".into(),
-        quantity,
+        request_id: key.try_into().unwrap(),
+        product: "Tux".try_into().unwrap(),
+        quantity: quantity.try_into().unwrap(),
     }
 }
 
@@ -70,7 +70,7 @@ async fn concurrent_purchases_share_entries_and_each_gets_its_own_number() {
     let mut numbers = BTreeSet::new();
     for t in tasks {
         match t.await.unwrap().unwrap() {
-            Outcome::Placed { number, new: true } => assert!(numbers.insert(number)),
+            Outcome::Placed { number, new: true } => assert!(numbers.insert(number.get())),
             other => panic!("unexpected outcome {other:?}"),
         }
     }
@@ -102,14 +102,14 @@ async fn one_entry_applies_its_purchases_in_order() {
         reply.data.0,
         vec![
             Outcome::Placed {
-                number: 0,
+                number: 0.into(),
                 new: true
             },
             Outcome::Placed {
-                number: 0,
+                number: 0.into(),
                 new: false
             },
-            Outcome::KeyReused { number: 0 },
+            Outcome::KeyReused { number: 0.into() },
         ]
     );
     // Through the proposer, the same request id finds the same order.
@@ -117,7 +117,7 @@ async fn one_entry_applies_its_purchases_in_order() {
     assert_eq!(
         proposer.propose(purchase("a", 1)).await.unwrap(),
         Outcome::Placed {
-            number: 0,
+            number: 0.into(),
             new: false
         }
     );

@@ -2,6 +2,7 @@
 //! it panic: proptest feeds the decoders arbitrary bytes and valid messages with bytes
 //! flipped, cut short or extended; each decode returns a message or an error, and a valid
 //! message decodes to itself.
+#![allow(clippy::unwrap_used)]
 
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, SnapshotMeta, Vote};
@@ -21,9 +22,9 @@ fn append(n: usize, term: u64) -> AppendEntriesRequest<OrderRaft> {
                 log_id: log_id(term, 4 + i),
                 payload: EntryPayload::Normal(Proposal {
                     purchases: vec![Purchase {
-                        request_id: format!("r{i}"),
-                        product: "Tux".into(),
-                        quantity: 1,
+                        request_id: format!("r{i}").try_into().unwrap(),
+                        product: "Tux".try_into().unwrap(),
+                        quantity: 1u32.try_into().unwrap(),
                     }],
                 }),
             })

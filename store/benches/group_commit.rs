@@ -42,33 +42,38 @@ use criterion::{
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use toystore_events::OrderEvent;
+use toystore_events::{OrderEvent, OrderNumber, ProductName, Quantity, RequestId};
 use toystore_store::{EventLog, NoProjection};
 
 /// The batch sizes measured; the last is the writer's most requests per transaction.
 const BATCH_SIZES: [u64; 7] = [1, 4, 16, 64, 256, 1024, 4096];
 
 /// A UUID-shaped request id (36 characters), distinct for each `n`, as the front-end makes.
-fn request_id(n: u64) -> String {
+fn request_id(n: u64) -> RequestId {
     let h = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    format!(
+    let id = format!(
         "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
         h >> 32,
         (h >> 16) & 0xffff,
         h & 0xfff,
         (h >> 20) & 0xfff,
         n & 0xffff_ffff_ffff
-    )
+    );
+    #[allow(clippy::expect_used)] // a UUID's text is a valid request id
+    RequestId::try_from(id).expect("a uuid is a request id")
 }
 
 /// `count` order events numbered from `first`.
+#[allow(clippy::expect_used)] // constants that are a valid name and quantity
 fn orders(first: u64, count: u64) -> Vec<OrderEvent> {
+    let name = ProductName::try_from("Rubik's Cube").expect("a name");
+    let quantity = Quantity::try_from(2u32).expect("a quantity");
     (first..first + count)
         .map(|n| OrderEvent::OrderPlaced {
-            number: n,
+            number: OrderNumber(n),
             request_id: request_id(n),
-            name: "Rubik's Cube".into(),
-            quantity: 2,
+            name: name.clone(),
+            quantity,
         })
         .collect()
 }

@@ -30,10 +30,10 @@ fn overwrite(path: &Path, seq: u64, bytes: &[u8]) {
 
 fn order() -> OrderEvent {
     OrderEvent::OrderPlaced {
-        number: 7,
-        request_id: "r7".into(),
-        name: "Tux".into(),
-        quantity: 2,
+        number: 7.into(),
+        request_id: "r7".try_into().unwrap(),
+        name: "Tux".try_into().unwrap(),
+        quantity: 2u32.try_into().unwrap(),
     }
 }
 

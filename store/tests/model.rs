@@ -25,20 +25,20 @@ fn catalog_event() -> impl Strategy<Value = CatalogEvent> {
     prop_oneof![
         (name.clone(), 0u32..10_000, any::<u32>()).prop_map(|(n, cents, quantity)| {
             CatalogEvent::ProductAdded {
-                name: n.to_string(),
+                name: n.try_into().unwrap(),
                 price: f64::from(cents) / 100.0,
                 quantity,
             }
         }),
-        (name.clone(), "[a-z0-9-]{0,12}", 1u32..100).prop_map(|(n, request_id, quantity)| {
+        (name.clone(), "[a-z0-9-]{1,12}", 1u32..100).prop_map(|(n, request_id, quantity)| {
             CatalogEvent::Purchased {
-                request_id,
-                name: n.to_string(),
-                quantity,
+                request_id: request_id.try_into().unwrap(),
+                name: n.try_into().unwrap(),
+                quantity: quantity.try_into().unwrap(),
             }
         }),
         (name, any::<u32>()).prop_map(|(n, added)| CatalogEvent::Restocked {
-            name: n.to_string(),
+            name: n.try_into().unwrap(),
             added,
         }),
     ]

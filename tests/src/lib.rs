@@ -118,7 +118,7 @@ impl Shop {
     /// `POST /orders` with an idempotency key: the order number, or why not.
     pub async fn buy(&self, key: &str, name: &str, quantity: u32) -> Result<u64, FrontendError> {
         let placed = self.frontend.buy(name, quantity, Some(key)).await?;
-        Ok(placed.order_number)
+        Ok(placed.order_number.get())
     }
 
     /// Buys, retrying with the same key on 503 or a transport error until `deadline`
@@ -258,7 +258,8 @@ pub fn assert_gap_free(events: &[OrderEvent]) {
     for (i, e) in events.iter().enumerate() {
         let OrderEvent::OrderPlaced { number, .. } = e;
         assert_eq!(
-            *number, i as u64,
+            number.get(),
+            i as u64,
             "order numbers must be 0, 1, 2, ... with no gap"
         );
     }

@@ -99,7 +99,7 @@ async fn scenario(election: Election) {
         .map(|(_, b)| {
             let toystore_events::OrderEvent::OrderPlaced { request_id, .. } =
                 toystore_events::decode(b).unwrap();
-            request_id
+            request_id.to_string()
         })
         .collect();
     assert_eq!(ids, vec!["first".to_string(), "second".to_string()]);

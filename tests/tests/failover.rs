@@ -50,9 +50,9 @@ async fn scenario(election: Election) {
                 failures += failed;
                 placed.fetch_add(1, Ordering::SeqCst);
                 mine.push(OrderRecord {
-                    number,
-                    name: name.to_string(),
-                    quantity,
+                    number: number.into(),
+                    name: name.try_into().unwrap(),
+                    quantity: quantity.try_into().unwrap(),
                 });
             }
             (mine, failures)
@@ -99,11 +99,11 @@ async fn scenario(election: Election) {
         .unwrap();
 
     // Unique, gap-free numbers; each readable and identical through the front-end.
-    let mut numbers: Vec<u64> = all.iter().map(|p| p.number).collect();
+    let mut numbers: Vec<u64> = all.iter().map(|p| p.number.get()).collect();
     numbers.sort_unstable();
     assert_eq!(numbers, (0..total).collect::<Vec<_>>());
     for p in &all {
-        let got = store.shop.order(p.number).await;
+        let got = store.shop.order(p.number.get()).await;
         assert_eq!(
             got.as_ref(),
             Ok(p),
@@ -115,7 +115,7 @@ async fn scenario(election: Election) {
     // Stock dropped exactly once per order (no toy sold out, so no restock interferes).
     let mut sold: BTreeMap<&str, u64> = BTreeMap::new();
     for p in &all {
-        *sold.entry(p.name.as_str()).or_default() += u64::from(p.quantity);
+        *sold.entry(p.name.as_str()).or_default() += u64::from(p.quantity.get());
     }
     for (name, n) in &sold {
         let expected = 100 - n;

@@ -56,9 +56,9 @@ async fn scenario(election: Election) {
             assert_eq!(
                 order,
                 OrderRecord {
-                    number: 0,
-                    name: "Tux".into(),
-                    quantity: 2
+                    number: 0.into(),
+                    name: "Tux".try_into().unwrap(),
+                    quantity: 2u32.try_into().unwrap()
                 }
             );
             break;

@@ -60,9 +60,9 @@ async fn scenario(election: Election) {
     assert_eq!(
         shop.order(0).await,
         Ok(OrderRecord {
-            number: 0,
-            name: "Slinky".into(),
-            quantity: 2
+            number: 0.into(),
+            name: "Slinky".try_into().unwrap(),
+            quantity: 2u32.try_into().unwrap()
         })
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -250,7 +250,7 @@ async fn scenario(partition: Partition, election: Election) {
     } in &orders
     {
         assert!(
-            by_key.insert(request_id, *number).is_none(),
+            by_key.insert(request_id, number.get()).is_none(),
             "{partition:?}/{election}: request id {request_id} has two orders"
         );
     }

@@ -403,7 +403,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
         stock: stock
             .products
             .iter()
-            .map(|p| (p.name.clone(), u64::from(p.quantity)))
+            .map(|p| (p.name.to_string(), u64::from(p.quantity)))
             .collect(),
     };
     let verdict = checker::check(&evidence);

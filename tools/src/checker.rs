@@ -162,7 +162,7 @@ pub fn check(e: &Evidence) -> Verdict {
         let OrderEvent::OrderPlaced {
             number, request_id, ..
         } = ev;
-        if keys.insert(request_id, *number).is_some() {
+        if keys.insert(request_id.as_str(), number.get()).is_some() {
             v.duplicated
                 .push(format!("request id {request_id} has two orders"));
         }
@@ -198,7 +198,7 @@ pub fn check(e: &Evidence) -> Verdict {
                     request_id == key
                         && asked
                             .get(key.as_str())
-                            .is_none_or(|(n, q)| n == name && q == quantity)
+                            .is_none_or(|(n, q)| name == n && *q == quantity.get())
                 });
                 if !recorded {
                     v.lost.push((key.clone(), *order));
@@ -214,7 +214,7 @@ pub fn check(e: &Evidence) -> Verdict {
 
 fn order_number(ev: &OrderEvent) -> u64 {
     let OrderEvent::OrderPlaced { number, .. } = ev;
-    *number
+    number.get()
 }
 
 /// Per toy: initial + restocked − sold = current, and sold = ordered.
@@ -230,14 +230,14 @@ fn stock_errors(e: &Evidence, log: &[OrderEvent]) -> Vec<String> {
                 *added.entry(name).or_default() += i128::from(*n);
             }
             CatalogEvent::Purchased { name, quantity, .. } => {
-                *sold.entry(name).or_default() += i128::from(*quantity);
+                *sold.entry(name).or_default() += i128::from(quantity.get());
             }
         }
     }
     let mut ordered: BTreeMap<&str, i128> = BTreeMap::new();
     for ev in log {
         let OrderEvent::OrderPlaced { name, quantity, .. } = ev;
-        *ordered.entry(name).or_default() += i128::from(*quantity);
+        *ordered.entry(name).or_default() += i128::from(quantity.get());
     }
     let toys: BTreeSet<&str> = added
         .keys()
@@ -317,18 +317,18 @@ mod tests {
 
     fn order(number: u64, key: &str, name: &str, quantity: u32) -> OrderEvent {
         OrderEvent::OrderPlaced {
-            number,
-            request_id: key.into(),
-            name: name.into(),
-            quantity,
+            number: number.into(),
+            request_id: key.try_into().unwrap(),
+            name: name.try_into().unwrap(),
+            quantity: quantity.try_into().unwrap(),
         }
     }
 
     fn bought(key: &str, name: &str, quantity: u32) -> CatalogEvent {
         CatalogEvent::Purchased {
-            request_id: key.into(),
-            name: name.into(),
-            quantity,
+            request_id: key.try_into().unwrap(),
+            name: name.try_into().unwrap(),
+            quantity: quantity.try_into().unwrap(),
         }
     }
 
@@ -375,18 +375,18 @@ mod tests {
             replicas: (1..=3).map(|id| (id, log.clone())).collect(),
             catalog: vec![
                 CatalogEvent::ProductAdded {
-                    name: "Tux".into(),
+                    name: "Tux".try_into().unwrap(),
                     price: 1.0,
                     quantity: 2,
                 },
                 CatalogEvent::ProductAdded {
-                    name: "Uno".into(),
+                    name: "Uno".try_into().unwrap(),
                     price: 1.0,
                     quantity: 10,
                 },
                 bought("a", "Tux", 2),
                 CatalogEvent::Restocked {
-                    name: "Tux".into(),
+                    name: "Tux".try_into().unwrap(),
                     added: 2,
                 },
                 bought("b", "Uno", 1),

@@ -186,10 +186,10 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(n, toy)| OrderEvent::OrderPlaced {
-                number: n as u64,
-                request_id: format!("r{n}"),
-                name: (*toy).into(),
-                quantity: 1,
+                number: (n as u64).into(),
+                request_id: format!("r{n}").try_into().unwrap(),
+                name: (*toy).try_into().unwrap(),
+                quantity: 1u32.try_into().unwrap(),
             })
             .collect();
         log.append_blocking(events).unwrap();

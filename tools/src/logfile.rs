@@ -157,10 +157,10 @@ mod tests {
         let path = dir.path().join("order.redb");
         let log = toystore_store::EventLog::open(&path, OrderProjection).unwrap();
         log.append_blocking(vec![OrderEvent::OrderPlaced {
-            number: 0,
-            request_id: "r0".into(),
-            name: "Tux".into(),
-            quantity: 2,
+            number: 0.into(),
+            request_id: "r0".try_into().unwrap(),
+            name: "Tux".try_into().unwrap(),
+            quantity: 2u32.try_into().unwrap(),
         }])
         .unwrap();
         drop(log);

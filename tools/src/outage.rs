@@ -284,7 +284,7 @@ async fn buyer(
             if let Some(n) = number.map(|placed| placed.order_number) {
                 ledger.lock().unwrap_or_else(PoisonError::into_inner).push((
                     Instant::now(),
-                    n,
+                    n.get(),
                     name.to_string(),
                 ));
                 break;

@@ -308,10 +308,10 @@ mod tests {
 
     fn order(number: u64, name: &str) -> OrderEvent {
         OrderEvent::OrderPlaced {
-            number,
-            request_id: format!("r{number}"),
-            name: name.into(),
-            quantity: 1,
+            number: number.into(),
+            request_id: format!("r{number}").try_into().unwrap(),
+            name: name.try_into().unwrap(),
+            quantity: 1u32.try_into().unwrap(),
         }
     }
 

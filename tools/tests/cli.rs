@@ -27,10 +27,10 @@ fn order_log(path: &Path, names: &[&str]) {
         .iter()
         .enumerate()
         .map(|(n, name)| OrderEvent::OrderPlaced {
-            number: n as u64,
-            request_id: format!("req-{n}"),
-            name: (*name).into(),
-            quantity: 1,
+            number: (n as u64).into(),
+            request_id: format!("req-{n}").try_into().unwrap(),
+            name: (*name).try_into().unwrap(),
+            quantity: 1u32.try_into().unwrap(),
         })
         .collect();
     log.append_blocking(events).unwrap();
@@ -94,7 +94,7 @@ fn exit_statuses_of_replay_and_diff_on_small_logs() {
     EventLog::open(&catalog, CatalogProjection)
         .unwrap()
         .append_blocking(vec![CatalogEvent::ProductAdded {
-            name: "Tux".into(),
+            name: "Tux".try_into().unwrap(),
             price: 25.99,
             quantity: 100,
         }])

@@ -168,10 +168,10 @@ fn replay_and_diff_on_real_logs_and_diverged_copies() {
     {
         let log = EventLog::open(&extra, OrderProjection).unwrap();
         log.append_blocking(vec![OrderEvent::OrderPlaced {
-            number: orders,
-            request_id: "extra".into(),
-            name: "Tux".into(),
-            quantity: 1,
+            number: orders.into(),
+            request_id: "extra".try_into().unwrap(),
+            name: "Tux".try_into().unwrap(),
+            quantity: 1u32.try_into().unwrap(),
         }])
         .unwrap();
     }
@@ -192,8 +192,8 @@ fn replay_and_diff_on_real_logs_and_diverged_copies() {
     let rewritten = OrderEvent::OrderPlaced {
         number,
         request_id,
-        name: "Changed".into(),
-        quantity: 7,
+        name: "Changed".try_into().unwrap(),
+        quantity: 7u32.try_into().unwrap(),
     };
     overwrite_event(&changed, seq, &encode(&rewritten));
     tools(["diff", p(&order(3)), p(&changed)])

@@ -158,9 +158,9 @@ impl Drop for TestFrontend {
 pub async fn buy(catalog: &CatalogClient, request_id: &str, name: &str, quantity: u32) -> Seq {
     let reply = catalog
         .buy(&BuyRequest {
-            request_id: request_id.into(),
-            name: name.into(),
-            quantity,
+            request_id: request_id.try_into().unwrap(),
+            name: name.try_into().unwrap(),
+            quantity: quantity.try_into().unwrap(),
         })
         .await
         .expect("buy");

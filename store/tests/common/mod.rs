@@ -33,8 +33,8 @@ impl Projection<CatalogEvent> for Counts {
     ) -> Result<(), StoreError> {
         let name = event.product();
         let mut table = tables.open(COUNTS)?;
-        let n = table.get(name)?.unwrap_or(0);
-        table.insert(name, n + 1)?;
+        let n = table.get(name.as_str())?.unwrap_or(0);
+        table.insert(name.as_str(), n + 1)?;
         if name == POISON {
             return Err(StoreError::Projection {
                 table: "counts",
@@ -80,9 +80,9 @@ pub fn expected_counts<'a>(
 /// A purchase of `name` identified by `request_id`.
 pub fn purchase(name: &str, request_id: impl Into<String>) -> CatalogEvent {
     CatalogEvent::Purchased {
-        request_id: request_id.into(),
-        name: name.to_string(),
-        quantity: 1,
+        request_id: request_id.into().try_into().unwrap(),
+        name: name.try_into().unwrap(),
+        quantity: 1u32.try_into().unwrap(),
     }
 }
 
@@ -90,13 +90,13 @@ pub fn purchase(name: &str, request_id: impl Into<String>) -> CatalogEvent {
 pub fn event(i: u64) -> CatalogEvent {
     match i % 3 {
         0 => CatalogEvent::ProductAdded {
-            name: format!("toy{}", i % 7),
+            name: format!("toy{}", i % 7).try_into().unwrap(),
             price: i as f64 + 0.5,
             quantity: (i % 100) as u32,
         },
         1 => purchase(&format!("toy{}", i % 7), format!("r{i}")),
         _ => CatalogEvent::Restocked {
-            name: format!("toy{}", i % 7),
+            name: format!("toy{}", i % 7).try_into().unwrap(),
             added: (i % 50) as u32,
         },
     }

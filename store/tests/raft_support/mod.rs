@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
 use std::path::Path;
-use toystore_events::{OrderEvent, Seq};
+use toystore_events::{OrderEvent, OrderNumber, ProductName, Quantity, RequestId, Seq};
 use toystore_store::raft::{Apply, LogStore, RaftStore, StateMachine};
 use toystore_store::{Batch, Projection, ReadTables, StoreError, Table, WriteTables};
 
@@ -78,7 +78,7 @@ impl Projection<OrderEvent> for Orders {
             name,
             quantity,
         } = event;
-        if number.checked_add(1) != Some(seq.0) {
+        if number.0.checked_add(1) != Some(seq.0) {
             return Err(StoreError::Projection {
                 table: "orders",
                 message: format!("order {number} at seq {seq}"),
@@ -86,10 +86,10 @@ impl Projection<OrderEvent> for Orders {
         }
         tables
             .open(ORDERS)?
-            .insert(*number, (name.as_str(), *quantity))?;
+            .insert(number.0, (name.as_str(), quantity.get()))?;
         if tables
             .open(REQUESTS)?
-            .insert(request_id.as_str(), *number)?
+            .insert(request_id.as_str(), number.0)?
             .is_some()
         {
             return Err(StoreError::Projection {
@@ -139,18 +139,17 @@ impl Apply<TestConfig, OrderEvent> for Purchases {
         if let Some(number) = known {
             return Ok(Reply::Placed { number, new: false });
         }
-        if data.quantity == 0 {
-            return Err(StoreError::Projection {
-                table: "orders",
-                message: "a purchase of 0 units".into(),
-            });
-        }
+        // A purchase of 0 units (which the tests use to make an apply fail) is no purchase.
+        let invalid = |e: toystore_events::InvalidInput| StoreError::Projection {
+            table: "orders",
+            message: format!("an invalid purchase: {e}"),
+        };
         let number = batch.last_seq().0;
         batch.append(&OrderEvent::OrderPlaced {
-            number,
-            request_id: data.request_id.clone(),
-            name: data.product.clone(),
-            quantity: data.quantity,
+            number: OrderNumber(number),
+            request_id: RequestId::try_from(data.request_id.as_str()).map_err(invalid)?,
+            name: ProductName::try_from(data.product.as_str()).map_err(invalid)?,
+            quantity: Quantity::try_from(data.quantity).map_err(invalid)?,
         })?;
         Ok(Reply::Placed { number, new: true })
     }

@@ -379,7 +379,7 @@ async fn place_orders(target: &Target, shared: &Shared, n: usize) -> anyhow::Res
         };
         let placed = toystore_frontend::client::decode::<OrderNumber>(200, &body)
             .context("placing orders for order-read")?;
-        numbers.push(placed.order_number);
+        numbers.push(placed.order_number.get());
     }
     Ok(numbers)
 }

@@ -36,6 +36,7 @@ pub use sim::run_clients;
 
 use anyhow::bail;
 use std::time::Duration;
+use toystore_events::{InvalidInput, Quantity};
 
 /// Arguments of `tools client`.
 #[derive(Debug, Clone, clap::Args)]
@@ -58,9 +59,9 @@ pub struct ClientArgs {
     /// Seed of the clients' random choices (default: random; the report shows it).
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
-    /// Units per order.
-    #[arg(long, default_value_t = 1)]
-    pub quantity: u32,
+    /// Units per order (1 to 1,000,000).
+    #[arg(long, default_value = "1", value_parser = parse_quantity)]
+    pub quantity: Quantity,
     /// Per-request timeout, e.g. 15s or 500ms.
     #[arg(long, default_value = "15s", value_parser = toystore_config::duration::parse_positive)]
     pub timeout: Duration,
@@ -83,7 +84,7 @@ pub struct ClientConfig {
     /// Seed of the random choices; client `i` uses `seed + i`.
     pub seed: u64,
     /// Units per order.
-    pub quantity: u32,
+    pub quantity: Quantity,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Attempts per buy (the first and the retries) on connection errors and 503s.
@@ -108,7 +109,7 @@ impl ClientConfig {
             iterations,
             clients,
             seed: rand::random(),
-            quantity: 1,
+            quantity: Quantity::ONE,
             timeout: Duration::from_secs(15),
             buy_attempts: 4,
             progress: false,
@@ -124,9 +125,6 @@ impl ClientConfig {
         if self.clients == 0 {
             bail!("--clients must be at least 1");
         }
-        if self.quantity == 0 {
-            bail!("--quantity must be at least 1");
-        }
         if self.buy_attempts == 0 {
             bail!("buy attempts must be at least 1");
         }
@@ -134,6 +132,13 @@ impl ClientConfig {
             .map_err(|e| anyhow::anyhow!("invalid front-end URL: {e}"))?;
         Ok(())
     }
+}
+
+/// `--quantity`: an integer the store accepts as a purchase's units.
+fn parse_quantity(text: &str) -> Result<Quantity, InvalidInput> {
+    text.parse::<u32>()
+        .map_err(|_| InvalidInput::Quantity)
+        .and_then(Quantity::try_from)
 }
 
 /// Runs `tools client`: exit status 0 when every order was read back identical, 1 if not.

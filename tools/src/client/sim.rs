@@ -18,6 +18,7 @@ use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
+use toystore_events::ProductName;
 use toystore_frontend::api::OrderRecord;
 use toystore_frontend::client::{ClientOptions, FrontendClient, FrontendError};
 
@@ -82,7 +83,7 @@ impl Sim {
     }
 
     /// The query/buy loop.
-    async fn load(&mut self, config: &ClientConfig, toys: &[String], bar: &ProgressBar) {
+    async fn load(&mut self, config: &ClientConfig, toys: &[ProductName], bar: &ProgressBar) {
         let deadline = config.stop_after.map(|d| Instant::now() + d);
         for _ in 0..config.iterations {
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -108,11 +109,11 @@ impl Sim {
     }
 
     /// Queries one toy; `Some(quantity > 0)` when the store answered.
-    async fn query_once(&mut self, name: &str) -> Option<bool> {
+    async fn query_once(&mut self, name: &ProductName) -> Option<bool> {
         self.query.count += 1;
         let started = Instant::now();
         match self.client.product(name).await {
-            Ok(product) if product.name == name => {
+            Ok(product) if product.name == *name => {
                 self.query.answered(started);
                 Some(product.quantity > 0)
             }
@@ -131,13 +132,13 @@ impl Sim {
 
     /// Buys `config.quantity` of `name`, retrying with the same idempotency key, and
     /// records what came of it in the history, if any.
-    async fn buy_once(&mut self, config: &ClientConfig, name: &str) {
+    async fn buy_once(&mut self, config: &ClientConfig, name: &ProductName) {
         self.buy.count += 1;
         // Not from the seeded generator: keys must be unique across runs against one store.
         let key = uuid::Uuid::new_v4().to_string();
         let history = config.history.as_ref();
         if let Some(h) = history {
-            h.invoke(&key, name, config.quantity);
+            h.invoke(&key, name, config.quantity.get());
         }
         let outcome = self.buy_with_retries(config, name, &key).await;
         if let Some(h) = history {
@@ -149,19 +150,27 @@ impl Sim {
         }
     }
 
-    async fn buy_with_retries(&mut self, config: &ClientConfig, name: &str, key: &str) -> Bought {
+    async fn buy_with_retries(
+        &mut self,
+        config: &ClientConfig,
+        name: &ProductName,
+        key: &str,
+    ) -> Bought {
         let started = Instant::now();
         for attempt in 1..=config.buy_attempts {
-            let bought = self.client.buy(name, config.quantity, Some(key)).await;
+            let bought = self
+                .client
+                .buy(name, config.quantity.get(), Some(key))
+                .await;
             let retryable = match bought {
                 Ok(placed) => {
                     self.buy.answered(started);
                     self.orders.push(OrderRecord {
                         number: placed.order_number,
-                        name: name.to_string(),
+                        name: name.clone(),
                         quantity: config.quantity,
                     });
-                    return Bought::Placed(placed.order_number);
+                    return Bought::Placed(placed.order_number.get());
                 }
                 Err(FrontendError::InsufficientStock(_)) => {
                     self.buy.answered(started);
@@ -240,11 +249,11 @@ impl Sim {
                 | Err(FrontendError::Transport { message, .. })
                     if !last =>
                 {
-                    tracing::debug!(order = order.number, %message, "order check retry");
+                    tracing::debug!(order = order.number.get(), %message, "order check retry");
                 }
                 // "<status> <message>", or what failed.
                 Err(e) => {
-                    self.fail_check(order.number, e.to_string());
+                    self.fail_check(order.number.get(), e.to_string());
                     return;
                 }
             }
@@ -274,7 +283,7 @@ fn progress_bar(config: &ClientConfig, len: u64) -> ProgressBar {
 }
 
 /// Lists the toys (`GET /products`).
-async fn list_toys(client: &FrontendClient) -> anyhow::Result<Vec<String>> {
+async fn list_toys(client: &FrontendClient) -> anyhow::Result<Vec<ProductName>> {
     let url = client.url(&["products"])?;
     let toys = match client.products().await {
         Ok(toys) => toys,
@@ -357,7 +366,7 @@ pub async fn run_clients(config: ClientConfig) -> anyhow::Result<ClientReport> {
             }
         }
         for order in &sim.orders {
-            *numbers.entry(order.number).or_default() += 1;
+            *numbers.entry(order.number.get()).or_default() += 1;
         }
     }
     for (number, times) in numbers.iter().filter(|(_, t)| **t > 1) {

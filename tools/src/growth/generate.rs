@@ -42,7 +42,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use toystore_catalog::toys::TOYS;
-use toystore_events::OrderEvent;
+use toystore_events::{InvalidInput, OrderEvent, OrderNumber, ProductName, Quantity, RequestId};
 use toystore_order::apply::Orders as Applier;
 use toystore_order::replica::OrderStore;
 use toystore_order::types::{OrderRaft, Proposal, Purchase};
@@ -89,28 +89,38 @@ pub struct Generated {
 pub struct Orders {
     rng: StdRng,
     next: u64,
+    /// The catalog's toys, as names.
+    toys: Vec<ProductName>,
+    /// The quantities an order is drawn from (1 to 5).
+    quantities: Vec<Quantity>,
 }
 
 impl Orders {
     /// The orders for `seed`, starting at order number 0.
-    pub fn new(seed: u64) -> Self {
-        Self {
+    pub fn new(seed: u64) -> Result<Self, InvalidInput> {
+        Ok(Self {
             rng: StdRng::seed_from_u64(seed),
             next: 0,
-        }
+            toys: TOYS
+                .iter()
+                .map(|(name, _price)| ProductName::try_from(*name))
+                .collect::<Result<_, _>>()?,
+            quantities: (1..=5u32)
+                .map(Quantity::try_from)
+                .collect::<Result<_, _>>()?,
+        })
     }
 
     /// The next order (number 0, 1, 2, ...).
     pub fn next_order(&mut self) -> OrderEvent {
-        let request_id = uuid::Builder::from_random_bytes(self.rng.random())
-            .into_uuid()
-            .to_string();
-        let (name, _price) = TOYS[self.rng.random_range(0..TOYS.len())];
+        let request_id = uuid::Builder::from_random_bytes(self.rng.random()).into_uuid();
+        let name = self.toys[self.rng.random_range(0..self.toys.len())].clone();
+        let quantity = self.quantities[self.rng.random_range(0..self.quantities.len())];
         let order = OrderEvent::OrderPlaced {
-            number: self.next,
-            request_id,
-            name: name.to_string(),
-            quantity: self.rng.random_range(1..=5),
+            number: OrderNumber(self.next),
+            request_id: RequestId::from(request_id),
+            name,
+            quantity,
         };
         self.next += 1;
         order
@@ -158,7 +168,7 @@ pub async fn generate(
         .apply(first)
         .await
         .with_context(|| format!("applying the membership to {}", path.display()))?;
-    let mut source = Orders::new(seed);
+    let mut source = Orders::new(seed)?;
     let batch = batch.max(1) as u64;
     let mut written = 0;
     while written < orders {
@@ -244,10 +254,10 @@ mod tests {
     #[test]
     fn orders_are_realistic_and_a_function_of_the_seed() {
         let a: Vec<OrderEvent> = {
-            let mut o = Orders::new(7);
+            let mut o = Orders::new(7).unwrap();
             (0..50).map(|_| o.next_order()).collect()
         };
-        let mut b = Orders::new(7);
+        let mut b = Orders::new(7).unwrap();
         assert!(a.iter().all(|e| *e == b.next_order()));
         for (
             i,
@@ -259,13 +269,12 @@ mod tests {
             },
         ) in a.iter().enumerate()
         {
-            assert_eq!(*number, i as u64);
+            assert_eq!(number.get(), i as u64);
             assert!(uuid::Uuid::parse_str(request_id).is_ok(), "{request_id}");
-            assert!(toystore_events::valid_request_id(request_id));
-            assert!(TOYS.iter().any(|(t, _)| t == name));
-            assert!((1..=5).contains(quantity));
+            assert!(TOYS.iter().any(|(t, _)| *name == **t));
+            assert!((1..=5).contains(&quantity.get()));
         }
-        assert_ne!(a[0], Orders::new(8).next_order());
+        assert_ne!(a[0], Orders::new(8).unwrap().next_order());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
