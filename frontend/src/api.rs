@@ -76,7 +76,7 @@ pub struct OrderNumber {
 }
 
 /// `GET /health`: the process is up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     /// Always `"ok"`.
     pub status: String,

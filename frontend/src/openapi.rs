@@ -9,7 +9,7 @@
 //! [`Error`].
 //! `frontend/tests/openapi.rs` validates every example of docs/API.md against this document.
 
-use crate::api::{Data, Error, ErrorFields, OrderBody, OrderNumber, OrderRecord, Product};
+use crate::api::{Data, Error, ErrorFields, Health, OrderBody, OrderNumber, OrderRecord, Product};
 use utoipa::OpenApi;
 use warp::{Filter, Rejection, Reply};
 
@@ -67,6 +67,25 @@ pub fn place_order() {}
 )]
 pub fn order() {}
 
+/// Liveness: the front-end process answers.
+#[utoipa::path(
+    get,
+    path = "/health",
+    responses((status = 200, description = "Up", body = Data<Health>))
+)]
+pub fn health() {}
+
+/// The catalog's stock changes as Server-Sent Events, for browsers: a `stock` event per
+/// change (`{"seq", "name", "kind"}`, kind `purchased`, `restocked` or `added`; the event id
+/// is the seq), and a `resync` event when changes may have been missed (read the stock
+/// again). Read-only; no request ids.
+#[utoipa::path(
+    get,
+    path = "/events",
+    responses((status = 200, description = "An endless event stream", content_type = "text/event-stream", body = String))
+)]
+pub fn events() {}
+
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
@@ -74,8 +93,16 @@ pub fn order() {}
         title = "toystore",
         description = "The public REST API of the toy store's front-end."
     ),
-    paths(product, products, place_order, order),
-    components(schemas(Product, OrderBody, OrderNumber, OrderRecord, Error, ErrorFields))
+    paths(product, products, place_order, order, health, events),
+    components(schemas(
+        Product,
+        OrderBody,
+        OrderNumber,
+        OrderRecord,
+        Health,
+        Error,
+        ErrorFields
+    ))
 )]
 pub struct ApiDoc;
 

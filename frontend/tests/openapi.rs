@@ -132,6 +132,64 @@ fn replies_of_the_wrong_shape_do_not_match() {
     assert!(check(&doc, "get", "/products", 418, &json!({})).is_err());
 }
 
+/// Validates `instance` against the document's request body schema of `POST /orders`.
+fn check_order_body(doc: &Value, instance: &Value) -> Result<(), String> {
+    let schema = "/paths/~1orders/post/requestBody/content/application~1json/schema";
+    if doc.pointer(schema).is_none() {
+        return Err("the document has no body for POST /orders".into());
+    }
+    let mut root = doc.clone();
+    root["$ref"] = json!(format!("#{schema}"));
+    let validator = jsonschema::validator_for(&root).map_err(|e| e.to_string())?;
+    validator.validate(instance).map_err(|e| e.to_string())
+}
+
+#[test]
+fn the_contracts_order_body_matches_and_bad_bodies_do_not() {
+    let doc = document();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/API.md"))
+        .expect("docs/API.md");
+    // "Body: `{...}`" under POST /orders.
+    let body = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Body: `")?.split_once('`').map(|(b, _)| b))
+        .expect("API.md gives the order body");
+    let body: Value = serde_json::from_str(body).unwrap();
+    check_order_body(&doc, &body).unwrap_or_else(|e| panic!("{body}: {e}"));
+    for wrong in [
+        json!({"name": "Tux"}),
+        json!({"name": "Tux", "quantity": 0}),
+        json!({"name": "Tux", "quantity": 1_000_001}),
+        json!({"name": "Tux", "quantity": 1.5}),
+        json!({"name": "", "quantity": 1}),
+        json!({"name": "Tux", "quantity": 1, "extra": true}),
+    ] {
+        assert!(
+            check_order_body(&doc, &wrong).is_err(),
+            "the document accepts {wrong}"
+        );
+    }
+}
+
+#[test]
+fn the_operational_routes_are_described() {
+    let doc = document();
+    check(
+        &doc,
+        "get",
+        "/health",
+        200,
+        &json!({"data": {"status": "ok"}}),
+    )
+    .unwrap();
+    assert!(check(&doc, "get", "/health", 200, &json!({"status": "ok"})).is_err());
+    assert!(
+        doc.pointer("/paths/~1events/get/responses/200/content/text~1event-stream")
+            .is_some(),
+        "GET /events as an event stream"
+    );
+}
+
 #[tokio::test]
 async fn the_front_end_serves_the_document() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -2,8 +2,10 @@
 //! socket, so no client library normalises the path first) ask for names made of dots or
 //! holding tab, CR or LF, literal or percent-encoded: each is not a toy, so each is a 404
 //! JSON error, never a 503 and never another toy's answer (`Tux%0A` is not `Tux`). The same
-//! names on the routes that take a number answer a 4xx JSON error. The catalog's product
-//! route refuses them in its path form and gets them byte for byte in its query form.
+//! names on the routes that take a number (the front-end's `/orders/<n>`, a replica's
+//! `/internal/orders/<n>`) answer a 4xx JSON error, and as an asset's name a 404. The
+//! catalog's product route refuses them in its path form and gets them byte for byte in its
+//! query form.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -57,6 +59,10 @@ async fn every_name_reaches_the_catalog_exactly() {
             let (status, body) = raw_get(frontend.addr, &format!("/products/{name}")).await;
             assert_eq!(status, 404, "/products/{name}: {body}");
             assert_eq!(body["error"]["message"], "product not found", "{name}");
+            let path = format!("/assets/{name}");
+            let (status, body) = raw_get(frontend.addr, &path).await;
+            assert_eq!(status, 404, "{path}: {body}");
+            assert_eq!(body["error"]["code"], 404, "{path}");
             for route in ["/orders/", "/orders/1"] {
                 let path = format!("{route}{name}");
                 let (status, body) = raw_get(frontend.addr, &path).await;
@@ -74,6 +80,19 @@ async fn every_name_reaches_the_catalog_exactly() {
         let (status, body) = raw_get_with(catalog.addr, &path, &auth).await;
         assert_eq!(status, 404, "{path}: {body}");
     }
+
+    // A replica's order route takes a number: these are 4xx JSON errors there too.
+    let (replica, stop_replica) = common::start_replica(dir.path(), &catalog.url).await;
+    let replica: SocketAddr = replica.trim_start_matches("http://").parse().unwrap();
+    for name in NOT_TOYS {
+        for route in ["/internal/orders/", "/internal/orders/1"] {
+            let path = format!("{route}{name}");
+            let (status, body) = raw_get_with(replica, &path, &auth).await;
+            assert_eq!(status, 400, "{path}: {body}");
+            assert_eq!(body["error"]["message"], "invalid order number", "{path}");
+        }
+    }
+    let _ = stop_replica.send(());
 
     // The catalog's query form carries any name as it is.
     let client = http();

@@ -48,6 +48,8 @@ function render(view) {
       cell(r.up ? r.term : null, "num"),
       cell(r.up ? r.last_log_index : null, "num"),
       cell(r.up ? r.applied : null, "num"),
+      // Lag: the leader's last log index minus this replica's, from the same round of
+      // health answers ("–" while either is unknown).
       cell(r.lag, "num"),
       cell(r.up ? r.last_seq : null, "num"),
     );
@@ -56,6 +58,9 @@ function render(view) {
   const fe = view.frontend;
   const c = fe.cache;
   definitions(document.getElementById("frontend"), [
+    // This page's answer came from the front-end: it is up, at the page's address.
+    ["address", window.location.origin],
+    ["health", "up"],
     ["sends orders to", fe.leader ? "order-" + fe.leader : "no leader known"],
     ["cache", c ? (c.active ? "serving" : "suspended") : "off"],
     ["cache entries", c ? c.entries + " / " + c.capacity : null],

@@ -1,14 +1,20 @@
-//! `--log-format json` (here through `TOYSTORE_LOG_FORMAT`, the flag's environment
-//! variable): every service writes one JSON object per log line, with a level, a
-//! timestamp and a message, for log shippers; the default stays human lines.
+//! `--log-format json` (the flag, or `TOYSTORE_LOG_FORMAT`, its environment variable):
+//! every service writes one JSON object per log line, with a level, a timestamp and a
+//! message, for log shippers; the default stays human lines.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use toystore_tests::start_with;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use toystore_tests::{start_with, READY};
+use toystore_tools::cluster::Service;
+
+const NODE: &str = env!("CARGO_BIN_EXE_toystore-node");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_service_logs_json_lines_when_asked() {
-    let store = start_with(env!("CARGO_BIN_EXE_toystore-node"), |spec| {
+    let store = start_with(NODE, |spec| {
         spec.env.push(("TOYSTORE_LOG_FORMAT".into(), "json".into()));
     })
     .await
@@ -36,4 +42,56 @@ async fn every_service_logs_json_lines_when_asked() {
         services += 1;
     }
     assert_eq!(services, 5, "catalog, three replicas, front-end");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lines_are_human_by_default_and_the_flag_asks_for_json() {
+    let mut store = start_with(NODE, |_| {}).await.unwrap();
+    // Without flag or variable: human lines, none of them JSON.
+    let log = store.dir.path().join("logs").join("catalog.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "{} is empty", log.display());
+    for line in lines {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_err(),
+            "a JSON line by default: {line}"
+        );
+    }
+
+    // The catalog started again by hand, on the same cluster file, with the flag.
+    store.cluster.kill(Service::Catalog).await.unwrap();
+    let config = store.cluster.config().data_dir.join("toystore.toml");
+    let mut catalog = tokio::process::Command::new(NODE)
+        .arg("catalog")
+        .arg("--config")
+        .arg(&config)
+        .args(["--log-format", "json"])
+        .env_remove("TOYSTORE_LOG_FORMAT")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(catalog.stderr.take().unwrap()).lines();
+    let first = tokio::time::timeout(READY, lines.next_line())
+        .await
+        .expect("the catalog logs at start-up")
+        .unwrap()
+        .expect("a line before the catalog exits");
+    let v: serde_json::Value = serde_json::from_str(&first)
+        .unwrap_or_else(|e| panic!("not JSON with --log-format json ({e}): {first}"));
+    assert!(
+        v["level"].is_string() && v["timestamp"].is_string(),
+        "{first}"
+    );
+    // It is the real catalog, serving: the store sells through it.
+    store
+        .shop
+        .buy_until_placed("log-flag", "Tux", 1, Duration::from_secs(30))
+        .await
+        .unwrap();
+    catalog.kill().await.unwrap();
 }

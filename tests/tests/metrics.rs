@@ -117,6 +117,21 @@ async fn every_service_exports_metrics_that_move_with_requests() {
         assert!(has(&fe1, m), "{m} missing");
     }
     assert!(value(&fe1, "toystore_frontend_leader", &[]) >= 1.0);
+    // The purchases of a cached toy invalidate it (the catalog's stream delivers that
+    // asynchronously, so wait for it).
+    let invalidations = "toystore_cache_invalidations_total";
+    let deadline = tokio::time::Instant::now() + toystore_tests::READY;
+    loop {
+        let now = scrape(&shop, &shop.base()).await;
+        if value(&now, invalidations, &[]) > value(&fe0, invalidations, &[]) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no invalidation counted after two purchases of a cached toy"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     // Catalog: purchases and stock per toy.
     assert_eq!(
@@ -135,6 +150,10 @@ async fn every_service_exports_metrics_that_move_with_requests() {
         ("status", "200"),
     ];
     assert!(value(&cat1, queries, &buys) - value(&cat0, queries, &buys) >= 2.0);
+    assert!(
+        value(&cat1, latency, &buys) - value(&cat0, latency, &buys) >= 2.0,
+        "the catalog's latency histogram counts its buys"
+    );
 
     // Replicas: the log grew by two orders on each (once replicated); the leader reports
     // commits, batch sizes, a commit index and its followers' lag.
@@ -166,6 +185,15 @@ async fn every_service_exports_metrics_that_move_with_requests() {
             let commits = value(&after, "toystore_order_commit_seconds", &[])
                 - value(before, "toystore_order_commit_seconds", &[]);
             assert!(commits >= 1.0, "leader {id} counted no commit");
+            let places = [
+                ("route", "/internal/orders"),
+                ("method", "POST"),
+                ("status", "200"),
+            ];
+            assert!(
+                value(&after, latency, &places) - value(before, latency, &places) >= 2.0,
+                "the leader's latency histogram counts the two purchases"
+            );
             assert!(value(&after, "toystore_order_batch_size", &[]) >= 1.0);
             assert!(value(&after, "toystore_raft_commit_index", &[]) >= 1.0);
             assert_eq!(

@@ -1,7 +1,8 @@
 //! Shared helpers of the front-end's integration tests: the catalog's test harness
 //! (included from `catalog/tests/common`, so both crates start catalogs the same way),
 //! plus a front-end started in-process on a loopback port (stopped again when its guard
-//! drops), its typed client and its cache metrics.
+//! drops), its typed client and its cache metrics, and an order replica that leads a
+//! cluster of one.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -166,4 +167,49 @@ pub async fn buy(catalog: &CatalogClient, request_id: &str, name: &str, quantity
         .expect("buy");
     assert!(!reply.replayed, "fresh request id");
     reply.seq
+}
+
+/// Starts one order replica (a cluster of one) on the catalog at `catalog_url` and has it
+/// lead; returns its base URL.
+pub async fn start_replica(
+    dir: &std::path::Path,
+    catalog_url: &str,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = toystore_order::server::ServerConfig {
+        id: 1,
+        db_path: dir.join("order-1.redb"),
+        replicas: vec![(1, addr)],
+        catalog_url: catalog_url.to_string(),
+        token: token(),
+        raft: toystore_config::OrderConfig::default(),
+        timeouts: Default::default(),
+        watch: None,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(toystore_order::server::run(listener, config, async move {
+        let _ = rx.await;
+    }));
+    let url = format!("http://{addr}");
+    // It leads, so a request that got past validation would be placed (or refused with
+    // 421 if it did not lead): the checks below can tell.
+    let http = http();
+    wait_until("the replica leads", || {
+        let campaign = http
+            .post(format!("{url}/internal/raft/campaign"))
+            .bearer_auth(token().expose());
+        let health = http.get(format!("{url}/health"));
+        async move {
+            let _ = campaign.send().await;
+            let Ok(resp) = health.send().await else {
+                return false;
+            };
+            resp.json::<Value>()
+                .await
+                .is_ok_and(|h| h["data"]["role"] == "leader")
+        }
+    })
+    .await;
+    (url, tx)
 }
