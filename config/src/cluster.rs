@@ -43,6 +43,9 @@
 //!
 //! Durations are humantime text (`"500ms"`, `"2m"`); a file from before that, with whole
 //! milliseconds under the old `…_ms` names, still reads.
+//!
+//! Why one file of this length: the cluster file is one document; its sections, defaults and
+//! validation are read together (and the tests check them together).
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;

@@ -23,6 +23,10 @@
 //! `room_for_a_poll` (a lookup's election request and deadline), `checked` (what a health
 //! round does with the leader in use), `hint_applies` and `still_usable` (leader hints and
 //! failed leaders).
+//!
+//! Why one file of this length: the health rounds, the lookup and the election request all
+//! read and write the one leader slot; its rules are the small functions above, each
+//! unit-tested here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

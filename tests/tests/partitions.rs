@@ -30,9 +30,10 @@ use toystore_tools::cluster::Service;
 
 /// How long clients buy while the partition holds.
 const PARTITION: Duration = Duration::from_secs(5);
-/// The bound on "sells again" in `raft` mode (the issue asks for about a second; this leaves
-/// room for a slow, shared machine).
-const RAFT_RESUME: Duration = Duration::from_secs(3);
+/// The bound on "sells again" in `raft` mode: about a second, as asked (measured 0.59–0.61 s
+/// with all ten partition tests running at once on two cores; the rest is room for a
+/// slower machine).
+const RAFT_RESUME: Duration = Duration::from_millis(1500);
 const TOYS: [&str; 5] = ["Tux", "Whale", "Elephant", "Bird", "Risk"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,10 @@
 //! argument), waits until the store serves, and can kill (SIGKILL), restart and stop
 //! (SIGTERM) any service. Children are killed when the `Cluster` is dropped, so nothing
 //! outlives a test.
+//!
+//! Why one file of this length: it is one type, [`Cluster`], and the spec it starts from;
+//! every method is about the same set of child processes (start, wait, kill, restart, stop),
+//! which must stay in one place to keep the kill-on-drop guarantee.
 
 use crate::netns::Hosts;
 use anyhow::{bail, Context};

@@ -18,6 +18,9 @@
 //!
 //! This is a measurement, not a test: the figures depend on the machine. `--out FILE` writes
 //! the table as Markdown, `--json FILE` every run.
+//!
+//! Why one file of this length: the fault kinds, the buyer that times the window and the
+//! table are one measurement; split, each part would only make sense next to the others.
 
 use crate::cluster::{Cluster, ClusterSpec, Service};
 use anyhow::{bail, Context};

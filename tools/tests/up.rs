@@ -200,3 +200,107 @@ async fn up_with_raft_elections_serves_orders() {
     assert_eq!(used.order.election, toystore_config::Election::Raft);
     up.interrupt().await;
 }
+
+/// The network namespaces of toystore runs that exist now.
+fn namespaces() -> std::collections::BTreeSet<String> {
+    std::fs::read_dir("/run/netns")
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("toystore"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The processes running inside namespace `ns`.
+fn pids_in(ns: &str) -> Vec<i32> {
+    let out = Command::new("ip")
+        .args(["netns", "pids", ns])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Whether process `pid` still runs (a zombie waiting to be reaped does not).
+fn runs(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit_once(") ")?.1.chars().next()?;
+            Some(state != 'Z' && state != 'X')
+        })
+        .unwrap_or(false)
+}
+
+/// `tools up --netns` (root, as CI runs): each service on a host of its own, serving at its
+/// bridge address; stopped, it removes every namespace it made; killed (SIGKILL, so it
+/// cleans nothing), the next run removes what it left and kills the services still running
+/// in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_on_separate_hosts_removes_its_namespaces_even_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ClusterSpec::on_free_ports(PathBuf::new(), Vec::new(), dir.path())
+        .unwrap()
+        .config;
+    let config_path = dir.path().join("in.toml");
+    std::fs::write(&config_path, config.to_toml()).unwrap();
+    let data = dir.path().join("data");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let before = namespaces();
+
+    let (up, banner) = Up::start(&data, &config_path, &["--netns"]);
+    let ours: Vec<String> = namespaces().difference(&before).cloned().collect();
+    assert!(
+        ours.iter().any(|n| n.ends_with("-hub")) && ours.len() >= 6,
+        "a hub and a namespace per service: {ours:?}"
+    );
+    let frontend = banner
+        .iter()
+        .find_map(|l| {
+            let at = l.find("http://10.77.0.")?;
+            Some(l[at..].split_whitespace().next()?.to_string())
+        })
+        .unwrap_or_else(|| panic!("no front-end on the bridge in {banner:?}"));
+    assert_eq!(
+        get(&http, format!("{frontend}/products/Tux")).await["data"]["name"],
+        "Tux"
+    );
+    up.interrupt().await;
+    let left: Vec<&String> = ours.iter().filter(|n| namespaces().contains(*n)).collect();
+    assert!(left.is_empty(), "left behind after a clean stop: {left:?}");
+
+    // A crashed run leaves its namespaces, with its services running inside.
+    let (up, _) = Up::start(&data, &config_path, &["--netns"]);
+    let stale: Vec<String> = namespaces().difference(&before).cloned().collect();
+    let pids: Vec<i32> = stale.iter().flat_map(|n| pids_in(n)).collect();
+    assert!(pids.len() >= 5, "services inside {stale:?}: {pids:?}");
+    drop(up); // SIGKILL
+    assert!(stale.iter().all(|n| namespaces().contains(n)));
+    assert!(
+        pids.iter().any(|p| runs(*p)),
+        "the services outlive the tool"
+    );
+
+    // The next run cleans up: the old services are killed, and whatever namespaces remain
+    // by those names are the new run's own.
+    let (up, _) = Up::start(&data, &config_path, &["--netns"]);
+    let still: Vec<&i32> = pids.iter().filter(|p| runs(**p)).collect();
+    assert!(still.is_empty(), "stale services still running: {still:?}");
+    for ns in stale.iter().filter(|n| namespaces().contains(*n)) {
+        assert!(
+            pids_in(ns).iter().all(|p| !pids.contains(p)),
+            "{ns} still holds an old process"
+        );
+    }
+    up.interrupt().await;
+    let left: Vec<String> = namespaces().difference(&before).cloned().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

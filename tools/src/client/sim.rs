@@ -8,6 +8,9 @@
 //!
 //! Every request goes through [`FrontendClient`]; what a reply means for the statistics is
 //! decided here from its typed [`FrontendError`].
+//!
+//! Why one file of this length: one simulated client (its loop, its buy with retries, its
+//! order check) and the merge of all clients' results, which share its counters.
 
 use super::report::{ClientReport, Recorder, Verification};
 use super::ClientConfig;
