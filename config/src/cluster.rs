@@ -39,6 +39,12 @@
 //! health = "500ms"
 //! raft_rpc = "10s"
 //! membership = "10s"
+//! election = "1s"
+//! leader_poll = "25ms"
+//! reconnect_min = "50ms"
+//! reconnect_max = "2s"
+//! completion_check = "500ms"
+//! keep_alive = "15s"
 //! ```
 //!
 //! Durations are humantime text (`"500ms"`, `"2m"`); a file from before that, with whole
@@ -201,7 +207,9 @@ pub struct OrderConfig {
     pub reconcile_every: Duration,
 }
 
-/// `[timeouts]`: how long one call between the store's services may take.
+/// `[timeouts]`: how long the store waits: for one call between its services, and before
+/// it looks again (a leader being elected, a broken event stream, a purchase left half
+/// done, an idle browser stream).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
@@ -222,6 +230,24 @@ pub struct Timeouts {
     /// `frontend` election policy) before it answers that no replica leads.
     #[serde(with = "crate::duration::human")]
     pub election: Duration,
+    /// While a purchase waits for a leader to be elected, how often the front-end looks
+    /// again.
+    #[serde(with = "crate::duration::human")]
+    pub leader_poll: Duration,
+    /// A broken event stream (the front-end's invalidations, a replica's follow of the
+    /// catalog) is reconnected after this, the wait doubling on each failure ...
+    #[serde(with = "crate::duration::human")]
+    pub reconnect_min: Duration,
+    /// ... up to this.
+    #[serde(with = "crate::duration::human")]
+    pub reconnect_max: Duration,
+    /// How often each replica checks the catalog purchases it has seen for orders (and the
+    /// leader completes those waiting longer than `order.complete_after`).
+    #[serde(with = "crate::duration::human")]
+    pub completion_check: Duration,
+    /// How often an idle `/events` stream sends browsers a comment, so proxies keep it open.
+    #[serde(with = "crate::duration::human")]
+    pub keep_alive: Duration,
 }
 
 impl Default for Timeouts {
@@ -232,6 +258,11 @@ impl Default for Timeouts {
             raft_rpc: Duration::from_secs(10),
             membership: Duration::from_secs(10),
             election: Duration::from_secs(1),
+            leader_poll: Duration::from_millis(25),
+            reconnect_min: Duration::from_millis(50),
+            reconnect_max: Duration::from_secs(2),
+            completion_check: Duration::from_millis(500),
+            keep_alive: Duration::from_secs(15),
         }
     }
 }
@@ -406,6 +437,11 @@ impl ClusterConfig {
             ("timeouts.raft_rpc", t.raft_rpc),
             ("timeouts.membership", t.membership),
             ("timeouts.election", t.election),
+            ("timeouts.leader_poll", t.leader_poll),
+            ("timeouts.reconnect_min", t.reconnect_min),
+            ("timeouts.reconnect_max", t.reconnect_max),
+            ("timeouts.completion_check", t.completion_check),
+            ("timeouts.keep_alive", t.keep_alive),
         ];
         if let Some((name, _)) = lasting.iter().find(|(_, d)| *d < Duration::from_millis(1)) {
             return Err(InvalidConfig::Duration(name));
@@ -423,6 +459,11 @@ impl ClusterConfig {
         if o.snapshot_every == 0 {
             return Err(InvalidConfig::Rule(
                 "order.snapshot_every must be at least 1",
+            ));
+        }
+        if t.reconnect_max < t.reconnect_min {
+            return Err(InvalidConfig::Rule(
+                "timeouts.reconnect_max must not be below timeouts.reconnect_min",
             ));
         }
         if f.attempt_timeout > f.failover_timeout {
@@ -500,6 +541,35 @@ mod tests {
         assert!(ClusterConfig::parse("[frontend]\nattempt_timeout = 0\n").is_err());
         let longer = "[frontend]\nattempt_timeout = 3000\nfailover_timeout = 2000\n";
         assert!(ClusterConfig::parse(longer).is_err());
+    }
+
+    #[test]
+    fn waits_and_pacing_come_from_timeouts_with_defaults() {
+        let d = Timeouts::default();
+        assert_eq!(
+            (d.leader_poll, d.reconnect_min, d.reconnect_max),
+            (
+                Duration::from_millis(25),
+                Duration::from_millis(50),
+                Duration::from_secs(2)
+            )
+        );
+        assert_eq!(
+            (d.completion_check, d.keep_alive),
+            (Duration::from_millis(500), Duration::from_secs(15))
+        );
+        let text = "[timeouts]\nleader_poll = \"10ms\"\nreconnect_min = \"20ms\"\nreconnect_max = \"1s\"\ncompletion_check = \"2s\"\nkeep_alive = \"30s\"\n";
+        let t = ClusterConfig::parse(text).expect("valid").timeouts;
+        assert_eq!(t.leader_poll, Duration::from_millis(10));
+        assert_eq!(t.reconnect_min, Duration::from_millis(20));
+        assert_eq!(t.reconnect_max, Duration::from_secs(1));
+        assert_eq!(t.completion_check, Duration::from_secs(2));
+        assert_eq!(t.keep_alive, Duration::from_secs(30));
+        let upside = "[timeouts]\nreconnect_min = \"3s\"\nreconnect_max = \"1s\"\n";
+        let e = ClusterConfig::parse(upside).expect_err("max below min");
+        assert!(e.to_string().contains("reconnect_max"), "{e}");
+        let zero = ClusterConfig::parse("[timeouts]\nleader_poll = \"0ms\"\n").expect_err("zero");
+        assert!(zero.to_string().contains("timeouts.leader_poll"), "{zero}");
     }
 
     #[test]

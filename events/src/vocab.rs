@@ -44,11 +44,6 @@ pub enum InvalidInput {
 pub struct ProductName(String);
 
 impl ProductName {
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The name as an owned string.
     pub fn into_string(self) -> String {
         self.0
@@ -66,65 +61,83 @@ impl TryFrom<String> for ProductName {
     }
 }
 
-impl TryFrom<&str> for ProductName {
-    type Error = InvalidInput;
+/// The conversions and comparisons a word held as text has, whatever its rule: its text
+/// (`as_str`, `Deref`, `Borrow<str>`, `Display`, into `String`), parsing (`FromStr` and
+/// `TryFrom<&str>`, both through the type's own `TryFrom<String>`, where the rule is), and
+/// equality with plain strings.
+macro_rules! text_word {
+    ($word:ident) => {
+        impl $word {
+            /// The text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
 
-    fn try_from(name: &str) -> Result<Self, InvalidInput> {
-        ProductName::try_from(name.to_owned())
-    }
+        impl TryFrom<&str> for $word {
+            type Error = InvalidInput;
+
+            fn try_from(text: &str) -> Result<Self, InvalidInput> {
+                $word::try_from(text.to_owned())
+            }
+        }
+
+        impl FromStr for $word {
+            type Err = InvalidInput;
+
+            fn from_str(text: &str) -> Result<Self, InvalidInput> {
+                $word::try_from(text)
+            }
+        }
+
+        impl From<$word> for String {
+            fn from(word: $word) -> String {
+                word.0
+            }
+        }
+
+        impl std::ops::Deref for $word {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $word {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $word {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $word {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $word {
+            fn eq(&self, other: &String) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl fmt::Display for $word {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
 }
 
-impl FromStr for ProductName {
-    type Err = InvalidInput;
-
-    fn from_str(name: &str) -> Result<Self, InvalidInput> {
-        ProductName::try_from(name)
-    }
-}
-
-impl From<ProductName> for String {
-    fn from(name: ProductName) -> String {
-        name.0
-    }
-}
-
-impl std::ops::Deref for ProductName {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::borrow::Borrow<str> for ProductName {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl PartialEq<str> for ProductName {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for ProductName {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl PartialEq<String> for ProductName {
-    fn eq(&self, other: &String) -> bool {
-        self.0 == *other
-    }
-}
-
-impl fmt::Display for ProductName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_word!(ProductName);
+text_word!(RequestId);
 
 /// Units in one purchase: 1 to [`MAX_QUANTITY`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -188,11 +201,6 @@ impl RequestId {
     pub fn fresh() -> RequestId {
         RequestId::from(uuid::Uuid::new_v4())
     }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 impl TryFrom<String> for RequestId {
@@ -212,66 +220,6 @@ impl TryFrom<String> for RequestId {
 impl From<uuid::Uuid> for RequestId {
     fn from(id: uuid::Uuid) -> RequestId {
         RequestId(id.hyphenated().to_string())
-    }
-}
-
-impl TryFrom<&str> for RequestId {
-    type Error = InvalidInput;
-
-    fn try_from(id: &str) -> Result<Self, InvalidInput> {
-        RequestId::try_from(id.to_owned())
-    }
-}
-
-impl FromStr for RequestId {
-    type Err = InvalidInput;
-
-    fn from_str(id: &str) -> Result<Self, InvalidInput> {
-        RequestId::try_from(id)
-    }
-}
-
-impl From<RequestId> for String {
-    fn from(id: RequestId) -> String {
-        id.0
-    }
-}
-
-impl std::ops::Deref for RequestId {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::borrow::Borrow<str> for RequestId {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl PartialEq<str> for RequestId {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for RequestId {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl PartialEq<String> for RequestId {
-    fn eq(&self, other: &String) -> bool {
-        self.0 == *other
-    }
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

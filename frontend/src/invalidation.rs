@@ -18,12 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog::CatalogClient;
+use toystore_config::Backoff;
 use toystore_events::{FrameError, Seq, StreamItem};
-
-/// First reconnect delay; doubles up to [`MAX_BACKOFF`].
-const MIN_BACKOFF: Duration = Duration::from_millis(50);
-/// Longest reconnect delay.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Runs until `stop`: keeps `cache` (if any) consistent with the catalog and feeds `relay`.
 pub async fn follow_catalog(
@@ -31,11 +27,11 @@ pub async fn follow_catalog(
     cache: Option<Arc<ProductCache>>,
     relay: Arc<Relay>,
     silence_timeout: Duration,
+    mut backoff: Backoff,
     stop: CancellationToken,
 ) {
     let cache = cache.as_deref();
     let mut last: Option<Seq> = None;
-    let mut backoff = MIN_BACKOFF;
     while !stop.is_cancelled() {
         let start = match last {
             Some(seq) => Ok(seq),
@@ -61,18 +57,21 @@ pub async fn follow_catalog(
         if let Some(cache) = cache {
             cache.suspend();
         }
+        if let Ok(true) = outcome {
+            backoff.reset();
+        }
+        let wait = backoff.next_wait();
         match outcome {
-            Ok(true) => backoff = MIN_BACKOFF,
+            Ok(true) => {}
             Ok(false) => return,
             Err(reason) => {
-                tracing::warn!(%reason, retry_in = ?backoff, "catalog event stream down, cache suspended");
+                tracing::warn!(%reason, retry_in = ?wait, "catalog event stream down, cache suspended");
             }
         }
         tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(wait) => {}
             () = stop.cancelled() => return,
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 

@@ -37,9 +37,6 @@ use toystore_config::{Election, Timeouts};
 use toystore_order::api::{ReplicaStatus, Role};
 use toystore_order::ReplicaClient;
 
-/// Poll interval while waiting for a leader.
-const POLL: Duration = Duration::from_millis(25);
-
 /// The leader in use.
 #[derive(Debug, Clone)]
 pub struct Leader {
@@ -253,12 +250,13 @@ impl Replicas {
             if ask_for_election(self.election, asked) {
                 asked = self.ask_to_campaign(&members, &statuses).await;
             }
-            if !room_for_a_poll(tokio::time::Instant::now(), deadline) {
+            let poll = self.timeouts.leader_poll;
+            if !room_for_a_poll(tokio::time::Instant::now(), poll, deadline) {
                 tracing::warn!("no replica leads");
                 self.set_current(None);
                 return None;
             }
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(poll).await;
         }
     }
 
@@ -413,9 +411,14 @@ fn ask_for_election(election: Election, asked: bool) -> bool {
     election == Election::Frontend && !asked
 }
 
-/// Whether a lookup still has time to poll again (after [`POLL`]) before `deadline`.
-fn room_for_a_poll(now: tokio::time::Instant, deadline: tokio::time::Instant) -> bool {
-    now + POLL < deadline
+/// Whether a lookup still has time to poll again (after `poll`, `[timeouts] leader_poll`)
+/// before `deadline`.
+fn room_for_a_poll(
+    now: tokio::time::Instant,
+    poll: Duration,
+    deadline: tokio::time::Instant,
+) -> bool {
+    now + poll < deadline
 }
 
 /// Who may be asked to campaign, in the order to ask (the order of `statuses`, highest id
@@ -669,9 +672,19 @@ pub(crate) mod tests {
     #[test]
     fn a_lookup_polls_again_only_with_more_than_a_poll_left() {
         let now = tokio::time::Instant::now();
-        assert!(room_for_a_poll(now, now + Duration::from_secs(1)));
-        assert!(room_for_a_poll(now, now + POLL + Duration::from_millis(1)));
-        assert!(!room_for_a_poll(now, now + POLL));
-        assert!(!room_for_a_poll(now + Duration::from_secs(1), now));
+        let poll = Duration::from_millis(25);
+        assert!(room_for_a_poll(now, poll, now + Duration::from_secs(1)));
+        assert!(room_for_a_poll(
+            now,
+            poll,
+            now + poll + Duration::from_millis(1)
+        ));
+        assert!(!room_for_a_poll(now, poll, now + poll));
+        assert!(!room_for_a_poll(now + Duration::from_secs(1), poll, now));
+        assert!(!room_for_a_poll(
+            now,
+            Duration::from_secs(2),
+            now + Duration::from_secs(1)
+        ));
     }
 }

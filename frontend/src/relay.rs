@@ -29,9 +29,6 @@ const BACKLOG: usize = 1024;
 /// Changes kept for the cluster page's "recent events".
 pub const RECENT: usize = 20;
 
-/// How often an idle event stream sends a comment, so proxies keep it open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
-
 /// One change of a toy's stock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
@@ -150,13 +147,16 @@ fn sse_event(message: &Message) -> Event {
 
 /// `GET /events`: the relay as a Server-Sent Events stream, ended when `stop` is cancelled
 /// (the server shutting down).
+/// `GET /events`; an idle stream sends a comment every `keep_alive` (`[timeouts]
+/// keep_alive`), so proxies keep it open.
 pub fn route(
     relay: Arc<Relay>,
+    keep_alive: Duration,
     stop: CancellationToken,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("events").and(warp::get()).map(move || {
         let events = relay.events(stop.clone());
-        warp::sse::reply(warp::sse::keep_alive().interval(KEEP_ALIVE).stream(events))
+        warp::sse::reply(warp::sse::keep_alive().interval(keep_alive).stream(events))
             .into_response()
     })
 }

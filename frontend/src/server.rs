@@ -229,6 +229,7 @@ pub async fn run(
         cache.clone(),
         relay.clone(),
         config.stream_silence,
+        toystore_config::Backoff::reconnect(&config.timeouts),
         stop.clone(),
     ));
     let replicas = Arc::new(Replicas::new(
@@ -260,7 +261,11 @@ pub async fn run(
     let routes = routes(frontend, config.token)
         .or(toystore_http::metrics::route(Arc::new(registry)))
         .unify()
-        .or(crate::relay::route(relay.clone(), stop.clone()))
+        .or(crate::relay::route(
+            relay.clone(),
+            config.timeouts.keep_alive,
+            stop.clone(),
+        ))
         .unify()
         .or(crate::cluster_view::route(frontend_for_view, relay))
         .unify()

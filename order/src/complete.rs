@@ -5,7 +5,7 @@
 //! dies (or a write that times out) in between leaves stock taken with no order, until the
 //! client retries with the same request id, which a client that gave up or sent no key never
 //! does. Every replica follows the catalog's event stream from the start and remembers each
-//! `Purchased`. Every [`TICK`] (and whenever more than [`PRUNE_AT`] are remembered, so a
+//! `Purchased`. Every `[timeouts] completion_check` (and whenever more than [`PRUNE_AT`] are remembered, so a
 //! long catalog log read at start-up stays bounded in memory) it forgets, in one read
 //! transaction, those its state machine has recorded; nothing is read per purchase on the
 //! buy path. The **leader** then proposes each one seen
@@ -29,16 +29,23 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog::CatalogClient;
+use toystore_config::Backoff;
 use toystore_events::{CatalogEvent, ProductName, Quantity, RequestId, Seq, StreamItem};
-
-/// How often the remembered purchases are checked.
-pub const TICK: Duration = Duration::from_millis(500);
 
 /// Remembered purchases above which they are checked at once rather than at the next tick.
 pub const PRUNE_AT: usize = 10_000;
 
-/// Longest wait before reconnecting to the catalog's stream.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How the completer paces itself (from the cluster file).
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    /// A purchase still without an order this long after it was seen is completed
+    /// (`[order] complete_after`).
+    pub after: Duration,
+    /// How often the remembered purchases are checked (`[timeouts] completion_check`).
+    pub check_every: Duration,
+    /// The waits before reconnecting to the catalog's stream (`[timeouts] reconnect_*`).
+    pub backoff: Backoff,
+}
 
 /// A purchase without an order yet: when this replica first saw it, the toy, the units.
 #[derive(Debug, Clone)]
@@ -49,17 +56,21 @@ struct Waiting {
 }
 
 /// Runs until `stop`, completing on the leader every purchase left without an order for
-/// longer than `after`.
+/// longer than `pacing.after`.
 pub async fn run(
     replica: Arc<Replica>,
     catalog: CatalogClient,
-    after: Duration,
+    pacing: Pacing,
     stop: CancellationToken,
 ) {
+    let Pacing {
+        after,
+        check_every,
+        mut backoff,
+    } = pacing;
     let mut waiting: BTreeMap<RequestId, Waiting> = BTreeMap::new();
     let mut last = Seq::ZERO;
-    let mut backoff = Duration::from_millis(50);
-    let mut tick = tokio::time::interval(TICK);
+    let mut tick = tokio::time::interval(check_every);
     while !stop.is_cancelled() {
         let stream = match catalog.events(last).await {
             Ok(stream) => stream,
@@ -67,9 +78,8 @@ pub async fn run(
                 tracing::debug!(error = %e, "catalog stream unavailable; retrying");
                 tokio::select! {
                     () = stop.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
+                    () = tokio::time::sleep(backoff.next_wait()) => {}
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
         };
@@ -86,7 +96,7 @@ pub async fn run(
             match item {
                 Some(Ok(StreamItem::Event { seq, event, .. })) => {
                     last = seq;
-                    backoff = Duration::from_millis(50);
+                    backoff.reset();
                     if let CatalogEvent::Purchased {
                         request_id,
                         name,

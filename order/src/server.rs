@@ -150,10 +150,15 @@ pub async fn run(
         catalog.clone(),
         write_timeout,
     ));
+    let pacing = crate::complete::Pacing {
+        after: config.raft.complete_after,
+        check_every: config.timeouts.completion_check,
+        backoff: toystore_config::Backoff::reconnect(&config.timeouts),
+    };
     let completing = tokio::spawn(crate::complete::run(
         replica.clone(),
         catalog,
-        config.raft.complete_after,
+        pacing,
         stop.clone(),
     ));
     tracing::info!(replica = config.id, election = %config.raft.election, addr = ?listener.local_addr().ok(), last_seq = %replica.store().event_log().last_seq(), "replica serving");

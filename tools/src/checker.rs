@@ -11,7 +11,9 @@
 //!   request ids;
 //! - **gaps**: an order log whose numbers are not exactly 0, 1, 2, …;
 //! - **stock**: per toy, initial + restocked − sold ≠ current (the catalog's log against its
-//!   own report), or sold ≠ the quantity the order log holds for that toy;
+//!   own report), or sold ≠ the quantity the order log holds for that toy (the issue's
+//!   "+ released" terms are zero: a purchase left without an order is completed by the
+//!   leader, never released, so the catalog's log has no release to count);
 //! - **diverged**: replicas whose order logs differ;
 //! - and, not a fault but a figure, the **longest window with no successful purchase** after
 //!   each fault kind (from the fault's start to the next fault or the end of the history).

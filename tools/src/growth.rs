@@ -217,7 +217,13 @@ async fn measure(
 
     step("generate");
     let members = replicas.members();
-    let generated = generate::generate(&files[0], n, args.seed, args.batch, &members, &|done| {
+    let spec = generate::Spec {
+        orders: n,
+        seed: args.seed,
+        batch: args.batch,
+        members: &members,
+    };
+    let generated = generate::generate(&files[0], spec, &|done| {
         bar.set_message(format!("N = {n}: generate {done}/{n}"));
     })
     .await?;

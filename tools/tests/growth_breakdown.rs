@@ -30,7 +30,7 @@ use std::time::Instant;
 use toystore_events::{OrderEvent, Seq};
 use toystore_order::projection::OrderProjection;
 use toystore_store::EventLog;
-use toystore_tools::growth::generate::{default_members, generate};
+use toystore_tools::growth::generate::{default_members, generate, Spec};
 use toystore_tools::logfile::LogFile;
 
 fn orders() -> u64 {
@@ -47,10 +47,12 @@ fn source(dir: &Path) -> PathBuf {
     let generated = runtime
         .block_on(generate(
             &path,
-            orders(),
-            1,
-            250_000,
-            &default_members(),
+            Spec {
+                orders: orders(),
+                seed: 1,
+                batch: 250_000,
+                members: &default_members(),
+            },
             &|_| {},
         ))
         .unwrap();

@@ -68,7 +68,7 @@ impl BareServer {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let ready = conn.send(&super::conn::Call::get("/".into())).await;
-            if matches!(ready, Ok(super::conn::Reply::Ok(_))) {
+            if ready.is_ok_and(|r| r.is_success()) {
                 break;
             }
             if Instant::now() > deadline {

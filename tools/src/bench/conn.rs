@@ -7,16 +7,18 @@
 //! requests one after another. A connection that fails is dropped and made again on the
 //! next request; the failed request is reported as an error, never retried here.
 //!
-//! This is the load generator's HTTP module: the one place of `bench` that reads status
-//! codes; scenarios get a [`Reply`] saying what the answer means.
+//! A [`Reply`] is the status and body as they came; what an answer of the front-end means
+//! is decided by the front-end's own client code ([`Reply::decode`], through
+//! `toystore_frontend::client::decode`), so the bench never reads status codes itself.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::time::Duration;
+use toystore_frontend::client::FrontendError;
 
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -35,45 +37,43 @@ pub enum ConnError {
     Timeout,
 }
 
-/// What an answer means to a scenario.
+/// An answer: its status and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
-    /// 2xx, with its body.
-    Ok(Bytes),
-    /// 409: refused by the store's rules (sold out), with its body.
-    Refused(Bytes),
-    /// Any other status: an error.
-    Failed {
-        /// The status code.
-        status: u16,
-        /// The body.
-        body: Bytes,
-    },
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: Bytes,
 }
 
 impl Reply {
-    fn new(status: StatusCode, body: Bytes) -> Self {
-        if status.is_success() {
-            Reply::Ok(body)
-        } else if status == StatusCode::CONFLICT {
-            Reply::Refused(body)
-        } else {
-            Reply::Failed {
-                status: status.as_u16(),
-                body,
-            }
-        }
+    /// A success (any 2xx), the only answer a load scenario counts as done.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The front-end's reply as its wire type, or the typed refusal it is.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, FrontendError> {
+        toystore_frontend::client::decode(self.status, &self.body)
+    }
+
+    /// Whether the front-end refused a purchase by its rules (too little stock), which a
+    /// load scenario counts as rejected rather than failed.
+    pub fn is_sold_out(&self) -> bool {
+        !self.is_success()
+            && matches!(
+                self.decode::<serde::de::IgnoredAny>(),
+                Err(FrontendError::InsufficientStock(_))
+            )
     }
 
     /// The reply as an error message: status and the start of the body.
     pub fn describe(&self) -> String {
-        let (status, body) = match self {
-            Reply::Ok(body) => (200, body),
-            Reply::Refused(body) => (409, body),
-            Reply::Failed { status, body } => (*status, body),
-        };
-        let body: String = String::from_utf8_lossy(body).chars().take(200).collect();
-        format!("{status}: {body}")
+        let body: String = String::from_utf8_lossy(&self.body)
+            .chars()
+            .take(200)
+            .collect();
+        format!("{}: {body}", self.status)
     }
 }
 
@@ -167,9 +167,9 @@ impl Conn {
         }
         let req = req.body(Full::new(call.body.clone().unwrap_or_default()))?;
         let resp = sender.send_request(req).await?;
-        let status = resp.status();
+        let status = resp.status().as_u16();
         let body = resp.into_body().collect().await?.to_bytes();
         self.sender = Some(sender);
-        Ok(Reply::new(status, body))
+        Ok(Reply { status, body })
     }
 }

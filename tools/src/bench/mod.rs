@@ -369,16 +369,13 @@ async fn place_orders(target: &Target, shared: &Shared, n: usize) -> anyhow::Res
             body: Some(format!("{{\"name\":{name},\"quantity\":1}}").into()),
             idempotency_key: Some(format!("{prefix}-{i}")),
         };
-        let body = match conn
+        let reply = conn
             .send(&call)
             .await
-            .context("placing orders for order-read")?
-        {
-            conn::Reply::Ok(body) => body,
-            other => anyhow::bail!("placing orders for order-read: {}", other.describe()),
-        };
-        let placed = toystore_frontend::client::decode::<OrderNumber>(200, &body)
             .context("placing orders for order-read")?;
+        let placed = reply
+            .decode::<OrderNumber>()
+            .with_context(|| format!("placing orders for order-read: {}", reply.describe()))?;
         numbers.push(placed.order_number.get());
     }
     Ok(numbers)

@@ -218,15 +218,15 @@ impl Client {
                 let call = Call::get(format!("/products/{}", self.shared.toys[toy]));
                 let reply = conn.send(&call).await;
                 let in_stock = match &reply {
-                    Ok(Reply::Ok(body)) => quantity_of(body).is_some_and(|q| q > 0),
-                    _ => false,
+                    Ok(r) => quantity_of(r).is_some_and(|q| q > 0),
+                    Err(_) => false,
                 };
                 rec.record(Kind::Query, expect_ok(reply), due);
                 if in_stock && self.rng.random_bool(p.clamp(0.0, 1.0)) {
                     let start = Instant::now();
                     let call = self.buy_call(toy);
                     let outcome = match conn.send(&call).await {
-                        Ok(Reply::Refused(_)) => Outcome::Rejected,
+                        Ok(r) if r.is_sold_out() => Outcome::Rejected,
                         other => expect_ok(other),
                     };
                     rec.record(Kind::Buy, outcome, start);
@@ -242,17 +242,15 @@ impl Client {
 
 fn expect_ok(reply: Result<Reply, ConnError>) -> Outcome {
     match reply {
-        Ok(Reply::Ok(_)) => Outcome::Ok,
+        Ok(r) if r.is_success() => Outcome::Ok,
         Ok(other) => Outcome::Error(other.describe()),
         Err(e) => Outcome::Error(e.to_string()),
     }
 }
 
 /// The `quantity` of a product reply (the front-end's wire type).
-fn quantity_of(body: &[u8]) -> Option<u32> {
-    toystore_frontend::client::decode::<Product>(200, body)
-        .ok()
-        .map(|p| p.quantity)
+fn quantity_of(reply: &Reply) -> Option<u32> {
+    reply.decode::<Product>().ok().map(|p| p.quantity)
 }
 
 #[cfg(test)]
@@ -268,8 +266,29 @@ mod tests {
 
     #[test]
     fn reads_the_quantity_of_a_product_reply() {
-        let body = br#"{"data":{"name":"Tux","price":25.99,"quantity":7}}"#;
-        assert_eq!(quantity_of(body), Some(7));
-        assert_eq!(quantity_of(b"{\"error\":{}}"), None);
+        let reply = |status: u16, body: &'static str| Reply {
+            status,
+            body: body.into(),
+        };
+        let product = r#"{"data":{"name":"Tux","price":25.99,"quantity":7}}"#;
+        assert_eq!(quantity_of(&reply(200, product)), Some(7));
+        assert_eq!(quantity_of(&reply(200, r#"{"error":{}}"#)), None);
+        let refused = r#"{"error":{"code":404,"message":"product not found"}}"#;
+        assert_eq!(quantity_of(&reply(404, refused)), None);
+    }
+
+    #[test]
+    fn only_too_little_stock_is_a_rejection() {
+        let reply = |status: u16, body: &'static str| Reply {
+            status,
+            body: body.into(),
+        };
+        let sold_out = r#"{"error":{"code":409,"message":"insufficient stock"}}"#;
+        assert!(reply(409, sold_out).is_sold_out());
+        assert!(!reply(409, sold_out).is_success());
+        let unavailable = r#"{"error":{"code":503,"message":"order service unavailable"}}"#;
+        assert!(!reply(503, unavailable).is_sold_out());
+        assert!(!reply(200, r#"{"data":{"order_number":1}}"#).is_sold_out());
+        assert!(reply(200, r#"{"data":{"order_number":1}}"#).is_success());
     }
 }

@@ -127,17 +127,33 @@ impl Orders {
     }
 }
 
-/// Writes a new replica file at `path` holding `orders` orders with `members` as the
-/// cluster's voters (see the module doc), applying `batch` orders per transaction and
-/// calling `progress` with the number applied after each. Refuses an existing `path`.
+/// What [`generate`] writes.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec<'a> {
+    /// How many orders.
+    pub orders: u64,
+    /// The seed the orders are drawn from ([`Orders`]).
+    pub seed: u64,
+    /// Orders applied per transaction.
+    pub batch: usize,
+    /// The cluster's voters.
+    pub members: &'a BTreeMap<u64, BasicNode>,
+}
+
+/// Writes a new replica file at `path` holding `spec.orders` orders with `spec.members` as
+/// the cluster's voters (see the module doc), applying `spec.batch` orders per transaction
+/// and calling `progress` with the number applied after each. Refuses an existing `path`.
 pub async fn generate(
     path: &Path,
-    orders: u64,
-    seed: u64,
-    batch: usize,
-    members: &BTreeMap<u64, BasicNode>,
+    spec: Spec<'_>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<Generated> {
+    let Spec {
+        orders,
+        seed,
+        batch,
+        members,
+    } = spec;
     if path.exists() {
         bail!(
             "{} exists; the generator only writes new files",
@@ -282,13 +298,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("order-1.redb");
         let members = default_members();
-        let generated = generate(&path, 1234, 1, 500, &members, &|_| {})
-            .await
-            .unwrap();
+        let spec = |orders| Spec {
+            orders,
+            seed: 1,
+            batch: 500,
+            members: &members,
+        };
+        let generated = generate(&path, spec(1234), &|_| {}).await.unwrap();
         assert_eq!((generated.orders, generated.last_index), (1234, 1235));
         assert!(generated.file_bytes > 0 && generated.snapshot_bytes > 0);
         assert!(
-            generate(&path, 1, 1, 500, &members, &|_| {}).await.is_err(),
+            generate(&path, spec(1), &|_| {}).await.is_err(),
             "refuses an existing file"
         );
 
