@@ -39,8 +39,8 @@ pub enum InvalidInput {
 }
 
 /// A toy's name, exactly as clients spell it (case-sensitive, any characters, not empty).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct ProductName(String);
 
 impl ProductName {
@@ -128,6 +128,13 @@ macro_rules! text_word {
             }
         }
 
+        /// Written as its text, without a copy (serde's `into` would clone it).
+        impl Serialize for $word {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
         impl fmt::Display for $word {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
@@ -192,8 +199,8 @@ impl fmt::Display for Quantity {
 /// client's `Idempotency-Key`, or a fresh UUID. 1 to [`MAX_REQUEST_ID`] printable ASCII
 /// characters (space included). The same request id always yields the same result and buys
 /// at most once.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct RequestId(String);
 
 impl RequestId {

@@ -11,7 +11,7 @@
 
 use crate::api::{Data, Error, ErrorFields, Health, OrderBody, OrderNumber, OrderRecord, Product};
 use utoipa::OpenApi;
-use warp::{Filter, Rejection, Reply};
+use warp::{Filter, Rejection};
 
 /// One toy.
 #[utoipa::path(
@@ -111,10 +111,17 @@ pub fn document() -> serde_json::Value {
     serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
 }
 
-/// `GET /openapi.json`.
+/// `GET /openapi.json`. The document is written once, at start-up: the serving loop clones
+/// the whole filter tree for every request, so what a filter captures must be cheap to
+/// clone (here shared bytes, not the document's tree).
 pub fn route() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    let doc = document();
-    warp::path!("openapi.json")
-        .and(warp::get())
-        .map(move || warp::reply::json(&doc).into_response())
+    let body = bytes::Bytes::from(serde_json::to_vec(&document()).unwrap_or_default());
+    warp::path!("openapi.json").and(warp::get()).map(move || {
+        let mut reply = warp::reply::Response::new(body.clone().into());
+        reply.headers_mut().insert(
+            warp::http::header::CONTENT_TYPE,
+            warp::http::HeaderValue::from_static("application/json"),
+        );
+        reply
+    })
 }

@@ -167,7 +167,6 @@ impl Frontend {
     }
 }
 
-/// The status and message of an order refusal (the message is the refusal's text).
 /// The public order body and `Idempotency-Key` as a validated purchase: where input is
 /// checked, once (quantity first, then name, then key, as API.md lists them). No key: a
 /// fresh request id.
@@ -190,6 +189,7 @@ fn invalid(e: InvalidInput) -> ApiError {
     ApiError::bad_request(e.to_string())
 }
 
+/// The status and message of an order refusal (the message is the refusal's text).
 fn refusal(e: OrderRefusal) -> ApiError {
     let status = match e {
         OrderRefusal::UnknownProduct | OrderRefusal::UnknownOrder => StatusCode::NOT_FOUND,

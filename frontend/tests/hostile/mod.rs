@@ -192,18 +192,24 @@ pub fn catalog_request(token: &str) -> impl Strategy<Value = Hostile> {
         ])
         .prop_map(|p| (Method::DELETE, p.to_string(), None)),
     ];
-    (routes, auth).prop_map(|((method, path, body), auth)| {
-        let mut headers = vec![("content-type".to_string(), b"application/json".to_vec())];
-        if let Some(a) = auth {
-            headers.push(("authorization".into(), a));
-        }
-        Hostile {
-            method,
-            path,
-            headers,
-            body,
-        }
-    })
+    (routes, auth).prop_map(internal)
+}
+
+/// A drawn route: method, path and body.
+type Route = (reqwest::Method, String, Option<Vec<u8>>);
+
+/// An internal route's request: JSON content type, and the authorization drawn for it.
+fn internal(((method, path, body), auth): (Route, Option<Vec<u8>>)) -> Hostile {
+    let mut headers = vec![("content-type".to_string(), b"application/json".to_vec())];
+    if let Some(a) = auth {
+        headers.push(("authorization".into(), a));
+    }
+    Hostile {
+        method,
+        path,
+        headers,
+        body,
+    }
 }
 
 pub fn replica_request(token: &str) -> impl Strategy<Value = Hostile> {
@@ -238,18 +244,7 @@ pub fn replica_request(token: &str) -> impl Strategy<Value = Hostile> {
         prop::sample::select(vec!["/internal/orders", "/internal/raft/vote", "/health"])
             .prop_map(|p| (Method::DELETE, p.to_string(), None)),
     ];
-    (routes, auth).prop_map(|((method, path, body), auth)| {
-        let mut headers = vec![("content-type".to_string(), b"application/json".to_vec())];
-        if let Some(a) = auth {
-            headers.push(("authorization".into(), a));
-        }
-        Hostile {
-            method,
-            path,
-            headers,
-            body,
-        }
-    })
+    (routes, auth).prop_map(internal)
 }
 
 /// Writes `garbage` on a fresh connection to `addr`: the answer, if any, must be a 4xx.
