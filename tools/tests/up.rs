@@ -108,22 +108,30 @@ async fn place(
         .unwrap()
 }
 
+/// A cluster on free ports (so a test never collides with a running store), changed by
+/// `edit`, written to `in.toml` in `dir`: the config, its file and the data directory.
+fn free_cluster(
+    dir: &Path,
+    edit: impl FnOnce(&mut ClusterConfig),
+) -> (ClusterConfig, PathBuf, PathBuf) {
+    let mut config = ClusterSpec::on_free_ports(PathBuf::new(), Vec::new(), dir)
+        .unwrap()
+        .config;
+    edit(&mut config);
+    let config_path = dir.join("in.toml");
+    std::fs::write(&config_path, config.to_toml()).unwrap();
+    (config, config_path, dir.join("data"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_stops_cleanly_on_sigint_and_keeps_its_data() {
     let dir = tempfile::tempdir().unwrap();
-    // Free ports instead of the defaults, so the test never collides with a running store.
-    let mut config = ClusterSpec::on_free_ports(PathBuf::new(), Vec::new(), dir.path())
-        .unwrap()
-        .config;
     // No token: `tools up` must generate one.
-    config.token.clear();
+    let (config, config_path, data) = free_cluster(dir.path(), |c| c.token.clear());
     let ports: Vec<u16> = std::iter::once(config.frontend.addr.port())
         .chain(std::iter::once(config.catalog.addr.port()))
         .chain(config.replicas.iter().map(|r| r.addr.port()))
         .collect();
-    let config_path = dir.path().join("in.toml");
-    std::fs::write(&config_path, config.to_toml()).unwrap();
-    let data = dir.path().join("data");
     let frontend = format!("http://{}", config.frontend.addr);
     let http = reqwest::Client::new();
 
@@ -169,12 +177,7 @@ async fn up_serves_stops_cleanly_on_sigint_and_keeps_its_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_with_raft_elections_serves_orders() {
     let dir = tempfile::tempdir().unwrap();
-    let config = ClusterSpec::on_free_ports(PathBuf::new(), Vec::new(), dir.path())
-        .unwrap()
-        .config;
-    let config_path = dir.path().join("in.toml");
-    std::fs::write(&config_path, config.to_toml()).unwrap();
-    let data = dir.path().join("data");
+    let (config, config_path, data) = free_cluster(dir.path(), |_| {});
     let frontend = format!("http://{}", config.frontend.addr);
     let http = reqwest::Client::new();
 
@@ -244,12 +247,7 @@ fn runs(pid: i32) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_on_separate_hosts_removes_its_namespaces_even_after_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let config = ClusterSpec::on_free_ports(PathBuf::new(), Vec::new(), dir.path())
-        .unwrap()
-        .config;
-    let config_path = dir.path().join("in.toml");
-    std::fs::write(&config_path, config.to_toml()).unwrap();
-    let data = dir.path().join("data");
+    let (_, config_path, data) = free_cluster(dir.path(), |_| {});
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
