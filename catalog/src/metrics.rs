@@ -45,7 +45,7 @@ fn samples(catalog: &Catalog) -> Vec<Sample> {
             "toy",
             products
                 .into_iter()
-                .map(|p| (p.name.into_string(), f64::from(p.quantity))),
+                .map(|p| (String::from(p.name), f64::from(p.quantity))),
         )),
         Err(e) => tracing::warn!(error = %e, "reading the stock for metrics"),
     }

@@ -461,6 +461,12 @@ impl ClusterConfig {
                 "order.snapshot_every must be at least 1",
             ));
         }
+        if t.leader_poll >= t.election {
+            // A lookup would look once and give up, never seeing the election's result.
+            return Err(InvalidConfig::Rule(
+                "timeouts.leader_poll must be below timeouts.election",
+            ));
+        }
         if t.reconnect_max < t.reconnect_min {
             return Err(InvalidConfig::Rule(
                 "timeouts.reconnect_max must not be below timeouts.reconnect_min",
@@ -568,6 +574,9 @@ mod tests {
         let upside = "[timeouts]\nreconnect_min = \"3s\"\nreconnect_max = \"1s\"\n";
         let e = ClusterConfig::parse(upside).expect_err("max below min");
         assert!(e.to_string().contains("reconnect_max"), "{e}");
+        let slow = "[timeouts]\nelection = \"1s\"\nleader_poll = \"1s\"\n";
+        let e = ClusterConfig::parse(slow).expect_err("a poll as long as the election");
+        assert!(e.to_string().contains("leader_poll must be below"), "{e}");
         let zero = ClusterConfig::parse("[timeouts]\nleader_poll = \"0ms\"\n").expect_err("zero");
         assert!(zero.to_string().contains("timeouts.leader_poll"), "{zero}");
     }

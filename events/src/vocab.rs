@@ -7,9 +7,9 @@
 //! service gives for it (API.md's wording).
 //!
 //! On the wire and in the logs each type is exactly its plain value (a string or an
-//! integer): serde goes through `String`/`u32`/`u64`, so postcard and JSON bytes are those
-//! of the untyped fields they replace, and logs written before these types existed read the
-//! same. Reading a value that breaks the rules is an error, never a silently accepted value.
+//! integer): written as its text or number, read through `String`/`u32`/`u64` and its rule,
+//! so postcard and JSON bytes are those of the untyped fields they replace, and logs written
+//! before these types existed read the same. Reading a value that breaks the rules is an error, never a silently accepted value.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -42,13 +42,6 @@ pub enum InvalidInput {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(try_from = "String")]
 pub struct ProductName(String);
-
-impl ProductName {
-    /// The name as an owned string.
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
 
 impl TryFrom<String> for ProductName {
     type Error = InvalidInput;
@@ -183,6 +176,17 @@ impl TryFrom<u64> for Quantity {
     }
 }
 
+/// A quantity written as a decimal integer (a command-line flag, say).
+impl FromStr for Quantity {
+    type Err = InvalidInput;
+
+    fn from_str(text: &str) -> Result<Self, InvalidInput> {
+        text.parse::<u32>()
+            .map_err(|_| InvalidInput::Quantity)
+            .and_then(Quantity::try_from)
+    }
+}
+
 impl From<Quantity> for u32 {
     fn from(q: Quantity) -> u32 {
         q.0
@@ -304,6 +308,14 @@ mod tests {
             Quantity::try_from(u64::from(u32::MAX) + 1),
             Err(InvalidInput::Quantity)
         );
+        assert_eq!("7".parse(), Ok(Quantity(7)));
+        for bad in ["0", "1000001", "-1", "1.5", "", "x"] {
+            assert_eq!(
+                bad.parse::<Quantity>(),
+                Err(InvalidInput::Quantity),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! The rules are pure functions over health statuses and (id, term) keys, unit-tested here:
 //! `Replicas::leading` (which replica leads), `candidates` (who is asked to campaign),
 //! `enough_answers` (when a lookup stops waiting for slow replicas), `ask_for_election` and
-//! `room_for_a_poll` (a lookup's election request and deadline), `checked` (what a health
+//! `room_to_wait` (a lookup's election request and deadline), `checked` (what a health
 //! round does with the leader in use), `hint_applies` and `still_usable` (leader hints and
 //! failed leaders).
 //!
@@ -251,7 +251,7 @@ impl Replicas {
                 asked = self.ask_to_campaign(&members, &statuses).await;
             }
             let poll = self.timeouts.leader_poll;
-            if !room_for_a_poll(tokio::time::Instant::now(), poll, deadline) {
+            if !room_to_wait(tokio::time::Instant::now(), poll, deadline) {
                 tracing::warn!("no replica leads");
                 self.set_current(None);
                 return None;
@@ -411,14 +411,14 @@ fn ask_for_election(election: Election, asked: bool) -> bool {
     election == Election::Frontend && !asked
 }
 
-/// Whether a lookup still has time to poll again (after `poll`, `[timeouts] leader_poll`)
-/// before `deadline`.
-fn room_for_a_poll(
+/// Whether waiting `wait` from `now` still leaves time for another try before `deadline`:
+/// a lookup's next poll (`[timeouts] leader_poll`), a purchase's next round after a pause.
+pub(crate) fn room_to_wait(
     now: tokio::time::Instant,
-    poll: Duration,
+    wait: Duration,
     deadline: tokio::time::Instant,
 ) -> bool {
-    now + poll < deadline
+    now + wait < deadline
 }
 
 /// Who may be asked to campaign, in the order to ask (the order of `statuses`, highest id
@@ -673,15 +673,15 @@ pub(crate) mod tests {
     fn a_lookup_polls_again_only_with_more_than_a_poll_left() {
         let now = tokio::time::Instant::now();
         let poll = Duration::from_millis(25);
-        assert!(room_for_a_poll(now, poll, now + Duration::from_secs(1)));
-        assert!(room_for_a_poll(
+        assert!(room_to_wait(now, poll, now + Duration::from_secs(1)));
+        assert!(room_to_wait(
             now,
             poll,
             now + poll + Duration::from_millis(1)
         ));
-        assert!(!room_for_a_poll(now, poll, now + poll));
-        assert!(!room_for_a_poll(now + Duration::from_secs(1), poll, now));
-        assert!(!room_for_a_poll(
+        assert!(!room_to_wait(now, poll, now + poll));
+        assert!(!room_to_wait(now + Duration::from_secs(1), poll, now));
+        assert!(!room_to_wait(
             now,
             Duration::from_secs(2),
             now + Duration::from_secs(1)

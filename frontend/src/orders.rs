@@ -16,10 +16,11 @@
 //!
 //! The decisions of the failover loop are pure functions, unit-tested here: `classify`
 //! (answer now, follow the hint, or look again), `in_time` (an attempt without an answer is
-//! an unavailable leader), `hint_at_once` and `room_for_another` (the deadline); the loop
-//! itself is tested against a fake set of replicas (the private `Leaders` trait).
+//! an unavailable leader), `hint_at_once`, and the deadline rule it shares with the leader
+//! lookup (`crate::leader::room_to_wait`); the loop itself is tested against a fake set of
+//! replicas (the private `Leaders` trait).
 
-use crate::leader::{Leader, Replicas};
+use crate::leader::{room_to_wait, Leader, Replicas};
 use std::time::Duration;
 use tokio::time::Instant;
 use toystore_order::api::{OrderPlacedReply, OrderRecord, PlaceOrder};
@@ -176,7 +177,7 @@ where
                 },
             }
         }
-        if !room_for_another(Instant::now(), deadline, failover.pause) {
+        if !room_to_wait(Instant::now(), failover.pause, deadline) {
             return Err(OrderRefusal::Unavailable);
         }
         tokio::time::sleep(failover.pause).await;
@@ -198,12 +199,6 @@ fn in_time<T>(answer: Option<Result<T, CallError>>, attempt: Duration) -> Result
 /// `refused_by` as failed (look again after a pause, or give up).
 fn hint_at_once(hint: u32, refused_by: u32, now: Instant, deadline: Instant) -> bool {
     hint != refused_by && now < deadline
-}
-
-/// Whether a pause of `pause` still leaves time for another attempt before `deadline`; if
-/// not, the client is told the service is unavailable.
-fn room_for_another(now: Instant, deadline: Instant, pause: Duration) -> bool {
-    now + pause < deadline
 }
 
 #[cfg(test)]
@@ -330,23 +325,23 @@ mod tests {
     fn another_round_needs_more_than_a_pause_left() {
         let now = Instant::now();
         let pause = Duration::from_millis(50);
-        assert!(room_for_another(
+        assert!(room_to_wait(
             now,
-            now + pause + Duration::from_millis(1),
-            pause
+            pause,
+            now + pause + Duration::from_millis(1)
         ));
-        assert!(room_for_another(now, now + Duration::from_secs(2), pause));
+        assert!(room_to_wait(now, pause, now + Duration::from_secs(2)));
         assert!(
-            !room_for_another(now, now + pause, pause),
+            !room_to_wait(now, pause, now + pause),
             "exactly a pause left"
         );
-        assert!(!room_for_another(
+        assert!(!room_to_wait(
             now,
-            now + pause - Duration::from_millis(1),
-            pause
+            pause,
+            now + pause - Duration::from_millis(1)
         ));
         assert!(
-            !room_for_another(now + Duration::from_secs(1), now, pause),
+            !room_to_wait(now + Duration::from_secs(1), pause, now),
             "past the deadline"
         );
     }

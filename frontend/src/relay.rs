@@ -146,9 +146,8 @@ fn sse_event(message: &Message) -> Event {
 }
 
 /// `GET /events`: the relay as a Server-Sent Events stream, ended when `stop` is cancelled
-/// (the server shutting down).
-/// `GET /events`; an idle stream sends a comment every `keep_alive` (`[timeouts]
-/// keep_alive`), so proxies keep it open.
+/// (the server shutting down). An idle stream sends a comment every `keep_alive`
+/// (`[timeouts] keep_alive`), so proxies keep it open.
 pub fn route(
     relay: Arc<Relay>,
     keep_alive: Duration,

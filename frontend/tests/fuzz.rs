@@ -19,8 +19,7 @@ mod common;
 mod hostile;
 
 use common::{token, TestCatalog, TestFrontend};
-use hostile::{catalog_request, draw, fire, frontend_request, raw_garbage, replica_request};
-use proptest::prelude::*;
+use hostile::{catalog_request, draw, fire, frontend_request, garbage_on, replica_request};
 use serde_json::Value;
 use toystore_catalog::toys::TOYS;
 
@@ -42,13 +41,7 @@ async fn generated_hostile_requests_get_4xx_json_and_change_nothing() {
     let replica_requests = draw(replica_request(token.expose()), REQUESTS, 13);
     fire(&http, &replica, replica_requests).await;
 
-    let garbage = draw(prop::collection::vec(any::<u8>(), 1..300), 300, 17);
-    for base in [&frontend.url, &catalog.url, &replica] {
-        let addr = base.trim_start_matches("http://");
-        for g in &garbage {
-            raw_garbage(addr, g).await;
-        }
-    }
+    garbage_on(&[&frontend.url, &catalog.url, &replica], 300, 17).await;
 
     for (name, _) in TOYS {
         assert_eq!(frontend.quantity(name).await, 100, "{name}");

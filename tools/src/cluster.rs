@@ -22,12 +22,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use toystore_catalog::CatalogClient;
 use toystore_config::ReplicaConfig;
-use toystore_config::{ClusterConfig, ClusterToken};
+use toystore_config::{ClusterConfig, ClusterToken, Timeouts};
 use toystore_frontend::api::InternalMetrics;
 use toystore_frontend::client::FrontendClient;
-use toystore_http::client::read_envelope;
-use toystore_order::api::{ReplicaStatus, Role};
+use toystore_order::api::Role;
 use toystore_order::ReplicaClient;
 
 /// How long one of the launcher's own requests (health checks, metrics) may take.
@@ -189,6 +189,44 @@ impl ClusterSpec {
     }
 }
 
+/// The typed clients the launcher asks its services with.
+struct Clients {
+    /// The (first) front-end.
+    frontend: FrontendClient,
+    catalog: CatalogClient,
+    replicas: BTreeMap<u32, ReplicaClient>,
+}
+
+impl Clients {
+    /// Clients of the services `config` describes, every ask limited to [`ASK_TIMEOUT`].
+    fn of(config: &ClusterConfig, token: &ClusterToken) -> anyhow::Result<Self> {
+        let timeouts = Timeouts {
+            request: ASK_TIMEOUT,
+            health: ASK_TIMEOUT,
+            ..config.timeouts
+        };
+        let base = |addr: SocketAddr| format!("http://{addr}");
+        let replicas = config
+            .replicas
+            .iter()
+            .map(|r| {
+                let client =
+                    ReplicaClient::with_timeouts(r.id, &base(r.addr), token.clone(), &timeouts)?;
+                Ok((r.id, client))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self {
+            frontend: FrontendClient::with_timeout(&base(config.frontend.addr), ASK_TIMEOUT)?,
+            catalog: CatalogClient::with_timeouts(
+                &base(config.catalog.addr),
+                token.clone(),
+                &timeouts,
+            )?,
+            replicas,
+        })
+    }
+}
+
 /// A running store.
 pub struct Cluster {
     /// First, so that the processes are killed before their hosts are removed. Behind a
@@ -196,9 +234,9 @@ pub struct Cluster {
     children: std::sync::Mutex<BTreeMap<Service, Child>>,
     spec: ClusterSpec,
     config_path: PathBuf,
-    http: reqwest::Client,
-    /// The (first) front-end's typed client; rebuilt when the cluster file moves it.
-    frontend: FrontendClient,
+    /// The launcher's own clients (each ask may take [`ASK_TIMEOUT`]); rebuilt when the
+    /// cluster file moves a service.
+    clients: Clients,
     /// The cluster file's token, checked once.
     token: ClusterToken,
 }
@@ -241,17 +279,14 @@ impl Cluster {
         let config_path = data_dir.join("toystore.toml");
         std::fs::write(&config_path, spec.config.to_toml())
             .with_context(|| format!("writing {}", config_path.display()))?;
-        let frontend_url = format!("http://{}", spec.config.frontend.addr);
-        let frontend = FrontendClient::with_timeout(&frontend_url, ASK_TIMEOUT)?;
         let token =
             ClusterToken::new(spec.config.token.clone()).context("the cluster token is empty")?;
         Ok(Self {
+            clients: Clients::of(&spec.config, &token)?,
             token,
             spec,
             config_path,
             children: std::sync::Mutex::new(BTreeMap::new()),
-            http: reqwest::Client::builder().timeout(ASK_TIMEOUT).build()?,
-            frontend,
         })
     }
 
@@ -278,7 +313,7 @@ impl Cluster {
     /// The typed client of the (first) front-end that the launcher itself uses (requests
     /// time out after 2 s).
     pub fn frontend(&self) -> &FrontendClient {
-        &self.frontend
+        &self.clients.frontend
     }
 
     /// The cluster token.
@@ -402,7 +437,7 @@ impl Cluster {
     pub fn update_config(&mut self, change: impl FnOnce(&mut ClusterConfig)) -> anyhow::Result<()> {
         change(&mut self.spec.config);
         self.spec.config.validate().map_err(anyhow::Error::msg)?;
-        self.frontend = FrontendClient::with_timeout(&self.frontend_url(), ASK_TIMEOUT)?;
+        self.clients = Clients::of(&self.spec.config, &self.token)?;
         let tmp = self.config_path.with_extension("toml.tmp");
         std::fs::write(&tmp, self.spec.config.to_toml())?;
         std::fs::rename(&tmp, &self.config_path)?;
@@ -456,7 +491,7 @@ impl Cluster {
     pub async fn wait_healthy(&self, service: Service, timeout: Duration) -> anyhow::Result<()> {
         let what = format!("{service} did not become healthy");
         let frontend = match service {
-            Service::Frontend => Some(self.frontend.clone()),
+            Service::Frontend => Some(self.clients.frontend.clone()),
             Service::SecondFrontend => Some(FrontendClient::with_timeout(
                 &self.url(service),
                 ASK_TIMEOUT,
@@ -469,12 +504,10 @@ impl Cluster {
                 .poll_until(timeout, Some(service), &what, healthy)
                 .await;
         }
-        let url = format!("{}/health", self.url(service));
         let healthy = || async {
-            let resp = self.http.get(&url).send().await.ok()?;
             let ready = match service {
-                Service::Order(_) => read_envelope::<ReplicaStatus>(resp).await.ok()?.ready,
-                _ => resp.status().is_success(),
+                Service::Order(id) => self.clients.replicas.get(&id)?.health().await.ok()?.ready,
+                _ => self.clients.catalog.health().await.is_ok(),
             };
             ready.then_some(())
         };
@@ -517,12 +550,14 @@ impl Cluster {
     /// The replica that says it leads — role leader and not isolated from its quorum, the
     /// highest term if two say so — asked directly, not through a front-end.
     pub async fn replica_leader(&self) -> Option<u32> {
-        let asks = self.replica_ids().into_iter().map(|id| async move {
-            let url = format!("{}/health", self.url(Service::Order(id)));
-            let resp = self.http.get(url).send().await.ok()?;
-            let s = read_envelope::<ReplicaStatus>(resp).await.ok()?;
-            (s.role == Role::Leader && !s.isolated).then_some((s.term, id))
-        });
+        let asks = self
+            .clients
+            .replicas
+            .iter()
+            .map(|(&id, client)| async move {
+                let s = client.health().await.ok()?;
+                (s.role == Role::Leader && !s.isolated).then_some((s.term, id))
+            });
         futures_util::future::join_all(asks)
             .await
             .into_iter()
@@ -545,7 +580,7 @@ impl Cluster {
 
     /// The front-end's `GET /internal/metrics`: cache counters, leader, replicas.
     pub async fn metrics(&self) -> anyhow::Result<InternalMetrics> {
-        Ok(self.frontend.internal_metrics(&self.token).await?)
+        Ok(self.clients.frontend.internal_metrics(&self.token).await?)
     }
 
     /// Waits until the front-end has a leader and returns its id.
@@ -614,7 +649,6 @@ impl Cluster {
     }
 }
 
-/// The launcher's client of the front-end at `url`.
 /// A service's log line as `tools up` prints it: a JSON object line (`--log-format json`)
 /// gains a `"service"` field and stays one JSON object; any other line gets the name in
 /// front.

@@ -204,17 +204,34 @@ async fn up_with_raft_elections_serves_orders() {
     up.interrupt().await;
 }
 
-/// The network namespaces of toystore runs that exist now.
-fn namespaces() -> std::collections::BTreeSet<String> {
+/// The network namespaces that exist now whose names start with `prefix`.
+fn namespaces(prefix: &str) -> Vec<String> {
     std::fs::read_dir("/run/netns")
         .map(|entries| {
             entries
                 .flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("toystore"))
+                .filter(|n| n.starts_with(prefix))
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The front-end's bridge URL in a `tools up --netns` banner, and the prefix of that run's
+/// namespaces (`toystore<slot>-`, the slot being the /28 of 10.77.0.0/24 its address is
+/// in): what this run made, whatever other runs (or their leftovers) exist.
+fn on_bridge(banner: &[String]) -> (String, String) {
+    let url = banner
+        .iter()
+        .find_map(|l| {
+            let at = l.find("http://10.77.0.")?;
+            Some(l[at..].split_whitespace().next()?.to_string())
+        })
+        .unwrap_or_else(|| panic!("no front-end on the bridge in {banner:?}"));
+    let host = url.trim_start_matches("http://").split(':').next().unwrap();
+    let ip: std::net::Ipv4Addr = host.parse().unwrap();
+    let prefix = format!("toystore{}-", ip.octets()[3] / 16);
+    (url, prefix)
 }
 
 /// The processes running inside namespace `ns`.
@@ -252,36 +269,31 @@ async fn up_on_separate_hosts_removes_its_namespaces_even_after_a_crash() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let before = namespaces();
 
     let (up, banner) = Up::start(&data, &config_path, &["--netns"]);
-    let ours: Vec<String> = namespaces().difference(&before).cloned().collect();
+    let (frontend, prefix) = on_bridge(&banner);
+    let ours = namespaces(&prefix);
     assert!(
         ours.iter().any(|n| n.ends_with("-hub")) && ours.len() >= 6,
         "a hub and a namespace per service: {ours:?}"
     );
-    let frontend = banner
-        .iter()
-        .find_map(|l| {
-            let at = l.find("http://10.77.0.")?;
-            Some(l[at..].split_whitespace().next()?.to_string())
-        })
-        .unwrap_or_else(|| panic!("no front-end on the bridge in {banner:?}"));
     assert_eq!(
         get(&http, format!("{frontend}/products/Tux")).await["data"]["name"],
         "Tux"
     );
     up.interrupt().await;
-    let left: Vec<&String> = ours.iter().filter(|n| namespaces().contains(*n)).collect();
+    let left = namespaces(&prefix);
     assert!(left.is_empty(), "left behind after a clean stop: {left:?}");
 
     // A crashed run leaves its namespaces, with its services running inside.
-    let (up, _) = Up::start(&data, &config_path, &["--netns"]);
-    let stale: Vec<String> = namespaces().difference(&before).cloned().collect();
+    let (up, banner) = Up::start(&data, &config_path, &["--netns"]);
+    let (_, crashed) = on_bridge(&banner);
+    let stale = namespaces(&crashed);
     let pids: Vec<i32> = stale.iter().flat_map(|n| pids_in(n)).collect();
     assert!(pids.len() >= 5, "services inside {stale:?}: {pids:?}");
     drop(up); // SIGKILL
-    assert!(stale.iter().all(|n| namespaces().contains(n)));
+    let all = namespaces("toystore");
+    assert!(stale.iter().all(|n| all.contains(n)));
     assert!(
         pids.iter().any(|p| runs(*p)),
         "the services outlive the tool"
@@ -289,16 +301,21 @@ async fn up_on_separate_hosts_removes_its_namespaces_even_after_a_crash() {
 
     // The next run cleans up: the old services are killed, and whatever namespaces remain
     // by those names are the new run's own.
-    let (up, _) = Up::start(&data, &config_path, &["--netns"]);
+    let (up, banner) = Up::start(&data, &config_path, &["--netns"]);
+    let (_, prefix) = on_bridge(&banner);
     let still: Vec<&i32> = pids.iter().filter(|p| runs(**p)).collect();
     assert!(still.is_empty(), "stale services still running: {still:?}");
-    for ns in stale.iter().filter(|n| namespaces().contains(*n)) {
+    let all = namespaces("toystore");
+    for ns in stale.iter().filter(|n| all.contains(*n)) {
         assert!(
             pids_in(ns).iter().all(|p| !pids.contains(p)),
             "{ns} still holds an old process"
         );
     }
     up.interrupt().await;
-    let left: Vec<String> = namespaces().difference(&before).cloned().collect();
+    let left: Vec<String> = [prefix, crashed]
+        .iter()
+        .flat_map(|p| namespaces(p))
+        .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }

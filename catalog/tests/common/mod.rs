@@ -157,8 +157,7 @@ pub async fn send_json(req: reqwest::RequestBuilder) -> (u16, Value) {
 }
 
 /// Asserts that `body` is exactly the API's error envelope for `status`:
-/// `{"error": {"code": status, "message": <non-empty text>}}`. (That the text is lower-case,
-/// as API.md also asks, is checked separately by [`assert_lower_case_message`].)
+/// `{"error": {"code": status, "message": <non-empty text>}}`.
 pub fn assert_error_envelope(status: u16, body: &Value) {
     let obj = body.as_object().expect("error body is an object");
     assert_eq!(obj.len(), 1, "only `error` at the top level: {body}");
@@ -171,18 +170,6 @@ pub fn assert_error_envelope(status: u16, body: &Value) {
     );
     let message = error["message"].as_str().expect("message is a string");
     assert!(!message.is_empty(), "non-empty message: {body}");
-}
-
-/// Asserts that an error body's message is lower-case text (API.md).
-pub fn assert_lower_case_message(body: &Value) {
-    let message = body["error"]["message"]
-        .as_str()
-        .expect("message is a string");
-    assert_eq!(
-        message,
-        message.to_lowercase(),
-        "lower-case message: {body}"
-    );
 }
 
 /// The exact error body `{"error":{"code":..,"message":..}}`.

@@ -5,7 +5,7 @@
 //! requires every answer to be a 4xx JSON error whose code is the status (a read that finds
 //! something may answer 200; a GET the client resolved to a page may get the page).
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use futures_util::StreamExt;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -175,10 +175,9 @@ pub fn catalog_request(token: &str) -> impl Strategy<Value = Hostile> {
     use reqwest::Method;
     let bearer = format!("Bearer {token}").into_bytes();
     let auth = prop_oneof![
-        Just(Some(bearer.clone())),
-        Just(Some(bearer)),
-        header_value().prop_map(Some),
-        Just(None),
+        2 => Just(Some(bearer)),
+        1 => header_value().prop_map(Some),
+        1 => Just(None),
     ];
     let routes = prop_oneof![
         segment().prop_map(|s| (Method::GET, format!("/internal/products/{s}"), None)),
@@ -245,6 +244,18 @@ pub fn replica_request(token: &str) -> impl Strategy<Value = Hostile> {
             .prop_map(|p| (Method::DELETE, p.to_string(), None)),
     ];
     (routes, auth).prop_map(internal)
+}
+
+/// `n` byte strings of garbage drawn with `seed`, each written on a fresh connection to
+/// every one of `bases` ([`raw_garbage`]).
+pub async fn garbage_on(bases: &[&str], n: usize, seed: u8) {
+    let garbage = draw(prop::collection::vec(any::<u8>(), 1..300), n, seed);
+    for base in bases {
+        let addr = base.trim_start_matches("http://");
+        for g in &garbage {
+            raw_garbage(addr, g).await;
+        }
+    }
 }
 
 /// Writes `garbage` on a fresh connection to `addr`: the answer, if any, must be a 4xx.

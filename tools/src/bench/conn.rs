@@ -7,9 +7,10 @@
 //! requests one after another. A connection that fails is dropped and made again on the
 //! next request; the failed request is reported as an error, never retried here.
 //!
-//! A [`Reply`] is the status and body as they came; what an answer of the front-end means
-//! is decided by the front-end's own client code ([`Reply::decode`], through
-//! `toystore_frontend::client::decode`), so the bench never reads status codes itself.
+//! A [`Reply`] is the status and body as they came. The bench tells a success by its 2xx
+//! status alone (the cheap test every answer gets, with no body decoded); what any other
+//! answer means is decided by the front-end's own client code ([`Reply::decode`], through
+//! `toystore_frontend::client::decode`), never by status numbers here.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

@@ -36,7 +36,7 @@ pub use sim::run_clients;
 
 use anyhow::bail;
 use std::time::Duration;
-use toystore_events::{InvalidInput, Quantity};
+use toystore_events::Quantity;
 
 /// Arguments of `tools client`.
 #[derive(Debug, Clone, clap::Args)]
@@ -60,7 +60,7 @@ pub struct ClientArgs {
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
     /// Units per order (1 to 1,000,000).
-    #[arg(long, default_value = "1", value_parser = parse_quantity)]
+    #[arg(long, default_value = "1")]
     pub quantity: Quantity,
     /// Per-request timeout, e.g. 15s or 500ms.
     #[arg(long, default_value = "15s", value_parser = toystore_config::duration::parse_positive)]
@@ -132,13 +132,6 @@ impl ClientConfig {
             .map_err(|e| anyhow::anyhow!("invalid front-end URL: {e}"))?;
         Ok(())
     }
-}
-
-/// `--quantity`: an integer the store accepts as a purchase's units.
-fn parse_quantity(text: &str) -> Result<Quantity, InvalidInput> {
-    text.parse::<u32>()
-        .map_err(|_| InvalidInput::Quantity)
-        .and_then(Quantity::try_from)
 }
 
 /// Runs `tools client`: exit status 0 when every order was read back identical, 1 if not.

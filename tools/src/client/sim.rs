@@ -59,8 +59,8 @@ impl Sim {
     fn new(config: &ClientConfig, index: usize) -> anyhow::Result<Self> {
         let options = ClientOptions {
             timeout: config.timeout,
-            connect_timeout: Duration::from_secs(2),
             max_idle_connections: 1,
+            ..ClientOptions::default()
         };
         let client = FrontendClient::with_options(&config.frontend, options)
             .context("building an HTTP client")?;
