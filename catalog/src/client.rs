@@ -76,11 +76,15 @@ impl CatalogClient {
 
     /// Subscribes to the catalog's events after `after`: a stream of events and heartbeats
     /// that ends (with an error, or cleanly on the catalog's shutdown) when the connection
-    /// does.
+    /// does, or with [`FrameError::Silent`] once nothing has arrived for `silence` (see
+    /// [`toystore_config::CatalogConfig::stream_silence`]).
     pub async fn events(
         &self,
         after: Seq,
+        silence: std::time::Duration,
     ) -> Result<impl Stream<Item = Result<StreamItem<CatalogEvent>, FrameError>>, ClientError> {
-        self.inner.events(&["internal", "events"], after).await
+        self.inner
+            .events(&["internal", "events"], after, silence)
+            .await
     }
 }

@@ -1,6 +1,7 @@
 //! The catalog's Prometheus metrics: HTTP requests by route (through
 //! [`toystore_http::metrics::HttpMetrics`]), and at each scrape the stock per toy, the
-//! purchases recorded and the log's position, read from the catalog's own files.
+//! purchases recorded, the log's position and its commits by kind, read from the catalog's
+//! own files and writer.
 
 use crate::Catalog;
 use prometheus_client::registry::Registry;
@@ -31,11 +32,14 @@ pub fn registry(catalog: Arc<Catalog>) -> (Registry, HttpMetrics) {
 }
 
 fn samples(catalog: &Catalog) -> Vec<Sample> {
-    let mut out = vec![Sample::gauge(
-        "toystore_catalog_last_seq",
-        "The sequence number of the catalog's last event",
-        catalog.log().last_seq().0 as f64,
-    )];
+    let mut out = vec![
+        Sample::gauge(
+            "toystore_catalog_last_seq",
+            "The sequence number of the catalog's last event",
+            catalog.log().last_seq().0 as f64,
+        ),
+        Sample::log_commits(catalog.log().commits().by_kind()),
+    ];
     // A read that fails (the file is being closed) leaves its families out of this scrape
     // rather than reporting a wrong zero.
     match catalog.products() {

@@ -106,7 +106,7 @@ async fn a_client_with_the_wrong_token_gets_401() {
     assert_eq!(wrong.products().await.expect_err("401").status(), Some(401));
     assert_eq!(wrong.restock().await.expect_err("401").status(), Some(401));
     let err = wrong
-        .events(toystore_events::Seq::ZERO)
+        .events(toystore_events::Seq::ZERO, SILENCE)
         .await
         .err()
         .expect("401");

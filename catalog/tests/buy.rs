@@ -8,19 +8,12 @@
 
 mod common;
 
+use common::buy_request as buy;
 use common::*;
 use serde_json::json;
 use std::collections::HashSet;
-use toystore_catalog::api::{BuyReply, BuyRequest};
+use toystore_catalog::api::BuyReply;
 use toystore_events::Seq;
-
-fn buy(request_id: &str, name: &str, quantity: u32) -> BuyRequest {
-    BuyRequest {
-        request_id: request_id.try_into().unwrap(),
-        name: name.try_into().unwrap(),
-        quantity: quantity.try_into().unwrap(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_buys_of_the_last_units_sell_exactly_the_stock() {

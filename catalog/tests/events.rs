@@ -9,9 +9,9 @@
 
 mod common;
 
+use common::buy_request as buy;
 use common::*;
 use futures_util::{Stream, StreamExt};
-use toystore_catalog::api::BuyRequest;
 use toystore_catalog::toys::TOYS;
 use toystore_events::{CatalogEvent, FrameError, Seq, StreamItem};
 
@@ -43,21 +43,13 @@ async fn next_event<S: Stream<Item = Item> + Unpin>(
     }
 }
 
-fn buy(id: &str, name: &str, quantity: u32) -> BuyRequest {
-    BuyRequest {
-        request_id: id.try_into().unwrap(),
-        name: name.try_into().unwrap(),
-        quantity: quantity.try_into().unwrap(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_yields_exactly_the_events_after_then_heartbeats_then_live_commits() {
     let (_dir, db) = temp_db();
     let catalog = TestCatalog::start(&db).await;
     let client = catalog.client();
 
-    let mut all = Box::pin(client.events(Seq::ZERO).await.expect("subscribe"));
+    let mut all = Box::pin(client.events(Seq::ZERO, SILENCE).await.expect("subscribe"));
     for (i, (name, price)) in TOYS.iter().enumerate() {
         match next(&mut all).await.expect("open") {
             StreamItem::Event { seq, event, .. } => {
@@ -118,7 +110,7 @@ async fn the_stream_yields_exactly_the_events_after_then_heartbeats_then_live_co
     assert_eq!(client.health().await.expect("health").seq, last);
 
     // Resuming later skips what came before.
-    let mut resumed = Box::pin(client.events(Seq(18)).await.expect("subscribe"));
+    let mut resumed = Box::pin(client.events(Seq(18), SILENCE).await.expect("subscribe"));
     let mut seqs = Vec::new();
     loop {
         match next(&mut resumed).await.expect("open") {
@@ -132,14 +124,14 @@ async fn the_stream_yields_exactly_the_events_after_then_heartbeats_then_live_co
     assert_eq!(seqs, (19..=last.0).collect::<Vec<_>>());
 
     // Resuming at the end: a heartbeat first, no event.
-    let mut at_end = Box::pin(client.events(last).await.expect("subscribe"));
+    let mut at_end = Box::pin(client.events(last, SILENCE).await.expect("subscribe"));
     assert_eq!(
         next(&mut at_end).await,
         Some(StreamItem::Heartbeat { last_seq: last })
     );
 
     // A subscriber ahead of the log (the catalog's data was reset) learns where it ends.
-    let mut ahead = Box::pin(client.events(Seq(1000)).await.expect("subscribe"));
+    let mut ahead = Box::pin(client.events(Seq(1000), SILENCE).await.expect("subscribe"));
     assert_eq!(
         next(&mut ahead).await,
         Some(StreamItem::Heartbeat { last_seq: last })
@@ -162,7 +154,7 @@ async fn restock_brings_back_exactly_the_sold_out_toys() {
     client.buy(&buy("b", "Bird", 100)).await.expect("buy");
     client.buy(&buy("c", "Clue", 99)).await.expect("buy");
     let before = client.health().await.expect("health").seq;
-    let mut events = Box::pin(client.events(before).await.expect("subscribe"));
+    let mut events = Box::pin(client.events(before, SILENCE).await.expect("subscribe"));
 
     let reply = client.restock().await.expect("restock");
     assert_eq!(
@@ -206,7 +198,7 @@ async fn the_stream_ends_cleanly_when_the_catalog_stops() {
     let (_dir, db) = temp_db();
     let catalog = TestCatalog::start(&db).await;
     let client = catalog.client();
-    let mut events = Box::pin(client.events(Seq(20)).await.expect("subscribe"));
+    let mut events = Box::pin(client.events(Seq(20), SILENCE).await.expect("subscribe"));
     assert_eq!(
         next(&mut events).await,
         Some(StreamItem::Heartbeat { last_seq: Seq(20) })

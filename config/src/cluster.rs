@@ -300,6 +300,16 @@ pub struct CatalogConfig {
     pub heartbeat: Duration,
 }
 
+impl CatalogConfig {
+    /// How long a subscriber of the catalog's event stream waits without hearing anything,
+    /// not even a heartbeat, before it declares the stream dead and reconnects: three
+    /// heartbeat intervals, and at least a second (so a busy machine's scheduling hiccup is
+    /// not taken for a dead catalog).
+    pub fn stream_silence(&self) -> Duration {
+        self.heartbeat.saturating_mul(3).max(Duration::from_secs(1))
+    }
+}
+
 /// The front-end's part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

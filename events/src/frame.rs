@@ -121,6 +121,10 @@ pub enum FrameError {
     /// The underlying body failed.
     #[error("transport: {0}")]
     Transport(String),
+    /// Nothing arrived, not even a heartbeat, for this long: the sender or the path to it is
+    /// presumed dead (a connection that dies silently never fails by itself).
+    #[error("no frame, not even a heartbeat, for {0:?}")]
+    Silent(std::time::Duration),
 }
 
 impl From<std::io::Error> for FrameError {

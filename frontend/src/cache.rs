@@ -41,6 +41,8 @@ pub struct CacheStats {
     pub capacity: usize,
     /// Whether the cache is serving (false while the invalidation stream is down).
     pub active: bool,
+    /// Times a serving cache was suspended (its invalidation stream broke or went silent).
+    pub suspensions: u64,
 }
 
 struct Inner {
@@ -49,6 +51,16 @@ struct Inner {
     floor: Seq,
     active: bool,
     stats: CacheStats,
+}
+
+impl Inner {
+    /// Stops serving, counting a suspension if it was serving.
+    fn deactivate(&mut self) {
+        if self.active {
+            self.stats.suspensions += 1;
+        }
+        self.active = false;
+    }
 }
 
 /// An LRU cache of products, kept fresh by invalidations.
@@ -146,14 +158,14 @@ impl ProductCache {
         inner.lru.clear();
         inner.invalidated_at.clear();
         inner.floor = seq;
-        inner.active = false;
+        inner.deactivate();
     }
 
     /// Empties the cache and stops serving from it (the invalidation stream is down).
     pub fn suspend(&self) {
         let mut inner = self.lock();
         inner.lru.clear();
-        inner.active = false;
+        inner.deactivate();
     }
 
     /// Serves from the cache again (the invalidation stream is current).
@@ -264,5 +276,19 @@ mod tests {
         assert!(!c.insert(toy("A", 1), Seq(2)));
         c.resume();
         assert!(c.get("A").is_none(), "suspending clears the cache");
+    }
+
+    #[test]
+    fn only_a_serving_cache_counts_a_suspension() {
+        let c = ProductCache::new(NonZeroUsize::new(2).expect("non-zero"));
+        c.suspend();
+        assert_eq!(c.stats().suspensions, 0, "it was not serving yet");
+        c.resume();
+        c.suspend();
+        c.suspend();
+        assert_eq!(c.stats().suspensions, 1);
+        c.resume();
+        c.restart_from(Seq(9));
+        assert_eq!(c.stats().suspensions, 2);
     }
 }

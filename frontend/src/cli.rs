@@ -5,7 +5,6 @@ use crate::server::{run as serve, ServerConfig};
 use crate::topology::members;
 use anyhow::Context;
 use std::num::NonZeroUsize;
-use std::time::Duration;
 use toystore_config::ServiceArgs;
 
 /// The toystore front-end: the public REST API, a product cache, order forwarding with
@@ -45,11 +44,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         catalog_url: format!("http://{}", cluster.catalog.addr),
         token,
         cache_capacity,
-        stream_silence: cluster
-            .catalog
-            .heartbeat
-            .saturating_mul(3)
-            .max(Duration::from_secs(1)),
+        stream_silence: cluster.catalog.stream_silence(),
         replicas: members(&cluster),
         health_interval: cluster.frontend.health_interval,
         failover: crate::orders::Failover {

@@ -81,12 +81,10 @@ enum Broken {
     /// The catalog could not be asked or subscribed to.
     #[error(transparent)]
     Catalog(#[from] toystore_http::client::ClientError),
-    /// A frame of the stream did not decode, or the connection failed mid-stream.
+    /// A frame of the stream did not decode, the connection failed mid-stream, or nothing,
+    /// not even a heartbeat, arrived for longer than the silence timeout.
     #[error(transparent)]
     Frame(#[from] FrameError),
-    /// Not even a heartbeat for longer than the silence timeout.
-    #[error("no heartbeat for {0:?}")]
-    Silent(Duration),
     /// The catalog closed the stream.
     #[error("stream ended")]
     Ended,
@@ -109,28 +107,27 @@ async fn follow_once(
     stop: &CancellationToken,
     last: &mut Option<Seq>,
 ) -> Result<bool, Broken> {
-    let stream = catalog.events(after).await?;
+    let stream = catalog.events(after, silence_timeout).await?;
     let mut stream = std::pin::pin!(stream);
     tracing::info!(after = %after, "following catalog events");
     // Whatever changed while the stream was down, browsers re-read it.
     relay.resync();
     loop {
         let item = tokio::select! {
-            item = tokio::time::timeout(silence_timeout, stream.next()) => item,
+            item = stream.next() => item,
             () = stop.cancelled() => return Ok(false),
         };
         match item {
-            Err(_) => return Err(Broken::Silent(silence_timeout)),
-            Ok(None) => return Err(Broken::Ended),
-            Ok(Some(Err(e))) => return Err(e.into()),
-            Ok(Some(Ok(StreamItem::Event { seq, event, .. }))) => {
+            None => return Err(Broken::Ended),
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(StreamItem::Event { seq, event, .. })) => {
                 if let Some(cache) = cache {
                     cache.invalidate(event.product(), seq);
                 }
                 relay.publish(seq, &event);
                 *last = Some(seq);
             }
-            Ok(Some(Ok(StreamItem::Heartbeat { last_seq }))) => {
+            Some(Ok(StreamItem::Heartbeat { last_seq })) => {
                 let mine = last.unwrap_or(Seq::ZERO);
                 if last_seq < mine {
                     tracing::warn!(catalog = %last_seq, seen = %mine, "catalog log is behind what we saw; restarting from its position");

@@ -90,6 +90,11 @@ fn samples(frontend: &Frontend) -> Vec<Sample> {
                 "1 while the cache serves, 0 while the invalidation stream is down",
                 f64::from(u8::from(c.active)),
             ),
+            Sample::counter(
+                "toystore_cache_suspensions",
+                "Times the cache stopped serving because the invalidation stream broke or went silent",
+                c.suspensions as f64,
+            ),
         ]);
     }
     let leader = frontend.replicas().current();

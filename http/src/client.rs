@@ -250,11 +250,14 @@ impl ServiceClient {
     }
 
     /// Opens an event stream (`GET <path>?after=<after>`) and reads it as events of type
-    /// `E`.
+    /// `E`. A stream on which nothing arrives for `silence` (the sender heartbeats on a fixed
+    /// interval, so a few missed ones mean a dead sender or path) ends with
+    /// [`FrameError::Silent`](toystore_events::FrameError::Silent).
     pub async fn events<E: DeserializeOwned>(
         &self,
         segments: &[&str],
         after: toystore_events::Seq,
+        silence: std::time::Duration,
     ) -> Result<
         impl futures_util::Stream<
             Item = Result<toystore_events::StreamItem<E>, toystore_events::FrameError>,
@@ -276,9 +279,7 @@ impl ServiceClient {
                 Ok(_) => ClientError::Malformed("error status with data".into()),
             });
         }
-        Ok(toystore_events::frame::read_stream(
-            Box::pin(resp.bytes_stream()),
-            after,
-        ))
+        let items = toystore_events::frame::read_stream(Box::pin(resp.bytes_stream()), after);
+        Ok(crate::stream::until_silent(items, silence))
     }
 }

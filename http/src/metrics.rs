@@ -171,15 +171,46 @@ impl Sample {
         label: &'static str,
         values: impl IntoIterator<Item = (String, f64)>,
     ) -> Self {
+        Self::by(Kind::Gauge, name, help, label, values)
+    }
+
+    /// A counter with one series per value of label `label`.
+    pub fn counter_by(
+        name: &'static str,
+        help: &'static str,
+        label: &'static str,
+        values: impl IntoIterator<Item = (String, f64)>,
+    ) -> Self {
+        Self::by(Kind::Counter, name, help, label, values)
+    }
+
+    fn by(
+        kind: Kind,
+        name: &'static str,
+        help: &'static str,
+        label: &'static str,
+        values: impl IntoIterator<Item = (String, f64)>,
+    ) -> Self {
         Self {
             name,
             help,
-            kind: Kind::Gauge,
+            kind,
             values: values
                 .into_iter()
                 .map(|(l, v)| (vec![(label, l)], v))
                 .collect(),
         }
+    }
+
+    /// The commits of a service's event log by kind (`durable`: one fsync each, `lazy`,
+    /// `skipped`: batches that changed nothing), given as (kind, count) pairs.
+    pub fn log_commits(counts: impl IntoIterator<Item = (&'static str, u64)>) -> Self {
+        Self::counter_by(
+            "toystore_log_commits",
+            "Write batches of the service's event log, by what became of them (durable: one fsync each; lazy: committed without one; skipped: changed nothing, not committed)",
+            "kind",
+            counts.into_iter().map(|(k, n)| (k.to_string(), n as f64)),
+        )
     }
 }
 

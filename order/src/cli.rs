@@ -49,6 +49,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         db_path,
         replicas,
         catalog_url: format!("http://{}", cluster.catalog.addr),
+        catalog_silence: cluster.catalog.stream_silence(),
         token,
         raft,
         timeouts: cluster.timeouts,

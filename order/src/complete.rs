@@ -17,8 +17,9 @@
 //! The order is completed rather than the stock released: the catalog already sold the
 //! units under that request id, and a client retrying the id must find its order.
 //!
-//! When the stream breaks, it reconnects after the last event it read (with a backoff);
-//! nothing is missed, since the catalog's log is append-only.
+//! When the stream breaks, or goes silent (not even a heartbeat) for longer than
+//! [`Pacing::silence`], it reconnects after the last event it read (with a backoff); nothing
+//! is missed, since the catalog's log is append-only.
 
 use crate::types::{Outcome, Purchase};
 use crate::Replica;
@@ -45,6 +46,9 @@ pub struct Pacing {
     pub check_every: Duration,
     /// The waits before reconnecting to the catalog's stream (`[timeouts] reconnect_*`).
     pub backoff: Backoff,
+    /// How long the catalog's stream may stay silent (no event, no heartbeat) before it is
+    /// dropped and reopened ([`toystore_config::CatalogConfig::stream_silence`]).
+    pub silence: Duration,
 }
 
 /// A purchase without an order yet: when this replica first saw it, the toy, the units.
@@ -67,12 +71,13 @@ pub async fn run(
         after,
         check_every,
         mut backoff,
+        silence,
     } = pacing;
     let mut waiting: BTreeMap<RequestId, Waiting> = BTreeMap::new();
     let mut last = Seq::ZERO;
     let mut tick = tokio::time::interval(check_every);
     while !stop.is_cancelled() {
-        let stream = match catalog.events(last).await {
+        let stream = match catalog.events(last, silence).await {
             Ok(stream) => stream,
             Err(e) => {
                 tracing::debug!(error = %e, "catalog stream unavailable; retrying");
@@ -120,7 +125,7 @@ pub async fn run(
                 }
                 Some(Ok(StreamItem::Heartbeat { .. })) => {}
                 Some(Err(e)) => {
-                    tracing::debug!(error = %e, "catalog stream broke; reconnecting");
+                    tracing::info!(error = %e, after = %last, "catalog stream broke; reconnecting");
                     break;
                 }
                 None => break,

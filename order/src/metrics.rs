@@ -53,6 +53,7 @@ fn samples(replica: &Replica) -> Vec<Sample> {
     let m = replica.raft().metrics().borrow().clone();
     let last = status.last_log_index.unwrap_or(0);
     let mut out = vec![
+        Sample::log_commits(replica.store().event_log().commits().by_kind()),
         Sample::gauge(
             "toystore_order_log_length",
             "Orders in this replica's event log (its last sequence number)",

@@ -43,6 +43,9 @@ pub struct ServerConfig {
     pub replicas: Vec<(u32, SocketAddr)>,
     /// The catalog's base URL.
     pub catalog_url: String,
+    /// How long the catalog's event stream may stay silent before it is reopened
+    /// ([`toystore_config::CatalogConfig::stream_silence`]).
+    pub catalog_silence: std::time::Duration,
     /// The cluster token.
     pub token: ClusterToken,
     /// Raft settings.
@@ -154,6 +157,7 @@ pub async fn run(
         after: config.raft.complete_after,
         check_every: config.timeouts.completion_check,
         backoff: toystore_config::Backoff::reconnect(&config.timeouts),
+        silence: config.catalog_silence,
     };
     let completing = tokio::spawn(crate::complete::run(
         replica.clone(),

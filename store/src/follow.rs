@@ -2,9 +2,14 @@
 //!
 //! [`follow`] yields the log's events after a sequence number as wire frames
 //! ([`toystore_events::frame`]): first everything already committed, then each new commit
-//! as it happens, and a heartbeat carrying the last sequence number whenever nothing was
-//! committed for `heartbeat`. The first heartbeat is sent as soon as the subscriber has
-//! caught up, so it learns at once that it is current. It ends when `stop` completes, or with the log's writer.
+//! as it happens, and heartbeats carrying the last sequence number. The first heartbeat is
+//! sent as soon as the subscriber has caught up, so it learns at once that it is current;
+//! after that one goes out every `heartbeat`, on a fixed schedule that nothing postpones
+//! (neither events nor wake-ups), whenever the subscriber has every event sent. A
+//! subscriber that hears nothing for a few intervals may therefore declare the stream dead,
+//! and one that is current learns it within an interval even while events keep coming. A
+//! heartbeat never claims a position ahead of the events sent. It ends when `stop`
+//! completes, or with the log's writer.
 
 use crate::{EventLog, StoreError};
 use bytes::{Bytes, BytesMut};
@@ -12,6 +17,7 @@ use futures_util::Stream;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 use toystore_events::frame::{heartbeat_frame, put_event};
 use toystore_events::{LogEvent, Seq};
 
@@ -32,6 +38,7 @@ pub fn follow<E: LogEvent>(
         sent: after,
         caught_up: false,
         heartbeat,
+        next_beat: Instant::now() + heartbeat,
         stop: Box::pin(stop),
     };
     futures_util::stream::unfold(Some(state), |state| async move {
@@ -53,6 +60,8 @@ struct State<E: LogEvent> {
     sent: Seq,
     caught_up: bool,
     heartbeat: Duration,
+    /// When the next heartbeat is due: moved on only by sending one.
+    next_beat: Instant,
     stop: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
@@ -64,9 +73,10 @@ impl<E: LogEvent> State<E> {
             if committed > self.sent {
                 return self.events_up_to(committed).map(Some);
             }
-            if !self.caught_up {
+            let due = Instant::now() >= self.next_beat;
+            if !self.caught_up || due {
                 self.caught_up = true;
-                return Ok(Some(heartbeat_frame(committed)));
+                return Ok(Some(self.beat(committed)));
             }
             tokio::select! {
                 changed = self.commits.changed() => {
@@ -74,12 +84,17 @@ impl<E: LogEvent> State<E> {
                         return Ok(None);
                     }
                 }
-                () = tokio::time::sleep(self.heartbeat) => {
-                    return Ok(Some(heartbeat_frame(committed)));
-                }
+                () = tokio::time::sleep_until(self.next_beat) => {}
                 () = &mut self.stop => return Ok(None),
             }
         }
+    }
+
+    /// A heartbeat at `last` (everything up to it sent); the next one is due an interval
+    /// from now.
+    fn beat(&mut self, last: Seq) -> Bytes {
+        self.next_beat = Instant::now() + self.heartbeat;
+        heartbeat_frame(last)
     }
 
     /// Frames for events after `sent`, at most [`CHUNK_EVENTS`] and none beyond `committed`.

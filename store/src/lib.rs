@@ -40,4 +40,4 @@ pub use table::{
     Column, KeyColumn, RawIter, ReadTables, Rows, Table, TableMut, TableRef, WriteTables,
 };
 pub use toystore_events::{LogEvent, Seq};
-pub use writer::{Batch, SYNC_BEHIND};
+pub use writer::{Batch, Commits, SYNC_BEHIND};

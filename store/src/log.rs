@@ -1,7 +1,7 @@
 //! [`EventLog`]: open a log file, append through the writer thread, read it back.
 
 use crate::table::{RawIter, ReadTables, WriteTables};
-use crate::writer::{Job, Request, Writer, EVENTS};
+use crate::writer::{CommitCounts, Commits, Job, Request, Writer, EVENTS};
 use crate::{Batch, Projection, StoreError};
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
@@ -35,6 +35,7 @@ pub struct EventLog<E: LogEvent> {
     last: watch::Receiver<Seq>,
     jobs: Option<mpsc::Sender<Job<E>>>,
     writer: Option<JoinHandle<()>>,
+    counts: Arc<CommitCounts>,
 }
 
 impl<E: LogEvent> EventLog<E> {
@@ -78,11 +79,13 @@ impl<E: LogEvent> EventLog<E> {
         let db = Arc::new(db);
         let (last_tx, last_rx) = watch::channel(last);
         let (jobs_tx, jobs_rx) = mpsc::channel();
+        let counts = Arc::new(CommitCounts::default());
         let writer = Writer {
             db: db.clone(),
             projection: projection.clone(),
             last: last_tx,
             jobs: jobs_rx,
+            counts: counts.clone(),
         };
         let handle = std::thread::Builder::new()
             .name(format!("{}-writer", E::KIND))
@@ -94,6 +97,7 @@ impl<E: LogEvent> EventLog<E> {
             last: last_rx,
             jobs: Some(jobs_tx),
             writer: Some(handle),
+            counts,
         })
     }
 
@@ -190,10 +194,16 @@ impl<E: LogEvent> EventLog<E> {
         *self.last.borrow()
     }
 
-    /// A receiver that changes after every commit to the new last sequence number (for
-    /// pushing events to subscribers as they commit).
+    /// A receiver that changes when a commit moves the last sequence number (for pushing
+    /// events to subscribers as they commit); a commit that appended nothing wakes nobody.
     pub fn subscribe(&self) -> watch::Receiver<Seq> {
         self.last.clone()
+    }
+
+    /// How many commits the writer has made since the log was opened, by kind (a durable
+    /// one is one fsync).
+    pub fn commits(&self) -> Commits {
+        self.counts.read()
     }
 
     /// A consistent read snapshot: projection rows and events as of one commit.

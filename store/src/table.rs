@@ -19,6 +19,7 @@ use redb::{
     TableError, WriteTransaction,
 };
 use std::borrow::Borrow;
+use std::cell::Cell;
 use toystore_events::Seq;
 
 /// A type a table can hold, and how a stored value reads back as an owned one.
@@ -87,11 +88,21 @@ impl<K: KeyColumn, V: Column> Copy for Table<K, V> {}
 #[derive(Clone, Copy)]
 pub struct WriteTables<'tx> {
     tx: &'tx WriteTransaction,
+    /// Set on every write, when the writer wants to know whether the batch changed anything.
+    touched: Option<&'tx Cell<bool>>,
 }
 
 impl<'tx> WriteTables<'tx> {
     pub(crate) fn new(tx: &'tx WriteTransaction) -> Self {
-        Self { tx }
+        Self { tx, touched: None }
+    }
+
+    /// Tables whose writes set `touched`.
+    pub(crate) fn tracked(tx: &'tx WriteTransaction, touched: &'tx Cell<bool>) -> Self {
+        Self {
+            tx,
+            touched: Some(touched),
+        }
     }
 
     /// Opens `table` for reading and writing, creating it if it does not exist.
@@ -99,11 +110,17 @@ impl<'tx> WriteTables<'tx> {
         &self,
         table: Table<K, V>,
     ) -> Result<TableMut<'tx, K, V>, StoreError> {
-        Ok(TableMut(self.tx.open_table(table.0)?))
+        Ok(TableMut {
+            table: self.tx.open_table(table.0)?,
+            touched: self.touched,
+        })
     }
 
     /// Removes every row of `table` (it exists, empty, afterwards).
     pub fn reset<K: KeyColumn, V: Column>(&self, table: Table<K, V>) -> Result<(), StoreError> {
+        if let Some(touched) = self.touched {
+            touched.set(true);
+        }
         self.tx.delete_table(table.0)?;
         self.tx.open_table(table.0)?;
         Ok(())
@@ -111,7 +128,10 @@ impl<'tx> WriteTables<'tx> {
 }
 
 /// A table open for writing.
-pub struct TableMut<'tx, K: KeyColumn, V: Column>(redb::Table<'tx, K, V>);
+pub struct TableMut<'tx, K: KeyColumn, V: Column> {
+    table: redb::Table<'tx, K, V>,
+    touched: Option<&'tx Cell<bool>>,
+}
 
 impl<K: KeyColumn, V: Column> TableMut<'_, K, V> {
     /// The value at `key`, if any.
@@ -119,7 +139,7 @@ impl<K: KeyColumn, V: Column> TableMut<'_, K, V> {
         &self,
         key: impl Borrow<K::SelfType<'k>>,
     ) -> Result<Option<V::Owned>, StoreError> {
-        get(&self.0, key)
+        get(&self.table, key)
     }
 
     /// Writes `value` at `key`; returns the value it replaced, if any.
@@ -128,12 +148,18 @@ impl<K: KeyColumn, V: Column> TableMut<'_, K, V> {
         key: impl Borrow<K::SelfType<'k>>,
         value: impl Borrow<V::SelfType<'v>>,
     ) -> Result<Option<V::Owned>, StoreError> {
-        Ok(self.0.insert(key, value)?.map(|old| V::own(old.value())))
+        if let Some(touched) = self.touched {
+            touched.set(true);
+        }
+        Ok(self
+            .table
+            .insert(key, value)?
+            .map(|old| V::own(old.value())))
     }
 
     /// Every row in key order.
     pub fn rows(&self) -> Result<Rows<'_, K, V>, StoreError> {
-        rows(&self.0)
+        rows(&self.table)
     }
 }
 

@@ -16,10 +16,21 @@
 //! plus one fsync, and nobody waits for it. A crash in that window loses those writes,
 //! which for such requests only means re-applying them from the Raft log on restart. A batch
 //! with any other request is committed with `Immediate`, as before.
+//!
+//! A batch that changed nothing (every request only read: a refused buy, a replayed request
+//! id) is not committed at all: its transaction is dropped, so it costs no fsync and wakes no
+//! subscriber. Its callers still hear of it only after every earlier commit is durable (an
+//! empty durable commit is made first if one was not), so what they read is never lost.
+//!
+//! Subscribers ([`crate::EventLog::subscribe`]) are woken only when the last sequence number
+//! changes, never by a commit that appended nothing (a Raft vote, an apply without events).
+//! [`CommitCounts`] says how many commits of each kind were made, for metrics.
 
 use crate::table::WriteTables;
 use crate::{Projection, StoreError};
 use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use tokio::sync::{oneshot, watch};
 use toystore_events::{codec, LogEvent, Seq};
@@ -35,6 +46,67 @@ pub const MAX_BATCH: usize = 4096;
 /// durable with an empty `Immediate` commit of its own.
 pub const SYNC_BEHIND: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// How many commits a log's writer has made, by kind (counters since the log was opened).
+#[derive(Debug, Default)]
+pub struct CommitCounts {
+    durable: AtomicU64,
+    lazy: AtomicU64,
+    skipped: AtomicU64,
+}
+
+/// A reading of [`CommitCounts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Commits {
+    /// Commits with `Durability::Immediate`: one fsync each.
+    pub durable: u64,
+    /// Commits with `Durability::None` (made durable later by a durable one).
+    pub lazy: u64,
+    /// Batches that changed nothing and so were not committed.
+    pub skipped: u64,
+}
+
+impl Commits {
+    /// Each count with its kind's name (`durable`, `lazy`, `skipped`), for metrics.
+    pub fn by_kind(&self) -> [(&'static str, u64); 3] {
+        [
+            ("durable", self.durable),
+            ("lazy", self.lazy),
+            ("skipped", self.skipped),
+        ]
+    }
+}
+
+impl CommitCounts {
+    /// The counters now.
+    pub fn read(&self) -> Commits {
+        Commits {
+            durable: self.durable.load(Ordering::Relaxed),
+            lazy: self.lazy.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count(&self, outcome: Outcome) {
+        let counter = match outcome {
+            Outcome::Durable => &self.durable,
+            Outcome::Lazy => &self.lazy,
+            Outcome::Unchanged => &self.skipped,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What became of a batch that succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Committed with an fsync.
+    Durable,
+    /// Committed without one.
+    Lazy,
+    /// Nothing changed: not committed.
+    Unchanged,
+}
+
 /// The view of the open write transaction that a request gets.
 pub struct Batch<'a, E> {
     tx: &'a WriteTransaction,
@@ -43,17 +115,23 @@ pub struct Batch<'a, E> {
     /// Set when a write failed half-way (its event or projection rows may be in the
     /// transaction): the transaction must not commit even if the request carries on.
     failed: Option<String>,
+    /// Set by anything that may have written (an append, a row, this crate's own tables):
+    /// a batch that stays clean is not committed.
+    touched: &'a Cell<bool>,
 }
 
 impl<E: LogEvent> Batch<'_, E> {
     /// The tables of the open transaction: a request reads the projection's rows here
     /// (seeing the effects of requests earlier in the batch) before deciding what to append.
+    /// Writing a row marks the batch as changed.
     pub fn tables(&self) -> WriteTables<'_> {
-        WriteTables::new(self.tx)
+        WriteTables::tracked(self.tx, self.touched)
     }
 
-    /// The open transaction itself, for this crate's own tables (Raft's).
+    /// The open transaction itself, for this crate's own tables (Raft's): taking it counts
+    /// as a change, so the batch commits.
     pub(crate) fn tx(&self) -> &WriteTransaction {
+        self.touched.set(true);
         self.tx
     }
 
@@ -108,6 +186,7 @@ impl<E: LogEvent> Batch<'_, E> {
     }
 
     fn truncate_unchecked(&mut self, seq: Seq) -> Result<u64, StoreError> {
+        self.touched.set(true);
         let removed = {
             let mut table = self.tx.open_table(EVENTS)?;
             let doomed: Vec<u64> = table
@@ -148,6 +227,7 @@ impl<E: LogEvent> Batch<'_, E> {
     }
 
     fn write_unchecked(&mut self, seq: Seq, bytes: &[u8], event: &E) -> Result<Seq, StoreError> {
+        self.touched.set(true);
         {
             let mut table = self.tx.open_table(EVENTS)?;
             table.insert(seq.0, bytes)?;
@@ -226,6 +306,7 @@ pub(crate) struct Writer<E> {
     pub(crate) projection: Arc<dyn Projection<E>>,
     pub(crate) last: watch::Sender<Seq>,
     pub(crate) jobs: mpsc::Receiver<Job<E>>,
+    pub(crate) counts: Arc<CommitCounts>,
 }
 
 impl<E: LogEvent> Writer<E> {
@@ -255,28 +336,45 @@ impl<E: LogEvent> Writer<E> {
                 }
             }
             let durable = jobs.is_empty() || jobs.iter().any(|j| j.durable());
-            if self.commit_batch(jobs, durable) {
-                unsynced = !durable;
+            // A clean batch may skip its commit only if nothing before it awaits an fsync:
+            // its callers read what earlier commits wrote.
+            let may_skip = !jobs.is_empty() && !unsynced;
+            match self.commit_batch(jobs, durable, may_skip) {
+                Some(Outcome::Durable) => unsynced = false,
+                Some(Outcome::Lazy) => unsynced = true,
+                Some(Outcome::Unchanged) | None => {}
             }
         }
     }
 
-    /// Runs and commits one batch (durably if `durable`); false if it failed.
-    fn commit_batch(&self, mut jobs: Vec<Job<E>>, durable: bool) -> bool {
+    /// Runs and commits one batch (durably if `durable`; not at all if it changed nothing
+    /// and `may_skip`); `None` if it failed.
+    fn commit_batch(
+        &self,
+        mut jobs: Vec<Job<E>>,
+        durable: bool,
+        may_skip: bool,
+    ) -> Option<Outcome> {
         let before = *self.last.borrow();
-        match self.run_batch(&mut jobs, before, durable) {
-            Ok(last) => {
-                self.last.send_replace(last);
+        match self.run_batch(&mut jobs, before, durable, may_skip) {
+            Ok((last, outcome)) => {
+                self.counts.count(outcome);
+                // Subscribers wake only for new events, never for a commit without any.
+                self.last.send_if_modified(|seen| {
+                    let moved = *seen != last;
+                    *seen = last;
+                    moved
+                });
                 tracing::trace!(
                     requests = jobs.len(),
-                    durable,
+                    ?outcome,
                     last_seq = last.0,
                     "group commit"
                 );
                 for job in jobs {
                     job.finish(Ok(()));
                 }
-                true
+                Some(outcome)
             }
             Err((culprit, e)) => {
                 tracing::warn!(requests = jobs.len(), error = %e, "batch aborted");
@@ -292,19 +390,21 @@ impl<E: LogEvent> Writer<E> {
                     };
                     job.finish(Err(err));
                 }
-                false
+                None
             }
         }
     }
 
-    /// Runs every job in one transaction and commits it. On failure, says which job failed
-    /// (`None`: the transaction itself) and why.
+    /// Runs every job in one transaction and commits it (or, if it changed nothing and
+    /// `may_skip`, drops it). On failure, says which job failed (`None`: the transaction
+    /// itself) and why.
     fn run_batch(
         &self,
         jobs: &mut [Job<E>],
         before: Seq,
         durable: bool,
-    ) -> Result<Seq, (Option<usize>, StoreError)> {
+        may_skip: bool,
+    ) -> Result<(Seq, Outcome), (Option<usize>, StoreError)> {
         let whole = |e: StoreError| (None, e);
         let mut tx = self.db.begin_write().map_err(|e| whole(e.into()))?;
         let durability = if durable {
@@ -313,11 +413,13 @@ impl<E: LogEvent> Writer<E> {
             Durability::None
         };
         tx.set_durability(durability).map_err(|e| whole(e.into()))?;
+        let touched = Cell::new(false);
         let mut batch = Batch {
             tx: &tx,
             projection: self.projection.as_ref(),
             last: before,
             failed: None,
+            touched: &touched,
         };
         for (i, job) in jobs.iter_mut().enumerate() {
             // Returning drops the transaction, which aborts it. A panicking request fails
@@ -333,7 +435,16 @@ impl<E: LogEvent> Writer<E> {
             }
         }
         let last = batch.last;
+        if may_skip && !touched.get() {
+            tx.abort().map_err(|e| whole(e.into()))?;
+            return Ok((last, Outcome::Unchanged));
+        }
         tx.commit().map_err(|e| whole(e.into()))?;
-        Ok(last)
+        let outcome = if durable {
+            Outcome::Durable
+        } else {
+            Outcome::Lazy
+        };
+        Ok((last, outcome))
     }
 }

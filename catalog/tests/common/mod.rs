@@ -8,6 +8,7 @@ use serde_json::Value;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -22,6 +23,13 @@ pub const TOKEN: &str = "catalog-test-token";
 /// How long any wait in a test may take before the test fails (never reached when things
 /// work; it only turns a hang into a failure).
 pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The heartbeat interval of every test catalog's event streams.
+pub const HEARTBEAT: Duration = Duration::from_millis(100);
+
+/// How long a test's subscriber waits in silence before the stream counts as dead: the
+/// catalog's own rule for its heartbeat.
+pub const SILENCE: Duration = Duration::from_millis(1_000);
 
 /// The names and prices of the handout's ten toys.
 pub const HANDOUT_TOYS: [&str; 10] = [
@@ -63,7 +71,7 @@ impl TestCatalog {
             // explicitly through `POST /internal/restock`.
             restock_interval: Duration::from_secs(3600),
             stock: toystore_catalog::toys::DEFAULT_STOCK,
-            heartbeat: Duration::from_millis(100),
+            heartbeat: HEARTBEAT,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, config, async move {
@@ -216,4 +224,47 @@ pub async fn quantity(client: &CatalogClient, name: &str) -> u32 {
         .expect("product")
         .product
         .quantity
+}
+
+/// A buy of `quantity` units of `name` under `request_id`.
+pub fn buy_request(
+    request_id: &str,
+    name: &str,
+    quantity: u32,
+) -> toystore_catalog::api::BuyRequest {
+    toystore_catalog::api::BuyRequest {
+        request_id: request_id.try_into().unwrap(),
+        name: name.try_into().unwrap(),
+        quantity: quantity.try_into().unwrap(),
+    }
+}
+
+/// Buys one Uno (which must be sold out) in `loops` tight loops for `spell`; returns how
+/// many were refused (each must be a 409).
+pub async fn refuse_until(client: &CatalogClient, loops: usize, spell: Duration) -> u64 {
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let refused = std::sync::Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..loops)
+        .map(|l| {
+            let (client, done, refused) = (client.clone(), done.clone(), refused.clone());
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !done.load(Ordering::Relaxed) {
+                    i += 1;
+                    let err = client
+                        .buy(&buy_request(&format!("refused-{l}-{i}"), "Uno", 1))
+                        .await
+                        .expect_err("sold out");
+                    assert_eq!(err.status(), Some(409), "{err}");
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(spell).await;
+    done.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.expect("buyer");
+    }
+    refused.load(Ordering::Relaxed)
 }
