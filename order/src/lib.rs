@@ -26,6 +26,7 @@ pub mod projection;
 pub mod proposer;
 pub mod replica;
 pub mod server;
+pub mod transfer;
 pub mod types;
 
 pub use client::{CallError, ReplicaClient};

@@ -10,6 +10,7 @@
 use crate::replica::Replica;
 use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use toystore_http::metrics::{match_route, HttpMetrics, Sample, Sampled};
 
@@ -54,6 +55,21 @@ fn samples(replica: &Replica) -> Vec<Sample> {
     let last = status.last_log_index.unwrap_or(0);
     let mut out = vec![
         Sample::log_commits(replica.store().event_log().commits().by_kind()),
+        Sample::counter(
+            "toystore_snapshot_events_sent",
+            "Events this replica sent to lagging replicas in snapshot transfers",
+            replica.transfers().events_sent.load(Ordering::Relaxed) as f64,
+        ),
+        Sample::counter(
+            "toystore_snapshot_events_received",
+            "Events this replica received in snapshot transfers (only those it lacked)",
+            replica.transfers().events_received.load(Ordering::Relaxed) as f64,
+        ),
+        Sample::counter(
+            "toystore_snapshots_installed",
+            "Snapshots this replica installed from a leader",
+            replica.transfers().installed.load(Ordering::Relaxed) as f64,
+        ),
         Sample::gauge(
             "toystore_order_log_length",
             "Orders in this replica's event log (its last sequence number)",

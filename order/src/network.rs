@@ -1,7 +1,8 @@
 //! [`Network`]: openraft's `RaftNetwork` over HTTP between replicas.
 //!
-//! Each call is a `POST /internal/raft/{append,vote,snapshot}` with the cluster token and a
-//! postcard body, on one pooled keep-alive client (`toystore_http::client::http_client`)
+//! Each call is a `POST /internal/raft/{append,vote,position}` with the cluster token and a
+//! postcard body (a snapshot goes by [`crate::transfer`]: `position`, then a stream to
+//! `/internal/raft/snapshot`), on one pooled keep-alive client (`toystore_http::client::http_client`)
 //! shared by every peer link, with openraft's per-call deadline (`RPCOption::hard_ttl`) as
 //! the request timeout. A peer's address comes from the cluster file's replica list (the
 //! [`AddressBook`], replaced when the file changes, looked up on every call), else from its
@@ -13,21 +14,24 @@
 //! `NetworkError`. Nothing here panics on what a peer sends.
 
 use crate::api::RAFT_ERROR_HEADER;
+use crate::api::{SnapshotHeader, SNAPSHOT_HEADER};
 use crate::types::OrderRaft;
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    Fatal, NetworkError, RPCError, RaftError, RemoteError, ReplicationClosed, StreamingError,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
-use openraft::BasicNode;
+use openraft::{BasicNode, OptionalSend, Snapshot, Vote};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
 use toystore_config::ClusterToken;
+use toystore_events::Seq;
 
 /// Replica id → base URL (`http://host:port`), from the cluster file. Cheap to clone (a
 /// handle); [`AddressBook::replace`] is seen by every peer link at its next call.
@@ -72,12 +76,23 @@ pub struct Network {
     http: reqwest::Client,
     token: ClusterToken,
     book: AddressBook,
+    transfers: Arc<crate::transfer::Counts>,
 }
 
 impl Network {
     /// A network using `http` (pooled keep-alive), the cluster token and the address book.
     pub fn new(http: reqwest::Client, token: ClusterToken, book: AddressBook) -> Self {
-        Self { http, token, book }
+        Self {
+            http,
+            token,
+            book,
+            transfers: Arc::default(),
+        }
+    }
+
+    /// What this node's snapshot transfers moved (shared with every peer link).
+    pub fn transfer_counts(&self) -> Arc<crate::transfer::Counts> {
+        self.transfers.clone()
     }
 }
 
@@ -91,6 +106,7 @@ impl RaftNetworkFactory<OrderRaft> for Network {
             book: self.book.clone(),
             fallback: format!("http://{}", node.addr),
             target,
+            transfers: self.transfers.clone(),
         }
     }
 }
@@ -103,6 +119,7 @@ pub struct Peer {
     /// The address in the membership, for a peer the book does not list.
     fallback: String,
     target: u64,
+    transfers: Arc<crate::transfer::Counts>,
 }
 
 type RpcError<E = openraft::error::Infallible> = RPCError<u64, BasicNode, RaftError<u64, E>>;
@@ -137,6 +154,14 @@ impl Peer {
                     CallError::Network(e.to_string())
                 }
             })?;
+        self.read_reply(resp).await
+    }
+
+    /// A peer's reply: 200 with a postcard body, or a Raft refusal, or a network failure.
+    async fn read_reply<Resp: DeserializeOwned>(
+        &self,
+        resp: reqwest::Response,
+    ) -> Result<Resp, CallError> {
         let status = resp.status();
         let remote = resp.headers().contains_key(RAFT_ERROR_HEADER);
         let bytes = resp
@@ -157,6 +182,61 @@ impl Peer {
                 .take(200)
                 .collect::<String>()
         )))
+    }
+
+    /// Sends `snapshot` by [`crate::transfer`]: asks how far the peer's log goes, then
+    /// streams the events it lacks.
+    async fn send_snapshot(
+        &self,
+        vote: Vote<u64>,
+        snapshot: Snapshot<OrderRaft>,
+        option: &RPCOption,
+    ) -> Result<SnapshotResponse<u64>, StreamingError<OrderRaft, Fatal<u64>>> {
+        let streaming = |e: CallError| -> StreamingError<OrderRaft, Fatal<u64>> {
+            match e {
+                CallError::Unreachable(m) => Unreachable::new(&std::io::Error::other(m)).into(),
+                CallError::Network(m) => NetworkError::new(&std::io::Error::other(m)).into(),
+                CallError::Remote(body) => match serde_json::from_slice::<Fatal<u64>>(&body) {
+                    Ok(fatal) => RemoteError::new(self.target, fatal).into(),
+                    Err(e) => NetworkError::new(&e).into(),
+                },
+            }
+        };
+        let network = |e: &dyn std::fmt::Display| -> StreamingError<OrderRaft, Fatal<u64>> {
+            NetworkError::new(&std::io::Error::other(e.to_string())).into()
+        };
+        let (theirs, their_last): (Seq, Option<Vec<u8>>) = self
+            .call("position", &(), option)
+            .await
+            .map_err(streaming)?;
+        let data = *snapshot.snapshot;
+        let after = crate::transfer::start_after(&data, theirs, their_last.as_deref())
+            .map_err(|e| network(&e))?;
+        let header = SnapshotHeader {
+            vote,
+            meta: snapshot.meta.clone(),
+            after,
+            last_seq: data.last_seq(),
+        };
+        tracing::info!(target_replica = self.target, snapshot = %snapshot.meta, %after, last_seq = %header.last_seq, "sending a snapshot");
+        let header = header.encode().map_err(|e| network(&e))?;
+        let resp = self
+            .http
+            .post(format!("{}/internal/raft/snapshot", self.base()))
+            .header("authorization", self.token.bearer())
+            .header("content-type", "application/octet-stream")
+            .header(SNAPSHOT_HEADER, header)
+            .body(crate::transfer::body(data, after, self.transfers.clone()))
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    streaming(CallError::Unreachable(e.to_string()))
+                } else {
+                    streaming(CallError::Network(e.to_string()))
+                }
+            })?;
+        self.read_reply(resp).await.map_err(streaming)
     }
 
     fn to_rpc<E>(&self, e: CallError) -> RpcError<E>
@@ -189,14 +269,17 @@ impl RaftNetwork<OrderRaft> for Peer {
             .map_err(|e| self.to_rpc(e))
     }
 
-    async fn install_snapshot(
+    async fn full_snapshot(
         &mut self,
-        rpc: InstallSnapshotRequest<OrderRaft>,
+        vote: Vote<u64>,
+        snapshot: Snapshot<OrderRaft>,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<u64>, RpcError<InstallSnapshotError>> {
-        self.call("snapshot", &rpc, &option)
-            .await
-            .map_err(|e| self.to_rpc(e))
+    ) -> Result<SnapshotResponse<u64>, StreamingError<OrderRaft, Fatal<u64>>> {
+        tokio::select! {
+            sent = self.send_snapshot(vote, snapshot, &option) => sent,
+            closed = cancel => Err(StreamingError::Closed(closed)),
+        }
     }
 
     async fn vote(

@@ -46,7 +46,10 @@ pub fn raft_config(settings: &OrderConfig) -> Result<Arc<Config>, Box<openraft::
         enable_tick: true,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every),
         max_in_snapshot_log_to_keep: settings.keep_after_snapshot,
-        purge_batch_size: 256,
+        // Purge in batches, but never wait for more entries than a snapshot covers: with a
+        // fixed 256, a store snapshotting every 10 entries kept its whole log until 256
+        // entries had piled up (and a lagging replica never needed a snapshot).
+        purge_batch_size: settings.snapshot_every.clamp(1, 256),
         ..Default::default()
     };
     Ok(Arc::new(config.validate().map_err(Box::new)?))

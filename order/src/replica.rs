@@ -47,6 +47,7 @@ pub struct Replica {
     catalog: CatalogClient,
     proposer: Proposer,
     write_timeout: Duration,
+    transfers: std::sync::Arc<crate::transfer::Counts>,
 }
 
 fn short(id: u64) -> u32 {
@@ -62,6 +63,7 @@ impl Replica {
         store: OrderStore,
         catalog: CatalogClient,
         write_timeout: Duration,
+        transfers: std::sync::Arc<crate::transfer::Counts>,
     ) -> Self {
         Self {
             id,
@@ -70,7 +72,13 @@ impl Replica {
             store,
             catalog,
             write_timeout,
+            transfers,
         }
+    }
+
+    /// What this replica's snapshot transfers moved (shared with its Raft network).
+    pub fn transfers(&self) -> &std::sync::Arc<crate::transfer::Counts> {
+        &self.transfers
     }
 
     /// The Raft node.

@@ -94,6 +94,7 @@ pub async fn run(
     let members = members_of(&config.replicas);
     let http = toystore_http::client::http_client(config.timeouts.raft_rpc)?;
     let network = Network::new(http, config.token.clone(), book.clone());
+    let transfers = network.transfer_counts();
     let raft = openraft::Raft::new(
         id,
         crate::node::raft_config(&config.raft)?,
@@ -152,6 +153,7 @@ pub async fn run(
         store,
         catalog.clone(),
         write_timeout,
+        transfers,
     ));
     let pacing = crate::complete::Pacing {
         after: config.raft.complete_after,
@@ -351,12 +353,30 @@ pub fn routes(
     let vote = raft_route("vote", replica.clone(), auth.clone(), |r, req| async move {
         r.raft().vote(req).await
     });
-    let snapshot = raft_route(
-        "snapshot",
+    let position = raft_route(
+        "position",
         replica.clone(),
         auth.clone(),
-        |r, req| async move { r.raft().install_snapshot(req).await },
+        |r, ()| async move { r.store().snapshot_position().map_err(|e| e.to_string()) },
     );
+    let snapshot = warp::path!("internal" / "raft" / "snapshot")
+        .and(warp::post())
+        .and(auth.clone())
+        .and(warp::header::<String>(crate::api::SNAPSHOT_HEADER))
+        .and(warp::body::stream())
+        .and(with())
+        .then(|header: String, body, r: Arc<Replica>| async move {
+            match crate::transfer::receive(&r, &header, Box::pin(body)).await {
+                Ok(installed) => raft_reply(installed),
+                Err(e @ crate::transfer::ReceiveError::Header(_)) => {
+                    respond::<()>(Err(ApiError::bad_request(e.to_string())))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "a snapshot transfer failed");
+                    respond::<()>(Err(ApiError::unavailable(e.to_string())))
+                }
+            }
+        });
 
     let campaign = warp::path!("internal" / "raft" / "campaign")
         .and(warp::post())
@@ -377,6 +397,8 @@ pub fn routes(
         .or(append)
         .unify()
         .or(vote)
+        .unify()
+        .or(position)
         .unify()
         .or(snapshot)
         .unify()

@@ -5,7 +5,6 @@
 
 use openraft::BasicNode;
 use serde::{Deserialize, Serialize};
-use std::io::Cursor;
 use toystore_events::{OrderNumber, ProductName, Quantity, RequestId};
 
 /// A purchase proposed through Raft (the catalog has already sold it).
@@ -57,7 +56,7 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = BasicNode,
         Entry = openraft::Entry<OrderRaft>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = toystore_store::raft::SnapshotData,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

@@ -11,15 +11,17 @@
 
 mod raft_support;
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    Fatal, RPCError, RaftError, RemoteError, ReplicationClosed, StreamingError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
+use openraft::{BasicNode, Config, OptionalSend, Raft, Snapshot, SnapshotPolicy, Vote};
 use raft_support::{dump, open, raw_events, Purchase, Purchases, Reply, Store, TestConfig};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -73,15 +75,19 @@ impl RaftNetwork<TestConfig> for Link {
             .map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 
-    async fn install_snapshot(
+    /// In process: the snapshot's data refers to the leader's file, from which the target
+    /// stages the events itself.
+    async fn full_snapshot(
         &mut self,
-        rpc: InstallSnapshotRequest<TestConfig>,
+        vote: Vote<u64>,
+        snapshot: Snapshot<TestConfig>,
+        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<u64>, RpcError<InstallSnapshotError>> {
+    ) -> Result<SnapshotResponse<u64>, StreamingError<TestConfig, Fatal<u64>>> {
         let node = self.router.get(self.target)?;
-        node.install_snapshot(rpc)
+        node.install_full_snapshot(vote, snapshot)
             .await
-            .map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            .map_err(|e| StreamingError::RemoteError(RemoteError::new(self.target, e)))
     }
 
     async fn vote(

@@ -231,6 +231,7 @@ async fn measure(
         secs: generated.elapsed.as_secs_f64(),
         orders_per_sec: per_sec(n, generated.elapsed.as_secs_f64()),
         file_bytes: generated.file_bytes,
+        snapshot_build_secs: generated.snapshot_build.as_secs_f64(),
     };
     bar.inc(1);
 

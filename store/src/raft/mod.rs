@@ -4,7 +4,7 @@
 //! [`RaftStore::open`] opens the file; [`RaftStore::log_store`] and
 //! [`RaftStore::state_machine`] are the two halves `openraft::Raft::new` takes. The storage is
 //! generic over the caller's type configuration `C` ([`RaftTypes`]: entries are
-//! [`openraft::Entry`], snapshot data `Cursor<Vec<u8>>`), over the event type `E` of the state
+//! [`openraft::Entry`], snapshot data [`SnapshotData`]), over the event type `E` of the state
 //! machine's log, and over the application logic, an [`Apply`] implementation. redb stays
 //! inside this crate: callers see openraft types, [`crate::Batch`] and [`crate::EventLog`].
 //!
@@ -23,8 +23,9 @@
 //! | projection tables (e.g. `orders`, `requests`) | the projection's own | apply, install |
 //! | `raft_log` | log index `u64` → encoded `Entry<C>` | append, truncate, purge |
 //! | `raft_state` | `"format"` → `u32` 1; `"vote"` → `Vote`; `"committed"` → `Option<LogId>`; `"purged"` → `LogId` | open, save_vote, save_committed, purge |
-//! | `raft_machine` | `"applied"` → `LogId`; `"membership"` → `StoredMembership` | apply, install |
-//! | `raft_snapshot` | `"meta"` → `SnapshotMeta`; `"data"` → snapshot bytes | build, install |
+//! | `raft_machine` | `"applied"` → `LogId`; `"membership"` → `StoredMembership`; `"installing"` → the snapshot being moved in | apply, install |
+//! | `raft_snapshot` | `"meta"` → `SnapshotMeta`; `"last_seq"` → its last event | build, install |
+//! | `raft_snapshot_incoming` | seq → stored event bytes received by a transfer | receive, install |
 //!
 //! Raft values are encoded as one format-version byte then postcard (`codec`), like events;
 //! decoding never panics and every failure names the value. The `events` table keeps its
@@ -54,7 +55,7 @@
 //! | `truncate(id)` | deletes entries ≥ `id.index` (overlay and table) | after the durable commit |
 //! | `purge(id)` | deletes entries ≤ `id.index`, records `purged` (never backwards) | after the durable commit |
 //! | `apply(entries)` | one job for the slice: blank → nothing; normal → [`Apply::apply`] with the transaction's `Batch` (read projections, append events); membership → records it; then `applied` = the last entry's log id, all in one transaction, committed without an fsync of its own (see below) | the replies, after the commit |
-//! | `install_snapshot` | replaces events, projection, `applied`, `membership` with the snapshot's and stores it as current, in one transaction | after the durable commit |
+//! | `install_snapshot` | moves the staged (or another file's) events into the log in chunks, keeping an equal prefix, then sets `applied`, `membership` and the current snapshot ([`snapshot`]) | after the last chunk's durable commit |
 //!
 //! Reads (`try_get_log_entries`, `get_log_state`, `read_vote`, `read_committed`,
 //! `applied_state`, `get_current_snapshot`) use a read transaction; log reads look at the
@@ -63,20 +64,16 @@
 //!
 //! # Snapshots
 //!
-//! `get_snapshot_builder` opens a read transaction at once, so the builder sees the state
-//! machine as of that moment whatever is applied meanwhile (openraft builds in another task).
-//! `build_snapshot` reads from it a `StateImage` — the log kind, last applied log id, last
-//! membership and every event as stored bytes — encodes it (version byte + postcard) as the
-//! snapshot data, and stores meta and data in `raft_snapshot` (unless a newer snapshot was
-//! installed meanwhile), so `get_current_snapshot` survives a restart. The projection is not in
-//! the snapshot: it is derived from the events.
-//!
-//! `install_snapshot` refuses data of another log kind or that does not match its metadata.
-//! Otherwise it keeps the local events that equal the snapshot's byte for byte (a prefix),
-//! truncates the rest (the projection is then rebuilt from what remains with
-//! `Projection::clear`/`apply`), appends the snapshot's remaining events (with their projection
-//! rows), sets `applied` and `membership`, and stores the snapshot as current: the result is
-//! exactly the snapshot's state, in one transaction.
+//! By reference ([`SnapshotData`]): a snapshot is its metadata and the event log's last
+//! sequence number when it was built; the events up to it never change, so building one
+//! copies nothing and stores two small values. `get_snapshot_builder` opens a read
+//! transaction at once, so the position is the state machine's as of that moment. A
+//! snapshot's events are streamed to a lagging replica by the application (openraft's
+//! `generic-snapshot-data`; the order crate's `transfer`), only those the receiver lacks,
+//! staged there by [`RaftStore::receive_snapshot`] and moved into the log by
+//! `install_snapshot` in chunks, the last of which sets the applied position; a crash in
+//! between is finished when the file is opened again. The projection is never sent: it is
+//! derived from the events.
 //!
 //! When to snapshot and purge is openraft's `Config`, set by the order crate:
 //! `snapshot_policy: SnapshotPolicy::LogsSinceLast(n)` (a snapshot every n applied entries),
@@ -85,11 +82,9 @@
 //!
 //! # Known limits
 //!
-//! - A snapshot is the whole event log in memory, and the current one is stored as a blob in
-//!   the same file (so the file holds the events twice up to the snapshot). Fine for orders
-//!   (tens of bytes each); a large state machine would want streamed or incremental snapshots.
-//! - `build_snapshot` reads and encodes on the task openraft spawns for it (no
-//!   `spawn_blocking`): milliseconds for tens of thousands of events.
+//! - Truncating a local tail that differs from a snapshot's events rebuilds the projection
+//!   from every event in one transaction (a replica whose applied events diverged, which
+//!   Raft's committed prefix rules out in normal operation).
 //! - After a failed log write (append, vote, truncate, purge; also when another job made
 //!   their group commit fail), the log store refuses further log writes until the file is
 //!   reopened, so a failed append can never leave a hole under a later one. openraft treats
@@ -112,6 +107,7 @@ mod jobs;
 mod log_store;
 mod pending;
 mod snapshot;
+mod snapshot_data;
 mod span;
 mod state_machine;
 mod store;
@@ -120,8 +116,9 @@ mod types;
 
 pub use apply::Apply;
 pub use log_store::{LogReader, LogStore};
+pub use snapshot_data::SnapshotData;
 pub use state_machine::{SnapshotBuilder, StateMachine};
-pub use store::RaftStore;
+pub use store::{RaftStore, Received};
 pub use types::RaftTypes;
 
 pub(crate) use pending::Pending;

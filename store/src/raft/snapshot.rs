@@ -1,39 +1,35 @@
-//! Snapshots of the state machine: the image format, building one from a consistent read, and
-//! installing one.
+//! Snapshots by reference: building one, the staging of a received one, and installing it.
 //!
-//! A snapshot's data is one [`StateImage`] encoded with [`super::codec`]: the log kind
-//! ([`LogEvent::KIND`], so an order snapshot is never installed into a catalog log), the last
-//! applied log id, the last membership, and every event of the event log as stored bytes
-//! (seq 1, 2, ... in order). The projection is not in it: it is derived from the events.
+//! A snapshot is its `SnapshotMeta` (last applied log id, membership) and the last sequence
+//! number `S` of the event log at that point ([`super::SnapshotData`]): the events 1..=S never
+//! change again, so nothing is copied. The current snapshot is stored as those two values
+//! ([`save_current`]), a constant-size write whatever the log's length.
 //!
-//! Installing replaces the state machine in one transaction: events the local log shares
-//! byte for byte with the image (a prefix) stay, the rest of the local log is truncated
-//! (which rebuilds the projection from what remains), and the image's remaining events are
-//! appended (their projection rows with them), so the result equals a rebuild from the image.
+//! A transfer ([`super::RaftStore::receive_snapshot`]) writes the events the receiver lacks
+//! into the staging table in large transactions, with bounded memory. Installing then moves
+//! them into the event log (with their projection rows) in chunks of [`MOVE_CHUNK`] events,
+//! one transaction each: the first records an [`Installing`] marker, the last sets the
+//! applied log id and membership, makes the snapshot current and removes the marker. Local
+//! events the snapshot shares byte for byte are kept; a local event that differs is
+//! truncated with everything after it. A crash in between leaves the marker and the rest of
+//! the staged events, and opening the file finishes the move before Raft starts, so the
+//! state machine is never seen half-installed.
 
-use super::tables::{self, APPLIED, MACHINE, MEMBERSHIP, SNAPSHOT, SNAPSHOT_DATA, SNAPSHOT_META};
+use super::tables::{
+    self, APPLIED, INSTALLING, MACHINE, MEMBERSHIP, SNAPSHOT, SNAPSHOT_DATA, SNAPSHOT_LAST_SEQ,
+    SNAPSHOT_META, STAGED,
+};
 use super::RaftTypes;
 use crate::writer::EVENTS;
 use crate::{Batch, StoreError};
 use openraft::{LogId, RaftTypeConfig, SnapshotMeta, StoredMembership};
-use redb::{ReadTransaction, ReadableTable};
+use redb::{ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 use toystore_events::{LogEvent, Seq};
 
-/// Everything a snapshot holds.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(bound = "")]
-pub(crate) struct StateImage<C: RaftTypeConfig> {
-    /// The log kind.
-    pub(crate) kind: String,
-    /// The last log id applied to the state machine.
-    pub(crate) last_applied: Option<LogId<C::NodeId>>,
-    /// The last membership applied.
-    pub(crate) membership: StoredMembership<C::NodeId, C::Node>,
-    /// Every event, as stored; `events[i]` is the event at seq `i + 1`.
-    pub(crate) events: Vec<Vec<u8>>,
-}
+/// Events moved from staging into the log per transaction.
+pub(crate) const MOVE_CHUNK: usize = 65_536;
 
 /// The state machine's position: last applied log id and last membership.
 pub(crate) type Applied<C> = (
@@ -49,32 +45,6 @@ where
     let applied = tables::get(machine, APPLIED)?;
     let membership = tables::get(machine, MEMBERSHIP)?.unwrap_or_default();
     Ok((applied, membership))
-}
-
-/// Reads the whole state machine from one read transaction.
-pub(crate) fn read_image<C: RaftTypes, E: LogEvent>(
-    tx: &ReadTransaction,
-) -> Result<StateImage<C>, StoreError> {
-    let (last_applied, membership) = read_applied::<C, _>(&tx.open_table(MACHINE)?)?;
-    let mut events = Vec::new();
-    for row in tx.open_table(EVENTS)?.iter()? {
-        let (k, v) = row?;
-        let expected = events.len() as u64 + 1;
-        if k.value() != expected {
-            return Err(StoreError::Snapshot(format!(
-                "the event log has a gap: seq {} follows seq {}",
-                k.value(),
-                expected - 1
-            )));
-        }
-        events.push(v.value().to_vec());
-    }
-    Ok(StateImage {
-        kind: E::KIND.to_string(),
-        last_applied,
-        membership,
-        events,
-    })
 }
 
 /// A fresh snapshot id: the last applied log id and the time, so ids never repeat.
@@ -93,78 +63,191 @@ pub(crate) fn snapshot_id<C: RaftTypes>(last_applied: &Option<LogId<C::NodeId>>)
     format!("{at}-{nanos}")
 }
 
-/// Checks that `image` may be installed into a log of kind `E` under `meta`.
-pub(crate) fn check_image<C: RaftTypes, E: LogEvent>(
-    image: &StateImage<C>,
+/// A snapshot being moved from staging into the log.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct Installing<C: RaftTypeConfig> {
+    /// The snapshot's metadata.
+    pub(crate) meta: SnapshotMeta<C::NodeId, C::Node>,
+    /// Its last sequence number.
+    pub(crate) last_seq: Seq,
+}
+
+/// A snapshot's metadata and its last sequence number.
+pub(crate) type Position<C> = (
+    SnapshotMeta<<C as RaftTypeConfig>::NodeId, <C as RaftTypeConfig>::Node>,
+    Seq,
+);
+
+/// The current snapshot's metadata and last sequence number, if there is one.
+pub(crate) fn current<C: RaftTypes, Tb>(table: &Tb) -> Result<Option<Position<C>>, StoreError>
+where
+    Tb: ReadableTable<&'static str, &'static [u8]>,
+{
+    let meta: Option<SnapshotMeta<C::NodeId, C::Node>> = tables::get(table, SNAPSHOT_META)?;
+    let last: Option<u64> = tables::get(table, SNAPSHOT_LAST_SEQ)?;
+    Ok(meta.zip(last.map(Seq)))
+}
+
+/// Makes (`meta`, `last_seq`) the current snapshot inside the open transaction, unless the
+/// current one is newer (a snapshot installed while this one was being built). Returns
+/// whether it did.
+pub(crate) fn save_current<C: RaftTypes, E: LogEvent>(
+    batch: &mut Batch<'_, E>,
     meta: &SnapshotMeta<C::NodeId, C::Node>,
-) -> Result<(), StoreError> {
-    if image.kind != E::KIND {
-        return Err(StoreError::Snapshot(format!(
-            "a snapshot of a {} log, not of a {} log",
-            image.kind,
-            E::KIND
-        )));
+    last_seq: Seq,
+) -> Result<bool, StoreError> {
+    let mut table = batch.tx().open_table(SNAPSHOT)?;
+    if current::<C, _>(&table)?.is_some_and(|(c, _)| c.last_log_id > meta.last_log_id) {
+        return Ok(false);
     }
-    if image.last_applied != meta.last_log_id || image.membership != meta.last_membership {
-        return Err(StoreError::Snapshot(format!(
-            "its data (last applied {:?}, membership {:?}) does not match its metadata {meta}",
-            image.last_applied, image.membership
-        )));
-    }
+    tables::put(&mut table, SNAPSHOT_META, meta)?;
+    tables::put(&mut table, SNAPSHOT_LAST_SEQ, &last_seq.0)?;
+    table.remove(SNAPSHOT_DATA)?;
+    Ok(true)
+}
+
+/// Empties the staging table (a new transfer starts).
+pub(crate) fn clear_staged<E: LogEvent>(batch: &mut Batch<'_, E>) -> Result<(), StoreError> {
+    let tx = batch.tx();
+    tx.delete_table(STAGED)?;
+    tx.open_table(STAGED)?;
     Ok(())
 }
 
-/// Replaces the state machine with `image` inside the open transaction.
-pub(crate) fn install_image<C: RaftTypes, E: LogEvent>(
+/// Adds received events to the staging table; they must follow its last one (or `after`
+/// when it is empty) without a gap. Returns the last staged sequence number.
+pub(crate) fn stage<E: LogEvent>(
     batch: &mut Batch<'_, E>,
-    image: &StateImage<C>,
-) -> Result<(), StoreError> {
-    let local = batch.last_seq();
-    let shared = {
-        let table = batch.tx().open_table(EVENTS)?;
-        let mut shared = 0u64;
-        for (i, bytes) in image.events.iter().enumerate() {
-            let seq = i as u64 + 1;
-            if seq > local.0 {
-                break;
-            }
-            match table.get(seq)? {
-                Some(v) if v.value() == bytes.as_slice() => shared = seq,
-                _ => break,
-            }
+    after: Seq,
+    events: &[(Seq, bytes::Bytes)],
+) -> Result<Seq, StoreError> {
+    let mut table = batch.tx().open_table(STAGED)?;
+    let mut last = table.last()?.map_or(after, |(k, _)| Seq(k.value()));
+    for (seq, bytes) in events {
+        if *seq != last.next() {
+            return Err(StoreError::Snapshot(format!(
+                "the transfer skipped events: {seq} after {last}"
+            )));
         }
-        shared
-    };
-    if shared < local.0 {
-        batch.truncate_after(Seq(shared))?;
+        toystore_events::codec::decode::<E>(bytes)
+            .map_err(|source| StoreError::Decode { seq: *seq, source })?;
+        table.insert(seq.0, bytes.as_ref())?;
+        last = *seq;
     }
-    for (i, bytes) in image.events.iter().enumerate().skip(shared as usize) {
-        batch.append_at(Seq(i as u64 + 1), bytes)?;
+    Ok(last)
+}
+
+/// Starts installing `marker`'s snapshot, whose events after `after` are staged: checks
+/// that staging holds exactly `after + 1 ..= last_seq` and that the log holds the events up
+/// to `after`, and records the marker.
+pub(crate) fn begin_install<C: RaftTypes, E: LogEvent>(
+    batch: &mut Batch<'_, E>,
+    marker: &Installing<C>,
+    after: Seq,
+) -> Result<(), StoreError> {
+    let staged = batch.tx().open_table(STAGED)?;
+    let first = staged.first()?.map(|(k, _)| Seq(k.value()));
+    let last = staged.last()?.map(|(k, _)| Seq(k.value()));
+    let count = staged.len()?;
+    drop(staged);
+    let expected = marker.last_seq.0.saturating_sub(after.0);
+    let covers = match (first, last) {
+        (Some(f), Some(l)) => f == after.next() && l == marker.last_seq && count == expected,
+        _ => expected == 0,
+    };
+    if !covers {
+        return Err(StoreError::Snapshot(format!(
+            "staged events {first:?}..={last:?} ({count}) are not {}..={} of snapshot {}",
+            after.next(),
+            marker.last_seq,
+            marker.meta.snapshot_id
+        )));
+    }
+    if batch.last_seq() < after {
+        return Err(StoreError::Snapshot(format!(
+            "the log ends at {}, but the transfer assumed it held events up to {after}",
+            batch.last_seq()
+        )));
     }
     let mut machine = batch.tx().open_table(MACHINE)?;
-    match &image.last_applied {
+    tables::put(&mut machine, INSTALLING, marker)
+}
+
+/// Whether a snapshot is being installed (a marker left by a crash, if at open).
+pub(crate) fn installing<C: RaftTypes, Tb>(
+    machine: &Tb,
+) -> Result<Option<Installing<C>>, StoreError>
+where
+    Tb: ReadableTable<&'static str, &'static [u8]>,
+{
+    tables::get(machine, INSTALLING)
+}
+
+/// Moves up to [`MOVE_CHUNK`] staged events into the log; once none is left, finishes the
+/// install (position, membership, current snapshot, marker removed). Returns whether it is
+/// finished.
+pub(crate) fn move_chunk<C: RaftTypes, E: LogEvent>(
+    batch: &mut Batch<'_, E>,
+) -> Result<bool, StoreError> {
+    let Some(marker) = installing::<C, _>(&batch.tx().open_table(MACHINE)?)? else {
+        return Err(StoreError::Snapshot(
+            "no snapshot is being installed".into(),
+        ));
+    };
+    let chunk: Vec<(u64, Vec<u8>)> = {
+        let staged = batch.tx().open_table(STAGED)?;
+        let rows = staged
+            .iter()?
+            .take(MOVE_CHUNK)
+            .map(|r| r.map(|(k, v)| (k.value(), v.value().to_vec())))
+            .collect::<Result<_, _>>()?;
+        rows
+    };
+    for (seq, bytes) in &chunk {
+        merge(batch, Seq(*seq), bytes)?;
+    }
+    {
+        let mut staged = batch.tx().open_table(STAGED)?;
+        for (seq, _) in &chunk {
+            staged.remove(seq)?;
+        }
+    }
+    if chunk.len() == MOVE_CHUNK {
+        return Ok(false);
+    }
+    if batch.last_seq() > marker.last_seq {
+        batch.truncate_after(marker.last_seq)?;
+    }
+    let mut machine = batch.tx().open_table(MACHINE)?;
+    match &marker.meta.last_log_id {
         Some(id) => tables::put(&mut machine, APPLIED, id)?,
         None => {
             machine.remove(APPLIED)?;
         }
     }
-    tables::put(&mut machine, MEMBERSHIP, &image.membership)?;
-    Ok(())
+    tables::put(&mut machine, MEMBERSHIP, &marker.meta.last_membership)?;
+    machine.remove(INSTALLING)?;
+    drop(machine);
+    save_current::<C, E>(batch, &marker.meta, marker.last_seq)?;
+    Ok(true)
 }
 
-/// Makes (`meta`, `data`) the current snapshot inside the open transaction, unless the current
-/// one is newer (a snapshot installed while this one was being built). Returns whether it did.
-pub(crate) fn save_current<C: RaftTypes, E: LogEvent>(
-    batch: &mut Batch<'_, E>,
-    meta: &SnapshotMeta<C::NodeId, C::Node>,
-    data: &[u8],
-) -> Result<bool, StoreError> {
-    let mut table = batch.tx().open_table(SNAPSHOT)?;
-    let current: Option<SnapshotMeta<C::NodeId, C::Node>> = tables::get(&table, SNAPSHOT_META)?;
-    if current.is_some_and(|c| c.last_log_id > meta.last_log_id) {
-        return Ok(false);
+/// Puts the snapshot's event at `seq` into the log: kept if the log already holds the same
+/// bytes there; otherwise the log is truncated before it (a differing local tail) and it is
+/// appended.
+fn merge<E: LogEvent>(batch: &mut Batch<'_, E>, seq: Seq, bytes: &[u8]) -> Result<(), StoreError> {
+    if seq <= batch.last_seq() {
+        let same = batch
+            .tx()
+            .open_table(EVENTS)?
+            .get(seq.0)?
+            .is_some_and(|v| v.value() == bytes);
+        if same {
+            return Ok(());
+        }
+        batch.truncate_after(Seq(seq.0 - 1))?;
     }
-    tables::put(&mut table, SNAPSHOT_META, meta)?;
-    table.insert(SNAPSHOT_DATA, data)?;
-    Ok(true)
+    batch.append_at(seq, bytes)?;
+    Ok(())
 }

@@ -5,17 +5,23 @@
 //!   applied log id and (for a membership entry) the membership. It returns the replies after
 //!   the durable commit.
 //! - `get_snapshot_builder` opens a read transaction at once, so the builder sees the state
-//!   machine as it was then whatever is applied meanwhile; `build_snapshot` encodes it and
-//!   stores it as the current snapshot (durably, in the same file).
-//! - `install_snapshot` replaces the state machine with the snapshot's and makes it the current
-//!   snapshot, in one transaction.
-//! - `get_current_snapshot` reads the stored one, so it survives a restart.
+//!   machine as it was then whatever is applied meanwhile; `build_snapshot` records its
+//!   position (metadata and last sequence number, nothing else) as the current snapshot,
+//!   durably: constant cost whatever the log's length.
+//! - `install_snapshot` moves the snapshot's events into the log in chunks and then makes
+//!   its position the state machine's and the snapshot current ([`super::snapshot`]); a
+//!   snapshot whose events are in another file (in-process, e.g. openraft's storage suite)
+//!   is first staged from it.
+//! - `get_current_snapshot` reads the stored position, so it survives a restart; its data
+//!   reads the events from this file.
 
 use super::error::OrStorage;
-use super::snapshot::{self, Applied, StateImage};
+use super::snapshot::{self, Applied, Installing};
+use super::snapshot_data::{EventSource, SnapshotData, Source};
 use super::store::Shared;
-use super::tables::{self, APPLIED, MACHINE, MEMBERSHIP, SNAPSHOT, SNAPSHOT_DATA, SNAPSHOT_META};
-use super::{codec, Apply, RaftTypes};
+use super::tables::{self, APPLIED, MACHINE, MEMBERSHIP, SNAPSHOT};
+use super::{Apply, RaftTypes};
+use crate::table::ReadTables;
 use crate::{Batch, StoreError};
 use openraft::storage::RaftStateMachine;
 use openraft::{
@@ -23,9 +29,8 @@ use openraft::{
     RaftTypeConfig, Snapshot, SnapshotMeta, StorageError, StoredMembership,
 };
 use redb::ReadTransaction;
-use std::io::Cursor;
 use std::sync::Arc;
-use toystore_events::LogEvent;
+use toystore_events::{LogEvent, Seq};
 
 /// The state machine half of a [`super::RaftStore`]: implements `RaftStateMachine`, applying
 /// normal entries with `A`.
@@ -132,29 +137,61 @@ impl<C: RaftTypes, E: LogEvent, A: Apply<C, E>> RaftStateMachine<C> for StateMac
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> RaftResult<Box<Cursor<Vec<u8>>>, C> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> RaftResult<Box<SnapshotData>, C> {
+        Ok(Box::new(SnapshotData::empty()))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<C::NodeId, C::Node>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<SnapshotData>,
     ) -> RaftResult<(), C> {
         let subject = || ErrorSubject::Snapshot(Some(meta.signature()));
-        let data = snapshot.into_inner();
-        let image: StateImage<C> =
-            codec::decode(|| format!("snapshot {}", meta.snapshot_id), &data)
-                .and_then(|image| snapshot::check_image::<C, E>(&image, meta).map(|()| image))
-                .or_storage(subject(), ErrorVerb::Read)?;
-        let meta = meta.clone();
+        let data = *snapshot;
+        if !matches!(data.source, Source::Empty) && data.made_for != format!("{meta:?}") {
+            let e = StoreError::Snapshot(format!(
+                "its data (made for {}) does not match its metadata {meta}",
+                data.made_for
+            ));
+            return Err(e).or_storage(subject(), ErrorVerb::Read);
+        }
+        let after = match &data.source {
+            Source::Staged { after } => *after,
+            Source::File(_) => {
+                let Some(file) = data.file_source() else {
+                    let e = StoreError::Snapshot(format!("{data:?}: its file is closed"));
+                    return Err(e).or_storage(subject(), ErrorVerb::Read);
+                };
+                if file.kind() != E::KIND {
+                    let e = StoreError::Snapshot(format!(
+                        "a snapshot of a {} log, not of a {} log",
+                        file.kind(),
+                        E::KIND
+                    ));
+                    return Err(e).or_storage(subject(), ErrorVerb::Read);
+                }
+                self.shared
+                    .stage_from(&data)
+                    .await
+                    .or_storage(subject(), ErrorVerb::Write)?;
+                Seq::ZERO
+            }
+            Source::Empty => {
+                let e = StoreError::Snapshot(format!("{data:?} holds no events"));
+                return Err(e).or_storage(subject(), ErrorVerb::Read);
+            }
+        };
+        let marker = Installing::<C> {
+            meta: meta.clone(),
+            last_seq: data.last_seq,
+        };
         self.shared
             .log
-            .execute(move |b| {
-                snapshot::install_image(b, &image)?;
-                snapshot::save_current::<C, E>(b, &meta, &data)?;
-                Ok(())
-            })
+            .execute(move |b| snapshot::begin_install(b, &marker, after))
+            .await
+            .or_storage(subject(), ErrorVerb::Write)?;
+        self.shared
+            .finish_install()
             .await
             .or_storage(subject(), ErrorVerb::Write)
     }
@@ -162,17 +199,18 @@ impl<C: RaftTypes, E: LogEvent, A: Apply<C, E>> RaftStateMachine<C> for StateMac
     async fn get_current_snapshot(&mut self) -> RaftResult<Option<Snapshot<C>>, C> {
         let read = || -> Result<Option<Snapshot<C>>, StoreError> {
             let tx = self.shared.log.begin_read()?;
-            let table = tx.open_table(SNAPSHOT)?;
-            let meta: Option<SnapshotMeta<C::NodeId, C::Node>> =
-                tables::get(&table, SNAPSHOT_META)?;
-            let data = tables::get_raw(&table, SNAPSHOT_DATA)?;
-            Ok(match (meta, data) {
-                (Some(meta), Some(data)) => Some(Snapshot {
+            let current = snapshot::current::<C, _>(&tx.open_table(SNAPSHOT)?)?;
+            Ok(current.map(|(meta, last_seq)| {
+                let made_for = format!("{meta:?}");
+                Snapshot {
                     meta,
-                    snapshot: Box::new(Cursor::new(data)),
-                }),
-                _ => None,
-            })
+                    snapshot: Box::new(SnapshotData::file(
+                        &(self.shared.log.clone() as Arc<dyn EventSource>),
+                        last_seq,
+                        made_for,
+                    )),
+                }
+            }))
         };
         read().or_storage(ErrorSubject::Snapshot(None), ErrorVerb::Read)
     }
@@ -180,36 +218,42 @@ impl<C: RaftTypes, E: LogEvent, A: Apply<C, E>> RaftStateMachine<C> for StateMac
 
 impl<C: RaftTypes, E: LogEvent> RaftSnapshotBuilder<C> for SnapshotBuilder<C, E> {
     async fn build_snapshot(&mut self) -> RaftResult<Snapshot<C>, C> {
-        let read = |view: Option<ReadTransaction>| -> Result<StateImage<C>, StoreError> {
+        let read = |view: Option<ReadTransaction>| -> Result<(Applied<C>, Seq), StoreError> {
             let tx = match view {
                 Some(tx) => tx,
                 None => self.shared.log.begin_read()?,
             };
-            snapshot::read_image::<C, E>(&tx)
+            let applied = snapshot::read_applied::<C, _>(&tx.open_table(MACHINE)?)?;
+            let last_seq = ReadTables::new(tx).last_seq()?;
+            Ok((applied, last_seq))
         };
-        let image =
+        let ((last_applied, membership), last_seq) =
             read(self.view.take()).or_storage(ErrorSubject::StateMachine, ErrorVerb::Read)?;
         let meta = SnapshotMeta {
-            last_log_id: image.last_applied.clone(),
-            last_membership: image.membership.clone(),
-            snapshot_id: snapshot::snapshot_id::<C>(&image.last_applied),
+            snapshot_id: snapshot::snapshot_id::<C>(&last_applied),
+            last_log_id: last_applied,
+            last_membership: membership,
         };
         let subject = || ErrorSubject::Snapshot(Some(meta.signature()));
-        let data = codec::encode(|| format!("snapshot {}", meta.snapshot_id), &image)
-            .or_storage(subject(), ErrorVerb::Write)?;
-        let (saved_meta, saved_data) = (meta.clone(), data.clone());
+        let saved_meta = meta.clone();
         let saved = self
             .shared
             .log
-            .execute(move |b| snapshot::save_current::<C, E>(b, &saved_meta, &saved_data))
+            .execute(move |b| snapshot::save_current::<C, E>(b, &saved_meta, last_seq))
             .await
             .or_storage(subject(), ErrorVerb::Write)?;
         if !saved {
             tracing::info!(snapshot = %meta, "a newer snapshot is current; this one was not stored");
         }
+        tracing::debug!(snapshot = %meta, %last_seq, "snapshot built (by reference)");
+        let made_for = format!("{meta:?}");
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(SnapshotData::file(
+                &(self.shared.log.clone() as Arc<dyn EventSource>),
+                last_seq,
+                made_for,
+            )),
         })
     }
 }

@@ -4,18 +4,46 @@
 //! Opening creates the Raft tables next to the event log's and stamps the Raft storage format.
 //! A file that already holds events but no Raft state (an order log from before Raft) is
 //! refused as [`StoreError::Foreign`], never adopted: its events were not applied from any
-//! Raft log.
+//! Raft log. Opening also finishes a snapshot install a crash interrupted, and drops the
+//! whole-log snapshot blob that builds before snapshots by reference stored (openraft builds
+//! a new snapshot when it needs one).
+//!
+//! Receiving a snapshot ([`RaftStore::receive_snapshot`]) is the application's transfer
+//! (openraft's `generic-snapshot-data`): [`RaftStore::snapshot_position`] tells the sender
+//! how far this log goes (and its last event, to check that it is a prefix of the
+//! sender's), the sender streams only the events after that, and they are staged in large
+//! transactions with bounded memory. The [`Received`] data is then handed to
+//! `Raft::install_full_snapshot`, which installs it. One transfer at a time.
 
-use super::tables::{self, FORMAT, FORMAT_VERSION, LOG, MACHINE, SNAPSHOT, STATE};
+use super::snapshot;
+use super::snapshot_data::{SnapshotData, Source};
+use super::tables::{
+    self, FORMAT, FORMAT_VERSION, LOG, MACHINE, SNAPSHOT, SNAPSHOT_DATA, SNAPSHOT_META, STAGED,
+    STATE,
+};
 use super::{Apply, LogStore, Pending, RaftTypes, StateMachine};
 use crate::writer::EVENTS;
 use crate::{EventLog, Projection, StoreError};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use openraft::LogId;
-use redb::{Database, Durability, ReadableTableMetadata};
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata};
 use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use toystore_events::LogEvent;
+use toystore_events::{LogEvent, Seq};
+
+/// Received events staged per transaction (and the most held in memory at once).
+pub const STAGE_CHUNK: usize = 65_536;
+
+/// A snapshot received into this file's staging table, ready for
+/// `Raft::install_full_snapshot`. Holds the file's transfer lock: keep it until the install
+/// has returned, so no other transfer touches the staged events meanwhile.
+pub struct Received {
+    /// The snapshot's data, to install.
+    pub data: SnapshotData,
+    _lock: tokio::sync::OwnedMutexGuard<()>,
+}
 
 /// One replica's Raft storage: the event log (state machine events and projection) and the
 /// Raft tables, in one redb file, behind one group-commit writer thread.
@@ -43,6 +71,8 @@ pub(crate) struct Shared<C: RaftTypes, E: LogEvent> {
     pub(crate) pending: Arc<Pending<C::NodeId>>,
     /// The last committed log id handed to `save_committed`, which may not be durable yet.
     pub(crate) committed: Mutex<Option<LogId<C::NodeId>>>,
+    /// Held by a snapshot transfer from its first staged event to its install.
+    pub(crate) transfer: Arc<tokio::sync::Mutex<()>>,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -62,6 +92,32 @@ impl<C: RaftTypes, E: LogEvent> Shared<C, E> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = id;
     }
+
+    /// Stages every event of `data` (whose events are in another file) for an install.
+    pub(crate) async fn stage_from(&self, data: &SnapshotData) -> Result<(), StoreError> {
+        self.log.execute_unsynced(snapshot::clear_staged).await?;
+        let mut events = data.events_after(Seq::ZERO)?;
+        loop {
+            let chunk: Vec<(Seq, Bytes)> = events
+                .by_ref()
+                .take(STAGE_CHUNK)
+                .map(|r| r.map(|(seq, bytes)| (seq, Bytes::from(bytes))))
+                .collect::<Result<_, _>>()?;
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            self.log
+                .execute_unsynced(move |b| snapshot::stage(b, Seq::ZERO, &chunk).map(drop))
+                .await?;
+        }
+    }
+
+    /// Moves the staged events of the snapshot being installed into the log, chunk by
+    /// chunk, and finishes the install.
+    pub(crate) async fn finish_install(&self) -> Result<(), StoreError> {
+        while !self.log.execute(snapshot::move_chunk::<C, E>).await? {}
+        Ok(())
+    }
 }
 
 impl<C: RaftTypes, E: LogEvent> RaftStore<C, E> {
@@ -78,13 +134,80 @@ impl<C: RaftTypes, E: LogEvent> RaftStore<C, E> {
         let path = path.as_ref();
         let log = EventLog::open(path, projection)?;
         init_tables(path, log.db())?;
+        let interrupted = {
+            let tx = log.begin_read()?;
+            snapshot::installing::<C, _>(&tx.open_table(MACHINE)?)?
+        };
+        if let Some(marker) = &interrupted {
+            tracing::warn!(path = %path.display(), snapshot = %marker.meta, "finishing a snapshot install a crash interrupted");
+            while !log.execute_blocking(snapshot::move_chunk::<C, E>)? {}
+        }
         Ok(Self {
             shared: Arc::new(Shared {
                 log: Arc::new(log),
                 pending: Arc::new(Pending::new()),
                 committed: Mutex::new(None),
+                transfer: Arc::new(tokio::sync::Mutex::new(())),
                 _config: PhantomData,
             }),
+        })
+    }
+
+    /// How far this file's event log goes, and the stored bytes of its last event: a
+    /// snapshot's sender sends only what follows, if that event is also the sender's.
+    pub fn snapshot_position(&self) -> Result<(Seq, Option<Vec<u8>>), StoreError> {
+        let read = self.shared.log.read()?;
+        let last = read.last_seq()?;
+        Ok((last, read.raw_event(last)?))
+    }
+
+    /// Receives a snapshot's events `after + 1 ..= last_seq` from `events` (in order, each as
+    /// its sequence number and stored bytes) into the staging table, [`STAGE_CHUNK`] per
+    /// transaction. Waits for any other transfer to finish first. The events up to `after`
+    /// must be in this log when the snapshot is installed (the sender checked them with
+    /// [`RaftStore::snapshot_position`]).
+    pub async fn receive_snapshot<S, X>(
+        &self,
+        meta: &openraft::SnapshotMeta<C::NodeId, C::Node>,
+        after: Seq,
+        last_seq: Seq,
+        events: S,
+    ) -> Result<Received, StoreError>
+    where
+        S: Stream<Item = Result<(Seq, Bytes), X>>,
+        X: std::fmt::Display,
+    {
+        let lock = self.shared.transfer.clone().lock_owned().await;
+        let log = &self.shared.log;
+        log.execute_unsynced(snapshot::clear_staged).await?;
+        let mut events = std::pin::pin!(events.chunks(STAGE_CHUNK));
+        let mut staged = after;
+        while let Some(chunk) = events.next().await {
+            let chunk: Vec<(Seq, Bytes)> = chunk
+                .into_iter()
+                .collect::<Result<_, X>>()
+                .map_err(|e| StoreError::Snapshot(format!("the transfer broke: {e}")))?;
+            if chunk.last().is_some_and(|(seq, _)| *seq > last_seq) {
+                return Err(StoreError::Snapshot(format!(
+                    "the transfer sent events beyond the snapshot's last, {last_seq}"
+                )));
+            }
+            staged = log
+                .execute_unsynced(move |b| snapshot::stage(b, after, &chunk))
+                .await?;
+        }
+        if staged != last_seq {
+            return Err(StoreError::Snapshot(format!(
+                "the transfer ended at {staged}, before the snapshot's last event {last_seq}"
+            )));
+        }
+        Ok(Received {
+            data: SnapshotData {
+                last_seq,
+                source: Source::Staged { after },
+                made_for: format!("{meta:?}"),
+            },
+            _lock: lock,
         })
     }
 
@@ -126,7 +249,15 @@ fn init_tables(path: &Path, db: &Database) -> Result<(), StoreError> {
     {
         tx.open_table(LOG)?;
         tx.open_table(MACHINE)?;
-        tx.open_table(SNAPSHOT)?;
+        tx.open_table(STAGED)?;
+        let mut snapshot = tx.open_table(SNAPSHOT)?;
+        if snapshot.get(SNAPSHOT_DATA)?.is_some() {
+            // A whole-log copy from before snapshots by reference: no longer read.
+            tracing::info!(path = %path.display(), "dropping the old whole-log snapshot; a new one is built by reference when needed");
+            snapshot.remove(SNAPSHOT_DATA)?;
+            snapshot.remove(SNAPSHOT_META)?;
+        }
+        drop(snapshot);
         let mut state = tx.open_table(STATE)?;
         match tables::get::<u32, _>(&state, FORMAT)? {
             Some(FORMAT_VERSION) => {}

@@ -3,7 +3,11 @@
 //! - [`LOG`]: log index → encoded [`openraft::Entry`];
 //! - [`STATE`] (the log's own state): [`FORMAT`], [`VOTE`], [`COMMITTED`], [`PURGED`];
 //! - [`MACHINE`] (the state machine's position): [`APPLIED`], [`MEMBERSHIP`];
-//! - [`SNAPSHOT`] (the current snapshot): [`SNAPSHOT_META`], [`SNAPSHOT_DATA`].
+//! - [`MACHINE`] also holds [`INSTALLING`] while a snapshot is being moved into the log;
+//! - [`SNAPSHOT`] (the current snapshot, by reference): [`SNAPSHOT_META`],
+//!   [`SNAPSHOT_LAST_SEQ`] ([`SNAPSHOT_DATA`] is the blob earlier builds stored; it is removed
+//!   on open);
+//! - [`STAGED`]: events received by a snapshot transfer, not yet moved into the log.
 //!
 //! Every value is encoded with [`super::codec`]; a missing key reads as `None`.
 
@@ -25,6 +29,10 @@ pub(crate) const MACHINE: TableDefinition<'static, &'static str, &'static [u8]> 
 pub(crate) const SNAPSHOT: TableDefinition<'static, &'static str, &'static [u8]> =
     TableDefinition::new("raft_snapshot");
 
+/// Events received by a snapshot transfer (seq → stored bytes), waiting for the install.
+pub(crate) const STAGED: TableDefinition<'static, u64, &'static [u8]> =
+    TableDefinition::new("raft_snapshot_incoming");
+
 /// `STATE`: the Raft storage format of this file ([`FORMAT_VERSION`]), written when the
 /// tables are created.
 pub(crate) const FORMAT: &str = "format";
@@ -40,8 +48,12 @@ pub(crate) const APPLIED: &str = "applied";
 pub(crate) const MEMBERSHIP: &str = "membership";
 /// `SNAPSHOT`: the current snapshot's `SnapshotMeta`.
 pub(crate) const SNAPSHOT_META: &str = "meta";
-/// `SNAPSHOT`: the current snapshot's data (see [`super::snapshot`]).
+/// `SNAPSHOT`: the blob of the whole log that builds before snapshots by reference stored.
 pub(crate) const SNAPSHOT_DATA: &str = "data";
+/// `SNAPSHOT`: the current snapshot's last sequence number (its events are 1..=it).
+pub(crate) const SNAPSHOT_LAST_SEQ: &str = "last_seq";
+/// `MACHINE`: the snapshot being moved from [`STAGED`] into the log ([`super::snapshot`]).
+pub(crate) const INSTALLING: &str = "installing";
 
 /// The Raft storage format this build writes and reads.
 pub(crate) const FORMAT_VERSION: u32 = 1;
@@ -56,14 +68,6 @@ where
         Some(bytes) => codec::decode(|| key.to_string(), bytes.value()).map(Some),
         None => Ok(None),
     }
-}
-
-/// The raw bytes at `key`.
-pub(crate) fn get_raw<Tb>(table: &Tb, key: &str) -> Result<Option<Vec<u8>>, StoreError>
-where
-    Tb: ReadableTable<&'static str, &'static [u8]>,
-{
-    Ok(table.get(key)?.map(|v| v.value().to_vec()))
 }
 
 /// Encodes `value` and writes it at `key`.

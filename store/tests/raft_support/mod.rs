@@ -7,7 +7,6 @@
 use openraft::{BasicNode, Entry, EntryPayload, LogId, Membership};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Cursor;
 use std::path::Path;
 use toystore_events::{OrderEvent, OrderNumber, ProductName, Quantity, RequestId, Seq};
 use toystore_store::raft::{Apply, LogStore, RaftStore, StateMachine};
@@ -46,7 +45,7 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = BasicNode,
         Entry = openraft::Entry<TestConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = toystore_store::raft::SnapshotData,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

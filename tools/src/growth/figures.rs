@@ -26,6 +26,8 @@ pub struct GenerateFigures {
     pub orders_per_sec: f64,
     /// Its size.
     pub file_bytes: u64,
+    /// Seconds to build its snapshot once every order was applied (a reference: constant).
+    pub snapshot_build_secs: f64,
 }
 
 /// `tools replay` of the generated file.

@@ -79,8 +79,11 @@ pub struct Generated {
     pub elapsed: Duration,
     /// The file's size.
     pub file_bytes: u64,
-    /// The size of the snapshot data stored in it (what a leader sends a lagging replica).
-    pub snapshot_bytes: u64,
+    /// The events its snapshot covers (a snapshot is a reference to them, stored as its
+    /// metadata and last sequence number).
+    pub snapshot_events: u64,
+    /// How long building that snapshot took (a reference: constant whatever N).
+    pub snapshot_build: Duration,
     /// The last applied (and snapshot, and purged) log index: N + 1.
     pub last_index: u64,
 }
@@ -216,13 +219,15 @@ pub async fn generate(
         progress(written);
     }
     let last = at(orders + 1);
+    let building = std::time::Instant::now();
     let snapshot = machine
         .get_snapshot_builder()
         .await
         .build_snapshot()
         .await
         .with_context(|| format!("building the snapshot of {}", path.display()))?;
-    let snapshot_bytes = snapshot.snapshot.get_ref().len() as u64;
+    let snapshot_build = building.elapsed();
+    let snapshot_events = snapshot.snapshot.last_seq().0;
     if snapshot.meta.last_log_id != Some(last) {
         bail!(
             "{}: the snapshot covers {:?}, not {last}",
@@ -257,7 +262,8 @@ pub async fn generate(
         orders,
         elapsed,
         file_bytes,
-        snapshot_bytes,
+        snapshot_events,
+        snapshot_build,
         last_index: orders + 1,
     })
 }
@@ -306,7 +312,7 @@ mod tests {
         };
         let generated = generate(&path, spec(1234), &|_| {}).await.unwrap();
         assert_eq!((generated.orders, generated.last_index), (1234, 1235));
-        assert!(generated.file_bytes > 0 && generated.snapshot_bytes > 0);
+        assert!(generated.file_bytes > 0 && generated.snapshot_events == 1234);
         assert!(
             generate(&path, spec(1), &|_| {}).await.is_err(),
             "refuses an existing file"
@@ -348,10 +354,7 @@ mod tests {
         assert_eq!(voters, vec![1, 2, 3]);
         let snapshot = machine.get_current_snapshot().await.unwrap().unwrap();
         assert_eq!(snapshot.meta.last_log_id, Some(last));
-        assert_eq!(
-            snapshot.snapshot.get_ref().len() as u64,
-            generated.snapshot_bytes
-        );
+        assert_eq!(snapshot.snapshot.last_seq().0, generated.snapshot_events);
         assert_eq!(store.event_log().last_seq().0, 1234);
         drop((log, machine, snapshot));
         tokio::task::spawn_blocking(move || drop(store))

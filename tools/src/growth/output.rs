@@ -13,17 +13,17 @@ use std::path::Path;
 /// `growth.csv`: one row per N.
 pub fn csv(results: &[SizeResult]) -> String {
     let mut s = String::from(
-        "orders,generate_secs,generate_orders_per_sec,file_bytes,replay_secs,replay_events_per_sec,replay_consistent,diff_secs,diff_identical,startup_alone_secs,startup_alone_rss_kib,startup_alone_hwm_kib,startup_with_peer_secs,startup_with_peer_rss_kib,startup_with_peer_hwm_kib,catchup_secs,catchup_ready_secs,catchup_orders_per_sec,catchup_file_bytes,catchup_rss_kib,catchup_hwm_kib,catchup_source_rss_kib,catchup_source_hwm_kib,max_hwm_kib,snapshot_bytes,snapshot_install_secs\n",
+        "orders,generate_secs,generate_orders_per_sec,file_bytes,replay_secs,replay_events_per_sec,replay_consistent,diff_secs,diff_identical,startup_alone_secs,startup_alone_rss_kib,startup_alone_hwm_kib,startup_with_peer_secs,startup_with_peer_rss_kib,startup_with_peer_hwm_kib,catchup_secs,catchup_ready_secs,catchup_orders_per_sec,catchup_file_bytes,catchup_rss_kib,catchup_hwm_kib,catchup_source_rss_kib,catchup_source_hwm_kib,max_hwm_kib,snapshot_events,snapshot_build_secs,snapshot_install_secs\n",
     );
     for r in results {
-        let snap_bytes = r.snapshot.map(|x| x.bytes.to_string()).unwrap_or_default();
+        let snap_events = r.snapshot.map(|x| x.events.to_string()).unwrap_or_default();
         let snap_secs = r
             .snapshot
             .map(|x| format!("{:.4}", x.install_secs))
             .unwrap_or_default();
         let _ = writeln!(
             s,
-            "{},{:.4},{:.0},{},{:.4},{:.0},{},{:.4},{},{:.4},{},{},{:.4},{},{},{:.4},{:.4},{:.0},{},{},{},{},{},{},{},{}",
+            "{},{:.4},{:.0},{},{:.4},{:.0},{},{:.4},{},{:.4},{},{},{:.4},{},{},{:.4},{:.4},{:.0},{},{},{},{},{},{},{},{:.6},{}",
             r.orders,
             r.generate.secs,
             r.generate.orders_per_sec,
@@ -48,7 +48,8 @@ pub fn csv(results: &[SizeResult]) -> String {
             r.catchup.source_memory.rss_kib,
             r.catchup.source_memory.hwm_kib,
             r.max_hwm_kib,
-            snap_bytes,
+            snap_events,
+            r.generate.snapshot_build_secs,
             snap_secs,
         );
     }

@@ -46,20 +46,24 @@ pub fn text(results: &[SizeResult]) -> String {
     let _ = writeln!(s, "\nRates and sizes\n");
     let _ = writeln!(
         s,
-        "| orders | generate orders/s | replay events/s | catch-up orders/s | file MB | caught-up file MB | snapshot MB |"
+        "| orders | generate orders/s | replay events/s | catch-up orders/s | file MB | caught-up file MB | snapshot events | snapshot build ms |"
     );
-    let _ = writeln!(s, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(
+        s,
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     for r in results {
         let _ = writeln!(
             s,
-            "| {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {} | {:.2} |",
             r.orders,
             r.generate.orders_per_sec,
             r.replay.events_per_sec,
             r.catchup.orders_per_sec,
             mb(r.generate.file_bytes),
             mb(r.catchup.file_bytes),
-            opt(r.snapshot.map(|x| mb(x.bytes)), 1),
+            opt(r.snapshot.map(|x| x.events as f64), 0),
+            r.generate.snapshot_build_secs * 1000.0,
         );
     }
     let _ = writeln!(s, "\nReplica memory, MB: peak VmHWM (VmRSS at the time)\n");

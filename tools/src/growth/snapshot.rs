@@ -28,8 +28,8 @@ use toystore_order::apply::Orders;
 /// A snapshot's figures.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SnapshotFigures {
-    /// The snapshot's size.
-    pub bytes: u64,
+    /// The events the snapshot covers (it is a reference to them: no bytes of its own).
+    pub events: u64,
     /// Seconds to bring an empty replica up to date by installing it.
     pub install_secs: f64,
 }
@@ -69,7 +69,7 @@ pub async fn measure(
     }
     let ready = caught.ready_after.unwrap_or_default();
     Ok(Some(SnapshotFigures {
-        bytes: snapshot.snapshot.get_ref().len() as u64,
+        events: snapshot.snapshot.last_seq().0,
         install_secs: caught.elapsed.saturating_sub(ready).as_secs_f64(),
     }))
 }

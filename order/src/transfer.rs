@@ -1,0 +1,172 @@
+//! Snapshot transfer between replicas (openraft's `generic-snapshot-data`): a snapshot is a
+//! reference to the sender's events 1..=S (`toystore_store::raft::SnapshotData`), and only
+//! the events the receiver lacks cross the network.
+//!
+//! 1. The sender asks `POST /internal/raft/position`: the receiver's last sequence number k
+//!    and the bytes of its event k.
+//! 2. If the sender's own event k is the same (the receiver's log is a prefix of the
+//!    snapshot's), it sends events k+1..=S; otherwise all of them (the receiver keeps what
+//!    matches byte for byte and replaces the rest).
+//! 3. `POST /internal/raft/snapshot` carries the [`SnapshotHeader`] in a header and the events
+//!    as stream frames (`toystore_events::frame`), read from one read transaction on a
+//!    blocking thread in chunks of [`SEND_CHUNK`] and sent through a small channel, so memory
+//!    stays bounded on both sides. The receiver stages them (in large transactions) and
+//!    hands the snapshot to `Raft::install_full_snapshot`, whose answer (or `Fatal`) is the
+//!    reply. A stream that stalls for [`STALL`] is dropped; the leader tries again.
+
+use crate::api::SnapshotHeader;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use openraft::error::Fatal;
+use openraft::raft::SnapshotResponse;
+use openraft::Snapshot;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use toystore_events::frame::{put_event, read_stream};
+use toystore_events::{OrderEvent, Seq, StreamItem};
+use toystore_store::raft::SnapshotData;
+
+/// What this replica's snapshot transfers moved (since it started), for metrics and tests.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// Events sent to lagging replicas.
+    pub events_sent: AtomicU64,
+    /// Events received from a leader.
+    pub events_received: AtomicU64,
+    /// Snapshots installed from a leader.
+    pub installed: AtomicU64,
+}
+
+/// Events per chunk of a transfer's body.
+pub const SEND_CHUNK: usize = 4096;
+
+/// How long a transfer's body may stall before the receiver drops it.
+pub const STALL: Duration = Duration::from_secs(10);
+
+/// Where the sender starts: after the receiver's last event `k` if the snapshot holds the
+/// same bytes there, else from the beginning.
+pub fn start_after(
+    data: &SnapshotData,
+    theirs: Seq,
+    their_last: Option<&[u8]>,
+) -> Result<Seq, toystore_store::StoreError> {
+    if theirs == Seq::ZERO || theirs > data.last_seq() {
+        return Ok(Seq::ZERO);
+    }
+    let ours = data
+        .events_after(Seq(theirs.0 - 1))?
+        .next()
+        .transpose()?
+        .map(|(_, bytes)| bytes);
+    Ok(if ours.as_deref() == their_last {
+        theirs
+    } else {
+        Seq::ZERO
+    })
+}
+
+/// The body of a transfer: frames of the snapshot's events after `after`, produced on a
+/// blocking thread (a read transaction per snapshot) and handed over a bounded channel.
+pub fn body(data: SnapshotData, after: Seq, counts: Arc<Counts>) -> reqwest::Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let events = match data.events_after(after) {
+            Ok(events) => events,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                return;
+            }
+        };
+        let mut out = BytesMut::new();
+        let mut in_chunk = 0;
+        for item in events {
+            match item {
+                Ok((seq, bytes)) => put_event(&mut out, seq, &bytes),
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            }
+            in_chunk += 1;
+            counts.events_sent.fetch_add(1, Ordering::Relaxed);
+            if in_chunk == SEND_CHUNK {
+                in_chunk = 0;
+                if tx.blocking_send(Ok(out.split().freeze())).is_err() {
+                    return; // the request was dropped
+                }
+            }
+        }
+        if !out.is_empty() {
+            let _ = tx.blocking_send(Ok(out.freeze()));
+        }
+    });
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    reqwest::Body::wrap_stream(chunks)
+}
+
+/// Why a received transfer was not installed (other than Raft refusing it).
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    /// The header is missing or does not decode.
+    #[error("bad snapshot header: {0}")]
+    Header(String),
+    /// The events could not be staged (a broken or malformed stream, or storage).
+    #[error(transparent)]
+    Store(#[from] toystore_store::StoreError),
+}
+
+/// Receives a transfer on `replica`: stages its events and installs it. `Ok(Err(fatal))`:
+/// Raft refused it.
+pub async fn receive<B, X>(
+    replica: &crate::Replica,
+    header: &str,
+    body: B,
+) -> Result<Result<SnapshotResponse<u64>, Fatal<u64>>, ReceiveError>
+where
+    B: futures_util::Stream<Item = Result<X, warp::Error>> + Send + Unpin,
+    X: bytes::Buf,
+{
+    let header = SnapshotHeader::decode(header).map_err(ReceiveError::Header)?;
+    // The reader checks framing, order and that each event decodes; the store stages the
+    // bytes as sent.
+    let items = read_stream::<OrderEvent, _, _, _>(body, header.after);
+    let items = toystore_http::stream::until_silent(items, STALL);
+    let counts = replica.transfers().clone();
+    let events = items.filter_map(move |item| {
+        let counts = counts.clone();
+        async move {
+            match item {
+                Ok(StreamItem::Event { seq, payload, .. }) => {
+                    crate::failpoint::hit("snapshot-receiving");
+                    counts.events_received.fetch_add(1, Ordering::Relaxed);
+                    Some(Ok((seq, payload)))
+                }
+                Ok(StreamItem::Heartbeat { .. }) => None,
+                Err(e) => Some(Err(e)),
+            }
+        }
+    });
+    let received = replica
+        .store()
+        .receive_snapshot(&header.meta, header.after, header.last_seq, events)
+        .await?;
+    tracing::info!(snapshot = %header.meta, after = %header.after, last_seq = %header.last_seq, "snapshot received; installing");
+    let snapshot = Snapshot {
+        meta: header.meta,
+        snapshot: Box::new(received.data.clone()),
+    };
+    let installed = replica
+        .raft()
+        .install_full_snapshot(header.vote, snapshot)
+        .await;
+    if installed.is_ok() {
+        replica
+            .transfers()
+            .installed
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(installed)
+}
