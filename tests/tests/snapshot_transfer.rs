@@ -1,4 +1,6 @@
-//! Snapshot transfers between real replicas (snapshots by reference, `order::transfer`):
+//! Snapshot transfers between real replicas (snapshots by reference, `order::transfer`),
+//! with a small `snapshot_every` and nothing kept behind a snapshot, so the entries a
+//! replica missed are gone from every log and it can only catch up by installing one:
 //! - a lagging replica (its log a prefix of the leader's) is sent only the events it lacks,
 //!   while the leader keeps selling, snapshotting and purging, and ends identical to the
 //!   others;
