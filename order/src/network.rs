@@ -226,6 +226,9 @@ impl Peer {
             .header("authorization", self.token.bearer())
             .header("content-type", "application/octet-stream")
             .header(SNAPSHOT_HEADER, header)
+            // Not the RPC deadline: a large snapshot takes as long as it takes to stream and
+            // install; openraft cancels it if the replication stops.
+            .timeout(crate::transfer::LONGEST)
             .body(crate::transfer::body(data, after, self.transfers.clone()))
             .send()
             .await

@@ -125,6 +125,11 @@ impl Replica {
         }
     }
 
+    /// Whether this replica starts elections on its own (the `raft` policy).
+    pub fn elects(&self) -> bool {
+        self.raft.config().enable_elect
+    }
+
     /// Starts an election unless this replica leads (the `frontend` policy's campaign).
     pub async fn campaign(&self) -> Result<ReplicaStatus, PlaceError> {
         tracing::info!(replica = self.id, "asked to campaign");

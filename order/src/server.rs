@@ -366,7 +366,7 @@ pub fn routes(
         .and(warp::body::stream())
         .and(with())
         .then(|header: String, body, r: Arc<Replica>| async move {
-            match crate::transfer::receive(&r, &header, Box::pin(body)).await {
+            match crate::transfer::receive(r, header, Box::pin(body)).await {
                 Ok(installed) => raft_reply(installed),
                 Err(e @ crate::transfer::ReceiveError::Header(_)) => {
                     respond::<()>(Err(ApiError::bad_request(e.to_string())))

@@ -41,6 +41,9 @@ pub struct Counts {
 /// Events per chunk of a transfer's body.
 pub const SEND_CHUNK: usize = 4096;
 
+/// The longest a whole transfer (stream and install) may take before the sender gives up.
+pub const LONGEST: Duration = Duration::from_secs(3600);
+
 /// How long a transfer's body may stall before the receiver drops it.
 pub const STALL: Duration = Duration::from_secs(10);
 
@@ -120,7 +123,38 @@ pub enum ReceiveError {
 
 /// Receives a transfer on `replica`: stages its events and installs it. `Ok(Err(fatal))`:
 /// Raft refused it.
+///
+/// It runs in a task of its own, so a sender that gives up (a dropped connection drops this
+/// future) never leaves an install half-awaited: the transfer's hold on the staged events
+/// lasts until Raft has installed them or refused. While it runs this replica does not
+/// campaign (if it elects on its own at all): its leader is busy sending it the snapshot
+/// and sends no heartbeats meanwhile, and a campaign would depose that leader and waste
+/// the transfer.
 pub async fn receive<B, X>(
+    replica: Arc<crate::Replica>,
+    header: String,
+    body: B,
+) -> Result<Result<SnapshotResponse<u64>, Fatal<u64>>, ReceiveError>
+where
+    B: futures_util::Stream<Item = Result<X, warp::Error>> + Send + Unpin + 'static,
+    X: bytes::Buf + Send + 'static,
+{
+    let task = tokio::spawn(async move {
+        let elects = replica.elects();
+        if elects {
+            replica.raft().runtime_config().elect(false);
+        }
+        let received = receive_here(&replica, &header, body).await;
+        if elects {
+            replica.raft().runtime_config().elect(true);
+        }
+        received
+    });
+    task.await
+        .map_err(|e| ReceiveError::Store(toystore_store::StoreError::Snapshot(e.to_string())))?
+}
+
+async fn receive_here<B, X>(
     replica: &crate::Replica,
     header: &str,
     body: B,
@@ -158,15 +192,19 @@ where
         meta: header.meta,
         snapshot: Box::new(received.data.clone()),
     };
+    let before = replica.store().event_log().last_seq();
     let installed = replica
         .raft()
         .install_full_snapshot(header.vote, snapshot)
         .await;
-    if installed.is_ok() {
+    if installed.is_ok() && replica.store().event_log().last_seq() >= header.last_seq {
         replica
             .transfers()
             .installed
             .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(from = %before, to = %header.last_seq, "snapshot installed");
     }
+    // Whatever Raft did not take (a snapshot no newer than its own state) goes.
+    replica.store().discard_staged(&received).await?;
     Ok(installed)
 }

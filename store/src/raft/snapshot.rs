@@ -8,8 +8,9 @@
 //! A transfer ([`super::RaftStore::receive_snapshot`]) writes the events the receiver lacks
 //! into the staging table in large transactions, with bounded memory. Installing then moves
 //! them into the event log (with their projection rows) in chunks of [`MOVE_CHUNK`] events,
-//! one transaction each: the first records an [`Installing`] marker, the last sets the
-//! applied log id and membership, makes the snapshot current and removes the marker. Local
+//! one transaction each, advancing the [`Installing`] marker's `moved` (the first records
+//! the marker); the last drops the staging table, sets the applied log id and membership,
+//! makes the snapshot current and removes the marker. Local
 //! events the snapshot shares byte for byte are kept; a local event that differs is
 //! truncated with everything after it. A crash in between leaves the marker and the rest of
 //! the staged events, and opening the file finishes the move before Raft starts, so the
@@ -71,6 +72,8 @@ pub(crate) struct Installing<C: RaftTypeConfig> {
     pub(crate) meta: SnapshotMeta<C::NodeId, C::Node>,
     /// Its last sequence number.
     pub(crate) last_seq: Seq,
+    /// The last staged event moved into the log so far.
+    pub(crate) moved: Seq,
 }
 
 /// A snapshot's metadata and its last sequence number.
@@ -174,6 +177,20 @@ pub(crate) fn begin_install<C: RaftTypes, E: LogEvent>(
     tables::put(&mut machine, INSTALLING, marker)
 }
 
+/// The staged events after `moved`, at most [`MOVE_CHUNK`].
+fn staged_after<E: LogEvent>(
+    batch: &mut Batch<'_, E>,
+    moved: Seq,
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    let staged = batch.tx().open_table(STAGED)?;
+    let rows = staged
+        .range(moved.0 + 1..)?
+        .take(MOVE_CHUNK)
+        .map(|r| r.map(|(k, v)| (k.value(), v.value().to_vec())))
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// Whether a snapshot is being installed (a marker left by a crash, if at open).
 pub(crate) fn installing<C: RaftTypes, Tb>(
     machine: &Tb,
@@ -190,34 +207,36 @@ where
 pub(crate) fn move_chunk<C: RaftTypes, E: LogEvent>(
     batch: &mut Batch<'_, E>,
 ) -> Result<bool, StoreError> {
-    let Some(marker) = installing::<C, _>(&batch.tx().open_table(MACHINE)?)? else {
+    let Some(mut marker) = installing::<C, _>(&batch.tx().open_table(MACHINE)?)? else {
         return Err(StoreError::Snapshot(
             "no snapshot is being installed".into(),
         ));
     };
-    let chunk: Vec<(u64, Vec<u8>)> = {
-        let staged = batch.tx().open_table(STAGED)?;
-        let rows = staged
-            .iter()?
-            .take(MOVE_CHUNK)
-            .map(|r| r.map(|(k, v)| (k.value(), v.value().to_vec())))
-            .collect::<Result<_, _>>()?;
-        rows
-    };
+    let chunk = staged_after(batch, marker.moved)?;
     for (seq, bytes) in &chunk {
         merge(batch, Seq(*seq), bytes)?;
     }
-    {
-        let mut staged = batch.tx().open_table(STAGED)?;
-        for (seq, _) in &chunk {
-            staged.remove(seq)?;
-        }
+    if let Some((last, _)) = chunk.last() {
+        marker.moved = Seq(*last);
     }
     if chunk.len() == MOVE_CHUNK {
+        let mut machine = batch.tx().open_table(MACHINE)?;
+        tables::put(&mut machine, INSTALLING, &marker)?;
         return Ok(false);
     }
+    clear_staged(batch)?;
     if batch.last_seq() > marker.last_seq {
         batch.truncate_after(marker.last_seq)?;
+    }
+    if batch.last_seq() != marker.last_seq {
+        // Staging lost events (it was cleared under the install): never claim a position
+        // the log does not hold.
+        return Err(StoreError::Snapshot(format!(
+            "the log ends at {} after moving snapshot {}'s staged events, not at its {}",
+            batch.last_seq(),
+            marker.meta.snapshot_id,
+            marker.last_seq
+        )));
     }
     let mut machine = batch.tx().open_table(MACHINE)?;
     match &marker.meta.last_log_id {

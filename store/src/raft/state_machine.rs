@@ -184,6 +184,7 @@ impl<C: RaftTypes, E: LogEvent, A: Apply<C, E>> RaftStateMachine<C> for StateMac
         let marker = Installing::<C> {
             meta: meta.clone(),
             last_seq: data.last_seq,
+            moved: after,
         };
         self.shared
             .log

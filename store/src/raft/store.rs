@@ -153,6 +153,15 @@ impl<C: RaftTypes, E: LogEvent> RaftStore<C, E> {
         })
     }
 
+    /// Drops whatever a transfer left staged (its snapshot was not installed: Raft found it
+    /// no newer than what it has). Call while holding the transfer's [`Received`].
+    pub async fn discard_staged(&self, _transfer: &Received) -> Result<(), StoreError> {
+        self.shared
+            .log
+            .execute_unsynced(snapshot::clear_staged)
+            .await
+    }
+
     /// How far this file's event log goes, and the stored bytes of its last event: a
     /// snapshot's sender sends only what follows, if that event is also the sender's.
     pub fn snapshot_position(&self) -> Result<(Seq, Option<Vec<u8>>), StoreError> {

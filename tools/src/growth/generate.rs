@@ -219,6 +219,13 @@ pub async fn generate(
         progress(written);
     }
     let last = at(orders + 1);
+    // The applies above commit lazily; make them durable first, so the build's time is the
+    // build's own (its one durable write would otherwise flush the whole generation).
+    store
+        .event_log()
+        .execute(|b| Ok(b.last_seq()))
+        .await
+        .with_context(|| format!("syncing {}", path.display()))?;
     let building = std::time::Instant::now();
     let snapshot = machine
         .get_snapshot_builder()
