@@ -179,6 +179,27 @@ impl Shop {
             .unwrap_or_default()
     }
 
+    /// A service's Prometheus `/metrics` at `base` (no token: it is public), parsed; its
+    /// status must be 200 and its type text.
+    pub async fn scrape(&self, base: &str) -> anyhow::Result<prometheus_parse::Scrape> {
+        let resp = self.http.get(format!("{base}/metrics")).send().await?;
+        anyhow::ensure!(resp.status() == 200, "{base}/metrics: {}", resp.status());
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        anyhow::ensure!(
+            content_type.contains("text"),
+            "{base}/metrics: {content_type}"
+        );
+        let text = resp.text().await?;
+        Ok(prometheus_parse::Scrape::parse(
+            text.lines().map(|l| Ok(l.to_string())),
+        )?)
+    }
+
     /// A replica's health (`data` object), or `None` if it does not answer.
     pub async fn health(&self, id: u32) -> Option<serde_json::Value> {
         let url = format!("{}/health", self.replica(id));
@@ -278,4 +299,25 @@ pub async fn start_in(
         tweak(spec);
     })
     .await
+}
+
+/// The value of `metric` in `scrape` with all of `labels`, summed over its other labels (0
+/// if absent); a histogram counts its observations.
+pub fn metric_value(
+    scrape: &prometheus_parse::Scrape,
+    metric: &str,
+    labels: &[(&str, &str)],
+) -> f64 {
+    use prometheus_parse::Value;
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|sample| match &sample.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+            Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+            Value::Summary(_) => f64::NAN,
+        })
+        .sum()
 }

@@ -6,41 +6,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use prometheus_parse::{Sample, Scrape, Value};
-use toystore_tests::{start_with, Shop};
+use prometheus_parse::Scrape;
+use toystore_tests::{metric_value as value, start_with, Shop};
 
-/// Scrapes `url` (no token: `/metrics` is public) and parses it.
 async fn scrape(shop: &Shop, url: &str) -> Scrape {
-    let resp = shop
-        .http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{url}/metrics");
-    let content_type = resp.headers()["content-type"].to_str().unwrap().to_string();
-    assert!(content_type.contains("text"), "{content_type}");
-    let text = resp.text().await.unwrap();
-    Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
-}
-
-fn number(sample: &Sample) -> f64 {
-    match &sample.value {
-        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
-        Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
-        Value::Summary(_) => panic!("no summaries expected: {sample:?}"),
-    }
-}
-
-/// The value of `metric` with all of `labels`, summed over the other labels (0 if absent).
-fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == metric)
-        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(number)
-        .sum()
+    shop.scrape(url).await.unwrap()
 }
 
 fn has(scrape: &Scrape, metric: &str) -> bool {

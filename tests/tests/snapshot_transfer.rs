@@ -11,25 +11,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
-use toystore_tests::{start_in, Election, Shop, Store, READY};
+use toystore_tests::{metric_value, start_in, Election, Shop, Store, READY};
 use toystore_tools::cluster::Service;
 
 /// A counter of replica `id`'s `/metrics` (0 if it has none yet).
 async fn counter(shop: &Shop, id: u32, name: &str) -> u64 {
-    let text = shop
-        .http
-        .get(format!("{}/metrics", shop.replica(id)))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find(|l| l.starts_with(&format!("{name}_total ")))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|n| n.parse::<f64>().ok())
-        .map_or(0, |n| n as u64)
+    let scrape = shop.scrape(&shop.replica(id)).await.expect("metrics");
+    metric_value(&scrape, &format!("{name}_total"), &[]) as u64
 }
 
 /// A store that snapshots every 10 entries and keeps nothing behind a snapshot, so a
