@@ -70,6 +70,18 @@ enum CallError {
     Remote(Vec<u8>),
 }
 
+impl CallError {
+    /// A request that could not be sent: unreachable if the connection failed (openraft
+    /// backs off), a network error otherwise.
+    fn sending(e: &reqwest::Error) -> Self {
+        if e.is_connect() {
+            CallError::Unreachable(e.to_string())
+        } else {
+            CallError::Network(e.to_string())
+        }
+    }
+}
+
 /// Builds one [`Peer`] per target (openraft's network factory).
 #[derive(Clone)]
 pub struct Network {
@@ -147,13 +159,7 @@ impl Peer {
             .body(body)
             .send()
             .await
-            .map_err(|e| {
-                if e.is_connect() {
-                    CallError::Unreachable(e.to_string())
-                } else {
-                    CallError::Network(e.to_string())
-                }
-            })?;
+            .map_err(|e| CallError::sending(&e))?;
         self.read_reply(resp).await
     }
 
@@ -232,13 +238,7 @@ impl Peer {
             .body(crate::transfer::body(data, after, self.transfers.clone()))
             .send()
             .await
-            .map_err(|e| {
-                if e.is_connect() {
-                    streaming(CallError::Unreachable(e.to_string()))
-                } else {
-                    streaming(CallError::Network(e.to_string()))
-                }
-            })?;
+            .map_err(|e| streaming(CallError::sending(&e)))?;
         self.read_reply(resp).await.map_err(streaming)
     }
 

@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 use openraft::error::Fatal;
 use openraft::raft::SnapshotResponse;
 use openraft::Snapshot;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use toystore_events::frame::{put_event, read_stream};
@@ -36,6 +36,8 @@ pub struct Counts {
     pub events_received: AtomicU64,
     /// Snapshots installed from a leader.
     pub installed: AtomicU64,
+    /// Transfers being received now (elections are held off while any is).
+    receiving: AtomicUsize,
 }
 
 /// Events per chunk of a transfer's body.
@@ -140,12 +142,14 @@ where
     X: bytes::Buf + Send + 'static,
 {
     let task = tokio::spawn(async move {
+        let counts = replica.transfers().clone();
         let elects = replica.elects();
-        if elects {
+        // The first of overlapping transfers holds elections off, the last lets them go.
+        if counts.receiving.fetch_add(1, Ordering::SeqCst) == 0 && elects {
             replica.raft().runtime_config().elect(false);
         }
         let received = receive_here(&replica, &header, body).await;
-        if elects {
+        if counts.receiving.fetch_sub(1, Ordering::SeqCst) == 1 && elects {
             replica.raft().runtime_config().elect(true);
         }
         received
@@ -197,14 +201,17 @@ where
         .raft()
         .install_full_snapshot(header.vote, snapshot)
         .await;
-    if installed.is_ok() && replica.store().event_log().last_seq() >= header.last_seq {
+    let now = replica.store().event_log().last_seq();
+    if installed.is_ok() && before < header.last_seq && now >= header.last_seq {
+        // The install moved the staged events in and dropped the staging table.
         replica
             .transfers()
             .installed
             .fetch_add(1, Ordering::Relaxed);
         tracing::info!(from = %before, to = %header.last_seq, "snapshot installed");
+    } else {
+        // Raft did not take it (refused, or no newer than its own state): its events go.
+        replica.store().discard_staged(&received).await?;
     }
-    // Whatever Raft did not take (a snapshot no newer than its own state) goes.
-    replica.store().discard_staged(&received).await?;
     Ok(installed)
 }

@@ -36,9 +36,9 @@ pub fn follow<E: LogEvent>(
         commits: log.subscribe(),
         log,
         sent: after,
-        caught_up: false,
         heartbeat,
-        next_beat: Instant::now() + heartbeat,
+        // Due at once: the first heartbeat goes out as soon as the subscriber has caught up.
+        next_beat: Instant::now(),
         stop: Box::pin(stop),
     };
     futures_util::stream::unfold(Some(state), |state| async move {
@@ -58,7 +58,6 @@ struct State<E: LogEvent> {
     log: Arc<EventLog<E>>,
     commits: tokio::sync::watch::Receiver<Seq>,
     sent: Seq,
-    caught_up: bool,
     heartbeat: Duration,
     /// When the next heartbeat is due: moved on only by sending one.
     next_beat: Instant,
@@ -73,9 +72,7 @@ impl<E: LogEvent> State<E> {
             if committed > self.sent {
                 return self.events_up_to(committed).map(Some);
             }
-            let due = Instant::now() >= self.next_beat;
-            if !self.caught_up || due {
-                self.caught_up = true;
+            if Instant::now() >= self.next_beat {
                 return Ok(Some(self.beat(committed)));
             }
             tokio::select! {

@@ -17,8 +17,8 @@
 //! state machine is never seen half-installed.
 
 use super::tables::{
-    self, APPLIED, INSTALLING, MACHINE, MEMBERSHIP, SNAPSHOT, SNAPSHOT_DATA, SNAPSHOT_LAST_SEQ,
-    SNAPSHOT_META, STAGED,
+    self, APPLIED, INSTALLING, MACHINE, MEMBERSHIP, SNAPSHOT, SNAPSHOT_LAST_SEQ, SNAPSHOT_META,
+    STAGED,
 };
 use super::RaftTypes;
 use crate::writer::EVENTS;
@@ -106,7 +106,6 @@ pub(crate) fn save_current<C: RaftTypes, E: LogEvent>(
     }
     tables::put(&mut table, SNAPSHOT_META, meta)?;
     tables::put(&mut table, SNAPSHOT_LAST_SEQ, &last_seq.0)?;
-    table.remove(SNAPSHOT_DATA)?;
     Ok(true)
 }
 
@@ -119,7 +118,9 @@ pub(crate) fn clear_staged<E: LogEvent>(batch: &mut Batch<'_, E>) -> Result<(), 
 }
 
 /// Adds received events to the staging table; they must follow its last one (or `after`
-/// when it is empty) without a gap. Returns the last staged sequence number.
+/// when it is empty) without a gap. Returns the last staged sequence number. The bytes are
+/// not decoded here: moving them into the log does (`Batch::append_at`), and a wire
+/// transfer's reader already did.
 pub(crate) fn stage<E: LogEvent>(
     batch: &mut Batch<'_, E>,
     after: Seq,
@@ -133,8 +134,6 @@ pub(crate) fn stage<E: LogEvent>(
                 "the transfer skipped events: {seq} after {last}"
             )));
         }
-        toystore_events::codec::decode::<E>(bytes)
-            .map_err(|source| StoreError::Decode { seq: *seq, source })?;
         table.insert(seq.0, bytes.as_ref())?;
         last = *seq;
     }

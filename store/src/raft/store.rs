@@ -95,21 +95,44 @@ impl<C: RaftTypes, E: LogEvent> Shared<C, E> {
 
     /// Stages every event of `data` (whose events are in another file) for an install.
     pub(crate) async fn stage_from(&self, data: &SnapshotData) -> Result<(), StoreError> {
+        let events = data
+            .events_after(Seq::ZERO)?
+            .map(|r| r.map(|(seq, bytes)| (seq, Bytes::from(bytes))));
+        self.stage(Seq::ZERO, data.last_seq, futures_util::stream::iter(events))
+            .await
+    }
+
+    /// Empties the staging table, then stages `events` (`after + 1 ..= last_seq`, in order)
+    /// [`STAGE_CHUNK`] per transaction; fails unless they end exactly at `last_seq`.
+    async fn stage<S, X>(&self, after: Seq, last_seq: Seq, events: S) -> Result<(), StoreError>
+    where
+        S: Stream<Item = Result<(Seq, Bytes), X>>,
+        X: std::fmt::Display,
+    {
         self.log.execute_unsynced(snapshot::clear_staged).await?;
-        let mut events = data.events_after(Seq::ZERO)?;
-        loop {
-            let chunk: Vec<(Seq, Bytes)> = events
-                .by_ref()
-                .take(STAGE_CHUNK)
-                .map(|r| r.map(|(seq, bytes)| (seq, Bytes::from(bytes))))
-                .collect::<Result<_, _>>()?;
-            if chunk.is_empty() {
-                return Ok(());
+        let mut events = std::pin::pin!(events.chunks(STAGE_CHUNK));
+        let mut staged = after;
+        while let Some(chunk) = events.next().await {
+            let chunk: Vec<(Seq, Bytes)> = chunk
+                .into_iter()
+                .collect::<Result<_, X>>()
+                .map_err(|e| StoreError::Snapshot(format!("the transfer broke: {e}")))?;
+            if chunk.last().is_some_and(|(seq, _)| *seq > last_seq) {
+                return Err(StoreError::Snapshot(format!(
+                    "the transfer sent events beyond the snapshot's last, {last_seq}"
+                )));
             }
-            self.log
-                .execute_unsynced(move |b| snapshot::stage(b, Seq::ZERO, &chunk).map(drop))
+            staged = self
+                .log
+                .execute_unsynced(move |b| snapshot::stage(b, after, &chunk))
                 .await?;
         }
+        if staged != last_seq {
+            return Err(StoreError::Snapshot(format!(
+                "the transfer ended at {staged}, before the snapshot's last event {last_seq}"
+            )));
+        }
+        Ok(())
     }
 
     /// Moves the staged events of the snapshot being installed into the log, chunk by
@@ -187,29 +210,7 @@ impl<C: RaftTypes, E: LogEvent> RaftStore<C, E> {
         X: std::fmt::Display,
     {
         let lock = self.shared.transfer.clone().lock_owned().await;
-        let log = &self.shared.log;
-        log.execute_unsynced(snapshot::clear_staged).await?;
-        let mut events = std::pin::pin!(events.chunks(STAGE_CHUNK));
-        let mut staged = after;
-        while let Some(chunk) = events.next().await {
-            let chunk: Vec<(Seq, Bytes)> = chunk
-                .into_iter()
-                .collect::<Result<_, X>>()
-                .map_err(|e| StoreError::Snapshot(format!("the transfer broke: {e}")))?;
-            if chunk.last().is_some_and(|(seq, _)| *seq > last_seq) {
-                return Err(StoreError::Snapshot(format!(
-                    "the transfer sent events beyond the snapshot's last, {last_seq}"
-                )));
-            }
-            staged = log
-                .execute_unsynced(move |b| snapshot::stage(b, after, &chunk))
-                .await?;
-        }
-        if staged != last_seq {
-            return Err(StoreError::Snapshot(format!(
-                "the transfer ended at {staged}, before the snapshot's last event {last_seq}"
-            )));
-        }
+        self.shared.stage(after, last_seq, events).await?;
         Ok(Received {
             data: SnapshotData {
                 last_seq,
