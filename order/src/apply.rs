@@ -6,12 +6,14 @@
 //! `OrderPlaced` at seq number + 1, so numbers are gap-free and equal everywhere); a request
 //! id already recorded with the same toy and quantity answers its number and adds nothing;
 //! with a different purchase it answers [`Outcome::KeyReused`] and adds nothing. That rule
-//! is the pure function [`decide`] (unit-tested here); `place` only reads the tables for it
-//! and appends what it decides.
+//! is the pure function [`decide`] (unit-tested here). `apply_all` only reads the index for
+//! it (once for a whole run of entries, a purchase earlier in the run counting as recorded)
+//! and appends what it decides, all new orders together.
 
-use crate::projection::{ORDERS, REQUESTS};
+use crate::projection::{candidates_range, find, REQUEST_INDEX};
 use crate::types::{OrderRaft, Outcome, Outcomes, Proposal, Purchase};
 use openraft::LogId;
+use std::collections::HashMap;
 use toystore_events::{OrderEvent, OrderNumber, ProductName, Quantity};
 use toystore_store::raft::Apply;
 use toystore_store::{Batch, StoreError};
@@ -24,46 +26,79 @@ impl Apply<OrderRaft, OrderEvent> for Orders {
     fn apply(
         &self,
         batch: &mut Batch<'_, OrderEvent>,
-        _log_id: &LogId<u64>,
+        log_id: &LogId<u64>,
         data: &Proposal,
     ) -> Result<Outcomes, StoreError> {
-        data.purchases
-            .iter()
-            .map(|p| place(batch, p))
-            .collect::<Result<_, _>>()
-            .map(Outcomes)
+        let mut replies = self.apply_all(batch, &[(log_id, data)])?;
+        replies
+            .pop()
+            .ok_or_else(|| StoreError::Aborted("an entry without a reply".into()))
+    }
+
+    /// All the entries' purchases in one go: their request ids are looked up with the index
+    /// opened once (a purchase earlier in the run counts as recorded), and the new orders
+    /// appended together ([`Batch::append_all`]); the outcome is the same as entry by entry.
+    fn apply_all(
+        &self,
+        batch: &mut Batch<'_, OrderEvent>,
+        entries: &[(&LogId<u64>, &Proposal)],
+    ) -> Result<Vec<Outcomes>, StoreError> {
+        let mut next = batch.last_seq().0;
+        let mut placed: HashMap<&str, Known> = HashMap::new();
+        let mut events = Vec::new();
+        let mut replies = Vec::with_capacity(entries.len());
+        {
+            let tables = batch.tables();
+            let index = tables.open(REQUEST_INDEX)?;
+            for (_, proposal) in entries {
+                let mut outcomes = Vec::with_capacity(proposal.purchases.len());
+                for purchase in &proposal.purchases {
+                    let id = purchase.request_id.as_str();
+                    let known = match placed.get(id) {
+                        Some(known) => Some(known.clone()),
+                        None => {
+                            let (from, to) = candidates_range(id);
+                            find(id, index.range(from, to)?, |seq| tables.event(seq))?.map(
+                                |(number, OrderEvent::OrderPlaced { name, quantity, .. })| Known {
+                                    number,
+                                    order: Some((name.as_str().to_owned(), quantity.get())),
+                                },
+                            )
+                        }
+                    };
+                    match decide(known, purchase, OrderNumber(next)) {
+                        Decision::Answer(outcome) => outcomes.push(outcome),
+                        Decision::Append { number } => {
+                            placed.insert(
+                                id,
+                                Known {
+                                    number,
+                                    order: Some((
+                                        purchase.product.as_str().to_owned(),
+                                        purchase.quantity.get(),
+                                    )),
+                                },
+                            );
+                            events.push(OrderEvent::OrderPlaced {
+                                number,
+                                request_id: purchase.request_id.clone(),
+                                name: purchase.product.clone(),
+                                quantity: purchase.quantity,
+                            });
+                            next += 1;
+                            outcomes.push(Outcome::Placed { number, new: true });
+                        }
+                    }
+                }
+                replies.push(Outcomes(outcomes));
+            }
+        }
+        batch.append_all(&events)?;
+        Ok(replies)
     }
 
     fn reply_without_data(&self) -> Outcomes {
         Outcomes::default()
-    }
-}
-
-/// Applies one purchase (earlier purchases of the same entry are already in `batch`): reads
-/// what its request id names, lets [`decide`] rule, and appends the new order if it says so.
-fn place(batch: &mut Batch<'_, OrderEvent>, data: &Purchase) -> Result<Outcome, StoreError> {
-    let number = batch
-        .tables()
-        .open(REQUESTS)?
-        .get(data.request_id.as_str())?;
-    let known = match number {
-        Some(number) => Some(Known {
-            number: OrderNumber(number),
-            order: batch.tables().open(ORDERS)?.get(number)?,
-        }),
-        None => None,
-    };
-    match decide(known, data, OrderNumber(batch.last_seq().0)) {
-        Decision::Answer(outcome) => Ok(outcome),
-        Decision::Append { number } => {
-            batch.append(&OrderEvent::OrderPlaced {
-                number,
-                request_id: data.request_id.clone(),
-                name: data.product.clone(),
-                quantity: data.quantity,
-            })?;
-            Ok(Outcome::Placed { number, new: true })
-        }
     }
 }
 

@@ -4,23 +4,31 @@
 //! A purchase is bought through the catalog before its order is proposed, so a leader that
 //! dies (or a write that times out) in between leaves stock taken with no order, until the
 //! client retries with the same request id, which a client that gave up or sent no key never
-//! does. Every replica follows the catalog's event stream from the start and remembers each
-//! `Purchased`. Every `[timeouts] completion_check` (and whenever more than [`PRUNE_AT`] are remembered, so a
-//! long catalog log read at start-up stays bounded in memory) it forgets, in one read
-//! transaction, those its state machine has recorded; nothing is read per purchase on the
-//! buy path. The **leader** then proposes each one seen
+//! does. Every replica follows the catalog's event stream from its **checkpoint**
+//! ([`crate::checkpoint`]: the catalog seq up to which every purchase is known to have an
+//! order here, stored in the replica's own file; 0 for a new file) and remembers each
+//! `Purchased` after it, with its seq. Every `[timeouts] completion_check` (and whenever more
+//! than [`PRUNE_AT`] are remembered, so a long catalog log read at start-up stays bounded in
+//! memory) it forgets, in one read transaction, those its state machine has recorded;
+//! nothing is read per purchase on the buy path. The **leader** then proposes each one seen
 //! more than `[order] complete_after` ago and still without an order, as the purchase the
 //! catalog recorded (request id, toy, quantity), through the same proposer as the
 //! front-end's purchases. The state machine is idempotent by request id, so a late client
-//! retry, or a second leader completing the same purchase, still yields one order.
+//! retry, or a second leader completing the same purchase, still yields one order. After
+//! each check the checkpoint (one below the oldest purchase still remembered, or the last
+//! event read) is stored if it moved, so a restart reads only what came after it.
 //!
 //! The order is completed rather than the stock released: the catalog already sold the
 //! units under that request id, and a client retrying the id must find its order.
 //!
 //! When the stream breaks, or goes silent (not even a heartbeat) for longer than
 //! [`Pacing::silence`], it reconnects after the last event it read (with a backoff); nothing
-//! is missed, since the catalog's log is append-only.
+//! is missed, since the catalog's log is append-only. A heartbeat saying the catalog's log
+//! ends before that position means its data was replaced: the completer warns, forgets what
+//! it remembered and reads the new log from the start (its checkpoint follows at the next
+//! check), rather than waiting forever for events past the end.
 
+use crate::checkpoint::{catalog_replaced, checkpoint};
 use crate::types::{Outcome, Purchase};
 use crate::Replica;
 use futures_util::StreamExt;
@@ -51,9 +59,11 @@ pub struct Pacing {
     pub silence: Duration,
 }
 
-/// A purchase without an order yet: when this replica first saw it, the toy, the units.
+/// A purchase without an order yet: its catalog seq, when this replica first saw it, the
+/// toy, the units.
 #[derive(Debug, Clone)]
 struct Waiting {
+    seq: Seq,
     seen: Instant,
     product: ProductName,
     quantity: Quantity,
@@ -73,8 +83,17 @@ pub async fn run(
         mut backoff,
         silence,
     } = pacing;
+    let mut stored = match crate::checkpoint::load(replica.store().event_log()).await {
+        Ok(at) => at,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the completer's checkpoint; reading the catalog's log from the start");
+            Seq::ZERO
+        }
+    };
+    replica.set_completer_checkpoint(stored);
+    tracing::info!(after = %stored, "completer following the catalog's events after its checkpoint");
     let mut waiting: BTreeMap<RequestId, Waiting> = BTreeMap::new();
-    let mut last = Seq::ZERO;
+    let mut last = stored;
     let mut tick = tokio::time::interval(check_every);
     while !stop.is_cancelled() {
         let stream = match catalog.events(last, silence).await {
@@ -94,6 +113,7 @@ pub async fn run(
                 () = stop.cancelled() => return,
                 _ = tick.tick() => {
                     complete_due(&replica, &mut waiting, after).await;
+                    stored = store_checkpoint(&replica, &waiting, last, stored).await;
                     continue;
                 }
                 item = stream.next() => item,
@@ -113,6 +133,7 @@ pub async fn run(
                         waiting.insert(
                             request_id,
                             Waiting {
+                                seq,
                                 seen,
                                 product,
                                 quantity,
@@ -123,7 +144,18 @@ pub async fn run(
                         }
                     }
                 }
-                Some(Ok(StreamItem::Heartbeat { .. })) => {}
+                Some(Ok(StreamItem::Heartbeat { last_seq })) => {
+                    if catalog_replaced(last_seq, last) {
+                        tracing::warn!(
+                            catalog = %last_seq,
+                            read = %last,
+                            "the catalog's log ends before what this completer has read (its data was replaced?); reading it again from the start"
+                        );
+                        waiting.clear();
+                        last = Seq::ZERO;
+                        break;
+                    }
+                }
                 Some(Err(e)) => {
                     tracing::info!(error = %e, after = %last, "catalog stream broke; reconnecting");
                     break;
@@ -139,6 +171,31 @@ fn forget_recorded(replica: &Replica, waiting: &mut BTreeMap<RequestId, Waiting>
     match replica.recorded_among(waiting.keys()) {
         Ok(recorded) => waiting.retain(|id, _| !recorded.contains(id)),
         Err(e) => tracing::warn!(error = %e, "cannot read which purchases have orders"),
+    }
+}
+
+/// Stores the checkpoint for `waiting` and `last` (the last event read) if it moved from
+/// `stored`; returns the checkpoint now stored (`stored` if the write failed, to be tried
+/// again at the next check).
+async fn store_checkpoint(
+    replica: &Replica,
+    waiting: &BTreeMap<RequestId, Waiting>,
+    last: Seq,
+    stored: Seq,
+) -> Seq {
+    let at = checkpoint(waiting.values().map(|w| w.seq), last);
+    if at == stored {
+        return stored;
+    }
+    match crate::checkpoint::save(replica.store().event_log(), at).await {
+        Ok(()) => {
+            replica.set_completer_checkpoint(at);
+            at
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, checkpoint = %at, "cannot store the completer's checkpoint");
+            stored
+        }
     }
 }
 

@@ -7,12 +7,13 @@
 //! Raft type configuration, [`node`] openraft's settings and the cluster's initialisation, [`membership`] the
 //! membership following the cluster file,
 //! [`network`] the HTTP transport between replicas, [`replica`] the rules, [`proposer`] the batching of purchases into entries, [`complete`] the completion of
-//! purchases the catalog sold but no order recorded, [`error`] their
+//! purchases the catalog sold but no order recorded (resumed from [`checkpoint`]), [`error`] their
 //! refusals, [`server`] the endpoints, [`metrics`] the Prometheus metrics, [`client`] the typed client, [`api`] the wire types,
 //! [`cli`] the command line, [`failpoint`] the crash hooks of the black-box tests.
 
 pub mod api;
 pub mod apply;
+pub mod checkpoint;
 pub mod cli;
 pub mod client;
 pub mod complete;

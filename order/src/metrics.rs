@@ -1,7 +1,7 @@
 //! A replica's Prometheus metrics: HTTP requests by route (through
 //! [`toystore_http::metrics::HttpMetrics`]); the proposer's commit latency and batch size;
 //! and at each scrape the Raft state from `raft.metrics()` (term, leader, log, commit and
-//! applied indexes, per-follower lag) and the order log's length.
+//! applied indexes, per-follower lag), the order log's length and the completer's checkpoint.
 //!
 //! openraft 0.9 does not report the commit index itself; on the leader it is derived from
 //! the replication progress (the highest index a majority of voters holds, the leader's own
@@ -74,6 +74,11 @@ fn samples(replica: &Replica) -> Vec<Sample> {
             "toystore_order_log_length",
             "Orders in this replica's event log (its last sequence number)",
             status.last_seq.0 as f64,
+        ),
+        Sample::gauge(
+            "toystore_completer_checkpoint",
+            "The catalog seq up to which every purchase has an order here (where the completer resumes)",
+            replica.completer_checkpoint().0 as f64,
         ),
         Sample::gauge(
             "toystore_raft_term",

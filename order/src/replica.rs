@@ -19,7 +19,7 @@
 use crate::api::{OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, Role};
 use crate::apply::replayed;
 use crate::error::{PlaceError, ReadError};
-use crate::projection::{OrderProjection, ORDERS, REQUESTS};
+use crate::projection::{find_in, order_at, OrderProjection};
 use crate::proposer::{ProposeError, Proposer};
 use crate::types::{OrderNode, OrderRaft, Outcome, Purchase};
 use openraft::error::{CheckIsLeaderError, RaftError};
@@ -28,7 +28,7 @@ use std::time::Duration;
 use toystore_catalog::api::BuyRequest;
 use toystore_catalog::CatalogClient;
 use toystore_events::OrderEvent;
-use toystore_events::{OrderNumber, ProductName, Quantity, RequestId};
+use toystore_events::{OrderNumber, RequestId, Seq};
 use toystore_http::client::ClientError;
 use toystore_store::raft::RaftStore;
 use toystore_store::StoreError;
@@ -48,6 +48,8 @@ pub struct Replica {
     proposer: Proposer,
     write_timeout: Duration,
     transfers: std::sync::Arc<crate::transfer::Counts>,
+    /// The completer's stored checkpoint ([`crate::checkpoint`]), for metrics.
+    completer_checkpoint: std::sync::atomic::AtomicU64,
 }
 
 fn short(id: u64) -> u32 {
@@ -73,7 +75,21 @@ impl Replica {
             catalog,
             write_timeout,
             transfers,
+            completer_checkpoint: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// The completer's checkpoint as last stored (or loaded at start-up): every catalog
+    /// purchase up to this seq has an order here ([`crate::checkpoint`]).
+    pub fn completer_checkpoint(&self) -> Seq {
+        Seq(self
+            .completer_checkpoint
+            .load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_completer_checkpoint(&self, at: Seq) {
+        self.completer_checkpoint
+            .store(at.0, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// What this replica's snapshot transfers moved (shared with its Raft network).
@@ -165,11 +181,10 @@ impl Replica {
     pub async fn place(&self, order: PlaceOrder) -> Result<OrderPlacedReply, PlaceError> {
         self.leadership()
             .map_err(|leader| PlaceError::NotLeader { leader })?;
-        if let Some(number) = self.recorded(&order.request_id).map_err(storage)? {
+        if let Some(known) = self.recorded(&order.request_id).map_err(storage)? {
             self.linearize().await?;
-            let record = self.record(number).map_err(storage)?;
-            let known = record.as_ref().map(|r| (r.name.as_str(), r.quantity.get()));
-            return answer(replayed(number, known, &order.name, order.quantity));
+            let placed = Some((known.name.as_str(), known.quantity.get()));
+            return answer(replayed(known.number, placed, &order.name, order.quantity));
         }
         let buy = BuyRequest {
             request_id: order.request_id.clone(),
@@ -214,42 +229,35 @@ impl Replica {
         request_ids: impl Iterator<Item = &'a RequestId>,
     ) -> Result<std::collections::BTreeSet<RequestId>, StoreError> {
         let tables = self.store.event_log().read()?;
-        let table = tables.open(REQUESTS)?;
         let mut recorded = std::collections::BTreeSet::new();
         for id in request_ids {
-            if table.get(id.as_str())?.is_some() {
+            if find_in(&tables, id.as_str())?.is_some() {
                 recorded.insert(id.clone());
             }
         }
         Ok(recorded)
     }
 
-    /// The order number recorded for a request id, if any.
-    fn recorded(&self, request_id: &RequestId) -> Result<Option<OrderNumber>, StoreError> {
-        let number = self
-            .store
-            .event_log()
-            .read()?
-            .open(REQUESTS)?
-            .get(request_id.as_str())?;
-        Ok(number.map(OrderNumber))
+    /// The order recorded for a request id, if any.
+    fn recorded(&self, request_id: &RequestId) -> Result<Option<OrderRecord>, StoreError> {
+        let tables = self.store.event_log().read()?;
+        Ok(find_in(&tables, request_id.as_str())?.map(|(number, event)| record(number, event)))
     }
 
-    /// The order with this number in the projection, if any.
+    /// The order with this number (its event), if any.
     fn record(&self, number: OrderNumber) -> Result<Option<OrderRecord>, StoreError> {
-        let row = self.store.event_log().read()?.open(ORDERS)?.get(number.0)?;
-        row.map(|(name, quantity)| {
-            let damaged = |e: toystore_events::InvalidInput| StoreError::Projection {
-                table: "orders",
-                message: format!("order {number}: {e}"),
-            };
-            Ok(OrderRecord {
-                number,
-                name: ProductName::try_from(name).map_err(damaged)?,
-                quantity: Quantity::try_from(quantity).map_err(damaged)?,
-            })
-        })
-        .transpose()
+        let tables = self.store.event_log().read()?;
+        Ok(order_at(&tables, number)?.map(|event| record(number, event)))
+    }
+}
+
+/// The order an `OrderPlaced` event records.
+fn record(number: OrderNumber, event: OrderEvent) -> OrderRecord {
+    let OrderEvent::OrderPlaced { name, quantity, .. } = event;
+    OrderRecord {
+        number,
+        name,
+        quantity,
     }
 }
 

@@ -10,9 +10,9 @@
 //! 3. `POST /internal/raft/snapshot` carries the [`SnapshotHeader`] in a header and the events
 //!    as stream frames (`toystore_events::frame`), read from one read transaction on a
 //!    blocking thread in chunks of [`SEND_CHUNK`] and sent through a small channel, so memory
-//!    stays bounded on both sides. The receiver stages them (in large transactions) and
-//!    hands the snapshot to `Raft::install_full_snapshot`, whose answer (or `Fatal`) is the
-//!    reply. A stream that stalls for [`STALL`] is dropped; the leader tries again.
+//!    stays bounded on both sides. The receiver writes them into its log (in large
+//!    transactions) and hands the snapshot to `Raft::install_full_snapshot`, whose answer
+//!    (or `Fatal`) is the reply. A stream that stalls for [`STALL`] is dropped; the leader tries again.
 
 use crate::api::SnapshotHeader;
 use bytes::{Bytes, BytesMut};
@@ -118,16 +118,16 @@ pub enum ReceiveError {
     /// The header is missing or does not decode.
     #[error("bad snapshot header: {0}")]
     Header(String),
-    /// The events could not be staged (a broken or malformed stream, or storage).
+    /// The events could not be received (a broken or malformed stream, or storage).
     #[error(transparent)]
     Store(#[from] toystore_store::StoreError),
 }
 
-/// Receives a transfer on `replica`: stages its events and installs it. `Ok(Err(fatal))`:
+/// Receives a transfer on `replica`: writes its events into the log and installs it. `Ok(Err(fatal))`:
 /// Raft refused it.
 ///
 /// It runs in a task of its own, so a sender that gives up (a dropped connection drops this
-/// future) never leaves an install half-awaited: the transfer's hold on the staged events
+/// future) never leaves an install half-awaited: the transfer's hold on the received events
 /// lasts until Raft has installed them or refused. While it runs this replica does not
 /// campaign (if it elects on its own at all): its leader is busy sending it the snapshot
 /// and sends no heartbeats meanwhile, and a campaign would depose that leader and waste
@@ -168,7 +168,7 @@ where
     X: bytes::Buf,
 {
     let header = SnapshotHeader::decode(header).map_err(ReceiveError::Header)?;
-    // The reader checks framing, order and that each event decodes; the store stages the
+    // The reader checks framing, order and that each event decodes; the store writes the
     // bytes as sent.
     let items = read_stream::<OrderEvent, _, _, _>(body, header.after);
     let items = toystore_http::stream::until_silent(items, STALL);
@@ -196,22 +196,23 @@ where
         meta: header.meta,
         snapshot: Box::new(received.data.clone()),
     };
-    let before = replica.store().event_log().last_seq();
     let installed = replica
         .raft()
         .install_full_snapshot(header.vote, snapshot)
         .await;
-    let now = replica.store().event_log().last_seq();
-    if installed.is_ok() && before < header.last_seq && now >= header.last_seq {
-        // The install moved the staged events in and dropped the staging table.
-        replica
-            .transfers()
-            .installed
-            .fetch_add(1, Ordering::Relaxed);
-        tracing::info!(from = %before, to = %header.last_seq, "snapshot installed");
-    } else {
-        // Raft did not take it (refused, or no newer than its own state): its events go.
-        replica.store().discard_staged(&received).await?;
+    // Raft either installed it (which removed the transfer's marker) or did not take it
+    // (refused, or no newer than its own state): then its events go back out.
+    match replica.store().discard_received(&received).await? {
+        None => {
+            replica
+                .transfers()
+                .installed
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(after = %header.after, to = %header.last_seq, "snapshot installed");
+        }
+        Some(removed) => {
+            tracing::info!(removed, last_seq = %header.last_seq, "snapshot not installed; its received events were taken back out");
+        }
     }
     Ok(installed)
 }

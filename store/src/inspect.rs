@@ -15,11 +15,23 @@
 //! database must repair its allocator state first. Such a file is copied to a temporary
 //! directory and the copy is repaired and read; the original is left as it was, and
 //! [`LogFile::repaired`] says that this happened.
+//!
+//! A file opened read-only is read without a page cache (`READ_CACHE_BYTES`), so
+//! scanning a log takes little memory whatever its size.
 
 use crate::log::{held_elsewhere, META};
 use crate::table::ReadTables;
-use redb::{Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, StorageError, TableError};
+use redb::{
+    Builder, Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, StorageError, TableError,
+};
 use std::path::{Path, PathBuf};
+
+/// The database's page cache for a file opened read-only: none. Inspection scans a file's
+/// tables once, in order (`tools replay`, `tools diff`, `tools chaos`), so a cache is never
+/// hit again, and the database's default (1 GiB) would keep every page read, holding a whole
+/// log in memory and costing an allocation of fresh memory per page: scanning the events of
+/// three logs of a million events each took 0.5 s of CPU with it, 0.3 s without.
+const READ_CACHE_BYTES: usize = 0;
 
 /// Why a file could not be opened for inspection.
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +93,10 @@ impl LogFile {
         if path.is_dir() {
             return Err(unreadable(path, "is a directory"));
         }
-        let handle = match ReadOnlyDatabase::open(path) {
+        let opened = Builder::new()
+            .set_cache_size(READ_CACHE_BYTES)
+            .open_read_only(path);
+        let handle = match opened {
             Ok(db) => Handle::ReadOnly(db),
             Err(DatabaseError::RepairAborted) => repaired_copy(path)?,
             Err(e) => return Err(open_error(path, e)),

@@ -21,6 +21,7 @@
 //! file, written through the same writer: a replicated log whose state machine is an event log.
 
 pub mod ceiling;
+pub mod check;
 mod error;
 mod follow;
 pub mod inspect;
@@ -32,12 +33,14 @@ pub mod table;
 pub mod tamper;
 mod writer;
 
+pub use check::Check;
 pub use error::StoreError;
 pub use follow::follow;
 pub use log::{EventIter, EventLog};
 pub use projection::{NoProjection, Projection};
 pub use table::{
-    Column, KeyColumn, RawIter, ReadTables, Rows, Table, TableMut, TableRef, WriteTables,
+    Column, EventReader, Events, KeyColumn, RawIter, ReadTables, Rows, Table, TableMut, TableRef,
+    WriteTables,
 };
 pub use toystore_events::{LogEvent, Seq};
 pub use writer::{Batch, Commits, SYNC_BEHIND};

@@ -20,7 +20,10 @@ use toystore_events::{codec, LogEvent, Seq};
 /// projection's recent rows) fit many times over.
 pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
-/// The meta table: `kind` → the log's [`LogEvent::KIND`].
+/// The `meta` row holding the version of the projection the file was built with.
+const PROJECTION_VERSION: &str = "projection";
+
+/// The meta table: `kind` → the log's [`LogEvent::KIND`], `projection` → its version.
 pub(crate) const META: TableDefinition<'static, &'static str, &'static str> =
     TableDefinition::new("meta");
 
@@ -291,6 +294,7 @@ fn init_tables<E: LogEvent>(
         }
     }
     projection.init(&WriteTables::new(&tx))?;
+    upgrade_projection(path, &tx, projection)?;
     let last = {
         let events = tx.open_table(EVENTS)?;
         let last = events.last()?.map(|(k, _)| k.value()).unwrap_or(0);
@@ -298,6 +302,33 @@ fn init_tables<E: LogEvent>(
     };
     tx.commit()?;
     Ok(last)
+}
+
+/// Rebuilds the projection from the events if the file's was built by another version of
+/// it ([`Projection::version`]), and records the version.
+fn upgrade_projection<E: LogEvent>(
+    path: &Path,
+    tx: &redb::WriteTransaction,
+    projection: &dyn Projection<E>,
+) -> Result<(), StoreError> {
+    let version = projection.version().to_string();
+    let mut meta = tx.open_table(META)?;
+    let found = meta
+        .get(PROJECTION_VERSION)?
+        .map_or_else(|| "1".to_string(), |v| v.value().to_string());
+    if found != version {
+        let started = std::time::Instant::now();
+        crate::writer::rebuild(tx, projection)?;
+        tracing::info!(
+            path = %path.display(),
+            from = %found,
+            to = %version,
+            secs = started.elapsed().as_secs_f64(),
+            "projection rebuilt from the events for its new version"
+        );
+    }
+    meta.insert(PROJECTION_VERSION, version.as_str())?;
+    Ok(())
 }
 
 fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {

@@ -1,6 +1,7 @@
 //! [`Projection`]: a materialized view of a log, kept in tables of the log's own file
 //! ([`crate::table`]).
 
+use crate::check::Check;
 use crate::table::{ReadTables, WriteTables};
 use crate::StoreError;
 use toystore_events::Seq;
@@ -11,18 +12,63 @@ use toystore_events::Seq;
 /// `apply` must be deterministic: replaying the same events into an empty database must
 /// produce the same tables (this is what `tools replay` checks).
 pub trait Projection<E>: Send + Sync + 'static {
+    /// The version of the projection's tables. A log opened with a projection of another
+    /// version than the one its file was built with has its projection rebuilt from its
+    /// events (`clear`, `init`, then `apply` of every event), once, before it is used. A file
+    /// that records no version was built with version 1.
+    fn version(&self) -> u32 {
+        1
+    }
+
     /// Creates the projection's tables if they do not exist yet.
     fn init(&self, tables: &WriteTables<'_>) -> Result<(), StoreError>;
 
     /// Applies one event at `seq` to the projection's tables.
     fn apply(&self, tables: &WriteTables<'_>, seq: Seq, event: &E) -> Result<(), StoreError>;
 
-    /// Removes every row of the projection's tables (before a rebuild from the events).
+    /// Applies consecutive events in order, as `apply` of each does (the default); a
+    /// projection may open its tables once for all of them.
+    fn apply_all(&self, tables: &WriteTables<'_>, events: &[(Seq, &E)]) -> Result<(), StoreError> {
+        for (seq, event) in events {
+            self.apply(tables, *seq, event)?;
+        }
+        Ok(())
+    }
+
+    /// Takes back the effect of `event` at `seq`, the last event of the log, which is being
+    /// removed (a diverged tail truncated, newest event first). Returns `false` when the
+    /// projection cannot (the default), and the log then rebuilds it from the events that
+    /// remain.
+    fn undo(&self, tables: &WriteTables<'_>, seq: Seq, event: &E) -> Result<bool, StoreError> {
+        let _ = (tables, seq, event);
+        Ok(false)
+    }
+
+    /// Removes every row of the projection's tables (before a rebuild from the events),
+    /// including tables of earlier versions.
     fn clear(&self, tables: &WriteTables<'_>) -> Result<(), StoreError>;
 
     /// Every row of every projection table as text lines in a canonical order, so two
     /// databases' projections can be compared and a difference shown.
     fn dump(&self, tables: &ReadTables) -> Result<Vec<String>, StoreError>;
+
+    /// Compares the projection's tables in `tables` with what `apply` of `events` would make
+    /// of them from empty, without writing anything (`tools replay`), in memory that does not
+    /// grow with the log: a big table is compared through a [`crate::check::Digest`] of
+    /// its rows, and searched for the differing rows only when the digests differ.
+    ///
+    /// `events` are the events of `tables` in log order from the first
+    /// ([`ReadTables::events_after`] through [`crate::check::Contiguous`]); a check reads
+    /// them once, and may read `tables` besides (events by sequence number, to locate
+    /// differences). An item that is an error the events cannot be replayed past, or an
+    /// event `apply` would refuse, ends the replay with the refusal in the [`Check`]
+    /// ([`Check::refused_by`]), and its tables are then not compared; an error reading
+    /// `tables` is returned.
+    fn check(
+        &self,
+        tables: &ReadTables,
+        events: &mut dyn Iterator<Item = Result<(Seq, E), StoreError>>,
+    ) -> Result<Check, StoreError>;
 }
 
 /// A log with no projection.
@@ -44,5 +90,20 @@ impl<E> Projection<E> for NoProjection {
 
     fn dump(&self, _: &ReadTables) -> Result<Vec<String>, StoreError> {
         Ok(Vec::new())
+    }
+
+    fn check(
+        &self,
+        _: &ReadTables,
+        events: &mut dyn Iterator<Item = Result<(Seq, E), StoreError>>,
+    ) -> Result<Check, StoreError> {
+        let mut check = Check::default();
+        for item in events {
+            if let Err(e) = item {
+                check.refused_by(e)?;
+                break;
+            }
+        }
+        Ok(check)
     }
 }

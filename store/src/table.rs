@@ -20,7 +20,7 @@ use redb::{
 };
 use std::borrow::Borrow;
 use std::cell::Cell;
-use toystore_events::Seq;
+use toystore_events::{codec, LogEvent, Seq};
 
 /// A type a table can hold, and how a stored value reads back as an owned one.
 pub trait Column: redb::Value + 'static {
@@ -45,6 +45,12 @@ macro_rules! copy_columns {
     )*};
 }
 copy_columns!(u64, u32, f64);
+
+/// The empty value: a table used as a set of keys.
+impl Column for () {
+    type Owned = ();
+    fn own((): ()) {}
+}
 
 impl Column for &'static str {
     type Owned = String;
@@ -116,6 +122,27 @@ impl<'tx> WriteTables<'tx> {
         })
     }
 
+    /// The event at `seq` in the open transaction (including events appended in it), if
+    /// any.
+    pub fn event<E: LogEvent>(&self, seq: Seq) -> Result<Option<E>, StoreError> {
+        let events = self.tx.open_table(EVENTS)?;
+        let Some(bytes) = events.get(seq.0)? else {
+            return Ok(None);
+        };
+        codec::decode(bytes.value())
+            .map(Some)
+            .map_err(|source| StoreError::Decode { seq, source })
+    }
+
+    /// Deletes `table` if it exists (a table a projection no longer has).
+    pub fn delete<K: KeyColumn, V: Column>(&self, table: Table<K, V>) -> Result<(), StoreError> {
+        if let Some(touched) = self.touched {
+            touched.set(true);
+        }
+        self.tx.delete_table(table.0)?;
+        Ok(())
+    }
+
     /// Removes every row of `table` (it exists, empty, afterwards).
     pub fn reset<K: KeyColumn, V: Column>(&self, table: Table<K, V>) -> Result<(), StoreError> {
         if let Some(touched) = self.touched {
@@ -157,9 +184,29 @@ impl<K: KeyColumn, V: Column> TableMut<'_, K, V> {
             .map(|old| V::own(old.value())))
     }
 
+    /// Removes the row at `key`; returns its value, if there was one.
+    pub fn remove<'k>(
+        &mut self,
+        key: impl Borrow<K::SelfType<'k>>,
+    ) -> Result<Option<V::Owned>, StoreError> {
+        if let Some(touched) = self.touched {
+            touched.set(true);
+        }
+        Ok(self.table.remove(key)?.map(|old| V::own(old.value())))
+    }
+
     /// Every row in key order.
     pub fn rows(&self) -> Result<Rows<'_, K, V>, StoreError> {
         rows(&self.table)
+    }
+
+    /// The rows whose keys lie in `from..=to`, in key order.
+    pub fn range<'k>(
+        &self,
+        from: K::SelfType<'k>,
+        to: K::SelfType<'k>,
+    ) -> Result<Rows<'_, K, V>, StoreError> {
+        Ok(Rows(self.table.range(from..=to)?))
     }
 }
 
@@ -212,6 +259,19 @@ impl ReadTables {
         Ok(events.get(seq.0)?.map(|v| v.value().to_vec()))
     }
 
+    /// The event at `seq`, decoded, if any.
+    pub fn event<E: LogEvent>(&self, seq: Seq) -> Result<Option<E>, StoreError> {
+        let Some(events) = self.events()? else {
+            return Ok(None);
+        };
+        let Some(bytes) = events.get(seq.0)? else {
+            return Ok(None);
+        };
+        codec::decode(bytes.value())
+            .map(Some)
+            .map_err(|source| StoreError::Decode { seq, source })
+    }
+
     /// The stored events after `after`, in order, as bytes.
     pub fn raw_events_after(&self, after: Seq) -> Result<RawIter, StoreError> {
         let range = match self.events()? {
@@ -219,6 +279,48 @@ impl ReadTables {
             None => None,
         };
         Ok(RawIter { range })
+    }
+
+    /// The stored events after `after`, in order, each decoded straight from the database's
+    /// page (no copy of its bytes is made first): for scans of a whole log. An event that
+    /// does not decode is a [`StoreError::Decode`] naming it, and the scan goes on after it.
+    pub fn events_after<E: LogEvent>(&self, after: Seq) -> Result<Events<E>, StoreError> {
+        let range = match self.events()? {
+            Some(events) => Some(events.range(after.0.saturating_add(1)..)?),
+            None => None,
+        };
+        Ok(Events {
+            range,
+            _event: std::marker::PhantomData,
+        })
+    }
+
+    /// The events table opened once, for many reads of single events by sequence number
+    /// (each [`ReadTables::event`] opens it anew).
+    pub fn event_reader(&self) -> Result<EventReader, StoreError> {
+        Ok(EventReader(self.events()?))
+    }
+
+    /// The version of the projection the file's tables were built with
+    /// ([`crate::Projection::version`]; 1 for a file that records none). A projection of
+    /// another version reads other tables: until a service opens the file with it (and so
+    /// rebuilds them), its tables are those of the version recorded here.
+    pub fn projection_version(&self) -> Result<u32, StoreError> {
+        // The row `log::upgrade_projection` writes.
+        const ROW: &str = "projection";
+        let meta = match self.tx.open_table(crate::log::META) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(1),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(version) = meta.get(ROW)? else {
+            return Ok(1);
+        };
+        let version = version.value();
+        version.parse().map_err(|_| StoreError::Projection {
+            table: "meta",
+            message: format!("projection version {version:?} is not a number"),
+        })
     }
 
     /// The events table; `None` in a file never opened by a service (it has no tables).
@@ -246,6 +348,15 @@ impl<K: KeyColumn, V: Column> TableRef<K, V> {
     /// Every row in key order.
     pub fn rows(&self) -> Result<Rows<'_, K, V>, StoreError> {
         rows(&self.0)
+    }
+
+    /// The rows whose keys lie in `from..=to`, in key order.
+    pub fn range<'k>(
+        &self,
+        from: K::SelfType<'k>,
+        to: K::SelfType<'k>,
+    ) -> Result<Rows<'_, K, V>, StoreError> {
+        Ok(Rows(self.0.range(from..=to)?))
     }
 
     /// The number of rows.
@@ -301,5 +412,63 @@ impl Iterator for RawIter {
             item.map(|(k, v)| (Seq(k.value()), v.value().to_vec()))
                 .map_err(StoreError::from),
         )
+    }
+}
+
+impl RawIter {
+    /// The next event without allocating for it: appends its stored bytes to `buf` and
+    /// returns its sequence number (`None` after the last event; on an error `buf` is left
+    /// as it was). For scans of a whole log that gather many events into one buffer.
+    pub fn next_into(&mut self, buf: &mut Vec<u8>) -> Option<Result<Seq, StoreError>> {
+        let item = self.range.as_mut()?.next()?;
+        Some(
+            item.map(|(k, v)| {
+                buf.extend_from_slice(v.value());
+                Seq(k.value())
+            })
+            .map_err(StoreError::from),
+        )
+    }
+}
+
+/// A snapshot's events table, open for reads by sequence number
+/// ([`ReadTables::event_reader`]).
+pub struct EventReader(Option<ReadOnlyTable<u64, &'static [u8]>>);
+
+impl EventReader {
+    /// The event at `seq`, decoded, if any.
+    pub fn event<E: LogEvent>(&self, seq: Seq) -> Result<Option<E>, StoreError> {
+        let Some(events) = &self.0 else {
+            return Ok(None);
+        };
+        let Some(bytes) = events.get(seq.0)? else {
+            return Ok(None);
+        };
+        codec::decode(bytes.value())
+            .map(Some)
+            .map_err(|source| StoreError::Decode { seq, source })
+    }
+}
+
+/// Stored events after some sequence number, decoded ([`ReadTables::events_after`]).
+pub struct Events<E> {
+    range: Option<redb::Range<'static, u64, &'static [u8]>>,
+    _event: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<E: LogEvent> Iterator for Events<E> {
+    type Item = Result<(Seq, E), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.range.as_mut()?.next()?;
+        Some(match item {
+            Ok((k, v)) => {
+                let seq = Seq(k.value());
+                codec::decode(v.value())
+                    .map(|event| (seq, event))
+                    .map_err(|source| StoreError::Decode { seq, source })
+            }
+            Err(e) => Err(e.into()),
+        })
     }
 }

@@ -174,8 +174,80 @@ impl<E: LogEvent> Batch<'_, E> {
         Ok(event)
     }
 
-    /// Removes every event after `seq` and rebuilds the projection from the events that
-    /// remain. Only for a replica whose tail diverged from its leader's (events that were
+    /// Appends events that must land at exactly the next sequence numbers, in order (a
+    /// replica receiving a snapshot's events): like [`Batch::append_at`] for each, with the
+    /// events table and the projection's tables opened once for all of them
+    /// ([`Projection::apply_all`]).
+    pub fn append_all_at(&mut self, events: &[(Seq, &[u8])]) -> Result<(), StoreError> {
+        let appended = self.append_all_unchecked(events);
+        if let Err(e) = &appended {
+            self.failed = Some(e.to_string());
+        }
+        appended
+    }
+
+    fn append_all_unchecked(&mut self, events: &[(Seq, &[u8])]) -> Result<(), StoreError> {
+        let mut expected = self.last.next();
+        let mut decoded = Vec::with_capacity(events.len());
+        for (seq, payload) in events {
+            if *seq != expected {
+                return Err(StoreError::OutOfOrder {
+                    expected,
+                    got: *seq,
+                });
+            }
+            let event: E = codec::decode(payload)
+                .map_err(|source| StoreError::Decode { seq: *seq, source })?;
+            decoded.push(event);
+            expected = expected.next();
+        }
+        let written: Vec<(Seq, &E)> = events.iter().map(|(seq, _)| *seq).zip(&decoded).collect();
+        self.write_all(events, &written)
+    }
+
+    /// Appends `events` at the next sequence numbers and applies them to the projection, as
+    /// [`Batch::append`] of each does, with the events table and the projection's tables
+    /// opened once for all of them. Returns the last one's sequence number.
+    pub fn append_all(&mut self, events: &[E]) -> Result<Seq, StoreError> {
+        let encoded: Vec<Vec<u8>> = events.iter().map(codec::encode).collect();
+        let mut seq = self.last;
+        let mut raw = Vec::with_capacity(events.len());
+        let mut written = Vec::with_capacity(events.len());
+        for (bytes, event) in encoded.iter().zip(events) {
+            seq = seq.next();
+            raw.push((seq, bytes.as_slice()));
+            written.push((seq, event));
+        }
+        let appended = self.write_all(&raw, &written);
+        if let Err(e) = &appended {
+            self.failed = Some(e.to_string());
+        }
+        appended.map(|()| self.last)
+    }
+
+    /// Writes `raw` events (consecutive, following the last) and applies their decoded
+    /// `events` to the projection.
+    fn write_all(&mut self, raw: &[(Seq, &[u8])], events: &[(Seq, &E)]) -> Result<(), StoreError> {
+        let Some((last, _)) = raw.last() else {
+            return Ok(());
+        };
+        let last = *last;
+        self.touched.set(true);
+        {
+            let mut table = self.tx.open_table(EVENTS)?;
+            for (seq, payload) in raw {
+                table.insert(seq.0, *payload)?;
+            }
+        }
+        self.projection
+            .apply_all(&WriteTables::new(self.tx), events)?;
+        self.last = last;
+        Ok(())
+    }
+
+    /// Removes every event after `seq` and takes their effects out of the projection,
+    /// newest first ([`Projection::undo`]), or rebuilds it from the events that remain if it
+    /// cannot. Only for a replica whose tail diverged from its leader's (events that were
     /// never acknowledged); returns how many events were removed.
     pub fn truncate_after(&mut self, seq: Seq) -> Result<u64, StoreError> {
         let truncated = self.truncate_unchecked(seq);
@@ -187,35 +259,35 @@ impl<E: LogEvent> Batch<'_, E> {
 
     fn truncate_unchecked(&mut self, seq: Seq) -> Result<u64, StoreError> {
         self.touched.set(true);
-        let removed = {
+        let doomed: Vec<(u64, Vec<u8>)> = {
             let mut table = self.tx.open_table(EVENTS)?;
-            let doomed: Vec<u64> = table
+            let doomed: Vec<(u64, Vec<u8>)> = table
                 .range(seq.0.saturating_add(1)..)?
-                .map(|r| r.map(|(k, _)| k.value()))
-                .collect::<Result<_, _>>()?;
-            for key in &doomed {
-                table.remove(key)?;
-            }
-            doomed.len() as u64
-        };
-        self.projection.clear(&WriteTables::new(self.tx))?;
-        let events: Vec<(u64, Vec<u8>)> = {
-            let table = self.tx.open_table(EVENTS)?;
-            let rows = table
-                .iter()?
                 .map(|r| r.map(|(k, v)| (k.value(), v.value().to_vec())))
                 .collect::<Result<_, _>>()?;
-            rows
+            for (key, _) in &doomed {
+                table.remove(key)?;
+            }
+            doomed
         };
-        for (key, bytes) in events {
-            let at = Seq(key);
+        let mut undone = true;
+        for (key, bytes) in doomed.iter().rev() {
+            let at = Seq(*key);
             let event: E =
-                codec::decode(&bytes).map_err(|source| StoreError::Decode { seq: at, source })?;
-            self.projection
-                .apply(&WriteTables::new(self.tx), at, &event)?;
+                codec::decode(bytes).map_err(|source| StoreError::Decode { seq: at, source })?;
+            if !self
+                .projection
+                .undo(&WriteTables::new(self.tx), at, &event)?
+            {
+                undone = false;
+                break;
+            }
+        }
+        if !undone {
+            rebuild(self.tx, self.projection)?;
         }
         self.last = seq.min(self.last);
-        Ok(removed)
+        Ok(doomed.len() as u64)
     }
 
     fn write(&mut self, seq: Seq, bytes: &[u8], event: &E) -> Result<Seq, StoreError> {
@@ -237,6 +309,25 @@ impl<E: LogEvent> Batch<'_, E> {
         self.last = seq;
         Ok(seq)
     }
+}
+
+/// Clears the projection and applies every event of the log to it again.
+pub(crate) fn rebuild<E: LogEvent>(
+    tx: &WriteTransaction,
+    projection: &dyn Projection<E>,
+) -> Result<(), StoreError> {
+    let tables = WriteTables::new(tx);
+    projection.clear(&tables)?;
+    projection.init(&tables)?;
+    let events = tx.open_table(EVENTS)?;
+    for row in events.iter()? {
+        let (key, bytes) = row?;
+        let at = Seq(key.value());
+        let event: E = codec::decode(bytes.value())
+            .map_err(|source| StoreError::Decode { seq: at, source })?;
+        projection.apply(&tables, at, &event)?;
+    }
+    Ok(())
 }
 
 /// One request: runs inside the transaction, then learns whether the commit succeeded.

@@ -1,65 +1,105 @@
-//! `tools replay FILE`: rebuild a log's projections from its events alone and compare.
+//! `tools replay FILE`: check a log's projections against what its events rebuild.
 //!
-//! Every view a service keeps (the catalog's stock and purchases, a replica's orders and
-//! request ids) must be a pure function of its events. [`replay_file`] checks that claim on
-//! a real file: it opens the file read-only ([`crate::logfile`]; the file is never changed),
-//! detects whether it is a catalog or an order log, appends every stored event with its exact
-//! bytes (`Batch::append_at`) to a fresh log with the same projection, and compares the
-//! canonical dump of the stored projection tables with that of the rebuilt ones. Events that
-//! do not decode, a gap in the sequence numbers or an event the projection refuses make the
-//! rebuild fail, which is reported like a mismatch.
+//! Every view a service keeps (the catalog's stock and purchases, a replica's request-id
+//! index) must be a pure function of its events. [`replay_file`] checks that claim on a real
+//! file: it opens the file read-only ([`crate::logfile`]; the file is never changed), detects
+//! whether it is a catalog or an order log, and streams its events, decoded straight from
+//! one read snapshot, through the projection's [`Projection::check`]. Nothing is written:
+//! small tables (the catalog's stock) are rebuilt in memory and compared row by row; big
+//! ones (the order index, the catalog's purchases) are compared through a digest of their
+//! rows, and searched for the rows that differ only when the digests differ
+//! ([`toystore_store::check`]). Memory does not grow with the log. Events that do not
+//! decode, a gap in the sequence numbers or an event the projection's `apply` refuses (an
+//! order number that is not its seq - 1, a request id placed twice, stock going negative)
+//! make the replay fail, which is reported like a mismatch.
 //!
-//! The fresh log lives in a temporary directory, or at `--write OUT` (a new file; the
-//! rebuilt database holds the events and projections, not a replica's `fence` table).
+//! A file whose projection tables are of another version than this build's (written before
+//! a layout change, not yet opened by a service of this build, which would rebuild them)
+//! cannot be checked: that is an error, like a file that cannot be inspected.
 //!
 //! Exit status: 0 when the stored projections equal the rebuilt ones, 1 when they differ or
 //! the events cannot be replayed, 2 when the file cannot be inspected (missing, not a
-//! toystore log, locked by its running service).
+//! toystore log, locked by its running service, projection of another version).
 //!
-//! The rebuild writes through `EventLog::execute_blocking`, so [`replay_file`] must not be
-//! called on an async runtime's thread (use `tokio::task::spawn_blocking`).
+//! [`replay_file`] blocks on file reads: call it from a plain thread or
+//! `tokio::task::spawn_blocking`.
 
 use crate::logfile::{Kind, LogFile};
 use anyhow::Context;
 use serde::Serialize;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use toystore_catalog::projection::CatalogProjection;
 use toystore_events::{CatalogEvent, LogEvent, OrderEvent, Seq};
 use toystore_order::projection::OrderProjection;
-use toystore_store::{EventLog, Projection, ReadTables, StoreError};
+use toystore_store::check::{Check, Contiguous, Difference, TableCheck};
+use toystore_store::{Projection, ReadTables};
 
 /// Arguments of `tools replay`.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
-    after_help = "Example:\n  tools replay data/order-3.redb\n  tools replay data/catalog.redb --write /tmp/catalog-rebuilt.redb\n\nThe file is opened read-only; stop its service first (a running service locks it).\nExit status: 0 projections match, 1 they differ or the events cannot be replayed, 2 the\nfile cannot be inspected."
+    after_help = "Example:\n  tools replay data/order-3.redb\n  tools replay --json data/catalog.redb\n\nThe file is opened read-only; stop its service first (a running service locks it).\nNothing is written: the projections are rebuilt in memory or compared by digest.\nExit status: 0 projections match, 1 they differ or the events cannot be replayed, 2 the\nfile cannot be inspected."
 )]
 pub struct ReplayArgs {
     /// A service's redb file (catalog.redb or order-<id>.redb in the data directory).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Also write the rebuilt database to OUT, which must not exist yet.
-    #[arg(long, value_name = "OUT")]
-    pub write: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
-/// Events in one write transaction of the rebuild.
-const BATCH: usize = 1024;
-/// Differing rows listed in a report.
-const ROWS_SHOWN: usize = 10;
-
-/// The first row at which the stored and rebuilt dumps differ.
+/// A row that differs between the stored and the rebuilt projection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RowDifference {
-    /// Position in the canonical dump (0-based).
-    pub row: usize,
-    /// The stored row there (`None`: the stored dump is shorter).
+    /// The table.
+    pub table: String,
+    /// The stored row (`None`: the file lacks the rebuilt one).
     pub stored: Option<String>,
-    /// The rebuilt row there (`None`: the rebuilt dump is shorter).
+    /// The rebuilt row (`None`: the rebuild lacks the stored one).
     pub rebuilt: Option<String>,
+    /// What the events say about it, when the rows alone do not show it.
+    pub note: Option<String>,
+}
+
+impl From<&Difference> for RowDifference {
+    fn from(d: &Difference) -> Self {
+        Self {
+            table: d.table.to_string(),
+            stored: d.stored.clone(),
+            rebuilt: d.rebuilt.clone(),
+            note: d.note.clone(),
+        }
+    }
+}
+
+/// One projection table, stored against rebuilt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableReport {
+    /// The table.
+    pub table: String,
+    /// Rows stored.
+    pub stored_rows: u64,
+    /// Rows rebuilt from the events (as far as they replayed).
+    pub rebuilt_rows: u64,
+    /// Stored rows the rebuild lacks.
+    pub only_stored: u64,
+    /// Rebuilt rows the file lacks.
+    pub only_rebuilt: u64,
+    /// Whether they were compared and are equal.
+    pub equal: bool,
+}
+
+impl From<&TableCheck> for TableReport {
+    fn from(t: &TableCheck) -> Self {
+        Self {
+            table: t.table.to_string(),
+            stored_rows: t.stored,
+            rebuilt_rows: t.rebuilt,
+            only_stored: t.only_stored,
+            only_rebuilt: t.only_rebuilt,
+            equal: t.equal,
+        }
+    }
 }
 
 /// What `tools replay` found.
@@ -75,26 +115,61 @@ pub struct ReplayReport {
     pub events: u64,
     /// The last sequence number.
     pub last_seq: u64,
-    /// Why the events could not be replayed, if they could not.
+    /// Why the events could not be replayed, if they could not (the earliest event found
+    /// that a rebuild would stop at).
     pub rebuild_error: Option<String>,
-    /// Rows of the stored projection.
-    pub stored_rows: usize,
-    /// Rows of the rebuilt projection.
-    pub rebuilt_rows: usize,
+    /// Rows of the stored projection, over its tables.
+    pub stored_rows: u64,
+    /// Rows of the rebuilt projection, over its tables.
+    pub rebuilt_rows: u64,
+    /// Each table.
+    pub tables: Vec<TableReport>,
     /// The first difference, if any.
     pub first_difference: Option<RowDifference>,
-    /// Stored rows that the rebuild does not have (the first few).
+    /// The first few differences (the first one included).
+    pub differences: Vec<RowDifference>,
+    /// The stored rows of `differences`: rows the rebuild lacks (the first few).
     pub only_stored: Vec<String>,
-    /// Rebuilt rows that the file does not have (the first few).
+    /// The rebuilt rows of `differences`: rows the file lacks (the first few).
     pub only_rebuilt: Vec<String>,
-    /// Where the rebuilt database was written, if asked.
-    pub written: Option<PathBuf>,
+    /// The events replay and the stored projections equal the rebuilt ones.
+    pub consistent: bool,
+    /// Seconds the check took (opening the file aside).
+    pub secs: f64,
 }
 
 impl ReplayReport {
+    fn new(file: &LogFile, events: u64, last_seq: u64, check: &Check, secs: f64) -> Self {
+        let differences: Vec<RowDifference> =
+            check.differences.iter().map(RowDifference::from).collect();
+        Self {
+            file: file.path().to_path_buf(),
+            kind: file.kind(),
+            repaired: file.repaired(),
+            events,
+            last_seq,
+            rebuild_error: check.refused.clone(),
+            stored_rows: check.stored_rows(),
+            rebuilt_rows: check.rebuilt_rows(),
+            tables: check.tables.iter().map(TableReport::from).collect(),
+            first_difference: differences.first().cloned(),
+            only_stored: differences
+                .iter()
+                .filter_map(|d| d.stored.clone())
+                .collect(),
+            only_rebuilt: differences
+                .iter()
+                .filter_map(|d| d.rebuilt.clone())
+                .collect(),
+            differences,
+            consistent: check.consistent(),
+            secs,
+        }
+    }
+
     /// The events replay and the stored projections equal the rebuilt ones.
     pub fn consistent(&self) -> bool {
-        self.rebuild_error.is_none() && self.first_difference.is_none()
+        self.consistent
     }
 
     /// The report as `tools replay` prints it.
@@ -113,40 +188,72 @@ impl ReplayReport {
         let _ = writeln!(s, "last seq    {}", self.last_seq);
         if let Some(e) = &self.rebuild_error {
             let _ = writeln!(s, "rebuild     FAILED: {e}");
-        } else if self.first_difference.is_none() {
+        }
+        if self.rebuild_error.is_none() && self.consistent {
             let _ = writeln!(
                 s,
                 "projections match: {} stored rows equal the {} rows rebuilt from the events",
                 self.stored_rows, self.rebuilt_rows
             );
-        } else {
+        } else if !self.differences.is_empty() || self.rebuild_error.is_none() {
             let _ = writeln!(
                 s,
                 "projections DIFFER: {} stored rows, {} rebuilt from the events",
                 self.stored_rows, self.rebuilt_rows
             );
-        }
-        if let Some(d) = &self.first_difference {
-            let row = |r: &Option<String>| r.clone().unwrap_or_else(|| "(none)".into());
-            let _ = writeln!(s, "  first difference at row {}:", d.row);
-            let _ = writeln!(s, "    stored:  {}", row(&d.stored));
-            let _ = writeln!(s, "    rebuilt: {}", row(&d.rebuilt));
-            for (title, rows) in [
-                ("only in stored", &self.only_stored),
-                ("only in rebuilt", &self.only_rebuilt),
-            ] {
-                for r in rows {
-                    let _ = writeln!(s, "  {title}: {r}");
-                }
+            let rows = |n: u64| if n == 1 { "row" } else { "rows" };
+            for t in self.tables.iter().filter(|t| !t.equal) {
+                let _ = writeln!(
+                    s,
+                    "  {}: {} {} stored, {} rebuilt; {} stored {} not rebuilt, {} rebuilt {} not stored",
+                    t.table,
+                    t.stored_rows,
+                    rows(t.stored_rows),
+                    t.rebuilt_rows,
+                    t.only_stored,
+                    rows(t.only_stored),
+                    t.only_rebuilt,
+                    rows(t.only_rebuilt)
+                );
             }
         }
-        if let Some(out) = &self.written {
-            let _ = writeln!(s, "written     {}", out.display());
+        let row = |r: &Option<String>| r.clone().unwrap_or_else(|| "(none)".into());
+        for (i, d) in self.differences.iter().enumerate() {
+            if i == 0 {
+                let _ = writeln!(s, "  first difference, in {}:", d.table);
+            } else {
+                let _ = writeln!(s, "  in {}:", d.table);
+            }
+            let _ = writeln!(s, "    stored:  {}", row(&d.stored));
+            let _ = writeln!(s, "    rebuilt: {}", row(&d.rebuilt));
+            if let Some(note) = &d.note {
+                let _ = writeln!(s, "    note:    {note}");
+            }
+        }
+        let listed = self.differences.len() as u64;
+        let total: u64 = self
+            .tables
+            .iter()
+            .map(|t| t.only_stored.max(t.only_rebuilt))
+            .sum();
+        if total > listed {
+            let _ = writeln!(s, "  (the first {listed} differences are listed)");
+        }
+        let took = if self.secs < 1.0 {
+            format!("{:.1} ms", self.secs * 1e3)
+        } else {
+            format!("{:.2} s", self.secs)
+        };
+        if self.events == 0 {
+            let _ = writeln!(s, "checked     in {took}");
+        } else {
+            let rate = self.events as f64 / self.secs.max(1e-9);
+            let _ = writeln!(s, "checked     in {took}, {rate:.0} events/s");
         }
         let _ = writeln!(
             s,
             "result      {}",
-            if self.consistent() {
+            if self.consistent {
                 "consistent"
             } else {
                 "INCONSISTENT"
@@ -156,147 +263,47 @@ impl ReplayReport {
     }
 }
 
-/// Replays `path` (see the module doc). `write`: a new file to keep the rebuilt database in.
-/// An `Err` means the file could not be inspected; an inconsistency is in the report.
-pub fn replay_file(path: &Path, write: Option<&Path>) -> anyhow::Result<ReplayReport> {
-    let file = LogFile::open(path)?;
-    let tx = file.read()?;
-    let events = tx.event_count()?;
-    let last_seq = tx.last_seq()?.0;
-    let stored = file
-        .kind()
-        .dump(&tx)
-        .with_context(|| format!("{}: reading the stored projection", path.display()))?;
-
-    let temp;
-    let out = match write {
-        Some(out) => {
-            // create_new: never overwrite, and a clear error for a missing directory.
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(out)
-                .with_context(|| {
-                    format!("cannot create {} (it must be a new file)", out.display())
-                })?;
-            out.to_path_buf()
-        }
-        None => {
-            temp = tempfile::tempdir().context("creating a temporary directory")?;
-            temp.path().join("rebuilt.redb")
-        }
+/// Replays `path` (see the module doc). `expect`: the kind the file must hold (`None`:
+/// either). An `Err` means the file could not be inspected; an inconsistency is in the
+/// report.
+pub fn replay_file(path: &Path, expect: Option<Kind>) -> anyhow::Result<ReplayReport> {
+    let file = match expect {
+        Some(kind) => LogFile::open_kind(path, kind)?,
+        None => LogFile::open(path)?,
     };
-    let rebuilt = match file.kind() {
-        Kind::Catalog => rebuild::<CatalogEvent, _>(CatalogProjection, &tx, &out),
-        Kind::Order => rebuild::<OrderEvent, _>(OrderProjection, &tx, &out),
-    };
-    let rebuilt = match rebuilt {
-        Ok(r) => r,
-        Err(e) => {
-            if write.is_some() {
-                let _ = std::fs::remove_file(&out);
-            }
-            return Err(e);
-        }
-    };
-
-    let mut report = ReplayReport {
-        file: path.to_path_buf(),
-        kind: file.kind(),
-        repaired: file.repaired(),
-        events,
-        last_seq,
-        rebuild_error: None,
-        stored_rows: stored.len(),
-        rebuilt_rows: 0,
-        first_difference: None,
-        only_stored: Vec::new(),
-        only_rebuilt: Vec::new(),
-        written: None,
-    };
-    match rebuilt {
-        Err(why) => {
-            report.rebuild_error = Some(why.to_string());
-            if write.is_some() {
-                // A partial rebuild must not be mistaken for a good one.
-                let _ = std::fs::remove_file(&out);
-            }
-        }
-        Ok(rebuilt) => {
-            report.rebuilt_rows = rebuilt.len();
-            compare(&stored, &rebuilt, &mut report);
-            report.written = write.map(Path::to_path_buf);
-        }
+    let tables = file.read()?;
+    let events = tables.event_count()?;
+    let last_seq = tables.last_seq()?.0;
+    let started = std::time::Instant::now();
+    let check = match file.kind() {
+        Kind::Catalog => check::<CatalogEvent>(&CatalogProjection, &tables),
+        Kind::Order => check::<OrderEvent>(&OrderProjection, &tables),
     }
-    Ok(report)
+    .with_context(|| format!("{}: checking the projection", path.display()))?;
+    let secs = started.elapsed().as_secs_f64();
+    Ok(ReplayReport::new(&file, events, last_seq, &check, secs))
 }
 
-fn compare(stored: &[String], rebuilt: &[String], report: &mut ReplayReport) {
-    let rows = stored.len().max(rebuilt.len());
-    report.first_difference = (0..rows)
-        .find(|&i| stored.get(i) != rebuilt.get(i))
-        .map(|row| RowDifference {
-            row,
-            stored: stored.get(row).cloned(),
-            rebuilt: rebuilt.get(row).cloned(),
-        });
-    report.only_stored = first_missing(stored, rebuilt);
-    report.only_rebuilt = first_missing(rebuilt, stored);
-}
-
-/// The first [`ROWS_SHOWN`] rows of `rows` that `other` lacks.
-fn first_missing(rows: &[String], other: &[String]) -> Vec<String> {
-    let other: HashSet<&String> = other.iter().collect();
-    rows.iter()
-        .filter(|r| !other.contains(r))
-        .take(ROWS_SHOWN)
-        .cloned()
-        .collect()
-}
-
-/// Appends every event of `source` to a new log at `out` and dumps its projection.
-/// `Ok(Err(why))`: the events could not be replayed; `Err`: the new log could not be made.
-fn rebuild<E: LogEvent, P: Projection<E>>(
-    projection: P,
-    source: &ReadTables,
-    out: &Path,
-) -> anyhow::Result<Result<Vec<String>, StoreError>> {
-    let log = EventLog::<E>::open(out, projection)
-        .with_context(|| format!("creating {}", out.display()))?;
-    let mut batch: Vec<(Seq, Vec<u8>)> = Vec::with_capacity(BATCH);
-    for item in source.raw_events_after(Seq::ZERO)? {
-        batch.push(item?);
-        if batch.len() == BATCH {
-            if let Err(why) = append(&log, std::mem::take(&mut batch)) {
-                return Ok(Err(why));
-            }
-        }
+/// Runs `projection`'s check over every event of `tables`.
+fn check<E: LogEvent>(
+    projection: &dyn Projection<E>,
+    tables: &ReadTables,
+) -> anyhow::Result<Check> {
+    let (found, ours) = (tables.projection_version()?, projection.version());
+    if found != ours {
+        anyhow::bail!(
+            "its projection tables are version {found}, this build's are version {ours}; \
+             the file's service rebuilds them when it opens the file (start it once on the \
+             file, or replay with the build that wrote it)"
+        );
     }
-    if let Err(why) = append(&log, batch) {
-        return Ok(Err(why));
-    }
-    let tx = log.read()?;
-    let dump = log.projection().dump(&tx)?;
-    drop(tx);
-    log.close();
-    Ok(Ok(dump))
-}
-
-fn append<E: LogEvent>(log: &EventLog<E>, events: Vec<(Seq, Vec<u8>)>) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    log.execute_blocking(move |b| {
-        for (seq, bytes) in &events {
-            b.append_at(*seq, bytes)?;
-        }
-        Ok(())
-    })
+    let mut events = Contiguous::new(tables.events_after::<E>(Seq::ZERO)?, Seq::ZERO);
+    Ok(projection.check(tables, &mut events)?)
 }
 
 /// Runs `tools replay`: 0 consistent, 1 inconsistent (an `Err` is exit status 2).
 pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
-    let report = replay_file(&args.file, args.write.as_deref())?;
+    let report = replay_file(&args.file, None)?;
     crate::print_report(&report, args.json, ReplayReport::to_text)?;
     Ok(if report.consistent() { 0 } else { 1 })
 }
@@ -305,6 +312,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<u8> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use toystore_store::{EventLog, NoProjection};
 
     fn order(number: u64, name: &str) -> OrderEvent {
         OrderEvent::OrderPlaced {
@@ -316,25 +324,23 @@ mod tests {
     }
 
     #[test]
-    fn a_healthy_log_replays_to_the_same_projection_and_can_be_written() {
+    fn a_healthy_log_is_consistent_and_counts_one_index_row_per_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("order-1.redb");
         let log = EventLog::open(&path, OrderProjection).unwrap();
         log.append_blocking((0..2500).map(|n| order(n, "Tux")).collect())
             .unwrap();
         drop(log);
-        let out = dir.path().join("rebuilt.redb");
-        let report = replay_file(&path, Some(&out)).unwrap();
+        let report = replay_file(&path, None).unwrap();
         assert!(report.consistent(), "{}", report.to_text());
         assert_eq!((report.events, report.last_seq), (2500, 2500));
-        assert_eq!(report.stored_rows, 5000);
-        assert_eq!(report.written.as_deref(), Some(out.as_path()));
-        let again = replay_file(&out, None).unwrap();
-        assert!(again.consistent());
-        assert_eq!(again.events, 2500);
-        // OUT must be new.
-        let err = replay_file(&path, Some(&out)).unwrap_err();
-        assert!(format!("{err:#}").contains("must be a new file"), "{err:#}");
+        assert_eq!((report.stored_rows, report.rebuilt_rows), (2500, 2500));
+        assert_eq!(report.tables.len(), 1);
+        assert!(report.to_text().contains("projections match"));
+        assert!(report.to_text().contains("result      consistent"));
+        assert!(replay_file(&path, Some(Kind::Order)).is_ok());
+        let err = replay_file(&path, Some(Kind::Catalog)).unwrap_err();
+        assert!(format!("{err:#}").contains("expected a toystore.catalog log"));
     }
 
     #[test]
@@ -343,7 +349,7 @@ mod tests {
         let path = dir.path().join("catalog.redb");
         drop(EventLog::<CatalogEvent>::open(&path, CatalogProjection).unwrap());
         let report = replay_file(&path, None).unwrap();
-        assert!(report.consistent());
+        assert!(report.consistent(), "{}", report.to_text());
         assert_eq!(
             (report.kind, report.events, report.last_seq),
             (Kind::Catalog, 0, 0)
@@ -351,31 +357,54 @@ mod tests {
     }
 
     #[test]
-    fn compare_reports_first_and_extra_rows() {
-        let stored = vec!["a".to_string(), "b".into(), "c".into()];
-        let rebuilt = vec!["a".to_string(), "x".into(), "c".into(), "d".into()];
-        let mut report = ReplayReport {
-            file: PathBuf::new(),
-            kind: Kind::Order,
-            repaired: false,
-            events: 0,
-            last_seq: 0,
-            rebuild_error: None,
-            stored_rows: 3,
-            rebuilt_rows: 4,
-            first_difference: None,
-            only_stored: vec![],
-            only_rebuilt: vec![],
-            written: None,
-        };
-        compare(&stored, &rebuilt, &mut report);
-        let d = report.first_difference.clone().unwrap();
-        assert_eq!(
-            (d.row, d.stored.as_deref(), d.rebuilt.as_deref()),
-            (1, Some("b"), Some("x"))
+    fn a_projection_of_another_version_cannot_be_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("order-1.redb");
+        // Built without the order projection: its meta records version 1.
+        let log = EventLog::open(&path, NoProjection).unwrap();
+        log.append_blocking(vec![order(0, "Tux")]).unwrap();
+        drop(log);
+        let err = replay_file(&path, None).unwrap_err();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("version 1, this build's are version 2"),
+            "{err}"
         );
-        assert_eq!(report.only_stored, vec!["b".to_string()]);
-        assert_eq!(report.only_rebuilt, vec!["x".to_string(), "d".into()]);
+    }
+
+    #[test]
+    fn a_forged_index_row_is_shown_with_what_the_events_say() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("order-1.redb");
+        let log = EventLog::open(&path, OrderProjection).unwrap();
+        log.append_blocking((0..20).map(|n| order(n, "Tux")).collect())
+            .unwrap();
+        // A request writing a row with no event: the forged key of order 3.
+        let forged = toystore_order::projection::index_key("forged", 3.into()).unwrap();
+        log.execute_blocking(move |b| {
+            let mut index = b.tables().open(toystore_order::projection::REQUEST_INDEX)?;
+            index.insert(forged, ())?;
+            Ok(())
+        })
+        .unwrap();
+        drop(log);
+        let report = replay_file(&path, None).unwrap();
         assert!(!report.consistent());
+        assert_eq!((report.stored_rows, report.rebuilt_rows), (21, 20));
+        let first = report.first_difference.clone().unwrap();
+        assert_eq!(first.table, "request_index");
+        assert!(first.stored.unwrap().ends_with("order=3"));
+        assert_eq!(first.rebuilt, None);
+        assert_eq!(first.note.as_deref(), Some("order 3 has request id \"r3\""));
+        let text = report.to_text();
+        assert!(text.contains("projections DIFFER"), "{text}");
+        assert!(
+            text.contains(
+                "request_index: 21 rows stored, 20 rebuilt; \
+                 1 stored row not rebuilt, 0 rebuilt rows not stored"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("INCONSISTENT"), "{text}");
     }
 }

@@ -12,8 +12,8 @@ mod common;
 use common::tools;
 use std::path::Path;
 use toystore_catalog::projection::CatalogProjection;
-use toystore_events::{CatalogEvent, OrderEvent};
-use toystore_order::projection::{OrderProjection, ORDERS};
+use toystore_events::{CatalogEvent, OrderEvent, OrderNumber};
+use toystore_order::projection::{index_key, OrderProjection, NUMBER_BITS, REQUEST_INDEX};
 use toystore_store::tamper;
 use toystore_store::EventLog;
 
@@ -118,23 +118,57 @@ fn exit_statuses_of_replay_and_diff_on_small_logs() {
         .expect_code(2)
         .stderr_has("expected a toystore.order log");
 
-    // The orders row of order 1 now disagrees with its event.
+    // Replay writes nothing: there is no --write any more.
+    tools(["replay", p(&a), "--write", p(&dir.path().join("out.redb"))]).expect_code(2);
+
+    // The index row of order 1 now names another request id than its event's.
+    let forged = index_key("forged", OrderNumber(1)).unwrap();
+    let right = index_key("req-1", OrderNumber(1)).unwrap();
+    let row = |key: u64| format!("request hash {:07x} order=1", key >> NUMBER_BITS);
     tamper::with_tables(&b, |tables| {
-        tables.open(ORDERS)?.insert(1u64, ("Uno", 5u32))?;
+        let mut index = tables.open(REQUEST_INDEX)?;
+        index.remove(right)?;
+        index.insert(forged, ())?;
         Ok(())
     })
     .unwrap();
     let run = tools(["replay", "--json", p(&b)]);
     run.expect_code(1);
     let v = run.json();
+    assert_eq!(v["consistent"], false, "{run}");
+    assert_eq!(v["first_difference"]["table"], "request_index", "{run}");
     assert_eq!(
-        v["first_difference"]["stored"], "order 1 name=\"Uno\" quantity=5",
+        v["first_difference"]["stored"],
+        row(forged).as_str(),
         "{run}"
     );
     assert_eq!(
-        v["first_difference"]["rebuilt"], "order 1 name=\"Uno\" quantity=1",
+        v["first_difference"]["rebuilt"],
+        row(right).as_str(),
         "{run}"
     );
+    assert_eq!(
+        v["first_difference"]["note"], "order 1 has request id \"req-1\"",
+        "{run}"
+    );
+    assert_eq!(
+        (v["stored_rows"].as_u64(), v["rebuilt_rows"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(v["only_stored"][0], row(forged).as_str(), "{run}");
+
+    // An extra row beside the right one: stored only.
+    tamper::with_tables(&b, |tables| {
+        tables.open(REQUEST_INDEX)?.insert(right, ())?;
+        Ok(())
+    })
+    .unwrap();
+    let run = tools(["replay", p(&b)]);
+    run.expect_code(1)
+        .stdout_has("projections DIFFER: 3 stored rows, 2 rebuilt from the events")
+        .stdout_has(&format!("stored:  {}", row(forged)))
+        .stdout_has("rebuilt: (none)")
+        .stdout_has("INCONSISTENT");
 }
 
 #[test]

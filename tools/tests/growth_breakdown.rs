@@ -14,9 +14,9 @@
 //! - `catch_up_write_pattern`: the old (before-Raft) catch-up's writes (`append_at` in
 //!   durable chunks of 512, as the removed `order::recovery` did) with and without a read transaction held open meanwhile (as
 //!   `recovery::sync_from` holds one on its own log), and in chunks of 16384;
-//! - `replay_phases`: `tools replay`'s phases (dump the stored projection, rebuild it in
-//!   1024-event durable transactions, dump the rebuilt one), and the rebuild in larger
-//!   transactions;
+//! - `replay_phases`: `tools replay`'s phases (read every event's bytes, decode every event
+//!   from its page, stream the request index) against the whole replay, then the replay of
+//!   a copy with one forged index key (the slow path that locates differences);
 //!
 //! Two earlier experiments wrote and read redb directly (the cost of each projection table
 //! per insert, and the peak memory of a full read with redb's default 1 GiB cache against a
@@ -27,11 +27,12 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use toystore_events::{OrderEvent, Seq};
-use toystore_order::projection::OrderProjection;
-use toystore_store::EventLog;
+use toystore_events::{OrderEvent, OrderNumber, Seq};
+use toystore_order::projection::{index_key, OrderProjection, REQUEST_INDEX};
+use toystore_store::{tamper, EventLog};
 use toystore_tools::growth::generate::{default_members, generate, Spec};
 use toystore_tools::logfile::LogFile;
+use toystore_tools::replay::replay_file;
 
 fn orders() -> u64 {
     std::env::var("GROWTH_ORDERS")
@@ -122,44 +123,58 @@ fn catch_up_write_pattern() {
 fn replay_phases() {
     let dir = tempfile::tempdir().unwrap();
     let path = source(dir.path());
+    let tables = LogFile::open(&path).unwrap().read().unwrap();
+    let n = tables.event_count().unwrap() as f64;
+    let took = |what: &str, started: Instant| {
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!("{what}: {secs:.2} s = {:>9.0} events/s", n / secs);
+    };
+
     let started = Instant::now();
-    let file = LogFile::open(&path).unwrap();
-    let tables = file.read().unwrap();
-    let stored = file.kind().dump(&tables).unwrap();
-    eprintln!(
-        "dump the stored projection ({} rows): {:.2} s",
-        stored.len(),
-        started.elapsed().as_secs_f64()
+    let bytes: usize = tables
+        .raw_events_after(Seq::ZERO)
+        .unwrap()
+        .map(|e| e.unwrap().1.len())
+        .sum();
+    took(&format!("read every event's bytes ({bytes} B)"), started);
+    let started = Instant::now();
+    let decoded = tables
+        .events_after::<OrderEvent>(Seq::ZERO)
+        .unwrap()
+        .filter(|e| e.is_ok())
+        .count();
+    took(
+        &format!("decode every event from its page ({decoded})"),
+        started,
     );
-    let events = events(&path);
-    for batch in [1024usize, 65536] {
-        let out = dir.path().join("rebuilt.redb");
-        let log = EventLog::<OrderEvent>::open(&out, OrderProjection).unwrap();
-        let started = Instant::now();
-        for c in events.chunks(batch) {
-            let c = c.to_vec();
-            log.execute_blocking(move |b| {
-                for (seq, payload) in &c {
-                    b.append_at(*seq, payload)?;
-                }
-                Ok(())
-            })
-            .unwrap();
-        }
-        eprintln!(
-            "rebuild in durable transactions of {batch:>5} events: {:.2} s",
-            started.elapsed().as_secs_f64()
-        );
-        let started = Instant::now();
-        let tables = log.read().unwrap();
-        let rebuilt = log.projection().dump(&tables).unwrap();
-        drop(tables);
-        eprintln!(
-            "dump the rebuilt projection ({} rows): {:.2} s",
-            rebuilt.len(),
-            started.elapsed().as_secs_f64()
-        );
-        log.close();
-        std::fs::remove_file(&out).unwrap();
-    }
+    let started = Instant::now();
+    let keys = tables.open(REQUEST_INDEX).unwrap().rows().unwrap().count();
+    took(&format!("stream the request index ({keys} keys)"), started);
+    drop(tables);
+
+    let started = Instant::now();
+    let report = replay_file(&path, None).unwrap();
+    took(
+        &format!("tools replay (consistent: {})", report.consistent()),
+        started,
+    );
+
+    let forged = dir.path().join("forged.redb");
+    std::fs::copy(&path, &forged).unwrap();
+    let key = index_key("forged", OrderNumber(7)).unwrap();
+    tamper::with_tables(&forged, |tables| {
+        tables.open(REQUEST_INDEX)?.insert(key, ())?;
+        Ok(())
+    })
+    .unwrap();
+    let started = Instant::now();
+    let report = replay_file(&forged, None).unwrap();
+    took(
+        &format!(
+            "tools replay of a forged key (consistent: {}, {} difference)",
+            report.consistent(),
+            report.differences.len()
+        ),
+        started,
+    );
 }

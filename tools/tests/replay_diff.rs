@@ -8,13 +8,14 @@
 //!   (a repaired copy is read) and left byte-for-byte unchanged;
 //! - a replica killed while orders continue is behind: diff exits 1 naming the first seq it
 //!   lacks and every file's last seq; after the store restarts and recovers, diff exits 0;
-//! - replay of the stopped catalog and every replica is consistent, its counts agree with the
-//!   client's orders, and `--write` produces a database identical in events (and refuses
-//!   an existing OUT);
+//! - replay of the stopped catalog and every replica is consistent and its counts agree with
+//!   the client's orders (one index row per order);
 //! - copies diverged with redb directly are caught: an extra event and a rewritten event
-//!   make diff exit 1 at exactly that seq; a rewritten event, a tampered `orders` row, a
-//!   tampered `stock` row and an undecodable event make replay exit 1 and show the row;
-//!   a projection-only change leaves diff at 0 (it compares events);
+//!   make diff exit 1 at exactly that seq; an event whose request id was rewritten, one
+//!   that repeats an earlier order's request id, a forged index row, a tampered `stock`
+//!   row and an undecodable event make replay exit 1 and show the row or the refusal; a
+//!   rewritten toy name is no projection's business (replay 0, diff 1), and a
+//!   projection-only change leaves diff at 0 (it compares events);
 //! - a catalog file given where an order file is expected is refused (exit 2).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -25,7 +26,7 @@ use common::{start, stop, tools};
 use std::path::{Path, PathBuf};
 use toystore_catalog::projection::STOCK;
 use toystore_events::{encode, OrderEvent, Seq};
-use toystore_order::projection::{OrderProjection, ORDERS};
+use toystore_order::projection::{index_key, OrderProjection, NUMBER_BITS, REQUEST_INDEX};
 use toystore_store::inspect::LogFile;
 use toystore_store::{tamper, EventLog};
 use toystore_tools::client::{run_clients, ClientConfig};
@@ -142,25 +143,17 @@ fn replay_and_diff_on_real_logs_and_diverged_copies() {
         assert_eq!(v["kind"], "toystore.order");
         assert_eq!(v["events"].as_u64(), Some(orders), "{run}");
         assert_eq!(v["last_seq"].as_u64(), Some(orders), "{run}");
-        // Two rows per order: the order and its request id.
-        assert_eq!(v["stored_rows"].as_u64(), Some(2 * orders), "{run}");
+        // One index row per order.
+        assert_eq!(v["stored_rows"].as_u64(), Some(orders), "{run}");
+        assert_eq!(v["rebuilt_rows"].as_u64(), Some(orders), "{run}");
+        assert_eq!(v["consistent"].as_bool(), Some(true), "{run}");
         assert_eq!(v["repaired"].as_bool(), Some(false), "{run}");
     }
     let catalog_json = tools(["replay", "--json", p(&catalog)]).json();
     let toys = catalog_json["events"].as_u64().unwrap() - orders;
     assert!(toys >= 10, "{catalog_json}");
 
-    // --write: a new database with the same events, which replays consistently itself.
     let work = tempfile::tempdir().unwrap();
-    let out = work.path().join("rebuilt.redb");
-    tools(["replay", p(&order(2)), "--write", p(&out)])
-        .expect_code(0)
-        .stdout_has("written");
-    tools(["replay", p(&out)]).expect_code(0);
-    tools(["diff", p(&order(2)), p(&out)]).expect_code(0);
-    tools(["replay", p(&order(2)), "--write", p(&out)])
-        .expect_code(2)
-        .stderr_has("must be a new file");
 
     // --- Diverged copies.
     // One extra event at the end.
@@ -183,41 +176,87 @@ fn replay_and_diff_on_real_logs_and_diverged_copies() {
         .stdout_has("(no event)");
     tools(["replay", p(&extra)]).expect_code(0);
 
-    // A rewritten event in the middle: diff names it; replay sees the projection disagree.
-    let changed = copy(&order(3), work.path(), "changed.redb");
-    let seq = 2.min(orders);
+    // A rewritten event in the middle: diff names it. Its toy and units are in no
+    // projection (replay is consistent); its request id is (replay shows the index row).
+    assert!(orders >= 2, "{orders} orders");
+    let seq = 2;
     let OrderEvent::OrderPlaced {
-        number, request_id, ..
-    } = order_at(&changed, seq);
-    let rewritten = OrderEvent::OrderPlaced {
         number,
         request_id,
+        name,
+        quantity,
+    } = order_at(&order(3), seq);
+    let renamed = copy(&order(3), work.path(), "renamed.redb");
+    let rewritten = OrderEvent::OrderPlaced {
+        number,
+        request_id: request_id.clone(),
         name: "Changed".try_into().unwrap(),
         quantity: 7u32.try_into().unwrap(),
     };
-    overwrite_event(&changed, seq, &encode(&rewritten));
-    tools(["diff", p(&order(3)), p(&changed)])
+    overwrite_event(&renamed, seq, &encode(&rewritten));
+    tools(["diff", p(&order(3)), p(&renamed)])
         .expect_code(1)
         .stdout_has(&format!("first divergent seq {seq}"))
         .stdout_has("Changed");
+    tools(["replay", p(&renamed)]).expect_code(0);
+
+    let changed = copy(&order(3), work.path(), "changed.redb");
+    let rewritten = OrderEvent::OrderPlaced {
+        number,
+        request_id: "Changed".try_into().unwrap(),
+        name: name.clone(),
+        quantity,
+    };
+    overwrite_event(&changed, seq, &encode(&rewritten));
+    let stored = index_key(request_id.as_str(), number).unwrap();
+    let rebuilt = index_key("Changed", number).unwrap();
+    let row = |key: u64| format!("request hash {:07x} order={number}", key >> NUMBER_BITS);
     tools(["replay", p(&changed)])
         .expect_code(1)
         .stdout_has("projections DIFFER")
-        .stdout_has("Changed")
+        .stdout_has("first difference, in request_index:")
+        .stdout_has(&format!("stored:  {}", row(stored)))
+        .stdout_has(&format!("rebuilt: {}", row(rebuilt)))
+        .stdout_has(&format!(
+            "note:    order {number} has request id \"Changed\""
+        ))
+        .stdout_has("INCONSISTENT");
+
+    // The last event rewritten to repeat the first order's request id: a rebuild refuses it.
+    let twice = copy(&order(3), work.path(), "twice.redb");
+    let OrderEvent::OrderPlaced {
+        request_id: first, ..
+    } = order_at(&twice, 1);
+    let OrderEvent::OrderPlaced { number, .. } = order_at(&twice, orders);
+    let repeated = OrderEvent::OrderPlaced {
+        number,
+        request_id: first.clone(),
+        name,
+        quantity,
+    };
+    overwrite_event(&twice, orders, &encode(&repeated));
+    tools(["replay", p(&twice)])
+        .expect_code(1)
+        .stdout_has(&format!(
+            "rebuild     FAILED: projection request_index: request id {first} placed twice (order 0 and seq {orders})"
+        ))
         .stdout_has("INCONSISTENT");
 
     // A tampered projection row: replay catches it, diff (events only) does not care.
     let tampered = copy(&order(2), work.path(), "tampered.redb");
+    let forged = index_key("Tampered", toystore_events::OrderNumber(0)).unwrap();
     tamper::with_tables(&tampered, |tables| {
-        tables.open(ORDERS)?.insert(0u64, ("Tampered", 99u32))?;
+        tables.open(REQUEST_INDEX)?.insert(forged, ())?;
         Ok(())
     })
     .unwrap();
     let run = tools(["replay", p(&tampered)]);
     run.expect_code(1)
         .stdout_has("projections DIFFER")
-        .stdout_has("first difference at row 0")
-        .stdout_has("order 0 name=\"Tampered\" quantity=99");
+        .stdout_has(&format!(
+            "request hash {:07x} order=0",
+            forged >> NUMBER_BITS
+        ));
     tools(["diff", p(&order(2)), p(&tampered)]).expect_code(0);
 
     // A tampered stock row in the catalog.

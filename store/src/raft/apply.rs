@@ -32,6 +32,26 @@ pub trait Apply<C: RaftTypes, E: LogEvent>: Send + Sync + 'static {
         data: &C::D,
     ) -> Result<C::R, StoreError>;
 
+    /// Applies consecutive normal entries, in order, as `apply` of each does (the default),
+    /// returning one reply per entry. An implementation may read and append for all of them
+    /// at once; the result must be exactly that of applying them one by one.
+    fn apply_all(
+        &self,
+        batch: &mut Batch<'_, E>,
+        entries: &[(&LogId<C::NodeId>, &C::D)],
+    ) -> Result<Vec<C::R>, StoreError> {
+        entries
+            .iter()
+            .map(|(log_id, data)| {
+                self.apply(batch, log_id, data)
+                    .map_err(|e| StoreError::Apply {
+                        index: log_id.index,
+                        source: Box::new(e),
+                    })
+            })
+            .collect()
+    }
+
     /// The reply for an entry without application data (a blank entry, or a membership change,
     /// whose reply `Raft::change_membership` returns).
     fn reply_without_data(&self) -> C::R;

@@ -19,13 +19,12 @@
 //! | table | key → value | written by |
 //! | --- | --- | --- |
 //! | `events` | seq `u64` → encoded `E` (unchanged: `toystore_events::codec`) | apply, install |
-//! | `meta` | `"kind"` → `E::KIND` (unchanged) | open |
-//! | projection tables (e.g. `orders`, `requests`) | the projection's own | apply, install |
+//! | `meta` | `"kind"` → `E::KIND`; `"projection"` → its version | open |
+//! | projection tables (e.g. `request_index`) | the projection's own | apply, receive |
 //! | `raft_log` | log index `u64` → encoded `Entry<C>` | append, truncate, purge |
 //! | `raft_state` | `"format"` → `u32` 1; `"vote"` → `Vote`; `"committed"` → `Option<LogId>`; `"purged"` → `LogId` | open, save_vote, save_committed, purge |
-//! | `raft_machine` | `"applied"` → `LogId`; `"membership"` → `StoredMembership`; `"installing"` → the snapshot being moved in | apply, install |
+//! | `raft_machine` | `"applied"` → `LogId`; `"membership"` → `StoredMembership`; `"receiving"` → a transfer's `base` while its events are in the log, not yet installed | apply, receive, install |
 //! | `raft_snapshot` | `"meta"` → `SnapshotMeta`; `"last_seq"` → its last event | build, install |
-//! | `raft_snapshot_incoming` | seq → stored event bytes received by a transfer | receive, install |
 //!
 //! Raft values are encoded as one format-version byte then postcard (`codec`), like events;
 //! decoding never panics and every failure names the value. The `events` table keeps its
@@ -55,7 +54,7 @@
 //! | `truncate(id)` | deletes entries ≥ `id.index` (overlay and table) | after the durable commit |
 //! | `purge(id)` | deletes entries ≤ `id.index`, records `purged` (never backwards) | after the durable commit |
 //! | `apply(entries)` | one job for the slice: blank → nothing; normal → [`Apply::apply`] with the transaction's `Batch` (read projections, append events); membership → records it; then `applied` = the last entry's log id, all in one transaction, committed without an fsync of its own (see below) | the replies, after the commit |
-//! | `install_snapshot` | moves the staged (or another file's) events into the log in chunks, keeping an equal prefix, then sets `applied`, `membership` and the current snapshot ([`snapshot`]) | after the last chunk's durable commit |
+//! | `install_snapshot` | sets `applied`, `membership` and the current snapshot for events a transfer wrote into the log (another file's are received first), dropping any after them ([`snapshot`]) | after its durable commit |
 //!
 //! Reads (`try_get_log_entries`, `get_log_state`, `read_vote`, `read_committed`,
 //! `applied_state`, `get_current_snapshot`) use a read transaction; log reads look at the
@@ -70,10 +69,11 @@
 //! transaction at once, so the position is the state machine's as of that moment. A
 //! snapshot's events are streamed to a lagging replica by the application (openraft's
 //! `generic-snapshot-data`; the order crate's `transfer`), only those the receiver lacks,
-//! staged there by [`RaftStore::receive_snapshot`] and moved into the log by
-//! `install_snapshot` in chunks, the last of which sets the applied position; a crash in
-//! between is finished when the file is opened again. The projection is never sent: it is
-//! derived from the events.
+//! written straight into its log by [`RaftStore::receive_snapshot`] (with their projection
+//! rows, in large transactions), and `install_snapshot` then sets the applied position in
+//! one small transaction; events received but not installed are taken back out before any
+//! entry is applied, and a transfer cut mid-way is resumed by the next one
+//! ([`snapshot`]). The projection is never sent: it is derived from the events.
 //!
 //! When to snapshot and purge is openraft's `Config`, set by the order crate:
 //! `snapshot_policy: SnapshotPolicy::LogsSinceLast(n)` (a snapshot every n applied entries),
@@ -82,9 +82,10 @@
 //!
 //! # Known limits
 //!
-//! - Truncating a local tail that differs from a snapshot's events rebuilds the projection
-//!   from every event in one transaction (a replica whose applied events diverged, which
-//!   Raft's committed prefix rules out in normal operation).
+//! - A transfer that replaced local events that differed from the snapshot's (a replica whose
+//!   applied events diverged, which Raft's committed prefix rules out in normal operation)
+//!   cannot be taken back if Raft then does not install it: applying entries fails until a
+//!   snapshot is installed.
 //! - After a failed log write (append, vote, truncate, purge; also when another job made
 //!   their group commit fail), the log store refuses further log writes until the file is
 //!   reopened, so a failed append can never leave a hole under a later one. openraft treats

@@ -1,4 +1,4 @@
-//! Snapshots by reference: building one, the staging of a received one, and installing it.
+//! Snapshots by reference: building one, receiving one's events, and installing it.
 //!
 //! A snapshot is its `SnapshotMeta` (last applied log id, membership) and the last sequence
 //! number `S` of the event log at that point ([`super::SnapshotData`]): the events 1..=S never
@@ -6,31 +6,32 @@
 //! ([`save_current`]), a constant-size write whatever the log's length.
 //!
 //! A transfer ([`super::RaftStore::receive_snapshot`]) writes the events the receiver lacks
-//! into the staging table in large transactions, with bounded memory. Installing then moves
-//! them into the event log (with their projection rows) in chunks of [`MOVE_CHUNK`] events,
-//! one transaction each, advancing the [`Installing`] marker's `moved` (the first records
-//! the marker); the last drops the staging table, sets the applied log id and membership,
-//! makes the snapshot current and removes the marker. Local
-//! events the snapshot shares byte for byte are kept; a local event that differs is
-//! truncated with everything after it. A crash in between leaves the marker and the rest of
-//! the staged events, and opening the file finishes the move before Raft starts, so the
-//! state machine is never seen half-installed.
+//! straight into its event log (with their projection rows), in large transactions
+//! ([`receive_chunk`]); the first records a [`Receiving`] marker holding the log's last
+//! sequence number before them (`base`), which the applied position still describes.
+//! Local events the snapshot shares byte for byte are kept; a local event that differs is
+//! truncated with everything after it. [`install`] is then one small transaction: the applied
+//! log id, membership and current snapshot are set and the marker removed. Nothing is
+//! copied twice and nothing is staged beside the log.
+//!
+//! Until then the received events are not applied state: a snapshot built meanwhile ends at
+//! `base` ([`applied_last_seq`]); entries applied meanwhile (Raft chose to catch the replica
+//! up another way) first take them back out ([`discard_received`], as does a snapshot Raft
+//! did not install). A transfer cut by a crash or a dropped connection leaves them and the
+//! marker: the next transfer starts after the log's last event, so it resumes rather than
+//! starts over.
 
 use super::tables::{
-    self, APPLIED, INSTALLING, MACHINE, MEMBERSHIP, SNAPSHOT, SNAPSHOT_LAST_SEQ, SNAPSHOT_META,
-    STAGED,
+    self, APPLIED, MACHINE, MEMBERSHIP, RECEIVING, SNAPSHOT, SNAPSHOT_LAST_SEQ, SNAPSHOT_META,
 };
 use super::RaftTypes;
 use crate::writer::EVENTS;
 use crate::{Batch, StoreError};
 use openraft::{LogId, RaftTypeConfig, SnapshotMeta, StoredMembership};
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 use toystore_events::{LogEvent, Seq};
-
-/// Events moved from staging into the log per transaction.
-pub(crate) const MOVE_CHUNK: usize = 65_536;
 
 /// The state machine's position: last applied log id and last membership.
 pub(crate) type Applied<C> = (
@@ -64,16 +65,174 @@ pub(crate) fn snapshot_id<C: RaftTypes>(last_applied: &Option<LogId<C::NodeId>>)
     format!("{at}-{nanos}")
 }
 
-/// A snapshot being moved from staging into the log.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(bound = "")]
-pub(crate) struct Installing<C: RaftTypeConfig> {
-    /// The snapshot's metadata.
-    pub(crate) meta: SnapshotMeta<C::NodeId, C::Node>,
-    /// Its last sequence number.
-    pub(crate) last_seq: Seq,
-    /// The last staged event moved into the log so far.
-    pub(crate) moved: Seq,
+/// A snapshot transfer whose events are being written into the log: recorded with the first
+/// of them, removed when a snapshot is installed or the received events are discarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Receiving {
+    /// The log's last sequence number before the first received event: what the applied
+    /// position describes. Events after it are received, not applied.
+    pub(crate) base: Seq,
+    /// A received event differed from the local one at its seq and the local events from
+    /// there on were truncated (a log that diverged, which a Raft replica's never does):
+    /// the log cannot go back to `base`, only forward by an install.
+    pub(crate) truncated: bool,
+}
+
+/// The transfer being received, if any (one a crash or a broken connection interrupted, if
+/// at open).
+pub(crate) fn receiving<Tb>(machine: &Tb) -> Result<Option<Receiving>, StoreError>
+where
+    Tb: ReadableTable<&'static str, &'static [u8]>,
+{
+    tables::get(machine, RECEIVING)
+}
+
+/// The last sequence number the applied position describes: the log's last, unless a
+/// transfer's received events follow it.
+pub(crate) fn applied_last_seq(
+    machine: &impl ReadableTable<&'static str, &'static [u8]>,
+    log_last: Seq,
+) -> Result<Seq, StoreError> {
+    match receiving(machine)? {
+        None => Ok(log_last),
+        Some(Receiving {
+            truncated: false,
+            base,
+        }) => Ok(base),
+        Some(Receiving {
+            truncated: true, ..
+        }) => Err(StoreError::Snapshot(
+            "a snapshot transfer replaced this log's diverged events and has not been \
+             installed: the log describes no applied position until one is"
+                .into(),
+        )),
+    }
+}
+
+/// Starts (or resumes) receiving a transfer that sends the events after `after`: the log
+/// must hold events up to `after` (the sender checked the one at `after`). Records the
+/// [`Receiving`] marker unless an interrupted transfer left one (whose received events the
+/// sender found to be a prefix of this snapshot's, so they are kept).
+pub(crate) fn begin_receive<E: LogEvent>(
+    batch: &mut Batch<'_, E>,
+    after: Seq,
+) -> Result<(), StoreError> {
+    if batch.last_seq() < after {
+        return Err(StoreError::Snapshot(format!(
+            "the log ends at {}, but the transfer assumed it held events up to {after}",
+            batch.last_seq()
+        )));
+    }
+    let mut machine = batch.tx().open_table(MACHINE)?;
+    if receiving(&machine)?.is_none() {
+        let marker = Receiving {
+            base: batch.last_seq(),
+            truncated: false,
+        };
+        tables::put(&mut machine, RECEIVING, &marker)?;
+    }
+    Ok(())
+}
+
+/// Writes received events into the log: one the log already holds byte for byte is kept; a
+/// local event that differs is truncated with everything after it; the rest are appended.
+/// Fails if no transfer is being received (an apply of entries discarded it meanwhile).
+pub(crate) fn receive_chunk<E: LogEvent>(
+    batch: &mut Batch<'_, E>,
+    events: &[(Seq, bytes::Bytes)],
+) -> Result<(), StoreError> {
+    let Some(mut marker) = receiving(&batch.tx().open_table(MACHINE)?)? else {
+        return Err(StoreError::Snapshot(
+            "the transfer was cancelled: entries were applied meanwhile".into(),
+        ));
+    };
+    let mut rest = events;
+    while let Some(((seq, bytes), tail)) = rest.split_first() {
+        if *seq > batch.last_seq() {
+            break;
+        }
+        if !same_event(batch, *seq, bytes)? {
+            batch.truncate_after(Seq(seq.0 - 1))?;
+            if Seq(seq.0 - 1) < marker.base {
+                marker.truncated = true;
+                let mut machine = batch.tx().open_table(MACHINE)?;
+                tables::put(&mut machine, RECEIVING, &marker)?;
+            }
+            break;
+        }
+        rest = tail;
+    }
+    let rest: Vec<(Seq, &[u8])> = rest
+        .iter()
+        .map(|(seq, bytes)| (*seq, bytes.as_ref()))
+        .collect();
+    batch.append_all_at(&rest)
+}
+
+/// Whether the log holds exactly `bytes` at `seq`.
+fn same_event<E: LogEvent>(
+    batch: &mut Batch<'_, E>,
+    seq: Seq,
+    bytes: &[u8],
+) -> Result<bool, StoreError> {
+    Ok(batch
+        .tx()
+        .open_table(EVENTS)?
+        .get(seq.0)?
+        .is_some_and(|v| v.value() == bytes))
+}
+
+/// Installs the snapshot `meta` whose events `1..=last_seq` the log now holds (received, or
+/// already there): drops any event after them, sets the applied position and membership,
+/// makes the snapshot current and removes the [`Receiving`] marker.
+pub(crate) fn install<C: RaftTypes, E: LogEvent>(
+    batch: &mut Batch<'_, E>,
+    meta: &SnapshotMeta<C::NodeId, C::Node>,
+    last_seq: Seq,
+) -> Result<(), StoreError> {
+    if batch.last_seq() > last_seq {
+        batch.truncate_after(last_seq)?;
+    }
+    if batch.last_seq() != last_seq {
+        return Err(StoreError::Snapshot(format!(
+            "the log ends at {}, not at snapshot {}'s last event {last_seq}",
+            batch.last_seq(),
+            meta.snapshot_id
+        )));
+    }
+    let mut machine = batch.tx().open_table(MACHINE)?;
+    match &meta.last_log_id {
+        Some(id) => tables::put(&mut machine, APPLIED, id)?,
+        None => {
+            machine.remove(APPLIED)?;
+        }
+    }
+    tables::put(&mut machine, MEMBERSHIP, &meta.last_membership)?;
+    machine.remove(RECEIVING)?;
+    drop(machine);
+    save_current::<C, E>(batch, meta, last_seq)?;
+    Ok(())
+}
+
+/// Takes the received events back out of the log (their snapshot was not installed), back
+/// to the marker's base, and removes the marker. Returns how many events went; `None` if no
+/// transfer was being received (it was installed).
+pub(crate) fn discard_received<E: LogEvent>(
+    batch: &mut Batch<'_, E>,
+) -> Result<Option<u64>, StoreError> {
+    let Some(marker) = receiving(&batch.tx().open_table(MACHINE)?)? else {
+        return Ok(None);
+    };
+    if marker.truncated {
+        return Err(StoreError::Snapshot(
+            "the received events replaced diverged local ones and cannot be taken back; \
+             the replica needs a snapshot installed (or its file rebuilt from its peers)"
+                .into(),
+        ));
+    }
+    let removed = batch.truncate_after(marker.base)?;
+    batch.tx().open_table(MACHINE)?.remove(RECEIVING)?;
+    Ok(Some(removed))
 }
 
 /// A snapshot's metadata and its last sequence number.
@@ -107,165 +266,4 @@ pub(crate) fn save_current<C: RaftTypes, E: LogEvent>(
     tables::put(&mut table, SNAPSHOT_META, meta)?;
     tables::put(&mut table, SNAPSHOT_LAST_SEQ, &last_seq.0)?;
     Ok(true)
-}
-
-/// Empties the staging table (a new transfer starts).
-pub(crate) fn clear_staged<E: LogEvent>(batch: &mut Batch<'_, E>) -> Result<(), StoreError> {
-    let tx = batch.tx();
-    tx.delete_table(STAGED)?;
-    tx.open_table(STAGED)?;
-    Ok(())
-}
-
-/// Adds received events to the staging table; they must follow its last one (or `after`
-/// when it is empty) without a gap. Returns the last staged sequence number. The bytes are
-/// not decoded here: moving them into the log does (`Batch::append_at`), and a wire
-/// transfer's reader already did.
-pub(crate) fn stage<E: LogEvent>(
-    batch: &mut Batch<'_, E>,
-    after: Seq,
-    events: &[(Seq, bytes::Bytes)],
-) -> Result<Seq, StoreError> {
-    let mut table = batch.tx().open_table(STAGED)?;
-    let mut last = table.last()?.map_or(after, |(k, _)| Seq(k.value()));
-    for (seq, bytes) in events {
-        if *seq != last.next() {
-            return Err(StoreError::Snapshot(format!(
-                "the transfer skipped events: {seq} after {last}"
-            )));
-        }
-        table.insert(seq.0, bytes.as_ref())?;
-        last = *seq;
-    }
-    Ok(last)
-}
-
-/// Starts installing `marker`'s snapshot, whose events after `after` are staged: checks
-/// that staging holds exactly `after + 1 ..= last_seq` and that the log holds the events up
-/// to `after`, and records the marker.
-pub(crate) fn begin_install<C: RaftTypes, E: LogEvent>(
-    batch: &mut Batch<'_, E>,
-    marker: &Installing<C>,
-    after: Seq,
-) -> Result<(), StoreError> {
-    let staged = batch.tx().open_table(STAGED)?;
-    let first = staged.first()?.map(|(k, _)| Seq(k.value()));
-    let last = staged.last()?.map(|(k, _)| Seq(k.value()));
-    let count = staged.len()?;
-    drop(staged);
-    let expected = marker.last_seq.0.saturating_sub(after.0);
-    let covers = match (first, last) {
-        (Some(f), Some(l)) => f == after.next() && l == marker.last_seq && count == expected,
-        _ => expected == 0,
-    };
-    if !covers {
-        return Err(StoreError::Snapshot(format!(
-            "staged events {first:?}..={last:?} ({count}) are not {}..={} of snapshot {}",
-            after.next(),
-            marker.last_seq,
-            marker.meta.snapshot_id
-        )));
-    }
-    if batch.last_seq() < after {
-        return Err(StoreError::Snapshot(format!(
-            "the log ends at {}, but the transfer assumed it held events up to {after}",
-            batch.last_seq()
-        )));
-    }
-    let mut machine = batch.tx().open_table(MACHINE)?;
-    tables::put(&mut machine, INSTALLING, marker)
-}
-
-/// The staged events after `moved`, at most [`MOVE_CHUNK`].
-fn staged_after<E: LogEvent>(
-    batch: &mut Batch<'_, E>,
-    moved: Seq,
-) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-    let staged = batch.tx().open_table(STAGED)?;
-    let rows = staged
-        .range(moved.0 + 1..)?
-        .take(MOVE_CHUNK)
-        .map(|r| r.map(|(k, v)| (k.value(), v.value().to_vec())))
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
-}
-
-/// Whether a snapshot is being installed (a marker left by a crash, if at open).
-pub(crate) fn installing<C: RaftTypes, Tb>(
-    machine: &Tb,
-) -> Result<Option<Installing<C>>, StoreError>
-where
-    Tb: ReadableTable<&'static str, &'static [u8]>,
-{
-    tables::get(machine, INSTALLING)
-}
-
-/// Moves up to [`MOVE_CHUNK`] staged events into the log; once none is left, finishes the
-/// install (position, membership, current snapshot, marker removed). Returns whether it is
-/// finished.
-pub(crate) fn move_chunk<C: RaftTypes, E: LogEvent>(
-    batch: &mut Batch<'_, E>,
-) -> Result<bool, StoreError> {
-    let Some(mut marker) = installing::<C, _>(&batch.tx().open_table(MACHINE)?)? else {
-        return Err(StoreError::Snapshot(
-            "no snapshot is being installed".into(),
-        ));
-    };
-    let chunk = staged_after(batch, marker.moved)?;
-    for (seq, bytes) in &chunk {
-        merge(batch, Seq(*seq), bytes)?;
-    }
-    if let Some((last, _)) = chunk.last() {
-        marker.moved = Seq(*last);
-    }
-    if chunk.len() == MOVE_CHUNK {
-        let mut machine = batch.tx().open_table(MACHINE)?;
-        tables::put(&mut machine, INSTALLING, &marker)?;
-        return Ok(false);
-    }
-    clear_staged(batch)?;
-    if batch.last_seq() > marker.last_seq {
-        batch.truncate_after(marker.last_seq)?;
-    }
-    if batch.last_seq() != marker.last_seq {
-        // Staging lost events (it was cleared under the install): never claim a position
-        // the log does not hold.
-        return Err(StoreError::Snapshot(format!(
-            "the log ends at {} after moving snapshot {}'s staged events, not at its {}",
-            batch.last_seq(),
-            marker.meta.snapshot_id,
-            marker.last_seq
-        )));
-    }
-    let mut machine = batch.tx().open_table(MACHINE)?;
-    match &marker.meta.last_log_id {
-        Some(id) => tables::put(&mut machine, APPLIED, id)?,
-        None => {
-            machine.remove(APPLIED)?;
-        }
-    }
-    tables::put(&mut machine, MEMBERSHIP, &marker.meta.last_membership)?;
-    machine.remove(INSTALLING)?;
-    drop(machine);
-    save_current::<C, E>(batch, &marker.meta, marker.last_seq)?;
-    Ok(true)
-}
-
-/// Puts the snapshot's event at `seq` into the log: kept if the log already holds the same
-/// bytes there; otherwise the log is truncated before it (a differing local tail) and it is
-/// appended.
-fn merge<E: LogEvent>(batch: &mut Batch<'_, E>, seq: Seq, bytes: &[u8]) -> Result<(), StoreError> {
-    if seq <= batch.last_seq() {
-        let same = batch
-            .tx()
-            .open_table(EVENTS)?
-            .get(seq.0)?
-            .is_some_and(|v| v.value() == bytes);
-        if same {
-            return Ok(());
-        }
-        batch.truncate_after(Seq(seq.0 - 1))?;
-    }
-    batch.append_at(seq, bytes)?;
-    Ok(())
 }

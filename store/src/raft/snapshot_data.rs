@@ -6,9 +6,9 @@
 //! valid for as long as the file lives: building a snapshot copies nothing.
 //!
 //! A snapshot's events are either in a log file ([`SnapshotData::events_after`] streams them
-//! from a read transaction, in order, for a sender) or were received into this file's
-//! staging table by a transfer ([`crate::raft::RaftStore::receive_snapshot`]), from which
-//! `install_snapshot` moves them into the event log.
+//! from a read transaction, in order, for a sender) or were received into this file's own
+//! log by a transfer ([`crate::raft::RaftStore::receive_snapshot`]), which
+//! `install_snapshot` then makes the applied state.
 
 use crate::table::RawIter;
 use crate::{EventLog, StoreError};
@@ -40,12 +40,9 @@ pub(crate) enum Source {
     /// In a log file (a snapshot built there, or held there as current). Weak: holding a
     /// snapshot does not keep its file open; reading one whose file was closed is an error.
     File(Weak<dyn EventSource>),
-    /// Received into the installing file's staging table, events `after + 1 ..= last_seq`
-    /// (the file holds the ones before).
-    Staged {
-        /// The last event the transfer did not need to send.
-        after: Seq,
-    },
+    /// Received into the installing file's own log by a transfer
+    /// ([`crate::raft::RaftStore::receive_snapshot`]).
+    Received,
     /// Nothing yet (what `begin_receiving_snapshot` hands out; openraft's own transfer is not
     /// used).
     Empty,
@@ -69,7 +66,7 @@ impl fmt::Debug for SnapshotData {
                 Some(s) => format!("file of a {} log", s.kind()),
                 None => "a closed file".to_string(),
             },
-            Source::Staged { after } => format!("staged after {after}"),
+            Source::Received => "received".to_string(),
             Source::Empty => "empty".to_string(),
         };
         f.debug_struct("SnapshotData")

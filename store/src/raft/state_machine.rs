@@ -8,15 +8,16 @@
 //!   machine as it was then whatever is applied meanwhile; `build_snapshot` records its
 //!   position (metadata and last sequence number, nothing else) as the current snapshot,
 //!   durably: constant cost whatever the log's length.
-//! - `install_snapshot` moves the snapshot's events into the log in chunks and then makes
-//!   its position the state machine's and the snapshot current ([`super::snapshot`]); a
-//!   snapshot whose events are in another file (in-process, e.g. openraft's storage suite)
-//!   is first staged from it.
+//! - `install_snapshot` makes the snapshot's position the state machine's and the snapshot
+//!   current, in one small transaction: a transfer already wrote its events into the log
+//!   ([`super::snapshot`]); a snapshot whose events are in another file (in-process, e.g.
+//!   openraft's storage suite) has them received from it first. `apply` takes the events of
+//!   a transfer that was not installed back out before applying entries.
 //! - `get_current_snapshot` reads the stored position, so it survives a restart; its data
 //!   reads the events from this file.
 
 use super::error::OrStorage;
-use super::snapshot::{self, Applied, Installing};
+use super::snapshot::{self, Applied};
 use super::snapshot_data::{EventSource, SnapshotData, Source};
 use super::store::Shared;
 use super::tables::{self, APPLIED, MACHINE, MEMBERSHIP, SNAPSHOT};
@@ -56,26 +57,27 @@ fn apply_entries<C: RaftTypes, E: LogEvent, A: Apply<C, E>>(
     batch: &mut Batch<'_, E>,
     entries: &[Entry<C>],
 ) -> Result<Vec<C::R>, StoreError> {
+    if let Some(removed) = snapshot::discard_received(batch)? {
+        tracing::info!(
+            removed,
+            "entries applied during a snapshot transfer: its received events were taken back out"
+        );
+    }
     let mut replies = Vec::with_capacity(entries.len());
     let mut membership = None;
+    let mut normal: Vec<(&LogId<C::NodeId>, &C::D)> = Vec::new();
     for entry in entries {
-        let reply = match &entry.payload {
-            EntryPayload::Blank => applier.reply_without_data(),
-            EntryPayload::Normal(data) => {
-                applier
-                    .apply(batch, &entry.log_id, data)
-                    .map_err(|e| StoreError::Apply {
-                        index: entry.log_id.index,
-                        source: Box::new(e),
-                    })?
-            }
-            EntryPayload::Membership(m) => {
-                membership = Some(StoredMembership::new(Some(entry.log_id.clone()), m.clone()));
-                applier.reply_without_data()
-            }
-        };
-        replies.push(reply);
+        if let EntryPayload::Normal(data) = &entry.payload {
+            normal.push((&entry.log_id, data));
+            continue;
+        }
+        replies.extend(apply_normal(applier, batch, &mut normal)?);
+        if let EntryPayload::Membership(m) = &entry.payload {
+            membership = Some(StoredMembership::new(Some(entry.log_id.clone()), m.clone()));
+        }
+        replies.push(applier.reply_without_data());
     }
+    replies.extend(apply_normal(applier, batch, &mut normal)?);
     let mut machine = batch.tx().open_table(MACHINE)?;
     if let Some(last) = entries.last() {
         tables::put(&mut machine, APPLIED, &last.log_id)?;
@@ -83,6 +85,28 @@ fn apply_entries<C: RaftTypes, E: LogEvent, A: Apply<C, E>>(
     if let Some(m) = membership {
         tables::put(&mut machine, MEMBERSHIP, &m)?;
     }
+    Ok(replies)
+}
+
+/// Applies the run of normal entries gathered in `normal` (emptying it) with one
+/// [`Apply::apply_all`].
+fn apply_normal<C: RaftTypes, E: LogEvent, A: Apply<C, E>>(
+    applier: &A,
+    batch: &mut Batch<'_, E>,
+    normal: &mut Vec<(&LogId<C::NodeId>, &C::D)>,
+) -> Result<Vec<C::R>, StoreError> {
+    let Some((first, _)) = normal.first() else {
+        return Ok(Vec::new());
+    };
+    let first = first.index;
+    let replies = applier.apply_all(batch, normal).map_err(|e| match e {
+        StoreError::Apply { .. } => e,
+        other => StoreError::Apply {
+            index: first,
+            source: Box::new(other),
+        },
+    })?;
+    normal.clear();
     Ok(replies)
 }
 
@@ -155,8 +179,8 @@ impl<C: RaftTypes, E: LogEvent, A: Apply<C, E>> RaftStateMachine<C> for StateMac
             ));
             return Err(e).or_storage(subject(), ErrorVerb::Read);
         }
-        let after = match &data.source {
-            Source::Staged { after } => *after,
+        match &data.source {
+            Source::Received => {}
             Source::File(_) => {
                 let Some(file) = data.file_source() else {
                     let e = StoreError::Snapshot(format!("{data:?}: its file is closed"));
@@ -170,29 +194,22 @@ impl<C: RaftTypes, E: LogEvent, A: Apply<C, E>> RaftStateMachine<C> for StateMac
                     ));
                     return Err(e).or_storage(subject(), ErrorVerb::Read);
                 }
+                let _transfer = self.shared.transfer.clone().lock_owned().await;
                 self.shared
-                    .stage_from(&data)
+                    .receive_from(&data)
                     .await
                     .or_storage(subject(), ErrorVerb::Write)?;
-                Seq::ZERO
             }
             Source::Empty => {
                 let e = StoreError::Snapshot(format!("{data:?} holds no events"));
                 return Err(e).or_storage(subject(), ErrorVerb::Read);
             }
-        };
-        let marker = Installing::<C> {
-            meta: meta.clone(),
-            last_seq: data.last_seq,
-            moved: after,
-        };
+        }
+        let meta = meta.clone();
+        let last_seq = data.last_seq;
         self.shared
             .log
-            .execute(move |b| snapshot::begin_install(b, &marker, after))
-            .await
-            .or_storage(subject(), ErrorVerb::Write)?;
-        self.shared
-            .finish_install()
+            .execute(move |b| snapshot::install::<C, E>(b, &meta, last_seq))
             .await
             .or_storage(subject(), ErrorVerb::Write)
     }
@@ -224,8 +241,10 @@ impl<C: RaftTypes, E: LogEvent> RaftSnapshotBuilder<C> for SnapshotBuilder<C, E>
                 Some(tx) => tx,
                 None => self.shared.log.begin_read()?,
             };
-            let applied = snapshot::read_applied::<C, _>(&tx.open_table(MACHINE)?)?;
-            let last_seq = ReadTables::new(tx).last_seq()?;
+            let machine = tx.open_table(MACHINE)?;
+            let applied = snapshot::read_applied::<C, _>(&machine)?;
+            let log_last = ReadTables::new(tx).last_seq()?;
+            let last_seq = snapshot::applied_last_seq(&machine, log_last)?;
             Ok((applied, last_seq))
         };
         let ((last_applied, membership), last_seq) =

@@ -4,22 +4,24 @@
 //! Opening creates the Raft tables next to the event log's and stamps the Raft storage format.
 //! A file that already holds events but no Raft state (an order log from before Raft) is
 //! refused as [`StoreError::Foreign`], never adopted: its events were not applied from any
-//! Raft log. Opening also finishes a snapshot install a crash interrupted, and drops the
-//! whole-log snapshot blob that builds before snapshots by reference stored (openraft builds
-//! a new snapshot when it needs one).
+//! Raft log. Opening drops what earlier builds kept for snapshots (the whole-log snapshot
+//! blob, the staging table; openraft builds a new snapshot when it needs one), and refuses a
+//! file on which such a build was moving staged events into the log when it stopped.
 //!
 //! Receiving a snapshot ([`RaftStore::receive_snapshot`]) is the application's transfer
 //! (openraft's `generic-snapshot-data`): [`RaftStore::snapshot_position`] tells the sender
 //! how far this log goes (and its last event, to check that it is a prefix of the
-//! sender's), the sender streams only the events after that, and they are staged in large
-//! transactions with bounded memory. The [`Received`] data is then handed to
-//! `Raft::install_full_snapshot`, which installs it. One transfer at a time.
+//! sender's), the sender streams only the events after that, and they are written into the
+//! event log in large transactions with bounded memory ([`snapshot::receive_chunk`]). The
+//! [`Received`] data is then handed to `Raft::install_full_snapshot`, which installs it, and
+//! [`RaftStore::discard_received`] takes the events back out if it did not. One transfer at
+//! a time.
 
 use super::snapshot;
 use super::snapshot_data::{SnapshotData, Source};
 use super::tables::{
-    self, FORMAT, FORMAT_VERSION, LOG, MACHINE, SNAPSHOT, SNAPSHOT_DATA, SNAPSHOT_META, STAGED,
-    STATE,
+    self, FORMAT, FORMAT_VERSION, INSTALLING, LOG, MACHINE, SNAPSHOT, SNAPSHOT_DATA, SNAPSHOT_META,
+    STAGED, STATE,
 };
 use super::{Apply, LogStore, Pending, RaftTypes, StateMachine};
 use crate::writer::EVENTS;
@@ -33,12 +35,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use toystore_events::{LogEvent, Seq};
 
-/// Received events staged per transaction (and the most held in memory at once).
-pub const STAGE_CHUNK: usize = 65_536;
+/// Received events written per transaction (and the most held in memory at once).
+pub const RECEIVE_CHUNK: usize = 16_384;
 
-/// A snapshot received into this file's staging table, ready for
+/// A snapshot whose events were received into this file's log, ready for
 /// `Raft::install_full_snapshot`. Holds the file's transfer lock: keep it until the install
-/// has returned, so no other transfer touches the staged events meanwhile.
+/// has returned (and [`RaftStore::discard_received`] after it), so no other transfer touches
+/// the received events meanwhile.
 pub struct Received {
     /// The snapshot's data, to install.
     pub data: SnapshotData,
@@ -71,7 +74,7 @@ pub(crate) struct Shared<C: RaftTypes, E: LogEvent> {
     pub(crate) pending: Arc<Pending<C::NodeId>>,
     /// The last committed log id handed to `save_committed`, which may not be durable yet.
     pub(crate) committed: Mutex<Option<LogId<C::NodeId>>>,
-    /// Held by a snapshot transfer from its first staged event to its install.
+    /// Held by a snapshot transfer from its first received event to its install.
     pub(crate) transfer: Arc<tokio::sync::Mutex<()>>,
     _config: PhantomData<fn() -> C>,
 }
@@ -93,52 +96,74 @@ impl<C: RaftTypes, E: LogEvent> Shared<C, E> {
             .unwrap_or_else(PoisonError::into_inner) = id;
     }
 
-    /// Stages every event of `data` (whose events are in another file) for an install.
-    pub(crate) async fn stage_from(&self, data: &SnapshotData) -> Result<(), StoreError> {
+    /// Receives every event of `data` (whose events are in another file) into this log.
+    pub(crate) async fn receive_from(&self, data: &SnapshotData) -> Result<(), StoreError> {
         let events = data
             .events_after(Seq::ZERO)?
             .map(|r| r.map(|(seq, bytes)| (seq, Bytes::from(bytes))));
-        self.stage(Seq::ZERO, data.last_seq, futures_util::stream::iter(events))
+        self.receive(Seq::ZERO, data.last_seq, futures_util::stream::iter(events))
             .await
     }
 
-    /// Empties the staging table, then stages `events` (`after + 1 ..= last_seq`, in order)
-    /// [`STAGE_CHUNK`] per transaction; fails unless they end exactly at `last_seq`.
-    async fn stage<S, X>(&self, after: Seq, last_seq: Seq, events: S) -> Result<(), StoreError>
+    /// Receives `events` (`after + 1 ..= last_seq`, in order) into the log,
+    /// [`RECEIVE_CHUNK`] per transaction; fails unless they end exactly at `last_seq`.
+    async fn receive<S, X>(&self, after: Seq, last_seq: Seq, events: S) -> Result<(), StoreError>
     where
         S: Stream<Item = Result<(Seq, Bytes), X>>,
         X: std::fmt::Display,
     {
-        self.log.execute_unsynced(snapshot::clear_staged).await?;
-        let mut events = std::pin::pin!(events.chunks(STAGE_CHUNK));
-        let mut staged = after;
-        while let Some(chunk) = events.next().await {
-            let chunk: Vec<(Seq, Bytes)> = chunk
-                .into_iter()
-                .collect::<Result<_, X>>()
-                .map_err(|e| StoreError::Snapshot(format!("the transfer broke: {e}")))?;
-            if chunk.last().is_some_and(|(seq, _)| *seq > last_seq) {
+        self.log
+            .execute_unsynced(move |b| snapshot::begin_receive(b, after))
+            .await?;
+        let mut events = std::pin::pin!(events.chunks(RECEIVE_CHUNK));
+        let mut received = after;
+        while let Some(items) = events.next().await {
+            // What arrived before a break is written too, so the next transfer resumes
+            // after it.
+            let mut broke = None;
+            let mut chunk: Vec<(Seq, Bytes)> = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Ok(event) => chunk.push(event),
+                    Err(e) => {
+                        broke = Some(StoreError::Snapshot(format!("the transfer broke: {e}")));
+                        break;
+                    }
+                }
+            }
+            let Some((last, _)) = chunk.last() else {
+                match broke {
+                    Some(e) => return Err(e),
+                    None => continue,
+                }
+            };
+            if *last > last_seq {
                 return Err(StoreError::Snapshot(format!(
                     "the transfer sent events beyond the snapshot's last, {last_seq}"
                 )));
             }
-            staged = self
-                .log
-                .execute_unsynced(move |b| snapshot::stage(b, after, &chunk))
+            if chunk
+                .first()
+                .is_some_and(|(seq, _)| *seq != received.next())
+            {
+                return Err(StoreError::Snapshot(format!(
+                    "the transfer skipped events: {} after {received}",
+                    chunk[0].0
+                )));
+            }
+            received = *last;
+            self.log
+                .execute_unsynced(move |b| snapshot::receive_chunk(b, &chunk))
                 .await?;
+            if let Some(e) = broke {
+                return Err(e);
+            }
         }
-        if staged != last_seq {
+        if received != last_seq {
             return Err(StoreError::Snapshot(format!(
-                "the transfer ended at {staged}, before the snapshot's last event {last_seq}"
+                "the transfer ended at {received}, before the snapshot's last event {last_seq}"
             )));
         }
-        Ok(())
-    }
-
-    /// Moves the staged events of the snapshot being installed into the log, chunk by
-    /// chunk, and finishes the install.
-    pub(crate) async fn finish_install(&self) -> Result<(), StoreError> {
-        while !self.log.execute(snapshot::move_chunk::<C, E>).await? {}
         Ok(())
     }
 }
@@ -159,11 +184,10 @@ impl<C: RaftTypes, E: LogEvent> RaftStore<C, E> {
         init_tables(path, log.db())?;
         let interrupted = {
             let tx = log.begin_read()?;
-            snapshot::installing::<C, _>(&tx.open_table(MACHINE)?)?
+            snapshot::receiving(&tx.open_table(MACHINE)?)?
         };
-        if let Some(marker) = &interrupted {
-            tracing::warn!(path = %path.display(), snapshot = %marker.meta, "finishing a snapshot install a crash interrupted");
-            while !log.execute_blocking(snapshot::move_chunk::<C, E>)? {}
+        if let Some(marker) = interrupted {
+            tracing::warn!(path = %path.display(), base = %marker.base, last = %log.last_seq(), "a snapshot transfer was interrupted; its events are kept for the next one to resume from, or taken back out if entries are applied first");
         }
         Ok(Self {
             shared: Arc::new(Shared {
@@ -176,12 +200,14 @@ impl<C: RaftTypes, E: LogEvent> RaftStore<C, E> {
         })
     }
 
-    /// Drops whatever a transfer left staged (its snapshot was not installed: Raft found it
-    /// no newer than what it has). Call while holding the transfer's [`Received`].
-    pub async fn discard_staged(&self, _transfer: &Received) -> Result<(), StoreError> {
+    /// Takes a transfer's received events back out of the log if Raft did not install its
+    /// snapshot (it found it no newer than what it has). Call after `install_full_snapshot`
+    /// returned, holding the transfer's [`Received`]. Returns how many events went, `None`
+    /// when the snapshot was installed.
+    pub async fn discard_received(&self, _transfer: &Received) -> Result<Option<u64>, StoreError> {
         self.shared
             .log
-            .execute_unsynced(snapshot::clear_staged)
+            .execute_unsynced(snapshot::discard_received)
             .await
     }
 
@@ -194,7 +220,7 @@ impl<C: RaftTypes, E: LogEvent> RaftStore<C, E> {
     }
 
     /// Receives a snapshot's events `after + 1 ..= last_seq` from `events` (in order, each as
-    /// its sequence number and stored bytes) into the staging table, [`STAGE_CHUNK`] per
+    /// its sequence number and stored bytes) into the event log, [`RECEIVE_CHUNK`] per
     /// transaction. Waits for any other transfer to finish first. The events up to `after`
     /// must be in this log when the snapshot is installed (the sender checked them with
     /// [`RaftStore::snapshot_position`]).
@@ -210,11 +236,11 @@ impl<C: RaftTypes, E: LogEvent> RaftStore<C, E> {
         X: std::fmt::Display,
     {
         let lock = self.shared.transfer.clone().lock_owned().await;
-        self.shared.stage(after, last_seq, events).await?;
+        self.shared.receive(after, last_seq, events).await?;
         Ok(Received {
             data: SnapshotData {
                 last_seq,
-                source: Source::Staged { after },
+                source: Source::Received,
                 made_for: format!("{meta:?}"),
             },
             _lock: lock,
@@ -259,7 +285,15 @@ fn init_tables(path: &Path, db: &Database) -> Result<(), StoreError> {
     {
         tx.open_table(LOG)?;
         tx.open_table(MACHINE)?;
-        tx.open_table(STAGED)?;
+        tx.delete_table(STAGED)?;
+        if tx.open_table(MACHINE)?.get(INSTALLING)?.is_some() {
+            return Err(StoreError::Snapshot(format!(
+                "{}: an earlier build was installing a snapshot when it stopped; this build \
+                 cannot finish that install: remove the file and let the replica catch up \
+                 from its peers",
+                path.display()
+            )));
+        }
         let mut snapshot = tx.open_table(SNAPSHOT)?;
         if snapshot.get(SNAPSHOT_DATA)?.is_some() {
             // A whole-log copy from before snapshots by reference: no longer read.

@@ -3,11 +3,13 @@
 //! - [`LOG`]: log index → encoded [`openraft::Entry`];
 //! - [`STATE`] (the log's own state): [`FORMAT`], [`VOTE`], [`COMMITTED`], [`PURGED`];
 //! - [`MACHINE`] (the state machine's position): [`APPLIED`], [`MEMBERSHIP`];
-//! - [`MACHINE`] also holds [`INSTALLING`] while a snapshot is being moved into the log;
+//! - [`MACHINE`] also holds [`RECEIVING`] while a snapshot transfer's events are being
+//!   written into the log, until it is installed ([`INSTALLING`]: what an earlier build held
+//!   while it moved staged events, refused at open);
 //! - [`SNAPSHOT`] (the current snapshot, by reference): [`SNAPSHOT_META`],
 //!   [`SNAPSHOT_LAST_SEQ`] ([`SNAPSHOT_DATA`] is the blob earlier builds stored; it is removed
 //!   on open);
-//! - [`STAGED`]: events received by a snapshot transfer, not yet moved into the log.
+//! - [`STAGED`]: where earlier builds staged a transfer's events; deleted on open.
 //!
 //! Every value is encoded with [`super::codec`]; a missing key reads as `None`.
 
@@ -29,7 +31,7 @@ pub(crate) const MACHINE: TableDefinition<'static, &'static str, &'static [u8]> 
 pub(crate) const SNAPSHOT: TableDefinition<'static, &'static str, &'static [u8]> =
     TableDefinition::new("raft_snapshot");
 
-/// Events received by a snapshot transfer (seq → stored bytes), waiting for the install.
+/// Where earlier builds staged a transfer's events (seq → stored bytes); deleted on open.
 pub(crate) const STAGED: TableDefinition<'static, u64, &'static [u8]> =
     TableDefinition::new("raft_snapshot_incoming");
 
@@ -52,8 +54,10 @@ pub(crate) const SNAPSHOT_META: &str = "meta";
 pub(crate) const SNAPSHOT_DATA: &str = "data";
 /// `SNAPSHOT`: the current snapshot's last sequence number (its events are 1..=it).
 pub(crate) const SNAPSHOT_LAST_SEQ: &str = "last_seq";
-/// `MACHINE`: the snapshot being moved from [`STAGED`] into the log ([`super::snapshot`]).
+/// `MACHINE`: the snapshot an earlier build was moving from [`STAGED`] into the log.
 pub(crate) const INSTALLING: &str = "installing";
+/// `MACHINE`: the transfer whose events are being received ([`super::snapshot::Receiving`]).
+pub(crate) const RECEIVING: &str = "receiving";
 
 /// The Raft storage format this build writes and reads.
 pub(crate) const FORMAT_VERSION: u32 = 1;

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use toystore_events::CatalogEvent;
-use toystore_store::{EventLog, Projection, ReadTables, Seq, StoreError, Table, WriteTables};
+use toystore_store::{
+    Check, EventLog, Projection, ReadTables, Seq, StoreError, Table, WriteTables,
+};
 
 /// The counting projection's table: product name → number of events about it.
 pub const COUNTS: Table<&'static str, u64> = Table::new("counts");
@@ -53,6 +55,36 @@ impl Projection<CatalogEvent> for Counts {
             .into_iter()
             .map(|(name, n)| format!("counts\t{name}\t{n}"))
             .collect())
+    }
+
+    /// Rebuilds the counts in memory (tests' logs are small) and compares them row by row.
+    fn check(
+        &self,
+        tables: &ReadTables,
+        events: &mut dyn Iterator<Item = Result<(Seq, CatalogEvent), StoreError>>,
+    ) -> Result<Check, StoreError> {
+        let mut check = Check::default();
+        let mut counts = BTreeMap::new();
+        for item in events {
+            let (seq, event) = match item {
+                Ok(pair) => pair,
+                Err(e) => {
+                    check.refused_by(e)?;
+                    break;
+                }
+            };
+            let name = event.product();
+            if name == POISON {
+                check.refuse(seq, format!("refusing event {seq} about {name}"));
+                break;
+            }
+            *counts.entry(name.to_string()).or_insert(0u64) += 1;
+        }
+        let stored = tables.open(COUNTS)?;
+        check.compare_sorted("counts", stored.rows()?, counts, |name, n| {
+            format!("counts\t{name}\t{n}")
+        })?;
+        Ok(check)
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use toystore_events::{OrderEvent, OrderNumber, ProductName, Quantity, RequestId, Seq};
 use toystore_store::raft::{Apply, LogStore, RaftStore, StateMachine};
-use toystore_store::{Batch, Projection, ReadTables, StoreError, Table, WriteTables};
+use toystore_store::{Batch, Check, Projection, ReadTables, StoreError, Table, WriteTables};
 
 /// A purchase proposed through Raft.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +115,54 @@ impl Projection<OrderEvent> for Orders {
             out.push(format!("request {} {}", k, v));
         }
         Ok(out)
+    }
+
+    /// Rebuilds both tables in memory (tests' logs are small) and compares them row by row.
+    fn check(
+        &self,
+        tables: &ReadTables,
+        events: &mut dyn Iterator<Item = Result<(Seq, OrderEvent), StoreError>>,
+    ) -> Result<Check, StoreError> {
+        let mut check = Check::default();
+        let mut orders = BTreeMap::new();
+        let mut requests = BTreeMap::new();
+        for item in events {
+            let (seq, event) = match item {
+                Ok(pair) => pair,
+                Err(e) => {
+                    check.refused_by(e)?;
+                    break;
+                }
+            };
+            let OrderEvent::OrderPlaced {
+                number,
+                request_id,
+                name,
+                quantity,
+            } = event;
+            if number.0.checked_add(1) != Some(seq.0) {
+                check.refuse(seq, format!("order {number} at seq {seq}"));
+                break;
+            }
+            if requests.insert(request_id.to_string(), number.0).is_some() {
+                check.refuse(seq, format!("request id {request_id} placed twice"));
+                break;
+            }
+            orders.insert(number.0, (name.to_string(), quantity.get()));
+        }
+        check.compare_sorted(
+            "orders",
+            tables.open(ORDERS)?.rows()?,
+            orders,
+            |k, (name, quantity)| format!("order {k} {name} {quantity}"),
+        )?;
+        check.compare_sorted(
+            "requests",
+            tables.open(REQUESTS)?.rows()?,
+            requests,
+            |k, v| format!("request {k} {v}"),
+        )?;
+        Ok(check)
     }
 }
 
