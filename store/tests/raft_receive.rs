@@ -4,8 +4,9 @@
 //!     nothing is left to discard;
 //! (b) not installed (Raft found it no newer): `discard_received` takes them back out, and
 //!     the log and projection are as before;
-//! (c) entries applied before an install take them back out first, so the entries' events
-//!     land at the right sequence numbers;
+//! (c) entries applied during a transfer set its received events aside first, so the
+//!     entries' events land at the right sequence numbers; the install (or the transfer's
+//!     next events, also when the entries come before its first) brings them back;
 //! (d) a snapshot built while they are in the log ends where the applied position does;
 //! (e) a transfer cut mid-way keeps what it wrote across a reopen, and the next transfer
 //!     resumes after it and installs.
@@ -15,7 +16,7 @@
 mod raft_support;
 
 use bytes::Bytes;
-use futures_util::stream;
+use futures_util::{stream, StreamExt};
 use openraft::storage::RaftStateMachine;
 use openraft::{Entry, RaftSnapshotBuilder, Snapshot};
 use raft_support::{dump, membership, open, purchase, raw_events, Purchases, Store, TestConfig};
@@ -128,12 +129,12 @@ async fn received_events_not_installed_are_taken_back_out() {
 }
 
 #[tokio::test]
-async fn entries_applied_before_an_install_take_the_received_events_out_first() {
+async fn entries_applied_before_an_install_set_the_received_events_aside_until_it() {
     let dir = tempfile::tempdir().unwrap();
     let leader = replica_with(&dir.path().join("leader.redb"), some_log(30)).await;
     let snap = snapshot_of(&leader).await;
     let follower = replica_with(&dir.path().join("follower.redb"), some_log(10)).await;
-    let _received = follower
+    let first = follower
         .receive_snapshot(&snap.meta, Seq(9), Seq(29), transfer(&leader, Seq(9), None))
         .await
         .unwrap();
@@ -149,6 +150,62 @@ async fn entries_applied_before_an_install_take_the_received_events_out_first() 
     assert_eq!(raw_events(&follower), raw_events(&expected));
     assert_eq!(dump(&follower), dump(&expected));
     assert_eq!(applied(&follower).await, applied(&expected).await);
+
+    // Raft then installs the snapshot after all: the events set aside come back.
+    follower
+        .state_machine(Purchases)
+        .install_snapshot(&snap.meta, Box::new(first.data.clone()))
+        .await
+        .unwrap();
+    assert_eq!(follower.discard_received(&first).await.unwrap(), None);
+    assert_eq!(raw_events(&follower), raw_events(&leader));
+    assert_eq!(dump(&follower), dump(&leader));
+    assert_eq!(applied(&follower).await, applied(&leader).await);
+}
+
+#[tokio::test]
+async fn entries_applied_before_any_event_arrives_leave_the_transfer_going() {
+    let dir = tempfile::tempdir().unwrap();
+    let leader = replica_with(&dir.path().join("leader.redb"), some_log(30)).await;
+    let snap = snapshot_of(&leader).await;
+    let follower = replica_with(&dir.path().join("follower.redb"), some_log(10)).await;
+    // The sender read the position (9), then the follower applies two committed entries of
+    // its own log before the first event arrives: the events sent overlap them.
+    // The stream's first poll comes after the transfer recorded its marker; it then waits
+    // for the go-ahead.
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let gate = stream::once(async move {
+        let _ = started_tx.send(());
+        let _ = go_rx.await;
+    })
+    .flat_map(|()| stream::empty());
+    let events = gate.chain(transfer(&leader, Seq(9), None));
+    let receiving = tokio::spawn({
+        let follower = follower.clone();
+        let meta = snap.meta.clone();
+        async move {
+            follower
+                .receive_snapshot(&meta, Seq(9), Seq(29), events)
+                .await
+        }
+    });
+    started_rx.await.unwrap();
+    follower
+        .state_machine(Purchases)
+        .apply(some_log(12).split_off(10))
+        .await
+        .unwrap();
+    go_tx.send(()).unwrap();
+    let received = receiving.await.unwrap().unwrap();
+    follower
+        .state_machine(Purchases)
+        .install_snapshot(&snap.meta, Box::new(received.data.clone()))
+        .await
+        .unwrap();
+    assert_eq!(raw_events(&follower), raw_events(&leader));
+    assert_eq!(dump(&follower), dump(&leader));
+    assert_eq!(applied(&follower).await, applied(&leader).await);
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@
 //! | `raft_state` | `"format"` → `u32` 1; `"vote"` → `Vote`; `"committed"` → `Option<LogId>`; `"purged"` → `LogId` | open, save_vote, save_committed, purge |
 //! | `raft_machine` | `"applied"` → `LogId`; `"membership"` → `StoredMembership`; `"receiving"` → a transfer's `base` while its events are in the log, not yet installed | apply, receive, install |
 //! | `raft_snapshot` | `"meta"` → `SnapshotMeta`; `"last_seq"` → its last event | build, install |
+//! | `raft_received_aside` | seq → stored bytes of a transfer's events set aside while entries were applied | apply, receive, install |
 //!
 //! Raft values are encoded as one format-version byte then postcard (`codec`), like events;
 //! decoding never panics and every failure names the value. The `events` table keeps its

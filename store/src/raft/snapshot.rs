@@ -15,20 +15,24 @@
 //! copied twice and nothing is staged beside the log.
 //!
 //! Until then the received events are not applied state: a snapshot built meanwhile ends at
-//! `base` ([`applied_last_seq`]); entries applied meanwhile (Raft chose to catch the replica
-//! up another way) first take them back out ([`discard_received`], as does a snapshot Raft
-//! did not install). A transfer cut by a crash or a dropped connection leaves them and the
+//! `base` ([`applied_last_seq`]); entries applied meanwhile (Raft catching the replica up
+//! another way, or committed entries of its own log applied at start-up) first move them
+//! into a table of their own and then move `base` past their own events; the transfer's
+//! next chunk, or its install, merges them back (equal events kept), so the transfer goes on
+//! and an install never misses them ([`set_aside_received`], [`rebase_received`]); a
+//! snapshot Raft did not install takes them back out ([`discard_received`]). A transfer cut by a crash or a dropped connection leaves them and the
 //! marker: the next transfer starts after the log's last event, so it resumes rather than
 //! starts over.
 
 use super::tables::{
-    self, APPLIED, MACHINE, MEMBERSHIP, RECEIVING, SNAPSHOT, SNAPSHOT_LAST_SEQ, SNAPSHOT_META,
+    self, APPLIED, ASIDE, MACHINE, MEMBERSHIP, RECEIVING, SNAPSHOT, SNAPSHOT_LAST_SEQ,
+    SNAPSHOT_META,
 };
 use super::RaftTypes;
 use crate::writer::EVENTS;
 use crate::{Batch, StoreError};
 use openraft::{LogId, RaftTypeConfig, SnapshotMeta, StoredMembership};
-use redb::ReadableTable;
+use redb::{ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 use toystore_events::{LogEvent, Seq};
@@ -64,6 +68,9 @@ pub(crate) fn snapshot_id<C: RaftTypes>(last_applied: &Option<LogId<C::NodeId>>)
         .unwrap_or_default();
     format!("{at}-{nanos}")
 }
+
+/// Set-aside events merged back per read of the [`ASIDE`] table (bounds the memory).
+const RESTORE_CHUNK: usize = 16_384;
 
 /// A snapshot transfer whose events are being written into the log: recorded with the first
 /// of them, removed when a snapshot is installed or the received events are discarded.
@@ -134,18 +141,33 @@ pub(crate) fn begin_receive<E: LogEvent>(
     Ok(())
 }
 
-/// Writes received events into the log: one the log already holds byte for byte is kept; a
-/// local event that differs is truncated with everything after it; the rest are appended.
-/// Fails if no transfer is being received (an apply of entries discarded it meanwhile).
+/// Writes received events into the log (after merging back any set aside, [`set_aside_received`]):
+/// one the log already holds byte for byte is kept; a local event that differs is truncated
+/// with everything after it; the rest are appended. Fails if no transfer is being received.
 pub(crate) fn receive_chunk<E: LogEvent>(
     batch: &mut Batch<'_, E>,
     events: &[(Seq, bytes::Bytes)],
 ) -> Result<(), StoreError> {
     let Some(mut marker) = receiving(&batch.tx().open_table(MACHINE)?)? else {
         return Err(StoreError::Snapshot(
-            "the transfer was cancelled: entries were applied meanwhile".into(),
+            "no transfer is being received here (it was installed or discarded)".into(),
         ));
     };
+    restore_aside(batch, &mut marker)?;
+    let events: Vec<(Seq, &[u8])> = events
+        .iter()
+        .map(|(seq, bytes)| (*seq, bytes.as_ref()))
+        .collect();
+    merge(batch, &mut marker, &events)
+}
+
+/// Merges consecutive `events` into the log: equal ones kept, the first that differs
+/// truncates the log before it, the rest appended.
+fn merge<E: LogEvent>(
+    batch: &mut Batch<'_, E>,
+    marker: &mut Receiving,
+    events: &[(Seq, &[u8])],
+) -> Result<(), StoreError> {
     let mut rest = events;
     while let Some(((seq, bytes), tail)) = rest.split_first() {
         if *seq > batch.last_seq() {
@@ -156,17 +178,51 @@ pub(crate) fn receive_chunk<E: LogEvent>(
             if Seq(seq.0 - 1) < marker.base {
                 marker.truncated = true;
                 let mut machine = batch.tx().open_table(MACHINE)?;
-                tables::put(&mut machine, RECEIVING, &marker)?;
+                tables::put(&mut machine, RECEIVING, marker)?;
             }
             break;
         }
         rest = tail;
     }
-    let rest: Vec<(Seq, &[u8])> = rest
-        .iter()
-        .map(|(seq, bytes)| (*seq, bytes.as_ref()))
-        .collect();
-    batch.append_all_at(&rest)
+    batch.append_all_at(rest)
+}
+
+/// Merges the events set aside back into the log, [`RESTORE_CHUNK`] at a time, and empties
+/// the table that held them.
+fn restore_aside<E: LogEvent>(
+    batch: &mut Batch<'_, E>,
+    marker: &mut Receiving,
+) -> Result<(), StoreError> {
+    let mut from = 0;
+    loop {
+        let chunk: Vec<(Seq, Vec<u8>)> = batch
+            .tx()
+            .open_table(ASIDE)?
+            .range(from..)?
+            .take(RESTORE_CHUNK)
+            .map(|r| r.map(|(k, v)| (Seq(k.value()), v.value().to_vec())))
+            .collect::<Result<_, _>>()?;
+        let Some((last, _)) = chunk.last() else {
+            break;
+        };
+        from = last.0 + 1;
+        let events: Vec<(Seq, &[u8])> = chunk
+            .iter()
+            .map(|(seq, bytes)| (*seq, bytes.as_slice()))
+            .collect();
+        merge(batch, marker, &events)?;
+    }
+    clear_aside(batch)
+}
+
+/// Empties the table of events set aside.
+fn clear_aside<E: LogEvent>(batch: &mut Batch<'_, E>) -> Result<(), StoreError> {
+    let tx = batch.tx();
+    if tx.open_table(ASIDE)?.is_empty()? {
+        return Ok(());
+    }
+    tx.delete_table(ASIDE)?;
+    Ok(())
 }
 
 /// Whether the log holds exactly `bytes` at `seq`.
@@ -190,6 +246,10 @@ pub(crate) fn install<C: RaftTypes, E: LogEvent>(
     meta: &SnapshotMeta<C::NodeId, C::Node>,
     last_seq: Seq,
 ) -> Result<(), StoreError> {
+    let marker = receiving(&batch.tx().open_table(MACHINE)?)?;
+    if let Some(mut marker) = marker {
+        restore_aside(batch, &mut marker)?;
+    }
     if batch.last_seq() > last_seq {
         batch.truncate_after(last_seq)?;
     }
@@ -215,24 +275,73 @@ pub(crate) fn install<C: RaftTypes, E: LogEvent>(
 }
 
 /// Takes the received events back out of the log (their snapshot was not installed), back
-/// to the marker's base, and removes the marker. Returns how many events went; `None` if no
-/// transfer was being received (it was installed).
+/// to the marker's base, with any set aside, and removes the marker. Returns how many events
+/// went from the log; `None` if no transfer was being received (it was installed).
 pub(crate) fn discard_received<E: LogEvent>(
     batch: &mut Batch<'_, E>,
 ) -> Result<Option<u64>, StoreError> {
-    let Some(marker) = receiving(&batch.tx().open_table(MACHINE)?)? else {
+    let Some(marker) = undoable(batch)? else {
         return Ok(None);
     };
-    if marker.truncated {
+    clear_aside(batch)?;
+    let removed = truncate_to(batch, marker.base)?;
+    batch.tx().open_table(MACHINE)?.remove(RECEIVING)?;
+    Ok(Some(removed))
+}
+
+/// Entries are about to be applied while a transfer is being received: moves its received
+/// events out of the log into the [`ASIDE`] table, so the entries' own events land at their
+/// seqs; [`rebase_received`] then moves the base past them, and the transfer's next chunk
+/// (or its install) merges the set-aside events back (the entries' events are the same
+/// committed events, kept). Returns how many events were set aside; `None` without a
+/// transfer.
+pub(crate) fn set_aside_received<E: LogEvent>(
+    batch: &mut Batch<'_, E>,
+) -> Result<Option<u64>, StoreError> {
+    let Some(marker) = undoable(batch)? else {
+        return Ok(None);
+    };
+    if batch.last_seq() > marker.base {
+        let tx = batch.tx();
+        let events = tx.open_table(EVENTS)?;
+        let mut aside = tx.open_table(ASIDE)?;
+        for row in events.range(marker.base.0 + 1..)? {
+            let (seq, bytes) = row?;
+            aside.insert(seq.value(), bytes.value())?;
+        }
+    }
+    truncate_to(batch, marker.base).map(Some)
+}
+
+/// Moves the marker's base to the log's last event (entries were applied on top of it).
+pub(crate) fn rebase_received<E: LogEvent>(batch: &mut Batch<'_, E>) -> Result<(), StoreError> {
+    let mut machine = batch.tx().open_table(MACHINE)?;
+    if let Some(mut marker) = receiving(&machine)? {
+        marker.base = batch.last_seq();
+        tables::put(&mut machine, RECEIVING, &marker)?;
+    }
+    Ok(())
+}
+
+/// The transfer being received, if its events can still be taken out of the log.
+fn undoable<E: LogEvent>(batch: &mut Batch<'_, E>) -> Result<Option<Receiving>, StoreError> {
+    let marker = receiving(&batch.tx().open_table(MACHINE)?)?;
+    if marker.is_some_and(|m| m.truncated) {
         return Err(StoreError::Snapshot(
             "the received events replaced diverged local ones and cannot be taken back; \
              the replica needs a snapshot installed (or its file rebuilt from its peers)"
                 .into(),
         ));
     }
-    let removed = batch.truncate_after(marker.base)?;
-    batch.tx().open_table(MACHINE)?.remove(RECEIVING)?;
-    Ok(Some(removed))
+    Ok(marker)
+}
+
+/// Truncates the log after `base` if it goes beyond; how many events went.
+fn truncate_to<E: LogEvent>(batch: &mut Batch<'_, E>, base: Seq) -> Result<u64, StoreError> {
+    if batch.last_seq() <= base {
+        return Ok(0);
+    }
+    batch.truncate_after(base)
 }
 
 /// A snapshot's metadata and its last sequence number.

@@ -11,8 +11,9 @@
 //! - `install_snapshot` makes the snapshot's position the state machine's and the snapshot
 //!   current, in one small transaction: a transfer already wrote its events into the log
 //!   ([`super::snapshot`]); a snapshot whose events are in another file (in-process, e.g.
-//!   openraft's storage suite) has them received from it first. `apply` takes the events of
-//!   a transfer that was not installed back out before applying entries.
+//!   openraft's storage suite) has them received from it first. `apply` sets the events of
+//!   a transfer being received aside before applying entries, and the transfer goes on
+//!   after them.
 //! - `get_current_snapshot` reads the stored position, so it survives a restart; its data
 //!   reads the events from this file.
 
@@ -57,10 +58,11 @@ fn apply_entries<C: RaftTypes, E: LogEvent, A: Apply<C, E>>(
     batch: &mut Batch<'_, E>,
     entries: &[Entry<C>],
 ) -> Result<Vec<C::R>, StoreError> {
-    if let Some(removed) = snapshot::discard_received(batch)? {
+    let receiving = snapshot::set_aside_received(batch)?;
+    if let Some(removed @ 1..) = receiving {
         tracing::info!(
             removed,
-            "entries applied during a snapshot transfer: its received events were taken back out"
+            "entries applied during a snapshot transfer: its received events were set aside"
         );
     }
     let mut replies = Vec::with_capacity(entries.len());
@@ -78,6 +80,9 @@ fn apply_entries<C: RaftTypes, E: LogEvent, A: Apply<C, E>>(
         replies.push(applier.reply_without_data());
     }
     replies.extend(apply_normal(applier, batch, &mut normal)?);
+    if receiving.is_some() {
+        snapshot::rebase_received(batch)?;
+    }
     let mut machine = batch.tx().open_table(MACHINE)?;
     if let Some(last) = entries.last() {
         tables::put(&mut machine, APPLIED, &last.log_id)?;

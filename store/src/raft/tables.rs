@@ -9,7 +9,8 @@
 //! - [`SNAPSHOT`] (the current snapshot, by reference): [`SNAPSHOT_META`],
 //!   [`SNAPSHOT_LAST_SEQ`] ([`SNAPSHOT_DATA`] is the blob earlier builds stored; it is removed
 //!   on open);
-//! - [`STAGED`]: where earlier builds staged a transfer's events; deleted on open.
+//! - [`STAGED`]: where earlier builds staged a transfer's events; deleted on open;
+//! - [`ASIDE`]: a transfer's received events set aside while entries were applied.
 //!
 //! Every value is encoded with [`super::codec`]; a missing key reads as `None`.
 
@@ -34,6 +35,12 @@ pub(crate) const SNAPSHOT: TableDefinition<'static, &'static str, &'static [u8]>
 /// Where earlier builds staged a transfer's events (seq → stored bytes); deleted on open.
 pub(crate) const STAGED: TableDefinition<'static, u64, &'static [u8]> =
     TableDefinition::new("raft_snapshot_incoming");
+
+/// Events a transfer had received that entries applied meanwhile set aside (seq → stored
+/// bytes), until the transfer writes on or is installed (they are merged back then) or is
+/// discarded ([`super::snapshot`]).
+pub(crate) const ASIDE: TableDefinition<'static, u64, &'static [u8]> =
+    TableDefinition::new("raft_received_aside");
 
 /// `STATE`: the Raft storage format of this file ([`FORMAT_VERSION`]), written when the
 /// tables are created.
