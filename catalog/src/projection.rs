@@ -181,19 +181,9 @@ fn check_catalog(
     let mut check = Check::default();
     let mut stock = BTreeMap::new();
     let mut rebuilt = Digest::default();
-    for item in events {
-        let (seq, event) = match item {
-            Ok(pair) => pair,
-            Err(e) => {
-                check.refused_by(e)?;
-                break;
-            }
-        };
-        if let Err(why) = replay(&mut stock, &mut rebuilt, seq, &event) {
-            check.refuse(seq, why);
-            break;
-        }
-    }
+    check.replay(events, |seq, event| {
+        replay(&mut stock, &mut rebuilt, seq, &event)
+    })?;
     let stored_stock = tables.open(STOCK)?;
     let purchases = tables.open(PURCHASES)?;
     if check.refused.is_some() {

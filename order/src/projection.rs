@@ -288,22 +288,9 @@ fn check_index(
 ) -> Result<Check, StoreError> {
     let mut check = Check::default();
     let mut rebuilt = Digest::default();
-    for item in events {
-        let (seq, event) = match item {
-            Ok(pair) => pair,
-            Err(e) => {
-                check.refused_by(e)?;
-                break;
-            }
-        };
-        match expected_key(seq, &event) {
-            Ok(key) => rebuilt.add(key),
-            Err(why) => {
-                check.refuse(seq, why);
-                break;
-            }
-        }
-    }
+    check.replay(events, |seq, event| {
+        expected_key(seq, &event).map(|key| rebuilt.add(key))
+    })?;
     let index = tables.open(REQUEST_INDEX)?;
     if check.refused.is_some() {
         let table = TableCheck::unchecked(INDEX, index.len()?, rebuilt.count());

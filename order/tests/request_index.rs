@@ -164,3 +164,40 @@ fn a_file_of_the_first_layout_is_rebuilt_into_the_index_when_opened() {
     assert_eq!(dump.len(), 20);
     assert!(dump[0].starts_with("request hash "), "{}", dump[0]);
 }
+
+/// Two request ids whose index keys share their hash prefix (a real collision, found by
+/// trying ids until two meet).
+fn colliding_ids() -> (String, String) {
+    let mut seen = std::collections::HashMap::new();
+    for i in 0u64.. {
+        let id = format!("id-{i}");
+        if let Some(other) = seen.insert(prefix(&id), id.clone()) {
+            return (other, id);
+        }
+    }
+    unreachable!("the ids run out before a collision")
+}
+
+#[test]
+fn colliding_request_ids_are_told_apart_through_an_upgrade_and_a_truncation() {
+    let (first, second) = colliding_ids();
+    assert_eq!(prefix(&first), prefix(&second));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("o.redb");
+    {
+        let log: EventLog<OrderEvent> = EventLog::open(&path, NoProjection).unwrap();
+        log.append_blocking(vec![order(0, &first), order(1, "other"), order(2, &second)])
+            .unwrap();
+        log.close();
+    }
+    // The rebuild for version 2 reads the first id's event while indexing the second.
+    let log = EventLog::open_existing(&path, OrderProjection).unwrap();
+    assert_eq!(found(&log, &first), Some(0));
+    assert_eq!(found(&log, &second), Some(2));
+    log.execute_blocking(|batch| batch.truncate_after(Seq(2)))
+        .unwrap();
+    assert_eq!(found(&log, &first), Some(0));
+    assert_eq!(found(&log, &second), None);
+    let err = log.append_blocking(vec![order(2, &first)]).unwrap_err();
+    assert!(matches!(err, StoreError::Projection { .. }), "{err}");
+}

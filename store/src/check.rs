@@ -153,6 +153,31 @@ impl Check {
         Ok(())
     }
 
+    /// Runs `replay` on each event in order, stopping at the first that cannot be read
+    /// ([`Check::refused_by`]) or that `replay` refuses (its reason becomes the refusal,
+    /// [`Check::refuse`]). An error reading the file is returned.
+    pub fn replay<E, Why: std::fmt::Display>(
+        &mut self,
+        events: &mut dyn Iterator<Item = Result<(Seq, E), StoreError>>,
+        mut replay: impl FnMut(Seq, E) -> Result<(), Why>,
+    ) -> Result<(), StoreError> {
+        for item in events {
+            match item {
+                Ok((seq, event)) => {
+                    if let Err(why) = replay(seq, event) {
+                        self.refuse(seq, why);
+                        break;
+                    }
+                }
+                Err(e) => {
+                    self.refused_by(e)?;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Lists a differing row, unless [`SHOWN`] are listed already; returns whether it was
     /// listed. (Counting it is the caller's business, in its [`TableCheck`].)
     pub fn differ(&mut self, difference: Difference) -> bool {

@@ -39,6 +39,9 @@ use toystore_events::{codec, LogEvent, Seq};
 pub(crate) const EVENTS: TableDefinition<'static, u64, &'static [u8]> =
     TableDefinition::new("events");
 
+/// Events read per step of a projection rebuild (bounds its memory).
+const REBUILD_CHUNK: usize = 16_384;
+
 /// The most requests one transaction takes; more wait for the next one.
 pub const MAX_BATCH: usize = 4096;
 
@@ -156,78 +159,56 @@ impl<E: LogEvent> Batch<'_, E> {
     /// If this fails, the request fails too (and with it the batch), even if the closure
     /// carries on: an event is never committed without its effect, or vice versa.
     pub fn append(&mut self, event: &E) -> Result<Seq, StoreError> {
-        let bytes = codec::encode(event);
-        self.write(self.last.next(), &bytes, event)
-    }
-
-    /// Appends an event that must land at exactly `seq` (a follower copying its leader's
-    /// log). `payload` is stored as given, after checking that it decodes as an `E`, so
-    /// replicas hold byte-identical logs.
-    pub fn append_at(&mut self, seq: Seq, payload: &[u8]) -> Result<E, StoreError> {
-        let expected = self.last.next();
-        if seq != expected {
-            return Err(StoreError::OutOfOrder { expected, got: seq });
-        }
-        let event: E =
-            codec::decode(payload).map_err(|source| StoreError::Decode { seq, source })?;
-        self.write(seq, payload, &event)?;
-        Ok(event)
-    }
-
-    /// Appends events that must land at exactly the next sequence numbers, in order (a
-    /// replica receiving a snapshot's events): like [`Batch::append_at`] for each, with the
-    /// events table and the projection's tables opened once for all of them
-    /// ([`Projection::apply_all`]).
-    pub fn append_all_at(&mut self, events: &[(Seq, &[u8])]) -> Result<(), StoreError> {
-        let appended = self.append_all_unchecked(events);
-        if let Err(e) = &appended {
-            self.failed = Some(e.to_string());
-        }
-        appended
-    }
-
-    fn append_all_unchecked(&mut self, events: &[(Seq, &[u8])]) -> Result<(), StoreError> {
-        let mut expected = self.last.next();
-        let mut decoded = Vec::with_capacity(events.len());
-        for (seq, payload) in events {
-            if *seq != expected {
-                return Err(StoreError::OutOfOrder {
-                    expected,
-                    got: *seq,
-                });
-            }
-            let event: E = codec::decode(payload)
-                .map_err(|source| StoreError::Decode { seq: *seq, source })?;
-            decoded.push(event);
-            expected = expected.next();
-        }
-        let written: Vec<(Seq, &E)> = events.iter().map(|(seq, _)| *seq).zip(&decoded).collect();
-        self.write_all(events, &written)
+        self.append_all(std::slice::from_ref(event))
     }
 
     /// Appends `events` at the next sequence numbers and applies them to the projection, as
     /// [`Batch::append`] of each does, with the events table and the projection's tables
-    /// opened once for all of them. Returns the last one's sequence number.
+    /// opened once for all of them ([`Projection::apply_all`]). Returns the last one's
+    /// sequence number.
     pub fn append_all(&mut self, events: &[E]) -> Result<Seq, StoreError> {
         let encoded: Vec<Vec<u8>> = events.iter().map(codec::encode).collect();
-        let mut seq = self.last;
-        let mut raw = Vec::with_capacity(events.len());
-        let mut written = Vec::with_capacity(events.len());
-        for (bytes, event) in encoded.iter().zip(events) {
-            seq = seq.next();
-            raw.push((seq, bytes.as_slice()));
-            written.push((seq, event));
-        }
-        let appended = self.write_all(&raw, &written);
-        if let Err(e) = &appended {
-            self.failed = Some(e.to_string());
-        }
-        appended.map(|()| self.last)
+        let raw: Vec<(Seq, &[u8])> = (self.last.0 + 1..)
+            .map(Seq)
+            .zip(encoded.iter().map(Vec::as_slice))
+            .collect();
+        self.write(&raw, events)?;
+        Ok(self.last)
     }
 
-    /// Writes `raw` events (consecutive, following the last) and applies their decoded
-    /// `events` to the projection.
-    fn write_all(&mut self, raw: &[(Seq, &[u8])], events: &[(Seq, &E)]) -> Result<(), StoreError> {
+    /// Appends an event that must land at exactly `seq` (a follower copying its leader's
+    /// log). `payload` is stored as given, after checking that it decodes as an `E`, so
+    /// replicas hold byte-identical logs. A wrong `seq` or a payload that does not decode
+    /// writes nothing, so it does not fail the batch.
+    pub fn append_at(&mut self, seq: Seq, payload: &[u8]) -> Result<E, StoreError> {
+        let event = decode_at(self.last.next(), seq, payload)?;
+        self.write(&[(seq, payload)], std::slice::from_ref(&event))?;
+        Ok(event)
+    }
+
+    /// Appends events that must land at exactly the next sequence numbers, in order (a
+    /// replica receiving a snapshot's events), as [`Batch::append_at`] of each does, with the
+    /// tables opened once for all of them.
+    pub fn append_all_at(&mut self, events: &[(Seq, &[u8])]) -> Result<(), StoreError> {
+        let decoded = (self.last.0 + 1..)
+            .map(Seq)
+            .zip(events)
+            .map(|(expected, (seq, payload))| decode_at(expected, *seq, payload))
+            .collect::<Result<Vec<E>, _>>()?;
+        self.write(events, &decoded)
+    }
+
+    /// Writes `raw` events (consecutive, following the last) and applies `events`, their
+    /// decoded forms, to the projection. A failure here fails the batch.
+    fn write(&mut self, raw: &[(Seq, &[u8])], events: &[E]) -> Result<(), StoreError> {
+        let written = self.write_unchecked(raw, events);
+        if let Err(e) = &written {
+            self.failed = Some(e.to_string());
+        }
+        written
+    }
+
+    fn write_unchecked(&mut self, raw: &[(Seq, &[u8])], events: &[E]) -> Result<(), StoreError> {
         let Some((last, _)) = raw.last() else {
             return Ok(());
         };
@@ -239,8 +220,9 @@ impl<E: LogEvent> Batch<'_, E> {
                 table.insert(seq.0, *payload)?;
             }
         }
+        let applied: Vec<(Seq, &E)> = raw.iter().map(|(seq, _)| *seq).zip(events).collect();
         self.projection
-            .apply_all(&WriteTables::new(self.tx), events)?;
+            .apply_all(&WriteTables::new(self.tx), &applied)?;
         self.last = last;
         Ok(())
     }
@@ -289,29 +271,18 @@ impl<E: LogEvent> Batch<'_, E> {
         self.last = seq.min(self.last);
         Ok(doomed.len() as u64)
     }
-
-    fn write(&mut self, seq: Seq, bytes: &[u8], event: &E) -> Result<Seq, StoreError> {
-        let written = self.write_unchecked(seq, bytes, event);
-        if let Err(e) = &written {
-            self.failed = Some(e.to_string());
-        }
-        written
-    }
-
-    fn write_unchecked(&mut self, seq: Seq, bytes: &[u8], event: &E) -> Result<Seq, StoreError> {
-        self.touched.set(true);
-        {
-            let mut table = self.tx.open_table(EVENTS)?;
-            table.insert(seq.0, bytes)?;
-        }
-        self.projection
-            .apply(&WriteTables::new(self.tx), seq, event)?;
-        self.last = seq;
-        Ok(seq)
-    }
 }
 
-/// Clears the projection and applies every event of the log to it again.
+/// The event `payload` holds, if `seq` is the `expected` one and it decodes.
+fn decode_at<E: LogEvent>(expected: Seq, seq: Seq, payload: &[u8]) -> Result<E, StoreError> {
+    if seq != expected {
+        return Err(StoreError::OutOfOrder { expected, got: seq });
+    }
+    codec::decode(payload).map_err(|source| StoreError::Decode { seq, source })
+}
+
+/// Clears the projection and applies every event of the log to it again, [`REBUILD_CHUNK`]
+/// at a time (the events table is not held open while the projection reads it).
 pub(crate) fn rebuild<E: LogEvent>(
     tx: &WriteTransaction,
     projection: &dyn Projection<E>,
@@ -319,15 +290,27 @@ pub(crate) fn rebuild<E: LogEvent>(
     let tables = WriteTables::new(tx);
     projection.clear(&tables)?;
     projection.init(&tables)?;
-    let events = tx.open_table(EVENTS)?;
-    for row in events.iter()? {
-        let (key, bytes) = row?;
-        let at = Seq(key.value());
-        let event: E = codec::decode(bytes.value())
-            .map_err(|source| StoreError::Decode { seq: at, source })?;
-        projection.apply(&tables, at, &event)?;
+    let mut after = 0;
+    loop {
+        let chunk: Vec<(Seq, E)> = tx
+            .open_table(EVENTS)?
+            .range(after + 1..)?
+            .take(REBUILD_CHUNK)
+            .map(|row| {
+                let (key, bytes) = row?;
+                let seq = Seq(key.value());
+                let event = codec::decode(bytes.value())
+                    .map_err(|source| StoreError::Decode { seq, source })?;
+                Ok((seq, event))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let Some((last, _)) = chunk.last() else {
+            return Ok(());
+        };
+        after = last.0;
+        let events: Vec<(Seq, &E)> = chunk.iter().map(|(seq, event)| (*seq, event)).collect();
+        projection.apply_all(&tables, &events)?;
     }
-    Ok(())
 }
 
 /// One request: runs inside the transaction, then learns whether the commit succeeded.

@@ -65,21 +65,14 @@ impl Projection<CatalogEvent> for Counts {
     ) -> Result<Check, StoreError> {
         let mut check = Check::default();
         let mut counts = BTreeMap::new();
-        for item in events {
-            let (seq, event) = match item {
-                Ok(pair) => pair,
-                Err(e) => {
-                    check.refused_by(e)?;
-                    break;
-                }
-            };
+        check.replay(events, |seq, event| {
             let name = event.product();
             if name == POISON {
-                check.refuse(seq, format!("refusing event {seq} about {name}"));
-                break;
+                return Err(format!("refusing event {seq} about {name}"));
             }
             *counts.entry(name.to_string()).or_insert(0u64) += 1;
-        }
+            Ok(())
+        })?;
         let stored = tables.open(COUNTS)?;
         check.compare_sorted("counts", stored.rows()?, counts, |name, n| {
             format!("counts\t{name}\t{n}")

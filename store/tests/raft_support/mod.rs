@@ -126,14 +126,7 @@ impl Projection<OrderEvent> for Orders {
         let mut check = Check::default();
         let mut orders = BTreeMap::new();
         let mut requests = BTreeMap::new();
-        for item in events {
-            let (seq, event) = match item {
-                Ok(pair) => pair,
-                Err(e) => {
-                    check.refused_by(e)?;
-                    break;
-                }
-            };
+        check.replay(events, |seq, event| {
             let OrderEvent::OrderPlaced {
                 number,
                 request_id,
@@ -141,15 +134,14 @@ impl Projection<OrderEvent> for Orders {
                 quantity,
             } = event;
             if number.0.checked_add(1) != Some(seq.0) {
-                check.refuse(seq, format!("order {number} at seq {seq}"));
-                break;
+                return Err(format!("order {number} at seq {seq}"));
             }
             if requests.insert(request_id.to_string(), number.0).is_some() {
-                check.refuse(seq, format!("request id {request_id} placed twice"));
-                break;
+                return Err(format!("request id {request_id} placed twice"));
             }
             orders.insert(number.0, (name.to_string(), quantity.get()));
-        }
+            Ok(())
+        })?;
         check.compare_sorted(
             "orders",
             tables.open(ORDERS)?.rows()?,
