@@ -43,9 +43,10 @@ impl Apply<OrderRaft, OrderEvent> for Orders {
         batch: &mut Batch<'_, OrderEvent>,
         entries: &[(&LogId<u64>, &Proposal)],
     ) -> Result<Vec<Outcomes>, StoreError> {
-        let mut next = batch.last_seq().0;
-        let mut placed: HashMap<&str, Known> = HashMap::new();
-        let mut events = Vec::new();
+        let first = batch.last_seq().0;
+        // The new orders, and each one's request id → its place among them.
+        let mut events: Vec<OrderEvent> = Vec::new();
+        let mut placed: HashMap<&str, usize> = HashMap::new();
         let mut replies = Vec::with_capacity(entries.len());
         {
             let tables = batch.tables();
@@ -55,40 +56,29 @@ impl Apply<OrderRaft, OrderEvent> for Orders {
                 for purchase in &proposal.purchases {
                     let id = purchase.request_id.as_str();
                     let known = match placed.get(id) {
-                        Some(known) => Some(known.clone()),
+                        Some(&i) => Some(known(OrderNumber(first + i as u64), &events[i])),
                         None => {
                             let (from, to) = candidates_range(id);
-                            find(id, index.range(from, to)?, |seq| tables.event(seq))?.map(
-                                |(number, OrderEvent::OrderPlaced { name, quantity, .. })| Known {
-                                    number,
-                                    order: Some((name.as_str().to_owned(), quantity.get())),
-                                },
-                            )
+                            find(id, index.range(from, to)?, |seq| tables.event(seq))?
+                                .map(|(number, event)| known(number, &event))
                         }
                     };
-                    match decide(known, purchase, OrderNumber(next)) {
-                        Decision::Answer(outcome) => outcomes.push(outcome),
-                        Decision::Append { number } => {
-                            placed.insert(
-                                id,
-                                Known {
-                                    number,
-                                    order: Some((
-                                        purchase.product.as_str().to_owned(),
-                                        purchase.quantity.get(),
-                                    )),
-                                },
-                            );
-                            events.push(OrderEvent::OrderPlaced {
-                                number,
-                                request_id: purchase.request_id.clone(),
-                                name: purchase.product.clone(),
-                                quantity: purchase.quantity,
-                            });
-                            next += 1;
-                            outcomes.push(Outcome::Placed { number, new: true });
-                        }
-                    }
+                    let number =
+                        match decide(known, purchase, OrderNumber(first + events.len() as u64)) {
+                            Decision::Answer(outcome) => {
+                                outcomes.push(outcome);
+                                continue;
+                            }
+                            Decision::Append { number } => number,
+                        };
+                    placed.insert(id, events.len());
+                    events.push(OrderEvent::OrderPlaced {
+                        number,
+                        request_id: purchase.request_id.clone(),
+                        name: purchase.product.clone(),
+                        quantity: purchase.quantity,
+                    });
+                    outcomes.push(Outcome::Placed { number, new: true });
                 }
                 replies.push(Outcomes(outcomes));
             }
@@ -99,6 +89,15 @@ impl Apply<OrderRaft, OrderEvent> for Orders {
 
     fn reply_without_data(&self) -> Outcomes {
         Outcomes::default()
+    }
+}
+
+/// What order `number`, placed as `event`, tells a purchase under its request id.
+fn known(number: OrderNumber, event: &OrderEvent) -> Known {
+    let OrderEvent::OrderPlaced { name, quantity, .. } = event;
+    Known {
+        number,
+        order: Some((name.as_str().to_owned(), quantity.get())),
     }
 }
 

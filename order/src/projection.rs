@@ -32,8 +32,10 @@ const NUMBER_MASK: u64 = MAX_ORDERS - 1;
 /// SipHash key: fixed, so every replica and every rebuild computes the same index.
 const SIP_KEY: (u64, u64) = (0x746f_7973_746f_7265, 0x7265_7175_6573_7473);
 
+/// The index's name (in errors and checks).
+const INDEX: &str = "request_index";
 /// Request-id hash prefix | order number, no value.
-pub const REQUEST_INDEX: Table<u64, ()> = Table::new("request_index");
+pub const REQUEST_INDEX: Table<u64, ()> = Table::new(INDEX);
 /// Version 1: number → (name, quantity). Deleted when a file is upgraded.
 pub const LEGACY_ORDERS: Table<u64, (&'static str, u32)> = Table::new("orders");
 /// Version 1: request id → order number. Deleted when a file is upgraded.
@@ -50,7 +52,7 @@ pub fn prefix(request_id: &str) -> u64 {
 pub fn index_key(request_id: &str, number: OrderNumber) -> Result<u64, StoreError> {
     if number.0 >= MAX_ORDERS {
         return Err(StoreError::Projection {
-            table: "request_index",
+            table: INDEX,
             message: format!("order {number}: a log holds at most {MAX_ORDERS} orders"),
         });
     }
@@ -68,7 +70,7 @@ pub fn find(
         let number = OrderNumber(row?.0 & NUMBER_MASK);
         let Some(found) = event(Seq(number.0 + 1))? else {
             return Err(StoreError::Projection {
-                table: "request_index",
+                table: INDEX,
                 message: format!("the index names order {number}, which the log lacks"),
             });
         };
@@ -118,28 +120,18 @@ fn index(
     seq: Seq,
     event: &OrderEvent,
 ) -> Result<(), StoreError> {
+    let key = expected_key(seq, event)?;
     let OrderEvent::OrderPlaced {
         number, request_id, ..
     } = event;
-    if number.0.checked_add(1) != Some(seq.0) {
-        return Err(StoreError::Projection {
-            table: "request_index",
-            message: format!("order {number} at seq {seq}: numbers must be seq - 1"),
-        });
-    }
     let (from, to) = candidates_range(request_id.as_str());
     let earlier = find(request_id.as_str(), table.range(from, to)?, |at| {
         tables.event(at)
     })?;
     if let Some((earlier, _)) = earlier {
-        return Err(StoreError::Projection {
-            table: "request_index",
-            message: format!(
-                "request id {request_id} placed twice (order {earlier} and seq {seq})"
-            ),
-        });
+        return Err(placed_twice(request_id, earlier.0, number.0).1);
     }
-    table.insert(index_key(request_id.as_str(), *number)?, ())?;
+    table.insert(key, ())?;
     Ok(())
 }
 
@@ -230,8 +222,6 @@ impl Projection<OrderEvent> for OrderProjection {
 // prefix (a few thousand pairs at 1M orders; each costs two event reads). Different digests:
 // `locate` searches both ways with point lookups.
 
-/// `request_index` as a [`Check`] names it.
-const INDEX: &str = "request_index";
 /// Keys of one hash prefix whose request ids `check` keeps to compare with the next ones
 /// (more than a handful is a damaged index; later keys are compared with these only).
 const GROUP_MAX: usize = 64;

@@ -36,7 +36,7 @@ mod writer;
 pub use check::Check;
 pub use error::StoreError;
 pub use follow::follow;
-pub use log::{EventIter, EventLog};
+pub use log::EventLog;
 pub use projection::{NoProjection, Projection};
 pub use table::{
     Column, EventReader, Events, KeyColumn, RawIter, ReadTables, Rows, Table, TableMut, TableRef,

@@ -1,18 +1,17 @@
 //! [`EventLog`]: open a log file, append through the writer thread, read it back.
 
-use crate::table::{RawIter, ReadTables, WriteTables};
+use crate::table::{Events, RawIter, ReadTables, WriteTables};
 use crate::writer::{CommitCounts, Commits, Job, Request, Writer, EVENTS};
 use crate::{Batch, Projection, StoreError};
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     TableDefinition,
 };
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use tokio::sync::watch;
-use toystore_events::{codec, LogEvent, Seq};
+use toystore_events::{LogEvent, Seq};
 
 /// redb's page cache per open log. redb's default (1 GiB) keeps every page a process has
 /// read or written, so a replica's memory grew with its log (1.1 GB after catching up 1M
@@ -225,11 +224,8 @@ impl<E: LogEvent> EventLog<E> {
     }
 
     /// Every event after `after`, decoded, in order, from a snapshot taken now.
-    pub fn read_after(&self, after: Seq) -> Result<EventIter<E>, StoreError> {
-        Ok(EventIter {
-            raw: self.read_raw_after(after)?,
-            _event: PhantomData,
-        })
+    pub fn read_after(&self, after: Seq) -> Result<Events<E>, StoreError> {
+        self.read()?.events_after(after)
     }
 
     /// Every event after `after` as stored bytes, from a snapshot taken now.
@@ -311,24 +307,37 @@ fn upgrade_projection<E: LogEvent>(
     tx: &redb::WriteTransaction,
     projection: &dyn Projection<E>,
 ) -> Result<(), StoreError> {
-    let version = projection.version().to_string();
+    let version = projection.version();
     let mut meta = tx.open_table(META)?;
-    let found = meta
-        .get(PROJECTION_VERSION)?
-        .map_or_else(|| "1".to_string(), |v| v.value().to_string());
+    let found = projection_version(&meta)?;
     if found != version {
         let started = std::time::Instant::now();
         crate::writer::rebuild(tx, projection)?;
         tracing::info!(
             path = %path.display(),
-            from = %found,
-            to = %version,
+            from = found,
+            to = version,
             secs = started.elapsed().as_secs_f64(),
             "projection rebuilt from the events for its new version"
         );
     }
-    meta.insert(PROJECTION_VERSION, version.as_str())?;
+    meta.insert(PROJECTION_VERSION, version.to_string().as_str())?;
     Ok(())
+}
+
+/// The version of the projection a file's tables were built with, from its `meta` table:
+/// 1 if it records none (files from before versions were recorded).
+pub(crate) fn projection_version(
+    meta: &impl redb::ReadableTable<&'static str, &'static str>,
+) -> Result<u32, StoreError> {
+    let Some(version) = meta.get(PROJECTION_VERSION)? else {
+        return Ok(1);
+    };
+    let version = version.value();
+    version.parse().map_err(|_| StoreError::Projection {
+        table: "meta",
+        message: format!("projection version {version:?} is not a number"),
+    })
 }
 
 fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
@@ -350,28 +359,5 @@ pub(crate) fn held_elsewhere(e: &redb::DatabaseError) -> bool {
             io.kind() == std::io::ErrorKind::WouldBlock
         }
         _ => false,
-    }
-}
-
-/// Stored events after some sequence number, decoded. A value that does not decode is an
-/// error naming its sequence number.
-pub struct EventIter<E> {
-    raw: RawIter,
-    _event: PhantomData<fn() -> E>,
-}
-
-impl<E: LogEvent> Iterator for EventIter<E> {
-    type Item = Result<(Seq, E), StoreError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let (seq, bytes) = match self.raw.next()? {
-            Ok(pair) => pair,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(
-            codec::decode(&bytes)
-                .map(|e| (seq, e))
-                .map_err(|source| StoreError::Decode { seq, source }),
-        )
     }
 }

@@ -125,13 +125,7 @@ impl<'tx> WriteTables<'tx> {
     /// The event at `seq` in the open transaction (including events appended in it), if
     /// any.
     pub fn event<E: LogEvent>(&self, seq: Seq) -> Result<Option<E>, StoreError> {
-        let events = self.tx.open_table(EVENTS)?;
-        let Some(bytes) = events.get(seq.0)? else {
-            return Ok(None);
-        };
-        codec::decode(bytes.value())
-            .map(Some)
-            .map_err(|source| StoreError::Decode { seq, source })
+        event_in(&self.tx.open_table(EVENTS)?, seq)
     }
 
     /// Deletes `table` if it exists (a table a projection no longer has).
@@ -261,15 +255,7 @@ impl ReadTables {
 
     /// The event at `seq`, decoded, if any.
     pub fn event<E: LogEvent>(&self, seq: Seq) -> Result<Option<E>, StoreError> {
-        let Some(events) = self.events()? else {
-            return Ok(None);
-        };
-        let Some(bytes) = events.get(seq.0)? else {
-            return Ok(None);
-        };
-        codec::decode(bytes.value())
-            .map(Some)
-            .map_err(|source| StoreError::Decode { seq, source })
+        self.event_reader()?.event(seq)
     }
 
     /// The stored events after `after`, in order, as bytes.
@@ -306,21 +292,11 @@ impl ReadTables {
     /// another version reads other tables: until a service opens the file with it (and so
     /// rebuilds them), its tables are those of the version recorded here.
     pub fn projection_version(&self) -> Result<u32, StoreError> {
-        // The row `log::upgrade_projection` writes.
-        const ROW: &str = "projection";
-        let meta = match self.tx.open_table(crate::log::META) {
-            Ok(t) => t,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(1),
-            Err(e) => return Err(e.into()),
-        };
-        let Some(version) = meta.get(ROW)? else {
-            return Ok(1);
-        };
-        let version = version.value();
-        version.parse().map_err(|_| StoreError::Projection {
-            table: "meta",
-            message: format!("projection version {version:?} is not a number"),
-        })
+        match self.tx.open_table(crate::log::META) {
+            Ok(meta) => crate::log::projection_version(&meta),
+            Err(TableError::TableDoesNotExist(_)) => Ok(1),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The events table; `None` in a file never opened by a service (it has no tables).
@@ -438,16 +414,24 @@ pub struct EventReader(Option<ReadOnlyTable<u64, &'static [u8]>>);
 impl EventReader {
     /// The event at `seq`, decoded, if any.
     pub fn event<E: LogEvent>(&self, seq: Seq) -> Result<Option<E>, StoreError> {
-        let Some(events) = &self.0 else {
-            return Ok(None);
-        };
-        let Some(bytes) = events.get(seq.0)? else {
-            return Ok(None);
-        };
-        codec::decode(bytes.value())
-            .map(Some)
-            .map_err(|source| StoreError::Decode { seq, source })
+        match &self.0 {
+            Some(events) => event_in(events, seq),
+            None => Ok(None),
+        }
     }
+}
+
+/// The event at `seq` in an events table, decoded, if any.
+pub(crate) fn event_in<E: LogEvent>(
+    events: &impl ReadableTable<u64, &'static [u8]>,
+    seq: Seq,
+) -> Result<Option<E>, StoreError> {
+    let Some(bytes) = events.get(seq.0)? else {
+        return Ok(None);
+    };
+    codec::decode(bytes.value())
+        .map(Some)
+        .map_err(|source| StoreError::Decode { seq, source })
 }
 
 /// Stored events after some sequence number, decoded ([`ReadTables::events_after`]).

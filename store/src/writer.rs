@@ -145,13 +145,7 @@ impl<E: LogEvent> Batch<'_, E> {
 
     /// The event at `seq`, including events appended earlier in this batch.
     pub fn event_at(&self, seq: Seq) -> Result<Option<E>, StoreError> {
-        let table = self.tx.open_table(EVENTS)?;
-        let Some(bytes) = table.get(seq.0)? else {
-            return Ok(None);
-        };
-        codec::decode(bytes.value())
-            .map(Some)
-            .map_err(|source| StoreError::Decode { seq, source })
+        crate::table::event_in(&self.tx.open_table(EVENTS)?, seq)
     }
 
     /// Appends an event at the next sequence number and applies it to the projection.
