@@ -83,7 +83,7 @@ pub async fn run(
         mut backoff,
         silence,
     } = pacing;
-    let mut stored = match crate::checkpoint::load(replica.store().event_log()).await {
+    let mut stored = match crate::checkpoint::load(replica.store().event_log()) {
         Ok(at) => at,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the completer's checkpoint; reading the catalog's log from the start");

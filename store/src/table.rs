@@ -227,6 +227,18 @@ impl ReadTables {
         Ok(TableRef(self.tx.open_table(table.0)?))
     }
 
+    /// Opens `table` if the file has it (`None` if it was never created).
+    pub fn open_if_exists<K: KeyColumn, V: Column>(
+        &self,
+        table: Table<K, V>,
+    ) -> Result<Option<TableRef<K, V>>, StoreError> {
+        match self.tx.open_table(table.0) {
+            Ok(t) => Ok(Some(TableRef(t))),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The last sequence number in the snapshot (`Seq::ZERO` for an empty log), so that a
     /// projection row read from the same snapshot is known to be current at exactly it.
     pub fn last_seq(&self) -> Result<Seq, StoreError> {

@@ -80,7 +80,7 @@ async fn open(path: &Path) -> EventLog<OrderEvent> {
 /// The checkpoint stored in a stopped replica's file.
 async fn stored(path: &Path) -> Seq {
     let log = open(path).await;
-    let at = toystore_order::checkpoint::load(&log).await.unwrap();
+    let at = toystore_order::checkpoint::load(&log).unwrap();
     log.close();
     at
 }
