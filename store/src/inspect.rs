@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 /// The database's page cache for a file opened read-only: none. Inspection scans a file's
 /// tables once, in order (`tools replay`, `tools diff`, `tools chaos`), so a cache is never
 /// hit again, and the database's default (1 GiB) would keep every page read, holding a whole
-/// log in memory and costing an allocation of fresh memory per page: scanning the events of
-/// three logs of a million events each took 0.5 s of CPU with it, 0.3 s without.
+/// log in memory and costing an allocation of fresh memory per page (`tools diff` of three
+/// 1M-event logs: 202 MB of peak RSS with it, 11.5 MB without; docs/PERFORMANCE.md).
 const READ_CACHE_BYTES: usize = 0;
 
 /// Why a file could not be opened for inspection.

@@ -240,7 +240,7 @@ async fn measure(
         let file = files[0].clone();
         let started = Instant::now();
         let report =
-            tokio::task::spawn_blocking(move || crate::replay::replay_file(&file, None)).await??;
+            tokio::task::spawn_blocking(move || crate::replay::replay_file(&file)).await??;
         let secs = started.elapsed().as_secs_f64();
         ReplayFigures {
             secs,

@@ -1,14 +1,12 @@
 //! [`LogFile`]: a service's log file opened for inspection (by `tools replay`, `tools diff`
 //! and `tools chaos`), without changing it: the store's read-only
 //! [`toystore_store::inspect::LogFile`], with its kind resolved to one of the store's two
-//! logs ([`Kind`]), which knows how to show that log's events and projection.
+//! logs ([`Kind`]), which knows how to show that log's events.
 
 use std::path::{Path, PathBuf};
-use toystore_catalog::projection::CatalogProjection;
 use toystore_events::{CatalogEvent, LogEvent, OrderEvent};
-use toystore_order::projection::OrderProjection;
 use toystore_store::inspect::{self, InspectError};
-use toystore_store::{Projection, ReadTables, StoreError};
+use toystore_store::ReadTables;
 
 /// Which log a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,14 +31,6 @@ impl Kind {
             k if k == CatalogEvent::KIND => Some(Kind::Catalog),
             k if k == OrderEvent::KIND => Some(Kind::Order),
             _ => None,
-        }
-    }
-
-    /// The projection's rows in `tables`, as canonical text lines.
-    pub fn dump(self, tables: &ReadTables) -> Result<Vec<String>, StoreError> {
-        match self {
-            Kind::Catalog => Projection::<CatalogEvent>::dump(&CatalogProjection, tables),
-            Kind::Order => Projection::<OrderEvent>::dump(&OrderProjection, tables),
         }
     }
 
@@ -155,7 +145,9 @@ mod tests {
     fn reads_kind_and_projection_of_a_log_and_refuses_the_other_kind() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("order.redb");
-        let log = toystore_store::EventLog::open(&path, OrderProjection).unwrap();
+        let log =
+            toystore_store::EventLog::open(&path, toystore_order::projection::OrderProjection)
+                .unwrap();
         log.append_blocking(vec![OrderEvent::OrderPlaced {
             number: 0.into(),
             request_id: "r0".try_into().unwrap(),
@@ -176,7 +168,11 @@ mod tests {
         assert!(Kind::Order.describe(&events[0].1).contains("Tux"));
         assert!(Kind::Catalog.describe(&events[0].1).contains("undecodable"));
         assert_eq!(
-            Kind::Order.dump(&tables).unwrap(),
+            toystore_store::Projection::<OrderEvent>::dump(
+                &toystore_order::projection::OrderProjection,
+                &tables
+            )
+            .unwrap(),
             vec![format!(
                 "request hash {:07x} order=0",
                 toystore_order::projection::prefix("r0") >> toystore_order::projection::NUMBER_BITS

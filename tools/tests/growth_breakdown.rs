@@ -153,7 +153,7 @@ fn replay_phases() {
     drop(tables);
 
     let started = Instant::now();
-    let report = replay_file(&path, None).unwrap();
+    let report = replay_file(&path).unwrap();
     took(
         &format!("tools replay (consistent: {})", report.consistent()),
         started,
@@ -168,7 +168,7 @@ fn replay_phases() {
     })
     .unwrap();
     let started = Instant::now();
-    let report = replay_file(&forged, None).unwrap();
+    let report = replay_file(&forged).unwrap();
     took(
         &format!(
             "tools replay of a forged key (consistent: {}, {} difference)",

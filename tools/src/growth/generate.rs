@@ -327,7 +327,7 @@ mod tests {
 
         let report = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || crate::replay::replay_file(&path, None))
+            tokio::task::spawn_blocking(move || crate::replay::replay_file(&path))
                 .await
                 .unwrap()
                 .unwrap()
