@@ -245,13 +245,16 @@ async fn a_restarted_completer_resumes_after_its_checkpoint_and_still_completes_
     }
     start_replicas(&mut store, &ids).await;
     wait_checkpoints(&shop, &ids, |c| c >= third.0).await;
-    // Many times `complete_after` and the check interval, with a leader all along.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A witness: a purchase without an order after it is completed (so the completers ran
+    // past the third one), and the third one is not.
+    let fourth = orphan(&catalog, "orphan-4").await;
+    shop.wait_converged(6, READY).await.unwrap();
+    wait_checkpoints(&shop, &ids, |c| c >= fourth.0).await;
     for id in &ids {
         let health = shop.health(*id).await.unwrap();
         assert_eq!(
             health["last_seq"].as_u64(),
-            Some(5),
+            Some(6),
             "replica {id}: {health}"
         );
     }
@@ -267,7 +270,10 @@ async fn a_restarted_completer_resumes_after_its_checkpoint_and_still_completes_
             request_id.as_str().to_string()
         })
         .collect();
-    assert_eq!(keys, ["cp-1", "cp-2", "cp-3", "orphan-1", "orphan-2"]);
+    assert_eq!(
+        keys,
+        ["cp-1", "cp-2", "cp-3", "orphan-1", "orphan-2", "orphan-4"]
+    );
 }
 
 /// The `after` of a request line `GET /internal/events?after=N HTTP/1.1`.
