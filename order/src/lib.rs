@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod bulk;
 pub mod checkpoint;
 pub mod cli;
 pub mod client;

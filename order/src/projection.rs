@@ -28,12 +28,12 @@ pub const NUMBER_BITS: u32 = 36;
 pub const HASH_BITS: u32 = 64 - NUMBER_BITS;
 /// The most orders a log can index (order numbers are below this).
 pub const MAX_ORDERS: u64 = 1 << NUMBER_BITS;
-const NUMBER_MASK: u64 = MAX_ORDERS - 1;
+pub(crate) const NUMBER_MASK: u64 = MAX_ORDERS - 1;
 /// SipHash key: fixed, so every replica and every rebuild computes the same index.
 const SIP_KEY: (u64, u64) = (0x746f_7973_746f_7265, 0x7265_7175_6573_7473);
 
 /// The index's name (in errors and checks).
-const INDEX: &str = "request_index";
+pub(crate) const INDEX: &str = "request_index";
 /// Request-id hash prefix | order number, no value.
 pub const REQUEST_INDEX: Table<u64, ()> = Table::new(INDEX);
 /// Version 1: number → (name, quantity). Deleted when a file is upgraded.
@@ -170,6 +170,10 @@ impl Projection<OrderEvent> for OrderProjection {
         Ok(())
     }
 
+    fn apply_from(&self, tables: &WriteTables<'_>, after: Seq) -> Result<(), StoreError> {
+        crate::bulk::apply_from(tables, after)
+    }
+
     fn undo(
         &self,
         tables: &WriteTables<'_>,
@@ -236,7 +240,7 @@ fn row_text(key: u64) -> String {
 }
 
 /// What `apply` refuses for a request id placed a second time.
-fn placed_twice(request_id: &RequestId, earlier: u64, later: u64) -> (Seq, StoreError) {
+pub(crate) fn placed_twice(request_id: &RequestId, earlier: u64, later: u64) -> (Seq, StoreError) {
     let seq = Seq(later.saturating_add(1));
     let error = StoreError::Projection {
         table: INDEX,
@@ -246,7 +250,7 @@ fn placed_twice(request_id: &RequestId, earlier: u64, later: u64) -> (Seq, Store
 }
 
 /// The key `event` at `seq` adds to the index, or why `apply` refuses it.
-fn expected_key(seq: Seq, event: &OrderEvent) -> Result<u64, StoreError> {
+pub(crate) fn expected_key(seq: Seq, event: &OrderEvent) -> Result<u64, StoreError> {
     let OrderEvent::OrderPlaced {
         number, request_id, ..
     } = event;
@@ -293,7 +297,9 @@ fn check_index(
     for row in index.rows()? {
         let (key, ()) = row?;
         stored.add(key);
-        group.next(&reader, key, &mut check)?;
+        if let Some((seq, why)) = group.next(key, &mut |n| request_id_of(&reader, n))? {
+            check.refuse(seq, why);
+        }
     }
     let mut table = TableCheck {
         equal: stored == rebuilt,
@@ -308,9 +314,10 @@ fn check_index(
 
 /// Consecutive index keys of one hash prefix, as the index streams past in key order (so by
 /// order number within the prefix): from the second key on, their orders' request ids are
-/// read and compared. A key alone in its prefix, nearly every key, costs no read.
+/// read and compared. A key alone in its prefix, nearly every key, costs no read. Used by
+/// `check` over the stored index and by the bulk build ([`crate::bulk`]) over sorted keys.
 #[derive(Default)]
-struct Group {
+pub(crate) struct Group {
     /// The prefix, and the first key's order number, if a key was seen.
     first: Option<(u64, u64)>,
     /// Whether the first key's request id was read into `ids`.
@@ -320,12 +327,13 @@ struct Group {
 }
 
 impl Group {
-    fn next(
+    /// Takes the next key; `request_id` reads an order's request id (`None`: the log lacks
+    /// it). Returns what `apply` refuses if its request id is one of the group's.
+    pub(crate) fn next(
         &mut self,
-        events: &EventReader,
         key: u64,
-        check: &mut Check,
-    ) -> Result<(), StoreError> {
+        request_id: &mut dyn FnMut(u64) -> Result<Option<RequestId>, StoreError>,
+    ) -> Result<Option<(Seq, StoreError)>, StoreError> {
         let (prefix, number) = (key & !NUMBER_MASK, key & NUMBER_MASK);
         let first = match self.first {
             Some((p, first)) if p == prefix => first,
@@ -333,26 +341,27 @@ impl Group {
                 self.first = Some((prefix, number));
                 self.read = false;
                 self.ids.clear();
-                return Ok(());
+                return Ok(None);
             }
         };
         if !self.read {
             self.read = true;
-            if let Some(id) = request_id_of(events, first)? {
+            if let Some(id) = request_id(first)? {
                 self.ids.push((first, id));
             }
         }
-        let Some(id) = request_id_of(events, number)? else {
-            return Ok(());
+        let Some(id) = request_id(number)? else {
+            return Ok(None);
         };
-        if let Some((earlier, _)) = self.ids.iter().find(|(_, other)| *other == id) {
-            let (seq, why) = placed_twice(&id, *earlier, number);
-            check.refuse(seq, why);
-        }
-        if self.ids.len() < GROUP_MAX {
+        let twice = self
+            .ids
+            .iter()
+            .find(|(_, other)| *other == id)
+            .map(|(earlier, _)| placed_twice(&id, *earlier, number));
+        if twice.is_none() && self.ids.len() < GROUP_MAX {
             self.ids.push((number, id));
         }
-        Ok(())
+        Ok(twice)
     }
 }
 

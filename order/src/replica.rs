@@ -342,6 +342,14 @@ pub fn open_store(path: &std::path::Path) -> Result<OrderStore, StoreError> {
     RaftStore::open(path, OrderProjection)
 }
 
+/// [`open_store`] with a page cache of `cache_bytes` (for a tool writing a whole file).
+pub fn open_store_with_cache(
+    path: &std::path::Path,
+    cache_bytes: usize,
+) -> Result<OrderStore, StoreError> {
+    RaftStore::open_with_cache(path, OrderProjection, cache_bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

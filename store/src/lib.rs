@@ -37,10 +37,10 @@ pub use check::Check;
 pub use error::StoreError;
 pub use follow::follow;
 pub use log::EventLog;
-pub use projection::{NoProjection, Projection};
+pub use projection::{NoProjection, Projection, APPLY_CHUNK};
 pub use table::{
     Column, EventReader, Events, KeyColumn, RawIter, ReadTables, Rows, Table, TableMut, TableRef,
-    WriteTables,
+    TableSpace, WriteTables,
 };
 pub use toystore_events::{LogEvent, Seq};
 pub use writer::{Batch, Commits, SYNC_BEHIND};

@@ -22,7 +22,12 @@ pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// The `meta` row holding the version of the projection the file was built with.
 const PROJECTION_VERSION: &str = "projection";
 
-/// The meta table: `kind` → the log's [`LogEvent::KIND`], `projection` → its version.
+/// The `meta` row present while the projection lags the events: the last sequence number
+/// it covers ([`Batch::append_all_at_unprojected`]).
+const PROJECTED: &str = "projected";
+
+/// The meta table: `kind` → the log's [`LogEvent::KIND`], `projection` → its version,
+/// `projected` → how far the projection goes, if not to the last event.
 pub(crate) const META: TableDefinition<'static, &'static str, &'static str> =
     TableDefinition::new("meta");
 
@@ -46,9 +51,20 @@ impl<E: LogEvent> EventLog<E> {
         path: impl AsRef<Path>,
         projection: impl Projection<E>,
     ) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, projection, CACHE_BYTES)
+    }
+
+    /// [`EventLog::open`] with a page cache of `cache_bytes` instead of [`CACHE_BYTES`]: for
+    /// a tool writing a whole file at once (the growth benchmark's generator), whose random
+    /// index inserts the services' small cache would send to the disk.
+    pub fn open_with_cache(
+        path: impl AsRef<Path>,
+        projection: impl Projection<E>,
+        cache_bytes: usize,
+    ) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
+            .set_cache_size(cache_bytes)
             .create(path)
             .map_err(|e| open_error(path, e))?;
         Self::start(path, db, Arc::new(projection), true)
@@ -291,6 +307,7 @@ fn init_tables<E: LogEvent>(
     }
     projection.init(&WriteTables::new(&tx))?;
     upgrade_projection(path, &tx, projection)?;
+    finish_projection(path, &tx, projection)?;
     let last = {
         let events = tx.open_table(EVENTS)?;
         let last = events.last()?.map(|(k, _)| k.value()).unwrap_or(0);
@@ -308,8 +325,7 @@ fn upgrade_projection<E: LogEvent>(
     projection: &dyn Projection<E>,
 ) -> Result<(), StoreError> {
     let version = projection.version();
-    let mut meta = tx.open_table(META)?;
-    let found = projection_version(&meta)?;
+    let found = projection_version(&tx.open_table(META)?)?;
     if found != version {
         let started = std::time::Instant::now();
         crate::writer::rebuild(tx, projection)?;
@@ -321,7 +337,62 @@ fn upgrade_projection<E: LogEvent>(
             "projection rebuilt from the events for its new version"
         );
     }
-    meta.insert(PROJECTION_VERSION, version.to_string().as_str())?;
+    tx.open_table(META)?
+        .insert(PROJECTION_VERSION, version.to_string().as_str())?;
+    Ok(())
+}
+
+/// Brings a projection that lags the events (a snapshot transfer cut by a crash) up to the
+/// last event, so an open log's projection always covers it.
+fn finish_projection<E: LogEvent>(
+    path: &Path,
+    tx: &redb::WriteTransaction,
+    projection: &dyn Projection<E>,
+) -> Result<(), StoreError> {
+    let Some(after) = projected_to(&tx.open_table(META)?)? else {
+        return Ok(());
+    };
+    let started = std::time::Instant::now();
+    crate::writer::project_from(tx, projection, after)?;
+    tracing::info!(
+        path = %path.display(),
+        after = after.0,
+        secs = started.elapsed().as_secs_f64(),
+        "events appended without the projection applied to it"
+    );
+    Ok(())
+}
+
+/// The last sequence number the projection covers, if it lags the events (`None`: it
+/// covers every event).
+pub(crate) fn projected_to(
+    meta: &impl redb::ReadableTable<&'static str, &'static str>,
+) -> Result<Option<Seq>, StoreError> {
+    let Some(at) = meta.get(PROJECTED)? else {
+        return Ok(None);
+    };
+    let at = at.value();
+    at.parse()
+        .map(|at| Some(Seq(at)))
+        .map_err(|_| StoreError::Projection {
+            table: "meta",
+            message: format!("projected sequence number {at:?} is not a number"),
+        })
+}
+
+/// Records that the projection covers the events up to `at` only (`None`: all of them).
+pub(crate) fn set_projected_to(
+    meta: &mut redb::Table<'_, &'static str, &'static str>,
+    at: Option<Seq>,
+) -> Result<(), StoreError> {
+    match at {
+        Some(at) => {
+            meta.insert(PROJECTED, at.0.to_string().as_str())?;
+        }
+        None => {
+            meta.remove(PROJECTED)?;
+        }
+    }
     Ok(())
 }
 

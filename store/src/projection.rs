@@ -4,14 +4,17 @@
 use crate::check::Check;
 use crate::table::{ReadTables, WriteTables};
 use crate::StoreError;
-use toystore_events::Seq;
+use toystore_events::{LogEvent, Seq};
+
+/// Events read per step of [`Projection::apply_from`]'s default (bounds its memory).
+pub const APPLY_CHUNK: usize = 16_384;
 
 /// A view derived from events alone, stored in tables of the log's redb file and updated in
 /// the same write transaction as the events that cause it.
 ///
 /// `apply` must be deterministic: replaying the same events into an empty database must
 /// produce the same tables (this is what `tools replay` checks).
-pub trait Projection<E>: Send + Sync + 'static {
+pub trait Projection<E: LogEvent>: Send + Sync + 'static {
     /// The version of the projection's tables. A log opened with a projection of another
     /// version than the one its file was built with has its projection rebuilt from its
     /// events (`clear`, `init`, then `apply` of every event), once, before it is used. A file
@@ -33,6 +36,27 @@ pub trait Projection<E>: Send + Sync + 'static {
             self.apply(tables, *seq, event)?;
         }
         Ok(())
+    }
+
+    /// Applies every event of the log after `after`, to its end, as `apply_all` of them in
+    /// order would: to rebuild the projection (after `clear` and `init`, from
+    /// `Seq::ZERO`), or to bring it up to events appended without it
+    /// ([`crate::Batch::append_all_at_unprojected`], a snapshot's events received by a
+    /// replica). It must leave the same tables as `apply_all`, and refuse what it would
+    /// refuse. The default reads and applies [`APPLY_CHUNK`] events at a time (the events
+    /// table is not held open while `apply_all` runs); a projection may do better in bulk,
+    /// e.g. build an index in key order.
+    fn apply_from(&self, tables: &WriteTables<'_>, after: Seq) -> Result<(), StoreError> {
+        let mut after = after;
+        loop {
+            let chunk: Vec<(Seq, E)> = tables.events_after(after, APPLY_CHUNK)?;
+            let Some((last, _)) = chunk.last() else {
+                return Ok(());
+            };
+            after = *last;
+            let events: Vec<(Seq, &E)> = chunk.iter().map(|(seq, event)| (*seq, event)).collect();
+            self.apply_all(tables, &events)?;
+        }
     }
 
     /// Takes back the effect of `event` at `seq`, the last event of the log, which is being
@@ -75,7 +99,7 @@ pub trait Projection<E>: Send + Sync + 'static {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoProjection;
 
-impl<E> Projection<E> for NoProjection {
+impl<E: LogEvent> Projection<E> for NoProjection {
     fn init(&self, _: &WriteTables<'_>) -> Result<(), StoreError> {
         Ok(())
     }

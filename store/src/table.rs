@@ -128,6 +128,27 @@ impl<'tx> WriteTables<'tx> {
         event_in(&self.tx.open_table(EVENTS)?, seq)
     }
 
+    /// Up to `max` events after `after`, decoded, in order; the events table is closed again
+    /// when this returns, so the caller may read it while it works through them.
+    pub fn events_after<E: LogEvent>(
+        &self,
+        after: Seq,
+        max: usize,
+    ) -> Result<Vec<(Seq, E)>, StoreError> {
+        self.tx
+            .open_table(EVENTS)?
+            .range(after.0.saturating_add(1)..)?
+            .take(max)
+            .map(|row| {
+                let (key, bytes) = row?;
+                let seq = Seq(key.value());
+                let event = codec::decode(bytes.value())
+                    .map_err(|source| StoreError::Decode { seq, source })?;
+                Ok((seq, event))
+            })
+            .collect()
+    }
+
     /// Deletes `table` if it exists (a table a projection no longer has).
     pub fn delete<K: KeyColumn, V: Column>(&self, table: Table<K, V>) -> Result<(), StoreError> {
         if let Some(touched) = self.touched {
@@ -201,6 +222,11 @@ impl<K: KeyColumn, V: Column> TableMut<'_, K, V> {
         to: K::SelfType<'k>,
     ) -> Result<Rows<'_, K, V>, StoreError> {
         Ok(Rows(self.table.range(from..=to)?))
+    }
+
+    /// Whether the table has no row.
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.table.is_empty()?)
     }
 }
 
@@ -311,6 +337,27 @@ impl ReadTables {
         }
     }
 
+    /// The space every table takes in the file, in name order (redb's own tables, such as
+    /// its allocator state, are not among them).
+    pub fn table_space(&self) -> Result<Vec<TableSpace>, StoreError> {
+        let mut out = Vec::new();
+        for handle in self.tx.list_tables()? {
+            let name = redb::TableHandle::name(&handle).to_string();
+            let table = self.tx.open_untyped_table(handle)?;
+            let stats = table.stats()?;
+            out.push(TableSpace {
+                name,
+                rows: table.len()?,
+                stored_bytes: stats.stored_bytes(),
+                page_bytes: stats.stored_bytes()
+                    + stats.metadata_bytes()
+                    + stats.fragmented_bytes(),
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
     /// The events table; `None` in a file never opened by a service (it has no tables).
     fn events(&self) -> Result<Option<ReadOnlyTable<u64, &'static [u8]>>, StoreError> {
         match self.tx.open_table(EVENTS) {
@@ -319,6 +366,20 @@ impl ReadTables {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The space one table takes in a file ([`ReadTables::table_space`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpace {
+    /// The table's name.
+    pub name: String,
+    /// Its rows.
+    pub rows: u64,
+    /// The bytes of its keys and values.
+    pub stored_bytes: u64,
+    /// The bytes of the pages holding it (keys and values, page headers, free space in
+    /// its pages).
+    pub page_bytes: u64,
 }
 
 /// A table open for reading.

@@ -26,6 +26,7 @@
 //! changes, never by a commit that appended nothing (a Raft vote, an apply without events).
 //! [`CommitCounts`] says how many commits of each kind were made, for metrics.
 
+use crate::log::META;
 use crate::table::WriteTables;
 use crate::{Projection, StoreError};
 use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
@@ -38,9 +39,6 @@ use toystore_events::{codec, LogEvent, Seq};
 /// The events table: sequence number → encoded event.
 pub(crate) const EVENTS: TableDefinition<'static, u64, &'static [u8]> =
     TableDefinition::new("events");
-
-/// Events read per step of a projection rebuild (bounds its memory).
-const REBUILD_CHUNK: usize = 16_384;
 
 /// The most requests one transaction takes; more wait for the next one.
 pub const MAX_BATCH: usize = 4096;
@@ -121,6 +119,10 @@ pub struct Batch<'a, E> {
     /// Set by anything that may have written (an append, a row, this crate's own tables):
     /// a batch that stays clean is not committed.
     touched: &'a Cell<bool>,
+    /// How far the projection goes, once read from the file in this transaction: `Some(None)`
+    /// to the last event, `Some(Some(seq))` up to `seq` only
+    /// ([`Batch::append_all_at_unprojected`]).
+    projected: Option<Option<Seq>>,
 }
 
 impl<E: LogEvent> Batch<'_, E> {
@@ -192,32 +194,103 @@ impl<E: LogEvent> Batch<'_, E> {
         self.write(events, &decoded)
     }
 
-    /// Writes `raw` events (consecutive, following the last) and applies `events`, their
-    /// decoded forms, to the projection. A failure here fails the batch.
-    fn write(&mut self, raw: &[(Seq, &[u8])], events: &[E]) -> Result<(), StoreError> {
-        let written = self.write_unchecked(raw, events);
+    /// Appends events that must land at exactly the next sequence numbers, as
+    /// [`Batch::append_all_at`] does, but leaves them out of the projection: it lags the
+    /// events until [`Batch::project`] applies all it lacks at once
+    /// ([`Projection::apply_from`], e.g. an index built in key order), which any
+    /// projected append, and the log's next open, do first. For a replica receiving a
+    /// snapshot's events, many more than a transaction's worth; nobody may read the
+    /// projection for them meanwhile. A wrong `seq` or a payload that does not decode
+    /// writes nothing and does not fail the batch.
+    pub fn append_all_at_unprojected(&mut self, events: &[(Seq, &[u8])]) -> Result<(), StoreError> {
+        for (expected, (seq, payload)) in (self.last.0 + 1..).map(Seq).zip(events) {
+            decode_at::<E>(expected, *seq, payload)?;
+        }
+        self.checked(|batch| batch.write_unprojected(events))
+    }
+
+    /// Applies every event the projection lacks ([`Batch::append_all_at_unprojected`]) to
+    /// it, so it covers the log again; nothing to do if it does.
+    pub fn project(&mut self) -> Result<(), StoreError> {
+        self.checked(Self::project_unchecked)
+    }
+
+    /// Runs a write; its failure fails the batch (the transaction may hold part of it).
+    fn checked<R>(
+        &mut self,
+        write: impl FnOnce(&mut Self) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let written = write(self);
         if let Err(e) = &written {
             self.failed = Some(e.to_string());
         }
         written
     }
 
-    fn write_unchecked(&mut self, raw: &[(Seq, &[u8])], events: &[E]) -> Result<(), StoreError> {
+    /// How far the projection goes (`None`: to the last event).
+    fn projected_to(&mut self) -> Result<Option<Seq>, StoreError> {
+        if let Some(at) = self.projected {
+            return Ok(at);
+        }
+        let at = crate::log::projected_to(&self.tx.open_table(META)?)?;
+        self.projected = Some(at);
+        Ok(at)
+    }
+
+    fn set_projected_to(&mut self, at: Option<Seq>) -> Result<(), StoreError> {
+        crate::log::set_projected_to(&mut self.tx.open_table(META)?, at)?;
+        self.projected = Some(at);
+        Ok(())
+    }
+
+    fn project_unchecked(&mut self) -> Result<(), StoreError> {
+        let Some(after) = self.projected_to()? else {
+            return Ok(());
+        };
+        self.touched.set(true);
+        project_from(self.tx, self.projection, after)?;
+        self.projected = Some(None);
+        Ok(())
+    }
+
+    /// Writes `raw` events (consecutive, following the last) and applies `events`, their
+    /// decoded forms, to the projection (after any events it lacks). A failure here fails
+    /// the batch.
+    fn write(&mut self, raw: &[(Seq, &[u8])], events: &[E]) -> Result<(), StoreError> {
+        self.checked(|batch| {
+            if raw.is_empty() {
+                return Ok(());
+            }
+            batch.project_unchecked()?;
+            batch.insert_events(raw)?;
+            let applied: Vec<(Seq, &E)> = raw.iter().map(|(seq, _)| *seq).zip(events).collect();
+            batch
+                .projection
+                .apply_all(&WriteTables::new(batch.tx), &applied)
+        })
+    }
+
+    fn write_unprojected(&mut self, raw: &[(Seq, &[u8])]) -> Result<(), StoreError> {
+        if raw.is_empty() {
+            return Ok(());
+        }
+        if self.projected_to()?.is_none() {
+            self.set_projected_to(Some(self.last))?;
+        }
+        self.insert_events(raw)
+    }
+
+    /// Inserts consecutive events following the last into the events table.
+    fn insert_events(&mut self, raw: &[(Seq, &[u8])]) -> Result<(), StoreError> {
         let Some((last, _)) = raw.last() else {
             return Ok(());
         };
-        let last = *last;
         self.touched.set(true);
-        {
-            let mut table = self.tx.open_table(EVENTS)?;
-            for (seq, payload) in raw {
-                table.insert(seq.0, *payload)?;
-            }
+        let mut table = self.tx.open_table(EVENTS)?;
+        for (seq, payload) in raw {
+            table.insert(seq.0, *payload)?;
         }
-        let applied: Vec<(Seq, &E)> = raw.iter().map(|(seq, _)| *seq).zip(events).collect();
-        self.projection
-            .apply_all(&WriteTables::new(self.tx), &applied)?;
-        self.last = last;
+        self.last = *last;
         Ok(())
     }
 
@@ -225,20 +298,37 @@ impl<E: LogEvent> Batch<'_, E> {
     /// newest first ([`Projection::undo`]), or rebuilds it from the events that remain if it
     /// cannot. Only for a replica whose tail diverged from its leader's (events that were
     /// never acknowledged); returns how many events were removed.
+    /// Events the projection lacks ([`Batch::append_all_at_unprojected`]) are removed
+    /// without an undo.
     pub fn truncate_after(&mut self, seq: Seq) -> Result<u64, StoreError> {
-        let truncated = self.truncate_unchecked(seq);
-        if let Err(e) = &truncated {
-            self.failed = Some(e.to_string());
-        }
-        truncated
+        self.checked(|batch| batch.truncate_unchecked(seq))
     }
 
     fn truncate_unchecked(&mut self, seq: Seq) -> Result<u64, StoreError> {
+        if self.last <= seq {
+            return Ok(0);
+        }
         self.touched.set(true);
+        let removed = self.last.0 - seq.0;
+        let projected = self.projected_to()?;
+        // The events the projection never saw go without a word to it; it covers the rest.
+        let undo_to = match projected {
+            Some(at) => {
+                let keep = at.max(seq);
+                self.tx
+                    .open_table(EVENTS)?
+                    .retain_in(keep.0.saturating_add(1).., |_, _| false)?;
+                if seq <= at {
+                    self.set_projected_to(None)?;
+                }
+                keep
+            }
+            None => self.last,
+        };
         let doomed: Vec<(u64, Vec<u8>)> = {
             let mut table = self.tx.open_table(EVENTS)?;
             let doomed: Vec<(u64, Vec<u8>)> = table
-                .range(seq.0.saturating_add(1)..)?
+                .range(seq.0.saturating_add(1)..=undo_to.0)?
                 .map(|r| r.map(|(k, v)| (k.value(), v.value().to_vec())))
                 .collect::<Result<_, _>>()?;
             for (key, _) in &doomed {
@@ -259,11 +349,12 @@ impl<E: LogEvent> Batch<'_, E> {
                 break;
             }
         }
+        self.last = seq;
         if !undone {
             rebuild(self.tx, self.projection)?;
+            self.projected = Some(None);
         }
-        self.last = seq.min(self.last);
-        Ok(doomed.len() as u64)
+        Ok(removed)
     }
 }
 
@@ -275,8 +366,8 @@ fn decode_at<E: LogEvent>(expected: Seq, seq: Seq, payload: &[u8]) -> Result<E, 
     codec::decode(payload).map_err(|source| StoreError::Decode { seq, source })
 }
 
-/// Clears the projection and applies every event of the log to it again, [`REBUILD_CHUNK`]
-/// at a time (the events table is not held open while the projection reads it).
+/// Clears the projection and applies every event of the log to it again
+/// ([`Projection::apply_from`]), and records that it covers every event.
 pub(crate) fn rebuild<E: LogEvent>(
     tx: &WriteTransaction,
     projection: &dyn Projection<E>,
@@ -284,27 +375,18 @@ pub(crate) fn rebuild<E: LogEvent>(
     let tables = WriteTables::new(tx);
     projection.clear(&tables)?;
     projection.init(&tables)?;
-    let mut after = 0;
-    loop {
-        let chunk: Vec<(Seq, E)> = tx
-            .open_table(EVENTS)?
-            .range(after + 1..)?
-            .take(REBUILD_CHUNK)
-            .map(|row| {
-                let (key, bytes) = row?;
-                let seq = Seq(key.value());
-                let event = codec::decode(bytes.value())
-                    .map_err(|source| StoreError::Decode { seq, source })?;
-                Ok((seq, event))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        let Some((last, _)) = chunk.last() else {
-            return Ok(());
-        };
-        after = last.0;
-        let events: Vec<(Seq, &E)> = chunk.iter().map(|(seq, event)| (*seq, event)).collect();
-        projection.apply_all(&tables, &events)?;
-    }
+    project_from(tx, projection, Seq::ZERO)
+}
+
+/// Applies the events after `after` to the projection ([`Projection::apply_from`]) and
+/// records that it covers every event.
+pub(crate) fn project_from<E: LogEvent>(
+    tx: &WriteTransaction,
+    projection: &dyn Projection<E>,
+    after: Seq,
+) -> Result<(), StoreError> {
+    projection.apply_from(&WriteTables::new(tx), after)?;
+    crate::log::set_projected_to(&mut tx.open_table(META)?, None)
 }
 
 /// One request: runs inside the transaction, then learns whether the commit succeeded.
@@ -488,6 +570,7 @@ impl<E: LogEvent> Writer<E> {
             last: before,
             failed: None,
             touched: &touched,
+            projected: None,
         };
         for (i, job) in jobs.iter_mut().enumerate() {
             // Returning drops the transaction, which aborts it. A panicking request fails

@@ -51,7 +51,8 @@ pub mod snapshot;
 
 use anyhow::Context;
 use figures::{
-    CatchupFigures, DiffFigures, GenerateFigures, ReplayFigures, SizeResult, StartFigures,
+    CatchupFigures, DiffFigures, FileSpace, GenerateFigures, ReplayFigures, SizeResult,
+    StartFigures, TableFigures,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use replicas::Replicas;
@@ -165,6 +166,33 @@ fn per_sec(count: u64, secs: f64) -> f64 {
     }
 }
 
+/// What the (closed) replica file at `path` holds, table by table.
+fn space(path: &Path) -> anyhow::Result<FileSpace> {
+    let file = toystore_store::inspect::LogFile::open(path)?;
+    let tables = file
+        .read()?
+        .table_space()
+        .with_context(|| format!("reading the tables of {}", path.display()))?;
+    let event_bytes = tables
+        .iter()
+        .find(|t| t.name == "events")
+        .map_or(0, |t| t.stored_bytes);
+    Ok(FileSpace {
+        file_bytes: file_size(path)?,
+        event_bytes,
+        page_bytes: tables.iter().map(|t| t.page_bytes).sum(),
+        tables: tables
+            .into_iter()
+            .map(|t| TableFigures {
+                name: t.name,
+                rows: t.rows,
+                stored_bytes: t.stored_bytes,
+                page_bytes: t.page_bytes,
+            })
+            .collect(),
+    })
+}
+
 fn file_size(path: &Path) -> anyhow::Result<u64> {
     Ok(std::fs::metadata(path)
         .with_context(|| format!("reading the size of {}", path.display()))?
@@ -232,6 +260,7 @@ async fn measure(
         orders_per_sec: per_sec(n, generated.elapsed.as_secs_f64()),
         file_bytes: generated.file_bytes,
         snapshot_build_secs: generated.snapshot_build.as_secs_f64(),
+        space: space(&files[0])?,
     };
     bar.inc(1);
 
@@ -308,6 +337,7 @@ async fn measure(
         last_seq: caught.status.last_seq.0,
         orders_per_sec: per_sec(caught.status.last_seq.0, caught.elapsed.as_secs_f64()),
         file_bytes: file_size(&files[2])?,
+        space: space(&files[2])?,
         memory,
         source_memory,
     };

@@ -3,15 +3,22 @@
 //! A snapshot is its `SnapshotMeta` (last applied log id, membership) and the last sequence
 //! number `S` of the event log at that point ([`super::SnapshotData`]): the events 1..=S never
 //! change again, so nothing is copied. The current snapshot is stored as those two values
-//! ([`save_current`]), a constant-size write whatever the log's length.
+//! ([`save_current`]), a constant-size write whatever the log's length, committed without
+//! an fsync of its own: it describes applied state, which is itself committed that way
+//! (redone from the Raft log after a crash), and the purge of the Raft log that follows a
+//! build is a durable commit, which makes it durable first (redb persists every earlier
+//! commit with a durable one). A crash before then leaves the previous snapshot current
+//! and the entries it would have purged in the log.
 //!
 //! A transfer ([`super::RaftStore::receive_snapshot`]) writes the events the receiver lacks
-//! straight into its event log (with their projection rows), in large transactions
-//! ([`receive_chunk`]); the first records a [`Receiving`] marker holding the log's last
+//! straight into its event log, in large transactions ([`receive_chunk`]), without their
+//! projection rows (`Batch::append_all_at_unprojected`: the install applies them all at
+//! once, in bulk, which for the order index means in key order); the first records a [`Receiving`] marker holding the log's last
 //! sequence number before them (`base`), which the applied position still describes.
 //! Local events the snapshot shares byte for byte are kept; a local event that differs is
-//! truncated with everything after it. [`install`] is then one small transaction: the applied
-//! log id, membership and current snapshot are set and the marker removed. Nothing is
+//! truncated with everything after it. [`install`] is then one transaction: the received
+//! events are applied to the projection, the applied log id, membership and current
+//! snapshot are set and the marker removed. Nothing is
 //! copied twice and nothing is staged beside the log.
 //!
 //! Until then the received events are not applied state: a snapshot built meanwhile ends at
@@ -184,7 +191,7 @@ fn merge<E: LogEvent>(
         }
         rest = tail;
     }
-    batch.append_all_at(rest)
+    batch.append_all_at_unprojected(rest)
 }
 
 /// Merges the events set aside back into the log, [`RESTORE_CHUNK`] at a time, and empties
@@ -260,6 +267,7 @@ pub(crate) fn install<C: RaftTypes, E: LogEvent>(
             meta.snapshot_id
         )));
     }
+    batch.project()?;
     let mut machine = batch.tx().open_table(MACHINE)?;
     match &meta.last_log_id {
         Some(id) => tables::put(&mut machine, APPLIED, id)?,

@@ -264,7 +264,7 @@ impl<C: RaftTypes, E: LogEvent> RaftSnapshotBuilder<C> for SnapshotBuilder<C, E>
         let saved = self
             .shared
             .log
-            .execute(move |b| snapshot::save_current::<C, E>(b, &saved_meta, last_seq))
+            .execute_unsynced(move |b| snapshot::save_current::<C, E>(b, &saved_meta, last_seq))
             .await
             .or_storage(subject(), ErrorVerb::Write)?;
         if !saved {

@@ -179,8 +179,17 @@ impl<C: RaftTypes, E: LogEvent> RaftStore<C, E> {
         path: impl AsRef<Path>,
         projection: impl Projection<E>,
     ) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, projection, crate::log::CACHE_BYTES)
+    }
+
+    /// [`RaftStore::open`] with a page cache of `cache_bytes` ([`EventLog::open_with_cache`]).
+    pub fn open_with_cache(
+        path: impl AsRef<Path>,
+        projection: impl Projection<E>,
+        cache_bytes: usize,
+    ) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let log = EventLog::open(path, projection)?;
+        let log = EventLog::open_with_cache(path, projection, cache_bytes)?;
         init_tables(path, log.db())?;
         let interrupted = {
             let tx = log.begin_read()?;

@@ -14,6 +14,8 @@ pub const GOAL_CATCHUP_PER_SEC: f64 = 200_000.0;
 pub const GOAL_REPLAY_PER_SEC: f64 = 1_000_000.0;
 /// Every service's resident set: at most this many MB (10^6 bytes).
 pub const GOAL_RSS_MB: f64 = 30.0;
+/// A file: at most this factor of its events' bytes (keys and values).
+pub const GOAL_FILE_FACTOR: f64 = 1.3;
 /// "Flat": the peak resident set at the largest N at most this factor of the smallest N's.
 pub const GOAL_RSS_FLAT_FACTOR: f64 = 1.2;
 
@@ -28,6 +30,41 @@ pub struct GenerateFigures {
     pub file_bytes: u64,
     /// Seconds to build its snapshot once every order was applied (a reference: constant).
     pub snapshot_build_secs: f64,
+    /// What its bytes hold.
+    pub space: FileSpace,
+}
+
+/// What a replica's file holds, table by table, against its length.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSpace {
+    /// The file's length.
+    pub file_bytes: u64,
+    /// The events' keys and values.
+    pub event_bytes: u64,
+    /// The pages of every table (keys and values, page headers, free space in them).
+    pub page_bytes: u64,
+    /// Each table.
+    pub tables: Vec<TableFigures>,
+}
+
+impl FileSpace {
+    /// The file's length over its events' bytes.
+    pub fn factor(&self) -> f64 {
+        self.file_bytes as f64 / self.event_bytes.max(1) as f64
+    }
+}
+
+/// One table of a file.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableFigures {
+    /// Its name.
+    pub name: String,
+    /// Its rows.
+    pub rows: u64,
+    /// Its keys' and values' bytes.
+    pub stored_bytes: u64,
+    /// Its pages' bytes.
+    pub page_bytes: u64,
 }
 
 /// `tools replay` of the generated file.
@@ -82,6 +119,8 @@ pub struct CatchupFigures {
     pub orders_per_sec: f64,
     /// The size of the file it wrote.
     pub file_bytes: u64,
+    /// What that file's bytes hold.
+    pub space: FileSpace,
     /// Its memory once caught up.
     pub memory: Memory,
     /// The memory of the leader it caught up from, after streaming it the log.

@@ -2,8 +2,8 @@
 //! figure grows with N.
 
 use super::figures::{
-    mb, mem_mb, SizeResult, GOAL_CATCHUP_PER_SEC, GOAL_REPLAY_PER_SEC, GOAL_RSS_FLAT_FACTOR,
-    GOAL_RSS_MB, GOAL_STARTUP_ORDERS, GOAL_STARTUP_SECS,
+    mb, mem_mb, SizeResult, GOAL_CATCHUP_PER_SEC, GOAL_FILE_FACTOR, GOAL_REPLAY_PER_SEC,
+    GOAL_RSS_FLAT_FACTOR, GOAL_RSS_MB, GOAL_STARTUP_ORDERS, GOAL_STARTUP_SECS,
 };
 use super::replicas::Memory;
 use serde::Serialize;
@@ -64,6 +64,36 @@ pub fn text(results: &[SizeResult]) -> String {
             mb(r.catchup.file_bytes),
             opt(r.snapshot.map(|x| x.events as f64), 0),
             r.generate.snapshot_build_secs * 1000.0,
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nFile space, MB (10^6 bytes): the events' keys and values, the pages of the \
+         request-id index and of every table, the file's length\n"
+    );
+    let _ = writeln!(
+        s,
+        "| orders | events | index pages | all tables' pages | file | file / events | caught-up: pages, file |"
+    );
+    let _ = writeln!(s, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for r in results {
+        let space = &r.generate.space;
+        let index = space
+            .tables
+            .iter()
+            .find(|t| t.name == "request_index")
+            .map_or(0, |t| t.page_bytes);
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1}, {:.1} |",
+            r.orders,
+            mb(space.event_bytes),
+            mb(index),
+            mb(space.page_bytes),
+            mb(space.file_bytes),
+            space.factor(),
+            mb(r.catchup.space.page_bytes),
+            mb(r.catchup.space.file_bytes),
         );
     }
     let _ = writeln!(s, "\nReplica memory, MB: peak VmHWM (VmRSS at the time)\n");
@@ -172,6 +202,12 @@ pub fn goals(results: &[SizeResult]) -> Vec<GoalCheck> {
             r.replay.events_per_sec,
             GOAL_REPLAY_PER_SEC,
             "events/s",
+        ),
+        at_most(
+            format!("file over its events' bytes, N = {n}: <= {GOAL_FILE_FACTOR}x"),
+            r.generate.space.factor(),
+            GOAL_FILE_FACTOR,
+            "x",
         ),
         at_most(
             format!("every replica's peak RSS, N = {n}: < {GOAL_RSS_MB} MB"),
