@@ -6,9 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use toystore_events::{codec, OrderEvent, OrderNumber, Seq};
+mod support;
+
+use support::{colliding_ids, order};
+
+use toystore_events::{codec, OrderEvent, Seq};
 use toystore_order::bulk::Sort;
-use toystore_order::projection::{find_in, prefix, OrderProjection};
+use toystore_order::projection::{find_in, OrderProjection};
 use toystore_store::{Check, EventLog, Projection, ReadTables, StoreError, Table, WriteTables};
 
 /// The order projection with tiny sort runs and blocks, so a few hundred orders make many
@@ -62,15 +66,6 @@ impl Projection<OrderEvent> for SmallRuns {
     }
 }
 
-fn order(number: u64, request_id: &str) -> OrderEvent {
-    OrderEvent::OrderPlaced {
-        number: OrderNumber(number),
-        request_id: request_id.try_into().unwrap(),
-        name: "Tux".try_into().unwrap(),
-        quantity: 2u32.try_into().unwrap(),
-    }
-}
-
 /// Orders `from..to`, request ids `req-n` except where `ids` says otherwise.
 fn orders(from: u64, to: u64, ids: &[(u64, &str)]) -> Vec<OrderEvent> {
     (from..to)
@@ -117,18 +112,6 @@ fn found(log: &EventLog<OrderEvent>, request_id: &str) -> Option<u64> {
     find_in(&log.read().unwrap(), request_id)
         .unwrap()
         .map(|(number, _)| number.0)
-}
-
-/// Two request ids whose index keys share their hash prefix (a real collision).
-fn colliding_ids() -> (String, String) {
-    let mut seen = std::collections::HashMap::new();
-    for i in 0u64.. {
-        let id = format!("id-{i}");
-        if let Some(other) = seen.insert(prefix(&id), id.clone()) {
-            return (other, id);
-        }
-    }
-    unreachable!("the ids run out before a collision")
 }
 
 #[test]

@@ -7,19 +7,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
+use support::order;
+
 use toystore_events::{OrderEvent, OrderNumber, Seq};
 use toystore_order::projection::{index_key, OrderProjection, REQUEST_INDEX};
 use toystore_store::check::{Check, Contiguous, SHOWN};
 use toystore_store::{EventLog, NoProjection, Projection};
-
-fn order(number: u64, request_id: &str) -> OrderEvent {
-    OrderEvent::OrderPlaced {
-        number: OrderNumber(number),
-        request_id: request_id.try_into().unwrap(),
-        name: "Tux".try_into().unwrap(),
-        quantity: 2u32.try_into().unwrap(),
-    }
-}
 
 /// `r0`, `r1`, ... as order 0, 1, ...
 fn orders(n: u64) -> Vec<(u64, String)> {

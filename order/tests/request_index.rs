@@ -4,20 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
+use support::{colliding_ids, order};
+
 use toystore_events::{OrderEvent, OrderNumber, Seq};
 use toystore_order::projection::{
     find_in, index_key, prefix, OrderProjection, LEGACY_ORDERS, LEGACY_REQUESTS, REQUEST_INDEX,
 };
 use toystore_store::{EventLog, NoProjection, StoreError};
-
-fn order(number: u64, request_id: &str) -> OrderEvent {
-    OrderEvent::OrderPlaced {
-        number: OrderNumber(number),
-        request_id: request_id.try_into().unwrap(),
-        name: "Tux".try_into().unwrap(),
-        quantity: 2u32.try_into().unwrap(),
-    }
-}
 
 fn found(log: &EventLog<OrderEvent>, request_id: &str) -> Option<u64> {
     find_in(&log.read().unwrap(), request_id)
@@ -163,19 +158,6 @@ fn a_file_of_the_first_layout_is_rebuilt_into_the_index_when_opened() {
     let dump = toystore_store::Projection::dump(&OrderProjection, &log.read().unwrap()).unwrap();
     assert_eq!(dump.len(), 20);
     assert!(dump[0].starts_with("request hash "), "{}", dump[0]);
-}
-
-/// Two request ids whose index keys share their hash prefix (a real collision, found by
-/// trying ids until two meet).
-fn colliding_ids() -> (String, String) {
-    let mut seen = std::collections::HashMap::new();
-    for i in 0u64.. {
-        let id = format!("id-{i}");
-        if let Some(other) = seen.insert(prefix(&id), id.clone()) {
-            return (other, id);
-        }
-    }
-    unreachable!("the ids run out before a collision")
 }
 
 #[test]
