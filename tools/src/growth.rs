@@ -28,7 +28,14 @@
 //! 7. **diff**: the replicas stopped (SIGTERM), `tools diff` of the three files
 //!    ([`crate::diff::diff_files`]): time, and that they are identical;
 //! 8. **memory**: VmHWM and VmRSS (`/proc/<pid>/status`) of the replica started alone,
-//!    the one started with a peer, the one that caught up, and the leader it caught up from.
+//!    the one started with a peer, the one that caught up, and the leader it caught up from;
+//! 9. **space**: what the generated and the caught-up files hold, table by table, against
+//!    their length;
+//! 10. **buys** ([`buys`], unless `--no-buys`): the whole store (catalog, three replicas,
+//!     front-end) started on an empty directory, then on copies of the three files, each
+//!     under the bench's 64-client buy load for `--buy-duration`, with snapshots every
+//!     [`buys::SNAPSHOT_EVERY`] entries counted as they are taken: throughput, p50, p99 and
+//!     p99.9 on N orders against an empty store.
 //!
 //! It shows a progress bar while it runs, then prints the tables, the goals with pass or
 //! miss, and how each figure grows from the second-largest to the largest N (N^b: b = 1
@@ -42,6 +49,7 @@
 //! (`/health`, the node subcommands, the replay and diff functions). Timing figures are
 //! wall-clock on a warm page cache (each file was just written).
 
+pub mod buys;
 pub mod figures;
 pub mod generate;
 pub mod output;
@@ -92,10 +100,16 @@ pub struct GrowthArgs {
     /// Longest wait for one replica to get ready or catch up (e.g. 600s, 10m).
     #[arg(long, default_value = "10m", value_parser = toystore_config::duration::parse_positive)]
     pub timeout: Duration,
+    /// Length of each buy run (on an empty store, then on the replicas holding N orders)
+    #[arg(long, default_value = "10s", value_parser = toystore_config::duration::parse_positive)]
+    pub buy_duration: Duration,
+    /// Skip the buy runs
+    #[arg(long)]
+    pub no_buys: bool,
 }
 
 /// Steps per size, for the progress bar.
-const STEPS: u64 = 6;
+const STEPS: u64 = 7;
 
 /// Runs `tools growth`: 0 when every size's checks passed, 1 otherwise.
 pub async fn run(args: GrowthArgs) -> anyhow::Result<u8> {
@@ -318,6 +332,7 @@ async fn measure(
     bar.inc(1);
 
     step("stop, tools diff");
+    let config = replicas.config().clone();
     replicas.stop().await?;
     let diff = {
         let files = files.to_vec();
@@ -343,6 +358,14 @@ async fn measure(
     };
     bar.inc(1);
 
+    let buys = if args.no_buys {
+        None
+    } else {
+        step("buys on an empty store, then on N orders");
+        Some(buys::measure(program, &config, dir, args.buy_duration).await?)
+    };
+    bar.inc(1);
+
     Ok(SizeResult {
         orders: n,
         generate,
@@ -353,5 +376,6 @@ async fn measure(
         catchup,
         snapshot,
         max_hwm_kib,
+        buys,
     })
 }

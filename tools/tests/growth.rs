@@ -3,7 +3,8 @@
 //! the replica started on the file reached ready with `last_seq` = N (alone and with a peer,
 //! twice each, stopped in between), that the empty replica caught up to N by installing a
 //! snapshot (the events it covers and its install time reported), that replay found the file consistent and
-//! diff found the three replicas' files identical, with memory read for every replica; its
+//! diff found the three replicas' files identical, with memory read for every replica, and
+//! that buys ran on an empty store and on copies of the three files without an error; its
 //! CSV, text and plots must be written; the kept files must pass `tools replay` and
 //! `tools diff` run separately. Every replica is stopped: the run only succeeds if each
 //! exited cleanly on SIGTERM. Timings are not checked, only that they are there.
@@ -42,6 +43,8 @@ fn growth_measures_tiny_logs_end_to_end() {
         "--json",
         "--timeout",
         "60s",
+        "--buy-duration",
+        "1s",
         "--out",
         p(&out),
         "--data-dir",
@@ -104,6 +107,12 @@ fn growth_measures_tiny_logs_end_to_end() {
             assert!(hwm >= rss, "VmHWM below VmRSS: {memory}");
         }
         positive(&r["max_hwm_kib"], "the highest VmHWM");
+        for run in ["empty", "full"] {
+            let buys = &r["buys"][run];
+            positive(&buys["buys_per_sec"], "buys per second");
+            positive(&buys["p99_ms"], "a buy's p99");
+            assert_eq!(buys["errors"].as_u64(), Some(0), "{r}");
+        }
     }
 
     let csv = std::fs::read_to_string(out.join("growth.csv")).unwrap();
@@ -128,6 +137,8 @@ fn growth_measures_tiny_logs_end_to_end() {
         "| orders | generate |",
         "Goals",
         "Growth from N = 200 to N = 300",
+        "| orders | buys/s empty, N |",
+        "buys on N = 300 orders",
     ] {
         assert!(text.contains(part), "growth.md lacks {part:?}:\n{text}");
     }

@@ -16,6 +16,10 @@ pub const GOAL_REPLAY_PER_SEC: f64 = 1_000_000.0;
 pub const GOAL_RSS_MB: f64 = 30.0;
 /// A file: at most this factor of its events' bytes (keys and values).
 pub const GOAL_FILE_FACTOR: f64 = 1.3;
+/// Buys on a store holding N orders: at least this factor of an empty store's throughput.
+pub const GOAL_BUY_THROUGHPUT_FACTOR: f64 = 0.9;
+/// ... and at most this factor of its p99.
+pub const GOAL_BUY_P99_FACTOR: f64 = 1.2;
 /// "Flat": the peak resident set at the largest N at most this factor of the smallest N's.
 pub const GOAL_RSS_FLAT_FACTOR: f64 = 1.2;
 
@@ -127,6 +131,33 @@ pub struct CatchupFigures {
     pub source_memory: Memory,
 }
 
+/// Buys through the whole store ([`super::buys`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct BuyFigures {
+    /// On an empty store, just before.
+    pub empty: BuyRun,
+    /// On the replicas holding N orders.
+    pub full: BuyRun,
+}
+
+/// One buy run.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BuyRun {
+    /// Buys answered per second.
+    pub buys_per_sec: f64,
+    /// Latency percentiles, ms.
+    pub p50_ms: f64,
+    /// 99th.
+    pub p99_ms: f64,
+    /// 99.9th.
+    pub p999_ms: f64,
+    /// Failed buys.
+    pub errors: u64,
+    /// Snapshots the replicas took during the run (changes of their current snapshot seen
+    /// by polling every 100 ms).
+    pub snapshots: u64,
+}
+
 /// Everything measured at one N.
 #[derive(Debug, Clone, Serialize)]
 pub struct SizeResult {
@@ -148,6 +179,8 @@ pub struct SizeResult {
     pub snapshot: Option<SnapshotFigures>,
     /// The highest peak resident set (VmHWM) of any replica at the end, KiB.
     pub max_hwm_kib: u64,
+    /// Buys on the store holding N orders and on an empty one (`None`: not measured).
+    pub buys: Option<BuyFigures>,
 }
 
 impl SizeResult {

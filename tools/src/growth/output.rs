@@ -13,7 +13,7 @@ use std::path::Path;
 /// `growth.csv`: one row per N.
 pub fn csv(results: &[SizeResult]) -> String {
     let mut s = String::from(
-        "orders,generate_secs,generate_orders_per_sec,file_bytes,replay_secs,replay_events_per_sec,replay_consistent,diff_secs,diff_identical,startup_alone_secs,startup_alone_rss_kib,startup_alone_hwm_kib,startup_with_peer_secs,startup_with_peer_rss_kib,startup_with_peer_hwm_kib,catchup_secs,catchup_ready_secs,catchup_orders_per_sec,catchup_file_bytes,catchup_rss_kib,catchup_hwm_kib,catchup_source_rss_kib,catchup_source_hwm_kib,max_hwm_kib,snapshot_events,snapshot_build_secs,snapshot_install_secs\n",
+        "orders,generate_secs,generate_orders_per_sec,file_bytes,replay_secs,replay_events_per_sec,replay_consistent,diff_secs,diff_identical,startup_alone_secs,startup_alone_rss_kib,startup_alone_hwm_kib,startup_with_peer_secs,startup_with_peer_rss_kib,startup_with_peer_hwm_kib,catchup_secs,catchup_ready_secs,catchup_orders_per_sec,catchup_file_bytes,catchup_rss_kib,catchup_hwm_kib,catchup_source_rss_kib,catchup_source_hwm_kib,max_hwm_kib,snapshot_events,snapshot_build_secs,snapshot_install_secs,event_bytes,page_bytes,buys_empty_per_sec,buys_per_sec,buys_empty_p99_ms,buys_p99_ms,buys_p999_ms,buys_snapshots\n",
     );
     for r in results {
         let snap_events = r.snapshot.map(|x| x.events.to_string()).unwrap_or_default();
@@ -21,9 +21,23 @@ pub fn csv(results: &[SizeResult]) -> String {
             .snapshot
             .map(|x| format!("{:.4}", x.install_secs))
             .unwrap_or_default();
+        let buys = r.buys.as_ref().map_or_else(
+            || ",,,,,".to_string(),
+            |b| {
+                format!(
+                    "{:.0},{:.0},{:.3},{:.3},{:.3},{}",
+                    b.empty.buys_per_sec,
+                    b.full.buys_per_sec,
+                    b.empty.p99_ms,
+                    b.full.p99_ms,
+                    b.full.p999_ms,
+                    b.full.snapshots
+                )
+            },
+        );
         let _ = writeln!(
             s,
-            "{},{:.4},{:.0},{},{:.4},{:.0},{},{:.4},{},{:.4},{},{},{:.4},{},{},{:.4},{:.4},{:.0},{},{},{},{},{},{},{},{:.6},{}",
+            "{},{:.4},{:.0},{},{:.4},{:.0},{},{:.4},{},{:.4},{},{},{:.4},{},{},{:.4},{:.4},{:.0},{},{},{},{},{},{},{},{:.6},{},{},{},{}",
             r.orders,
             r.generate.secs,
             r.generate.orders_per_sec,
@@ -51,6 +65,9 @@ pub fn csv(results: &[SizeResult]) -> String {
             snap_events,
             r.generate.snapshot_build_secs,
             snap_secs,
+            r.generate.space.event_bytes,
+            r.generate.space.page_bytes,
+            buys,
         );
     }
     s

@@ -104,6 +104,11 @@ impl Replicas {
         })
     }
 
+    /// The cluster file's contents.
+    pub fn config(&self) -> &toystore_config::ClusterConfig {
+        self.cluster.config()
+    }
+
     /// Replica `id`'s redb file.
     pub fn db(&self, id: u32) -> PathBuf {
         self.cluster.config().order_db(id)

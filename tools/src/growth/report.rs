@@ -1,9 +1,11 @@
 //! What `tools growth` prints: the tables, the goals with pass or miss, and how each
 //! figure grows with N.
 
+use super::buys::{CLIENTS, SNAPSHOT_EVERY};
 use super::figures::{
-    mb, mem_mb, SizeResult, GOAL_CATCHUP_PER_SEC, GOAL_FILE_FACTOR, GOAL_REPLAY_PER_SEC,
-    GOAL_RSS_FLAT_FACTOR, GOAL_RSS_MB, GOAL_STARTUP_ORDERS, GOAL_STARTUP_SECS,
+    mb, mem_mb, SizeResult, GOAL_BUY_P99_FACTOR, GOAL_BUY_THROUGHPUT_FACTOR, GOAL_CATCHUP_PER_SEC,
+    GOAL_FILE_FACTOR, GOAL_REPLAY_PER_SEC, GOAL_RSS_FLAT_FACTOR, GOAL_RSS_MB, GOAL_STARTUP_ORDERS,
+    GOAL_STARTUP_SECS,
 };
 use super::replicas::Memory;
 use serde::Serialize;
@@ -94,6 +96,41 @@ pub fn text(results: &[SizeResult]) -> String {
             space.factor(),
             mb(r.catchup.space.page_bytes),
             mb(r.catchup.space.file_bytes),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nBuys through the whole store ({CLIENTS} clients, closed loop), on an empty store and \
+         then on the replicas holding N orders; snapshots: changes of a replica's current \
+         snapshot during the run (one every {SNAPSHOT_EVERY} entries)\n"
+    );
+    let _ = writeln!(
+        s,
+        "| orders | buys/s empty, N | ratio | p99 ms empty, N | ratio | p99.9 ms empty, N | snapshots empty, N | errors |"
+    );
+    let _ = writeln!(
+        s,
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for r in results {
+        let Some(b) = &r.buys else {
+            continue;
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {:.0}, {:.0} | {:.2} | {:.1}, {:.1} | {:.2} | {:.1}, {:.1} | {}, {} | {} |",
+            r.orders,
+            b.empty.buys_per_sec,
+            b.full.buys_per_sec,
+            b.full.buys_per_sec / b.empty.buys_per_sec.max(1e-9),
+            b.empty.p99_ms,
+            b.full.p99_ms,
+            b.full.p99_ms / b.empty.p99_ms.max(1e-9),
+            b.empty.p999_ms,
+            b.full.p999_ms,
+            b.empty.snapshots,
+            b.full.snapshots,
+            b.empty.errors + b.full.errors,
         );
     }
     let _ = writeln!(s, "\nReplica memory, MB: peak VmHWM (VmRSS at the time)\n");
@@ -216,6 +253,30 @@ pub fn goals(results: &[SizeResult]) -> Vec<GoalCheck> {
             "MB",
         ),
     ];
+    if let Some(b) = &r.buys {
+        let tput = b.full.buys_per_sec / b.empty.buys_per_sec.max(1e-9);
+        checks.push(GoalCheck {
+            goal: format!(
+                "buys on N = {n} orders: >= {GOAL_BUY_THROUGHPUT_FACTOR}x an empty store's throughput"
+            ),
+            measured: format!(
+                "{:.0} vs {:.0} buys/s ({tput:.2}x)",
+                b.full.buys_per_sec, b.empty.buys_per_sec
+            ),
+            pass: tput >= GOAL_BUY_THROUGHPUT_FACTOR,
+            factor: GOAL_BUY_THROUGHPUT_FACTOR / tput.max(1e-9),
+        });
+        let p99 = b.full.p99_ms / b.empty.p99_ms.max(1e-9);
+        checks.push(GoalCheck {
+            goal: format!("buys on N = {n} orders: p99 <= {GOAL_BUY_P99_FACTOR}x an empty store's"),
+            measured: format!(
+                "{:.1} vs {:.1} ms ({p99:.2}x; {} snapshots during the run)",
+                b.full.p99_ms, b.empty.p99_ms, b.full.snapshots
+            ),
+            pass: p99 <= GOAL_BUY_P99_FACTOR,
+            factor: p99 / GOAL_BUY_P99_FACTOR,
+        });
+    }
     if let Some(small) = results
         .iter()
         .min_by_key(|r| r.orders)
