@@ -218,10 +218,7 @@ fn check_catalog(
 
 /// The event at `seq`, if the log has it (and it decodes).
 fn event_at(events: &EventReader, seq: u64) -> Result<Option<CatalogEvent>, StoreError> {
-    match events.event(Seq(seq)) {
-        Err(StoreError::Decode { .. }) => Ok(None),
-        other => other,
-    }
+    events.event_if_decodes(Seq(seq))
 }
 
 /// The request id of the purchase at `seq`, if that event is a purchase.

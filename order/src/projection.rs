@@ -124,10 +124,13 @@ fn index(
     let OrderEvent::OrderPlaced {
         number, request_id, ..
     } = event;
-    let (from, to) = candidates_range(request_id.as_str());
-    let earlier = find(request_id.as_str(), table.range(from, to)?, |at| {
-        tables.event(at)
-    })?;
+    // The key's prefix is the request id's (hashed once).
+    let from = key & !NUMBER_MASK;
+    let earlier = find(
+        request_id.as_str(),
+        table.range(from, from | NUMBER_MASK)?,
+        |at| tables.event(at),
+    )?;
     if let Some((earlier, _)) = earlier {
         return Err(placed_twice(request_id, earlier.0, number.0).1);
     }
@@ -269,11 +272,9 @@ fn request_id_of(events: &EventReader, number: u64) -> Result<Option<RequestId>,
     let Some(seq) = number.checked_add(1) else {
         return Ok(None);
     };
-    match events.event(Seq(seq)) {
-        Ok(Some(OrderEvent::OrderPlaced { request_id, .. })) => Ok(Some(request_id)),
-        Ok(None) | Err(StoreError::Decode { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(events
+        .event_if_decodes(Seq(seq))?
+        .map(|OrderEvent::OrderPlaced { request_id, .. }| request_id))
 }
 
 fn check_index(

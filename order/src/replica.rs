@@ -19,7 +19,9 @@
 use crate::api::{OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, Role};
 use crate::apply::replayed;
 use crate::error::{PlaceError, ReadError};
-use crate::projection::{find_in, order_at, OrderProjection};
+use crate::projection::{
+    candidates_range, find, find_in, order_at, OrderProjection, REQUEST_INDEX,
+};
 use crate::proposer::{ProposeError, Proposer};
 use crate::types::{OrderNode, OrderRaft, Outcome, Purchase};
 use openraft::error::{CheckIsLeaderError, RaftError};
@@ -229,9 +231,12 @@ impl Replica {
         request_ids: impl Iterator<Item = &'a RequestId>,
     ) -> Result<std::collections::BTreeSet<RequestId>, StoreError> {
         let tables = self.store.event_log().read()?;
+        let index = tables.open(REQUEST_INDEX)?;
+        let events = tables.event_reader()?;
         let mut recorded = std::collections::BTreeSet::new();
         for id in request_ids {
-            if find_in(&tables, id.as_str())?.is_some() {
+            let (from, to) = candidates_range(id.as_str());
+            if find(id.as_str(), index.range(from, to)?, |seq| events.event(seq))?.is_some() {
                 recorded.insert(id.clone());
             }
         }

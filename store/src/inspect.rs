@@ -175,7 +175,10 @@ fn repaired_copy(path: &Path) -> Result<Handle, InspectError> {
     let dir = tempfile::tempdir().map_err(|e| unreadable(path, e))?;
     let copy = dir.path().join("repaired.redb");
     std::fs::copy(path, &copy).map_err(|e| unreadable(path, e))?;
-    let db = Database::open(&copy).map_err(|e| open_error(path, e))?;
+    let db = Builder::new()
+        .set_cache_size(READ_CACHE_BYTES)
+        .open(&copy)
+        .map_err(|e| open_error(path, e))?;
     Ok(Handle::Repaired { db, _dir: dir })
 }
 

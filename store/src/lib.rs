@@ -3,7 +3,9 @@
 //! One [`EventLog`] owns one redb file holding:
 //! - `events`: sequence number → the event's encoded bytes ([`toystore_events::codec`]), an
 //!   append-only, gap-free log starting at 1;
-//! - `meta`: the log's kind ([`LogEvent::KIND`]), so a file of another kind is refused;
+//! - `meta`: the log's kind ([`LogEvent::KIND`]), so a file of another kind is refused,
+//!   the version of its projection, and how far the projection goes while it lags the
+//!   events (a snapshot's events being received);
 //! - the tables of its [`Projection`], which are updated in the same write transaction as
 //!   the events that cause them: an event and its effect commit together or not at all.
 //!

@@ -93,7 +93,7 @@ impl<E: LogEvent> EventLog<E> {
         projection: Arc<dyn Projection<E>>,
         new: bool,
     ) -> Result<Self, StoreError> {
-        let last = init_tables(path, &db, projection.as_ref(), new)?;
+        let (last, projected) = init_tables(path, &db, projection.as_ref(), new)?;
         let db = Arc::new(db);
         let (last_tx, last_rx) = watch::channel(last);
         let (jobs_tx, jobs_rx) = mpsc::channel();
@@ -104,6 +104,7 @@ impl<E: LogEvent> EventLog<E> {
             last: last_tx,
             jobs: jobs_rx,
             counts: counts.clone(),
+            projected: std::cell::Cell::new(projected),
         };
         let handle = std::thread::Builder::new()
             .name(format!("{}-writer", E::KIND))
@@ -198,13 +199,12 @@ impl<E: LogEvent> EventLog<E> {
 
     /// Appends events in order; returns their sequence numbers after the durable commit.
     pub async fn append(&self, events: Vec<E>) -> Result<Vec<Seq>, StoreError> {
-        self.execute(move |b| events.iter().map(|e| b.append(e)).collect())
-            .await
+        self.execute(move |b| append_all(b, &events)).await
     }
 
     /// [`EventLog::append`] for callers outside an async runtime.
     pub fn append_blocking(&self, events: Vec<E>) -> Result<Vec<Seq>, StoreError> {
-        self.execute_blocking(move |b| events.iter().map(|e| b.append(e)).collect())
+        self.execute_blocking(move |b| append_all(b, &events))
     }
 
     /// The last committed sequence number (`Seq::ZERO` for an empty log).
@@ -270,7 +270,18 @@ impl<E: LogEvent> Drop for EventLog<E> {
     }
 }
 
-/// Creates the tables if needed, checks the kind and returns the last sequence number.
+/// Appends `events` together ([`Batch::append_all`]) and returns their sequence numbers.
+fn append_all<E: LogEvent>(batch: &mut Batch<'_, E>, events: &[E]) -> Result<Vec<Seq>, StoreError> {
+    let first = batch.last_seq().0 + 1;
+    batch.append_all(events)?;
+    Ok((first..=batch.last_seq().0).map(Seq).collect())
+}
+
+/// Creates the tables if needed, checks the kind and returns the last sequence number and
+/// how far the projection goes (`None`: to the last event). A projection left lagging (a
+/// snapshot transfer cut by a crash) stays so: its events are not applied state until the
+/// transfer is installed, which applies them in bulk, and any projected write applies them
+/// first.
 /// Only a `new` log (opened with [`EventLog::open`]) may be stamped with its kind: an
 /// existing file without one is foreign, never adopted.
 fn init_tables<E: LogEvent>(
@@ -278,7 +289,7 @@ fn init_tables<E: LogEvent>(
     db: &Database,
     projection: &dyn Projection<E>,
     new: bool,
-) -> Result<Seq, StoreError> {
+) -> Result<(Seq, Option<Seq>), StoreError> {
     let tx = db.begin_write()?;
     {
         let mut meta = tx.open_table(META)?;
@@ -302,23 +313,29 @@ fn init_tables<E: LogEvent>(
                     });
                 }
                 meta.insert("kind", E::KIND)?;
+                // An empty log is built with this version: nothing to rebuild.
+                meta.insert(
+                    PROJECTION_VERSION,
+                    projection.version().to_string().as_str(),
+                )?;
             }
         }
     }
     projection.init(&WriteTables::new(&tx))?;
     upgrade_projection(path, &tx, projection)?;
-    finish_projection(path, &tx, projection)?;
+    let projected = projected_to(&tx.open_table(META)?)?;
     let last = {
         let events = tx.open_table(EVENTS)?;
         let last = events.last()?.map(|(k, _)| k.value()).unwrap_or(0);
         Seq(last)
     };
     tx.commit()?;
-    Ok(last)
+    Ok((last, projected))
 }
 
 /// Rebuilds the projection from the events if the file's was built by another version of
-/// it ([`Projection::version`]), and records the version.
+/// it ([`Projection::version`]), and records the new version (a new log records its own
+/// when it is created).
 fn upgrade_projection<E: LogEvent>(
     path: &Path,
     tx: &redb::WriteTransaction,
@@ -336,30 +353,9 @@ fn upgrade_projection<E: LogEvent>(
             secs = started.elapsed().as_secs_f64(),
             "projection rebuilt from the events for its new version"
         );
+        tx.open_table(META)?
+            .insert(PROJECTION_VERSION, version.to_string().as_str())?;
     }
-    tx.open_table(META)?
-        .insert(PROJECTION_VERSION, version.to_string().as_str())?;
-    Ok(())
-}
-
-/// Brings a projection that lags the events (a snapshot transfer cut by a crash) up to the
-/// last event, so an open log's projection always covers it.
-fn finish_projection<E: LogEvent>(
-    path: &Path,
-    tx: &redb::WriteTransaction,
-    projection: &dyn Projection<E>,
-) -> Result<(), StoreError> {
-    let Some(after) = projected_to(&tx.open_table(META)?)? else {
-        return Ok(());
-    };
-    let started = std::time::Instant::now();
-    crate::writer::project_from(tx, projection, after)?;
-    tracing::info!(
-        path = %path.display(),
-        after = after.0,
-        secs = started.elapsed().as_secs_f64(),
-        "events appended without the projection applied to it"
-    );
     Ok(())
 }
 

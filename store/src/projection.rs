@@ -17,7 +17,7 @@ pub const APPLY_CHUNK: usize = 16_384;
 pub trait Projection<E: LogEvent>: Send + Sync + 'static {
     /// The version of the projection's tables. A log opened with a projection of another
     /// version than the one its file was built with has its projection rebuilt from its
-    /// events (`clear`, `init`, then `apply` of every event), once, before it is used. A file
+    /// events (`clear`, `init`, then `apply_from` the start), once, before it is used. A file
     /// that records no version was built with version 1.
     fn version(&self) -> u32 {
         1

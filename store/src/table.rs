@@ -142,9 +142,7 @@ impl<'tx> WriteTables<'tx> {
             .map(|row| {
                 let (key, bytes) = row?;
                 let seq = Seq(key.value());
-                let event = codec::decode(bytes.value())
-                    .map_err(|source| StoreError::Decode { seq, source })?;
-                Ok((seq, event))
+                Ok((seq, decode_event(seq, bytes.value())?))
             })
             .collect()
     }
@@ -492,6 +490,15 @@ impl EventReader {
             None => Ok(None),
         }
     }
+
+    /// The event at `seq`, if there is one and it decodes (a check that found an
+    /// undecodable event reports it already, and reads past it).
+    pub fn event_if_decodes<E: LogEvent>(&self, seq: Seq) -> Result<Option<E>, StoreError> {
+        match self.event(seq) {
+            Err(StoreError::Decode { .. }) => Ok(None),
+            other => other,
+        }
+    }
 }
 
 /// The event at `seq` in an events table, decoded, if any.
@@ -502,9 +509,12 @@ pub(crate) fn event_in<E: LogEvent>(
     let Some(bytes) = events.get(seq.0)? else {
         return Ok(None);
     };
-    codec::decode(bytes.value())
-        .map(Some)
-        .map_err(|source| StoreError::Decode { seq, source })
+    decode_event(seq, bytes.value()).map(Some)
+}
+
+/// The event stored at `seq` as `bytes`, or a [`StoreError::Decode`] naming it.
+pub(crate) fn decode_event<E: LogEvent>(seq: Seq, bytes: &[u8]) -> Result<E, StoreError> {
+    codec::decode(bytes).map_err(|source| StoreError::Decode { seq, source })
 }
 
 /// Stored events after some sequence number, decoded ([`ReadTables::events_after`]).
@@ -521,9 +531,7 @@ impl<E: LogEvent> Iterator for Events<E> {
         Some(match item {
             Ok((k, v)) => {
                 let seq = Seq(k.value());
-                codec::decode(v.value())
-                    .map(|event| (seq, event))
-                    .map_err(|source| StoreError::Decode { seq, source })
+                decode_event(seq, v.value()).map(|event| (seq, event))
             }
             Err(e) => Err(e.into()),
         })

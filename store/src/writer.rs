@@ -27,7 +27,7 @@
 //! [`CommitCounts`] says how many commits of each kind were made, for metrics.
 
 use crate::log::META;
-use crate::table::WriteTables;
+use crate::table::{decode_event, WriteTables};
 use crate::{Projection, StoreError};
 use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
 use std::cell::Cell;
@@ -119,10 +119,10 @@ pub struct Batch<'a, E> {
     /// Set by anything that may have written (an append, a row, this crate's own tables):
     /// a batch that stays clean is not committed.
     touched: &'a Cell<bool>,
-    /// How far the projection goes, once read from the file in this transaction: `Some(None)`
-    /// to the last event, `Some(Some(seq))` up to `seq` only
-    /// ([`Batch::append_all_at_unprojected`]).
-    projected: Option<Option<Seq>>,
+    /// How far the projection goes: `None` to the last event, `Some(seq)` up to `seq` only
+    /// ([`Batch::append_all_at_unprojected`]). The writer keeps it between transactions;
+    /// the `projected` row of `meta` keeps it across restarts.
+    projected: Option<Seq>,
 }
 
 impl<E: LogEvent> Batch<'_, E> {
@@ -183,22 +183,11 @@ impl<E: LogEvent> Batch<'_, E> {
     }
 
     /// Appends events that must land at exactly the next sequence numbers, in order (a
-    /// replica receiving a snapshot's events), as [`Batch::append_at`] of each does, with the
-    /// tables opened once for all of them.
-    pub fn append_all_at(&mut self, events: &[(Seq, &[u8])]) -> Result<(), StoreError> {
-        let decoded = (self.last.0 + 1..)
-            .map(Seq)
-            .zip(events)
-            .map(|(expected, (seq, payload))| decode_at(expected, *seq, payload))
-            .collect::<Result<Vec<E>, _>>()?;
-        self.write(events, &decoded)
-    }
-
-    /// Appends events that must land at exactly the next sequence numbers, as
-    /// [`Batch::append_all_at`] does, but leaves them out of the projection: it lags the
+    /// replica receiving a snapshot's events), each checked as [`Batch::append_at`] checks
+    /// one, but leaves them out of the projection: it lags the
     /// events until [`Batch::project`] applies all it lacks at once
     /// ([`Projection::apply_from`], e.g. an index built in key order), which any
-    /// projected append, and the log's next open, do first. For a replica receiving a
+    /// projected append does first (also after a restart: the lag is recorded in `meta`). For a replica receiving a
     /// snapshot's events, many more than a transaction's worth; nobody may read the
     /// projection for them meanwhile. A wrong `seq` or a payload that does not decode
     /// writes nothing and does not fail the batch.
@@ -227,29 +216,19 @@ impl<E: LogEvent> Batch<'_, E> {
         written
     }
 
-    /// How far the projection goes (`None`: to the last event).
-    fn projected_to(&mut self) -> Result<Option<Seq>, StoreError> {
-        if let Some(at) = self.projected {
-            return Ok(at);
-        }
-        let at = crate::log::projected_to(&self.tx.open_table(META)?)?;
-        self.projected = Some(at);
-        Ok(at)
-    }
-
     fn set_projected_to(&mut self, at: Option<Seq>) -> Result<(), StoreError> {
         crate::log::set_projected_to(&mut self.tx.open_table(META)?, at)?;
-        self.projected = Some(at);
+        self.projected = at;
         Ok(())
     }
 
     fn project_unchecked(&mut self) -> Result<(), StoreError> {
-        let Some(after) = self.projected_to()? else {
+        let Some(after) = self.projected else {
             return Ok(());
         };
         self.touched.set(true);
         project_from(self.tx, self.projection, after)?;
-        self.projected = Some(None);
+        self.projected = None;
         Ok(())
     }
 
@@ -274,7 +253,7 @@ impl<E: LogEvent> Batch<'_, E> {
         if raw.is_empty() {
             return Ok(());
         }
-        if self.projected_to()?.is_none() {
+        if self.projected.is_none() {
             self.set_projected_to(Some(self.last))?;
         }
         self.insert_events(raw)
@@ -310,7 +289,7 @@ impl<E: LogEvent> Batch<'_, E> {
         }
         self.touched.set(true);
         let removed = self.last.0 - seq.0;
-        let projected = self.projected_to()?;
+        let projected = self.projected;
         // The events the projection never saw go without a word to it; it covers the rest.
         let undo_to = match projected {
             Some(at) => {
@@ -339,8 +318,7 @@ impl<E: LogEvent> Batch<'_, E> {
         let mut undone = true;
         for (key, bytes) in doomed.iter().rev() {
             let at = Seq(*key);
-            let event: E =
-                codec::decode(bytes).map_err(|source| StoreError::Decode { seq: at, source })?;
+            let event: E = decode_event(at, bytes)?;
             if !self
                 .projection
                 .undo(&WriteTables::new(self.tx), at, &event)?
@@ -352,7 +330,7 @@ impl<E: LogEvent> Batch<'_, E> {
         self.last = seq;
         if !undone {
             rebuild(self.tx, self.projection)?;
-            self.projected = Some(None);
+            self.projected = None;
         }
         Ok(removed)
     }
@@ -363,7 +341,7 @@ fn decode_at<E: LogEvent>(expected: Seq, seq: Seq, payload: &[u8]) -> Result<E, 
     if seq != expected {
         return Err(StoreError::OutOfOrder { expected, got: seq });
     }
-    codec::decode(payload).map_err(|source| StoreError::Decode { seq, source })
+    decode_event(seq, payload)
 }
 
 /// Clears the projection and applies every event of the log to it again
@@ -457,6 +435,8 @@ pub(crate) struct Writer<E> {
     pub(crate) last: watch::Sender<Seq>,
     pub(crate) jobs: mpsc::Receiver<Job<E>>,
     pub(crate) counts: Arc<CommitCounts>,
+    /// How far the projection goes after the last commit (`None`: to the last event).
+    pub(crate) projected: Cell<Option<Seq>>,
 }
 
 impl<E: LogEvent> Writer<E> {
@@ -570,7 +550,7 @@ impl<E: LogEvent> Writer<E> {
             last: before,
             failed: None,
             touched: &touched,
-            projected: None,
+            projected: self.projected.get(),
         };
         for (i, job) in jobs.iter_mut().enumerate() {
             // Returning drops the transaction, which aborts it. A panicking request fails
@@ -585,12 +565,13 @@ impl<E: LogEvent> Writer<E> {
                 return Err((Some(i), e));
             }
         }
-        let last = batch.last;
+        let (last, projected) = (batch.last, batch.projected);
         if may_skip && !touched.get() {
             tx.abort().map_err(|e| whole(e.into()))?;
             return Ok((last, Outcome::Unchanged));
         }
         tx.commit().map_err(|e| whole(e.into()))?;
+        self.projected.set(projected);
         let outcome = if durable {
             Outcome::Durable
         } else {

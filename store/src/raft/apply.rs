@@ -4,8 +4,9 @@
 //! normal entry it calls [`Apply::apply`] with the transaction's [`Batch`] (read the
 //! projection, append events), and in the same transaction it records the last applied log id
 //! and, for a membership entry, the membership. So an entry's events, their projection rows and
-//! "applied up to here" commit together or not at all, durably (`Durability::Immediate`)
-//! before openraft hears the replies.
+//! "applied up to here" commit together or not at all, before openraft hears the replies,
+//! without an fsync of their own: the entries are durable in the Raft log, and the next
+//! durable commit (at most `SYNC_BEHIND` later) persists the apply.
 
 use super::RaftTypes;
 use crate::{Batch, StoreError};

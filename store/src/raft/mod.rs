@@ -18,9 +18,9 @@
 //!
 //! | table | key → value | written by |
 //! | --- | --- | --- |
-//! | `events` | seq `u64` → encoded `E` (unchanged: `toystore_events::codec`) | apply, install |
-//! | `meta` | `"kind"` → `E::KIND`; `"projection"` → its version | open |
-//! | projection tables (e.g. `request_index`) | the projection's own | apply, receive |
+//! | `events` | seq `u64` → encoded `E` (unchanged: `toystore_events::codec`) | apply, receive, set aside, discard, install |
+//! | `meta` | `"kind"` → `E::KIND`; `"projection"` → its version; `"projected"` → the last event the projection covers while a transfer's events are received | open, receive, install |
+//! | projection tables (e.g. `request_index`) | the projection's own | apply, install |
 //! | `raft_log` | log index `u64` → encoded `Entry<C>` | append, truncate, purge |
 //! | `raft_state` | `"format"` → `u32` 1; `"vote"` → `Vote`; `"committed"` → `Option<LogId>`; `"purged"` → `LogId` | open, save_vote, save_committed, purge |
 //! | `raft_machine` | `"applied"` → `LogId`; `"membership"` → `StoredMembership`; `"receiving"` → a transfer's `base` while its events are in the log, not yet installed | apply, receive, install |
@@ -70,11 +70,11 @@
 //! transaction at once, so the position is the state machine's as of that moment. A
 //! snapshot's events are streamed to a lagging replica by the application (openraft's
 //! `generic-snapshot-data`; the order crate's `transfer`), only those the receiver lacks,
-//! written straight into its log by [`RaftStore::receive_snapshot`] (with their projection
-//! rows, in large transactions), and `install_snapshot` then sets the applied position in
-//! one small transaction; events received but not installed are taken back out before any
-//! entry is applied, and a transfer cut mid-way is resumed by the next one
-//! ([`snapshot`]). The projection is never sent: it is derived from the events.
+//! written straight into its log by [`RaftStore::receive_snapshot`] (without their
+//! projection rows, in large transactions), and `install_snapshot` then builds their
+//! projection rows in bulk and sets the applied position, in one transaction; events
+//! received but not installed are set aside before any entry is applied and merged back
+//! after, and a transfer cut mid-way is resumed by the next one ([`snapshot`]). The projection is never sent: it is derived from the events.
 //!
 //! When to snapshot and purge is openraft's `Config`, set by the order crate:
 //! `snapshot_policy: SnapshotPolicy::LogsSinceLast(n)` (a snapshot every n applied entries),

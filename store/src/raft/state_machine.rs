@@ -7,9 +7,10 @@
 //! - `get_snapshot_builder` opens a read transaction at once, so the builder sees the state
 //!   machine as it was then whatever is applied meanwhile; `build_snapshot` records its
 //!   position (metadata and last sequence number, nothing else) as the current snapshot,
-//!   durably: constant cost whatever the log's length.
+//!   without an fsync of its own (the purge that follows is durable and persists it
+//!   first): constant cost whatever the log's length.
 //! - `install_snapshot` makes the snapshot's position the state machine's and the snapshot
-//!   current, in one small transaction: a transfer already wrote its events into the log
+//!   current, in one transaction that also builds the received events' projection rows: a transfer already wrote its events into the log
 //!   ([`super::snapshot`]); a snapshot whose events are in another file (in-process, e.g.
 //!   openraft's storage suite) has them received from it first. `apply` sets the events of
 //!   a transfer being received aside before applying entries, and the transfer goes on

@@ -75,25 +75,28 @@ pub fn text(results: &[SizeResult]) -> String {
     );
     let _ = writeln!(
         s,
-        "| orders | events | index pages | all tables' pages | file | file / events | caught-up: pages, file |"
+        "| orders | events | index pages | all tables' pages | file | file / events | caught-up: index pages, all pages, file |"
     );
     let _ = writeln!(s, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for r in results {
         let space = &r.generate.space;
-        let index = space
-            .tables
-            .iter()
-            .find(|t| t.name == "request_index")
-            .map_or(0, |t| t.page_bytes);
+        let index = |space: &super::figures::FileSpace| {
+            space
+                .tables
+                .iter()
+                .find(|t| t.name == "request_index")
+                .map_or(0, |t| t.page_bytes)
+        };
         let _ = writeln!(
             s,
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1}, {:.1} |",
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1}, {:.1}, {:.1} |",
             r.orders,
             mb(space.event_bytes),
-            mb(index),
+            mb(index(space)),
             mb(space.page_bytes),
             mb(space.file_bytes),
             space.factor(),
+            mb(index(&r.catchup.space)),
             mb(r.catchup.space.page_bytes),
             mb(r.catchup.space.file_bytes),
         );
