@@ -220,7 +220,7 @@ async fn start_up(
     replicas: &mut Replicas,
     id: u32,
     starts: usize,
-    done: impl Fn(&toystore_order::api::ReplicaStatus) -> bool,
+    done: impl Fn(&toystore_order_api::ReplicaStatus) -> bool,
 ) -> anyhow::Result<StartFigures> {
     let mut samples = Vec::new();
     let mut last_seq = 0;
@@ -313,11 +313,20 @@ async fn measure(
     bar.inc(1);
 
     step("catch-up");
+    // Caught up once the snapshot is installed (applied up to the generated log's last
+    // index), not when its events are in the log: the index is built after they arrive.
+    let started = Instant::now();
+    let mut received_after = None;
     let caught = replicas
         .start(
             3,
-            |s| s.ready && s.last_seq.0 >= n,
-            |s| bar.set_message(format!("N = {n}: catch-up {}/{n}", s.last_seq.0)),
+            |s| s.ready && s.last_seq.0 >= n && s.applied >= Some(generated.last_index),
+            |s| {
+                if s.last_seq.0 >= n {
+                    received_after.get_or_insert_with(|| started.elapsed());
+                }
+                bar.set_message(format!("N = {n}: catch-up {}/{n}", s.last_seq.0));
+            },
         )
         .await?;
     let memory = replicas.memory(3)?;
@@ -345,7 +354,8 @@ async fn measure(
             last_seq: report.files.first().map_or(0, |f| f.last_seq),
         }
     };
-    let snapshot = snapshot::measure(&files[2], &caught, generated.last_index).await?;
+    let snapshot =
+        snapshot::measure(&files[2], &caught, received_after, generated.last_index).await?;
     let catchup = CatchupFigures {
         secs: caught.elapsed.as_secs_f64(),
         ready_secs: caught.ready_after.unwrap_or(caught.elapsed).as_secs_f64(),

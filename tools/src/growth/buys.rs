@@ -129,7 +129,7 @@ struct Snapshots {
 }
 
 impl Snapshots {
-    async fn poll(&mut self, clients: &[toystore_order::ReplicaClient]) {
+    async fn poll(&mut self, clients: &[toystore_order_api::ReplicaClient]) {
         for client in clients {
             if let Ok(status) = client.health().await {
                 let before = self.seen.insert(status.id, status.snapshot);

@@ -13,14 +13,14 @@ use std::path::Path;
 /// `growth.csv`: one row per N.
 pub fn csv(results: &[SizeResult]) -> String {
     let mut s = String::from(
-        "orders,generate_secs,generate_orders_per_sec,file_bytes,replay_secs,replay_events_per_sec,replay_consistent,diff_secs,diff_identical,startup_alone_secs,startup_alone_rss_kib,startup_alone_hwm_kib,startup_with_peer_secs,startup_with_peer_rss_kib,startup_with_peer_hwm_kib,catchup_secs,catchup_ready_secs,catchup_orders_per_sec,catchup_file_bytes,catchup_rss_kib,catchup_hwm_kib,catchup_source_rss_kib,catchup_source_hwm_kib,max_hwm_kib,snapshot_events,snapshot_build_secs,snapshot_install_secs,event_bytes,page_bytes,buys_empty_per_sec,buys_per_sec,buys_empty_p99_ms,buys_p99_ms,buys_p999_ms,buys_snapshots\n",
+        "orders,generate_secs,generate_orders_per_sec,file_bytes,replay_secs,replay_events_per_sec,replay_consistent,diff_secs,diff_identical,startup_alone_secs,startup_alone_rss_kib,startup_alone_hwm_kib,startup_with_peer_secs,startup_with_peer_rss_kib,startup_with_peer_hwm_kib,catchup_secs,catchup_ready_secs,catchup_orders_per_sec,catchup_file_bytes,catchup_rss_kib,catchup_hwm_kib,catchup_source_rss_kib,catchup_source_hwm_kib,max_hwm_kib,snapshot_events,snapshot_build_secs,snapshot_transfer_secs,snapshot_install_secs,event_bytes,page_bytes,buys_empty_per_sec,buys_per_sec,buys_empty_p99_ms,buys_p99_ms,buys_p999_ms,buys_snapshots\n",
     );
     for r in results {
         let snap_events = r.snapshot.map(|x| x.events.to_string()).unwrap_or_default();
         let snap_secs = r
             .snapshot
-            .map(|x| format!("{:.4}", x.install_secs))
-            .unwrap_or_default();
+            .map(|x| format!("{:.4},{:.4}", x.transfer_secs, x.install_secs))
+            .unwrap_or_else(|| ",".to_string());
         let buys = r.buys.as_ref().map_or_else(
             || ",,,,,".to_string(),
             |b| {

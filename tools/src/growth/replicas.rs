@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use toystore_config::ClusterToken;
 use toystore_config::Election;
-use toystore_order::api::ReplicaStatus;
-use toystore_order::ReplicaClient;
+use toystore_order_api::ReplicaClient;
+use toystore_order_api::ReplicaStatus;
 
 /// How often `/health` is asked while waiting.
 const POLL: Duration = Duration::from_millis(5);
@@ -57,6 +57,8 @@ impl Memory {
 pub struct Waited {
     /// From the start of the wait (for a start: the spawn) to the status that satisfied it.
     pub elapsed: Duration,
+    /// When the replica first answered `/health`, from the same start.
+    pub answered_after: Option<Duration>,
     /// When the replica first said it was ready, from the same start.
     pub ready_after: Option<Duration>,
     /// That status.
@@ -154,10 +156,12 @@ impl Replicas {
         mut watch: impl FnMut(&ReplicaStatus),
     ) -> anyhow::Result<Waited> {
         let client = self.client(id)?.clone();
+        let mut answered_after = None;
         let mut ready_after = None;
         loop {
             if let Ok(status) = client.health().await {
                 let elapsed = since.elapsed();
+                answered_after.get_or_insert(elapsed);
                 if status.ready && ready_after.is_none() {
                     ready_after = Some(elapsed);
                 }
@@ -165,6 +169,7 @@ impl Replicas {
                 if done(&status) {
                     return Ok(Waited {
                         elapsed,
+                        answered_after,
                         ready_after,
                         status,
                     });

@@ -25,16 +25,16 @@ pub fn text(results: &[SizeResult]) -> String {
     );
     let _ = writeln!(
         s,
-        "| orders | generate | replay | diff (3 files) | start-up alone | start-up with a peer | catch-up | snapshot install |"
+        "| orders | generate | replay | diff (3 files) | start-up alone | start-up with a peer | catch-up | snapshot transfer | snapshot install |"
     );
     let _ = writeln!(
         s,
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for r in results {
         let _ = writeln!(
             s,
-            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} |",
             r.orders,
             r.generate.secs,
             r.replay.secs,
@@ -42,6 +42,7 @@ pub fn text(results: &[SizeResult]) -> String {
             r.startup_alone.secs,
             r.startup_with_peer.secs,
             r.catchup.secs,
+            opt(r.snapshot.map(|x| x.transfer_secs), 3),
             opt(r.snapshot.map(|x| x.install_secs), 3),
         );
     }

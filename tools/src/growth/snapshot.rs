@@ -1,19 +1,18 @@
-//! Snapshots: what a lagging replica is sent, and how long installing it takes.
+//! Snapshots: what a lagging replica is sent, and how long receiving and installing it take.
 //!
 //! The generated files hold a snapshot of their N orders and a Raft log purged up to it
 //! ([`super::generate`]), so the empty replica of the catch-up step cannot be sent log
-//! entries: the leader sends it the snapshot (one `POST /internal/raft/snapshot`), and it
-//! installs it (`RaftStateMachine::install_snapshot`: events, projection, last applied and
-//! membership replaced in one durable transaction). The catch-up step *is* a snapshot
-//! install; this module reads its figures:
+//! entries: the leader sends it the snapshot (the events it lacks, streamed from a read
+//! transaction, written straight into its log), and it installs it (the request-id index
+//! built in key order, then last applied and membership). The catch-up step *is* a
+//! snapshot transfer and install; this module reads its figures:
 //!
-//! - `bytes`: the size of the snapshot data the replica installed, read from its file after
-//!   it stopped (the current snapshot the storage keeps); it is the leader's snapshot, byte
-//!   for byte the one the generator built;
-//! - `install_secs`: from the empty replica's `/health` first saying ready (storage open,
-//!   Raft running, a voter: it could now receive the snapshot) to it holding N orders —
-//!   the leader noticing it lags, sending the snapshot, and the install. The catch-up column
-//!   adds the process start before it.
+//! - `events`: the events the installed snapshot covers, read from the replica's file
+//!   after it stopped;
+//! - `transfer_secs`: from the empty replica first answering `/health` to its log holding
+//!   the N events: the leader noticing it lags, and streaming the events;
+//! - `install_secs`: from then to the replica having applied the snapshot (the index build
+//!   and the install). The catch-up column adds the process start before both.
 //!
 //! [`measure`] fails if the replica's current snapshot does not cover the generated log
 //! (it would then have caught up by some other way than installing the snapshot).
@@ -23,6 +22,7 @@ use anyhow::{bail, Context};
 use openraft::storage::RaftStateMachine;
 use serde::Serialize;
 use std::path::Path;
+use std::time::Duration;
 use toystore_order::apply::Orders;
 
 /// A snapshot's figures.
@@ -30,15 +30,19 @@ use toystore_order::apply::Orders;
 pub struct SnapshotFigures {
     /// The events the snapshot covers (it is a reference to them: no bytes of its own).
     pub events: u64,
-    /// Seconds to bring an empty replica up to date by installing it.
+    /// Seconds from the empty replica answering to its log holding the snapshot's events.
+    pub transfer_secs: f64,
+    /// Seconds from then to the snapshot applied (the index built, the install done).
     pub install_secs: f64,
 }
 
 /// The figures of the snapshot installed into the stopped replica file `path`, which caught
-/// up as `caught` saw it, and must cover log index `last_index` (see the module doc).
+/// up as `caught` saw it (its log held the events `received` after the start), and must
+/// cover log index `last_index` (see the module doc).
 pub async fn measure(
     path: &Path,
     caught: &Waited,
+    received: Option<Duration>,
     last_index: u64,
 ) -> anyhow::Result<Option<SnapshotFigures>> {
     let store = {
@@ -67,9 +71,11 @@ pub async fn measure(
             path.display()
         );
     }
-    let ready = caught.ready_after.unwrap_or_default();
+    let answered = caught.answered_after.unwrap_or_default();
+    let received = received.unwrap_or(caught.elapsed);
     Ok(Some(SnapshotFigures {
         events: snapshot.snapshot.last_seq().0,
-        install_secs: caught.elapsed.saturating_sub(ready).as_secs_f64(),
+        transfer_secs: received.saturating_sub(answered).as_secs_f64(),
+        install_secs: caught.elapsed.saturating_sub(received).as_secs_f64(),
     }))
 }
