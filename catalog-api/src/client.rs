@@ -4,7 +4,7 @@
 //! A product name goes as a form-encoded query parameter (`/internal/products?name=`), so
 //! any name, even `.`, `..` or one holding control characters, reaches the catalog exactly.
 
-use crate::api::{BuyReply, BuyRequest, ByName, Health, ProductList, ProductReply, RestockReply};
+use crate::wire::{BuyReply, BuyRequest, ByName, Health, ProductList, ProductReply, RestockReply};
 use futures_util::Stream;
 use toystore_config::ClusterToken;
 use toystore_config::Timeouts;
@@ -64,7 +64,7 @@ impl CatalogClient {
         self.inner.get(&["internal", "products"]).await
     }
 
-    /// Buys (idempotent by request id). 404: no such toy; 409: insufficient stock.
+    /// Buys (idempotent by request id); a refusal reads back with [`crate::BuyRefusal::of`].
     pub async fn buy(&self, req: &BuyRequest) -> Result<BuyReply, ClientError> {
         self.inner.post(&["internal", "buy"], req).await
     }

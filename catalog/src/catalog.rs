@@ -5,11 +5,11 @@
 //! log's group-commit transaction, one after another, so their check-then-act is atomic:
 //! concurrent buys of the last units sell exactly the stock, never more.
 
-use crate::api::{BuyRequest, Product};
 use crate::projection::{broken, CatalogProjection, PURCHASES, STOCK};
 use crate::toys::TOYS;
 use std::path::Path;
 use std::sync::Arc;
+use toystore_catalog_api::{BuyRequest, Product};
 use toystore_events::{CatalogEvent, ProductName, Seq};
 use toystore_store::{Batch, EventLog, StoreError};
 

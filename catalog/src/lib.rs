@@ -8,19 +8,18 @@
 //!   restock sold-out toys;
 //! - [`server`]: the internal HTTP endpoints (all behind the cluster token) and the periodic
 //!   restock, and the event stream that front-ends follow to invalidate their caches;
-//! - [`client`]: the typed client other services call it with;
 //! - [`metrics`]: Prometheus metrics (HTTP, stock per toy, purchases);
-//! - [`api`]: the wire types of those endpoints;
 //! - [`cli`]: the command line.
+//!
+//! The wire types of its endpoints, the statuses of its refusals and the typed client that
+//! other services call it with are in `toystore-catalog-api`, which callers depend on
+//! instead of this crate.
 
-pub mod api;
 pub mod catalog;
 pub mod cli;
-pub mod client;
 pub mod metrics;
 pub mod projection;
 pub mod server;
 pub mod toys;
 
 pub use catalog::{BuyOutcome, Catalog, CatalogError};
-pub use client::CatalogClient;

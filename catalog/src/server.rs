@@ -1,10 +1,9 @@
-//! The catalog's HTTP server: internal endpoints (see [`crate::api`]) and the restock loop.
+//! The catalog's HTTP server: internal endpoints (see [`toystore_catalog_api::wire`]) and the restock loop.
 //!
 //! Every endpoint but `/health` demands the cluster token. The event stream pushes each
 //! commit to subscribers as it happens and sends a heartbeat when idle; it ends when the
 //! server shuts down.
 
-use crate::api::{BuyReply, BuyRequest, ByName, Health, ProductList, ProductReply, RestockReply};
 use crate::{BuyOutcome, Catalog, CatalogError};
 use std::future::Future;
 use std::path::PathBuf;
@@ -12,6 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use toystore_catalog_api::{
+    BuyRefusal, BuyReply, BuyRequest, ByName, Health, ProductList, ProductReply, RestockReply,
+};
 use toystore_events::{ProductName, Seq};
 use toystore_http::reply::respond;
 use toystore_http::stream::AfterQuery;
@@ -204,13 +206,15 @@ pub fn routes(
 async fn buy(c: &Catalog, req: BuyRequest) -> Result<BuyReply, ApiError> {
     match c.buy(req).await.map_err(storage_error)? {
         BuyOutcome::Bought { seq, replayed } => Ok(BuyReply { seq, replayed }),
-        BuyOutcome::NotFound => Err(ApiError::not_found("product not found")),
-        BuyOutcome::InsufficientStock => {
-            Err(ApiError::new(StatusCode::CONFLICT, "insufficient stock"))
-        }
-        BuyOutcome::Conflict => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "request id reused for a different order",
-        )),
+        BuyOutcome::NotFound => Err(refused(BuyRefusal::ProductNotFound)),
+        BuyOutcome::InsufficientStock => Err(refused(BuyRefusal::InsufficientStock)),
+        BuyOutcome::Conflict => Err(refused(BuyRefusal::KeyReused)),
     }
+}
+
+/// A refused purchase as its answer: the status and message of the API crate's table.
+fn refused(refusal: BuyRefusal) -> ApiError {
+    let status =
+        StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    ApiError::new(status, refusal.message())
 }

@@ -28,7 +28,7 @@ async fn internal_endpoints_refuse_missing_and_wrong_tokens() {
     ];
     // Sold out so that an unauthenticated restock would have something to do.
     client
-        .buy(&toystore_catalog::api::BuyRequest {
+        .buy(&toystore_catalog_api::BuyRequest {
             request_id: "sell-out".try_into().unwrap(),
             name: "Sand".try_into().unwrap(),
             quantity: 100u32.try_into().unwrap(),
@@ -94,7 +94,7 @@ async fn internal_endpoints_refuse_missing_and_wrong_tokens() {
 async fn a_client_with_the_wrong_token_gets_401() {
     let (_dir, db) = temp_db();
     let catalog = TestCatalog::start(&db).await;
-    let wrong = toystore_catalog::CatalogClient::new(
+    let wrong = toystore_catalog_api::CatalogClient::new(
         &catalog.url,
         toystore_config::ClusterToken::new("not-the-token").expect("token"),
     )

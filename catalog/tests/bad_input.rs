@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use toystore_catalog::CatalogClient;
+use toystore_catalog_api::CatalogClient;
 use toystore_events::Seq;
 use toystore_http::body::MAX_BODY;
 

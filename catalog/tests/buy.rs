@@ -12,7 +12,7 @@ use common::buy_request as buy;
 use common::*;
 use serde_json::json;
 use std::collections::HashSet;
-use toystore_catalog::api::BuyReply;
+use toystore_catalog_api::BuyReply;
 use toystore_events::Seq;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

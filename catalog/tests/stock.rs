@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
-use toystore_catalog::api::BuyRequest;
 use toystore_catalog::{BuyOutcome, Catalog};
+use toystore_catalog_api::BuyRequest;
 
 async fn open(path: PathBuf, stock: u32) -> Catalog {
     tokio::task::spawn_blocking(move || Catalog::open(&path, stock))

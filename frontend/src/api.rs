@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use crate::cache::CacheStats;
-pub use toystore_catalog::api::Product;
-pub use toystore_order::api::OrderRecord;
+pub use toystore_catalog_api::Product;
+pub use toystore_order_api::OrderRecord;
 
 /// The request header carrying a purchase's idempotency key (1 to 64 printable ASCII).
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";

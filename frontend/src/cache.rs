@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
-use toystore_catalog::api::Product;
+use toystore_catalog_api::Product;
 use toystore_events::{ProductName, Seq};
 
 /// Counters of the cache's work, for metrics and tests.

@@ -11,7 +11,7 @@ use crate::relay::{Change, Relay};
 use crate::server::Frontend;
 use serde::Serialize;
 use std::sync::Arc;
-use toystore_order::api::{ReplicaStatus, Role};
+use toystore_order_api::{ReplicaStatus, Role};
 use warp::{Filter, Rejection};
 
 /// The cluster as the front-end sees it.

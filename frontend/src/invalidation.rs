@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use toystore_catalog::CatalogClient;
+use toystore_catalog_api::CatalogClient;
 use toystore_config::Backoff;
 use toystore_events::{FrameError, Seq, StreamItem};
 

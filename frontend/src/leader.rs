@@ -34,8 +34,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use toystore_config::ClusterToken;
 use toystore_config::{Election, Timeouts};
-use toystore_order::api::{ReplicaStatus, Role};
-use toystore_order::ReplicaClient;
+use toystore_order_api::ReplicaClient;
+use toystore_order_api::{ReplicaStatus, Role};
 
 /// The leader in use.
 #[derive(Debug, Clone)]

@@ -23,8 +23,8 @@
 use crate::leader::{room_to_wait, Leader, Replicas};
 use std::time::Duration;
 use tokio::time::Instant;
-use toystore_order::api::{OrderPlacedReply, OrderRecord, PlaceOrder};
-use toystore_order::CallError;
+use toystore_order_api::CallError;
+use toystore_order_api::{OrderPlacedReply, OrderRecord, PlaceOrder};
 
 /// Why an order could not be placed or read; final for this request. The `Display` text is
 /// the message of the client's error reply.
@@ -146,7 +146,7 @@ async fn with_failover<T, F, Fut>(
     mut call: F,
 ) -> Result<T, OrderRefusal>
 where
-    F: FnMut(toystore_order::ReplicaClient) -> Fut,
+    F: FnMut(toystore_order_api::ReplicaClient) -> Fut,
     Fut: std::future::Future<Output = Result<T, CallError>>,
 {
     let deadline = Instant::now() + failover.total;
@@ -353,7 +353,7 @@ mod tests {
         use super::*;
         use std::collections::VecDeque;
         use std::sync::Mutex;
-        use toystore_order::ReplicaClient;
+        use toystore_order_api::ReplicaClient;
 
         type Answer = Option<Result<u64, CallError>>;
 

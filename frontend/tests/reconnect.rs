@@ -10,8 +10,8 @@
 mod common;
 
 use common::*;
-use toystore_catalog::api::BuyRequest;
 use toystore_catalog::{BuyOutcome, Catalog};
+use toystore_catalog_api::BuyRequest;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_stream_leaves_no_stale_entry() {

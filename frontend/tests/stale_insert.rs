@@ -60,10 +60,10 @@ impl Proxy {
             let (calls, upstream, gate) = (calls.clone(), upstream.clone(), gate.clone());
             warp::path!("internal" / "products")
                 .and(warp::get())
-                .and(warp::query::<toystore_catalog::api::ByName>())
+                .and(warp::query::<toystore_catalog_api::ByName>())
                 .and(auth())
                 .then(
-                    move |q: toystore_catalog::api::ByName, auth: Option<String>| {
+                    move |q: toystore_catalog_api::ByName, auth: Option<String>| {
                         let name = q.name;
                         let req = calls
                             .get(format!("{upstream}/internal/products"))

@@ -1,7 +1,8 @@
 //! [`ReplicaClient`]: how the front-end (and tools) call one replica, with typed outcomes
 //! ([`CallError`]) instead of status numbers.
 
-use crate::api::{OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, LEADER_HEADER};
+use crate::wire::{OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, LEADER_HEADER};
+use crate::Refusal;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 use toystore_config::ClusterToken;
@@ -45,14 +46,14 @@ impl CallError {
         match e {
             ClientError::Unreachable(m) => CallError::Unreachable(m),
             ClientError::Malformed(m) | ClientError::BadUrl(m) => CallError::Failed(m),
-            ClientError::Status { status, message } => match status {
-                421 => CallError::NotLeader { leader },
-                422 => CallError::KeyReused,
-                404 => CallError::NotFound(message),
-                409 => CallError::InsufficientStock,
-                400 => CallError::BadRequest(message),
-                503 => CallError::Unavailable(message),
-                _ => CallError::Failed(format!("{status}: {message}")),
+            ClientError::Status { status, message } => match Refusal::from_status(status) {
+                Some(Refusal::NotLeader) => CallError::NotLeader { leader },
+                Some(Refusal::KeyReused) => CallError::KeyReused,
+                Some(Refusal::NotFound) => CallError::NotFound(message),
+                Some(Refusal::InsufficientStock) => CallError::InsufficientStock,
+                Some(Refusal::BadRequest) => CallError::BadRequest(message),
+                Some(Refusal::Unavailable) => CallError::Unavailable(message),
+                None => CallError::Failed(format!("{status}: {message}")),
             },
         }
     }

@@ -1,18 +1,13 @@
-//! Wire types of a replica's endpoints (JSON inside the `data` envelope, except the Raft
-//! routes, whose bodies are postcard).
+//! Wire types of a replica's endpoints for its callers (JSON inside the `data` envelope);
+//! the Raft routes between replicas are the order crate's own (`toystore_order::raft_wire`).
 //!
 //! | endpoint | body | reply |
 //! | --- | --- | --- |
 //! | `GET /health` (no token) | | [`ReplicaStatus`] |
-//! | `POST /internal/orders` | [`PlaceOrder`] | [`OrderPlacedReply`]; 400, 404, 409, 421 not leader (header [`LEADER_HEADER`]), 422, 503 |
-//! | `GET /internal/orders/<n>` | | [`OrderRecord`]; 404 `order not found`, 421, 503 |
-//! | `POST /internal/raft/append` | postcard `AppendEntriesRequest` | postcard `AppendEntriesResponse` |
-//! | `POST /internal/raft/vote` | postcard `VoteRequest` | postcard `VoteResponse` |
-//! | `POST /internal/raft/snapshot` | postcard `InstallSnapshotRequest` (one chunk) | postcard `InstallSnapshotResponse` |
+//! | `POST /internal/orders` | [`PlaceOrder`] | [`OrderPlacedReply`]; a [`Refusal`](crate::Refusal) |
+//! | `GET /internal/orders/<n>` | | [`OrderRecord`]; a [`Refusal`](crate::Refusal) (404 `order not found`, 421, 503) |
 //! | `POST /internal/raft/campaign` | | [`ReplicaStatus`] (the replica starts an election unless it leads) |
 //!
-//! A Raft route answers 400 (JSON envelope) to a body it cannot decode, and 503 with header
-//! [`RAFT_ERROR_HEADER`] and the JSON of openraft's `RaftError` when Raft refused the call.
 //! 421 (misdirected request) means "I am not the leader": the caller should ask the leader
 //! named in [`LEADER_HEADER`] (or select one again) and retry with the same request id.
 
@@ -21,8 +16,6 @@ use toystore_events::{OrderNumber, ProductName, Quantity, RequestId, Seq};
 
 /// Header of a 421 naming the leader the replica knows of.
 pub const LEADER_HEADER: &str = "x-toystore-leader";
-/// Header marking a Raft route's error reply (its body is the JSON of a `RaftError`).
-pub const RAFT_ERROR_HEADER: &str = "x-toystore-raft-error";
 
 /// A purchase forwarded by the front-end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,44 +106,4 @@ pub struct ReplicaStatus {
     /// replica to campaign).
     #[serde(default)]
     pub isolated: bool,
-}
-
-/// The header carrying a snapshot transfer's [`SnapshotHeader`] (hex of its postcard bytes)
-/// on `POST /internal/raft/snapshot`, whose body is the event frames it announces.
-pub const SNAPSHOT_HEADER: &str = "x-toystore-snapshot";
-
-/// What a snapshot transfer sends before its events: the leader's vote, the snapshot's
-/// metadata, and which events follow (`after + 1 ..= last_seq`; the receiver holds the
-/// ones up to `after`).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct SnapshotHeader {
-    /// The sending leader's vote.
-    pub vote: openraft::Vote<u64>,
-    /// The snapshot's metadata.
-    pub meta: openraft::SnapshotMeta<u64, openraft::BasicNode>,
-    /// The last event the receiver already holds (not sent).
-    pub after: toystore_events::Seq,
-    /// The snapshot's last event.
-    pub last_seq: toystore_events::Seq,
-}
-
-impl SnapshotHeader {
-    /// The header value: hex of the postcard bytes.
-    pub fn encode(&self) -> Result<String, postcard::Error> {
-        let bytes = postcard::to_allocvec(self)?;
-        Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-    }
-
-    /// Reads a header value written by [`SnapshotHeader::encode`].
-    pub fn decode(text: &str) -> Result<Self, String> {
-        if !text.len().is_multiple_of(2) || !text.is_ascii() {
-            return Err("not hex".into());
-        }
-        let bytes = (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&text[i..i + 2], 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|e| format!("not hex: {e}"))?;
-        postcard::from_bytes(&bytes).map_err(|e| format!("not a snapshot header: {e}"))
-    }
 }

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use toystore_catalog::CatalogClient;
+use toystore_catalog_api::CatalogClient;
 use toystore_config::Backoff;
 use toystore_events::{CatalogEvent, ProductName, Quantity, RequestId, Seq, StreamItem};
 

@@ -1,5 +1,8 @@
-//! The order rules' refusals, as types. HTTP status codes are chosen from these only in
-//! [`crate::server`]; the typed client turns them back into [`crate::client::CallError`].
+//! The order rules' refusals, as types, and the API crate's [`Refusal`] each one travels as
+//! (its status is written there, once; the typed client turns it back into a
+//! `toystore_order_api::CallError`).
+
+use toystore_order_api::Refusal;
 
 /// Why a purchase was not placed.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,20 @@ pub enum PlaceError {
     /// The entry was not committed in time (no majority), or Raft stopped.
     #[error("{0}")]
     Unavailable(String),
+}
+
+impl PlaceError {
+    /// The refusal this travels as.
+    pub fn refusal(&self) -> Refusal {
+        match self {
+            PlaceError::NotLeader { .. } => Refusal::NotLeader,
+            PlaceError::KeyReused => Refusal::KeyReused,
+            PlaceError::ProductNotFound => Refusal::NotFound,
+            PlaceError::InsufficientStock => Refusal::InsufficientStock,
+            PlaceError::Invalid(_) => Refusal::BadRequest,
+            PlaceError::CatalogUnavailable | PlaceError::Unavailable(_) => Refusal::Unavailable,
+        }
+    }
 }
 
 impl From<ReadError> for PlaceError {
@@ -70,4 +87,16 @@ pub enum ReadError {
     /// The replica's storage failed.
     #[error("storage error: {0}")]
     Storage(#[from] toystore_store::StoreError),
+}
+
+impl ReadError {
+    /// The refusal this travels as; `None` for a storage failure (an internal error, 500).
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            ReadError::NotLeader { .. } => Some(Refusal::NotLeader),
+            ReadError::NotFound => Some(Refusal::NotFound),
+            ReadError::Unavailable(_) => Some(Refusal::Unavailable),
+            ReadError::Storage(_) => None,
+        }
+    }
 }

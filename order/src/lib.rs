@@ -8,15 +8,14 @@
 //! membership following the cluster file,
 //! [`network`] the HTTP transport between replicas, [`replica`] the rules, [`proposer`] the batching of purchases into entries, [`complete`] the completion of
 //! purchases the catalog sold but no order recorded (resumed from [`checkpoint`]), [`error`] their
-//! refusals, [`server`] the endpoints, [`metrics`] the Prometheus metrics, [`client`] the typed client, [`api`] the wire types,
-//! [`cli`] the command line, [`failpoint`] the crash hooks of the black-box tests.
+//! refusals, [`server`] the endpoints, [`raft_wire`] the wire of the Raft routes between replicas, [`metrics`] the Prometheus metrics,
+//! [`cli`] the command line, [`failpoint`] the crash hooks of the black-box tests. The
+//! callers' wire types, refusal statuses and typed client are in `toystore-order-api`.
 
-pub mod api;
 pub mod apply;
 pub mod bulk;
 pub mod checkpoint;
 pub mod cli;
-pub mod client;
 pub mod complete;
 pub mod error;
 pub mod failpoint;
@@ -26,10 +25,10 @@ pub mod network;
 pub mod node;
 pub mod projection;
 pub mod proposer;
+pub mod raft_wire;
 pub mod replica;
 pub mod server;
 pub mod transfer;
 pub mod types;
 
-pub use client::{CallError, ReplicaClient};
 pub use replica::Replica;

@@ -93,7 +93,7 @@ fn samples(replica: &Replica) -> Vec<Sample> {
         Sample::gauge(
             "toystore_raft_is_leader",
             "1 if this replica leads",
-            f64::from(u8::from(status.role == crate::api::Role::Leader)),
+            f64::from(u8::from(status.role == toystore_order_api::Role::Leader)),
         ),
         Sample::gauge(
             "toystore_raft_last_log_index",

@@ -13,8 +13,8 @@
 //! (openraft backs off); anything else (timeout, another status, an undecodable body) is a
 //! `NetworkError`. Nothing here panics on what a peer sends.
 
-use crate::api::RAFT_ERROR_HEADER;
-use crate::api::{SnapshotHeader, SNAPSHOT_HEADER};
+use crate::raft_wire::RAFT_ERROR_HEADER;
+use crate::raft_wire::{SnapshotHeader, SNAPSHOT_HEADER};
 use crate::types::OrderRaft;
 use openraft::error::{
     Fatal, NetworkError, RPCError, RaftError, RemoteError, ReplicationClosed, StreamingError,

@@ -23,7 +23,6 @@
 //! replica added to the file later never founds a second cluster with a different
 //! membership.
 
-use crate::client::ReplicaClient;
 use crate::types::OrderNode;
 use openraft::error::{InitializeError, RaftError};
 use openraft::{BasicNode, Config, SnapshotPolicy};
@@ -33,6 +32,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use toystore_config::duration::millis;
 use toystore_config::{Election, OrderConfig};
+use toystore_order_api::ReplicaClient;
 
 /// openraft's configuration for `settings`.
 pub fn raft_config(settings: &OrderConfig) -> Result<Arc<Config>, Box<openraft::ConfigError>> {

@@ -16,7 +16,6 @@
 //! answer; the role and `isolated` a replica reports) are small pure functions below the
 //! [`Replica`], unit-tested here; the methods only gather their inputs.
 
-use crate::api::{OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, Role};
 use crate::apply::replayed;
 use crate::error::{PlaceError, ReadError};
 use crate::projection::{
@@ -27,11 +26,12 @@ use crate::types::{OrderNode, OrderRaft, Outcome, Purchase};
 use openraft::error::{CheckIsLeaderError, RaftError};
 use openraft::{BasicNode, ServerState};
 use std::time::Duration;
-use toystore_catalog::api::BuyRequest;
-use toystore_catalog::CatalogClient;
+use toystore_catalog_api::BuyRequest;
+use toystore_catalog_api::{BuyRefusal, CatalogClient};
 use toystore_events::OrderEvent;
 use toystore_events::{OrderNumber, RequestId, Seq};
 use toystore_http::client::ClientError;
+use toystore_order_api::{OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, Role};
 use toystore_store::raft::RaftStore;
 use toystore_store::StoreError;
 
@@ -323,11 +323,12 @@ fn confirmed<T>(answer: Option<Result<T, CheckError>>) -> Result<(), ReadError> 
 /// The catalog's refusal of a buy as a purchase's: 404 unknown toy, 409 too few units,
 /// 400/422 invalid (the catalog's text), anything else (or no answer) catalog unavailable.
 fn bought(e: &ClientError) -> PlaceError {
-    match e.status() {
-        Some(404) => PlaceError::ProductNotFound,
-        Some(409) => PlaceError::InsufficientStock,
-        Some(400 | 422) => PlaceError::Invalid(e.to_string()),
-        _ => PlaceError::CatalogUnavailable,
+    match BuyRefusal::of(e) {
+        Some(BuyRefusal::ProductNotFound) => PlaceError::ProductNotFound,
+        Some(BuyRefusal::InsufficientStock) => PlaceError::InsufficientStock,
+        Some(BuyRefusal::KeyReused) => PlaceError::Invalid(e.to_string()),
+        None if e.status() == Some(400) => PlaceError::Invalid(e.to_string()),
+        None => PlaceError::CatalogUnavailable,
     }
 }
 

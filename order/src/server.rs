@@ -1,13 +1,12 @@
-//! A replica's HTTP server (endpoints in [`crate::api`]); every endpoint but `/health`
+//! A replica's HTTP server (endpoints in `toystore_order_api::wire` and [`crate::raft_wire`]); every endpoint but `/health`
 //! demands the cluster token. The only place where the order rules' error types become
 //! HTTP status codes.
 
-use crate::api::{PlaceOrder, LEADER_HEADER, RAFT_ERROR_HEADER};
 use crate::apply::Orders;
-use crate::client::ReplicaClient;
 use crate::error::{PlaceError, ReadError};
 use crate::membership::{book_of, members_of};
 use crate::network::{AddressBook, Network};
+use crate::raft_wire::RAFT_ERROR_HEADER;
 use crate::replica::{open_store, Replica};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -19,12 +18,14 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use toystore_catalog::CatalogClient;
+use toystore_catalog_api::CatalogClient;
 use toystore_config::{OrderConfig, Timeouts};
 use toystore_events::OrderNumber;
 use toystore_http::client::ClientError;
 use toystore_http::reply::respond;
 use toystore_http::{body, ApiError, ClusterToken};
+use toystore_order_api::ReplicaClient;
+use toystore_order_api::{PlaceOrder, Refusal, LEADER_HEADER};
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
@@ -184,17 +185,13 @@ pub async fn run(
     Ok(())
 }
 
+/// A refusal's status, from the API crate's table.
+fn status(refusal: Refusal) -> StatusCode {
+    StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 fn place_error(e: PlaceError) -> Response {
-    let status = match &e {
-        PlaceError::NotLeader { .. } => StatusCode::MISDIRECTED_REQUEST,
-        PlaceError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-        PlaceError::ProductNotFound => StatusCode::NOT_FOUND,
-        PlaceError::InsufficientStock => StatusCode::CONFLICT,
-        PlaceError::Invalid(_) => StatusCode::BAD_REQUEST,
-        PlaceError::CatalogUnavailable | PlaceError::Unavailable(_) => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-    };
+    let status = status(e.refusal());
     let hint = match &e {
         PlaceError::NotLeader { leader } => *leader,
         _ => None,
@@ -206,14 +203,16 @@ fn place_error(e: PlaceError) -> Response {
 }
 
 fn read_error(e: ReadError) -> Response {
-    let (status, hint) = match &e {
-        ReadError::NotLeader { leader } => (StatusCode::MISDIRECTED_REQUEST, *leader),
-        ReadError::NotFound => (StatusCode::NOT_FOUND, None),
-        ReadError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
-        ReadError::Storage(e) => {
+    let status = match e.refusal() {
+        Some(refusal) => status(refusal),
+        None => {
             tracing::error!(error = %e, "order storage error");
-            (StatusCode::INTERNAL_SERVER_ERROR, None)
+            StatusCode::INTERNAL_SERVER_ERROR
         }
+    };
+    let hint = match &e {
+        ReadError::NotLeader { leader } => *leader,
+        _ => None,
     };
     with_hint(
         respond::<()>(Err(ApiError::new(status, e.to_string()))),
@@ -362,7 +361,7 @@ pub fn routes(
     let snapshot = warp::path!("internal" / "raft" / "snapshot")
         .and(warp::post())
         .and(auth.clone())
-        .and(warp::header::<String>(crate::api::SNAPSHOT_HEADER))
+        .and(warp::header::<String>(crate::raft_wire::SNAPSHOT_HEADER))
         .and(warp::body::stream())
         .and(with())
         .then(|header: String, body, r: Arc<Replica>| async move {

@@ -14,7 +14,7 @@
 //!    transactions) and hands the snapshot to `Raft::install_full_snapshot`, whose answer
 //!    (or `Fatal`) is the reply. A stream that stalls for [`STALL`] is dropped; the leader tries again.
 
-use crate::api::SnapshotHeader;
+use crate::raft_wire::SnapshotHeader;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use openraft::error::Fatal;

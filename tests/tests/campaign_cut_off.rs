@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 use toystore_config::ClusterToken;
-use toystore_order::ReplicaClient;
+use toystore_order_api::ReplicaClient;
 use toystore_tests::{start_in, Election, Shop, READY};
 use toystore_tools::cluster::Service;
 

@@ -24,8 +24,8 @@
 
 use std::path::Path;
 use std::time::Duration;
-use toystore_catalog::api::BuyRequest;
-use toystore_catalog::CatalogClient;
+use toystore_catalog_api::BuyRequest;
+use toystore_catalog_api::CatalogClient;
 use toystore_config::ClusterToken;
 use toystore_events::OrderEvent::{self, OrderPlaced};
 use toystore_events::Seq;

@@ -370,7 +370,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
     tokio::time::sleep(complete_after + Duration::from_secs(2)).await;
     let ids = cluster.replica_ids();
     converge(&cluster, &ids, Duration::from_secs(60)).await?;
-    let catalog = toystore_catalog::client::CatalogClient::with_timeouts(
+    let catalog = toystore_catalog_api::CatalogClient::with_timeouts(
         &cluster.url(Service::Catalog),
         cluster.token().clone(),
         &cluster.config().timeouts,

@@ -22,13 +22,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use toystore_catalog::CatalogClient;
+use toystore_catalog_api::CatalogClient;
 use toystore_config::ReplicaConfig;
 use toystore_config::{ClusterConfig, ClusterToken, Timeouts};
 use toystore_frontend::api::InternalMetrics;
 use toystore_frontend::client::FrontendClient;
-use toystore_order::api::Role;
-use toystore_order::ReplicaClient;
+use toystore_order_api::ReplicaClient;
+use toystore_order_api::Role;
 
 /// How long one of the launcher's own requests (health checks, metrics) may take.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);

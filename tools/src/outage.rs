@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 use toystore_config::duration::parse_positive;
 use toystore_config::Election;
 use toystore_frontend::client::FrontendClient;
-use toystore_order::api::Role;
-use toystore_order::ReplicaClient;
+use toystore_order_api::ReplicaClient;
+use toystore_order_api::Role;
 
 /// Arguments of `tools outage`.
 #[derive(Debug, clap::Args)]

@@ -14,7 +14,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use toystore_catalog::server::{run, ServerConfig};
-use toystore_catalog::{CatalogClient, CatalogError};
+use toystore_catalog::CatalogError;
+use toystore_catalog_api::CatalogClient;
 use toystore_config::ClusterToken;
 
 /// The cluster token every test catalog uses.
@@ -231,8 +232,8 @@ pub fn buy_request(
     request_id: &str,
     name: &str,
     quantity: u32,
-) -> toystore_catalog::api::BuyRequest {
-    toystore_catalog::api::BuyRequest {
+) -> toystore_catalog_api::BuyRequest {
+    toystore_catalog_api::BuyRequest {
         request_id: request_id.try_into().unwrap(),
         name: name.try_into().unwrap(),
         quantity: quantity.try_into().unwrap(),

@@ -1,0 +1,54 @@
+//! The wire of the Raft routes between replicas (postcard bodies), apart from the callers'
+//! API (`toystore_order_api`):
+//!
+//! | endpoint | body | reply |
+//! | --- | --- | --- |
+//! | `POST /internal/raft/append` | postcard `AppendEntriesRequest` | postcard `AppendEntriesResponse` |
+//! | `POST /internal/raft/vote` | postcard `VoteRequest` | postcard `VoteResponse` |
+//! | `POST /internal/raft/snapshot` | header [`SNAPSHOT_HEADER`], body the event frames it announces | postcard `SnapshotResponse` |
+//!
+//! A Raft route answers 400 (JSON envelope) to a body it cannot decode, and 503 with header
+//! [`RAFT_ERROR_HEADER`] and the JSON of openraft's `RaftError` when Raft refused the call.
+
+/// Header marking a Raft route's error reply (its body is the JSON of a `RaftError`).
+pub const RAFT_ERROR_HEADER: &str = "x-toystore-raft-error";
+
+/// The header carrying a snapshot transfer's [`SnapshotHeader`] (hex of its postcard bytes)
+/// on `POST /internal/raft/snapshot`, whose body is the event frames it announces.
+pub const SNAPSHOT_HEADER: &str = "x-toystore-snapshot";
+
+/// What a snapshot transfer sends before its events: the leader's vote, the snapshot's
+/// metadata, and which events follow (`after + 1 ..= last_seq`; the receiver holds the
+/// ones up to `after`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotHeader {
+    /// The sending leader's vote.
+    pub vote: openraft::Vote<u64>,
+    /// The snapshot's metadata.
+    pub meta: openraft::SnapshotMeta<u64, openraft::BasicNode>,
+    /// The last event the receiver already holds (not sent).
+    pub after: toystore_events::Seq,
+    /// The snapshot's last event.
+    pub last_seq: toystore_events::Seq,
+}
+
+impl SnapshotHeader {
+    /// The header value: hex of the postcard bytes.
+    pub fn encode(&self) -> Result<String, postcard::Error> {
+        let bytes = postcard::to_allocvec(self)?;
+        Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Reads a header value written by [`SnapshotHeader::encode`].
+    pub fn decode(text: &str) -> Result<Self, String> {
+        if !text.len().is_multiple_of(2) || !text.is_ascii() {
+            return Err("not hex".into());
+        }
+        let bytes = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|e| format!("not hex: {e}"))?;
+        postcard::from_bytes(&bytes).map_err(|e| format!("not a snapshot header: {e}"))
+    }
+}
