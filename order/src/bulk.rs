@@ -17,8 +17,10 @@
 //! prefix is also looked up among those (a range read per key, in key order).
 
 use crate::projection::{expected_key, placed_twice, Group, NUMBER_MASK, REQUEST_INDEX};
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::time::Instant;
 use toystore_events::{OrderEvent, RequestId, Seq};
 use toystore_store::{StoreError, Table, TableMut, WriteTables, APPLY_CHUNK};
 
@@ -54,7 +56,9 @@ impl Sort {
     /// [`apply_from`] with these sizes.
     pub fn apply_from(self, tables: &WriteTables<'_>, after: Seq) -> Result<(), StoreError> {
         let run_keys = self.run_keys.max(1);
+        let started = Instant::now();
         let mut runs = 0u64;
+        let mut count = 0u64;
         let mut keys: Vec<u64> = Vec::new();
         let mut at = after;
         loop {
@@ -68,6 +72,7 @@ impl Sort {
                 // the old buffer and the new one together).
                 keys.reserve_exact(run_keys - keys.len());
             }
+            count += chunk.len() as u64;
             for (seq, event) in &chunk {
                 keys.push(expected_key(*seq, event)?);
                 if keys.len() == run_keys {
@@ -78,18 +83,29 @@ impl Sort {
         }
         if runs == 0 {
             keys.sort_unstable();
-            return insert_sorted(tables, after, keys.into_iter().map(Ok));
+            insert_sorted(tables, after, keys.into_iter().map(Ok))?;
+            return Ok(());
         }
         if !keys.is_empty() {
             self.spill(tables, runs, &mut keys)?;
             runs += 1;
         }
         drop(keys);
+        let sorted = started.elapsed();
         let scratch = tables.open(SCRATCH)?;
         let merged = Merge::new(&scratch, runs)?;
-        insert_sorted(tables, after, merged)?;
+        let reads = insert_sorted(tables, after, merged)?;
         drop(scratch);
-        tables.delete(SCRATCH)
+        tables.delete(SCRATCH)?;
+        tracing::info!(
+            keys = count,
+            runs,
+            event_reads = reads,
+            sorted_ms = sorted.as_millis() as u64,
+            merged_ms = (started.elapsed() - sorted).as_millis() as u64,
+            "request-id index built in key order"
+        );
+        Ok(())
     }
 
     /// Sorts `keys` and stores them as run `run` of the scratch table; empties `keys`.
@@ -114,15 +130,19 @@ impl Sort {
 }
 
 /// Inserts sorted keys of orders after `after` into the index, refusing a request id placed
-/// twice.
+/// twice; returns how many events it read to compare request ids.
 fn insert_sorted(
     tables: &WriteTables<'_>,
     after: Seq,
     keys: impl Iterator<Item = Result<u64, StoreError>>,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let mut index = tables.open(REQUEST_INDEX)?;
     let had_keys = !index.is_empty()?;
-    let mut request_id = |number: u64| request_id_of(tables, number);
+    let reads = Cell::new(0u64);
+    let mut request_id = |number: u64| {
+        reads.set(reads.get() + 1);
+        request_id_of(tables, number)
+    };
     let mut group = Group::default();
     for key in keys {
         let key = key?;
@@ -134,7 +154,7 @@ fn insert_sorted(
         }
         index.insert(key, ())?;
     }
-    Ok(())
+    Ok(reads.get())
 }
 
 /// Fails if an order the index held before (number below `after`) has the request id of
