@@ -72,6 +72,10 @@ pub enum StoreError {
     /// not match its metadata).
     #[error("snapshot: {0}")]
     Snapshot(String),
+    /// A row given to [`crate::table::TableMut::append`] whose key is not above the key
+    /// before it (or the table's last key); nothing of that row was written.
+    #[error("an appended row's key is not above the key before it")]
+    Unordered,
     /// The log has been closed.
     #[error("the event log is closed")]
     Closed,

@@ -197,6 +197,25 @@ impl<K: KeyColumn, V: Column> TableMut<'_, K, V> {
             .map(|old| V::own(old.value())))
     }
 
+    /// Appends `rows`, whose keys ascend past every key the table holds, through one cursor
+    /// at the table's end: redb packs them into full leaves a megabyte at a time instead of
+    /// descending the tree for each row. Fails with [`StoreError::Unordered`] at the first
+    /// key that is not above the one before it (the rows before it stay in the
+    /// transaction). Returns how many rows it wrote.
+    pub fn append<'k, 'v, KB, VB>(
+        &mut self,
+        rows: impl IntoIterator<Item = Result<(KB, VB), StoreError>>,
+    ) -> Result<u64, StoreError>
+    where
+        KB: Borrow<K::SelfType<'k>>,
+        VB: Borrow<V::SelfType<'v>>,
+    {
+        if let Some(touched) = self.touched {
+            touched.set(true);
+        }
+        append(&mut self.table, rows)
+    }
+
     /// Removes the row at `key`; returns its value, if there was one.
     pub fn remove<'k>(
         &mut self,
@@ -535,5 +554,101 @@ impl<E: LogEvent> Iterator for Events<E> {
             }
             Err(e) => Err(e.into()),
         })
+    }
+}
+
+/// [`TableMut::append`] on a redb table (also the events table's appends, in the writer).
+pub(crate) fn append<'k, 'v, K, V, KB, VB>(
+    table: &mut redb::Table<'_, K, V>,
+    rows: impl IntoIterator<Item = Result<(KB, VB), StoreError>>,
+) -> Result<u64, StoreError>
+where
+    K: redb::Key + 'static,
+    V: redb::Value + 'static,
+    KB: Borrow<K::SelfType<'k>>,
+    VB: Borrow<V::SelfType<'v>>,
+{
+    let end = || std::ops::Bound::<K::SelfType<'k>>::Unbounded;
+    let mut cursor = table.upper_bound_mut(end())?;
+    let mut written = 0;
+    for row in rows {
+        let (key, value) = row?;
+        cursor.insert_before(key, value).map_err(|e| match e {
+            redb::CursorError::UnorderedKey => StoreError::Unordered,
+            other => StoreError::Storage(other.into()),
+        })?;
+        written += 1;
+        if written % SPLICE_ROWS == 0 {
+            // Splice what the cursor holds now: redb would buffer a megabyte of rows, which
+            // for small rows is several times that in memory.
+            cursor.close()?;
+            cursor = table.upper_bound_mut(end())?;
+        }
+    }
+    cursor.close()?;
+    Ok(written)
+}
+
+/// Rows an [`append`] cursor buffers before they are spliced into the table.
+const SPLICE_ROWS: u64 = 16_384;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEYS: Table<u64, ()> = Table::new("keys");
+
+    fn database() -> (tempfile::TempDir, redb::Database) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+        (dir, db)
+    }
+
+    fn keys(tx: &WriteTransaction) -> Vec<u64> {
+        let tables = WriteTables::new(tx);
+        let table = tables.open(KEYS).unwrap();
+        let rows = table.rows().unwrap();
+        rows.map(|row| row.unwrap().0).collect()
+    }
+
+    #[test]
+    fn append_writes_ascending_rows_past_the_last_key_across_splices() {
+        let (_dir, db) = database();
+        let tx = db.begin_write().unwrap();
+        let many = 2 * SPLICE_ROWS + 5;
+        {
+            let tables = WriteTables::new(&tx);
+            let mut table = tables.open(KEYS).unwrap();
+            table.insert(0, ()).unwrap();
+            let written = table.append((1..=many).map(|k| Ok((k * 2, ())))).unwrap();
+            assert_eq!(written, many);
+        }
+        let expected: Vec<u64> = std::iter::once(0).chain((1..=many).map(|k| k * 2)).collect();
+        assert_eq!(keys(&tx), expected);
+    }
+
+    #[test]
+    fn append_refuses_a_key_not_above_the_one_before() {
+        let (_dir, db) = database();
+        let tx = db.begin_write().unwrap();
+        let tables = WriteTables::new(&tx);
+        let mut table = tables.open(KEYS).unwrap();
+        table.insert(10, ()).unwrap();
+        for rows in [vec![5], vec![10], vec![11, 12, 12], vec![20, 19]] {
+            let e = table
+                .append(rows.iter().map(|&k| Ok((k, ()))))
+                .unwrap_err();
+            assert!(matches!(e, StoreError::Unordered), "{rows:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn append_stops_at_a_failing_row() {
+        let (_dir, db) = database();
+        let tx = db.begin_write().unwrap();
+        let tables = WriteTables::new(&tx);
+        let mut table = tables.open(KEYS).unwrap();
+        let rows = [Ok((1, ())), Err(StoreError::Closed), Ok((3, ()))];
+        assert!(matches!(table.append(rows), Err(StoreError::Closed)));
     }
 }

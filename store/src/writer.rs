@@ -39,6 +39,9 @@ use toystore_events::{codec, LogEvent, Seq};
 /// The events table: sequence number → encoded event.
 pub(crate) const EVENTS: TableDefinition<'static, u64, &'static [u8]> =
     TableDefinition::new("events");
+/// Events appended at once from which the writer appends through a cursor rather than
+/// one insert each (a snapshot's transfer, a rebuild; a batch of purchases stays below).
+const APPEND_RUN: usize = 256;
 
 /// The most requests one transaction takes; more wait for the next one.
 pub const MAX_BATCH: usize = 4096;
@@ -259,15 +262,24 @@ impl<E: LogEvent> Batch<'_, E> {
         self.insert_events(raw)
     }
 
-    /// Inserts consecutive events following the last into the events table.
+    /// Inserts consecutive events following the last into the events table: a run of at
+    /// least [`APPEND_RUN`] through one cursor at the table's end (packed into full leaves),
+    /// fewer one by one.
     fn insert_events(&mut self, raw: &[(Seq, &[u8])]) -> Result<(), StoreError> {
         let Some((last, _)) = raw.last() else {
             return Ok(());
         };
         self.touched.set(true);
         let mut table = self.tx.open_table(EVENTS)?;
-        for (seq, payload) in raw {
-            table.insert(seq.0, *payload)?;
+        if raw.len() >= APPEND_RUN {
+            crate::table::append(
+                &mut table,
+                raw.iter().map(|(seq, payload)| Ok((seq.0, *payload))),
+            )?;
+        } else {
+            for (seq, payload) in raw {
+                table.insert(seq.0, *payload)?;
+            }
         }
         self.last = *last;
         Ok(())
