@@ -4,10 +4,11 @@
 //! A product name goes as a form-encoded query parameter (`/internal/products?name=`), so
 //! any name, even `.`, `..` or one holding control characters, reaches the catalog exactly.
 
-use crate::wire::{BuyReply, BuyRequest, ByName, Health, ProductList, ProductReply, RestockReply};
+use crate::wire::{BuyReply, ByName, Health, ProductList, ProductReply, RestockReply};
 use futures_util::Stream;
 use toystore_config::ClusterToken;
 use toystore_config::Timeouts;
+use toystore_events::Purchase;
 use toystore_events::{CatalogEvent, FrameError, Seq, StreamItem};
 use toystore_http::client::{ClientError, ServiceClient};
 
@@ -65,7 +66,7 @@ impl CatalogClient {
     }
 
     /// Buys (idempotent by request id); a refusal reads back with [`crate::BuyRefusal::of`].
-    pub async fn buy(&self, req: &BuyRequest) -> Result<BuyReply, ClientError> {
+    pub async fn buy(&self, req: &Purchase) -> Result<BuyReply, ClientError> {
         self.inner.post(&["internal", "buy"], req).await
     }
 

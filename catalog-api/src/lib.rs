@@ -10,6 +10,4 @@ pub mod wire;
 
 pub use client::CatalogClient;
 pub use refusal::BuyRefusal;
-pub use wire::{
-    BuyReply, BuyRequest, ByName, Health, Product, ProductList, ProductReply, RestockReply,
-};
+pub use wire::{BuyReply, ByName, Health, Product, ProductList, ProductReply, RestockReply};

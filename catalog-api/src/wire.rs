@@ -5,12 +5,12 @@
 //! | `GET /health` | [`Health`] (no token needed) |
 //! | `GET /internal/products` | [`ProductList`] |
 //! | `GET /internal/products?name=<name>` ([`ByName`], form-encoded) or `GET /internal/products/<name>` (percent-encoded segment) | [`ProductReply`], 404 `product not found` |
-//! | `POST /internal/buy` ([`BuyRequest`]) | [`BuyReply`], 404, 409 `insufficient stock`, 422 |
+//! | `POST /internal/buy` ([`Purchase`](toystore_events::Purchase)) | [`BuyReply`], 404, 409 `insufficient stock`, 422 |
 //! | `POST /internal/restock` | [`RestockReply`] |
 //! | `GET /internal/events?after=<seq>` | a frame stream of catalog events |
 
 use serde::{Deserialize, Serialize};
-use toystore_events::{ProductName, Quantity, RequestId, Seq};
+use toystore_events::{ProductName, Seq};
 
 /// The query of `GET /internal/products?name=<name>`: the exact name, whatever bytes it
 /// holds (a path segment cannot carry `.`, `..`, tab, CR or LF through a URL parser).
@@ -53,18 +53,6 @@ pub struct ProductList {
     pub seq: Seq,
     /// The products.
     pub products: Vec<Product>,
-}
-
-/// A purchase.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BuyRequest {
-    /// Idempotency key: the same id buys at most once.
-    pub request_id: RequestId,
-    /// The toy.
-    pub name: ProductName,
-    /// Units.
-    pub quantity: Quantity,
 }
 
 /// A purchase that happened.

@@ -9,7 +9,8 @@ use crate::projection::{broken, CatalogProjection, PURCHASES, STOCK};
 use crate::toys::TOYS;
 use std::path::Path;
 use std::sync::Arc;
-use toystore_catalog_api::{BuyRequest, Product};
+use toystore_catalog_api::Product;
+use toystore_events::Purchase;
 use toystore_events::{CatalogEvent, ProductName, Seq};
 use toystore_store::{Batch, EventLog, StoreError};
 
@@ -116,7 +117,7 @@ impl Catalog {
 
     /// Buys `quantity` of a toy, at most once per request id. Returns after the purchase is
     /// durable.
-    pub async fn buy(&self, req: BuyRequest) -> Result<BuyOutcome, CatalogError> {
+    pub async fn buy(&self, req: Purchase) -> Result<BuyOutcome, CatalogError> {
         Ok(self.log.execute(move |b| buy_in(b, &req)).await?)
     }
 
@@ -127,7 +128,7 @@ impl Catalog {
     }
 }
 
-fn buy_in(b: &mut Batch<'_, CatalogEvent>, req: &BuyRequest) -> Result<BuyOutcome, StoreError> {
+fn buy_in(b: &mut Batch<'_, CatalogEvent>, req: &Purchase) -> Result<BuyOutcome, StoreError> {
     let earlier = b.tables().open(PURCHASES)?.get(req.request_id.as_str())?;
     if let Some(seq) = earlier {
         let same = match b.event_at(Seq(seq))? {

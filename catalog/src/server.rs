@@ -12,8 +12,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog_api::{
-    BuyRefusal, BuyReply, BuyRequest, ByName, Health, ProductList, ProductReply, RestockReply,
+    BuyRefusal, BuyReply, ByName, Health, ProductList, ProductReply, RestockReply,
 };
+use toystore_events::Purchase;
 use toystore_events::{ProductName, Seq};
 use toystore_http::reply::respond;
 use toystore_http::stream::AfterQuery;
@@ -157,9 +158,9 @@ pub fn routes(
     let buy = warp::path!("internal" / "buy")
         .and(warp::post())
         .and(auth.clone())
-        .and(body::json::<BuyRequest>())
+        .and(body::json::<Purchase>())
         .and(with())
-        .then(|req: BuyRequest, c: Arc<Catalog>| async move { respond(buy(&c, req).await) });
+        .then(|req: Purchase, c: Arc<Catalog>| async move { respond(buy(&c, req).await) });
 
     let restock = warp::path!("internal" / "restock")
         .and(warp::post())
@@ -203,7 +204,7 @@ pub fn routes(
 }
 
 /// A purchase. Its fields were checked when the body was read (they are validated types).
-async fn buy(c: &Catalog, req: BuyRequest) -> Result<BuyReply, ApiError> {
+async fn buy(c: &Catalog, req: Purchase) -> Result<BuyReply, ApiError> {
     match c.buy(req).await.map_err(storage_error)? {
         BuyOutcome::Bought { seq, replayed } => Ok(BuyReply { seq, replayed }),
         BuyOutcome::NotFound => Err(refused(BuyRefusal::ProductNotFound)),

@@ -28,7 +28,7 @@ async fn internal_endpoints_refuse_missing_and_wrong_tokens() {
     ];
     // Sold out so that an unauthenticated restock would have something to do.
     client
-        .buy(&toystore_catalog_api::BuyRequest {
+        .buy(&toystore_events::Purchase {
             request_id: "sell-out".try_into().unwrap(),
             name: "Sand".try_into().unwrap(),
             quantity: 100u32.try_into().unwrap(),

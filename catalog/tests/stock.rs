@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 use toystore_catalog::{BuyOutcome, Catalog};
-use toystore_catalog_api::BuyRequest;
+use toystore_events::Purchase;
 
 async fn open(path: PathBuf, stock: u32) -> Catalog {
     tokio::task::spawn_blocking(move || Catalog::open(&path, stock))
@@ -27,7 +27,7 @@ fn quantity(catalog: &Catalog, name: &str) -> u32 {
 async fn buy_all(catalog: &Catalog, name: &str, id: &str) {
     let quantity = quantity(catalog, name);
     let outcome = catalog
-        .buy(BuyRequest {
+        .buy(Purchase {
             request_id: id.try_into().unwrap(),
             name: name.try_into().unwrap(),
             quantity: quantity.try_into().unwrap(),

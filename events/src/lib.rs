@@ -22,12 +22,14 @@
 pub mod codec;
 mod event;
 pub mod frame;
+mod purchase;
 mod seq;
 mod vocab;
 
 pub use codec::{decode, encode, DecodeError, FORMAT_VERSION};
 pub use event::{CatalogEvent, OrderEvent};
 pub use frame::{read_all, read_stream, Frame, FrameCodec, FrameError, StreamItem};
+pub use purchase::Purchase;
 pub use seq::Seq;
 pub use vocab::{
     InvalidInput, OrderNumber, ProductName, Quantity, RequestId, MAX_QUANTITY, MAX_REQUEST_ID,

@@ -18,7 +18,7 @@
 //! logs each change of a replica's state, and looks again when the leader stops leading.
 //!
 //! The rules are pure functions over health statuses and (id, term) keys, unit-tested here:
-//! `Replicas::leading` (which replica leads), `candidates` (who is asked to campaign),
+//! `LeaderTracker::leading` (which replica leads), `candidates` (who is asked to campaign),
 //! `enough_answers` (when a lookup stops waiting for slow replicas), `ask_for_election` and
 //! `room_to_wait` (a lookup's election request and deadline), `checked` (what a health
 //! round does with the leader in use), `hint_applies` and `still_usable` (leader hints and
@@ -60,8 +60,8 @@ enum Seen {
     Up { role: Role, term: u64 },
 }
 
-/// The replicas and who leads them.
-pub struct Replicas {
+/// The replicas and who leads them (the front-end's leader tracker).
+pub struct LeaderTracker {
     token: ClusterToken,
     election: Election,
     timeouts: Timeouts,
@@ -71,8 +71,8 @@ pub struct Replicas {
     seen: std::sync::Mutex<HashMap<u32, Seen>>,
 }
 
-impl Replicas {
-    /// Replicas given as (id, base URL), under election policy `election`, called with
+impl LeaderTracker {
+    /// A tracker of the replicas given as (id, base URL), under election policy `election`, called with
     /// `timeouts`.
     pub fn new(
         token: ClusterToken,
@@ -368,7 +368,7 @@ enum Checked {
     LookAgain,
 }
 
-/// See [`Checked`]. Replicas are compared by id.
+/// See [`Checked`]. LeaderTracker are compared by id.
 fn checked(current: Option<(u32, u64)>, leading: Option<(u32, u64)>) -> Checked {
     match (current, leading) {
         (Some((c, c_term)), Some((l, l_term))) if c == l => {
@@ -398,7 +398,7 @@ fn still_usable(key: (u32, u64), failed: Option<(u32, u64)>) -> bool {
 
 /// Whether a selection may stop waiting for the replicas that have not answered yet
 /// (`None` entries): a majority of all replicas answered and one of them says it leads
-/// (isolated or not: whether it is used is [`Replicas::leading`]'s business).
+/// (isolated or not: whether it is used is [`LeaderTracker::leading`]'s business).
 fn enough_answers(statuses: &[Option<ReplicaStatus>]) -> bool {
     let answered = statuses.iter().flatten().count();
     let leads = statuses.iter().flatten().any(|s| s.role == Role::Leader);
@@ -465,7 +465,7 @@ pub(crate) mod tests {
         })
     }
 
-    /// Clients of replicas 3, 2 and 1 (highest first, as `Replicas` keeps them) on
+    /// Clients of replicas 3, 2 and 1 (highest first, as `LeaderTracker` keeps them) on
     /// addresses nobody serves; for the unit tests here and in `orders`.
     pub(crate) fn members() -> Vec<ReplicaClient> {
         let token = ClusterToken::new("t").unwrap();
@@ -489,13 +489,13 @@ pub(crate) mod tests {
             status(2, Role::Follower, 4, 7, false),
             None,
         ];
-        assert!(Replicas::leading(&m, &cut_off).is_none());
+        assert!(LeaderTracker::leading(&m, &cut_off).is_none());
         let two = [
             status(3, Role::Leader, 4, 9, false),
             status(2, Role::Leader, 5, 8, false),
             status(1, Role::Follower, 5, 8, false),
         ];
-        let l = Replicas::leading(&m, &two).unwrap();
+        let l = LeaderTracker::leading(&m, &two).unwrap();
         assert_eq!((l.client.id(), l.term), (2, 5));
     }
 
@@ -525,13 +525,13 @@ pub(crate) mod tests {
     #[test]
     fn no_leader_when_nobody_reachable_leads() {
         let m = members();
-        assert!(Replicas::leading(&m, &[None, None, None]).is_none());
+        assert!(LeaderTracker::leading(&m, &[None, None, None]).is_none());
         let followers = [
             status(3, Role::Follower, 2, 5, false),
             status(2, Role::Candidate, 3, 5, false),
             status(1, Role::Learner, 2, 5, false),
         ];
-        assert!(Replicas::leading(&m, &followers).is_none());
+        assert!(LeaderTracker::leading(&m, &followers).is_none());
     }
 
     #[test]
@@ -542,7 +542,7 @@ pub(crate) mod tests {
             status(2, Role::Follower, 6, 5, false),
             status(1, Role::Leader, 6, 5, false),
         ];
-        let l = Replicas::leading(&m, &one).unwrap();
+        let l = LeaderTracker::leading(&m, &one).unwrap();
         assert_eq!(l.key(), (1, 6));
         // An isolated leader in a newer term does not beat a live one in an older term.
         let stale = [
@@ -550,7 +550,7 @@ pub(crate) mod tests {
             status(2, Role::Leader, 7, 9, false),
             None,
         ];
-        assert_eq!(Replicas::leading(&m, &stale).unwrap().key(), (2, 7));
+        assert_eq!(LeaderTracker::leading(&m, &stale).unwrap().key(), (2, 7));
     }
 
     #[test]
@@ -563,7 +563,7 @@ pub(crate) mod tests {
             status(2, Role::Leader, 5, 9, false),
             None,
         ];
-        assert_eq!(Replicas::leading(&m, &tie).unwrap().key(), (2, 5));
+        assert_eq!(LeaderTracker::leading(&m, &tie).unwrap().key(), (2, 5));
     }
 
     #[test]

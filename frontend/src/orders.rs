@@ -20,11 +20,12 @@
 //! lookup (`crate::leader::room_to_wait`); the loop itself is tested against a fake set of
 //! replicas (the private `Leaders` trait).
 
-use crate::leader::{room_to_wait, Leader, Replicas};
+use crate::leader::{room_to_wait, Leader, LeaderTracker};
 use std::time::Duration;
 use tokio::time::Instant;
+use toystore_events::Purchase;
 use toystore_order_api::CallError;
-use toystore_order_api::{OrderPlacedReply, OrderRecord, PlaceOrder};
+use toystore_order_api::{OrderPlacedReply, OrderRecord};
 
 /// Why an order could not be placed or read; final for this request. The `Display` text is
 /// the message of the client's error reply.
@@ -92,8 +93,8 @@ fn classify(e: &CallError, not_found: &OrderRefusal) -> Next {
 
 /// Places an order through the leader, failing over within `timeout`.
 pub async fn place(
-    replicas: &Replicas,
-    order: &PlaceOrder,
+    replicas: &LeaderTracker,
+    order: &Purchase,
     failover: Failover,
 ) -> Result<OrderPlacedReply, OrderRefusal> {
     with_failover(
@@ -107,7 +108,7 @@ pub async fn place(
 
 /// Reads an order through the leader, failing over within `timeout`.
 pub async fn get(
-    replicas: &Replicas,
+    replicas: &LeaderTracker,
     number: toystore_events::OrderNumber,
     failover: Failover,
 ) -> Result<OrderRecord, OrderRefusal> {
@@ -120,22 +121,22 @@ pub async fn get(
     .await
 }
 
-/// Where the failover loop finds the leader and reports hints: the [`Replicas`] (a fake in
+/// Where the failover loop finds the leader and reports hints: the [`LeaderTracker`] (a fake in
 /// the unit tests).
 trait Leaders {
-    /// [`Replicas::leader`].
+    /// [`LeaderTracker::leader`].
     async fn leader(&self, failed: Option<(u32, u64)>) -> Option<Leader>;
-    /// [`Replicas::follow_hint`].
+    /// [`LeaderTracker::follow_hint`].
     fn follow_hint(&self, failed: (u32, u64), hint: u32);
 }
 
-impl Leaders for Replicas {
+impl Leaders for LeaderTracker {
     async fn leader(&self, failed: Option<(u32, u64)>) -> Option<Leader> {
-        Replicas::leader(self, failed).await
+        LeaderTracker::leader(self, failed).await
     }
 
     fn follow_hint(&self, failed: (u32, u64), hint: u32) {
-        Replicas::follow_hint(self, failed, hint);
+        LeaderTracker::follow_hint(self, failed, hint);
     }
 }
 

@@ -15,7 +15,7 @@ use crate::api::{
 };
 use crate::cache::ProductCache;
 use crate::invalidation::follow_catalog;
-use crate::leader::Replicas;
+use crate::leader::LeaderTracker;
 use crate::orders::OrderRefusal;
 use crate::relay::Relay;
 use std::future::Future;
@@ -27,11 +27,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog_api::CatalogClient;
 use toystore_config::Timeouts;
+use toystore_events::Purchase;
 use toystore_events::{InvalidInput, ProductName, Quantity, RequestId};
 use toystore_http::client::ClientError;
 use toystore_http::reply::respond;
 use toystore_http::{path::decode_segment, ApiError, ClusterToken};
-use toystore_order_api::{OrderPlacedReply, PlaceOrder};
+use toystore_order_api::OrderPlacedReply;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
@@ -74,7 +75,7 @@ pub struct Frontend {
     catalog: CatalogClient,
     catalog_url: String,
     cache: Option<Arc<ProductCache>>,
-    replicas: Arc<Replicas>,
+    replicas: Arc<LeaderTracker>,
     failover: crate::orders::Failover,
 }
 
@@ -127,7 +128,7 @@ impl Frontend {
     }
 
     /// The replicas and their leader.
-    pub fn replicas(&self) -> &Arc<Replicas> {
+    pub fn replicas(&self) -> &Arc<LeaderTracker> {
         &self.replicas
     }
 
@@ -170,14 +171,14 @@ impl Frontend {
 /// The public order body and `Idempotency-Key` as a validated purchase: where input is
 /// checked, once (quantity first, then name, then key, as API.md lists them). No key: a
 /// fresh request id.
-fn purchase(body: OrderBody, key: Option<String>) -> Result<PlaceOrder, InvalidInput> {
+fn purchase(body: OrderBody, key: Option<String>) -> Result<Purchase, InvalidInput> {
     let quantity = Quantity::try_from(body.quantity)?;
     let name = ProductName::try_from(body.name)?;
     let request_id = match key {
         Some(key) => RequestId::try_from(key)?,
         None => RequestId::fresh(),
     };
-    Ok(PlaceOrder {
+    Ok(Purchase {
         request_id,
         name,
         quantity,
@@ -232,7 +233,7 @@ pub async fn run(
         toystore_config::Backoff::reconnect(&config.timeouts),
         stop.clone(),
     ));
-    let replicas = Arc::new(Replicas::new(
+    let replicas = Arc::new(LeaderTracker::new(
         config.token.clone(),
         config.election,
         config.timeouts,

@@ -2,7 +2,7 @@
 //! (added, moved, removed) replaces its replica list without a restart. The watching itself
 //! is `toystore_config::watch`.
 
-use crate::leader::Replicas;
+use crate::leader::LeaderTracker;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -20,7 +20,7 @@ pub fn members(config: &ClusterConfig) -> Vec<(u32, String)> {
 /// Watches `path` until `stop`, applying replica changes to `replicas`.
 pub fn watch(
     path: PathBuf,
-    replicas: Arc<Replicas>,
+    replicas: Arc<LeaderTracker>,
     stop: CancellationToken,
 ) -> notify::Result<()> {
     toystore_config::watch::watch_cluster_file(path, stop, move |config| {

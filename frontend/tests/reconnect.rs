@@ -11,7 +11,7 @@ mod common;
 
 use common::*;
 use toystore_catalog::{BuyOutcome, Catalog};
-use toystore_catalog_api::BuyRequest;
+use toystore_events::Purchase;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_stream_leaves_no_stale_entry() {
@@ -50,7 +50,7 @@ async fn a_resumed_stream_leaves_no_stale_entry() {
     .expect("open task")
     .unwrap_or_else(|e| panic!("bug: the stopped catalog still holds its file: {e}"));
     let outcome = offline
-        .buy(BuyRequest {
+        .buy(Purchase {
             request_id: "while-down".try_into().unwrap(),
             name: "Tux".try_into().unwrap(),
             quantity: 3u32.try_into().unwrap(),

@@ -1,12 +1,13 @@
 //! [`ReplicaClient`]: how the front-end (and tools) call one replica, with typed outcomes
 //! ([`CallError`]) instead of status numbers.
 
-use crate::wire::{OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, LEADER_HEADER};
+use crate::wire::{OrderPlacedReply, OrderRecord, ReplicaStatus, LEADER_HEADER};
 use crate::Refusal;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 use toystore_config::ClusterToken;
 use toystore_config::Timeouts;
+use toystore_events::Purchase;
 use toystore_http::client::{read_envelope, ClientError, ServiceClient};
 
 /// Why a call to a replica failed.
@@ -127,7 +128,7 @@ impl ReplicaClient {
     }
 
     /// Places an order (leader only).
-    pub async fn place_order(&self, order: &PlaceOrder) -> Result<OrderPlacedReply, CallError> {
+    pub async fn place_order(&self, order: &Purchase) -> Result<OrderPlacedReply, CallError> {
         let req = self
             .inner
             .request(reqwest::Method::POST, &["internal", "orders"])

@@ -10,4 +10,4 @@ pub mod wire;
 
 pub use client::{CallError, ReplicaClient};
 pub use refusal::Refusal;
-pub use wire::{OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, Role, LEADER_HEADER};
+pub use wire::{OrderPlacedReply, OrderRecord, ReplicaStatus, Role, LEADER_HEADER};

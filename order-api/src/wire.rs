@@ -4,7 +4,7 @@
 //! | endpoint | body | reply |
 //! | --- | --- | --- |
 //! | `GET /health` (no token) | | [`ReplicaStatus`] |
-//! | `POST /internal/orders` | [`PlaceOrder`] | [`OrderPlacedReply`]; a [`Refusal`](crate::Refusal) |
+//! | `POST /internal/orders` | [`Purchase`](toystore_events::Purchase) | [`OrderPlacedReply`]; a [`Refusal`](crate::Refusal) |
 //! | `GET /internal/orders/<n>` | | [`OrderRecord`]; a [`Refusal`](crate::Refusal) (404 `order not found`, 421, 503) |
 //! | `POST /internal/raft/campaign` | | [`ReplicaStatus`] (the replica starts an election unless it leads) |
 //!
@@ -12,22 +12,10 @@
 //! named in [`LEADER_HEADER`] (or select one again) and retry with the same request id.
 
 use serde::{Deserialize, Serialize};
-use toystore_events::{OrderNumber, ProductName, Quantity, RequestId, Seq};
+use toystore_events::{OrderNumber, ProductName, Quantity, Seq};
 
 /// Header of a 421 naming the leader the replica knows of.
 pub const LEADER_HEADER: &str = "x-toystore-leader";
-
-/// A purchase forwarded by the front-end.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlaceOrder {
-    /// Idempotency key.
-    pub request_id: RequestId,
-    /// The toy.
-    pub name: ProductName,
-    /// Units.
-    pub quantity: Quantity,
-}
 
 /// A placed order's number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,9 +11,10 @@
 //! and appends what it decides, all new orders together.
 
 use crate::projection::{candidates_range, find, REQUEST_INDEX};
-use crate::types::{OrderRaft, Outcome, Outcomes, Proposal, Purchase};
+use crate::types::{OrderRaft, Outcome, Outcomes, Proposal};
 use openraft::LogId;
 use std::collections::HashMap;
+use toystore_events::Purchase;
 use toystore_events::{OrderEvent, OrderNumber, ProductName, Quantity};
 use toystore_store::raft::Apply;
 use toystore_store::{Batch, StoreError};
@@ -75,7 +76,7 @@ impl Apply<OrderRaft, OrderEvent> for Orders {
                     events.push(OrderEvent::OrderPlaced {
                         number,
                         request_id: purchase.request_id.clone(),
-                        name: purchase.product.clone(),
+                        name: purchase.name.clone(),
                         quantity: purchase.quantity,
                     });
                     outcomes.push(Outcome::Placed { number, new: true });
@@ -133,12 +134,7 @@ fn decide(known: Option<Known>, purchase: &Purchase, next: OrderNumber) -> Decis
     let order = order
         .as_ref()
         .map(|(name, quantity)| (name.as_str(), *quantity));
-    Decision::Answer(replayed(
-        number,
-        order,
-        &purchase.product,
-        purchase.quantity,
-    ))
+    Decision::Answer(replayed(number, order, &purchase.name, purchase.quantity))
 }
 
 /// The answer to a purchase of `quantity` `product` under a request id already placed as
@@ -166,7 +162,7 @@ mod tests {
     fn purchase(id: &str, product: &str, quantity: u32) -> Purchase {
         Purchase {
             request_id: id.try_into().unwrap(),
-            product: product.try_into().unwrap(),
+            name: product.try_into().unwrap(),
             quantity: quantity.try_into().unwrap(),
         }
     }

@@ -29,7 +29,7 @@
 //! check), rather than waiting forever for events past the end.
 
 use crate::checkpoint::{catalog_replaced, checkpoint};
-use crate::types::{Outcome, Purchase};
+use crate::types::Outcome;
 use crate::Replica;
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
@@ -39,6 +39,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog_api::CatalogClient;
 use toystore_config::Backoff;
+use toystore_events::Purchase;
 use toystore_events::{CatalogEvent, ProductName, Quantity, RequestId, Seq, StreamItem};
 
 /// Remembered purchases above which they are checked at once rather than at the next tick.
@@ -218,7 +219,7 @@ async fn complete_due(
     for (request_id, w) in due {
         let purchase = Purchase {
             request_id: request_id.clone(),
-            product: w.product.clone(),
+            name: w.product.clone(),
             quantity: w.quantity,
         };
         match replica.propose(purchase).await {

@@ -18,12 +18,13 @@
 //! Those decisions (how much one entry takes, how openraft's refusal and a timeout become a
 //! [`ProposeError`], one outcome per purchase) are small pure functions, unit-tested here.
 
-use crate::types::{OrderNode, Outcome, Proposal, Purchase};
+use crate::types::{OrderNode, Outcome, Proposal};
 use openraft::error::{ClientWriteError, RaftError};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Semaphore};
+use toystore_events::Purchase;
 
 /// The most purchases in one entry.
 pub const MAX_BATCH: usize = 512;

@@ -22,16 +22,16 @@ use crate::projection::{
     candidates_range, find, find_in, order_at, OrderProjection, REQUEST_INDEX,
 };
 use crate::proposer::{ProposeError, Proposer};
-use crate::types::{OrderNode, OrderRaft, Outcome, Purchase};
+use crate::types::{OrderNode, OrderRaft, Outcome};
 use openraft::error::{CheckIsLeaderError, RaftError};
 use openraft::{BasicNode, ServerState};
 use std::time::Duration;
-use toystore_catalog_api::BuyRequest;
 use toystore_catalog_api::{BuyRefusal, CatalogClient};
 use toystore_events::OrderEvent;
+use toystore_events::Purchase;
 use toystore_events::{OrderNumber, RequestId, Seq};
 use toystore_http::client::ClientError;
-use toystore_order_api::{OrderPlacedReply, OrderRecord, PlaceOrder, ReplicaStatus, Role};
+use toystore_order_api::{OrderPlacedReply, OrderRecord, ReplicaStatus, Role};
 use toystore_store::raft::RaftStore;
 use toystore_store::StoreError;
 
@@ -54,7 +54,9 @@ pub struct Replica {
     completer_checkpoint: std::sync::atomic::AtomicU64,
 }
 
-fn short(id: u64) -> u32 {
+/// A Raft node id as the replica id of the API and the cluster file (a `u32` there; ids
+/// come from that file, so one never exceeds it).
+fn replica_id(id: u64) -> u32 {
     u32::try_from(id).unwrap_or(u32::MAX)
 }
 
@@ -122,17 +124,17 @@ impl Replica {
             .membership_config
             .membership()
             .voter_ids()
-            .map(short)
+            .map(replica_id)
             .collect();
-        let voter = voters.contains(&short(self.id));
+        let voter = voters.contains(&replica_id(self.id));
         let lease = self.raft.config().election_timeout_max.saturating_mul(2);
         let isolated = isolated(role, m.millis_since_quorum_ack, lease);
         ReplicaStatus {
-            id: short(self.id),
+            id: replica_id(self.id),
             role,
             ready: m.running_state.is_ok() && voter,
             term: m.current_term,
-            leader: m.current_leader.map(short),
+            leader: m.current_leader.map(replica_id),
             last_log_index: m.last_log_index,
             applied: m.last_applied.map(|l| l.index),
             snapshot: m.snapshot.map(|l| l.index),
@@ -172,7 +174,7 @@ impl Replica {
 
     /// Confirms leadership with a quorum and waits until everything committed is applied.
     async fn linearize(&self) -> Result<(), ReadError> {
-        confirmed(
+        linearizable_read(
             tokio::time::timeout(self.write_timeout, self.raft.ensure_linearizable())
                 .await
                 .ok(),
@@ -180,35 +182,25 @@ impl Replica {
     }
 
     /// Places an order (leader only).
-    pub async fn place(&self, order: PlaceOrder) -> Result<OrderPlacedReply, PlaceError> {
+    pub async fn place(&self, order: Purchase) -> Result<OrderPlacedReply, PlaceError> {
         self.leadership()
             .map_err(|leader| PlaceError::NotLeader { leader })?;
         if let Some(known) = self.recorded(&order.request_id).map_err(storage)? {
             self.linearize().await?;
             let placed = Some((known.name.as_str(), known.quantity.get()));
-            return answer(replayed(known.number, placed, &order.name, order.quantity));
+            return placed_reply(replayed(known.number, placed, &order.name, order.quantity));
         }
-        let buy = BuyRequest {
-            request_id: order.request_id.clone(),
-            name: order.name.clone(),
-            quantity: order.quantity,
-        };
-        if let Err(e) = self.catalog.buy(&buy).await {
-            let refusal = bought(&e);
+        if let Err(e) = self.catalog.buy(&order).await {
+            let refusal = catalog_refusal(&e);
             if matches!(refusal, PlaceError::CatalogUnavailable) {
                 tracing::warn!(error = %e, "catalog buy failed");
             }
             return Err(refusal);
         }
         crate::failpoint::hit("after-buy");
-        let purchase = Purchase {
-            request_id: order.request_id,
-            product: order.name,
-            quantity: order.quantity,
-        };
-        let outcome = self.proposer.propose(purchase).await?;
+        let outcome = self.proposer.propose(order).await?;
         crate::failpoint::hit("after-commit");
-        answer(outcome)
+        placed_reply(outcome)
     }
 
     /// Proposes a purchase the catalog has already sold (the completion of a half-done
@@ -302,7 +294,7 @@ fn must_lead(state: ServerState, current_leader: Option<u64>) -> Result<(), Opti
 
 /// `ensure_linearizable` given the write timeout (`None`: no answer in time) as a read's
 /// outcome: confirmed, not the leader (with openraft's hint), or unavailable.
-fn confirmed<T>(answer: Option<Result<T, CheckError>>) -> Result<(), ReadError> {
+fn linearizable_read<T>(answer: Option<Result<T, CheckError>>) -> Result<(), ReadError> {
     match answer {
         None => Err(ReadError::Unavailable(
             "leadership not confirmed in time".into(),
@@ -322,7 +314,7 @@ fn confirmed<T>(answer: Option<Result<T, CheckError>>) -> Result<(), ReadError> 
 
 /// The catalog's refusal of a buy as a purchase's: 404 unknown toy, 409 too few units,
 /// 400/422 invalid (the catalog's text), anything else (or no answer) catalog unavailable.
-fn bought(e: &ClientError) -> PlaceError {
+fn catalog_refusal(e: &ClientError) -> PlaceError {
     match BuyRefusal::of(e) {
         Some(BuyRefusal::ProductNotFound) => PlaceError::ProductNotFound,
         Some(BuyRefusal::InsufficientStock) => PlaceError::InsufficientStock,
@@ -333,7 +325,7 @@ fn bought(e: &ClientError) -> PlaceError {
 }
 
 /// The state machine's outcome of a proposed purchase as the client's answer.
-fn answer(outcome: Outcome) -> Result<OrderPlacedReply, PlaceError> {
+fn placed_reply(outcome: Outcome) -> Result<OrderPlacedReply, PlaceError> {
     match outcome {
         Outcome::Placed { number, new } => Ok(OrderPlacedReply {
             order_number: number,
@@ -368,8 +360,8 @@ mod tests {
         }))
     }
 
-    fn order(name: &str, quantity: u32) -> PlaceOrder {
-        PlaceOrder {
+    fn order(name: &str, quantity: u32) -> Purchase {
+        Purchase {
             request_id: "r1".try_into().unwrap(),
             name: name.try_into().unwrap(),
             quantity: quantity.try_into().unwrap(),
@@ -433,12 +425,12 @@ mod tests {
 
     #[test]
     fn a_confirmed_leadership_goes_on() {
-        assert!(confirmed::<()>(Some(Ok(()))).is_ok());
+        assert!(linearizable_read::<()>(Some(Ok(()))).is_ok());
     }
 
     #[test]
     fn no_confirmation_in_time_is_unavailable() {
-        let e = confirmed::<()>(None);
+        let e = linearizable_read::<()>(None);
         assert!(
             matches!(&e, Err(ReadError::Unavailable(m)) if m == "leadership not confirmed in time"),
             "{e:?}"
@@ -447,12 +439,12 @@ mod tests {
 
     #[test]
     fn a_refused_confirmation_names_the_leader() {
-        let e = confirmed::<()>(Some(Err(forward(Some(2)))));
+        let e = linearizable_read::<()>(Some(Err(forward(Some(2)))));
         assert!(
             matches!(e, Err(ReadError::NotLeader { leader: Some(2) })),
             "{e:?}"
         );
-        let e = confirmed::<()>(Some(Err(forward(None))));
+        let e = linearizable_read::<()>(Some(Err(forward(None))));
         assert!(
             matches!(e, Err(ReadError::NotLeader { leader: None })),
             "{e:?}"
@@ -465,7 +457,7 @@ mod tests {
             cluster: "{1,2,3}".into(),
             got: [3].into_iter().collect(),
         };
-        let e = confirmed::<()>(Some(Err(RaftError::APIError(
+        let e = linearizable_read::<()>(Some(Err(RaftError::APIError(
             CheckIsLeaderError::QuorumNotEnough(quorum),
         ))));
         assert!(
@@ -473,7 +465,7 @@ mod tests {
                 if m == "not enough for a quorum, cluster: {1,2,3}, got: {3}"),
             "{e:?}"
         );
-        let e = confirmed::<()>(Some(Err(RaftError::Fatal(Fatal::Stopped))));
+        let e = linearizable_read::<()>(Some(Err(RaftError::Fatal(Fatal::Stopped))));
         assert!(
             matches!(&e, Err(ReadError::Unavailable(m)) if m == "raft stopped"),
             "{e:?}"
@@ -507,10 +499,10 @@ mod tests {
     fn replay(
         number: u64,
         record: Option<&OrderRecord>,
-        order: &PlaceOrder,
+        order: &Purchase,
     ) -> Result<OrderPlacedReply, PlaceError> {
         let known = record.map(|r| (r.name.as_str(), r.quantity.get()));
-        answer(replayed(number.into(), known, &order.name, order.quantity))
+        placed_reply(replayed(number.into(), known, &order.name, order.quantity))
     }
 
     #[test]
@@ -539,16 +531,16 @@ mod tests {
 
     #[test]
     fn the_catalog_s_refusals_become_the_purchase_s() {
-        let e = bought(&status(404, "no such toy"));
+        let e = catalog_refusal(&status(404, "no such toy"));
         assert!(matches!(e, PlaceError::ProductNotFound), "{e:?}");
-        let e = bought(&status(409, "only 1 left"));
+        let e = catalog_refusal(&status(409, "only 1 left"));
         assert!(matches!(e, PlaceError::InsufficientStock), "{e:?}");
-        let e = bought(&status(400, "quantity must be positive"));
+        let e = catalog_refusal(&status(400, "quantity must be positive"));
         assert!(
             matches!(&e, PlaceError::Invalid(m) if m == "400: quantity must be positive"),
             "{e:?}"
         );
-        let e = bought(&status(422, "idempotency key reused for a different order"));
+        let e = catalog_refusal(&status(422, "idempotency key reused for a different order"));
         assert!(
             matches!(&e, PlaceError::Invalid(m)
                 if m == "422: idempotency key reused for a different order"),
@@ -565,7 +557,7 @@ mod tests {
             ClientError::Unreachable("connection refused".into()),
             ClientError::Malformed("not JSON".into()),
         ] {
-            let refusal = bought(&e);
+            let refusal = catalog_refusal(&e);
             assert!(
                 matches!(refusal, PlaceError::CatalogUnavailable),
                 "{e:?}: {refusal:?}"
@@ -594,7 +586,7 @@ mod tests {
     #[test]
     fn an_outcome_becomes_the_client_s_answer() {
         assert_eq!(
-            answer(Outcome::Placed {
+            placed_reply(Outcome::Placed {
                 number: 9.into(),
                 new: true
             })
@@ -605,7 +597,7 @@ mod tests {
             })
         );
         assert_eq!(
-            answer(Outcome::Placed {
+            placed_reply(Outcome::Placed {
                 number: 9.into(),
                 new: false
             })
@@ -615,7 +607,7 @@ mod tests {
                 replayed: true
             })
         );
-        let e = answer(Outcome::KeyReused { number: 9.into() });
+        let e = placed_reply(Outcome::KeyReused { number: 9.into() });
         assert!(matches!(e, Err(PlaceError::KeyReused)), "{e:?}");
     }
 }

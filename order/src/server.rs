@@ -21,11 +21,12 @@ use tokio_util::sync::CancellationToken;
 use toystore_catalog_api::CatalogClient;
 use toystore_config::{OrderConfig, Timeouts};
 use toystore_events::OrderNumber;
+use toystore_events::Purchase;
 use toystore_http::client::ClientError;
 use toystore_http::reply::respond;
 use toystore_http::{body, ApiError, ClusterToken};
 use toystore_order_api::ReplicaClient;
-use toystore_order_api::{PlaceOrder, Refusal, LEADER_HEADER};
+use toystore_order_api::{Refusal, LEADER_HEADER};
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
@@ -318,9 +319,9 @@ pub fn routes(
     let place = warp::path!("internal" / "orders")
         .and(warp::post())
         .and(auth.clone())
-        .and(body::json::<PlaceOrder>())
+        .and(body::json::<Purchase>())
         .and(with())
-        .then(|order: PlaceOrder, r: Arc<Replica>| async move {
+        .then(|order: Purchase, r: Arc<Replica>| async move {
             // The body's fields are validated types: reading it checked them.
             match r.place(order).await {
                 Ok(v) => respond(Ok(v)),

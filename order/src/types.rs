@@ -5,18 +5,7 @@
 
 use openraft::BasicNode;
 use serde::{Deserialize, Serialize};
-use toystore_events::{OrderNumber, ProductName, Quantity, RequestId};
-
-/// A purchase proposed through Raft (the catalog has already sold it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Purchase {
-    /// The idempotency key.
-    pub request_id: RequestId,
-    /// The toy.
-    pub product: ProductName,
-    /// Units.
-    pub quantity: Quantity,
-}
+use toystore_events::{OrderNumber, Purchase};
 
 /// One Raft entry's data: purchases, applied in this order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

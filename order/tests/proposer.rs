@@ -9,11 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use toystore_config::ClusterToken;
 use toystore_config::OrderConfig;
+use toystore_events::Purchase;
 use toystore_order::apply::Orders;
 use toystore_order::network::{AddressBook, Network};
 use toystore_order::proposer::{ProposeError, Proposer};
 use toystore_order::replica::open_store;
-use toystore_order::types::{OrderNode, Outcome, Purchase};
+use toystore_order::types::{OrderNode, Outcome};
 
 async fn one_node(dir: &std::path::Path) -> OrderNode {
     let store = open_store(&dir.join("order-1.redb")).unwrap();
@@ -48,7 +49,7 @@ async fn one_node(dir: &std::path::Path) -> OrderNode {
 fn purchase(key: &str, quantity: u32) -> Purchase {
     Purchase {
         request_id: key.try_into().unwrap(),
-        product: "Tux".try_into().unwrap(),
+        name: "Tux".try_into().unwrap(),
         quantity: quantity.try_into().unwrap(),
     }
 }

@@ -7,7 +7,8 @@
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, SnapshotMeta, Vote};
 use proptest::prelude::*;
-use toystore_order::types::{OrderRaft, Proposal, Purchase};
+use toystore_events::Purchase;
+use toystore_order::types::{OrderRaft, Proposal};
 
 fn log_id(term: u64, index: u64) -> LogId<u64> {
     LogId::new(CommittedLeaderId::new(term, 0), index)
@@ -23,7 +24,7 @@ fn append(n: usize, term: u64) -> AppendEntriesRequest<OrderRaft> {
                 payload: EntryPayload::Normal(Proposal {
                     purchases: vec![Purchase {
                         request_id: format!("r{i}").try_into().unwrap(),
-                        product: "Tux".try_into().unwrap(),
+                        name: "Tux".try_into().unwrap(),
                         quantity: 1u32.try_into().unwrap(),
                     }],
                 }),

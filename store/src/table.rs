@@ -623,7 +623,9 @@ mod tests {
             let written = table.append((1..=many).map(|k| Ok((k * 2, ())))).unwrap();
             assert_eq!(written, many);
         }
-        let expected: Vec<u64> = std::iter::once(0).chain((1..=many).map(|k| k * 2)).collect();
+        let expected: Vec<u64> = std::iter::once(0)
+            .chain((1..=many).map(|k| k * 2))
+            .collect();
         assert_eq!(keys(&tx), expected);
     }
 
@@ -635,9 +637,7 @@ mod tests {
         let mut table = tables.open(KEYS).unwrap();
         table.insert(10, ()).unwrap();
         for rows in [vec![5], vec![10], vec![11, 12, 12], vec![20, 19]] {
-            let e = table
-                .append(rows.iter().map(|&k| Ok((k, ()))))
-                .unwrap_err();
+            let e = table.append(rows.iter().map(|&k| Ok((k, ())))).unwrap_err();
             assert!(matches!(e, StoreError::Unordered), "{rows:?}: {e}");
         }
     }

@@ -24,10 +24,10 @@
 
 use std::path::Path;
 use std::time::Duration;
-use toystore_catalog_api::BuyRequest;
 use toystore_catalog_api::CatalogClient;
 use toystore_config::ClusterToken;
 use toystore_events::OrderEvent::{self, OrderPlaced};
+use toystore_events::Purchase;
 use toystore_events::Seq;
 use toystore_order::projection::OrderProjection;
 use toystore_store::EventLog;
@@ -122,7 +122,7 @@ async fn start_replicas(store: &mut Store, ids: &[u32]) {
 /// A purchase bought straight at the catalog: sold, with no order proposed by anyone.
 async fn orphan(catalog: &CatalogClient, key: &str) -> Seq {
     let reply = catalog
-        .buy(&BuyRequest {
+        .buy(&Purchase {
             request_id: key.try_into().unwrap(),
             name: "Tux".try_into().unwrap(),
             quantity: 1u32.try_into().unwrap(),

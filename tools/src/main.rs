@@ -55,11 +55,22 @@ const CANNOT_INSPECT: u8 = 2;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        // Synchronous, and outside any async runtime: they write through
-        // `EventLog::execute_blocking`.
+        // Synchronous, and outside any async runtime: they read files through redb, and
+        // timeline reads a file of JSON lines.
         Command::Replay(args) => replay::run(&args).map_err(|e| (e, CANNOT_INSPECT)),
         Command::Diff(args) => diff::run(&args).map_err(|e| (e, CANNOT_INSPECT)),
-        command => run_async(command).map_err(|e| (e, 1)),
+        Command::Timeline(args) => timeline::run(&args).map_err(|e| (e, 1)),
+        Command::Up(args) => on_runtime(async { up::run(args).await.map(|()| 0) }),
+        Command::Client(args) => on_runtime(client::run(args)),
+        Command::Eval(args) => on_runtime(eval::run(args)),
+        Command::Chaos(args) => on_runtime(chaos::run(args)),
+        Command::Bench(args) => on_runtime(bench::run(args)),
+        Command::BareHttp(args) => {
+            on_runtime(async { bench::ceiling::serve_bare(args).await.map(|()| 0) })
+        }
+        Command::Growth(args) => on_runtime(growth::run(args)),
+        Command::Outage(args) => on_runtime(outage::run(args)),
+        Command::Node(node) => on_runtime(async { node::run(node).await.map(|()| 0) }),
     };
     match result {
         Ok(code) => std::process::ExitCode::from(code),
@@ -70,25 +81,11 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run_async(command: Command) -> anyhow::Result<u8> {
+/// Runs an async command on a fresh multi-threaded runtime; its error exits with 1.
+fn on_runtime(
+    command: impl std::future::Future<Output = anyhow::Result<u8>>,
+) -> Result<u8, (anyhow::Error, u8)> {
     let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(async move {
-        match command {
-            Command::Up(args) => up::run(args).await.map(|()| 0),
-            Command::Client(args) => client::run(args).await,
-            Command::Eval(args) => eval::run(args).await,
-            Command::Chaos(args) => chaos::run(args).await,
-            Command::Bench(args) => bench::run(args).await,
-            Command::BareHttp(args) => bench::ceiling::serve_bare(args).await.map(|()| 0),
-            Command::Growth(args) => growth::run(args).await,
-            Command::Outage(args) => outage::run(args).await,
-            Command::Node(node) => node::run(node).await.map(|()| 0),
-            Command::Replay(args) => {
-                tokio::task::spawn_blocking(move || replay::run(&args)).await?
-            }
-            Command::Diff(args) => tokio::task::spawn_blocking(move || diff::run(&args)).await?,
-            Command::Timeline(args) => timeline::run(&args),
-        }
-    })
+        .map_err(|e| (anyhow::anyhow!("cannot start the async runtime: {e}"), 1))?;
+    runtime.block_on(command).map_err(|e| (e, 1))
 }

@@ -87,13 +87,13 @@ pub enum Fault {
     /// SIGKILL a follower, restart it later.
     KillFollower,
     /// SIGSTOP the leader for this long.
-    PauseLeader(#[serde(with = "humantime_serde_ms")] Duration),
+    PauseLeader(#[serde(with = "millis")] Duration),
     /// SIGSTOP a follower for this long.
-    PauseFollower(#[serde(with = "humantime_serde_ms")] Duration),
+    PauseFollower(#[serde(with = "millis")] Duration),
 }
 
-/// Durations in JSON as milliseconds.
-mod humantime_serde_ms {
+/// Durations in JSON as integer milliseconds (`#[serde(with = "millis")]`).
+mod millis {
     use std::time::Duration;
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u128(d.as_millis())

@@ -228,12 +228,8 @@ pub async fn quantity(client: &CatalogClient, name: &str) -> u32 {
 }
 
 /// A buy of `quantity` units of `name` under `request_id`.
-pub fn buy_request(
-    request_id: &str,
-    name: &str,
-    quantity: u32,
-) -> toystore_catalog_api::BuyRequest {
-    toystore_catalog_api::BuyRequest {
+pub fn buy_request(request_id: &str, name: &str, quantity: u32) -> toystore_events::Purchase {
+    toystore_events::Purchase {
         request_id: request_id.try_into().unwrap(),
         name: name.try_into().unwrap(),
         quantity: quantity.try_into().unwrap(),

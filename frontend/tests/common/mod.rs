@@ -17,8 +17,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use toystore_catalog_api::BuyRequest;
 use toystore_catalog_api::CatalogClient;
+use toystore_events::Purchase;
 use toystore_events::Seq;
 use toystore_frontend::client::FrontendClient;
 use toystore_frontend::server::{run as run_frontend, ServerConfig as FrontendConfig, StartError};
@@ -158,7 +158,7 @@ impl Drop for TestFrontend {
 /// Buys through the catalog (the way the order service will), returning the event's seq.
 pub async fn buy(catalog: &CatalogClient, request_id: &str, name: &str, quantity: u32) -> Seq {
     let reply = catalog
-        .buy(&BuyRequest {
+        .buy(&Purchase {
             request_id: request_id.try_into().unwrap(),
             name: name.try_into().unwrap(),
             quantity: quantity.try_into().unwrap(),

@@ -176,7 +176,7 @@ pub struct SizeResult {
     /// An empty replica catching up from two that hold N orders.
     pub catchup: CatchupFigures,
     /// Snapshot size and install time (`None` only in results of runs before openraft).
-    pub snapshot: Option<SnapshotFigures>,
+    pub snapshot: SnapshotFigures,
     /// The highest peak resident set (VmHWM) of any replica at the end, KiB.
     pub max_hwm_kib: u64,
     /// Buys on the store holding N orders and on an empty one (`None`: not measured).
@@ -185,7 +185,7 @@ pub struct SizeResult {
 
 impl SizeResult {
     /// Whether every check passed: the replicas reached N, replay is consistent, diff
-    /// found identical files, the empty replica installed a snapshot.
+    /// found identical files, the empty replica installed a snapshot of every order.
     pub fn sane(&self) -> bool {
         let n = self.orders;
         self.startup_alone.last_seq == n
@@ -195,7 +195,7 @@ impl SizeResult {
             && self.replay.events == n
             && self.diff.identical
             && self.diff.last_seq == n
-            && self.snapshot.is_some()
+            && self.snapshot.events == n
     }
 }
 

@@ -44,10 +44,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use toystore_catalog::toys::TOYS;
+use toystore_events::Purchase;
 use toystore_events::{InvalidInput, OrderEvent, OrderNumber, ProductName, Quantity, RequestId};
 use toystore_order::apply::Orders as Applier;
 use toystore_order::replica::OrderStore;
-use toystore_order::types::{OrderRaft, Proposal, Purchase};
+use toystore_order::types::{OrderRaft, Proposal};
 
 /// The term in which the generated orders were placed (the vote's and the entries' term).
 pub const TERM: u64 = 1;
@@ -213,7 +214,7 @@ pub async fn generate(
                     payload: EntryPayload::Normal(Proposal {
                         purchases: vec![Purchase {
                             request_id,
-                            product: name,
+                            name,
                             quantity,
                         }],
                     }),

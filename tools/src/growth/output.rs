@@ -16,11 +16,11 @@ pub fn csv(results: &[SizeResult]) -> String {
         "orders,generate_secs,generate_orders_per_sec,file_bytes,replay_secs,replay_events_per_sec,replay_consistent,diff_secs,diff_identical,startup_alone_secs,startup_alone_rss_kib,startup_alone_hwm_kib,startup_with_peer_secs,startup_with_peer_rss_kib,startup_with_peer_hwm_kib,catchup_secs,catchup_ready_secs,catchup_orders_per_sec,catchup_file_bytes,catchup_rss_kib,catchup_hwm_kib,catchup_source_rss_kib,catchup_source_hwm_kib,max_hwm_kib,snapshot_events,snapshot_build_secs,snapshot_transfer_secs,snapshot_install_secs,event_bytes,page_bytes,buys_empty_per_sec,buys_per_sec,buys_empty_p99_ms,buys_p99_ms,buys_p999_ms,buys_snapshots\n",
     );
     for r in results {
-        let snap_events = r.snapshot.map(|x| x.events.to_string()).unwrap_or_default();
-        let snap_secs = r
-            .snapshot
-            .map(|x| format!("{:.4},{:.4}", x.transfer_secs, x.install_secs))
-            .unwrap_or_else(|| ",".to_string());
+        let snap_events = r.snapshot.events;
+        let snap_secs = format!(
+            "{:.4},{:.4}",
+            r.snapshot.transfer_secs, r.snapshot.install_secs
+        );
         let buys = r.buys.as_ref().map_or_else(
             || ",,,,,".to_string(),
             |b| {
@@ -125,7 +125,7 @@ pub fn write(out: &Path, results: &[SizeResult]) -> anyhow::Result<()> {
             Some(r.catchup.secs)
         }),
         series(results, "snapshot install", false, |r| {
-            r.snapshot.map(|x| x.install_secs)
+            Some(r.snapshot.install_secs)
         }),
         goal_line(results, "goal: start-up < 2 s", GOAL_STARTUP_SECS),
     ]

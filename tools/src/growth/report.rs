@@ -11,10 +11,6 @@ use super::replicas::Memory;
 use serde::Serialize;
 use std::fmt::Write as _;
 
-fn opt(value: Option<f64>, digits: usize) -> String {
-    value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.digits$}"))
-}
-
 /// The tables, goals and scaling, as printed at the end of `tools growth`.
 pub fn text(results: &[SizeResult]) -> String {
     let mut s = String::new();
@@ -34,7 +30,7 @@ pub fn text(results: &[SizeResult]) -> String {
     for r in results {
         let _ = writeln!(
             s,
-            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} |",
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
             r.orders,
             r.generate.secs,
             r.replay.secs,
@@ -42,8 +38,8 @@ pub fn text(results: &[SizeResult]) -> String {
             r.startup_alone.secs,
             r.startup_with_peer.secs,
             r.catchup.secs,
-            opt(r.snapshot.map(|x| x.transfer_secs), 3),
-            opt(r.snapshot.map(|x| x.install_secs), 3),
+            r.snapshot.transfer_secs,
+            r.snapshot.install_secs,
         );
     }
     let _ = writeln!(s, "\nRates and sizes\n");
@@ -65,7 +61,7 @@ pub fn text(results: &[SizeResult]) -> String {
             r.catchup.orders_per_sec,
             mb(r.generate.file_bytes),
             mb(r.catchup.file_bytes),
-            opt(r.snapshot.map(|x| x.events as f64), 0),
+            r.snapshot.events,
             r.generate.snapshot_build_secs * 1000.0,
         );
     }

@@ -44,7 +44,7 @@ pub async fn measure(
     caught: &Waited,
     received: Option<Duration>,
     last_index: u64,
-) -> anyhow::Result<Option<SnapshotFigures>> {
+) -> anyhow::Result<SnapshotFigures> {
     let store = {
         let file = path.to_path_buf();
         tokio::task::spawn_blocking(move || toystore_order::replica::open_store(&file))
@@ -73,9 +73,9 @@ pub async fn measure(
     }
     let answered = caught.answered_after.unwrap_or_default();
     let received = received.unwrap_or(caught.elapsed);
-    Ok(Some(SnapshotFigures {
+    Ok(SnapshotFigures {
         events: snapshot.snapshot.last_seq().0,
         transfer_secs: received.saturating_sub(answered).as_secs_f64(),
         install_secs: caught.elapsed.saturating_sub(received).as_secs_f64(),
-    }))
+    })
 }
