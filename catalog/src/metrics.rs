@@ -6,27 +6,23 @@
 use crate::Catalog;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
-use toystore_http::metrics::{match_route, HttpMetrics, Sample, Sampled};
+use toystore_http::metrics::{HttpMetrics, Route, Sample, Sampled};
 
-/// The catalog's routes, as metrics label them.
-const ROUTES: &[&str] = &[
-    "/health",
-    "/metrics",
-    "/internal/products",
-    "/internal/products/:name",
-    "/internal/buy",
-    "/internal/restock",
-    "/internal/events",
+/// The catalog's routes, as metrics label them, and the methods each answers (a 405's `Allow`).
+const ROUTES: &[Route] = &[
+    Route::get("/health"),
+    Route::get("/metrics"),
+    Route::get("/internal/products"),
+    Route::get("/internal/products/:name"),
+    Route::post("/internal/buy"),
+    Route::post("/internal/restock"),
+    Route::get("/internal/events"),
 ];
-
-fn route_of(path: &str) -> &'static str {
-    match_route(path, ROUTES)
-}
 
 /// A registry with the catalog's metrics, and the HTTP metrics to serve with.
 pub fn registry(catalog: Arc<Catalog>) -> (Registry, HttpMetrics) {
     let mut registry = Registry::default();
-    let http = HttpMetrics::register(&mut registry, route_of);
+    let http = HttpMetrics::register(&mut registry, ROUTES);
     registry.register_collector(Box::new(Sampled(move || samples(&catalog))));
     (registry, http)
 }
@@ -67,6 +63,10 @@ fn samples(catalog: &Catalog) -> Vec<Sample> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn route_of(path: &str) -> &'static str {
+        toystore_http::metrics::match_route(path, ROUTES).map_or("other", |r| r.template)
+    }
 
     #[test]
     fn toy_names_in_paths_are_templates() {

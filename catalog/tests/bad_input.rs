@@ -283,6 +283,16 @@ async fn unknown_paths_and_wrong_methods_are_json_errors() {
         assert_eq!(status, want, "{reply}");
         assert_error_envelope(status, &reply);
     }
+    // A 405 names the methods the route answers (RFC 9110, 15.5.6).
+    for (req, allow) in [
+        (http.post(format!("{base}/health")), "GET"),
+        (http.get(format!("{base}/internal/buy")), "POST"),
+    ] {
+        let resp = req.header("authorization", bearer()).send().await.unwrap();
+        assert_eq!(resp.status(), 405);
+        let header = resp.headers().get("allow").and_then(|v| v.to_str().ok());
+        assert_eq!(header, Some(allow), "{:?}", resp.url());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use crate::relay::{Change, Relay};
 use crate::server::Frontend;
 use serde::Serialize;
 use std::sync::Arc;
-use toystore_order_api::{ReplicaStatus, Role};
+use toystore_order_api::ReplicaStatus;
 use warp::{Filter, Rejection};
 
 /// The cluster as the front-end sees it.
@@ -94,12 +94,8 @@ pub async fn gather(frontend: &Frontend, relay: &Relay) -> ClusterView {
         futures_util::future::join_all(asks),
         frontend.catalog().health(),
     );
-    let leader_log = statuses
-        .iter()
-        .flatten()
-        .filter(|s| s.role == Role::Leader && !s.isolated)
-        .max_by_key(|s| s.term)
-        .and_then(|s| s.last_log_index);
+    let leader_log = toystore_order_api::leader(statuses.iter().flatten().map(|s| (s.id, s)))
+        .and_then(|(_, s)| s.last_log_index);
     let replicas = members
         .iter()
         .zip(statuses)

@@ -215,20 +215,17 @@ impl LeaderTracker {
         out
     }
 
-    /// The reachable replica that reports leading with the highest term.
+    /// The reachable replica that leads, by the rule every caller uses
+    /// ([`toystore_order_api::leader`]).
     fn leading(members: &[ReplicaClient], statuses: &[Option<ReplicaStatus>]) -> Option<Leader> {
-        members
+        let answered = members
             .iter()
             .zip(statuses)
-            .filter_map(|(m, s)| {
-                s.as_ref()
-                    .filter(|s| s.role == Role::Leader && !s.isolated)
-                    .map(|s| Leader {
-                        client: m.clone(),
-                        term: s.term,
-                    })
-            })
-            .max_by_key(|l| l.term)
+            .filter_map(|(m, s)| Some((m, s.as_ref()?)));
+        toystore_order_api::leader(answered).map(|(m, s)| Leader {
+            client: m.clone(),
+            term: s.term,
+        })
     }
 
     /// See the module doc. Callers hold `selecting`.
@@ -554,16 +551,16 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn two_leaders_in_one_term_pick_the_last_listed() {
-        // Cannot happen in Raft (one leader per term); `max_by_key` keeps the last maximum,
-        // i.e. the lower id.
+    fn two_leaders_in_one_term_pick_the_higher_id() {
+        // Cannot happen in Raft (one leader per term), but statuses read at different
+        // moments can show it.
         let m = members();
         let tie = [
             status(3, Role::Leader, 5, 9, false),
             status(2, Role::Leader, 5, 9, false),
             None,
         ];
-        assert_eq!(LeaderTracker::leading(&m, &tie).unwrap().key(), (2, 5));
+        assert_eq!(LeaderTracker::leading(&m, &tie).unwrap().key(), (3, 5));
     }
 
     #[test]

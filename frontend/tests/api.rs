@@ -163,6 +163,19 @@ async fn health_unknown_paths_wrong_methods_and_metrics_auth() {
         assert_eq!(status, 405, "{body}");
         assert_error_envelope(status, &body);
     }
+    // RFC 9110 (15.5.6): a 405 names the methods the resource answers.
+    for (req, allow) in [
+        (http.post(format!("{base}/products")), "GET"),
+        (http.put(format!("{base}/products/Tux")), "GET"),
+        (http.get(format!("{base}/orders")), "POST"),
+        (http.post(format!("{base}/orders/3")), "GET"),
+        (http.delete(format!("{base}/health")), "GET"),
+    ] {
+        let resp = req.send().await.expect("the front-end answers");
+        assert_eq!(resp.status(), 405);
+        let header = resp.headers().get("allow").and_then(|v| v.to_str().ok());
+        assert_eq!(header, Some(allow), "{:?}", resp.url());
+    }
 
     // /internal/metrics: the cluster token or 401.
     let unauthorized = error_body(401, "missing or invalid cluster token");

@@ -38,15 +38,40 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
-/// Maps a request path to its route template (`"other"` for anything unknown).
-pub type RouteOf = fn(&str) -> &'static str;
+/// One route of a service: its template (a segment `:…` matches any one segment) and the
+/// methods it answers, as the `Allow` header of a 405 lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// The template, e.g. `/products/:name`.
+    pub template: &'static str,
+    /// The methods, e.g. `GET` or `GET, POST`.
+    pub allow: &'static str,
+}
+
+impl Route {
+    /// A route answering GET.
+    pub const fn get(template: &'static str) -> Self {
+        Self {
+            template,
+            allow: "GET",
+        }
+    }
+
+    /// A route answering POST.
+    pub const fn post(template: &'static str) -> Self {
+        Self {
+            template,
+            allow: "POST",
+        }
+    }
+}
 
 /// Request counts and latencies by route, method and status.
 #[derive(Debug, Clone)]
 pub struct HttpMetrics {
     requests: Family<HttpLabels, Counter>,
     latency: Family<HttpLabels, Histogram, fn() -> Histogram>,
-    route_of: RouteOf,
+    routes: &'static [Route],
 }
 
 fn latency_histogram() -> Histogram {
@@ -55,8 +80,9 @@ fn latency_histogram() -> Histogram {
 }
 
 impl HttpMetrics {
-    /// Registers the HTTP families in `registry`; `route_of` names each path's route.
-    pub fn register(registry: &mut Registry, route_of: RouteOf) -> Self {
+    /// Registers the HTTP families in `registry`; `routes` are the service's routes (every
+    /// path is counted under its route's template, `"other"` if none).
+    pub fn register(registry: &mut Registry, routes: &'static [Route]) -> Self {
         let requests = Family::<HttpLabels, Counter>::default();
         let latency = Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(
             latency_histogram,
@@ -74,13 +100,19 @@ impl HttpMetrics {
         Self {
             requests,
             latency,
-            route_of,
+            routes,
         }
     }
 
-    /// The route template of `path`.
+    /// The route template of `path` (`"other"` when no route matches).
     pub fn route_of(&self, path: &str) -> &'static str {
-        (self.route_of)(path)
+        match_route(path, self.routes).map_or("other", |r| r.template)
+    }
+
+    /// The methods the route of `path` answers (the `Allow` header of a 405), if a route
+    /// matches.
+    pub fn allow_of(&self, path: &str) -> Option<&'static str> {
+        match_route(path, self.routes).map(|r| r.allow)
     }
 
     /// Records one answered request.
@@ -103,22 +135,18 @@ impl HttpMetrics {
     }
 }
 
-/// A route template for `path` among `templates`, where a template segment `:…` matches
-/// any one segment; `"other"` when none matches.
-pub fn match_route(path: &str, templates: &[&'static str]) -> &'static str {
+/// The route among `routes` whose template matches `path`, where a template segment `:…`
+/// matches any one non-empty segment.
+pub fn match_route(path: &str, routes: &'static [Route]) -> Option<&'static Route> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    templates
-        .iter()
-        .find(|t| {
-            let parts: Vec<&str> = t.trim_start_matches('/').split('/').collect();
-            parts.len() == segments.len()
-                && parts
-                    .iter()
-                    .zip(&segments)
-                    .all(|(p, s)| (p.starts_with(':') && !s.is_empty()) || p == s)
-        })
-        .copied()
-        .unwrap_or("other")
+    routes.iter().find(|r| {
+        let parts: Vec<&str> = r.template.trim_start_matches('/').split('/').collect();
+        parts.len() == segments.len()
+            && parts
+                .iter()
+                .zip(&segments)
+                .all(|(p, s)| (p.starts_with(':') && !s.is_empty()) || p == s)
+    })
 }
 
 /// One metric family read at scrape time.
@@ -292,21 +320,34 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    const ROUTES: &[Route] = &[
+        Route::get("/products"),
+        Route::get("/products/:name"),
+        Route::post("/orders"),
+        Route::get("/orders/:n"),
+        Route::get("/"),
+    ];
+
     #[test]
     fn routes_are_templates_and_unknown_paths_are_other() {
-        let t = ["/products", "/products/:name", "/orders/:n", "/"];
-        assert_eq!(match_route("/products/Tux", &t), "/products/:name");
-        assert_eq!(match_route("/products", &t), "/products");
-        assert_eq!(match_route("/products/", &t), "other");
-        assert_eq!(match_route("/orders/7", &t), "/orders/:n");
-        assert_eq!(match_route("/", &t), "/");
-        assert_eq!(match_route("/a/b/c", &t), "other");
+        let mut registry = Registry::default();
+        let http = HttpMetrics::register(&mut registry, ROUTES);
+        assert_eq!(http.route_of("/products/Tux"), "/products/:name");
+        assert_eq!(http.route_of("/products"), "/products");
+        assert_eq!(http.route_of("/products/"), "other");
+        assert_eq!(http.route_of("/orders/7"), "/orders/:n");
+        assert_eq!(http.route_of("/"), "/");
+        assert_eq!(http.route_of("/a/b/c"), "other");
+        assert_eq!(http.allow_of("/orders"), Some("POST"));
+        assert_eq!(http.allow_of("/orders/7"), Some("GET"));
+        assert_eq!(http.allow_of("/a/b/c"), None);
     }
 
     #[test]
     fn http_and_sampled_metrics_render_as_text() {
         let mut registry = Registry::default();
-        let http = HttpMetrics::register(&mut registry, |p| match_route(p, &["/x/:y"]));
+        const X: &[Route] = &[Route::get("/x/:y")];
+        let http = HttpMetrics::register(&mut registry, X);
         registry.register_collector(Box::new(Sampled(|| {
             vec![
                 Sample::gauge("toystore_test_gauge", "a gauge", 3.0),

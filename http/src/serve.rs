@@ -13,6 +13,7 @@ use crate::metrics::HttpMetrics;
 use crate::reply::recover;
 use crate::stream::into_served;
 use hyper::body::Incoming;
+use hyper::header::HeaderValue;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -140,6 +141,7 @@ async fn serve_observed<F, R>(
             let labels = metrics
                 .as_ref()
                 .map(|m| (m.route_of(req.uri().path()), method_name(req.method())));
+            let allow = metrics.as_ref().and_then(|m| m.allow_of(req.uri().path()));
             async move {
                 let mut resp = match warp_service.call(req).await {
                     Ok(resp) => resp,
@@ -147,6 +149,13 @@ async fn serve_observed<F, R>(
                 };
                 if let (Some(m), Some((route, method))) = (&metrics, labels) {
                     m.observe(route, method, resp.status().as_u16(), started.elapsed());
+                }
+                if resp.status() == hyper::StatusCode::METHOD_NOT_ALLOWED {
+                    // RFC 9110 15.5.6: a 405 lists the methods the resource answers.
+                    if let Some(allow) = allow {
+                        resp.headers_mut()
+                            .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
+                    }
                 }
                 if has_body && resp.status().is_client_error() {
                     close_after(&mut resp);

@@ -12,28 +12,24 @@ use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use toystore_http::metrics::{match_route, HttpMetrics, Sample, Sampled};
+use toystore_http::metrics::{HttpMetrics, Route, Sample, Sampled};
 
-/// A replica's routes, as metrics label them.
-const ROUTES: &[&str] = &[
-    "/health",
-    "/metrics",
-    "/internal/orders",
-    "/internal/orders/:number",
-    "/internal/raft/append",
-    "/internal/raft/vote",
-    "/internal/raft/snapshot",
-    "/internal/raft/campaign",
+/// A replica's routes, as metrics label them, and the methods each answers (a 405's `Allow`).
+const ROUTES: &[Route] = &[
+    Route::get("/health"),
+    Route::get("/metrics"),
+    Route::post("/internal/orders"),
+    Route::get("/internal/orders/:number"),
+    Route::post("/internal/raft/append"),
+    Route::post("/internal/raft/vote"),
+    Route::post("/internal/raft/snapshot"),
+    Route::post("/internal/raft/campaign"),
 ];
-
-fn route_of(path: &str) -> &'static str {
-    match_route(path, ROUTES)
-}
 
 /// A registry with the replica's metrics, and the HTTP metrics to serve with.
 pub fn registry(replica: Arc<Replica>) -> (Registry, HttpMetrics) {
     let mut registry = Registry::default();
-    let http = HttpMetrics::register(&mut registry, route_of);
+    let http = HttpMetrics::register(&mut registry, ROUTES);
     let proposals = replica.proposal_metrics().clone();
     registry.register(
         "toystore_order_commit_seconds",
@@ -146,6 +142,10 @@ fn commit_index(voters: &[u64], matched: &BTreeMap<u64, u64>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn route_of(path: &str) -> &'static str {
+        toystore_http::metrics::match_route(path, ROUTES).map_or("other", |r| r.template)
+    }
 
     #[test]
     fn commit_index_is_what_a_majority_holds() {

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use toystore_order_api::ReplicaStatus;
 use toystore_tests::{start_in, Election, Shop, READY};
 use toystore_tools::cluster::{free_ports, Service};
 
@@ -27,15 +28,20 @@ async fn wait_up(shop: &Shop) {
     }
 }
 
+/// The leader among replicas `ids` and its term, by the rule every caller uses
+/// (`toystore_order_api::leader`).
 async fn leader_and_term(shop: &Shop, ids: &[u32]) -> Option<(u32, u64)> {
+    let mut statuses = Vec::new();
     for id in ids {
-        if let Some(h) = shop.health(*id).await {
-            if h["role"] == "leader" {
-                return Some((*id, h["term"].as_u64().unwrap_or(0)));
-            }
+        let status = shop
+            .health(*id)
+            .await
+            .and_then(|h| serde_json::from_value::<ReplicaStatus>(h).ok());
+        if let Some(status) = status {
+            statuses.push((*id, status));
         }
     }
-    None
+    toystore_order_api::leader(statuses.iter().map(|(id, s)| (*id, s))).map(|(id, s)| (id, s.term))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -28,7 +28,6 @@ use toystore_config::{ClusterConfig, ClusterToken, Timeouts};
 use toystore_frontend::api::InternalMetrics;
 use toystore_frontend::client::FrontendClient;
 use toystore_order_api::ReplicaClient;
-use toystore_order_api::Role;
 
 /// How long one of the launcher's own requests (health checks, metrics) may take.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -554,16 +553,10 @@ impl Cluster {
             .clients
             .replicas
             .iter()
-            .map(|(&id, client)| async move {
-                let s = client.health().await.ok()?;
-                (s.role == Role::Leader && !s.isolated).then_some((s.term, id))
-            });
-        futures_util::future::join_all(asks)
-            .await
-            .into_iter()
-            .flatten()
-            .max()
-            .map(|(_, id)| id)
+            .map(|(&id, client)| async move { Some((id, client.health().await.ok()?)) });
+        let statuses = futures_util::future::join_all(asks).await;
+        toystore_order_api::leader(statuses.iter().flatten().map(|(id, s)| (*id, s)))
+            .map(|(id, _)| id)
     }
 
     /// Waits until a replica says it leads (see [`Cluster::replica_leader`]).

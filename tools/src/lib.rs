@@ -30,6 +30,7 @@ pub mod eval;
 pub mod growth;
 pub mod history;
 pub mod logfile;
+pub mod memory;
 pub mod netns;
 pub mod node;
 pub mod outage;

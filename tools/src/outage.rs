@@ -37,7 +37,6 @@ use toystore_config::duration::parse_positive;
 use toystore_config::Election;
 use toystore_frontend::client::FrontendClient;
 use toystore_order_api::ReplicaClient;
-use toystore_order_api::Role;
 
 /// Arguments of `tools outage`.
 #[derive(Debug, clap::Args)]
@@ -219,17 +218,15 @@ fn longest_gap(times: &[Instant], from: Instant, to: Instant) -> (Duration, Dura
     best
 }
 
-/// The replica that says it leads with the highest term, if any.
+/// The replica that leads ([`toystore_order_api::leader`]), if any.
 async fn raft_leader(replicas: &[ReplicaClient]) -> Option<u32> {
-    let mut best: Option<(u64, u32)> = None;
+    let mut statuses = Vec::new();
     for r in replicas {
         if let Ok(s) = r.health().await {
-            if s.role == Role::Leader && best.is_none_or(|(t, _)| s.term > t) {
-                best = Some((s.term, r.id()));
-            }
+            statuses.push((r.id(), s));
         }
     }
-    best.map(|(_, id)| id)
+    toystore_order_api::leader(statuses.iter().map(|(id, s)| (*id, s))).map(|(id, _)| id)
 }
 
 /// Waits until every replica is ready, one leads, and a purchase succeeded after that.

@@ -96,7 +96,7 @@ fn all_scenarios_and_ceilings_on_a_store_it_starts() {
         let memory = &row(&rows, "buy", clients)["memory_kib"];
         for service in ["frontend", "catalog", "order-1", "order-2", "order-3"] {
             assert!(
-                memory[service]["peak_kib"].as_u64().unwrap() > 0,
+                memory[service]["hwm_kib"].as_u64().unwrap() > 0,
                 "{service} memory missing: {memory}"
             );
         }

@@ -3,7 +3,7 @@
 
 use super::load::{KindStats, LoadResult};
 use super::scenario::Kind;
-use super::target::Memory;
+use crate::memory::Memory;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -254,7 +254,7 @@ pub fn table(rows: &[Row]) -> String {
         let peak: Vec<String> = last
             .memory_kib
             .iter()
-            .map(|(s, m)| format!("{s} {:.1} MB", m.peak_kib as f64 / 1024.0))
+            .map(|(s, m)| format!("{s} {:.1} MB", m.hwm_kib as f64 / 1024.0))
             .collect();
         let _ = writeln!(out, "peak RSS: {}", peak.join(", "));
     }

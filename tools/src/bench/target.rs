@@ -7,6 +7,7 @@
 //! resident memory, read from `/proc/<pid>/status`.
 
 use crate::cluster::{Cluster, ClusterSpec, Service};
+use crate::memory::Memory;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -24,15 +25,6 @@ pub struct Target {
     http: reqwest::Client,
     cluster: Option<Cluster>,
     _dir: Option<tempfile::TempDir>,
-}
-
-/// Peak and current resident memory of one process, in KiB.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Memory {
-    /// `VmHWM`: the most it has held since it started.
-    pub peak_kib: u64,
-    /// `VmRSS`: what it holds now.
-    pub now_kib: u64,
 }
 
 /// How a store the benchmark starts is set up.
@@ -126,7 +118,7 @@ impl Target {
             .into_iter()
             .filter_map(|s| {
                 let pid = cluster.pid(s)?;
-                Some((s.to_string(), memory_of(pid)?))
+                Some((s.to_string(), Memory::of(pid).ok()?))
             })
             .collect()
     }
@@ -139,31 +131,9 @@ impl Target {
     }
 }
 
-/// Reads `VmHWM` and `VmRSS` of a process (Linux).
-pub fn memory_of(pid: u32) -> Option<Memory> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    Some(Memory {
-        peak_kib: field("VmHWM:")?,
-        now_kib: field("VmRSS:")?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_its_own_memory() {
-        let m = memory_of(std::process::id()).expect("own /proc status");
-        assert!(m.now_kib > 0 && m.peak_kib >= m.now_kib);
-    }
 
     #[test]
     fn an_external_store_is_a_resolved_address() {

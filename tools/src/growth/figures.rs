@@ -1,7 +1,7 @@
 //! The figures measured at one N ([`SizeResult`]) and the goals they are held to.
 
-use super::replicas::Memory;
 use super::snapshot::SnapshotFigures;
+use crate::memory::Memory;
 use serde::Serialize;
 
 /// Start-up to ready with a million orders: at most this many seconds.

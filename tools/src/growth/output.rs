@@ -4,7 +4,7 @@
 use super::figures::{
     mem_mb, SizeResult, GOAL_CATCHUP_PER_SEC, GOAL_REPLAY_PER_SEC, GOAL_RSS_MB, GOAL_STARTUP_SECS,
 };
-use super::replicas::Memory;
+use crate::memory::Memory;
 use crate::plot::{chart, Axis, Scale, Series};
 use anyhow::Context;
 use std::fmt::Write as _;

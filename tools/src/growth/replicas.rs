@@ -1,15 +1,15 @@
 //! The replicas under measurement: real order services (the `tools order` node
 //! subcommand) started one by one through [`crate::cluster`] on free loopback ports,
 //! watched through `GET /health` (`ready`, `last_seq`), and their memory read from
-//! `/proc/<pid>/status`. No catalog and no front-end run: a replica needs neither to start
+//! `/proc/<pid>/status` ([`crate::memory`]). No catalog and no front-end run: a replica needs neither to start
 //! or to catch up. The cluster file sets the `raft` election policy (`[order] election`), so
 //! the replicas elect a leader themselves, with no front-end asking one to campaign.
 //!
 //! Every process is killed when [`Replicas`] is dropped.
 
 use crate::cluster::{Cluster, ClusterSpec, Service};
+use crate::memory::Memory;
 use anyhow::{bail, Context};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,37 +20,6 @@ use toystore_order_api::ReplicaStatus;
 
 /// How often `/health` is asked while waiting.
 const POLL: Duration = Duration::from_millis(5);
-
-/// A process's memory, from `/proc/<pid>/status`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Memory {
-    /// Resident set size now (`VmRSS`), KiB.
-    pub rss_kib: u64,
-    /// Peak resident set size so far (`VmHWM`), KiB.
-    pub hwm_kib: u64,
-}
-
-impl Memory {
-    /// Reads `/proc/<pid>/status`.
-    pub fn of(pid: u32) -> anyhow::Result<Self> {
-        let path = format!("/proc/{pid}/status");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        Self::parse(&text).with_context(|| format!("{path} has no VmRSS or VmHWM"))
-    }
-
-    fn parse(status: &str) -> Option<Self> {
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        };
-        Some(Self {
-            rss_kib: field("VmRSS:")?,
-            hwm_kib: field("VmHWM:")?,
-        })
-    }
-}
 
 /// What a wait saw.
 #[derive(Debug, Clone)]
@@ -225,26 +194,5 @@ impl Replicas {
             "replicas did not stop cleanly: {unclean:?}"
         );
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    #[test]
-    fn memory_is_read_from_proc_status() {
-        let text = "Name:\ttools\nVmPeak:\t  9000 kB\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n";
-        assert_eq!(
-            Memory::parse(text),
-            Some(Memory {
-                rss_kib: 1024,
-                hwm_kib: 2048
-            })
-        );
-        assert_eq!(Memory::parse("Name:\tx\n"), None);
-        let me = Memory::of(std::process::id()).unwrap();
-        assert!(me.rss_kib > 0 && me.hwm_kib >= me.rss_kib);
     }
 }

@@ -7,7 +7,7 @@ use super::figures::{
     GOAL_FILE_FACTOR, GOAL_REPLAY_PER_SEC, GOAL_RSS_FLAT_FACTOR, GOAL_RSS_MB, GOAL_STARTUP_ORDERS,
     GOAL_STARTUP_SECS,
 };
-use super::replicas::Memory;
+use crate::memory::Memory;
 use serde::Serialize;
 use std::fmt::Write as _;
 

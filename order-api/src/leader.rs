@@ -1,0 +1,76 @@
+//! Who leads, decided from the replicas' statuses the same way by every caller (the
+//! front-end's leader tracker and cluster page, the tools): [`leader`].
+
+use crate::wire::{ReplicaStatus, Role};
+
+/// Whether a replica's status says it leads: role leader and not isolated from its quorum
+/// (a leader cut off from its followers can commit nothing; see
+/// [`ReplicaStatus::isolated`]).
+pub fn leads(status: &ReplicaStatus) -> bool {
+    status.role == Role::Leader && !status.isolated
+}
+
+/// Of `(who, status)` pairs, the one that leads ([`leads`]) with the highest term; of two
+/// in one term (Raft rules it out, but statuses read at different moments can show it),
+/// the higher replica id.
+pub fn leader<'a, T>(
+    statuses: impl IntoIterator<Item = (T, &'a ReplicaStatus)>,
+) -> Option<(T, &'a ReplicaStatus)> {
+    statuses
+        .into_iter()
+        .filter(|(_, s)| leads(s))
+        .max_by_key(|(_, s)| (s.term, s.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use toystore_events::Seq;
+
+    fn status(id: u32, role: Role, term: u64, isolated: bool) -> ReplicaStatus {
+        ReplicaStatus {
+            id,
+            role,
+            ready: true,
+            term,
+            leader: None,
+            last_log_index: None,
+            applied: None,
+            snapshot: None,
+            last_seq: Seq::ZERO,
+            voters: vec![1, 2, 3],
+            quorum_ack_ms: None,
+            isolated,
+        }
+    }
+
+    fn pick(statuses: &[ReplicaStatus]) -> Option<u32> {
+        leader(statuses.iter().map(|s| (s.id, s))).map(|(id, _)| id)
+    }
+
+    #[test]
+    fn the_leader_has_the_highest_term_and_is_not_isolated() {
+        let followers = [
+            status(1, Role::Follower, 9, false),
+            status(2, Role::Candidate, 9, false),
+        ];
+        assert_eq!(pick(&followers), None);
+        assert_eq!(pick(&[status(3, Role::Leader, 4, true)]), None, "isolated");
+        let two = [
+            status(3, Role::Leader, 4, false),
+            status(1, Role::Leader, 6, false),
+            status(2, Role::Leader, 7, true),
+        ];
+        assert_eq!(pick(&two), Some(1), "the highest term not isolated");
+        let tie = [
+            status(2, Role::Leader, 5, false),
+            status(3, Role::Leader, 5, false),
+        ];
+        assert_eq!(pick(&tie), Some(3), "one term, the higher id");
+        assert_eq!(
+            pick(&[tie[1].clone(), tie[0].clone()]),
+            Some(3),
+            "whatever the order"
+        );
+    }
+}
