@@ -62,9 +62,42 @@ pub struct OrderBody {
     /// The toy.
     #[schema(min_length = 1)]
     pub name: String,
-    /// Units, 1 to 1,000,000.
+    /// Units, 1 to 1,000,000: a JSON integer, which JSON Schema says `2.0` is too.
     #[schema(minimum = 1, maximum = 1_000_000)]
+    #[serde(deserialize_with = "integral_u32")]
     pub quantity: u32,
+}
+
+/// A JSON number that is an integer in JSON Schema's sense (`2` or `2.0`, not `2.5`) and
+/// fits a `u32`; whether it is a valid quantity is checked after (`Quantity`).
+fn integral_u32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    use serde::de::{Error, Unexpected, Visitor};
+    struct Integral;
+    impl Visitor<'_> for Integral {
+        type Value = u32;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number of units")
+        }
+
+        fn visit_u64<E: Error>(self, v: u64) -> Result<u32, E> {
+            u32::try_from(v).map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+        }
+
+        fn visit_i64<E: Error>(self, v: i64) -> Result<u32, E> {
+            u32::try_from(v).map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+        }
+
+        fn visit_f64<E: Error>(self, v: f64) -> Result<u32, E> {
+            if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
+                // Whole and in range: the conversion is exact.
+                Ok(v as u32)
+            } else {
+                Err(E::invalid_value(Unexpected::Float(v), &self))
+            }
+        }
+    }
+    d.deserialize_any(Integral)
 }
 
 /// The public shape of a placed order.
@@ -170,5 +203,33 @@ mod tests {
         assert_eq!(parsed.quantity, 2);
         let extra = json!({"name": "Tux", "quantity": 2, "extra": true});
         assert!(serde_json::from_value::<OrderBody>(extra).is_err());
+    }
+
+    #[test]
+    fn a_quantity_is_any_json_integer_that_fits() {
+        let quantity = |q: serde_json::Value| {
+            serde_json::from_value::<OrderBody>(json!({"name": "Tux", "quantity": q}))
+                .map(|b| b.quantity)
+        };
+        assert_eq!(quantity(json!(2)).unwrap(), 2);
+        assert_eq!(
+            quantity(json!(972237.0)).unwrap(),
+            972237,
+            "JSON Schema's integer"
+        );
+        assert_eq!(quantity(json!(0)).unwrap(), 0, "the range is checked after");
+        assert_eq!(quantity(json!(4294967295.0)).unwrap(), u32::MAX);
+        for refused in [
+            json!(2.5),
+            json!(-1),
+            json!(-1.0),
+            json!(4294967296u64),
+            json!(4294967296.0),
+            json!(1e300),
+            json!("2"),
+            json!(null),
+        ] {
+            assert!(quantity(refused.clone()).is_err(), "{refused}");
+        }
     }
 }
