@@ -39,7 +39,11 @@ pub fn products() {}
     path = "/orders",
     request_body = OrderBody,
     params(("Idempotency-Key" = Option<String>, Header,
-        description = "1 to 64 printable ASCII characters; a retry with the same key returns the first reply and buys nothing more")),
+        description = "1 to 64 printable ASCII characters; a retry with the same key returns the first reply and buys nothing more",
+        min_length = 1, max_length = 64,
+        // Printable ASCII; HTTP trims a header value's outer spaces, so a key neither
+        // starts nor ends with one.
+        pattern = "^[!-~]([ -~]{0,62}[!-~])?$")),
     responses(
         (status = 200, description = "Placed", body = Data<OrderNumber>),
         (status = 400, description = "A malformed request", body = Error),
