@@ -1,5 +1,5 @@
 //! The storefront and the cluster page in a real browser: headless Chromium driven through
-//! WebDriver (Debian's `chromium` and `chromium-driver`; `.ci/run` installs them).
+//! WebDriver (Debian's `chromium` and `chromium-driver`; `scripts/test` installs them).
 //!
 //! - the storefront lists every toy; buying one shows its order number; a purchase made
 //!   elsewhere lowers the stock shown, live, without a reload; buying a sold-out toy shows
@@ -43,7 +43,7 @@ impl Drop for Driver {
 async fn driver() -> Driver {
     assert!(
         std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
-        "browser tests need Debian's chromium and chromium-driver (apt-get install chromium chromium-driver; .ci/run does)"
+        "browser tests need Debian's chromium and chromium-driver (apt-get install chromium chromium-driver; scripts/test does)"
     );
     let port = free_ports(1).unwrap()[0];
     let child = Command::new(CHROMEDRIVER)
