@@ -3,6 +3,7 @@
 //! [`BuyRefusal::message`]; a caller reads a refusal back with [`BuyRefusal::of`]. This is
 //! the only place those statuses are written.
 
+use http::StatusCode;
 use toystore_http::client::ClientError;
 
 /// Why the catalog did not sell.
@@ -25,11 +26,11 @@ impl BuyRefusal {
     ];
 
     /// The HTTP status the refusal travels as.
-    pub const fn status(self) -> u16 {
+    pub const fn status(self) -> StatusCode {
         match self {
-            BuyRefusal::ProductNotFound => 404,
-            BuyRefusal::InsufficientStock => 409,
-            BuyRefusal::KeyReused => 422,
+            BuyRefusal::ProductNotFound => StatusCode::NOT_FOUND,
+            BuyRefusal::InsufficientStock => StatusCode::CONFLICT,
+            BuyRefusal::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -44,7 +45,9 @@ impl BuyRefusal {
 
     /// The refusal a status stands for, if it stands for one.
     pub fn from_status(status: u16) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.status() == status)
+        Self::ALL
+            .into_iter()
+            .find(|r| r.status().as_u16() == status)
     }
 
     /// The refusal a failed call carries (`None` when the catalog did not refuse: it was
@@ -61,9 +64,12 @@ mod tests {
     #[test]
     fn every_refusal_reads_back_from_its_status() {
         for refusal in BuyRefusal::ALL {
-            assert_eq!(BuyRefusal::from_status(refusal.status()), Some(refusal));
+            assert_eq!(
+                BuyRefusal::from_status(refusal.status().as_u16()),
+                Some(refusal)
+            );
             let error = ClientError::Status {
-                status: refusal.status(),
+                status: refusal.status().as_u16(),
                 message: refusal.message().into(),
             };
             assert_eq!(BuyRefusal::of(&error), Some(refusal));

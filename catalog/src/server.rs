@@ -19,7 +19,6 @@ use toystore_events::{ProductName, Seq};
 use toystore_http::reply::respond;
 use toystore_http::stream::AfterQuery;
 use toystore_http::{body, path::decode_segment, ApiError, ClusterToken};
-use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
@@ -215,7 +214,5 @@ async fn buy(c: &Catalog, req: Purchase) -> Result<BuyReply, ApiError> {
 
 /// A refused purchase as its answer: the status and message of the API crate's table.
 fn refused(refusal: BuyRefusal) -> ApiError {
-    let status =
-        StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    ApiError::new(status, refusal.message())
+    ApiError::new(refusal.status(), refusal.message())
 }

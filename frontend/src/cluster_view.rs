@@ -94,8 +94,8 @@ pub async fn gather(frontend: &Frontend, relay: &Relay) -> ClusterView {
         futures_util::future::join_all(asks),
         frontend.catalog().health(),
     );
-    let leader_log = toystore_order_api::leader(statuses.iter().flatten().map(|s| (s.id, s)))
-        .and_then(|(_, s)| s.last_log_index);
+    let leader_log =
+        toystore_order_api::leader(statuses.iter().flatten()).and_then(|s| s.last_log_index);
     let replicas = members
         .iter()
         .zip(statuses)

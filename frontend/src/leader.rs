@@ -218,12 +218,10 @@ impl LeaderTracker {
     /// The reachable replica that leads, by the rule every caller uses
     /// ([`toystore_order_api::leader`]).
     fn leading(members: &[ReplicaClient], statuses: &[Option<ReplicaStatus>]) -> Option<Leader> {
-        let answered = members
-            .iter()
-            .zip(statuses)
-            .filter_map(|(m, s)| Some((m, s.as_ref()?)));
-        toystore_order_api::leader(answered).map(|(m, s)| Leader {
-            client: m.clone(),
+        let s = toystore_order_api::leader(statuses.iter().flatten())?;
+        let client = members.iter().find(|m| m.id() == s.id)?;
+        Some(Leader {
+            client: client.clone(),
             term: s.term,
         })
     }

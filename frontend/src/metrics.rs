@@ -117,7 +117,7 @@ mod tests {
     use super::*;
 
     fn route_of(path: &str) -> &'static str {
-        toystore_http::metrics::match_route(path, ROUTES).map_or("other", |r| r.template)
+        toystore_http::metrics::template_of(path, ROUTES)
     }
 
     #[test]

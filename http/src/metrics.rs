@@ -104,15 +104,10 @@ impl HttpMetrics {
         }
     }
 
-    /// The route template of `path` (`"other"` when no route matches).
-    pub fn route_of(&self, path: &str) -> &'static str {
-        match_route(path, self.routes).map_or("other", |r| r.template)
-    }
-
-    /// The methods the route of `path` answers (the `Allow` header of a 405), if a route
-    /// matches.
-    pub fn allow_of(&self, path: &str) -> Option<&'static str> {
-        match_route(path, self.routes).map(|r| r.allow)
+    /// The route of `path`, if one matches: its template labels the request's series, its
+    /// methods a 405's `Allow`.
+    pub fn route(&self, path: &str) -> Option<&'static Route> {
+        match_route(path, self.routes)
     }
 
     /// Records one answered request.
@@ -138,15 +133,24 @@ impl HttpMetrics {
 /// The route among `routes` whose template matches `path`, where a template segment `:…`
 /// matches any one non-empty segment.
 pub fn match_route(path: &str, routes: &'static [Route]) -> Option<&'static Route> {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let path = path.trim_start_matches('/');
     routes.iter().find(|r| {
-        let parts: Vec<&str> = r.template.trim_start_matches('/').split('/').collect();
-        parts.len() == segments.len()
-            && parts
-                .iter()
-                .zip(&segments)
-                .all(|(p, s)| (p.starts_with(':') && !s.is_empty()) || p == s)
+        let mut parts = r.template.trim_start_matches('/').split('/');
+        let mut segments = path.split('/');
+        loop {
+            match (parts.next(), segments.next()) {
+                (None, None) => return true,
+                (Some(p), Some(s)) if (p.starts_with(':') && !s.is_empty()) || p == s => {}
+                _ => return false,
+            }
+        }
     })
+}
+
+/// The template of `path`'s route among `routes`, `"other"` when none matches (what the
+/// request's series is labelled with).
+pub fn template_of(path: &str, routes: &'static [Route]) -> &'static str {
+    match_route(path, routes).map_or("other", |r| r.template)
 }
 
 /// One metric family read at scrape time.
@@ -332,15 +336,18 @@ mod tests {
     fn routes_are_templates_and_unknown_paths_are_other() {
         let mut registry = Registry::default();
         let http = HttpMetrics::register(&mut registry, ROUTES);
-        assert_eq!(http.route_of("/products/Tux"), "/products/:name");
-        assert_eq!(http.route_of("/products"), "/products");
-        assert_eq!(http.route_of("/products/"), "other");
-        assert_eq!(http.route_of("/orders/7"), "/orders/:n");
-        assert_eq!(http.route_of("/"), "/");
-        assert_eq!(http.route_of("/a/b/c"), "other");
-        assert_eq!(http.allow_of("/orders"), Some("POST"));
-        assert_eq!(http.allow_of("/orders/7"), Some("GET"));
-        assert_eq!(http.allow_of("/a/b/c"), None);
+        let route_of = |path| template_of(path, ROUTES);
+        assert_eq!(route_of("/products/Tux"), "/products/:name");
+        assert_eq!(route_of("/products"), "/products");
+        assert_eq!(route_of("/products/"), "other");
+        assert_eq!(route_of("/orders/7"), "/orders/:n");
+        assert_eq!(route_of("/"), "/");
+        assert_eq!(route_of("/a/b/c"), "other");
+        assert_eq!(route_of("/orders/7/x"), "other");
+        let allow_of = |path| http.route(path).map(|r| r.allow);
+        assert_eq!(allow_of("/orders"), Some("POST"));
+        assert_eq!(allow_of("/orders/7"), Some("GET"));
+        assert_eq!(allow_of("/a/b/c"), None);
     }
 
     #[test]
@@ -356,7 +363,7 @@ mod tests {
             ]
         })));
         http.observe(
-            http.route_of("/x/secret-name"),
+            template_of("/x/secret-name", X),
             "GET",
             200,
             Duration::from_millis(3),

@@ -14,6 +14,7 @@ use crate::reply::recover;
 use crate::stream::into_served;
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
+use hyper::StatusCode;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -138,24 +139,23 @@ async fn serve_observed<F, R>(
             let has_body = carries_body(&req);
             let metrics = metrics.clone();
             let started = std::time::Instant::now();
-            let labels = metrics
-                .as_ref()
-                .map(|m| (m.route_of(req.uri().path()), method_name(req.method())));
-            let allow = metrics.as_ref().and_then(|m| m.allow_of(req.uri().path()));
+            let route = metrics.as_ref().and_then(|m| m.route(req.uri().path()));
+            let method = method_name(req.method());
             async move {
                 let mut resp = match warp_service.call(req).await {
                     Ok(resp) => resp,
                     Err(never) => match never {},
                 };
-                if let (Some(m), Some((route, method))) = (&metrics, labels) {
-                    m.observe(route, method, resp.status().as_u16(), started.elapsed());
+                if let Some(m) = &metrics {
+                    let template = route.map_or("other", |r| r.template);
+                    m.observe(template, method, resp.status().as_u16(), started.elapsed());
                 }
-                if resp.status() == hyper::StatusCode::METHOD_NOT_ALLOWED {
+                if let Some(route) =
+                    route.filter(|_| resp.status() == StatusCode::METHOD_NOT_ALLOWED)
+                {
                     // RFC 9110 15.5.6: a 405 lists the methods the resource answers.
-                    if let Some(allow) = allow {
-                        resp.headers_mut()
-                            .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
-                    }
+                    resp.headers_mut()
+                        .insert(hyper::header::ALLOW, HeaderValue::from_static(route.allow));
                 }
                 if has_body && resp.status().is_client_error() {
                     close_after(&mut resp);

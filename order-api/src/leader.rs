@@ -10,16 +10,16 @@ pub fn leads(status: &ReplicaStatus) -> bool {
     status.role == Role::Leader && !status.isolated
 }
 
-/// Of `(who, status)` pairs, the one that leads ([`leads`]) with the highest term; of two
+/// Of the replicas' statuses, the one that leads ([`leads`]) with the highest term; of two
 /// in one term (Raft rules it out, but statuses read at different moments can show it),
 /// the higher replica id.
-pub fn leader<'a, T>(
-    statuses: impl IntoIterator<Item = (T, &'a ReplicaStatus)>,
-) -> Option<(T, &'a ReplicaStatus)> {
+pub fn leader<'a>(
+    statuses: impl IntoIterator<Item = &'a ReplicaStatus>,
+) -> Option<&'a ReplicaStatus> {
     statuses
         .into_iter()
-        .filter(|(_, s)| leads(s))
-        .max_by_key(|(_, s)| (s.term, s.id))
+        .filter(|s| leads(s))
+        .max_by_key(|s| (s.term, s.id))
 }
 
 #[cfg(test)]
@@ -45,7 +45,7 @@ mod tests {
     }
 
     fn pick(statuses: &[ReplicaStatus]) -> Option<u32> {
-        leader(statuses.iter().map(|s| (s.id, s))).map(|(id, _)| id)
+        leader(statuses).map(|s| s.id)
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! The replica's server answers with [`Refusal::status`]; its client reads the status back
 //! with [`Refusal::from_status`]. This is the only place those statuses are written.
 
+use http::StatusCode;
+
 /// Why a replica refused to place or read an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -32,20 +34,22 @@ impl Refusal {
     ];
 
     /// The HTTP status the refusal travels as.
-    pub const fn status(self) -> u16 {
+    pub const fn status(self) -> StatusCode {
         match self {
-            Refusal::BadRequest => 400,
-            Refusal::NotFound => 404,
-            Refusal::InsufficientStock => 409,
-            Refusal::NotLeader => 421,
-            Refusal::KeyReused => 422,
-            Refusal::Unavailable => 503,
+            Refusal::BadRequest => StatusCode::BAD_REQUEST,
+            Refusal::NotFound => StatusCode::NOT_FOUND,
+            Refusal::InsufficientStock => StatusCode::CONFLICT,
+            Refusal::NotLeader => StatusCode::MISDIRECTED_REQUEST,
+            Refusal::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     /// The refusal a status stands for, if it stands for one.
     pub fn from_status(status: u16) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.status() == status)
+        Self::ALL
+            .into_iter()
+            .find(|r| r.status().as_u16() == status)
     }
 }
 
@@ -56,7 +60,10 @@ mod tests {
     #[test]
     fn every_refusal_has_its_own_status() {
         for refusal in Refusal::ALL {
-            assert_eq!(Refusal::from_status(refusal.status()), Some(refusal));
+            assert_eq!(
+                Refusal::from_status(refusal.status().as_u16()),
+                Some(refusal)
+            );
         }
         assert_eq!(Refusal::from_status(200), None);
         assert_eq!(Refusal::from_status(500), None);

@@ -23,6 +23,7 @@ const ROUTES: &[Route] = &[
     Route::post("/internal/raft/append"),
     Route::post("/internal/raft/vote"),
     Route::post("/internal/raft/snapshot"),
+    Route::post("/internal/raft/position"),
     Route::post("/internal/raft/campaign"),
 ];
 
@@ -144,7 +145,7 @@ mod tests {
     use super::*;
 
     fn route_of(path: &str) -> &'static str {
-        toystore_http::metrics::match_route(path, ROUTES).map_or("other", |r| r.template)
+        toystore_http::metrics::template_of(path, ROUTES)
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! | `POST /internal/raft/append` | postcard `AppendEntriesRequest` | postcard `AppendEntriesResponse` |
 //! | `POST /internal/raft/vote` | postcard `VoteRequest` | postcard `VoteResponse` |
 //! | `POST /internal/raft/snapshot` | header [`SNAPSHOT_HEADER`], body the event frames it announces | postcard `SnapshotResponse` |
+//! | `POST /internal/raft/position` | postcard `()` | postcard of the receiver's snapshot position (what a transfer may skip) |
 //!
 //! A Raft route answers 400 (JSON envelope) to a body it cannot decode, and 503 with header
 //! [`RAFT_ERROR_HEADER`] and the JSON of openraft's `RaftError` when Raft refused the call.

@@ -26,7 +26,7 @@ use toystore_http::client::ClientError;
 use toystore_http::reply::respond;
 use toystore_http::{body, ApiError, ClusterToken};
 use toystore_order_api::ReplicaClient;
-use toystore_order_api::{Refusal, LEADER_HEADER};
+use toystore_order_api::LEADER_HEADER;
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
@@ -186,13 +186,8 @@ pub async fn run(
     Ok(())
 }
 
-/// A refusal's status, from the API crate's table.
-fn status(refusal: Refusal) -> StatusCode {
-    StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-}
-
 fn place_error(e: PlaceError) -> Response {
-    let status = status(e.refusal());
+    let status = e.refusal().status();
     let hint = match &e {
         PlaceError::NotLeader { leader } => *leader,
         _ => None,
@@ -205,7 +200,7 @@ fn place_error(e: PlaceError) -> Response {
 
 fn read_error(e: ReadError) -> Response {
     let status = match e.refusal() {
-        Some(refusal) => status(refusal),
+        Some(refusal) => refusal.status(),
         None => {
             tracing::error!(error = %e, "order storage error");
             StatusCode::INTERNAL_SERVER_ERROR

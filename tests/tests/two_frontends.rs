@@ -37,11 +37,9 @@ async fn leader_and_term(shop: &Shop, ids: &[u32]) -> Option<(u32, u64)> {
             .health(*id)
             .await
             .and_then(|h| serde_json::from_value::<ReplicaStatus>(h).ok());
-        if let Some(status) = status {
-            statuses.push((*id, status));
-        }
+        statuses.extend(status);
     }
-    toystore_order_api::leader(statuses.iter().map(|(id, s)| (*id, s))).map(|(id, s)| (id, s.term))
+    toystore_order_api::leader(&statuses).map(|s| (s.id, s.term))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

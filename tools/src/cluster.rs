@@ -552,11 +552,10 @@ impl Cluster {
         let asks = self
             .clients
             .replicas
-            .iter()
-            .map(|(&id, client)| async move { Some((id, client.health().await.ok()?)) });
+            .values()
+            .map(|client| async move { client.health().await.ok() });
         let statuses = futures_util::future::join_all(asks).await;
-        toystore_order_api::leader(statuses.iter().flatten().map(|(id, s)| (*id, s)))
-            .map(|(id, _)| id)
+        toystore_order_api::leader(statuses.iter().flatten()).map(|s| s.id)
     }
 
     /// Waits until a replica says it leads (see [`Cluster::replica_leader`]).

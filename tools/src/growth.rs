@@ -228,7 +228,7 @@ async fn start_up(
         if i > 0 {
             replicas.stop_one(id).await?;
         }
-        let started = replicas.start(id, &done, |_| {}).await?;
+        let started = replicas.start(id, &done, |_, _| {}).await?;
         samples.push(started.elapsed.as_secs_f64());
         last_seq = started.status.last_seq.0;
     }
@@ -315,15 +315,14 @@ async fn measure(
     step("catch-up");
     // Caught up once the snapshot is installed (applied up to the generated log's last
     // index), not when its events are in the log: the index is built after they arrive.
-    let started = Instant::now();
     let mut received_after = None;
     let caught = replicas
         .start(
             3,
             |s| s.ready && s.last_seq.0 >= n && s.applied >= Some(generated.last_index),
-            |s| {
+            |s, elapsed| {
                 if s.last_seq.0 >= n {
-                    received_after.get_or_insert_with(|| started.elapsed());
+                    received_after.get_or_insert(elapsed);
                 }
                 bar.set_message(format!("N = {n}: catch-up {}/{n}", s.last_seq.0));
             },

@@ -223,10 +223,10 @@ async fn raft_leader(replicas: &[ReplicaClient]) -> Option<u32> {
     let mut statuses = Vec::new();
     for r in replicas {
         if let Ok(s) = r.health().await {
-            statuses.push((r.id(), s));
+            statuses.push(s);
         }
     }
-    toystore_order_api::leader(statuses.iter().map(|(id, s)| (*id, s))).map(|(id, _)| id)
+    toystore_order_api::leader(&statuses).map(|s| s.id)
 }
 
 /// Waits until every replica is ready, one leads, and a purchase succeeded after that.

@@ -104,12 +104,13 @@ impl Replicas {
     }
 
     /// Starts replica `id` and waits until its status satisfies `done`; the time counts
-    /// from just before the process is spawned. `watch` sees every status on the way.
+    /// from just before the process is spawned. `watch` sees every status on the way, and when
+    /// it came (from the same start).
     pub async fn start(
         &mut self,
         id: u32,
         done: impl Fn(&ReplicaStatus) -> bool,
-        watch: impl FnMut(&ReplicaStatus),
+        watch: impl FnMut(&ReplicaStatus, Duration),
     ) -> anyhow::Result<Waited> {
         let since = Instant::now();
         self.cluster.spawn(Service::Order(id))?;
@@ -122,7 +123,7 @@ impl Replicas {
         id: u32,
         since: Instant,
         done: impl Fn(&ReplicaStatus) -> bool,
-        mut watch: impl FnMut(&ReplicaStatus),
+        mut watch: impl FnMut(&ReplicaStatus, Duration),
     ) -> anyhow::Result<Waited> {
         let client = self.client(id)?.clone();
         let mut answered_after = None;
@@ -134,7 +135,7 @@ impl Replicas {
                 if status.ready && ready_after.is_none() {
                     ready_after = Some(elapsed);
                 }
-                watch(&status);
+                watch(&status, elapsed);
                 if done(&status) {
                     return Ok(Waited {
                         elapsed,
