@@ -12,8 +12,9 @@ use toystore_config::ClusterToken;
 use toystore_events::{OrderEvent, Seq};
 use toystore_frontend::api::InternalMetrics;
 use toystore_frontend::client::FrontendClient;
+use toystore_harness::buyer::{retryable, Bought, Buyer, Retry};
+use toystore_harness::{Cluster, ClusterSpec, Service};
 use toystore_store::EventLog;
-use toystore_tools::cluster::{Cluster, ClusterSpec, Service};
 
 pub use toystore_frontend::api::OrderRecord;
 pub use toystore_frontend::client::FrontendError;
@@ -121,8 +122,9 @@ impl Shop {
         Ok(placed.order_number.get())
     }
 
-    /// Buys, retrying with the same key on 503 or a transport error until `deadline`
-    /// passes; returns the order number and how many attempts failed first.
+    /// Buys, retrying with the same key on 503 or a transport error (the harness's
+    /// [`Buyer`]) until `deadline` passes; returns the order number and how many attempts
+    /// failed first.
     pub async fn buy_until_placed(
         &self,
         key: &str,
@@ -130,22 +132,18 @@ impl Shop {
         quantity: u32,
         deadline: Duration,
     ) -> anyhow::Result<(u64, u32)> {
-        let end = tokio::time::Instant::now() + deadline;
-        let mut failures = 0;
-        loop {
-            match self.buy(key, name, quantity).await {
-                Ok(n) => return Ok((n, failures)),
-                // A malformed reply is a failure of the store, not a moment to wait out.
-                Err(
-                    FrontendError::Unavailable { status: 503, .. }
-                    | FrontendError::Transport { .. },
-                ) => failures += 1,
-                Err(e) => anyhow::bail!("buy {key}: {e}"),
+        let retry = Retry::within(deadline, Duration::from_millis(50));
+        let purchase = Buyer::new(self.frontend.clone(), retry)
+            .buy(key, name, quantity)
+            .await;
+        let failures = u32::try_from(purchase.retried.len()).unwrap_or(u32::MAX);
+        match purchase.bought {
+            Bought::Placed(n) => Ok((n, failures)),
+            Bought::Unknown(e) if retryable(&e) => {
+                anyhow::bail!("buy {key} not placed before the deadline: {e}")
             }
-            if tokio::time::Instant::now() >= end {
-                anyhow::bail!("buy {key} not placed before the deadline");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // A malformed reply is a failure of the store, not a moment to wait out.
+            Bought::Refused(e) | Bought::Unknown(e) => anyhow::bail!("buy {key}: {e}"),
         }
     }
 

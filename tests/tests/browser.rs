@@ -16,8 +16,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use toystore_harness::{free_ports, Service};
 use toystore_tests::{start_with, READY};
-use toystore_tools::cluster::{free_ports, Service};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";

@@ -9,9 +9,9 @@
 
 use std::time::Duration;
 use toystore_config::ClusterToken;
+use toystore_harness::Service;
 use toystore_order_api::ReplicaClient;
 use toystore_tests::{start_in, Election, Shop, READY};
-use toystore_tools::cluster::Service;
 
 /// The role, term and known leader a replica reported (`"down"` if it did not answer).
 fn role(h: &Option<serde_json::Value>) -> (String, Option<u64>, Option<u64>) {

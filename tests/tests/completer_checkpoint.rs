@@ -29,10 +29,10 @@ use toystore_config::ClusterToken;
 use toystore_events::OrderEvent::{self, OrderPlaced};
 use toystore_events::Purchase;
 use toystore_events::Seq;
+use toystore_harness::Service;
 use toystore_order::projection::OrderProjection;
 use toystore_store::EventLog;
 use toystore_tests::{metric_value, start_in, Election, Shop, Store, READY};
-use toystore_tools::cluster::Service;
 
 const NODE: &str = env!("CARGO_BIN_EXE_toystore-node");
 const METRIC: &str = "toystore_completer_checkpoint";

@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
+use toystore_harness::Service;
 use toystore_tests::{assert_gap_free, start_in, Election, READY};
-use toystore_tools::cluster::Service;
 
 async fn crash_at(failpoint: &str, election: Election) {
     // Arm every replica, once for all of them: whichever leads crashes, the next does not.

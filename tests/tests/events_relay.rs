@@ -6,8 +6,8 @@
 
 use futures_util::StreamExt;
 use std::time::Duration;
+use toystore_harness::Service;
 use toystore_tests::{start_with, Shop, READY};
-use toystore_tools::cluster::Service;
 
 /// Event streams the catalog has answered so far (from its Prometheus counters).
 async fn catalog_streams(shop: &Shop, catalog: &str) -> f64 {

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use toystore_harness::Service;
 use toystore_tests::{assert_gap_free, start_in, Election, OrderRecord, READY};
-use toystore_tools::cluster::Service;
 
 const TOYS: [&str; 5] = ["Tux", "Whale", "Uno", "Jenga", "Clue"];
 const CLIENTS: usize = 4;

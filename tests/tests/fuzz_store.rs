@@ -13,8 +13,8 @@ mod hostile;
 use hostile::{catalog_request, draw, fire, frontend_request, garbage_on, replica_request};
 use std::time::Duration;
 use toystore_catalog::toys::TOYS;
+use toystore_harness::Service;
 use toystore_tests::{start_with, READY};
-use toystore_tools::cluster::Service;
 
 /// Requests per service (the in-process test sends 10,000 each; these cross processes).
 const REQUESTS: usize = 2_000;

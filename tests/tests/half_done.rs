@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
+use toystore_harness::Service;
 use toystore_tests::{start_in, Election, OrderRecord, READY};
-use toystore_tools::cluster::Service;
 
 async fn scenario(election: Election) {
     let marker = tempfile::tempdir().unwrap();

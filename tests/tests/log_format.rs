@@ -7,8 +7,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
+use toystore_harness::Service;
 use toystore_tests::{start_with, READY};
-use toystore_tools::cluster::Service;
 
 const NODE: &str = env!("CARGO_BIN_EXE_toystore-node");
 

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
+use toystore_harness::Service;
 use toystore_tests::{start_in, Election, FrontendError, OrderRecord, READY};
-use toystore_tools::cluster::Service;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn frontend_election_no_acknowledgement_without_a_majority() {

@@ -7,8 +7,8 @@
 
 use std::net::SocketAddr;
 use toystore_config::ReplicaConfig;
+use toystore_harness::{free_ports, Service};
 use toystore_tests::{start_in, Election, Shop, READY};
-use toystore_tools::cluster::{free_ports, Service};
 
 /// Waits until every replica of `ids` reports `voters` as its membership's voters and
 /// holds `orders` orders.

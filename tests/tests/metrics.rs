@@ -23,7 +23,7 @@ async fn every_service_exports_metrics_that_move_with_requests() {
         .await
         .unwrap();
     let shop = store.shop.clone();
-    let catalog = store.cluster.url(toystore_tools::cluster::Service::Catalog);
+    let catalog = store.cluster.url(toystore_harness::Service::Catalog);
     // A purchase first, so that a leader is known everywhere.
     shop.buy_until_placed("warm-up", "Tux", 1, std::time::Duration::from_secs(30))
         .await

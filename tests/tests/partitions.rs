@@ -1,5 +1,5 @@
 //! Network partitions between services on separate hosts (network namespaces on a private
-//! bridge, nftables drop rules; see `toystore_tools::netns`), in both election modes.
+//! bridge, nftables drop rules; see `toystore_harness::netns`), in both election modes.
 //!
 //! For each partition — the leader isolated; the leader cut off from its followers while the
 //! front-end still reaches it; a follower isolated; the catalog isolated; the replicas split
@@ -25,8 +25,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
 use toystore_events::OrderEvent;
+use toystore_harness::Service;
 use toystore_tests::{assert_gap_free, start_in, Election, Shop, READY};
-use toystore_tools::cluster::Service;
 
 /// How long clients buy while the partition holds.
 const PARTITION: Duration = Duration::from_secs(5);

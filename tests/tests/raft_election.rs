@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
+use toystore_harness::Service;
 use toystore_tests::{start_in, Election, FrontendError, Shop, READY};
-use toystore_tools::cluster::Service;
 
 /// The replica (and its term) that reports leading with a term above `above`, polled
 /// until `timeout`.
@@ -99,7 +99,7 @@ async fn replicas_elect_without_the_frontend_and_need_a_majority() {
     let toystore_tests::Store { cluster, dir, .. } = store;
     let unclean = cluster.stop(Duration::from_secs(10)).await;
     assert!(unclean.is_empty(), "{unclean:?}");
-    let report = toystore_tools::diff::diff_files(&paths).unwrap();
+    let report = toystore_harness::diff::diff_files(&paths).unwrap();
     assert!(report.identical(), "{}", report.to_text());
     let logs: Vec<_> = paths
         .iter()

@@ -11,8 +11,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
+use toystore_harness::Service;
 use toystore_tests::{metric_value, start_in, Election, Shop, Store, READY};
-use toystore_tools::cluster::Service;
 
 /// A counter of replica `id`'s `/metrics` (0 if it has none yet).
 async fn counter(shop: &Shop, id: u32, name: &str) -> u64 {
@@ -22,7 +22,7 @@ async fn counter(shop: &Shop, id: u32, name: &str) -> u64 {
 
 /// A store that snapshots every 10 entries and keeps nothing behind a snapshot, so a
 /// replica that misses entries can only catch up by a snapshot.
-async fn store(tweak: impl FnOnce(&mut toystore_tools::cluster::ClusterSpec)) -> Store {
+async fn store(tweak: impl FnOnce(&mut toystore_harness::ClusterSpec)) -> Store {
     start_in(
         env!("CARGO_BIN_EXE_toystore-node"),
         Election::Frontend,

@@ -7,8 +7,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 use toystore_config::ReplicaConfig;
+use toystore_harness::{free_ports, Service};
 use toystore_tests::{start_with, Shop, READY};
-use toystore_tools::cluster::{free_ports, Service};
 
 /// The front-end's replica list as (id, url), polled until `want` holds.
 async fn wait_members(shop: &Shop, want: impl Fn(&[(u32, String)]) -> bool) -> Vec<(u32, String)> {

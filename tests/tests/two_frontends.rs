@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use toystore_harness::{free_ports, Service};
 use toystore_order_api::ReplicaStatus;
 use toystore_tests::{start_in, Election, Shop, READY};
-use toystore_tools::cluster::{free_ports, Service};
 
 const CLIENTS_PER_FRONTEND: usize = 2;
 const PER_CLIENT: usize = 20;

@@ -2,7 +2,7 @@
 //! history and a checker.
 //!
 //! It starts a fresh store (with `--netns` each service on a host of its own and a second
-//! front-end, see [`crate::netns`]), runs the handout's clients for `--duration` (split
+//! front-end, see [`toystore_harness::netns`]), runs the handout's clients for `--duration` (split
 //! between the front-ends), every purchase recorded in a [`History`] (invoke, then ok /
 //! fail / unknown, with its idempotency key), and meanwhile every `--fault-every` injects a
 //! fault for `--down-for`, the nemeses taking turns:
@@ -25,24 +25,23 @@
 //! front-end. It writes the history as JSONL (`--history`), a timeline SVG (`--timeline`)
 //! and the report as JSON (`--json`), and exits non-zero unless the verdict is clean.
 //!
-//! Why one file of this length: it is one procedure read top to bottom (start, load and
-//! nemesis, settle, judge, report) around the fault plan it shares; the parts with a life of
-//! their own are modules already (`history`, `checker`, `timeline`, `netns`, `client`).
+//! The faults themselves (planning, injecting, undoing) are [`toystore_harness::fault`]; the
+//! history, the checker and the netns hosts are the harness's too.
 
-use crate::checker::{self, Evidence, Verdict};
 use crate::client::{run_clients, ClientConfig, ClientReport};
-use crate::cluster::{Cluster, ClusterSpec, Service};
-use crate::diff::{diff_files, DiffReport};
-use crate::history::History;
-use crate::logfile::LogFile;
 use anyhow::{bail, Context};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use toystore_events::{CatalogEvent, OrderEvent, Seq};
+use toystore_harness::checker::{self, Evidence, Verdict};
+use toystore_harness::diff::{diff_files, DiffReport};
+use toystore_harness::fault::{self, Layout, Nemesis};
+use toystore_harness::logfile::LogFile;
+use toystore_harness::{Cluster, ClusterSpec, History, Service};
 
 /// Arguments of `tools chaos`.
 #[derive(Debug, clap::Args)]
@@ -99,59 +98,6 @@ pub struct ChaosArgs {
     /// second front-end; the `partition` nemesis needs it.
     #[arg(long)]
     pub netns: bool,
-}
-
-/// One kind of fault `tools chaos` injects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Nemesis {
-    /// SIGKILL a replica, restart it `--down-for` later.
-    Kill,
-    /// SIGSTOP a replica for `--down-for`, then SIGCONT.
-    Pause,
-    /// Partition the network for `--down-for`, then heal (needs `--netns`).
-    Partition,
-    /// SIGKILL the catalog, restart it `--down-for` later.
-    Catalog,
-    /// SIGKILL a front-end, restart it `--down-for` later.
-    Frontend,
-}
-
-/// The partitions the `partition` nemesis takes in turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Partition {
-    IsolateLeader,
-    CutLeader,
-    IsolateFollower,
-    Split,
-    IsolateCatalog,
-}
-
-const PARTITIONS: [Partition; 5] = [
-    Partition::IsolateLeader,
-    Partition::CutLeader,
-    Partition::IsolateFollower,
-    Partition::Split,
-    Partition::IsolateCatalog,
-];
-
-impl Partition {
-    fn kind(self) -> &'static str {
-        match self {
-            Partition::IsolateLeader => "partition-isolate-leader",
-            Partition::CutLeader => "partition-cut-leader",
-            Partition::IsolateFollower => "partition-isolate-follower",
-            Partition::Split => "partition-split",
-            Partition::IsolateCatalog => "partition-isolate-catalog",
-        }
-    }
-
-    fn hits_leader(self) -> bool {
-        matches!(
-            self,
-            Partition::IsolateLeader | Partition::CutLeader | Partition::Split
-        )
-    }
 }
 
 /// One fault.
@@ -369,7 +315,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
     // `complete_after`; give it that (and a tick) before judging the stock.
     tokio::time::sleep(complete_after + Duration::from_secs(2)).await;
     let ids = cluster.replica_ids();
-    converge(&cluster, &ids, Duration::from_secs(60)).await?;
+    cluster.converge(Duration::from_secs(60)).await?;
     let catalog = toystore_catalog_api::CatalogClient::with_timeouts(
         &cluster.url(Service::Catalog),
         cluster.token().clone(),
@@ -463,91 +409,6 @@ fn decoded<E: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<E>
         .collect()
 }
 
-/// What one fault is, decided before it is injected.
-struct Plan {
-    nemesis: Nemesis,
-    kind: String,
-    target: Service,
-    leader: bool,
-    partition: Option<Partition>,
-}
-
-/// The store a fault is planned for: its replicas, and whether it runs a second front-end.
-struct Layout {
-    replicas: Vec<u32>,
-    second_frontend: bool,
-}
-
-/// Decides the `count`th fault of `nemesis` (from 0), given the leader: a pure function of
-/// its arguments and `rng`, so a run's faults follow from its seed (which replica is the
-/// leader at each fault is the one thing timing decides).
-fn plan(nemesis: Nemesis, count: usize, leader: u32, layout: &Layout, rng: &mut StdRng) -> Plan {
-    let ids = &layout.replicas;
-    let followers: Vec<u32> = ids.iter().copied().filter(|id| *id != leader).collect();
-    let mut follower = || {
-        followers
-            .get(rng.random_range(0..followers.len().max(1)))
-            .copied()
-            .unwrap_or(leader)
-    };
-    match nemesis {
-        Nemesis::Kill | Nemesis::Pause => {
-            // The leader two times in three.
-            let on_leader = count % 3 != 2;
-            let victim = if on_leader { leader } else { follower() };
-            let verb = if nemesis == Nemesis::Kill {
-                "kill"
-            } else {
-                "pause"
-            };
-            let role = if on_leader { "leader" } else { "follower" };
-            Plan {
-                nemesis,
-                kind: format!("{verb}-{role}"),
-                target: Service::Order(victim),
-                leader: on_leader,
-                partition: None,
-            }
-        }
-        Nemesis::Partition => {
-            let p = PARTITIONS[count % PARTITIONS.len()];
-            let target = match p {
-                Partition::IsolateFollower => Service::Order(follower()),
-                Partition::IsolateCatalog => Service::Catalog,
-                _ => Service::Order(leader),
-            };
-            Plan {
-                nemesis,
-                kind: p.kind().to_string(),
-                target,
-                leader: p.hits_leader(),
-                partition: Some(p),
-            }
-        }
-        Nemesis::Catalog => Plan {
-            nemesis,
-            kind: "catalog-kill".into(),
-            target: Service::Catalog,
-            leader: false,
-            partition: None,
-        },
-        Nemesis::Frontend => {
-            let second = count % 2 == 1 && layout.second_frontend;
-            Plan {
-                nemesis,
-                kind: "frontend-kill".into(),
-                target: if second {
-                    Service::SecondFrontend
-                } else {
-                    Service::Frontend
-                },
-                leader: false,
-                partition: None,
-            }
-        }
-    }
-}
-
 async fn nemesis_loop(
     cluster: &mut Cluster,
     args: &ChaosArgs,
@@ -568,19 +429,15 @@ async fn nemesis_loop(
         // clap gives at least one (the default `kill`).
         let nemesis = args.nemesis[faults.len() % args.nemesis.len()];
         let count = counts.entry(nemesis).or_default();
-        let layout = Layout {
-            replicas: cluster.replica_ids(),
-            second_frontend: cluster.has_second_frontend(),
-        };
-        let plan = plan(nemesis, *count, leader, &layout, &mut rng);
+        let plan = fault::plan(nemesis, *count, leader, &Layout::of(cluster), &mut rng);
         *count += 1;
         let at = started.elapsed();
         history.fault(&plan.kind);
-        inject(cluster, &plan, leader).await?;
+        fault::inject(cluster, &plan, leader).await?;
         eprintln!("t={:.1}s {} ({})", at.as_secs_f64(), plan.kind, plan.target);
         tokio::time::sleep(args.down_for).await;
         let undone = Instant::now();
-        undo(cluster, &plan).await?;
+        fault::undo(cluster, &plan).await?;
         history.heal(&plan.kind);
         cluster
             .wait_replica_leader(Duration::from_secs(60))
@@ -594,163 +451,5 @@ async fn nemesis_loop(
             leader: plan.leader,
             recovered_secs: undone.elapsed().as_secs_f64(),
         });
-    }
-}
-
-async fn inject(cluster: &mut Cluster, plan: &Plan, leader: u32) -> anyhow::Result<()> {
-    match plan.nemesis {
-        Nemesis::Kill | Nemesis::Catalog | Nemesis::Frontend => cluster.kill(plan.target).await,
-        Nemesis::Pause => cluster.pause(plan.target),
-        Nemesis::Partition => {
-            let hosts = cluster
-                .hosts()
-                .context("the partition nemesis needs separate hosts")?;
-            let all = hosts.services();
-            let others =
-                |s: Service| -> Vec<Service> { all.iter().copied().filter(|o| *o != s).collect() };
-            let followers: Vec<Service> = cluster
-                .replica_ids()
-                .into_iter()
-                .filter(|id| *id != leader)
-                .map(Service::Order)
-                .collect();
-            match plan.partition {
-                Some(Partition::CutLeader) => hosts.cut(Service::Order(leader), &followers),
-                Some(Partition::Split) => {
-                    let mut majority = followers.clone();
-                    majority.push(Service::SecondFrontend);
-                    hosts.cut(Service::Order(leader), &majority)?;
-                    hosts.cut(Service::Frontend, &followers)
-                }
-                _ => hosts.cut(plan.target, &others(plan.target)),
-            }
-        }
-    }
-}
-
-async fn undo(cluster: &mut Cluster, plan: &Plan) -> anyhow::Result<()> {
-    let patience = Duration::from_secs(60);
-    match plan.nemesis {
-        Nemesis::Kill | Nemesis::Catalog | Nemesis::Frontend => cluster
-            .restart(plan.target, patience)
-            .await
-            .with_context(|| format!("restarting {}", plan.target)),
-        Nemesis::Pause => {
-            cluster.resume(plan.target)?;
-            cluster
-                .wait_healthy(plan.target, patience)
-                .await
-                .with_context(|| format!("resuming {}", plan.target))
-        }
-        Nemesis::Partition => cluster
-            .hosts()
-            .context("the partition nemesis needs separate hosts")?
-            .heal(),
-    }
-}
-
-/// Waits until every replica is ready and holds the same number of orders (asked through
-/// each replica's typed client, [`ReplicaClient::health`]).
-async fn converge(cluster: &Cluster, ids: &[u32], timeout: Duration) -> anyhow::Result<()> {
-    let replicas = ids
-        .iter()
-        .map(|id| cluster.replica_client(*id))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        let mut seen = Vec::new();
-        for replica in &replicas {
-            let status = replica.health().await.ok();
-            // (ready, orders held)
-            seen.push(status.map(|s| (s.ready, s.last_seq.0)));
-        }
-        let first = seen.first().copied().flatten();
-        if first.is_some_and(|(ready, _)| ready) && seen.iter().all(|s| *s == first) {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            bail!("replicas did not converge within {timeout:?}: {seen:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The faults of a run: (kind, target) for each, the leader changing as a run's might.
-    fn faults(seed: u64, leaders: &[u32]) -> Vec<(String, Service)> {
-        let layout = Layout {
-            replicas: vec![3, 2, 1],
-            second_frontend: true,
-        };
-        let nemeses = [
-            Nemesis::Kill,
-            Nemesis::Pause,
-            Nemesis::Partition,
-            Nemesis::Catalog,
-            Nemesis::Frontend,
-        ];
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut counts: BTreeMap<Nemesis, usize> = BTreeMap::new();
-        leaders
-            .iter()
-            .enumerate()
-            .map(|(i, leader)| {
-                let nemesis = nemeses[i % nemeses.len()];
-                let count = counts.entry(nemesis).or_default();
-                let p = plan(nemesis, *count, *leader, &layout, &mut rng);
-                *count += 1;
-                (p.kind, p.target)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_seed_decides_the_faults() {
-        let leaders: Vec<u32> = (0..60).map(|i| [3, 2, 1][i % 3]).collect();
-        assert_eq!(faults(7, &leaders), faults(7, &leaders));
-        let other = (8..40).find(|s| faults(*s, &leaders) != faults(7, &leaders));
-        assert!(
-            other.is_some(),
-            "the followers hit do not depend on the seed"
-        );
-    }
-
-    #[test]
-    fn the_leader_is_hit_two_times_in_three_and_partitions_take_turns() {
-        let leaders = vec![3; 60];
-        let planned = faults(1, &leaders);
-        let kinds: Vec<&str> = planned.iter().map(|(k, _)| k.as_str()).collect();
-        let kills: Vec<&str> = kinds
-            .iter()
-            .copied()
-            .filter(|k| k.starts_with("kill-"))
-            .collect();
-        assert_eq!(kills[..3], ["kill-leader", "kill-leader", "kill-follower"]);
-        for (kind, target) in &planned {
-            if kind.ends_with("-leader") {
-                assert_eq!(*target, Service::Order(3), "{kind}");
-            }
-            if kind.ends_with("-follower") {
-                assert_ne!(*target, Service::Order(3), "{kind}");
-            }
-        }
-        let partitions: Vec<&str> = kinds
-            .iter()
-            .copied()
-            .filter(|k| PARTITIONS.iter().any(|p| p.kind() == *k))
-            .collect();
-        assert_eq!(partitions.len(), 12, "one fault in five");
-        let in_turn: Vec<&str> = PARTITIONS.iter().map(|p| p.kind()).collect();
-        assert_eq!(partitions[..PARTITIONS.len()], in_turn[..]);
-        let frontends: Vec<Service> = planned
-            .iter()
-            .filter(|(k, _)| k == "frontend-kill")
-            .map(|(_, t)| *t)
-            .take(2)
-            .collect();
-        assert_eq!(frontends, [Service::Frontend, Service::SecondFrontend]);
     }
 }

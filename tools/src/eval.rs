@@ -11,7 +11,6 @@
 //! against p, one line per request type and cache setting, to `--out`.
 
 use crate::client::{run_clients, ClientConfig, ClientReport, RequestStats};
-use crate::cluster::{Cluster, ClusterSpec};
 use crate::plot::{line_chart, Series};
 use anyhow::Context;
 use serde::Serialize;
@@ -19,6 +18,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toystore_frontend::api::CacheStats;
+use toystore_harness::{Cluster, ClusterSpec};
 
 /// Arguments of `tools eval`.
 #[derive(Debug, clap::Args)]

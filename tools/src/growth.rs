@@ -9,7 +9,7 @@
 //! 2. **replay**: `tools replay` of that file ([`crate::replay::replay_file`]): time,
 //!    events/s, and that it is consistent;
 //! 3. **start-up alone**: the real order service (`tools order`, the hidden node
-//!    subcommand, through [`crate::cluster`]) on that file with no other replica up, timed
+//!    subcommand, through [`toystore_harness::cluster`]) on that file with no other replica up, timed
 //!    from spawning the process to `GET /health` saying ready with `last_seq` = N (the
 //!    median of `--starts` starts, stopped cleanly in between). Alone a replica can have no
 //!    leader, so "ready" here is `/health`'s: its storage is open (one durable write
@@ -26,7 +26,7 @@
 //! 6. **snapshot** ([`snapshot`]): the size of the snapshot it installed and the install
 //!    time (from its being ready to holding N orders);
 //! 7. **diff**: the replicas stopped (SIGTERM), `tools diff` of the three files
-//!    ([`crate::diff::diff_files`]): time, and that they are identical;
+//!    ([`toystore_harness::diff::diff_files`]): time, and that they are identical;
 //! 8. **memory**: VmHWM and VmRSS (`/proc/<pid>/status`) of the replica started alone,
 //!    the one started with a peer, the one that caught up, and the leader it caught up from;
 //! 9. **space**: what the generated and the caught-up files hold, table by table, against
@@ -345,7 +345,9 @@ async fn measure(
     let diff = {
         let files = files.to_vec();
         let started = Instant::now();
-        let report = tokio::task::spawn_blocking(move || crate::diff::diff_files(&files)).await??;
+        let report =
+            tokio::task::spawn_blocking(move || toystore_harness::diff::diff_files(&files))
+                .await??;
         DiffFigures {
             secs: started.elapsed().as_secs_f64(),
             files: report.files.len(),

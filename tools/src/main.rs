@@ -8,9 +8,7 @@
 //! is wrong.
 
 use clap::{Parser, Subcommand};
-use toystore_tools::{
-    bench, chaos, client, diff, eval, growth, node, outage, replay, timeline, up,
-};
+use toystore_tools::{bench, chaos, client, diff, eval, growth, outage, replay, timeline, up};
 
 /// toystore tools.
 #[derive(Debug, Parser)]
@@ -46,7 +44,7 @@ enum Command {
     /// Draw a saved chaos history as an SVG timeline (throughput, p99, faults as bands).
     Timeline(timeline::TimelineArgs),
     #[command(flatten)]
-    Node(node::Node),
+    Node(toystore_harness::node::Node),
 }
 
 /// Exit status of `replay` and `diff` when a file cannot be inspected.
@@ -70,7 +68,9 @@ fn main() -> std::process::ExitCode {
         }
         Command::Growth(args) => on_runtime(growth::run(args)),
         Command::Outage(args) => on_runtime(outage::run(args)),
-        Command::Node(node) => on_runtime(async { node::run(node).await.map(|()| 0) }),
+        Command::Node(node) => {
+            on_runtime(async { toystore_harness::node::run(node).await.map(|()| 0) })
+        }
     };
     match result {
         Ok(code) => std::process::ExitCode::from(code),

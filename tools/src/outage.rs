@@ -10,33 +10,39 @@
 //! - `pause-leader:<d>` / `pause-follower:<d>`: SIGSTOP it for `d`, then SIGCONT.
 //!
 //! The leader is the replica that says it leads (`/health`), not the front-end's choice.
-//! For each fault it records every successful purchase's completion time and reports the
-//! **longest window with no successful buy** from the fault's start until the store is whole
-//! again and has sold for `--settle` (so a stall when a paused leader resumes, or when a
-//! killed replica rejoins, counts too), and when that window began. It also reads every
+//! For each fault it reports the **longest window with no successful buy** from the fault's
+//! start until the next fault (the store whole again, selling for `--settle`, then settled
+//! again before the next), so a stall when a paused leader resumes, or when a killed replica
+//! rejoins, counts too, and when that window began. It also reads every
 //! acknowledged order back and checks that order numbers are unique.
+//!
+//! The faults are the harness's ([`toystore_harness::fault`]: the same plan, inject and undo
+//! as `tools chaos`), the buyers are its [`Buyer`] recording a [`History`], and the figure
+//! is the checker's window after each fault ([`toystore_harness::checker::fault_windows`]):
+//! the history says when each fault began and when each purchase was acknowledged.
 //!
 //! This is a measurement, not a test: the figures depend on the machine. `--out FILE` writes
 //! the table as Markdown, `--json FILE` every run.
-//!
-//! Why one file of this length: the fault kinds, the buyer that times the window and the
-//! table are one measurement; split, each part would only make sense next to the others.
 
-use crate::cluster::{Cluster, ClusterSpec, Service};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 use toystore_config::duration::parse_positive;
 use toystore_config::Election;
 use toystore_frontend::client::FrontendClient;
-use toystore_order_api::ReplicaClient;
+use toystore_harness::buyer::{Buyer, Retry};
+use toystore_harness::checker::{fault_windows, Line};
+use toystore_harness::fault::{self, Layout, Nemesis, Plan};
+use toystore_harness::probe::poll_until;
+use toystore_harness::table::{Align, Table};
+use toystore_harness::{Cluster, ClusterSpec, History, Service};
 
 /// Arguments of `tools outage`.
 #[derive(Debug, clap::Args)]
@@ -161,6 +167,27 @@ impl Fault {
     fn on_leader(self) -> bool {
         matches!(self, Fault::KillLeader | Fault::PauseLeader(_))
     }
+
+    /// The harness's plan of this fault, against `leader`.
+    fn plan(self, leader: u32, layout: &Layout, rng: &mut rand::rngs::StdRng) -> Plan {
+        let nemesis = match self {
+            Fault::KillLeader | Fault::KillFollower => Nemesis::Kill,
+            Fault::PauseLeader(_) | Fault::PauseFollower(_) => Nemesis::Pause,
+        };
+        let victim = match self.on_leader() {
+            true => leader,
+            false => layout.follower(leader, rng),
+        };
+        Plan::on_replica(nemesis, victim, self.on_leader())
+    }
+
+    /// How long it lasts before it is undone.
+    fn lasts(self, down_for: Duration) -> Duration {
+        match self {
+            Fault::KillLeader | Fault::KillFollower => down_for,
+            Fault::PauseLeader(d) | Fault::PauseFollower(d) => d,
+        }
+    }
 }
 
 /// One injected fault and what the buyers saw.
@@ -195,106 +222,34 @@ pub struct OutageReport {
     pub bad_orders: u64,
 }
 
-/// Successful purchases: completion time, order number, toy.
-type Ledger = Arc<Mutex<Vec<(Instant, u64, String)>>>;
-
-/// The longest window with no entry of `times` in `[from, to]`, and when it began.
-fn longest_gap(times: &[Instant], from: Instant, to: Instant) -> (Duration, Duration) {
-    let mut marks: Vec<Instant> = times
-        .iter()
-        .copied()
-        .filter(|t| *t > from && *t < to)
-        .collect();
-    marks.sort();
-    let mut prev = from;
-    let mut best = (Duration::ZERO, Duration::ZERO);
-    for t in marks.into_iter().chain(std::iter::once(to)) {
-        let gap = t - prev;
-        if gap > best.0 {
-            best = (gap, prev - from);
-        }
-        prev = t;
-    }
-    best
-}
-
-/// The replica that leads ([`toystore_order_api::leader`]), if any.
-async fn raft_leader(replicas: &[ReplicaClient]) -> Option<u32> {
-    let mut statuses = Vec::new();
-    for r in replicas {
-        if let Ok(s) = r.health().await {
-            statuses.push(s);
-        }
-    }
-    toystore_order_api::leader(&statuses).map(|s| s.id)
-}
-
-/// Waits until every replica is ready, one leads, and a purchase succeeded after that.
+/// Waits until every replica is ready, one leads, and a purchase was acknowledged after
+/// that; returns the leader.
 async fn wait_selling(
     cluster: &Cluster,
-    replicas: &[ReplicaClient],
-    ledger: &Ledger,
+    history: &History,
     timeout: Duration,
 ) -> anyhow::Result<u32> {
-    let deadline = Instant::now() + timeout;
     for id in cluster.replica_ids() {
         cluster
             .wait_healthy(Service::Order(id), timeout)
             .await
             .with_context(|| format!("replica {id} did not come back"))?;
     }
-    loop {
-        if let Some(leader) = raft_leader(replicas).await {
-            let since = Instant::now();
-            while Instant::now() < deadline {
-                let sold = ledger
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .last()
-                    .is_some_and(|(t, _, _)| *t > since);
-                if sold {
-                    return Ok(leader);
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-        if Instant::now() >= deadline {
-            bail!("the store did not sell again within {timeout:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let leader = cluster.wait_replica_leader(timeout).await?;
+    let since = history.now_ms();
+    let sold = || async { history.last_ok_ms().filter(|t| *t > since).map(drop) };
+    poll_until(timeout, "the store did not sell again", sold).await?;
+    Ok(leader)
 }
 
-/// Buys until `stop`, retrying each purchase with its key until it succeeds (whatever the
-/// failure: the stock never runs out, so every refusal is a fault's).
-async fn buyer(
-    client: FrontendClient,
-    ledger: Ledger,
-    stop: Arc<AtomicBool>,
-    retried: Arc<AtomicU64>,
-) {
+/// Buys one unit of each toy in turn until aborted, each purchase retried with its key
+/// until it is settled (the stock never runs out, so every failure is a fault's).
+async fn buyer(buyer: Buyer, retried: Arc<AtomicU64>) {
     let toys = toystore_catalog::toys::TOYS;
-    let mut i = 0usize;
-    while !stop.load(Ordering::Relaxed) {
+    for i in 0.. {
         let key = uuid::Uuid::new_v4().to_string();
-        let name = toys[i % toys.len()].0;
-        i += 1;
-        loop {
-            let number = client.buy(name, 1, Some(&key)).await.ok();
-            if let Some(n) = number.map(|placed| placed.order_number) {
-                ledger.lock().unwrap_or_else(PoisonError::into_inner).push((
-                    Instant::now(),
-                    n.get(),
-                    name.to_string(),
-                ));
-                break;
-            }
-            retried.fetch_add(1, Ordering::Relaxed);
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let purchase = buyer.buy(&key, toys[i % toys.len()].0, 1).await;
+        retried.fetch_add(purchase.retried.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -309,12 +264,7 @@ pub async fn run(args: OutageArgs) -> anyhow::Result<u8> {
     spec.config.catalog.stock = 1_000_000_000;
     spec.config.order.election = args.election;
     let mut cluster = Cluster::start(spec, Duration::from_secs(60)).await?;
-    let replicas: Vec<ReplicaClient> = cluster
-        .replica_ids()
-        .into_iter()
-        .map(|id| cluster.replica_client(id))
-        .collect::<anyhow::Result<_>>()?;
-    let measured = measure(&args, &mut cluster, &replicas).await;
+    let measured = measure(&args, &mut cluster).await;
     cluster.stop(Duration::from_secs(10)).await;
     let report = measured?;
     let table = to_markdown(&report);
@@ -329,24 +279,16 @@ pub async fn run(args: OutageArgs) -> anyhow::Result<u8> {
     Ok(u8::from(report.bad_orders > 0))
 }
 
-async fn measure(
-    args: &OutageArgs,
-    cluster: &mut Cluster,
-    replicas: &[ReplicaClient],
-) -> anyhow::Result<OutageReport> {
-    let ledger: Ledger = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
+async fn measure(args: &OutageArgs, cluster: &mut Cluster) -> anyhow::Result<OutageReport> {
+    let history = History::new();
     let retried = Arc::new(AtomicU64::new(0));
     // One client (its own connections) per buyer, like separate customers.
     let buyers = (0..args.clients.max(1))
         .map(|_| {
             let client = FrontendClient::new(&cluster.frontend_url())?;
-            Ok(tokio::spawn(buyer(
-                client,
-                ledger.clone(),
-                stop.clone(),
-                retried.clone(),
-            )))
+            let b = Buyer::new(client, Retry::forever(Duration::from_millis(10)))
+                .recording(history.clone());
+            Ok(tokio::spawn(buyer(b, retried.clone())))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
@@ -355,70 +297,50 @@ async fn measure(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut runs = Vec::new();
+    // (fault, replica hit), in the order injected.
+    let mut injected: Vec<(Fault, u32)> = Vec::new();
     let whole = Duration::from_secs(60);
     let outcome: anyhow::Result<()> = async {
         for _ in 0..args.repeat {
-            for &fault in &args.faults {
-                bar.set_message(fault.to_string());
-                let leader = wait_selling(cluster, replicas, &ledger, whole).await?;
+            for &f in &args.faults {
+                bar.set_message(f.to_string());
+                wait_selling(cluster, &history, whole).await?;
                 tokio::time::sleep(args.settle).await;
-                let leader = raft_leader(replicas).await.unwrap_or(leader);
-                let victim = if fault.on_leader() {
-                    leader
-                } else {
-                    let followers: Vec<u32> = cluster
-                        .replica_ids()
-                        .into_iter()
-                        .filter(|id| *id != leader)
-                        .collect();
-                    followers[rng.random_range(0..followers.len())]
-                };
-                let service = Service::Order(victim);
-                let start = Instant::now();
-                match fault {
-                    Fault::KillLeader | Fault::KillFollower => {
-                        cluster.kill(service).await?;
-                        tokio::time::sleep(args.down_for).await;
-                        cluster.spawn(service)?;
-                    }
-                    Fault::PauseLeader(d) | Fault::PauseFollower(d) => {
-                        cluster.pause(service)?;
-                        tokio::time::sleep(d).await;
-                        cluster.resume(service)?;
-                    }
-                }
-                wait_selling(cluster, replicas, &ledger, whole).await?;
+                let leader = cluster.wait_replica_leader(whole).await?;
+                let plan = f.plan(leader, &Layout::of(cluster), &mut rng);
+                history.fault(&f.to_string());
+                fault::inject(cluster, &plan, leader).await?;
+                injected.push((f, plan.target_replica().unwrap_or(leader)));
+                tokio::time::sleep(f.lasts(args.down_for)).await;
+                fault::undo(cluster, &plan).await?;
+                history.heal(&f.to_string());
+                wait_selling(cluster, &history, whole).await?;
                 tokio::time::sleep(args.settle).await;
-                let end = Instant::now();
-                let times: Vec<Instant> = ledger
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .iter()
-                    .map(|(t, _, _)| *t)
-                    .collect();
-                let (gap, began) = longest_gap(&times, start, end);
-                runs.push(Run {
-                    fault,
-                    label: fault.to_string(),
-                    replica: victim,
-                    longest_gap_ms: gap.as_secs_f64() * 1e3,
-                    gap_started_ms: began.as_secs_f64() * 1e3,
-                    bought: times.iter().filter(|t| **t > start && **t < end).count(),
-                });
                 bar.inc(1);
             }
         }
         Ok(())
     }
     .await;
-    stop.store(true, Ordering::Relaxed);
-    for b in buyers {
-        let _ = b.await;
+    for b in &buyers {
+        b.abort();
     }
     bar.finish_and_clear();
     outcome?;
-    let orders = std::mem::take(&mut *ledger.lock().unwrap_or_else(PoisonError::into_inner));
+    let lines = history.lines();
+    let runs = fault_windows(&lines)
+        .into_iter()
+        .zip(injected)
+        .map(|(w, (fault, replica))| Run {
+            fault,
+            label: w.kind,
+            replica,
+            longest_gap_ms: w.longest_ms,
+            gap_started_ms: w.began_ms,
+            bought: w.acknowledged,
+        })
+        .collect();
+    let orders = acknowledged(&lines);
     let bad_orders = check_orders(cluster.frontend(), &orders).await;
     Ok(OutageReport {
         election: args.election.to_string(),
@@ -429,11 +351,30 @@ async fn measure(
     })
 }
 
+/// Every acknowledged purchase of a history: (order number, toy).
+fn acknowledged(lines: &[Line]) -> Vec<(u64, String)> {
+    let mut toys: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut out = Vec::new();
+    for line in lines {
+        match line {
+            Line::Invoke { key, name, .. } => {
+                toys.insert(key, name);
+            }
+            Line::Ok { key, order, .. } => {
+                let name = toys.get(key.as_str()).copied().unwrap_or_default();
+                out.push((*order, name.to_string()));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Reads every acknowledged order back; counts the missing, the altered and the shared.
-async fn check_orders(client: &FrontendClient, orders: &[(Instant, u64, String)]) -> u64 {
+async fn check_orders(client: &FrontendClient, orders: &[(u64, String)]) -> u64 {
     let mut seen = BTreeMap::new();
     let mut bad = 0;
-    for (_, number, name) in orders {
+    for (number, name) in orders {
         if seen.insert(*number, name.clone()).is_some() {
             bad += 1;
             continue;
@@ -455,27 +396,36 @@ pub fn to_markdown(report: &OutageReport) -> String {
             None => kinds.push((run.label.clone(), vec![run])),
         }
     }
-    let mut out = format!(
-        "Election `{}`: longest window with no successful purchase after each fault\n\n\
-         | fault | runs | median ms | worst ms | windows began at (ms after the fault) |\n\
-         | --- | ---: | ---: | ---: | --- |\n",
-        report.election
-    );
+    let mut table = Table::with_alignment([
+        ("fault", Align::Left),
+        ("runs", Align::Right),
+        ("median ms", Align::Right),
+        ("worst ms", Align::Right),
+        ("windows began at (ms after the fault)", Align::Left),
+    ]);
     for (label, runs) in &kinds {
         let mut gaps: Vec<f64> = runs.iter().map(|r| r.longest_gap_ms).collect();
         gaps.sort_by(f64::total_cmp);
-        let median = gaps[gaps.len() / 2];
-        let worst = gaps[gaps.len() - 1];
+        let median = gaps.get(gaps.len() / 2).copied().unwrap_or_default();
+        let worst = gaps.last().copied().unwrap_or_default();
         let began: Vec<String> = runs
             .iter()
             .map(|r| format!("{:.0}", r.gap_started_ms))
             .collect();
-        out += &format!(
-            "| {label} | {} | {median:.0} | {worst:.0} | {} |\n",
-            runs.len(),
-            began.join(", ")
-        );
+        let row = [
+            label.clone(),
+            runs.len().to_string(),
+            format!("{median:.0}"),
+            format!("{worst:.0}"),
+            began.join(", "),
+        ];
+        table.push(row);
     }
+    let mut out = format!(
+        "Election `{}`: longest window with no successful purchase after each fault\n\n{}",
+        report.election,
+        table.markdown()
+    );
     out += &format!(
         "\n{} purchases acknowledged, {} failed attempts retried with the same key, {} orders lost, altered or shared.\n",
         report.acknowledged, report.retried_attempts, report.bad_orders
@@ -500,16 +450,12 @@ mod tests {
     }
 
     #[test]
-    fn the_longest_gap_counts_from_the_fault_to_the_end() {
-        let t0 = Instant::now();
-        let at = |ms: u64| t0 + Duration::from_millis(ms);
-        // Sales at 10, 20, 900, 950 ms; the run ends at 1000 ms.
-        let times = [at(10), at(20), at(900), at(950), at(5)];
-        let (gap, began) = longest_gap(&times, at(8), at(1000));
-        assert_eq!(gap, Duration::from_millis(880));
-        assert_eq!(began, Duration::from_millis(12));
-        // Nothing sold at all: the whole run.
-        let (gap, began) = longest_gap(&[], at(0), at(300));
-        assert_eq!((gap, began), (Duration::from_millis(300), Duration::ZERO));
+    fn acknowledged_purchases_are_read_from_the_history() {
+        let h = History::new();
+        h.invoke("a", "Tux", 1);
+        h.invoke("b", "Uno", 1);
+        h.ok("b", 7);
+        h.unknown("a");
+        assert_eq!(acknowledged(&h.lines()), [(7, "Uno".to_string())]);
     }
 }

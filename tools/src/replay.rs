@@ -2,7 +2,7 @@
 //!
 //! Every view a service keeps (the catalog's stock and purchases, a replica's request-id
 //! index) must be a pure function of its events. [`replay_file`] checks that claim on a real
-//! file: it opens the file read-only ([`crate::logfile`]; the file is never changed), detects
+//! file: it opens the file read-only ([`toystore_harness::logfile`]; the file is never changed), detects
 //! whether it is a catalog or an order log, and streams its events, decoded straight from
 //! one read snapshot, through the projection's [`Projection::check`]. Nothing is written:
 //! small tables (the catalog's stock) are rebuilt in memory and compared row by row; big
@@ -24,12 +24,12 @@
 //! [`replay_file`] blocks on file reads: call it from a plain thread or
 //! `tokio::task::spawn_blocking`.
 
-use crate::logfile::{Kind, LogFile};
 use anyhow::Context;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use toystore_catalog::projection::CatalogProjection;
 use toystore_events::{CatalogEvent, LogEvent, OrderEvent, Seq};
+use toystore_harness::logfile::{Kind, LogFile};
 use toystore_order::projection::OrderProjection;
 use toystore_store::check::{Check, Contiguous, Difference, TableCheck};
 use toystore_store::{Projection, ReadTables};

@@ -8,12 +8,12 @@
 //! [`Line`]s alone ([`seconds`], [`bands`]), so the picture can be redrawn from a saved
 //! JSONL history (`tools timeline`, [`run`]).
 
-use crate::checker::{read_history, Line};
 use crate::plot::{compact, PALETTE};
 use anyhow::Context;
 use plotters::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use toystore_harness::checker::{read_history, Line};
 
 /// Arguments of `tools timeline`.
 #[derive(Debug, clap::Args)]

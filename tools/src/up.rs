@@ -5,11 +5,12 @@
 //! `<data-dir>/toystore.toml`, so one service can be stopped, restarted or inspected by
 //! hand. Ctrl-C stops everything cleanly.
 
-use crate::cluster::{Cluster, ClusterSpec, Logs};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::time::Duration;
 use toystore_config::ClusterConfig;
+use toystore_harness::logs::Logs;
+use toystore_harness::{Cluster, ClusterSpec};
 
 /// Arguments of `tools up`.
 #[derive(Debug, clap::Args)]

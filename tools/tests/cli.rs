@@ -182,7 +182,7 @@ fn client_refuses_bad_arguments_and_an_absent_front_end() {
     tools(["client", "--frontend", "localhost:8080"])
         .expect_code(1)
         .stderr_has("front-end URL");
-    let port = toystore_tools::cluster::free_ports(1).unwrap()[0];
+    let port = toystore_harness::free_ports(1).unwrap()[0];
     tools([
         "client",
         "--frontend",

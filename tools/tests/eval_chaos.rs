@@ -177,7 +177,8 @@ fn chaos(election: &str, nemesis: &str, extra: &[&str], duration: &str, every: &
 
     // The history holds every purchase with an outcome and every fault with its heal.
     let lines =
-        toystore_tools::checker::read_history(&std::fs::read_to_string(&history).unwrap()).unwrap();
+        toystore_harness::checker::read_history(&std::fs::read_to_string(&history).unwrap())
+            .unwrap();
     let count = |kind: &str| {
         lines
             .iter()

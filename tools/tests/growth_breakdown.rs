@@ -28,10 +28,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use toystore_events::{OrderEvent, OrderNumber, Seq};
+use toystore_harness::logfile::LogFile;
 use toystore_order::projection::{index_key, OrderProjection, REQUEST_INDEX};
 use toystore_store::{tamper, EventLog};
 use toystore_tools::growth::generate::{default_members, generate, Spec};
-use toystore_tools::logfile::LogFile;
 use toystore_tools::replay::replay_file;
 
 fn orders() -> u64 {

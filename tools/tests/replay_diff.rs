@@ -26,11 +26,11 @@ use common::{start, stop, tools};
 use std::path::{Path, PathBuf};
 use toystore_catalog::projection::STOCK;
 use toystore_events::{encode, OrderEvent, Seq};
+use toystore_harness::Service;
 use toystore_order::projection::{index_key, OrderProjection, NUMBER_BITS, REQUEST_INDEX};
 use toystore_store::inspect::LogFile;
 use toystore_store::{tamper, EventLog};
 use toystore_tools::client::{run_clients, ClientConfig};
-use toystore_tools::cluster::Service;
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 use toystore_config::ClusterConfig;
-use toystore_tools::cluster::ClusterSpec;
+use toystore_harness::ClusterSpec;
 
 /// A running `tools up` and the lines of its standard output; killed if a test fails
 /// before interrupting it.

@@ -6,10 +6,10 @@ use clap::Parser;
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
-    node: toystore_tools::node::Node,
+    node: toystore_harness::node::Node,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    toystore_tools::node::run(Cli::parse().node).await
+    toystore_harness::node::run(Cli::parse().node).await
 }

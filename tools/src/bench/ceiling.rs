@@ -51,7 +51,7 @@ pub struct BareServer {
 impl BareServer {
     /// Starts `tools bare-http` on a free loopback port and waits until it answers.
     pub async fn start() -> anyhow::Result<Self> {
-        let port = crate::cluster::free_ports(1)?[0];
+        let port = toystore_harness::free_ports(1)?[0];
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let program = std::env::current_exe().context("locating the tools binary")?;
         let child = Command::new(program)

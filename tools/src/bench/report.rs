@@ -3,12 +3,12 @@
 
 use super::load::{KindStats, LoadResult};
 use super::scenario::Kind;
-use crate::memory::Memory;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+use toystore_harness::memory::Memory;
 
 /// Latency and count of one kind of request in a row.
 #[derive(Debug, Clone, Serialize)]

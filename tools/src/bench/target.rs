@@ -6,12 +6,12 @@
 //! processes of the `tools` binary (exactly as `tools up` does), and reports each service's
 //! resident memory, read from `/proc/<pid>/status`.
 
-use crate::cluster::{Cluster, ClusterSpec, Service};
-use crate::memory::Memory;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
+use toystore_harness::memory::Memory;
+use toystore_harness::{Cluster, ClusterSpec, Service};
 
 /// Stock per toy of a store the benchmark starts (far beyond any run's purchases).
 pub const BENCH_STOCK: u32 = 1_000_000_000;

@@ -96,7 +96,7 @@ pub struct ClientConfig {
     pub stop_after: Option<Duration>,
     /// Record every purchase (invoke, then ok / fail / unknown) here, e.g. for the
     /// checker of `tools chaos`.
-    pub history: Option<crate::history::History>,
+    pub history: Option<toystore_harness::History>,
 }
 
 impl ClientConfig {

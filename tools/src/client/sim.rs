@@ -9,8 +9,8 @@
 //! Every request goes through [`FrontendClient`]; what a reply means for the statistics is
 //! decided here from its typed [`FrontendError`].
 //!
-//! Why one file of this length: one simulated client (its loop, its buy with retries, its
-//! order check) and the merge of all clients' results, which share its counters.
+//! Purchases go through the harness's [`Buyer`] (the one retry policy with the same key);
+//! what came of each is counted here.
 
 use super::report::{ClientReport, Recorder, Verification};
 use super::ClientConfig;
@@ -24,10 +24,13 @@ use std::time::{Duration, Instant};
 use toystore_events::ProductName;
 use toystore_frontend::api::OrderRecord;
 use toystore_frontend::client::{ClientOptions, FrontendClient, FrontendError};
+use toystore_harness::buyer::{retryable, Bought, Buyer, Retry};
 
 /// One simulated client.
 struct Sim {
     client: FrontendClient,
+    /// The same client, buying with retries (and recording the history, if any).
+    buyer: Buyer,
     rng: StdRng,
     query: Recorder,
     buy: Recorder,
@@ -38,16 +41,6 @@ struct Sim {
     missing: u64,
     mismatched: u64,
     unchecked: u64,
-}
-
-/// What came of one purchase.
-enum Bought {
-    /// Acknowledged as this order.
-    Placed(u64),
-    /// Refused for good (sold out, bad request): nothing was bought.
-    Refused,
-    /// No answer that says: it may or may not have happened.
-    Unknown,
 }
 
 const PROBLEMS_KEPT: usize = 20;
@@ -64,8 +57,14 @@ impl Sim {
         };
         let client = FrontendClient::with_options(&config.frontend, options)
             .context("building an HTTP client")?;
+        let retry = Retry::attempts(config.buy_attempts, Duration::from_millis(100));
+        let mut buyer = Buyer::new(client.clone(), retry);
+        if let Some(history) = &config.history {
+            buyer = buyer.recording(history.clone());
+        }
         Ok(Self {
             client,
+            buyer,
             rng: StdRng::seed_from_u64(config.seed.wrapping_add(index as u64)),
             query: Recorder::new()?,
             buy: Recorder::new()?,
@@ -133,75 +132,36 @@ impl Sim {
         }
     }
 
-    /// Buys `config.quantity` of `name`, retrying with the same idempotency key, and
-    /// records what came of it in the history, if any.
+    /// Buys `config.quantity` of `name`, retrying with the same idempotency key (the
+    /// history, if any, records what came of it), and counts the outcome.
     async fn buy_once(&mut self, config: &ClientConfig, name: &ProductName) {
         self.buy.count += 1;
         // Not from the seeded generator: keys must be unique across runs against one store.
         let key = uuid::Uuid::new_v4().to_string();
-        let history = config.history.as_ref();
-        if let Some(h) = history {
-            h.invoke(&key, name, config.quantity.get());
-        }
-        let outcome = self.buy_with_retries(config, name, &key).await;
-        if let Some(h) = history {
-            match outcome {
-                Bought::Placed(number) => h.ok(&key, number),
-                Bought::Refused => h.fail(&key),
-                Bought::Unknown => h.unknown(&key),
-            }
-        }
-    }
-
-    async fn buy_with_retries(
-        &mut self,
-        config: &ClientConfig,
-        name: &ProductName,
-        key: &str,
-    ) -> Bought {
         let started = Instant::now();
-        for attempt in 1..=config.buy_attempts {
-            let bought = self
-                .client
-                .buy(name, config.quantity.get(), Some(key))
-                .await;
-            let retryable = match bought {
-                Ok(placed) => {
-                    self.buy.answered(started);
-                    self.orders.push(OrderRecord {
-                        number: placed.order_number,
-                        name: name.clone(),
-                        quantity: config.quantity,
-                    });
-                    return Bought::Placed(placed.order_number.get());
-                }
-                Err(FrontendError::InsufficientStock(_)) => {
-                    self.buy.answered(started);
-                    self.buy.rejected += 1;
-                    return Bought::Refused;
-                }
-                // Not now, or no answer: it may have happened, so the retry carries the
-                // same key and cannot buy twice.
-                Err(e @ FrontendError::Unavailable { status: 503, .. })
-                | Err(e @ FrontendError::Transport { .. }) => format!("buy {name}: {e}"),
-                Err(e) => {
-                    self.buy.error(format!("buy {name}: {e}"));
-                    // A 4xx refused it; anything else may have happened.
-                    return match e.status() {
-                        Some(400..=499) => Bought::Refused,
-                        _ => Bought::Unknown,
-                    };
-                }
-            };
-            if attempt == config.buy_attempts {
-                self.buy
-                    .error(format!("{retryable} (after {attempt} attempts)"));
-                return Bought::Unknown;
+        let purchase = self.buyer.buy(&key, name, config.quantity.get()).await;
+        self.buy.retries += purchase.retried.len() as u64;
+        match purchase.bought {
+            Bought::Placed(number) => {
+                self.buy.answered(started);
+                self.orders.push(OrderRecord {
+                    number: toystore_events::OrderNumber(number),
+                    name: name.clone(),
+                    quantity: config.quantity,
+                });
             }
-            self.buy.retries += 1;
-            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            Bought::Refused(FrontendError::InsufficientStock(_)) => {
+                self.buy.answered(started);
+                self.buy.rejected += 1;
+            }
+            // Not now, or no answer, at every attempt.
+            Bought::Unknown(e) if retryable(&e) => {
+                let attempts = purchase.retried.len() + 1;
+                self.buy
+                    .error(format!("buy {name}: {e} (after {attempts} attempts)"));
+            }
+            Bought::Refused(e) | Bought::Unknown(e) => self.buy.error(format!("buy {name}: {e}")),
         }
-        Bought::Unknown
     }
 
     /// Reads every recorded order back and compares.

@@ -14,13 +14,13 @@ use crate::bench::load::{self, LoadSpec};
 use crate::bench::report::Row;
 use crate::bench::scenario::{Scenario, Shared};
 use crate::bench::target::BENCH_STOCK;
-use crate::cluster::{Cluster, ClusterSpec};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use toystore_config::ClusterConfig;
+use toystore_harness::{Cluster, ClusterSpec};
 
 /// Raft entries between snapshots during the buy runs (the services' default is 10,000,
 /// which a short run may not reach; each entry carries a batch of purchases).

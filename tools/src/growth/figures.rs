@@ -1,8 +1,8 @@
 //! The figures measured at one N ([`SizeResult`]) and the goals they are held to.
 
 use super::snapshot::SnapshotFigures;
-use crate::memory::Memory;
 use serde::Serialize;
+use toystore_harness::memory::Memory;
 
 /// Start-up to ready with a million orders: at most this many seconds.
 pub const GOAL_STARTUP_SECS: f64 = 2.0;

@@ -4,11 +4,11 @@
 use super::figures::{
     mem_mb, SizeResult, GOAL_CATCHUP_PER_SEC, GOAL_REPLAY_PER_SEC, GOAL_RSS_MB, GOAL_STARTUP_SECS,
 };
-use crate::memory::Memory;
 use crate::plot::{chart, Axis, Scale, Series};
 use anyhow::Context;
 use std::fmt::Write as _;
 use std::path::Path;
+use toystore_harness::memory::Memory;
 
 /// `growth.csv`: one row per N.
 pub fn csv(results: &[SizeResult]) -> String {

@@ -1,20 +1,20 @@
 //! The replicas under measurement: real order services (the `tools order` node
-//! subcommand) started one by one through [`crate::cluster`] on free loopback ports,
+//! subcommand) started one by one through [`toystore_harness::cluster`] on free loopback ports,
 //! watched through `GET /health` (`ready`, `last_seq`), and their memory read from
-//! `/proc/<pid>/status` ([`crate::memory`]). No catalog and no front-end run: a replica needs neither to start
+//! `/proc/<pid>/status` ([`toystore_harness::memory`]). No catalog and no front-end run: a replica needs neither to start
 //! or to catch up. The cluster file sets the `raft` election policy (`[order] election`), so
 //! the replicas elect a leader themselves, with no front-end asking one to campaign.
 //!
 //! Every process is killed when [`Replicas`] is dropped.
 
-use crate::cluster::{Cluster, ClusterSpec, Service};
-use crate::memory::Memory;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use toystore_config::ClusterToken;
 use toystore_config::Election;
+use toystore_harness::memory::Memory;
+use toystore_harness::{Cluster, ClusterSpec, Service};
 use toystore_order_api::ReplicaClient;
 use toystore_order_api::ReplicaStatus;
 

@@ -7,9 +7,9 @@ use super::figures::{
     GOAL_FILE_FACTOR, GOAL_REPLAY_PER_SEC, GOAL_RSS_FLAT_FACTOR, GOAL_RSS_MB, GOAL_STARTUP_ORDERS,
     GOAL_STARTUP_SECS,
 };
-use crate::memory::Memory;
 use serde::Serialize;
 use std::fmt::Write as _;
+use toystore_harness::memory::Memory;
 
 /// The tables, goals and scaling, as printed at the end of `tools growth`.
 pub fn text(results: &[SizeResult]) -> String {

@@ -6,7 +6,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use toystore_tools::cluster::{Cluster, ClusterSpec};
+use toystore_harness::{Cluster, ClusterSpec};
 
 /// The `tools` binary under test.
 pub fn tools_bin() -> PathBuf {

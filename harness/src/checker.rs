@@ -269,11 +269,26 @@ fn stock_errors(e: &Evidence, log: &[OrderEvent]) -> Vec<String> {
     errors
 }
 
-/// The longest window with no `ok` after each fault kind: for each fault, the longest
-/// stretch without an acknowledged purchase while it is the latest fault (from its start to
-/// the next fault's, or the end of the history). An outage that runs into the next fault is
-/// split at that fault's start: the rest is the next fault's.
-fn windows(history: &[Line]) -> BTreeMap<String, f64> {
+/// The window after one fault: from its start to the next fault's (or the history's end).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Window {
+    /// The fault's kind.
+    pub kind: String,
+    /// When the fault began, ms into the history.
+    pub at_ms: f64,
+    /// The longest time in the window with no acknowledged purchase, ms.
+    pub longest_ms: f64,
+    /// When that longest stretch began, ms after the fault.
+    pub began_ms: f64,
+    /// Purchases acknowledged in the window.
+    pub acknowledged: usize,
+}
+
+/// Every fault's window, in order: the longest stretch with no acknowledged purchase while
+/// it is the latest fault (from its start to the next fault's, or the end of the history).
+/// An outage that runs into the next fault is split at that fault's start: the rest is the
+/// next fault's.
+pub fn fault_windows(history: &[Line]) -> Vec<Window> {
     let end = history.iter().map(Line::t).fold(0.0, f64::max);
     let oks: Vec<f64> = history
         .iter()
@@ -289,18 +304,41 @@ fn windows(history: &[Line]) -> BTreeMap<String, f64> {
             _ => None,
         })
         .collect();
+    faults
+        .iter()
+        .enumerate()
+        .map(|(i, (start, kind))| {
+            let stop = faults.get(i + 1).map_or(end, |(t, _)| *t);
+            let inside: Vec<f64> = oks
+                .iter()
+                .copied()
+                .filter(|t| *t > *start && *t <= stop)
+                .collect();
+            let mut prev = *start;
+            let (mut longest, mut began) = (0.0_f64, 0.0_f64);
+            for t in inside.iter().copied().chain(std::iter::once(stop)) {
+                if t - prev > longest {
+                    (longest, began) = (t - prev, prev - start);
+                }
+                prev = t;
+            }
+            Window {
+                kind: (*kind).to_string(),
+                at_ms: *start,
+                longest_ms: longest,
+                began_ms: began,
+                acknowledged: inside.len(),
+            }
+        })
+        .collect()
+}
+
+/// The longest window with no acknowledged purchase per fault kind, over its faults.
+fn windows(history: &[Line]) -> BTreeMap<String, f64> {
     let mut out: BTreeMap<String, f64> = BTreeMap::new();
-    for (i, (start, kind)) in faults.iter().enumerate() {
-        let stop = faults.get(i + 1).map_or(end, |(t, _)| *t);
-        let mut prev = *start;
-        let mut longest: f64 = 0.0;
-        for t in oks.iter().filter(|t| **t > *start && **t <= stop) {
-            longest = longest.max(t - prev);
-            prev = *t;
-        }
-        longest = longest.max(stop - prev);
-        let entry = out.entry((*kind).to_string()).or_default();
-        *entry = entry.max(longest);
+    for w in fault_windows(history) {
+        let entry = out.entry(w.kind).or_default();
+        *entry = entry.max(w.longest_ms);
     }
     out
 }
@@ -425,6 +463,16 @@ mod tests {
         let w = windows(&history);
         assert_eq!(w.get("kill-leader"), Some(&850.0), "150 to the next fault");
         assert_eq!(w.get("pause-follower"), Some(&1000.0), "its start to 2,000");
+        let each = fault_windows(&history);
+        let figures: Vec<(f64, f64, usize)> = each
+            .iter()
+            .map(|w| (w.longest_ms, w.began_ms, w.acknowledged))
+            .collect();
+        // (longest, began after the fault, acknowledged inside)
+        assert_eq!(
+            figures,
+            [(850.0, 50.0, 1), (1000.0, 0.0, 2), (300.0, 0.0, 1)]
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@
 //! Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) and the `ip` (iproute2) and `nft`
 //! (nftables) programs.
 
-use crate::cluster::Service;
+use crate::service::Service;
 use anyhow::{bail, Context};
 use nix::fcntl::{Flock, FlockArg};
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,199 +1,39 @@
-//! [`Cluster`]: a whole store as real processes on loopback.
+//! [`Cluster`]: a whole store as real processes, on loopback or on netns hosts.
 //!
 //! Used by `tools up`, `tools eval`, `tools chaos`, `tools growth` and the black-box tests.
 //! It writes the cluster file (`<data_dir>/toystore.toml`), starts the catalog, the order
 //! replicas and the front-end as child processes of one *node program* (the `tools` binary
 //! itself, or the tests' node binary, each of which runs a service given its name as first
-//! argument), waits until the store serves, and can kill (SIGKILL), restart and stop
-//! (SIGTERM) any service. Children are killed when the `Cluster` is dropped, so nothing
-//! outlives a test.
-//!
-//! Why one file of this length: it is one type, [`Cluster`], and the spec it starts from;
-//! every method is about the same set of child processes (start, wait, kill, restart, stop),
-//! which must stay in one place to keep the kill-on-drop guarantee.
+//! argument, see [`crate::node`]), and can kill (SIGKILL), pause, restart and stop (SIGTERM)
+//! any service. Children are killed when the `Cluster` is dropped, so nothing outlives a
+//! test. What the store says about itself (health, leaders, convergence) is asked in
+//! [`crate::probe`].
 
+use crate::logs::{forward, Logs};
 use crate::netns::Hosts;
+use crate::service::Service;
+use crate::spec::ClusterSpec;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use toystore_catalog_api::CatalogClient;
-use toystore_config::ReplicaConfig;
 use toystore_config::{ClusterConfig, ClusterToken, Timeouts};
-use toystore_frontend::api::InternalMetrics;
 use toystore_frontend::client::FrontendClient;
 use toystore_order_api::ReplicaClient;
 
 /// How long one of the launcher's own requests (health checks, metrics) may take.
-const ASK_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// One service of the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Service {
-    /// The catalog.
-    Catalog,
-    /// Order replica with this id.
-    Order(u32),
-    /// The front-end.
-    Frontend,
-    /// A second front-end on the same replicas (e.g. one on each side of a partition).
-    SecondFrontend,
-}
-
-impl std::fmt::Display for Service {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Service::Catalog => f.write_str("catalog"),
-            Service::Order(id) => write!(f, "order-{id}"),
-            Service::Frontend => f.write_str("frontend"),
-            Service::SecondFrontend => f.write_str("frontend-2"),
-        }
-    }
-}
-
-/// Where the services' log lines go.
-#[derive(Debug, Clone)]
-pub enum Logs {
-    /// To this process's stderr, each line prefixed with the service name.
-    Prefixed,
-    /// Appended to `<dir>/<service>.log`.
-    Files(PathBuf),
-}
-
-/// How to start a store.
-#[derive(Debug, Clone)]
-pub struct ClusterSpec {
-    /// The program that runs a service: `program [prefix...] catalog|order|frontend ARGS`.
-    pub program: PathBuf,
-    /// Arguments before the service name.
-    pub prefix: Vec<String>,
-    /// The cluster file's contents (data dir, addresses, token...).
-    pub config: ClusterConfig,
-    /// Extra environment for every service (e.g. `RUST_LOG`).
-    pub env: Vec<(String, String)>,
-    /// Extra environment for one service (e.g. an armed failpoint).
-    pub service_env: BTreeMap<Service, Vec<(String, String)>>,
-    /// Where logs go.
-    pub logs: Logs,
-    /// Start the front-end without a cache.
-    pub no_cache: bool,
-    /// Where a second front-end listens, if there is one.
-    pub second_frontend: Option<SocketAddr>,
-    /// Each service on a host of its own (network namespaces), if set.
-    pub hosts: Option<Arc<Hosts>>,
-}
-
-/// Free loopback ports for services started a moment later.
-///
-/// A port is released between being found and being bound by the child, so it is picked
-/// below the kernel's ephemeral range (`ip_local_port_range`): ports there are what every
-/// outgoing connection of every test running alongside takes, and one of them taking a
-/// service's port in that window left a whole store unable to start. Each candidate is
-/// random and checked by binding it; all are held until every one is found (no
-/// duplicates). Where the range cannot be read or nothing below it is free, the OS picks
-/// (port 0) as before.
-pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
-    let below = ephemeral_low().unwrap_or(0);
-    let mut held: Vec<std::net::TcpListener> = Vec::with_capacity(n);
-    let mut rng = rand::rng();
-    let mut tries = 0;
-    while held.len() < n && below > 10_000 && tries < 1_000 {
-        tries += 1;
-        let port = rand::Rng::random_range(&mut rng, 10_000..below);
-        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
-            held.push(l);
-        }
-    }
-    while held.len() < n {
-        held.push(std::net::TcpListener::bind("127.0.0.1:0").context("finding free ports")?);
-    }
-    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
-}
-
-/// The first port of the kernel's ephemeral range, if it can be read.
-fn ephemeral_low() -> Option<u16> {
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
-    range.split_whitespace().next()?.parse().ok()
-}
-
-impl ClusterSpec {
-    /// A store on free loopback ports with data in `data_dir`, a random token, three
-    /// replicas, and logs in `<data_dir>/logs`.
-    pub fn on_free_ports(
-        program: PathBuf,
-        prefix: Vec<String>,
-        data_dir: &Path,
-    ) -> anyhow::Result<Self> {
-        let ports = free_ports(5)?;
-        let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
-        let mut config = ClusterConfig {
-            token: uuid::Uuid::new_v4().simple().to_string(),
-            data_dir: data_dir.to_path_buf(),
-            ..ClusterConfig::default()
-        };
-        config.frontend.addr = addr(ports[0]);
-        config.catalog.addr = addr(ports[1]);
-        config.replicas = (1..=3)
-            .map(|id| ReplicaConfig {
-                id,
-                addr: addr(ports[1 + id as usize]),
-            })
-            .collect();
-        Ok(Self {
-            program,
-            prefix,
-            config,
-            env: Vec::new(),
-            service_env: BTreeMap::new(),
-            logs: Logs::Files(data_dir.join("logs")),
-            no_cache: false,
-            second_frontend: None,
-            hosts: None,
-        })
-    }
-
-    /// Moves every service onto a host of its own (see [`Hosts`]): each listens on its
-    /// host's address with the port it had, and with `second_frontend` a second front-end
-    /// (port of the first) joins the store on a host of its own.
-    pub fn place_on_hosts(&mut self, second_frontend: bool) -> anyhow::Result<()> {
-        let mut services = vec![Service::Frontend, Service::Catalog];
-        services.extend(self.config.replicas.iter().map(|r| Service::Order(r.id)));
-        if second_frontend {
-            services.push(Service::SecondFrontend);
-        }
-        let hosts = Hosts::create(&services)?;
-        let at = |service: Service, port: u16| -> anyhow::Result<SocketAddr> {
-            let host = hosts
-                .host(service)
-                .with_context(|| format!("{service} has no host"))?;
-            Ok(SocketAddr::from((host.ip, port)))
-        };
-        let c = &mut self.config;
-        c.frontend.addr = at(Service::Frontend, c.frontend.addr.port())?;
-        c.catalog.addr = at(Service::Catalog, c.catalog.addr.port())?;
-        for r in &mut c.replicas {
-            r.addr = at(Service::Order(r.id), r.addr.port())?;
-        }
-        self.second_frontend = match second_frontend {
-            true => Some(at(Service::SecondFrontend, c.frontend.addr.port())?),
-            false => None,
-        };
-        self.hosts = Some(Arc::new(hosts));
-        Ok(())
-    }
-}
+pub(crate) const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The typed clients the launcher asks its services with.
-struct Clients {
+pub(crate) struct Clients {
     /// The (first) front-end.
-    frontend: FrontendClient,
-    catalog: CatalogClient,
-    replicas: BTreeMap<u32, ReplicaClient>,
+    pub(crate) frontend: FrontendClient,
+    pub(crate) catalog: CatalogClient,
+    pub(crate) replicas: BTreeMap<u32, ReplicaClient>,
 }
 
 impl Clients {
@@ -231,11 +71,11 @@ pub struct Cluster {
     /// First, so that the processes are killed before their hosts are removed. Behind a
     /// lock so that the waits (`&self`) can notice a service that exited.
     children: std::sync::Mutex<BTreeMap<Service, Child>>,
-    spec: ClusterSpec,
+    pub(crate) spec: ClusterSpec,
     config_path: PathBuf,
     /// The launcher's own clients (each ask may take [`ASK_TIMEOUT`]); rebuilt when the
     /// cluster file moves a service.
-    clients: Clients,
+    pub(crate) clients: Clients,
     /// The cluster file's token, checked once.
     token: ClusterToken,
 }
@@ -402,7 +242,7 @@ impl Cluster {
         Ok(())
     }
 
-    fn children(&self) -> std::sync::MutexGuard<'_, BTreeMap<Service, Child>> {
+    pub(crate) fn children(&self) -> std::sync::MutexGuard<'_, BTreeMap<Service, Child>> {
         self.children
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -410,7 +250,7 @@ impl Cluster {
 
     /// An error if `service` was started and its process has exited (a port taken by
     /// someone else, a bad flag, a crash): waiting for it to answer would only time out.
-    fn ensure_alive(&self, service: Service) -> anyhow::Result<()> {
+    pub(crate) fn ensure_alive(&self, service: Service) -> anyhow::Result<()> {
         let exited = self
             .children()
             .get_mut(&service)
@@ -485,115 +325,9 @@ impl Cluster {
         self.wait_healthy(service, timeout).await
     }
 
-    /// Waits until `service` answers `/health` (a replica: and says it is ready); fails at
-    /// once if its process exits meanwhile.
-    pub async fn wait_healthy(&self, service: Service, timeout: Duration) -> anyhow::Result<()> {
-        let what = format!("{service} did not become healthy");
-        let frontend = match service {
-            Service::Frontend => Some(self.clients.frontend.clone()),
-            Service::SecondFrontend => Some(FrontendClient::with_timeout(
-                &self.url(service),
-                ASK_TIMEOUT,
-            )?),
-            Service::Catalog | Service::Order(_) => None,
-        };
-        if let Some(frontend) = frontend {
-            let healthy = || async { frontend.health().await.ok().map(drop) };
-            return self
-                .poll_until(timeout, Some(service), &what, healthy)
-                .await;
-        }
-        let healthy = || async {
-            let ready = match service {
-                Service::Order(id) => self.clients.replicas.get(&id)?.health().await.ok()?.ready,
-                _ => self.clients.catalog.health().await.is_ok(),
-            };
-            ready.then_some(())
-        };
-        self.poll_until(timeout, Some(service), &what, healthy)
-            .await
-    }
-
-    /// Polls `f` every 25 ms until it gives a value, for at most `timeout` (then fails with
-    /// `what`); fails at once if `watched`'s process has exited.
-    async fn poll_until<T, Fut>(
-        &self,
-        timeout: Duration,
-        watched: Option<Service>,
-        what: &str,
-        mut f: impl FnMut() -> Fut,
-    ) -> anyhow::Result<T>
-    where
-        Fut: std::future::Future<Output = Option<T>>,
-    {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(value) = f().await {
-                return Ok(value);
-            }
-            if let Some(service) = watched {
-                self.ensure_alive(service).context(what.to_string())?;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                bail!("{what} within {timeout:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
     /// Whether a second front-end is part of the store.
     pub fn has_second_frontend(&self) -> bool {
         self.spec.second_frontend.is_some()
-    }
-
-    /// The replica that says it leads — role leader and not isolated from its quorum, the
-    /// highest term if two say so — asked directly, not through a front-end.
-    pub async fn replica_leader(&self) -> Option<u32> {
-        let asks = self
-            .clients
-            .replicas
-            .values()
-            .map(|client| async move { client.health().await.ok() });
-        let statuses = futures_util::future::join_all(asks).await;
-        toystore_order_api::leader(statuses.iter().flatten()).map(|s| s.id)
-    }
-
-    /// Waits until a replica says it leads (see [`Cluster::replica_leader`]).
-    pub async fn wait_replica_leader(&self, timeout: Duration) -> anyhow::Result<u32> {
-        let leader = || self.replica_leader();
-        self.poll_until(timeout, None, "no replica led", leader)
-            .await
-    }
-
-    /// The id of the replica the front-end currently uses as leader (from its metrics).
-    pub async fn leader(&self) -> Option<u32> {
-        Some(self.metrics().await.ok()?.leader?.id)
-    }
-
-    /// The front-end's `GET /internal/metrics`: cache counters, leader, replicas.
-    pub async fn metrics(&self) -> anyhow::Result<InternalMetrics> {
-        Ok(self.clients.frontend.internal_metrics(&self.token).await?)
-    }
-
-    /// Waits until the front-end has a leader and returns its id.
-    /// Fails at once if the front-end's process has exited.
-    pub async fn wait_leader(&self, timeout: Duration) -> anyhow::Result<u32> {
-        let leader = || self.leader();
-        let what = "no order leader was selected";
-        self.poll_until(timeout, Some(Service::Frontend), what, leader)
-            .await
-    }
-
-    /// Waits until every service answers and the front-end has a leader.
-    pub async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let services: Vec<Service> = self.children().keys().copied().collect();
-        for service in services {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            self.wait_healthy(service, left).await?;
-        }
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        self.wait_leader(left).await.map(|_| ())
     }
 
     /// Stops one service with SIGTERM and waits for it to exit (SIGKILL after `grace`).
@@ -638,59 +372,5 @@ impl Cluster {
             }
         }
         unclean
-    }
-}
-
-/// A service's log line as `tools up` prints it: a JSON object line (`--log-format json`)
-/// gains a `"service"` field and stays one JSON object; any other line gets the name in
-/// front.
-fn labelled(service: Service, line: &str) -> String {
-    match line.strip_prefix('{') {
-        Some(rest) if line.ends_with('}') => format!("{{\"service\":\"{service}\",{rest}"),
-        _ => format!("[{service:>8}] {line}"),
-    }
-}
-
-fn forward<R: tokio::io::AsyncRead + Unpin + Send + 'static>(service: Service, pipe: Option<R>) {
-    let Some(pipe) = pipe else { return };
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(pipe).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("{}", labelled(service, &line));
-        }
-    });
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn free_ports_are_distinct_bindable_and_outside_the_ephemeral_range() {
-        let ports = free_ports(5).unwrap();
-        let mut unique = ports.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        assert_eq!(unique.len(), 5, "{ports:?}");
-        // Below the ephemeral range where there is room for it (as `free_ports` chooses).
-        if let Some(low) = ephemeral_low().filter(|low| *low > 10_000) {
-            assert!(ports.iter().all(|p| *p < low), "{ports:?} vs {low}");
-        }
-        for p in ports {
-            drop(std::net::TcpListener::bind(("127.0.0.1", p)).unwrap());
-        }
-    }
-
-    #[test]
-    fn json_log_lines_stay_json_with_the_service_named() {
-        let line = labelled(
-            Service::Catalog,
-            r#"{"level":"INFO","message":"catalog serving"}"#,
-        );
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(v["service"], "catalog");
-        assert_eq!(v["message"], "catalog serving");
-        assert_eq!(labelled(Service::Order(2), "plain"), "[order-2] plain");
     }
 }

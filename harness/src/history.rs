@@ -90,6 +90,15 @@ impl History {
         });
     }
 
+    /// When the latest acknowledged purchase was acknowledged (ms since the run began).
+    pub fn last_ok_ms(&self) -> Option<f64> {
+        let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        lines.iter().rev().find_map(|l| match l {
+            Line::Ok { t, .. } => Some(*t),
+            _ => None,
+        })
+    }
+
     /// Milliseconds since the run began, to the microsecond (so that the JSONL's decimal
     /// reads back as exactly the same number).
     pub fn now_ms(&self) -> f64 {

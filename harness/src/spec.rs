@@ -1,0 +1,157 @@
+//! [`ClusterSpec`]: how to start a store (program, cluster file, environment, logs, hosts),
+//! and [`free_ports`], the loopback ports a store on one machine listens on.
+
+use crate::logs::Logs;
+use crate::netns::Hosts;
+use crate::service::Service;
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use toystore_config::{ClusterConfig, ReplicaConfig};
+
+/// How to start a store.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// The program that runs a service: `program [prefix...] catalog|order|frontend ARGS`.
+    pub program: PathBuf,
+    /// Arguments before the service name.
+    pub prefix: Vec<String>,
+    /// The cluster file's contents (data dir, addresses, token...).
+    pub config: ClusterConfig,
+    /// Extra environment for every service (e.g. `RUST_LOG`).
+    pub env: Vec<(String, String)>,
+    /// Extra environment for one service (e.g. an armed failpoint).
+    pub service_env: BTreeMap<Service, Vec<(String, String)>>,
+    /// Where logs go.
+    pub logs: Logs,
+    /// Start the front-end without a cache.
+    pub no_cache: bool,
+    /// Where a second front-end listens, if there is one.
+    pub second_frontend: Option<SocketAddr>,
+    /// Each service on a host of its own (network namespaces), if set.
+    pub hosts: Option<Arc<Hosts>>,
+}
+
+/// Free loopback ports for services started a moment later.
+///
+/// A port is released between being found and being bound by the child, so it is picked
+/// below the kernel's ephemeral range (`ip_local_port_range`): ports there are what every
+/// outgoing connection of every test running alongside takes, and one of them taking a
+/// service's port in that window left a whole store unable to start. Each candidate is
+/// random and checked by binding it; all are held until every one is found (no
+/// duplicates). Where the range cannot be read or nothing below it is free, the OS picks
+/// (port 0) as before.
+pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let below = ephemeral_low().unwrap_or(0);
+    let mut held: Vec<std::net::TcpListener> = Vec::with_capacity(n);
+    let mut rng = rand::rng();
+    let mut tries = 0;
+    while held.len() < n && below > 10_000 && tries < 1_000 {
+        tries += 1;
+        let port = rand::Rng::random_range(&mut rng, 10_000..below);
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+        }
+    }
+    while held.len() < n {
+        held.push(std::net::TcpListener::bind("127.0.0.1:0").context("finding free ports")?);
+    }
+    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+}
+
+/// The first port of the kernel's ephemeral range, if it can be read.
+fn ephemeral_low() -> Option<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
+}
+
+impl ClusterSpec {
+    /// A store on free loopback ports with data in `data_dir`, a random token, three
+    /// replicas, and logs in `<data_dir>/logs`.
+    pub fn on_free_ports(
+        program: PathBuf,
+        prefix: Vec<String>,
+        data_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let ports = free_ports(5)?;
+        let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        let mut config = ClusterConfig {
+            token: uuid::Uuid::new_v4().simple().to_string(),
+            data_dir: data_dir.to_path_buf(),
+            ..ClusterConfig::default()
+        };
+        config.frontend.addr = addr(ports[0]);
+        config.catalog.addr = addr(ports[1]);
+        config.replicas = (1..=3)
+            .map(|id| ReplicaConfig {
+                id,
+                addr: addr(ports[1 + id as usize]),
+            })
+            .collect();
+        Ok(Self {
+            program,
+            prefix,
+            config,
+            env: Vec::new(),
+            service_env: BTreeMap::new(),
+            logs: Logs::Files(data_dir.join("logs")),
+            no_cache: false,
+            second_frontend: None,
+            hosts: None,
+        })
+    }
+
+    /// Moves every service onto a host of its own (see [`Hosts`]): each listens on its
+    /// host's address with the port it had, and with `second_frontend` a second front-end
+    /// (port of the first) joins the store on a host of its own.
+    pub fn place_on_hosts(&mut self, second_frontend: bool) -> anyhow::Result<()> {
+        let mut services = vec![Service::Frontend, Service::Catalog];
+        services.extend(self.config.replicas.iter().map(|r| Service::Order(r.id)));
+        if second_frontend {
+            services.push(Service::SecondFrontend);
+        }
+        let hosts = Hosts::create(&services)?;
+        let at = |service: Service, port: u16| -> anyhow::Result<SocketAddr> {
+            let host = hosts
+                .host(service)
+                .with_context(|| format!("{service} has no host"))?;
+            Ok(SocketAddr::from((host.ip, port)))
+        };
+        let c = &mut self.config;
+        c.frontend.addr = at(Service::Frontend, c.frontend.addr.port())?;
+        c.catalog.addr = at(Service::Catalog, c.catalog.addr.port())?;
+        for r in &mut c.replicas {
+            r.addr = at(Service::Order(r.id), r.addr.port())?;
+        }
+        self.second_frontend = match second_frontend {
+            true => Some(at(Service::SecondFrontend, c.frontend.addr.port())?),
+            false => None,
+        };
+        self.hosts = Some(Arc::new(hosts));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_outside_the_ephemeral_range() {
+        let ports = free_ports(5).unwrap();
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 5, "{ports:?}");
+        // Below the ephemeral range where there is room for it (as `free_ports` chooses).
+        if let Some(low) = ephemeral_low().filter(|low| *low > 10_000) {
+            assert!(ports.iter().all(|p| *p < low), "{ports:?} vs {low}");
+        }
+        for p in ports {
+            drop(std::net::TcpListener::bind(("127.0.0.1", p)).unwrap());
+        }
+    }
+}
