@@ -259,9 +259,10 @@ pub async fn run(
     tracing::info!(addr = ?listener.local_addr().ok(), cache = ?config.cache_capacity, "front-end serving");
     let (registry, http) = crate::metrics::registry(frontend.clone(), relay.clone());
     let frontend_for_view = frontend.clone();
-    let routes = routes(frontend, config.token)
-        .or(toystore_http::metrics::route(Arc::new(registry)))
-        .unify()
+    // Everything after the public API, boxed: warp clones an alternative that follows the
+    // one it tries (with all its captures) for every request, so a product query pays one
+    // reference count for all of these rather than one per capture.
+    let rest = toystore_http::metrics::route(Arc::new(registry))
         .or(crate::relay::route(
             relay.clone(),
             config.timeouts.keep_alive,
@@ -273,7 +274,9 @@ pub async fn run(
         .or(crate::web::routes())
         .unify()
         .or(crate::openapi::route())
-        .unify();
+        .unify()
+        .boxed();
+    let routes = routes(frontend, config.token).or(rest).unify();
     toystore_http::serve_until(listener, routes, shutdown, stop.clone(), http).await;
     let _ = health.await;
     let _ = follower.await;
@@ -283,13 +286,21 @@ pub async fn run(
 
 /// The public routes (and `/internal/metrics`, JSON, behind the cluster token; Prometheus
 /// `/metrics` is added by [`run`]).
+///
+/// warp clones, for every request, each alternative after the one it tries first (an
+/// `a.or(b)` clones `b` with its captures) and each capture of the filters it runs, so the
+/// captures are `Arc`s, the product query (the hot path) holds the front-end itself rather
+/// than through another filter, and the routes after it are boxed (one reference count).
 pub fn routes(
     frontend: Arc<Frontend>,
     token: ClusterToken,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    let with = move || {
-        let f = frontend.clone();
-        warp::any().map(move || f.clone())
+    let with = {
+        let frontend = frontend.clone();
+        move || {
+            let f = frontend.clone();
+            warp::any().map(move || f.clone())
+        }
     };
 
     let health = warp::path!("health").and(warp::get()).map(|| {
@@ -303,16 +314,21 @@ pub fn routes(
         .and(with())
         .then(|f: Arc<Frontend>| async move { respond(f.products().await) });
 
-    let product = warp::path!("products" / String)
-        .and(warp::get())
-        .and(with())
-        .then(|raw: String, f: Arc<Frontend>| async move {
-            let result = match decode_segment(&raw) {
-                Some(name) => f.product(&name).await,
-                None => Err(ApiError::not_found("product not found")),
-            };
-            respond(result)
-        });
+    let product = {
+        let f = frontend.clone();
+        warp::path!("products" / String)
+            .and(warp::get())
+            .then(move |raw: String| {
+                let f = f.clone();
+                async move {
+                    let result = match decode_segment(&raw) {
+                        Some(name) => f.product(&name).await,
+                        None => Err(ApiError::not_found("product not found")),
+                    };
+                    respond(result)
+                }
+            })
+    };
 
     let place_order = warp::path!("orders")
         .and(warp::post())
@@ -338,16 +354,18 @@ pub fn routes(
         .and(with())
         .map(|f: Arc<Frontend>| respond(Ok(f.internal_metrics())));
 
+    let orders_and_internal = place_order
+        .or(get_order)
+        .unify()
+        .or(metrics)
+        .unify()
+        .boxed();
     health
         .or(list)
         .unify()
         .or(product)
         .unify()
-        .or(place_order)
-        .unify()
-        .or(get_order)
-        .unify()
-        .or(metrics)
+        .or(orders_and_internal)
         .unify()
 }
 

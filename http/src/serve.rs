@@ -18,8 +18,10 @@ use hyper::StatusCode;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_service::Service;
@@ -114,6 +116,10 @@ async fn serve_observed<F, R>(
     R: Reply + 'static,
 {
     let filter = filter.map(Reply::into_response).recover(recover).unify();
+    // Built once; cloned once per connection (a clone of the filter tree), never per
+    // request.
+    let warp_service = warp::service(filter);
+    let metrics = metrics.map(Arc::new);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -132,17 +138,23 @@ async fn serve_observed<F, R>(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "set TCP_NODELAY failed");
         }
-        let warp_service = warp::service(filter.clone());
+        // The connection's own copy of the warp service. warp's `call` takes `&mut self`,
+        // but the future it returns owns what it needs, so the copy is borrowed for the
+        // synchronous call only: hyper calls a connection's service from that connection's
+        // task, one call at a time, so the borrow never overlaps and never fails. Nothing of
+        // the filter tree is cloned per request here (warp itself still clones the captures
+        // of the filters it runs, which is why services capture their state behind `Arc`s).
+        let warp_service = RefCell::new(warp_service.clone());
         let metrics = metrics.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let mut warp_service = warp_service.clone();
             let has_body = carries_body(&req);
             let metrics = metrics.clone();
             let started = std::time::Instant::now();
             let route = metrics.as_ref().and_then(|m| m.route(req.uri().path()));
             let method = method_name(req.method());
+            let answer = warp_service.borrow_mut().call(req);
             async move {
-                let mut resp = match warp_service.call(req).await {
+                let mut resp = match answer.await {
                     Ok(resp) => resp,
                     Err(never) => match never {},
                 };
@@ -179,5 +191,130 @@ async fn serve_observed<F, R>(
         .is_err()
     {
         tracing::info!("grace period over, closing remaining connections");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::metrics::Route;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::sync::oneshot;
+
+    /// A path segment that counts its clones (warp's exact-path filter never clones it
+    /// while routing, so every clone is the serving loop's).
+    #[derive(Debug)]
+    struct Counted(Arc<AtomicUsize>);
+
+    impl Clone for Counted {
+        fn clone(&self) -> Self {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Counted(self.0.clone())
+        }
+    }
+
+    impl AsRef<str> for Counted {
+        fn as_ref(&self) -> &str {
+            "counted"
+        }
+    }
+
+    /// Serves `filter` (with metrics over `routes`) on a free port; dropping the sender
+    /// stops it.
+    async fn start<F, R>(
+        filter: F,
+        routes: &'static [Route],
+    ) -> (std::net::SocketAddr, oneshot::Sender<()>)
+    where
+        F: Filter<Extract = (R,), Error = Rejection> + Clone + Send + Sync + 'static,
+        R: Reply + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = HttpMetrics::register(&mut registry, routes);
+        tokio::spawn(serve_until(
+            listener,
+            filter,
+            async move {
+                let _ = rx.await;
+            },
+            tokio_util::sync::CancellationToken::new(),
+            metrics,
+        ));
+        (addr, tx)
+    }
+
+    #[tokio::test]
+    async fn requests_on_one_connection_share_its_service() {
+        let clones = Arc::new(AtomicUsize::new(0));
+        let route = warp::path(Counted(clones.clone()))
+            .and(warp::path::end())
+            .map(|| "ok");
+        let (addr, _stop) = start(route, &[]).await;
+        let client = reqwest::Client::new();
+        for _ in 0..20 {
+            let resp = client
+                .get(format!("http://{addr}/counted"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!(resp.text().await.unwrap(), "ok");
+        }
+        // One copy for the connection (two if the client ever opened a second one), not
+        // one per request.
+        let n = clones.load(Ordering::SeqCst);
+        assert!(n <= 2, "{n} clones of the filter tree for 20 requests");
+    }
+
+    #[tokio::test]
+    async fn a_refused_body_closes_and_a_405_lists_the_methods() {
+        static ROUTES: &[Route] = &[Route::get("/x")];
+        let route = warp::path!("x").and(warp::get()).map(|| "x");
+        let (addr, _stop) = start(route, ROUTES).await;
+        let client = reqwest::Client::new();
+        let resp = client
+            .post(format!("http://{addr}/x"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 405);
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(header("allow").as_deref(), Some("GET"));
+        assert_eq!(header("connection").as_deref(), Some("close"));
+        // Without a body the connection stays open; an unknown path has no Allow.
+        let resp = client
+            .get(format!("http://{addr}/nowhere"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+        assert!(resp.headers().get("allow").is_none());
+        assert!(resp.headers().get("connection").is_none());
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], 404);
+    }
+
+    #[tokio::test]
+    async fn a_streamed_reply_is_sent_as_its_stream() {
+        let route = warp::path!("s").map(|| {
+            let chunks =
+                futures_util::stream::iter([&b"a"[..], b"bc"].map(bytes::Bytes::from_static));
+            crate::stream::reply(chunks, "text/plain")
+        });
+        let (addr, _stop) = start(route, &[]).await;
+        let resp = reqwest::get(format!("http://{addr}/s")).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.text().await.unwrap(), "abc");
     }
 }

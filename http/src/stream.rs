@@ -12,8 +12,7 @@
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::{Either, StreamBody};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,9 +23,6 @@ use warp::reply::Response;
 
 /// The error type of response bodies served by [`crate::serve`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The response body type [`crate::serve`] sends.
-pub type ServeBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// MIME type of event streams (and of replication pushes, which carry the same frames).
 pub const EVENT_STREAM_TYPE: &str = "application/x-toystore-events";
@@ -51,8 +47,11 @@ pub fn reply(
     resp
 }
 
-/// Turns warp's response into the served one, swapping in a stream from [`reply`].
-pub(crate) fn into_served(resp: Response) -> http::Response<ServeBody> {
+/// Turns warp's response into the served one, swapping in a stream from [`reply`]. An
+/// ordinary response keeps warp's body as it is (no further boxing per request).
+pub(crate) fn into_served(
+    resp: Response,
+) -> http::Response<impl http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static> {
     let (mut parts, body) = resp.into_parts();
     let stream = parts
         .extensions
@@ -60,10 +59,11 @@ pub(crate) fn into_served(resp: Response) -> http::Response<ServeBody> {
         .and_then(|slot| slot.0.lock().ok().and_then(|mut s| s.take()));
     let body = match stream {
         Some(stream) => {
-            StreamBody::new(stream.map(|b| Ok::<_, BoxError>(http_body::Frame::data(b))))
-                .boxed_unsync()
+            Either::Left(StreamBody::new(stream.map(|b| {
+                Ok::<_, std::convert::Infallible>(http_body::Frame::data(b))
+            })))
         }
-        None => body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
+        None => Either::Right(body),
     };
     http::Response::from_parts(parts, body)
 }

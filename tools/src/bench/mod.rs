@@ -3,16 +3,18 @@
 //! `tools bench <scenario>` loads a running store (`--frontend URL`) or one it starts
 //! itself in a temporary directory (with stock high enough never to run out), at each
 //! client count of `--clients`, for `--duration` after `--warmup`, closed loop or open loop
-//! (`--rate`), and measures the scenario's ceiling in the same run: a bare warp server for
-//! the HTTP scenarios and the raw durable redb append loop for `buy` ([`ceiling`]). It
-//! prints a table (or, with `--json`, one JSON object per scenario and client count) and,
-//! with `--out DIR`, writes `bench.csv` and SVG plots of throughput and latency against
-//! clients.
+//! (`--rate`), and measures the scenario's ceiling in the same run ([`ceiling`]): for the
+//! HTTP scenarios two bare servers answering a fixed body, warp on the store's serving loop
+//! (`bare-http`) and hyper alone (`bare-hyper`), each measured right before the scenarios at
+//! the same client count, a query being judged against the faster of the two there; for
+//! `buy`, the raw durable redb append loop. It prints a table (or, with `--json`, one JSON
+//! object per scenario and client count) and, with `--out DIR`, writes `bench.csv` and SVG
+//! plots of throughput and latency against clients.
 //!
 //! - [`scenario`]: what each scenario sends and what counts as an error;
 //! - [`conn`]: the load generator's lean HTTP/1.1 connection;
 //! - [`load`]: closed and open loop, measured with hdrhistogram;
-//! - [`ceiling`]: the bare HTTP server and the raw append loop;
+//! - [`ceiling`]: the bare HTTP servers and the raw append loop;
 //! - [`target`]: the store under measurement;
 //! - [`report`]: rows, ratios, table, CSV and plots.
 
@@ -47,7 +49,7 @@ pub enum Which {
     OrderRead,
     /// The handout's session: a query, then a buy with probability --p.
     Mixed,
-    /// Only the ceilings: a bare warp server and the raw durable append loop.
+    /// Only the ceilings: the bare warp and hyper servers and the raw durable append loop.
     Baseline,
     /// The ceilings and every scenario.
     All,
@@ -181,9 +183,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
         }
     }
     let bare = if want_http {
-        Some(ceiling::BareServer::start().await?)
+        vec![
+            (
+                Scenario::BareHttp,
+                ceiling::BareServer::start(ceiling::Bare::Warp).await?,
+            ),
+            (
+                Scenario::BareHyper,
+                ceiling::BareServer::start(ceiling::Bare::Hyper).await?,
+            ),
+        ]
     } else {
-        None
+        Vec::new()
     };
     let target = if scenarios.is_empty() {
         None
@@ -212,9 +223,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
         };
         for _ in 0..args.repeat {
             for &clients in &args.clients {
-                if let Some(bare) = &bare {
+                for (ceiling, server) in &bare {
                     let empty = Arc::new(Shared::new(&[]));
-                    rows.push(measure(&args, bare.addr, Scenario::BareHttp, clients, empty).await?);
+                    rows.push(measure(&args, server.addr, *ceiling, clients, empty).await?);
                 }
                 if let (Some(target), Some(shared)) = (&target, &shared) {
                     for &scenario in &scenarios {
@@ -232,8 +243,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
     }
     result?;
     let order = |r: &Row| {
-        ["disk-single", "disk-batched", "bare-http"]
+        DISK_CEILINGS
             .iter()
+            .chain(&HTTP_CEILINGS)
             .map(ToString::to_string)
             .chain(scenarios.iter().map(Scenario::name))
             .position(|s| s == r.scenario)
@@ -318,40 +330,71 @@ async fn measure(
     Ok(Row::from_load(scenario.name(), clients, args.rate, &result))
 }
 
-/// Sets each row's ratios to its ceiling, when the ceiling was measured in this run.
-fn compare(rows: &mut [Row]) {
-    // (scenario, clients, throughput, p50) of every ceiling row.
-    let ceilings: Vec<(String, usize, f64, f64)> = rows
+/// The disk ceilings, in the order the report lists them.
+const DISK_CEILINGS: [&str; 2] = ["disk-single", "disk-batched"];
+
+/// The HTTP ceilings, in the order the report lists them.
+const HTTP_CEILINGS: [&str; 2] = ["bare-http", "bare-hyper"];
+
+fn is_ceiling(scenario: &str) -> bool {
+    DISK_CEILINGS.contains(&scenario) || HTTP_CEILINGS.contains(&scenario)
+}
+
+/// A measured ceiling row, as the ratios need it.
+#[derive(Debug, Clone, PartialEq)]
+struct Ceiling {
+    scenario: String,
+    clients: usize,
+    throughput_rps: f64,
+    p50_ms: f64,
+}
+
+/// Of the HTTP ceilings measured at `clients`, the faster (higher throughput; on a tie, the
+/// first listed): what a query at that client count is judged against.
+fn faster_ceiling(ceilings: &[Ceiling], clients: usize) -> Option<&Ceiling> {
+    ceilings
         .iter()
-        .filter(|r| {
-            matches!(
-                r.scenario.as_str(),
-                "bare-http" | "disk-single" | "disk-batched"
-            )
+        .filter(|c| c.clients == clients && HTTP_CEILINGS.contains(&c.scenario.as_str()))
+        .reduce(|best, c| {
+            if c.throughput_rps > best.throughput_rps {
+                c
+            } else {
+                best
+            }
         })
-        .map(|r| (r.scenario.clone(), r.clients, r.throughput_rps, r.p50_ms))
+}
+
+/// Sets each row's ratios to its ceiling, when the ceiling was measured in this run: a
+/// purchase's to the disk loops, any other scenario's to the faster bare server at its
+/// client count.
+fn compare(rows: &mut [Row]) {
+    let ceilings: Vec<Ceiling> = rows
+        .iter()
+        .filter(|r| is_ceiling(&r.scenario))
+        .map(|r| Ceiling {
+            scenario: r.scenario.clone(),
+            clients: r.clients,
+            throughput_rps: r.throughput_rps,
+            p50_ms: r.p50_ms,
+        })
         .collect();
-    let find = |scenario: &str, clients: Option<usize>| {
-        ceilings
-            .iter()
-            .find(|c| c.0 == scenario && clients.is_none_or(|n| c.1 == n))
-            .map(|c| (c.2, c.3))
-    };
+    let disk = |scenario: &str| ceilings.iter().find(|c| c.scenario == scenario);
     for row in rows.iter_mut() {
-        match row.scenario.as_str() {
-            "bare-http" | "disk-single" | "disk-batched" => {}
-            "buy" => {
-                let single = find("disk-single", None);
-                let batched = find("disk-batched", None);
-                if single.is_some() || batched.is_some() {
-                    row.compare("disk", batched.map(|b| b.0), single.map(|s| s.1));
-                }
+        if is_ceiling(&row.scenario) {
+            continue;
+        }
+        if row.scenario == "buy" {
+            let single = disk("disk-single");
+            let batched = disk("disk-batched");
+            if single.is_some() || batched.is_some() {
+                row.compare(
+                    "disk",
+                    batched.map(|b| b.throughput_rps),
+                    single.map(|s| s.p50_ms),
+                );
             }
-            _ => {
-                if let Some((tput, p50)) = find("bare-http", Some(row.clients)) {
-                    row.compare("bare-http", Some(tput), Some(p50));
-                }
-            }
+        } else if let Some(c) = faster_ceiling(&ceilings, row.clients) {
+            row.compare(&c.scenario, Some(c.throughput_rps), Some(c.p50_ms));
         }
     }
 }
@@ -391,4 +434,98 @@ fn progress(args: &BenchArgs, what: &str, len: u64) -> ProgressBar {
     }
     bar.set_prefix(what.to_string());
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(scenario: &str, clients: usize, throughput_rps: f64, p50_ms: f64) -> Row {
+        let c = toystore_store::ceiling::AppendCeiling {
+            per_commit: 1,
+            commits: 1,
+            appends: 1,
+            elapsed: Duration::from_secs(1),
+            commit_latencies_us: vec![100],
+        };
+        let mut r = Row::from_disk(scenario, &c);
+        r.clients = clients;
+        r.throughput_rps = throughput_rps;
+        r.p50_ms = p50_ms;
+        r
+    }
+
+    fn judged(rows: &[Row], scenario: &str, clients: usize) -> (Option<String>, Option<f64>) {
+        let r = rows
+            .iter()
+            .find(|r| r.scenario == scenario && r.clients == clients)
+            .unwrap_or_else(|| panic!("no {scenario} x{clients}"));
+        (r.ceiling.clone(), r.throughput_ratio)
+    }
+
+    #[test]
+    fn a_query_is_judged_against_the_faster_bare_server_at_its_client_count() {
+        let mut rows = vec![
+            row("bare-http", 1, 2000.0, 0.05),
+            row("bare-http", 32, 10_000.0, 1.0),
+            row("bare-hyper", 1, 1000.0, 0.04),
+            row("bare-hyper", 32, 40_000.0, 0.5),
+            row("query-hit", 1, 500.0, 0.1),
+            row("query-hit", 32, 8000.0, 2.0),
+            row("query-hit", 4, 8000.0, 2.0),
+        ];
+        compare(&mut rows);
+        // At 1 client warp's server was the faster (a noisy moment, say), at 32 hyper's.
+        assert_eq!(
+            judged(&rows, "query-hit", 1),
+            (Some("bare-http".into()), Some(0.25))
+        );
+        assert_eq!(
+            judged(&rows, "query-hit", 32),
+            (Some("bare-hyper".into()), Some(0.2))
+        );
+        let hit32 = &rows[5];
+        assert_eq!(hit32.p50_ratio, Some(4.0), "p50 against the same ceiling");
+        // No ceiling measured at 4 clients, and ceilings are not judged.
+        assert_eq!(judged(&rows, "query-hit", 4), (None, None));
+        assert_eq!(judged(&rows, "bare-http", 32), (None, None));
+        assert_eq!(judged(&rows, "bare-hyper", 32), (None, None));
+    }
+
+    #[test]
+    fn the_faster_ceiling_keeps_the_first_on_a_tie_and_ignores_the_disk() {
+        let ceiling = |scenario: &str, clients, throughput_rps| Ceiling {
+            scenario: scenario.into(),
+            clients,
+            throughput_rps,
+            p50_ms: 1.0,
+        };
+        let ceilings = [
+            ceiling("disk-batched", 1, 1e9),
+            ceiling("bare-http", 1, 100.0),
+            ceiling("bare-hyper", 1, 100.0),
+            ceiling("bare-hyper", 2, 50.0),
+        ];
+        let name = |clients| faster_ceiling(&ceilings, clients).map(|c| c.scenario.as_str());
+        assert_eq!(name(1), Some("bare-http"));
+        assert_eq!(
+            name(2),
+            Some("bare-hyper"),
+            "one ceiling alone is the faster"
+        );
+        assert_eq!(name(3), None);
+    }
+
+    #[test]
+    fn a_purchase_is_judged_against_the_disk() {
+        let mut rows = vec![
+            row("disk-single", 1, 100.0, 2.0),
+            row("disk-batched", 1, 5000.0, 3.0),
+            row("bare-hyper", 8, 1e6, 0.1),
+            row("buy", 8, 500.0, 10.0),
+        ];
+        compare(&mut rows);
+        assert_eq!(judged(&rows, "buy", 8), (Some("disk".into()), Some(0.1)));
+        assert_eq!(rows[3].p50_ratio, Some(5.0));
+    }
 }

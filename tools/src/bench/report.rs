@@ -26,7 +26,7 @@ pub struct KindRow {
 /// One scenario at one client count.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
-    /// Scenario name (`query-hit`, `buy`, `bare-http`, `disk-single`...).
+    /// Scenario name (`query-hit`, `buy`, `bare-http`, `bare-hyper`, `disk-single`...).
     pub scenario: String,
     /// Concurrent clients (connections); 1 for the disk loops.
     pub clients: usize,
@@ -52,15 +52,16 @@ pub struct Row {
     /// What the first error was, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
-    /// The ceiling this row is compared with (`bare-http`, `disk`), if measured.
+    /// The ceiling this row is compared with (`bare-http` or `bare-hyper`, whichever was
+    /// faster at the same clients; `disk`), if measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ceiling: Option<String>,
-    /// Throughput divided by the ceiling's (bare HTTP at the same clients; for `buy`, the
-    /// batched raw append rate).
+    /// Throughput divided by the ceiling's (the faster bare server at the same clients; for
+    /// `buy`, the batched raw append rate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throughput_ratio: Option<f64>,
-    /// p50 divided by the ceiling's (bare HTTP at the same clients; for `buy`, one raw
-    /// durable commit): "how many ceilings" a request costs.
+    /// p50 divided by the ceiling's (the same bare server's; for `buy`, one raw durable
+    /// commit): "how many ceilings" a request costs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p50_ratio: Option<f64>,
     /// The front-end cache's hit rate during the run, when its counters could be read.
@@ -226,7 +227,7 @@ fn cells(r: &Row) -> [String; 11] {
 /// The rows as a plain-text table, then the first error of each row that had one and the
 /// services' peak memory.
 pub fn table(rows: &[Row]) -> String {
-    const WIDTHS: [usize; 11] = [14, 7, 10, 8, 8, 8, 6, 9, 8, 8, 6];
+    const WIDTHS: [usize; 11] = [14, 7, 10, 8, 8, 8, 6, 10, 8, 8, 6];
     let line = |cells: &[String]| {
         let mut out = String::new();
         for (i, (cell, width)) in cells.iter().zip(WIDTHS).enumerate() {
@@ -309,7 +310,7 @@ pub fn write_csv(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
 }
 
 /// Writes throughput and latency against clients for the query scenarios (with the bare
-/// HTTP ceiling) and for buying, when at least two client counts were measured.
+/// HTTP ceilings, dashed) and for buying, when at least two client counts were measured.
 pub fn write_plots(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
     use crate::plot::{chart, Axis, Scale, Series};
     let clients_axis = Axis {
@@ -328,7 +329,13 @@ pub fn write_plots(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
     let groups: [(&str, &[&str]); 2] = [
         (
             "query",
-            &["query-hit", "query-miss", "order-read", "bare-http"],
+            &[
+                "query-hit",
+                "query-miss",
+                "order-read",
+                "bare-http",
+                "bare-hyper",
+            ],
         ),
         ("buy", &["buy"]),
     ];
@@ -343,7 +350,7 @@ pub fn write_plots(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
         }
         let tput: Vec<Series> = present
             .iter()
-            .map(|s| series(s, |r| r.throughput_rps, s, *s == "bare-http"))
+            .map(|s| series(s, |r| r.throughput_rps, s, s.starts_with("bare-")))
             .collect();
         chart(
             &dir.join(format!("{name}-throughput.svg")),

@@ -7,7 +7,8 @@
 //! | `buy` | `POST /orders` of one unit of a random toy, fresh `Idempotency-Key` | the 3-way durable purchase (catalog commit, then the order's replication) |
 //! | `order-read` | `GET /orders/<n>` of a random order placed before the run | the order read path through the leader |
 //! | `mixed --p P` | the handout's session: query a random toy, buy one with probability P if in stock | the store as the handout's clients use it |
-//! | `bare-http` (in `baseline`) | `GET /` of a bare warp server answering a fixed body | the HTTP ceiling of this machine and load generator |
+//! | `bare-http` (a ceiling) | `GET /` of a bare warp server on the store's serving loop, answering a fixed body | the HTTP ceiling of the store's own stack |
+//! | `bare-hyper` (a ceiling) | `GET /` of a bare hyper server answering the same body | the HTTP ceiling of this machine and load generator |
 //!
 //! Every reply but the expected 200 is an error, except that in `mixed` a 409 "insufficient
 //! stock" (another client bought the last units between the query and the buy) is a
@@ -47,8 +48,10 @@ pub enum Scenario {
         /// Probability of buying after a query that found stock.
         p: f64,
     },
-    /// The bare HTTP server of the baseline.
+    /// The bare warp server on the store's serving loop (a ceiling).
     BareHttp,
+    /// The bare hyper server (a ceiling).
+    BareHyper,
 }
 
 impl Scenario {
@@ -61,6 +64,7 @@ impl Scenario {
             Scenario::OrderRead => "order-read".into(),
             Scenario::Mixed { p } => format!("mixed-p{p}"),
             Scenario::BareHttp => "bare-http".into(),
+            Scenario::BareHyper => "bare-hyper".into(),
         }
     }
 }
@@ -75,7 +79,7 @@ pub enum Kind {
     Buy,
     /// `GET /orders/<n>`.
     OrderRead,
-    /// `GET /` of the bare server.
+    /// `GET /` of a bare server.
     Bare,
 }
 
@@ -232,7 +236,7 @@ impl Client {
                     rec.record(Kind::Buy, outcome, start);
                 }
             }
-            Scenario::BareHttp => {
+            Scenario::BareHttp | Scenario::BareHyper => {
                 let outcome = expect_ok(conn.send(&Call::get("/".into())).await);
                 rec.record(Kind::Bare, outcome, due);
             }
