@@ -41,6 +41,7 @@ use toystore_harness::checker::{self, Evidence, Verdict};
 use toystore_harness::diff::{diff_files, DiffReport};
 use toystore_harness::fault::{self, Layout, Nemesis};
 use toystore_harness::logfile::LogFile;
+use toystore_harness::table::Table;
 use toystore_harness::{Cluster, ClusterSpec, History, Service};
 
 /// Arguments of `tools chaos`.
@@ -185,11 +186,16 @@ impl ChaosReport {
         for f in &self.faults {
             *per_kind.entry(f.kind.as_str()).or_default() += 1;
         }
-        out += "  kind                          faults  longest window with no purchase\n";
+        let mut kinds = Table::new(["kind", "faults", "longest window with no purchase"]);
         for (kind, n) in &per_kind {
             let window = self.verdict.windows_ms.get(*kind).copied().unwrap_or(0.0);
-            out += &format!("  {kind:<28} {n:>7}  {:>8.2} s\n", window / 1000.0);
+            kinds.push([
+                kind.to_string(),
+                n.to_string(),
+                format!("{:.2} s", window / 1000.0),
+            ]);
         }
+        out += &kinds.text();
         let h = &self.history;
         out += &format!(
             "history: {} purchases: {} acknowledged, {} refused, {} unknown\n",

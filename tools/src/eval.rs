@@ -14,10 +14,10 @@ use crate::client::{run_clients, ClientConfig, ClientReport, RequestStats};
 use crate::plot::{line_chart, Series};
 use anyhow::Context;
 use serde::Serialize;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toystore_frontend::api::CacheStats;
+use toystore_harness::table::{Align, Table};
 use toystore_harness::{Cluster, ClusterSpec};
 
 /// Arguments of `tools eval`.
@@ -254,41 +254,72 @@ pub fn write_outputs(out: &Path, rows: &[EvalRow]) -> anyhow::Result<()> {
     } else {
         rows.len() / settings.len()
     };
-    let mut csv = String::from(
-        "cache,p,type,count,errors,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,throughput_per_s\n",
-    );
-    let mut md = format!(
-        "Each setting: {runs} run(s) of {} clients; counts are summed over the runs, means weighted, percentiles the median of the runs'.\n\n| cache | p | request | count | errors | mean ms | p50 ms | p99 ms | req/s |\n| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
-        rows.first().map_or(0, |r| r.report.clients)
-    );
+    let mut csv = Table::new([
+        "cache",
+        "p",
+        "type",
+        "count",
+        "errors",
+        "mean_ms",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "max_ms",
+        "throughput_per_s",
+    ]);
+    let (l, r) = (Align::Left, Align::Right);
+    let mut latency = Table::with_alignment([
+        ("cache", l),
+        ("p", r),
+        ("request", l),
+        ("count", r),
+        ("errors", r),
+        ("mean ms", r),
+        ("p50 ms", r),
+        ("p99 ms", r),
+        ("req/s", r),
+    ]);
     for setting in &settings {
         let on = if setting.cache { "on" } else { "off" };
         for (kind, s) in TYPES.iter().zip(&setting.stats) {
-            let _ = writeln!(
-                csv,
-                "{on},{},{kind},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.1}",
-                setting.p,
-                s.count,
-                s.errors,
-                s.mean_ms,
-                s.p50_ms,
-                s.p90_ms,
-                s.p99_ms,
-                s.max_ms,
-                s.throughput
-            );
+            let f3 = |x: f64| format!("{x:.3}");
+            csv.push([
+                on.to_string(),
+                setting.p.to_string(),
+                kind.to_string(),
+                s.count.to_string(),
+                s.errors.to_string(),
+                f3(s.mean_ms),
+                f3(s.p50_ms),
+                f3(s.p90_ms),
+                f3(s.p99_ms),
+                f3(s.max_ms),
+                format!("{:.1}", s.throughput),
+            ]);
             if s.count > 0 {
-                let _ = writeln!(
-                    md,
-                    "| {on} | {} | {kind} | {} | {} | {:.2} | {:.2} | {:.2} | {:.0} |",
-                    setting.p, s.count, s.errors, s.mean_ms, s.p50_ms, s.p99_ms, s.throughput
-                );
+                let f2 = |x: f64| format!("{x:.2}");
+                latency.push([
+                    on.to_string(),
+                    setting.p.to_string(),
+                    kind.to_string(),
+                    s.count.to_string(),
+                    s.errors.to_string(),
+                    f2(s.mean_ms),
+                    f2(s.p50_ms),
+                    f2(s.p99_ms),
+                    format!("{:.0}", s.throughput),
+                ]);
             }
         }
     }
-    md.push_str(
-        "\n| p | cache hits | misses | hit rate | LRU evictions | invalidations |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n",
-    );
+    let mut cache = Table::new([
+        "p",
+        "cache hits",
+        "misses",
+        "hit rate",
+        "LRU evictions",
+        "invalidations",
+    ]);
     for setting in &settings {
         let Some([hits, misses, evictions, invalidations]) = setting.cache_counters else {
             continue;
@@ -298,12 +329,22 @@ pub fn write_outputs(out: &Path, rows: &[EvalRow]) -> anyhow::Result<()> {
         } else {
             0.0
         };
-        let _ = writeln!(
-            md,
-            "| {} | {hits} | {misses} | {rate:.0}% | {evictions} | {invalidations} |",
-            setting.p
-        );
+        cache.push([
+            setting.p.to_string(),
+            hits.to_string(),
+            misses.to_string(),
+            format!("{rate:.0}%"),
+            evictions.to_string(),
+            invalidations.to_string(),
+        ]);
     }
+    let md = format!(
+        "Each setting: {runs} run(s) of {} clients; counts are summed over the runs, means weighted, percentiles the median of the runs'.\n\n{}\n{}",
+        rows.first().map_or(0, |r| r.report.clients),
+        latency.markdown(),
+        cache.markdown()
+    );
+    let csv = csv.csv();
     std::fs::write(out.join("results.csv"), csv)?;
     std::fs::write(out.join("results.md"), md)?;
     std::fs::write(

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use toystore_harness::memory::Memory;
+use toystore_harness::table::{Align, Table};
 
 /// Latency and count of one kind of request in a row.
 #[derive(Debug, Clone, Serialize)]
@@ -200,51 +201,45 @@ fn ratio(r: Option<f64>) -> String {
     }
 }
 
-/// Column titles of [`table`] and [`markdown`].
-const COLUMNS: [&str; 11] = [
-    "scenario", "clients", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "ceiling", "x tput",
-    "x p50", "hits",
-];
-
-/// One row's cells, in [`COLUMNS`] order.
-fn cells(r: &Row) -> [String; 11] {
-    [
-        r.scenario.clone(),
-        r.clients.to_string(),
-        format!("{:.0}", r.throughput_rps),
-        format!("{:.3}", r.p50_ms),
-        format!("{:.3}", r.p99_ms),
-        format!("{:.3}", r.p999_ms),
-        r.errors.to_string(),
-        r.ceiling.clone().unwrap_or_else(|| "-".into()),
-        ratio(r.throughput_ratio),
-        ratio(r.p50_ratio),
-        r.cache_hit_rate
-            .map_or_else(|| "-".into(), |h| format!("{:.0}%", h * 100.0)),
-    ]
+/// The rows as one [`Table`]: names left-aligned (scenario, ceiling), figures right.
+fn rows_table(rows: &[Row]) -> Table<11> {
+    let (l, r) = (Align::Left, Align::Right);
+    let mut t = Table::with_alignment([
+        ("scenario", l),
+        ("clients", r),
+        ("req/s", r),
+        ("p50 ms", r),
+        ("p99 ms", r),
+        ("p99.9 ms", r),
+        ("errors", r),
+        ("ceiling", l),
+        ("x tput", r),
+        ("x p50", r),
+        ("hits", r),
+    ]);
+    for row in rows {
+        t.push([
+            row.scenario.clone(),
+            row.clients.to_string(),
+            format!("{:.0}", row.throughput_rps),
+            format!("{:.3}", row.p50_ms),
+            format!("{:.3}", row.p99_ms),
+            format!("{:.3}", row.p999_ms),
+            row.errors.to_string(),
+            row.ceiling.clone().unwrap_or_else(|| "-".into()),
+            ratio(row.throughput_ratio),
+            ratio(row.p50_ratio),
+            row.cache_hit_rate
+                .map_or_else(|| "-".into(), |h| format!("{:.0}%", h * 100.0)),
+        ]);
+    }
+    t
 }
 
 /// The rows as a plain-text table, then the first error of each row that had one and the
 /// services' peak memory.
 pub fn table(rows: &[Row]) -> String {
-    const WIDTHS: [usize; 11] = [14, 7, 10, 8, 8, 8, 6, 10, 8, 8, 6];
-    let line = |cells: &[String]| {
-        let mut out = String::new();
-        for (i, (cell, width)) in cells.iter().zip(WIDTHS).enumerate() {
-            // Names left-aligned, figures right-aligned.
-            let _ = match i {
-                0 | 7 => write!(out, "{cell:<width$} "),
-                _ => write!(out, "{cell:>width$} "),
-            };
-        }
-        out.trim_end().to_string()
-    };
-    let mut out = String::new();
-    let titles: Vec<String> = COLUMNS.iter().map(ToString::to_string).collect();
-    let _ = writeln!(out, "{}", line(&titles));
-    for r in rows {
-        let _ = writeln!(out, "{}", line(&cells(r)));
-    }
+    let mut out = rows_table(rows).text();
     for r in rows {
         if let Some(e) = &r.first_error {
             let _ = writeln!(out, "{} x{}: first error: {e}", r.scenario, r.clients);
@@ -264,46 +259,51 @@ pub fn table(rows: &[Row]) -> String {
 
 /// The rows as a Markdown table (`bench.md`, for docs).
 pub fn markdown(rows: &[Row]) -> String {
-    let mut out = format!(
-        "| {} |\n| --- | {} |\n",
-        COLUMNS.join(" | "),
-        ["---:"; 10].join(" | ")
-    );
-    for r in rows {
-        let _ = writeln!(out, "| {} |", cells(r).join(" | "));
-    }
-    out
+    rows_table(rows).markdown()
 }
 
 /// Writes the rows to `<dir>/bench.csv` and `<dir>/bench.md`.
 pub fn write_csv(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
-    let mut out = String::from(
-        "scenario,clients,mode,rate,duration_s,throughput_rps,p50_ms,p99_ms,p999_ms,errors,rejected,ceiling,throughput_ratio,p50_ratio,cache_hit_rate\n",
-    );
+    let mut t = Table::new([
+        "scenario",
+        "clients",
+        "mode",
+        "rate",
+        "duration_s",
+        "throughput_rps",
+        "p50_ms",
+        "p99_ms",
+        "p999_ms",
+        "errors",
+        "rejected",
+        "ceiling",
+        "throughput_ratio",
+        "p50_ratio",
+        "cache_hit_rate",
+    ]);
     let opt = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.4}"));
     for r in rows {
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{:.3},{:.1},{:.4},{:.4},{:.4},{},{},{},{},{},{}",
-            r.scenario,
-            r.clients,
-            r.mode,
+        t.push([
+            r.scenario.clone(),
+            r.clients.to_string(),
+            r.mode.to_string(),
             opt(r.rate),
-            r.duration_s,
-            r.throughput_rps,
-            r.p50_ms,
-            r.p99_ms,
-            r.p999_ms,
-            r.errors,
-            r.rejected,
-            r.ceiling.as_deref().unwrap_or(""),
+            format!("{:.3}", r.duration_s),
+            format!("{:.1}", r.throughput_rps),
+            format!("{:.4}", r.p50_ms),
+            format!("{:.4}", r.p99_ms),
+            format!("{:.4}", r.p999_ms),
+            r.errors.to_string(),
+            r.rejected.to_string(),
+            r.ceiling.clone().unwrap_or_default(),
             opt(r.throughput_ratio),
             opt(r.p50_ratio),
-            opt(r.cache_hit_rate)
-        );
+            opt(r.cache_hit_rate),
+        ]);
     }
     let path = dir.join("bench.csv");
-    std::fs::write(&path, out).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    std::fs::write(&path, t.csv())
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
     let path = dir.join("bench.md");
     std::fs::write(&path, markdown(rows))
         .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))

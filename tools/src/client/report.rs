@@ -6,6 +6,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
+use toystore_harness::table::Table;
 
 /// Statistics of one request type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,38 +180,29 @@ impl ClientReport {
             "toystore client: {} clients x {} iterations against {} (p = {}, seed {}, {} toys)",
             self.clients, self.iterations, self.frontend, self.p, self.seed, self.toys
         );
-        let _ = writeln!(
-            s,
-            "{:<12} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "request",
-            "count",
-            "errors",
-            "req/s",
-            "mean ms",
-            "p50 ms",
-            "p90 ms",
-            "p99 ms",
-            "max ms"
-        );
+        let mut table = Table::new([
+            "request", "count", "errors", "req/s", "mean ms", "p50 ms", "p90 ms", "p99 ms",
+            "max ms",
+        ]);
         for (name, st) in [
             ("query", &self.query),
             ("buy", &self.buy),
             ("order check", &self.order_check),
         ] {
-            let _ = writeln!(
-                s,
-                "{:<12} {:>7} {:>7} {:>9.1} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
-                name,
-                st.count,
-                st.errors,
-                st.throughput,
-                st.mean_ms,
-                st.p50_ms,
-                st.p90_ms,
-                st.p99_ms,
-                st.max_ms
-            );
+            let f3 = |x: f64| format!("{x:.3}");
+            table.push([
+                name.to_string(),
+                st.count.to_string(),
+                st.errors.to_string(),
+                format!("{:.1}", st.throughput),
+                f3(st.mean_ms),
+                f3(st.p50_ms),
+                f3(st.p90_ms),
+                f3(st.p99_ms),
+                f3(st.max_ms),
+            ]);
         }
+        s += &table.text();
         let _ = writeln!(
             s,
             "phases: query/buy {:.2} s, order check {:.2} s; buys: {} rejected (insufficient stock), {} retries",

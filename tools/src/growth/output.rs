@@ -6,71 +6,94 @@ use super::figures::{
 };
 use crate::plot::{chart, Axis, Scale, Series};
 use anyhow::Context;
-use std::fmt::Write as _;
 use std::path::Path;
 use toystore_harness::memory::Memory;
+use toystore_harness::table::Table;
 
 /// `growth.csv`: one row per N.
 pub fn csv(results: &[SizeResult]) -> String {
-    let mut s = String::from(
-        "orders,generate_secs,generate_orders_per_sec,file_bytes,replay_secs,replay_events_per_sec,replay_consistent,diff_secs,diff_identical,startup_alone_secs,startup_alone_rss_kib,startup_alone_hwm_kib,startup_with_peer_secs,startup_with_peer_rss_kib,startup_with_peer_hwm_kib,catchup_secs,catchup_ready_secs,catchup_orders_per_sec,catchup_file_bytes,catchup_rss_kib,catchup_hwm_kib,catchup_source_rss_kib,catchup_source_hwm_kib,max_hwm_kib,snapshot_events,snapshot_build_secs,snapshot_transfer_secs,snapshot_install_secs,event_bytes,page_bytes,buys_empty_per_sec,buys_per_sec,buys_empty_p99_ms,buys_p99_ms,buys_p999_ms,buys_snapshots\n",
-    );
+    let mut t = Table::new([
+        "orders",
+        "generate_secs",
+        "generate_orders_per_sec",
+        "file_bytes",
+        "replay_secs",
+        "replay_events_per_sec",
+        "replay_consistent",
+        "diff_secs",
+        "diff_identical",
+        "startup_alone_secs",
+        "startup_alone_rss_kib",
+        "startup_alone_hwm_kib",
+        "startup_with_peer_secs",
+        "startup_with_peer_rss_kib",
+        "startup_with_peer_hwm_kib",
+        "catchup_secs",
+        "catchup_ready_secs",
+        "catchup_orders_per_sec",
+        "catchup_file_bytes",
+        "catchup_rss_kib",
+        "catchup_hwm_kib",
+        "catchup_source_rss_kib",
+        "catchup_source_hwm_kib",
+        "max_hwm_kib",
+        "snapshot_events",
+        "snapshot_build_secs",
+        "snapshot_transfer_secs",
+        "snapshot_install_secs",
+        "event_bytes",
+        "page_bytes",
+        "buys_empty_per_sec",
+        "buys_per_sec",
+        "buys_empty_p99_ms",
+        "buys_p99_ms",
+        "buys_p999_ms",
+        "buys_snapshots",
+    ]);
     for r in results {
-        let snap_events = r.snapshot.events;
-        let snap_secs = format!(
-            "{:.4},{:.4}",
-            r.snapshot.transfer_secs, r.snapshot.install_secs
-        );
-        let buys = r.buys.as_ref().map_or_else(
-            || ",,,,,".to_string(),
-            |b| {
-                format!(
-                    "{:.0},{:.0},{:.3},{:.3},{:.3},{}",
-                    b.empty.buys_per_sec,
-                    b.full.buys_per_sec,
-                    b.empty.p99_ms,
-                    b.full.p99_ms,
-                    b.full.p999_ms,
-                    b.full.snapshots
-                )
-            },
-        );
-        let _ = writeln!(
-            s,
-            "{},{:.4},{:.0},{},{:.4},{:.0},{},{:.4},{},{:.4},{},{},{:.4},{},{},{:.4},{:.4},{:.0},{},{},{},{},{},{},{},{:.6},{},{},{},{}",
-            r.orders,
-            r.generate.secs,
-            r.generate.orders_per_sec,
-            r.generate.file_bytes,
-            r.replay.secs,
-            r.replay.events_per_sec,
-            r.replay.consistent,
-            r.diff.secs,
-            r.diff.identical,
-            r.startup_alone.secs,
-            r.startup_alone.memory.rss_kib,
-            r.startup_alone.memory.hwm_kib,
-            r.startup_with_peer.secs,
-            r.startup_with_peer.memory.rss_kib,
-            r.startup_with_peer.memory.hwm_kib,
-            r.catchup.secs,
-            r.catchup.ready_secs,
-            r.catchup.orders_per_sec,
-            r.catchup.file_bytes,
-            r.catchup.memory.rss_kib,
-            r.catchup.memory.hwm_kib,
-            r.catchup.source_memory.rss_kib,
-            r.catchup.source_memory.hwm_kib,
-            r.max_hwm_kib,
-            snap_events,
-            r.generate.snapshot_build_secs,
-            snap_secs,
-            r.generate.space.event_bytes,
-            r.generate.space.page_bytes,
-            buys,
-        );
+        let buy = |f: fn(&super::figures::BuyFigures) -> String| {
+            r.buys.as_ref().map(f).unwrap_or_default()
+        };
+        t.push([
+            r.orders.to_string(),
+            format!("{:.4}", r.generate.secs),
+            format!("{:.0}", r.generate.orders_per_sec),
+            r.generate.file_bytes.to_string(),
+            format!("{:.4}", r.replay.secs),
+            format!("{:.0}", r.replay.events_per_sec),
+            r.replay.consistent.to_string(),
+            format!("{:.4}", r.diff.secs),
+            r.diff.identical.to_string(),
+            format!("{:.4}", r.startup_alone.secs),
+            r.startup_alone.memory.rss_kib.to_string(),
+            r.startup_alone.memory.hwm_kib.to_string(),
+            format!("{:.4}", r.startup_with_peer.secs),
+            r.startup_with_peer.memory.rss_kib.to_string(),
+            r.startup_with_peer.memory.hwm_kib.to_string(),
+            format!("{:.4}", r.catchup.secs),
+            format!("{:.4}", r.catchup.ready_secs),
+            format!("{:.0}", r.catchup.orders_per_sec),
+            r.catchup.file_bytes.to_string(),
+            r.catchup.memory.rss_kib.to_string(),
+            r.catchup.memory.hwm_kib.to_string(),
+            r.catchup.source_memory.rss_kib.to_string(),
+            r.catchup.source_memory.hwm_kib.to_string(),
+            r.max_hwm_kib.to_string(),
+            r.snapshot.events.to_string(),
+            format!("{:.6}", r.generate.snapshot_build_secs),
+            format!("{:.4}", r.snapshot.transfer_secs),
+            format!("{:.4}", r.snapshot.install_secs),
+            r.generate.space.event_bytes.to_string(),
+            r.generate.space.page_bytes.to_string(),
+            buy(|b| format!("{:.0}", b.empty.buys_per_sec)),
+            buy(|b| format!("{:.0}", b.full.buys_per_sec)),
+            buy(|b| format!("{:.3}", b.empty.p99_ms)),
+            buy(|b| format!("{:.3}", b.full.p99_ms)),
+            buy(|b| format!("{:.3}", b.full.p999_ms)),
+            buy(|b| b.full.snapshots.to_string()),
+        ]);
     }
-    s
+    t.csv()
 }
 
 fn series(

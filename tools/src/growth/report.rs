@@ -10,6 +10,7 @@ use super::figures::{
 use serde::Serialize;
 use std::fmt::Write as _;
 use toystore_harness::memory::Memory;
+use toystore_harness::table::Table;
 
 /// The tables, goals and scaling, as printed at the end of `tools growth`.
 pub fn text(results: &[SizeResult]) -> String {
@@ -19,138 +20,150 @@ pub fn text(results: &[SizeResult]) -> String {
         s,
         "Times (seconds; a start-up is the median of {starts} starts, stopped cleanly in between)\n"
     );
-    let _ = writeln!(
-        s,
-        "| orders | generate | replay | diff (3 files) | start-up alone | start-up with a peer | catch-up | snapshot transfer | snapshot install |"
-    );
-    let _ = writeln!(
-        s,
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    );
+    let f3 = |x: f64| format!("{x:.3}");
+    let mut times = Table::new([
+        "orders",
+        "generate",
+        "replay",
+        "diff (3 files)",
+        "start-up alone",
+        "start-up with a peer",
+        "catch-up",
+        "snapshot transfer",
+        "snapshot install",
+    ]);
     for r in results {
-        let _ = writeln!(
-            s,
-            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
-            r.orders,
-            r.generate.secs,
-            r.replay.secs,
-            r.diff.secs,
-            r.startup_alone.secs,
-            r.startup_with_peer.secs,
-            r.catchup.secs,
-            r.snapshot.transfer_secs,
-            r.snapshot.install_secs,
-        );
+        times.push([
+            r.orders.to_string(),
+            f3(r.generate.secs),
+            f3(r.replay.secs),
+            f3(r.diff.secs),
+            f3(r.startup_alone.secs),
+            f3(r.startup_with_peer.secs),
+            f3(r.catchup.secs),
+            f3(r.snapshot.transfer_secs),
+            f3(r.snapshot.install_secs),
+        ]);
     }
+    s += &times.markdown();
     let _ = writeln!(s, "\nRates and sizes\n");
-    let _ = writeln!(
-        s,
-        "| orders | generate orders/s | replay events/s | catch-up orders/s | file MB | caught-up file MB | snapshot events | snapshot build ms |"
-    );
-    let _ = writeln!(
-        s,
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    );
+    let mut rates = Table::new([
+        "orders",
+        "generate orders/s",
+        "replay events/s",
+        "catch-up orders/s",
+        "file MB",
+        "caught-up file MB",
+        "snapshot events",
+        "snapshot build ms",
+    ]);
     for r in results {
-        let _ = writeln!(
-            s,
-            "| {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {} | {:.2} |",
-            r.orders,
-            r.generate.orders_per_sec,
-            r.replay.events_per_sec,
-            r.catchup.orders_per_sec,
-            mb(r.generate.file_bytes),
-            mb(r.catchup.file_bytes),
-            r.snapshot.events,
-            r.generate.snapshot_build_secs * 1000.0,
-        );
+        rates.push([
+            r.orders.to_string(),
+            format!("{:.0}", r.generate.orders_per_sec),
+            format!("{:.0}", r.replay.events_per_sec),
+            format!("{:.0}", r.catchup.orders_per_sec),
+            format!("{:.1}", mb(r.generate.file_bytes)),
+            format!("{:.1}", mb(r.catchup.file_bytes)),
+            r.snapshot.events.to_string(),
+            format!("{:.2}", r.generate.snapshot_build_secs * 1000.0),
+        ]);
     }
+    s += &rates.markdown();
     let _ = writeln!(
         s,
         "\nFile space, MB (10^6 bytes): the events' keys and values, the pages of the \
          request-id index and of every table, the file's length\n"
     );
-    let _ = writeln!(
-        s,
-        "| orders | events | index pages | all tables' pages | file | file / events | caught-up: index pages, all pages, file |"
-    );
-    let _ = writeln!(s, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut space_table = Table::new([
+        "orders",
+        "events",
+        "index pages",
+        "all tables' pages",
+        "file",
+        "file / events",
+        "caught-up: index pages, all pages, file",
+    ]);
+    let index = |space: &super::figures::FileSpace| {
+        space
+            .tables
+            .iter()
+            .find(|t| t.name == "request_index")
+            .map_or(0, |t| t.page_bytes)
+    };
     for r in results {
         let space = &r.generate.space;
-        let index = |space: &super::figures::FileSpace| {
-            space
-                .tables
-                .iter()
-                .find(|t| t.name == "request_index")
-                .map_or(0, |t| t.page_bytes)
-        };
-        let _ = writeln!(
-            s,
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1}, {:.1}, {:.1} |",
-            r.orders,
-            mb(space.event_bytes),
-            mb(index(space)),
-            mb(space.page_bytes),
-            mb(space.file_bytes),
-            space.factor(),
-            mb(index(&r.catchup.space)),
-            mb(r.catchup.space.page_bytes),
-            mb(r.catchup.space.file_bytes),
-        );
+        let caught_up = &r.catchup.space;
+        space_table.push([
+            r.orders.to_string(),
+            format!("{:.1}", mb(space.event_bytes)),
+            format!("{:.1}", mb(index(space))),
+            format!("{:.1}", mb(space.page_bytes)),
+            format!("{:.1}", mb(space.file_bytes)),
+            format!("{:.2}", space.factor()),
+            format!(
+                "{:.1}, {:.1}, {:.1}",
+                mb(index(caught_up)),
+                mb(caught_up.page_bytes),
+                mb(caught_up.file_bytes)
+            ),
+        ]);
     }
+    s += &space_table.markdown();
     let _ = writeln!(
         s,
         "\nBuys through the whole store ({CLIENTS} clients, closed loop), on an empty store and \
          then on the replicas holding N orders; snapshots: changes of a replica's current \
          snapshot during the run (one every {SNAPSHOT_EVERY} entries)\n"
     );
-    let _ = writeln!(
-        s,
-        "| orders | buys/s empty, N | ratio | p99 ms empty, N | ratio | p99.9 ms empty, N | snapshots empty, N | errors |"
-    );
-    let _ = writeln!(
-        s,
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    );
+    let mut buys = Table::new([
+        "orders",
+        "buys/s empty, N",
+        "ratio",
+        "p99 ms empty, N",
+        "ratio",
+        "p99.9 ms empty, N",
+        "snapshots empty, N",
+        "errors",
+    ]);
     for r in results {
         let Some(b) = &r.buys else {
             continue;
         };
-        let _ = writeln!(
-            s,
-            "| {} | {:.0}, {:.0} | {:.2} | {:.1}, {:.1} | {:.2} | {:.1}, {:.1} | {}, {} | {} |",
-            r.orders,
-            b.empty.buys_per_sec,
-            b.full.buys_per_sec,
-            b.full.buys_per_sec / b.empty.buys_per_sec.max(1e-9),
-            b.empty.p99_ms,
-            b.full.p99_ms,
-            b.full.p99_ms / b.empty.p99_ms.max(1e-9),
-            b.empty.p999_ms,
-            b.full.p999_ms,
-            b.empty.snapshots,
-            b.full.snapshots,
-            b.empty.errors + b.full.errors,
-        );
+        buys.push([
+            r.orders.to_string(),
+            format!("{:.0}, {:.0}", b.empty.buys_per_sec, b.full.buys_per_sec),
+            format!(
+                "{:.2}",
+                b.full.buys_per_sec / b.empty.buys_per_sec.max(1e-9)
+            ),
+            format!("{:.1}, {:.1}", b.empty.p99_ms, b.full.p99_ms),
+            format!("{:.2}", b.full.p99_ms / b.empty.p99_ms.max(1e-9)),
+            format!("{:.1}, {:.1}", b.empty.p999_ms, b.full.p999_ms),
+            format!("{}, {}", b.empty.snapshots, b.full.snapshots),
+            (b.empty.errors + b.full.errors).to_string(),
+        ]);
     }
+    s += &buys.markdown();
     let _ = writeln!(s, "\nReplica memory, MB: peak VmHWM (VmRSS at the time)\n");
-    let _ = writeln!(
-        s,
-        "| orders | started alone | started with a peer | caught up | catch-up source (leader) |"
-    );
-    let _ = writeln!(s, "| ---: | ---: | ---: | ---: | ---: |");
+    let mut memory = Table::new([
+        "orders",
+        "started alone",
+        "started with a peer",
+        "caught up",
+        "catch-up source (leader)",
+    ]);
     let m = |x: &Memory| format!("{:.1} ({:.1})", mem_mb(x.hwm_kib), mem_mb(x.rss_kib));
     for r in results {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} |",
-            r.orders,
+        memory.push([
+            r.orders.to_string(),
             m(&r.startup_alone.memory),
             m(&r.startup_with_peer.memory),
             m(&r.catchup.memory),
             m(&r.catchup.source_memory),
-        );
+        ]);
     }
+    s += &memory.markdown();
     let _ = writeln!(s, "\nChecks\n");
     for r in results {
         let _ = writeln!(
