@@ -22,7 +22,6 @@
 //! [`raft`] is openraft 0.9's storage (Raft log, vote, state machine, snapshots) in the same
 //! file, written through the same writer: a replicated log whose state machine is an event log.
 
-pub mod ceiling;
 pub mod check;
 mod error;
 mod follow;

@@ -11,7 +11,7 @@
 //!
 //!   A query scenario is judged against whichever of the two is faster at its client count
 //!   ([`super::faster_ceiling`]): nothing can answer a query faster.
-//! - **Disk**: [`disk`], the store crate's raw append loop (`toystore_store::ceiling`): a
+//! - **Disk**: [`disk`], the raw append loop ([`super::disk`]): a
 //!   redb insert committed with `Durability::Immediate`, one value per commit ("single") and
 //!   many ("batched"). A purchase needs several such commits in a row (catalog, leader,
 //!   followers), so its latency is read as a multiple of one commit, and its throughput
@@ -177,13 +177,13 @@ pub async fn disk(
     dir: &Path,
     per_commit: usize,
     duration: Duration,
-) -> anyhow::Result<toystore_store::ceiling::AppendCeiling> {
+) -> anyhow::Result<super::disk::AppendCeiling> {
     let path = dir.join(format!(
         "toystore-ceiling-{}.redb",
         uuid::Uuid::new_v4().simple()
     ));
     tokio::task::spawn_blocking(move || {
-        toystore_store::ceiling::raw_append(&path, per_commit, VALUE_LEN, duration)
+        super::disk::raw_append(&path, per_commit, VALUE_LEN, duration)
     })
     .await
     .context("the disk ceiling task")?

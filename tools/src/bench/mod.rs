@@ -14,11 +14,13 @@
 //! - [`scenario`]: what each scenario sends and what counts as an error;
 //! - [`conn`]: the load generator's lean HTTP/1.1 connection;
 //! - [`load`]: closed and open loop, measured with hdrhistogram;
-//! - [`ceiling`]: the bare HTTP servers and the raw append loop;
+//! - [`ceiling`]: the bare HTTP servers, and the disk ceiling run on [`disk`], the raw
+//!   durable append loop;
 //! - [`target`]: the store under measurement;
 //! - [`report`]: rows, ratios, table, CSV and plots.
 
 pub mod ceiling;
+pub mod disk;
 pub mod conn;
 pub mod load;
 pub mod report;
@@ -441,7 +443,7 @@ mod tests {
     use super::*;
 
     fn row(scenario: &str, clients: usize, throughput_rps: f64, p50_ms: f64) -> Row {
-        let c = toystore_store::ceiling::AppendCeiling {
+        let c = crate::bench::disk::AppendCeiling {
             per_commit: 1,
             commits: 1,
             appends: 1,

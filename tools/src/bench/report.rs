@@ -115,7 +115,7 @@ impl Row {
     }
 
     /// A row from a raw append loop (`disk-single`, `disk-batched`).
-    pub fn from_disk(scenario: &str, c: &toystore_store::ceiling::AppendCeiling) -> Self {
+    pub fn from_disk(scenario: &str, c: &crate::bench::disk::AppendCeiling) -> Self {
         let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).ok();
         if let Some(h) = h.as_mut() {
             for &us in &c.commit_latencies_us {
@@ -386,7 +386,7 @@ mod tests {
     use super::*;
 
     fn row(scenario: &str, clients: usize, tput: f64, errors: u64) -> Row {
-        let c = toystore_store::ceiling::AppendCeiling {
+        let c = crate::bench::disk::AppendCeiling {
             per_commit: 1,
             commits: 1,
             appends: 1,

@@ -4,9 +4,10 @@
 //! once: insert into a redb table and commit with `Durability::Immediate`. No writer thread,
 //! no projection, no encoding, no network. `tools bench baseline` runs it beside the store's
 //! own scenarios, so a purchase's cost can be read as a multiple of raw commits on the same
-//! disk at the same moment.
+//! disk at the same moment. (A benchmark, so it lives with the benchmarks, not in the
+//! storage library.)
 
-use crate::StoreError;
+use anyhow::Context;
 use redb::{Database, Durability, TableDefinition};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -42,7 +43,7 @@ pub fn raw_append(
     per_commit: usize,
     value_len: usize,
     duration: Duration,
-) -> Result<AppendCeiling, StoreError> {
+) -> anyhow::Result<AppendCeiling> {
     let per_commit = per_commit.max(1);
     let result = append_loop(path, per_commit, value_len, duration);
     let _ = std::fs::remove_file(path);
@@ -54,24 +55,27 @@ fn append_loop(
     per_commit: usize,
     value_len: usize,
     duration: Duration,
-) -> Result<AppendCeiling, StoreError> {
-    let db = Database::create(path)?;
+) -> anyhow::Result<AppendCeiling> {
+    let db = Database::create(path).with_context(|| format!("creating {}", path.display()))?;
     let value = vec![0x5a_u8; value_len];
     let mut next: u64 = 0;
     let mut latencies = Vec::new();
     let start = Instant::now();
     while start.elapsed() < duration {
         let began = Instant::now();
-        let mut tx = db.begin_write()?;
-        tx.set_durability(Durability::Immediate)?;
+        let mut tx = db.begin_write().context("beginning a transaction")?;
+        tx.set_durability(Durability::Immediate)
+            .context("asking for durable commits")?;
         {
-            let mut table = tx.open_table(CEILING)?;
+            let mut table = tx.open_table(CEILING).context("opening the table")?;
             for _ in 0..per_commit {
                 next += 1;
-                table.insert(next, value.as_slice())?;
+                table
+                    .insert(next, value.as_slice())
+                    .context("inserting a value")?;
             }
         }
-        tx.commit()?;
+        tx.commit().context("committing")?;
         latencies.push(u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX));
     }
     Ok(AppendCeiling {
