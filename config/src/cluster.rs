@@ -335,12 +335,16 @@ pub struct FrontendConfig {
     pub retry_pause: Duration,
 }
 
+/// A replica's id: the same number in the cluster file, the API, the logs and Raft; the
+/// order service's Raft node id is this type, so no id is ever converted.
+pub type ReplicaId = u32;
+
 /// One order replica.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicaConfig {
     /// Unique id; the highest live id leads.
-    pub id: u32,
+    pub id: ReplicaId,
     /// Listen address.
     pub addr: SocketAddr,
 }
@@ -487,7 +491,7 @@ impl ClusterConfig {
                 "frontend.attempt_timeout must not exceed frontend.failover_timeout",
             ));
         }
-        let mut ids: Vec<u32> = self.replicas.iter().map(|r| r.id).collect();
+        let mut ids: Vec<ReplicaId> = self.replicas.iter().map(|r| r.id).collect();
         ids.sort_unstable();
         if ids.windows(2).any(|w| w[0] == w[1]) {
             return Err(InvalidConfig::Rule("replica ids must be unique"));
@@ -501,7 +505,7 @@ impl ClusterConfig {
     }
 
     /// The replica with this id.
-    pub fn replica(&self, id: u32) -> Option<&ReplicaConfig> {
+    pub fn replica(&self, id: ReplicaId) -> Option<&ReplicaConfig> {
         self.replicas.iter().find(|r| r.id == id)
     }
 
@@ -511,7 +515,7 @@ impl ClusterConfig {
     }
 
     /// Replica `id`'s redb file.
-    pub fn order_db(&self, id: u32) -> PathBuf {
+    pub fn order_db(&self, id: ReplicaId) -> PathBuf {
         self.data_dir.join(format!("order-{id}.redb"))
     }
 }

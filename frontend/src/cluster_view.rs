@@ -8,7 +8,7 @@
 //! paused shows as down without holding the page up.
 
 use crate::relay::{Change, Relay};
-use crate::server::Frontend;
+use crate::state::Frontend;
 use serde::Serialize;
 use std::sync::Arc;
 use toystore_order_api::ReplicaStatus;

@@ -8,7 +8,9 @@
 //!   envelope and error body) and those of `/health` and `/internal/metrics`;
 //! - [`client`]: [`client::FrontendClient`], typed calls of the public API with typed errors
 //!   ([`client::FrontendError`]);
-//! - [`server`]: the public routes and the service's state; maps typed outcomes to statuses;
+//! - [`server`]: the public routes; maps typed outcomes to statuses;
+//! - [`state`]: [`state::Frontend`], the service's state (re-exported as `server::Frontend`),
+//!   read by [`server`], [`metrics`] and [`cluster_view`] alike;
 //! - [`cache`]: the LRU product cache with stale-insert protection;
 //! - [`invalidation`]: the subscription to the catalog's event stream that keeps it fresh
 //!   and feeds the relay;
@@ -35,5 +37,6 @@ pub mod openapi;
 pub mod orders;
 pub mod relay;
 pub mod server;
+pub mod state;
 pub mod topology;
 pub mod web;

@@ -4,7 +4,7 @@
 //! already keeps.
 
 use crate::relay::Relay;
-use crate::server::Frontend;
+use crate::state::Frontend;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use toystore_http::metrics::{HttpMetrics, Route, Sample, Sampled};

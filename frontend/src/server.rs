@@ -1,4 +1,5 @@
-//! The front-end's public HTTP server (API.md) and its state.
+//! The front-end's public HTTP server (API.md), serving its state ([`Frontend`], kept in
+//! [`crate::state`]).
 //!
 //! Product queries are answered from the [`ProductCache`] when possible and from the
 //! catalog otherwise; orders are forwarded to the order service's leader ([`crate::orders`],
@@ -9,10 +10,7 @@
 //! crate answers with typed outcomes (such as [`OrderRefusal`]), mapped to a status and the
 //! JSON error here.
 
-use crate::api::{
-    CacheStats, Health, InternalMetrics, LeaderRef, OrderBody, OrderNumber, OrderRecord, Product,
-    ReplicaRef, IDEMPOTENCY_KEY,
-};
+use crate::api::{Health, OrderBody, OrderNumber, OrderRecord, Product, IDEMPOTENCY_KEY};
 use crate::cache::ProductCache;
 use crate::invalidation::follow_catalog;
 use crate::leader::LeaderTracker;
@@ -70,24 +68,19 @@ pub enum StartError {
     Client(#[from] ClientError),
 }
 
-/// The front-end's state.
-pub struct Frontend {
-    catalog: CatalogClient,
-    catalog_url: String,
-    cache: Option<Arc<ProductCache>>,
-    replicas: Arc<LeaderTracker>,
-    failover: crate::orders::Failover,
-}
+pub use crate::state::Frontend;
 
+/// The operations that answer the public API: they choose statuses, so they live here, not
+/// with the state ([`crate::state`]).
 impl Frontend {
     /// A product: from the cache, or from the catalog (then cached).
     pub async fn product(&self, name: &str) -> Result<Product, ApiError> {
-        if let Some(product) = self.cache.as_ref().and_then(|c| c.get(name)) {
+        if let Some(product) = self.cache().and_then(|c| c.get(name)) {
             return Ok(product);
         }
-        match self.catalog.product(name).await {
+        match self.catalog().product(name).await {
             Ok(reply) => {
-                if let Some(cache) = &self.cache {
+                if let Some(cache) = self.cache() {
                     cache.insert(reply.product.clone(), reply.seq);
                 }
                 Ok(reply.product)
@@ -98,7 +91,7 @@ impl Frontend {
 
     /// Every product, sorted by name (not cached: the listing is for picking a toy).
     pub async fn products(&self) -> Result<Vec<Product>, ApiError> {
-        self.catalog
+        self.catalog()
             .products()
             .await
             .map(|l| l.products)
@@ -112,7 +105,7 @@ impl Frontend {
         key: Option<String>,
     ) -> Result<OrderPlacedReply, ApiError> {
         let order = purchase(body, key).map_err(invalid)?;
-        crate::orders::place(&self.replicas, &order, self.failover)
+        crate::orders::place(self.replicas(), &order, self.failover())
             .await
             .map_err(refusal)
     }
@@ -122,49 +115,9 @@ impl Frontend {
         let number = raw
             .parse::<toystore_events::OrderNumber>()
             .map_err(invalid)?;
-        crate::orders::get(&self.replicas, number, self.failover)
+        crate::orders::get(self.replicas(), number, self.failover())
             .await
             .map_err(refusal)
-    }
-
-    /// The replicas and their leader.
-    pub fn replicas(&self) -> &Arc<LeaderTracker> {
-        &self.replicas
-    }
-
-    /// The catalog's client.
-    pub fn catalog(&self) -> &CatalogClient {
-        &self.catalog
-    }
-
-    /// The catalog's base URL.
-    pub fn catalog_url(&self) -> &str {
-        &self.catalog_url
-    }
-
-    /// Cache counters (`None` with caching off).
-    pub fn cache_stats(&self) -> Option<CacheStats> {
-        self.cache.as_ref().map(|c| c.stats())
-    }
-
-    /// What `GET /internal/metrics` shows: cache counters, the leader, the replicas.
-    pub fn internal_metrics(&self) -> InternalMetrics {
-        InternalMetrics {
-            cache: self.cache_stats(),
-            leader: self.replicas.current().map(|l| LeaderRef {
-                id: l.client.id(),
-                term: l.term,
-            }),
-            replicas: self
-                .replicas
-                .members()
-                .iter()
-                .map(|c| ReplicaRef {
-                    id: c.id(),
-                    url: c.base().as_str().to_string(),
-                })
-                .collect(),
-        }
     }
 }
 
@@ -249,13 +202,13 @@ pub async fn run(
             tracing::warn!(path = %path.display(), error = %e, "cannot watch the cluster file; topology changes need a restart");
         }
     }
-    let frontend = Arc::new(Frontend {
+    let frontend = Arc::new(Frontend::new(
         catalog,
-        catalog_url: config.catalog_url.clone(),
+        config.catalog_url.clone(),
         cache,
         replicas,
-        failover: config.failover,
-    });
+        config.failover,
+    ));
     tracing::info!(addr = ?listener.local_addr().ok(), cache = ?config.cache_capacity, "front-end serving");
     let (registry, http) = crate::metrics::registry(frontend.clone(), relay.clone());
     let frontend_for_view = frontend.clone();

@@ -2,9 +2,9 @@
 //!
 //! Used by `tools up`, `tools eval`, `tools chaos`, `tools growth` and the black-box tests.
 //! It writes the cluster file (`<data_dir>/toystore.toml`), starts the catalog, the order
-//! replicas and the front-end as child processes of one *node program* (the `tools` binary
-//! itself, or the tests' node binary, each of which runs a service given its name as first
-//! argument, see [`crate::node`]), and can kill (SIGKILL), pause, restart and stop (SIGTERM)
+//! replicas and the front-end as child processes of one *service program* (the `tools` binary
+//! itself, or the tests' `toystore-node` binary, each of which runs a service given its name as first
+//! argument, see [`crate::run`]), and can kill (SIGKILL), pause, restart and stop (SIGTERM)
 //! any service. Children are killed when the `Cluster` is dropped, so nothing outlives a
 //! test. What the store says about itself (health, leaders, convergence) is asked in
 //! [`crate::probe`].

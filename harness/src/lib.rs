@@ -8,7 +8,7 @@
 //! - [`netns`]: each service on a host of its own, and partitions between them;
 //! - [`probe`]: health, leaders and convergence asked through typed clients, and
 //!   [`probe::poll_until`], the one way to wait for something to hold;
-//! - [`node`]: running one service by name (what a launched child runs);
+//! - [`run`]: running one service by name (what a launched child runs);
 //! - [`buyer`]: the one buyer that retries a purchase with its key, recording a [`History`];
 //! - [`history`] and [`checker`]: a run's history and the checker that judges it;
 //! - [`fault`]: the faults a nemesis plans, injects and undoes;
@@ -27,8 +27,8 @@ pub mod logfile;
 pub mod logs;
 pub mod memory;
 pub mod netns;
-pub mod node;
 pub mod probe;
+pub mod run;
 pub mod service;
 pub mod spec;
 pub mod table;

@@ -91,7 +91,7 @@ impl Hosts {
         let mut hosts = BTreeMap::new();
         for service in services {
             let ip = Ipv4Addr::new(10, 77, 0, slot * 16 + offset(*service)?);
-            let namespace = format!("toystore{slot}-{}", short(*service));
+            let namespace = format!("toystore{slot}-{}", host_name(*service));
             hosts.insert(*service, Host { namespace, ip });
         }
         let this = Self {
@@ -130,7 +130,7 @@ impl Hosts {
         ip(&["addr", "add", &prefix(self.own_ip()), "dev", &own])?;
         ip(&["link", "set", &own, "up"])?;
         for (service, host) in &self.hosts {
-            let port = short(*service);
+            let port = host_name(*service);
             ip(&["netns", "add", &host.namespace])?;
             ip(&[
                 "-n",
@@ -306,8 +306,8 @@ fn kill_inside(namespace: &str) {
     }
 }
 
-/// A service's short name: its namespace suffix and its port on the bridge.
-fn short(service: Service) -> &'static str {
+/// The name of a service's host: its namespace's suffix and its port on the bridge.
+fn host_name(service: Service) -> &'static str {
     match service {
         Service::Frontend => "fe",
         Service::SecondFrontend => "fe2",

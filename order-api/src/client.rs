@@ -5,8 +5,7 @@ use crate::wire::{OrderPlacedReply, OrderRecord, ReplicaStatus, LEADER_HEADER};
 use crate::Refusal;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
-use toystore_config::ClusterToken;
-use toystore_config::Timeouts;
+use toystore_config::{ClusterToken, ReplicaId, Timeouts};
 use toystore_events::Purchase;
 use toystore_http::client::{read_envelope, ClientError, ServiceClient};
 
@@ -17,7 +16,7 @@ pub enum CallError {
     #[error("not the leader (leader hint {leader:?})")]
     NotLeader {
         /// The leader the replica named, if any.
-        leader: Option<u32>,
+        leader: Option<ReplicaId>,
     },
     /// The request id names a different purchase.
     #[error("idempotency key reused for a different order")]
@@ -43,7 +42,7 @@ pub enum CallError {
 }
 
 impl CallError {
-    fn from_client(e: ClientError, leader: Option<u32>) -> Self {
+    fn from_client(e: ClientError, leader: Option<ReplicaId>) -> Self {
         match e {
             ClientError::Unreachable(m) => CallError::Unreachable(m),
             ClientError::Malformed(m) | ClientError::BadUrl(m) => CallError::Failed(m),
@@ -63,7 +62,7 @@ impl CallError {
 /// A typed client of one replica.
 #[derive(Clone, Debug)]
 pub struct ReplicaClient {
-    id: u32,
+    id: ReplicaId,
     inner: ServiceClient,
     health_timeout: Duration,
 }
@@ -71,14 +70,14 @@ pub struct ReplicaClient {
 impl ReplicaClient {
     /// A client of replica `id` at `base` (e.g. `http://127.0.0.1:8091`), with the default
     /// [`Timeouts`].
-    pub fn new(id: u32, base: &str, token: ClusterToken) -> Result<Self, ClientError> {
+    pub fn new(id: ReplicaId, base: &str, token: ClusterToken) -> Result<Self, ClientError> {
         Self::with_timeouts(id, base, token, &Timeouts::default())
     }
 
     /// A client whose requests may take `timeouts.request`, and its health checks and
     /// campaign requests `timeouts.health` (the cluster file's).
     pub fn with_timeouts(
-        id: u32,
+        id: ReplicaId,
         base: &str,
         token: ClusterToken,
         timeouts: &Timeouts,
@@ -91,7 +90,7 @@ impl ReplicaClient {
     }
 
     /// The replica's id.
-    pub fn id(&self) -> u32 {
+    pub fn id(&self) -> ReplicaId {
         self.id
     }
 
@@ -112,7 +111,7 @@ impl ReplicaClient {
             .headers()
             .get(LEADER_HEADER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u32>().ok());
+            .and_then(|v| v.parse::<ReplicaId>().ok());
         read_envelope(resp)
             .await
             .map_err(|e| CallError::from_client(e, leader))

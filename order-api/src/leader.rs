@@ -25,9 +25,10 @@ pub fn leader<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use toystore_config::ReplicaId;
     use toystore_events::Seq;
 
-    fn status(id: u32, role: Role, term: u64, isolated: bool) -> ReplicaStatus {
+    fn status(id: ReplicaId, role: Role, term: u64, isolated: bool) -> ReplicaStatus {
         ReplicaStatus {
             id,
             role,
@@ -44,7 +45,7 @@ mod tests {
         }
     }
 
-    fn pick(statuses: &[ReplicaStatus]) -> Option<u32> {
+    fn pick(statuses: &[ReplicaStatus]) -> Option<ReplicaId> {
         leader(statuses).map(|s| s.id)
     }
 

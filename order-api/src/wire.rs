@@ -12,6 +12,7 @@
 //! named in [`LEADER_HEADER`] (or select one again) and retry with the same request id.
 
 use serde::{Deserialize, Serialize};
+use toystore_config::ReplicaId;
 use toystore_events::{OrderNumber, ProductName, Quantity, Seq};
 
 /// Header of a 421 naming the leader the replica knows of.
@@ -63,7 +64,7 @@ pub enum Role {
 #[serde(deny_unknown_fields)]
 pub struct ReplicaStatus {
     /// Its id.
-    pub id: u32,
+    pub id: ReplicaId,
     /// Its role.
     pub role: Role,
     /// True when Raft runs and the replica is a voter of an initialised cluster: it can
@@ -73,7 +74,7 @@ pub struct ReplicaStatus {
     /// Its current Raft term.
     pub term: u64,
     /// The leader it knows of.
-    pub leader: Option<u32>,
+    pub leader: Option<ReplicaId>,
     /// Index of its last log entry.
     pub last_log_index: Option<u64>,
     /// Index of the last entry its state machine applied.
@@ -83,7 +84,7 @@ pub struct ReplicaStatus {
     /// Its last event sequence number (= number of orders it holds).
     pub last_seq: Seq,
     /// The voters of the Raft membership it knows (empty before the cluster is initialised).
-    pub voters: Vec<u32>,
+    pub voters: Vec<ReplicaId>,
     /// A leader: milliseconds since a quorum last acknowledged it (`None` otherwise, or
     /// before the first acknowledgement).
     #[serde(default)]

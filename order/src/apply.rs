@@ -14,6 +14,7 @@ use crate::projection::{candidates_range, find, REQUEST_INDEX};
 use crate::types::{OrderRaft, Outcome, Outcomes, Proposal};
 use openraft::LogId;
 use std::collections::HashMap;
+use toystore_config::ReplicaId;
 use toystore_events::Purchase;
 use toystore_events::{OrderEvent, OrderNumber, ProductName, Quantity};
 use toystore_store::raft::Apply;
@@ -27,7 +28,7 @@ impl Apply<OrderRaft, OrderEvent> for Orders {
     fn apply(
         &self,
         batch: &mut Batch<'_, OrderEvent>,
-        log_id: &LogId<u64>,
+        log_id: &LogId<ReplicaId>,
         data: &Proposal,
     ) -> Result<Outcomes, StoreError> {
         let mut replies = self.apply_all(batch, &[(log_id, data)])?;
@@ -42,7 +43,7 @@ impl Apply<OrderRaft, OrderEvent> for Orders {
     fn apply_all(
         &self,
         batch: &mut Batch<'_, OrderEvent>,
-        entries: &[(&LogId<u64>, &Proposal)],
+        entries: &[(&LogId<ReplicaId>, &Proposal)],
     ) -> Result<Vec<Outcomes>, StoreError> {
         let first = batch.last_seq().0;
         // The new orders, and each one's request id → its place among them.

@@ -19,7 +19,7 @@
 //! id are found among them ([`Group`]); when the index already had keys, each new key's
 //! prefix is also looked up among those (a range read per key, in key order).
 
-use crate::projection::{expected_key, placed_twice, Group, NUMBER_MASK, REQUEST_INDEX};
+use crate::request_index::{expected_key, placed_twice, Group, NUMBER_MASK, REQUEST_INDEX};
 use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

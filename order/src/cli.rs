@@ -4,7 +4,7 @@
 use crate::server::{run as serve, ServerConfig};
 use anyhow::Context;
 use std::path::PathBuf;
-use toystore_config::{ensure_parent, Election, ServiceArgs};
+use toystore_config::{ensure_parent, Election, ReplicaId, ServiceArgs};
 
 /// One toystore order replica.
 ///
@@ -17,7 +17,7 @@ pub struct Args {
     pub service: ServiceArgs,
     /// This replica's id (must be in the file's replicas).
     #[arg(long)]
-    pub id: u32,
+    pub id: ReplicaId,
     /// The redb file (default: <data_dir>/order-<id>.redb).
     #[arg(long)]
     pub db: Option<PathBuf>,

@@ -2,6 +2,7 @@
 //! (its status is written there, once; the typed client turns it back into a
 //! `toystore_order_api::CallError`).
 
+use toystore_config::ReplicaId;
 use toystore_order_api::Refusal;
 
 /// Why a purchase was not placed.
@@ -11,7 +12,7 @@ pub enum PlaceError {
     #[error("not the leader")]
     NotLeader {
         /// The leader this replica knows of.
-        leader: Option<u64>,
+        leader: Option<ReplicaId>,
     },
     /// The request id names a different purchase.
     #[error("idempotency key reused for a different order")]
@@ -76,7 +77,7 @@ pub enum ReadError {
     #[error("not the leader")]
     NotLeader {
         /// The leader this replica knows of.
-        leader: Option<u64>,
+        leader: Option<ReplicaId>,
     },
     /// No order has this number.
     #[error("order not found")]

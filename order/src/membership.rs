@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use toystore_config::ReplicaId;
 
 /// How far (in entries) a learner may trail the leader's applied index and still be promoted.
 pub const CATCH_UP_SLACK: u64 = 64;
@@ -42,21 +43,21 @@ pub struct Pace {
 }
 
 /// Replica id → node, as the file lists them.
-pub type Members = BTreeMap<u64, BasicNode>;
+pub type Members = BTreeMap<ReplicaId, BasicNode>;
 
 /// The file's replicas as Raft nodes.
-pub fn members_of(replicas: &[(u32, std::net::SocketAddr)]) -> Members {
+pub fn members_of(replicas: &[(ReplicaId, std::net::SocketAddr)]) -> Members {
     replicas
         .iter()
-        .map(|(id, addr)| (u64::from(*id), BasicNode::new(addr.to_string())))
+        .map(|(id, addr)| (*id, BasicNode::new(addr.to_string())))
         .collect()
 }
 
 /// The file's replicas as base URLs, for the address book.
-pub fn book_of(replicas: &[(u32, std::net::SocketAddr)]) -> BTreeMap<u64, String> {
+pub fn book_of(replicas: &[(ReplicaId, std::net::SocketAddr)]) -> BTreeMap<ReplicaId, String> {
     replicas
         .iter()
-        .map(|(id, addr)| (u64::from(*id), format!("http://{addr}")))
+        .map(|(id, addr)| (*id, format!("http://{addr}")))
         .collect()
 }
 
@@ -64,11 +65,11 @@ pub fn book_of(replicas: &[(u32, std::net::SocketAddr)]) -> BTreeMap<u64, String
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Current {
     /// Voter ids.
-    pub voters: BTreeSet<u64>,
+    pub voters: BTreeSet<ReplicaId>,
     /// Every node (voters and learners).
     pub nodes: Members,
     /// The leader's replication progress: node → matched log index.
-    pub matched: BTreeMap<u64, Option<u64>>,
+    pub matched: BTreeMap<ReplicaId, Option<u64>>,
     /// The leader's last applied index.
     pub applied: Option<u64>,
 }
@@ -79,13 +80,13 @@ pub enum Step {
     /// Update these nodes' addresses.
     SetNodes(Members),
     /// Add this replica as a learner.
-    AddLearner(u64, BasicNode),
+    AddLearner(ReplicaId, BasicNode),
     /// Remove these learners.
-    RemoveNodes(BTreeSet<u64>),
+    RemoveNodes(BTreeSet<ReplicaId>),
     /// Make these the voters.
-    SetVoters(BTreeSet<u64>),
+    SetVoters(BTreeSet<ReplicaId>),
     /// Nothing to do until these learners catch up.
-    WaitFor(BTreeSet<u64>),
+    WaitFor(BTreeSet<ReplicaId>),
 }
 
 /// The next step from `current` towards `desired`; `None` when they agree (or `desired` is
@@ -108,7 +109,7 @@ pub fn next_step(current: &Current, desired: &Members) -> Option<Step> {
     {
         return Some(Step::AddLearner(*id, node.clone()));
     }
-    let stray: BTreeSet<u64> = current
+    let stray: BTreeSet<ReplicaId> = current
         .nodes
         .keys()
         .filter(|id| !current.voters.contains(id) && !desired.contains_key(id))
@@ -117,12 +118,12 @@ pub fn next_step(current: &Current, desired: &Members) -> Option<Step> {
     if !stray.is_empty() {
         return Some(Step::RemoveNodes(stray));
     }
-    let want: BTreeSet<u64> = desired.keys().copied().collect();
+    let want: BTreeSet<ReplicaId> = desired.keys().copied().collect();
     if want == current.voters {
         return None;
     }
     let floor = current.applied.unwrap_or(0).saturating_sub(CATCH_UP_SLACK);
-    let behind: BTreeSet<u64> = want
+    let behind: BTreeSet<ReplicaId> = want
         .difference(&current.voters)
         .filter(|id| {
             current
@@ -166,7 +167,7 @@ fn current_of(raft: &OrderNode) -> Option<Current> {
 }
 
 type RaftWriteError =
-    openraft::error::RaftError<u64, openraft::error::ClientWriteError<u64, BasicNode>>;
+    openraft::error::RaftError<ReplicaId, openraft::error::ClientWriteError<ReplicaId, BasicNode>>;
 
 /// Why a membership step did not happen (it is retried on the next change or tick).
 #[derive(Debug, thiserror::Error)]
@@ -201,7 +202,7 @@ async fn take(raft: &OrderNode, step: Step, call_timeout: Duration) -> Result<()
 }
 
 /// The cluster file's replicas: (id, address).
-pub type Replicas = Vec<(u32, std::net::SocketAddr)>;
+pub type Replicas = Vec<(ReplicaId, std::net::SocketAddr)>;
 
 /// Watches the file's replicas until `stop`: keeps `book` up to date, and on the leader,
 /// steps the Raft membership towards them.
@@ -246,14 +247,14 @@ mod tests {
         BasicNode::new(format!("127.0.0.1:{port}"))
     }
 
-    fn members(ids: &[(u64, u16)]) -> Members {
+    fn members(ids: &[(ReplicaId, u16)]) -> Members {
         ids.iter().map(|(id, p)| (*id, node(*p))).collect()
     }
 
     fn current(
-        voters: &[u64],
-        nodes: &[(u64, u16)],
-        matched: &[(u64, u64)],
+        voters: &[ReplicaId],
+        nodes: &[(ReplicaId, u16)],
+        matched: &[(ReplicaId, u64)],
         applied: u64,
     ) -> Current {
         Current {

@@ -12,6 +12,7 @@ use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use toystore_config::ReplicaId;
 use toystore_http::metrics::{HttpMetrics, Route, Sample, Sampled};
 
 /// A replica's routes, as metrics label them, and the methods each answers (a 405's `Allow`).
@@ -104,11 +105,11 @@ fn samples(replica: &Replica) -> Vec<Sample> {
         ),
     ];
     if let Some(replication) = &m.replication {
-        let matched: BTreeMap<u64, u64> = replication
+        let matched: BTreeMap<ReplicaId, u64> = replication
             .iter()
             .map(|(id, log)| (*id, log.map_or(0, |l| l.index)))
             .collect();
-        let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
+        let voters: Vec<ReplicaId> = m.membership_config.membership().voter_ids().collect();
         out.push(Sample::gauge(
             "toystore_raft_commit_index",
             "The highest index a majority of voters holds (leader only)",
@@ -128,7 +129,7 @@ fn samples(replica: &Replica) -> Vec<Sample> {
 }
 
 /// The highest index held by a majority of `voters`, given each one's matched index.
-fn commit_index(voters: &[u64], matched: &BTreeMap<u64, u64>) -> u64 {
+fn commit_index(voters: &[ReplicaId], matched: &BTreeMap<ReplicaId, u64>) -> u64 {
     let mut held: Vec<u64> = voters
         .iter()
         .map(|v| matched.get(v).copied().unwrap_or(0))

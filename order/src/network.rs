@@ -30,22 +30,22 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
-use toystore_config::ClusterToken;
+use toystore_config::{ClusterToken, ReplicaId};
 use toystore_events::Seq;
 
 /// Replica id → base URL (`http://host:port`), from the cluster file. Cheap to clone (a
 /// handle); [`AddressBook::replace`] is seen by every peer link at its next call.
 #[derive(Clone, Default)]
-pub struct AddressBook(Arc<RwLock<Arc<BTreeMap<u64, String>>>>);
+pub struct AddressBook(Arc<RwLock<Arc<BTreeMap<ReplicaId, String>>>>);
 
 impl AddressBook {
     /// A book with these addresses.
-    pub fn new(book: BTreeMap<u64, String>) -> Self {
+    pub fn new(book: BTreeMap<ReplicaId, String>) -> Self {
         Self(Arc::new(RwLock::new(Arc::new(book))))
     }
 
     /// The base URL of replica `id`, if the book has it.
-    pub fn get(&self, id: u64) -> Option<String> {
+    pub fn get(&self, id: ReplicaId) -> Option<String> {
         self.0
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -54,7 +54,7 @@ impl AddressBook {
     }
 
     /// Replaces every address.
-    pub fn replace(&self, book: BTreeMap<u64, String>) {
+    pub fn replace(&self, book: BTreeMap<ReplicaId, String>) {
         *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(book);
     }
 }
@@ -88,7 +88,7 @@ pub struct Network {
     http: reqwest::Client,
     token: ClusterToken,
     book: AddressBook,
-    transfers: Arc<crate::transfer::Counts>,
+    transfers: Arc<crate::transfer_counts::Counts>,
 }
 
 impl Network {
@@ -103,7 +103,7 @@ impl Network {
     }
 
     /// What this node's snapshot transfers moved (shared with every peer link).
-    pub fn transfer_counts(&self) -> Arc<crate::transfer::Counts> {
+    pub fn transfer_counts(&self) -> Arc<crate::transfer_counts::Counts> {
         self.transfers.clone()
     }
 }
@@ -111,7 +111,7 @@ impl Network {
 impl RaftNetworkFactory<OrderRaft> for Network {
     type Network = Peer;
 
-    async fn new_client(&mut self, target: u64, node: &BasicNode) -> Peer {
+    async fn new_client(&mut self, target: ReplicaId, node: &BasicNode) -> Peer {
         Peer {
             http: self.http.clone(),
             token: self.token.clone(),
@@ -130,11 +130,12 @@ pub struct Peer {
     book: AddressBook,
     /// The address in the membership, for a peer the book does not list.
     fallback: String,
-    target: u64,
-    transfers: Arc<crate::transfer::Counts>,
+    target: ReplicaId,
+    transfers: Arc<crate::transfer_counts::Counts>,
 }
 
-type RpcError<E = openraft::error::Infallible> = RPCError<u64, BasicNode, RaftError<u64, E>>;
+type RpcError<E = openraft::error::Infallible> =
+    RPCError<ReplicaId, BasicNode, RaftError<ReplicaId, E>>;
 
 impl Peer {
     fn base(&self) -> String {
@@ -194,21 +195,23 @@ impl Peer {
     /// streams the events it lacks.
     async fn send_snapshot(
         &self,
-        vote: Vote<u64>,
+        vote: Vote<ReplicaId>,
         snapshot: Snapshot<OrderRaft>,
         option: &RPCOption,
-    ) -> Result<SnapshotResponse<u64>, StreamingError<OrderRaft, Fatal<u64>>> {
-        let streaming = |e: CallError| -> StreamingError<OrderRaft, Fatal<u64>> {
+    ) -> Result<SnapshotResponse<ReplicaId>, StreamingError<OrderRaft, Fatal<ReplicaId>>> {
+        let streaming = |e: CallError| -> StreamingError<OrderRaft, Fatal<ReplicaId>> {
             match e {
                 CallError::Unreachable(m) => Unreachable::new(&std::io::Error::other(m)).into(),
                 CallError::Network(m) => NetworkError::new(&std::io::Error::other(m)).into(),
-                CallError::Remote(body) => match serde_json::from_slice::<Fatal<u64>>(&body) {
-                    Ok(fatal) => RemoteError::new(self.target, fatal).into(),
-                    Err(e) => NetworkError::new(&e).into(),
-                },
+                CallError::Remote(body) => {
+                    match serde_json::from_slice::<Fatal<ReplicaId>>(&body) {
+                        Ok(fatal) => RemoteError::new(self.target, fatal).into(),
+                        Err(e) => NetworkError::new(&e).into(),
+                    }
+                }
             }
         };
-        let network = |e: &dyn std::fmt::Display| -> StreamingError<OrderRaft, Fatal<u64>> {
+        let network = |e: &dyn std::fmt::Display| -> StreamingError<OrderRaft, Fatal<ReplicaId>> {
             NetworkError::new(&std::io::Error::other(e.to_string())).into()
         };
         let (theirs, their_last): (Seq, Option<Vec<u8>>) = self
@@ -253,10 +256,12 @@ impl Peer {
             CallError::Network(m) => {
                 RPCError::Network(NetworkError::new(&std::io::Error::other(m)))
             }
-            CallError::Remote(body) => match serde_json::from_slice::<RaftError<u64, E>>(&body) {
-                Ok(err) => RPCError::RemoteError(RemoteError::new(self.target, err)),
-                Err(e) => RPCError::Network(NetworkError::new(&e)),
-            },
+            CallError::Remote(body) => {
+                match serde_json::from_slice::<RaftError<ReplicaId, E>>(&body) {
+                    Ok(err) => RPCError::RemoteError(RemoteError::new(self.target, err)),
+                    Err(e) => RPCError::Network(NetworkError::new(&e)),
+                }
+            }
         }
     }
 }
@@ -266,7 +271,7 @@ impl RaftNetwork<OrderRaft> for Peer {
         &mut self,
         rpc: AppendEntriesRequest<OrderRaft>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<u64>, RpcError> {
+    ) -> Result<AppendEntriesResponse<ReplicaId>, RpcError> {
         self.call("append", &rpc, &option)
             .await
             .map_err(|e| self.to_rpc(e))
@@ -274,11 +279,11 @@ impl RaftNetwork<OrderRaft> for Peer {
 
     async fn full_snapshot(
         &mut self,
-        vote: Vote<u64>,
+        vote: Vote<ReplicaId>,
         snapshot: Snapshot<OrderRaft>,
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
-    ) -> Result<SnapshotResponse<u64>, StreamingError<OrderRaft, Fatal<u64>>> {
+    ) -> Result<SnapshotResponse<ReplicaId>, StreamingError<OrderRaft, Fatal<ReplicaId>>> {
         tokio::select! {
             sent = self.send_snapshot(vote, snapshot, &option) => sent,
             closed = cancel => Err(StreamingError::Closed(closed)),
@@ -287,9 +292,9 @@ impl RaftNetwork<OrderRaft> for Peer {
 
     async fn vote(
         &mut self,
-        rpc: VoteRequest<u64>,
+        rpc: VoteRequest<ReplicaId>,
         option: RPCOption,
-    ) -> Result<VoteResponse<u64>, RpcError> {
+    ) -> Result<VoteResponse<ReplicaId>, RpcError> {
         self.call("vote", &rpc, &option)
             .await
             .map_err(|e| self.to_rpc(e))

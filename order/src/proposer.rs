@@ -24,6 +24,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Semaphore};
+use toystore_config::ReplicaId;
 use toystore_events::Purchase;
 
 /// The most purchases in one entry.
@@ -39,7 +40,7 @@ pub enum ProposeError {
     #[error("not the leader")]
     NotLeader {
         /// The leader openraft knows of.
-        leader: Option<u64>,
+        leader: Option<ReplicaId>,
     },
     /// Not committed in time, or Raft is stopping.
     #[error("{0}")]
@@ -49,7 +50,7 @@ pub enum ProposeError {
 type Reply = oneshot::Sender<Result<Outcome, ProposeError>>;
 
 /// openraft's refusal of a `client_write`.
-type WriteError = RaftError<u64, ClientWriteError<u64, openraft::BasicNode>>;
+type WriteError = RaftError<ReplicaId, ClientWriteError<ReplicaId, openraft::BasicNode>>;
 
 /// What the proposer measures: how long a proposal takes to commit and apply, and how many
 /// purchases it carries (the group commit at work).
@@ -210,7 +211,7 @@ mod tests {
     use openraft::error::{ChangeMembershipError, EmptyMembership, Fatal, ForwardToLeader};
     use openraft::BasicNode;
 
-    fn forward(leader: Option<u64>) -> WriteError {
+    fn forward(leader: Option<ReplicaId>) -> WriteError {
         RaftError::APIError(ClientWriteError::ForwardToLeader(match leader {
             Some(id) => ForwardToLeader::new(id, BasicNode::new("127.0.0.1:9002")),
             None => ForwardToLeader::empty(),

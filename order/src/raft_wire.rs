@@ -11,6 +11,8 @@
 //! A Raft route answers 400 (JSON envelope) to a body it cannot decode, and 503 with header
 //! [`RAFT_ERROR_HEADER`] and the JSON of openraft's `RaftError` when Raft refused the call.
 
+use toystore_config::ReplicaId;
+
 /// Header marking a Raft route's error reply (its body is the JSON of a `RaftError`).
 pub const RAFT_ERROR_HEADER: &str = "x-toystore-raft-error";
 
@@ -24,9 +26,9 @@ pub const SNAPSHOT_HEADER: &str = "x-toystore-snapshot";
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SnapshotHeader {
     /// The sending leader's vote.
-    pub vote: openraft::Vote<u64>,
+    pub vote: openraft::Vote<ReplicaId>,
     /// The snapshot's metadata.
-    pub meta: openraft::SnapshotMeta<u64, openraft::BasicNode>,
+    pub meta: openraft::SnapshotMeta<ReplicaId, openraft::BasicNode>,
     /// The last event the receiver already holds (not sent).
     pub after: toystore_events::Seq,
     /// The snapshot's last event.

@@ -27,6 +27,7 @@ use openraft::error::{CheckIsLeaderError, RaftError};
 use openraft::{BasicNode, ServerState};
 use std::time::Duration;
 use toystore_catalog_api::{BuyRefusal, CatalogClient};
+use toystore_config::ReplicaId;
 use toystore_events::OrderEvent;
 use toystore_events::Purchase;
 use toystore_events::{OrderNumber, RequestId, Seq};
@@ -36,40 +37,34 @@ use toystore_store::raft::RaftStore;
 use toystore_store::StoreError;
 
 /// openraft's refusal of `ensure_linearizable`.
-type CheckError = RaftError<u64, CheckIsLeaderError<u64, BasicNode>>;
+type CheckError = RaftError<ReplicaId, CheckIsLeaderError<ReplicaId, BasicNode>>;
 
 /// The replica's storage.
 pub type OrderStore = RaftStore<OrderRaft, OrderEvent>;
 
 /// One order replica.
 pub struct Replica {
-    id: u64,
+    id: ReplicaId,
     raft: OrderNode,
     store: OrderStore,
     catalog: CatalogClient,
     proposer: Proposer,
     write_timeout: Duration,
-    transfers: std::sync::Arc<crate::transfer::Counts>,
+    transfers: std::sync::Arc<crate::transfer_counts::Counts>,
     /// The completer's stored checkpoint ([`crate::checkpoint`]), for metrics.
     completer_checkpoint: std::sync::atomic::AtomicU64,
-}
-
-/// A Raft node id as the replica id of the API and the cluster file (a `u32` there; ids
-/// come from that file, so one never exceeds it).
-fn replica_id(id: u64) -> u32 {
-    u32::try_from(id).unwrap_or(u32::MAX)
 }
 
 impl Replica {
     /// A replica of Raft node `raft` on `store` (starts its [`Proposer`]: call within a
     /// Tokio runtime).
     pub fn new(
-        id: u64,
+        id: ReplicaId,
         raft: OrderNode,
         store: OrderStore,
         catalog: CatalogClient,
         write_timeout: Duration,
-        transfers: std::sync::Arc<crate::transfer::Counts>,
+        transfers: std::sync::Arc<crate::transfer_counts::Counts>,
     ) -> Self {
         Self {
             id,
@@ -97,7 +92,7 @@ impl Replica {
     }
 
     /// What this replica's snapshot transfers moved (shared with its Raft network).
-    pub fn transfers(&self) -> &std::sync::Arc<crate::transfer::Counts> {
+    pub fn transfers(&self) -> &std::sync::Arc<crate::transfer_counts::Counts> {
         &self.transfers
     }
 
@@ -120,21 +115,16 @@ impl Replica {
     pub fn status(&self) -> ReplicaStatus {
         let m = self.raft.metrics().borrow().clone();
         let role = role(m.state);
-        let voters: Vec<u32> = m
-            .membership_config
-            .membership()
-            .voter_ids()
-            .map(replica_id)
-            .collect();
-        let voter = voters.contains(&replica_id(self.id));
+        let voters: Vec<ReplicaId> = m.membership_config.membership().voter_ids().collect();
+        let voter = voters.contains(&self.id);
         let lease = self.raft.config().election_timeout_max.saturating_mul(2);
         let isolated = isolated(role, m.millis_since_quorum_ack, lease);
         ReplicaStatus {
-            id: replica_id(self.id),
+            id: self.id,
             role,
             ready: m.running_state.is_ok() && voter,
             term: m.current_term,
-            leader: m.current_leader.map(replica_id),
+            leader: m.current_leader,
             last_log_index: m.last_log_index,
             applied: m.last_applied.map(|l| l.index),
             snapshot: m.snapshot.map(|l| l.index),
@@ -162,7 +152,7 @@ impl Replica {
     }
 
     /// `Err(leader hint)` unless this replica leads ([`must_lead`] on one metrics snapshot).
-    fn leadership(&self) -> Result<(), Option<u64>> {
+    fn leadership(&self) -> Result<(), Option<ReplicaId>> {
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
         must_lead(m.state, m.current_leader)
@@ -284,7 +274,10 @@ fn isolated(role: Role, millis_since_quorum_ack: Option<u64>, lease_ms: u64) -> 
 /// The leader rule of writes and reads: a replica in `state` goes on only if it leads;
 /// otherwise it answers with `Err(the leader it knows of)` (openraft's `current_leader`,
 /// passed on as is, `None` when it knows none).
-fn must_lead(state: ServerState, current_leader: Option<u64>) -> Result<(), Option<u64>> {
+fn must_lead(
+    state: ServerState,
+    current_leader: Option<ReplicaId>,
+) -> Result<(), Option<ReplicaId>> {
     if state == ServerState::Leader {
         Ok(())
     } else {
@@ -353,7 +346,7 @@ mod tests {
     use super::*;
     use openraft::error::{Fatal, ForwardToLeader, QuorumNotEnough};
 
-    fn forward(leader: Option<u64>) -> CheckError {
+    fn forward(leader: Option<ReplicaId>) -> CheckError {
         RaftError::APIError(CheckIsLeaderError::ForwardToLeader(match leader {
             Some(id) => ForwardToLeader::new(id, BasicNode::new("127.0.0.1:9003")),
             None => ForwardToLeader::empty(),

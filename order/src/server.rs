@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog_api::CatalogClient;
-use toystore_config::{OrderConfig, Timeouts};
+use toystore_config::{OrderConfig, ReplicaId, Timeouts};
 use toystore_events::OrderNumber;
 use toystore_events::Purchase;
 use toystore_http::client::ClientError;
@@ -38,11 +38,11 @@ const MAX_RAFT_BODY: usize = 64 << 20;
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// This replica's id.
-    pub id: u32,
+    pub id: ReplicaId,
     /// Its redb file.
     pub db_path: PathBuf,
     /// Every replica of the cluster file (this one included): (id, address).
-    pub replicas: Vec<(u32, SocketAddr)>,
+    pub replicas: Vec<(ReplicaId, SocketAddr)>,
     /// The catalog's base URL.
     pub catalog_url: String,
     /// How long the catalog's event stream may stay silent before it is reopened
@@ -83,7 +83,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let stop = CancellationToken::new();
-    let id = u64::from(config.id);
+    let id = config.id;
     let catalog =
         CatalogClient::with_timeouts(&config.catalog_url, config.token.clone(), &config.timeouts)?;
     let store = {
@@ -99,7 +99,7 @@ pub async fn run(
     let transfers = network.transfer_counts();
     let raft = openraft::Raft::new(
         id,
-        crate::node::raft_config(&config.raft)?,
+        crate::raft_node::raft_config(&config.raft)?,
         network,
         store.log_store(),
         store.state_machine(Orders),
@@ -122,7 +122,7 @@ pub async fn run(
     let founding = tokio::spawn({
         let (raft, members, stop) = (raft.clone(), members.clone(), stop.clone());
         async move {
-            if let Err(e) = crate::node::found_or_join(raft, members, peers, stop).await {
+            if let Err(e) = crate::raft_node::found_or_join(raft, members, peers, stop).await {
                 tracing::error!(error = %e, "could not initialise the order cluster");
             }
         }
@@ -216,7 +216,7 @@ fn read_error(e: ReadError) -> Response {
     )
 }
 
-fn with_hint(mut resp: Response, leader: Option<u64>) -> Response {
+fn with_hint(mut resp: Response, leader: Option<ReplicaId>) -> Response {
     if let Some(id) = leader {
         resp.headers_mut()
             .insert(LEADER_HEADER, HeaderValue::from(id));

@@ -15,30 +15,19 @@
 //!    (or `Fatal`) is the reply. A stream that stalls for [`STALL`] is dropped; the leader tries again.
 
 use crate::raft_wire::SnapshotHeader;
+use crate::transfer_counts::Counts;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use openraft::error::Fatal;
 use openraft::raft::SnapshotResponse;
 use openraft::Snapshot;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use toystore_config::ReplicaId;
 use toystore_events::frame::{put_event, read_stream};
 use toystore_events::{OrderEvent, Seq, StreamItem};
 use toystore_store::raft::SnapshotData;
-
-/// What this replica's snapshot transfers moved (since it started), for metrics and tests.
-#[derive(Debug, Default)]
-pub struct Counts {
-    /// Events sent to lagging replicas.
-    pub events_sent: AtomicU64,
-    /// Events received from a leader.
-    pub events_received: AtomicU64,
-    /// Snapshots installed from a leader.
-    pub installed: AtomicU64,
-    /// Transfers being received now (elections are held off while any is).
-    receiving: AtomicUsize,
-}
 
 /// Events per chunk of a transfer's body.
 pub const SEND_CHUNK: usize = 4096;
@@ -136,7 +125,7 @@ pub async fn receive<B, X>(
     replica: Arc<crate::Replica>,
     header: String,
     body: B,
-) -> Result<Result<SnapshotResponse<u64>, Fatal<u64>>, ReceiveError>
+) -> Result<Result<SnapshotResponse<ReplicaId>, Fatal<ReplicaId>>, ReceiveError>
 where
     B: futures_util::Stream<Item = Result<X, warp::Error>> + Send + Unpin + 'static,
     X: bytes::Buf + Send + 'static,
@@ -162,7 +151,7 @@ async fn receive_here<B, X>(
     replica: &crate::Replica,
     header: &str,
     body: B,
-) -> Result<Result<SnapshotResponse<u64>, Fatal<u64>>, ReceiveError>
+) -> Result<Result<SnapshotResponse<ReplicaId>, Fatal<ReplicaId>>, ReceiveError>
 where
     B: futures_util::Stream<Item = Result<X, warp::Error>> + Send + Unpin,
     X: bytes::Buf,

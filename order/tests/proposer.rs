@@ -24,7 +24,7 @@ async fn one_node(dir: &std::path::Path) -> OrderNode {
         ClusterToken::new("t").unwrap(),
         AddressBook::default(),
     );
-    let config = toystore_order::node::raft_config(&OrderConfig::default()).unwrap();
+    let config = toystore_order::raft_node::raft_config(&OrderConfig::default()).unwrap();
     let raft = openraft::Raft::new(
         1,
         config,
@@ -35,7 +35,7 @@ async fn one_node(dir: &std::path::Path) -> OrderNode {
     .await
     .unwrap();
     let members = BTreeMap::from([(1, BasicNode::new("127.0.0.1:1"))]);
-    toystore_order::node::initialize(&raft, members)
+    toystore_order::raft_node::initialize(&raft, members)
         .await
         .unwrap();
     raft.trigger().elect().await.unwrap();

@@ -7,10 +7,11 @@
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, SnapshotMeta, Vote};
 use proptest::prelude::*;
+use toystore_config::ReplicaId;
 use toystore_events::Purchase;
 use toystore_order::types::{OrderRaft, Proposal};
 
-fn log_id(term: u64, index: u64) -> LogId<u64> {
+fn log_id(term: u64, index: u64) -> LogId<ReplicaId> {
     LogId::new(CommittedLeaderId::new(term, 0), index)
 }
 
@@ -37,7 +38,7 @@ fn append(n: usize, term: u64) -> AppendEntriesRequest<OrderRaft> {
 /// Every Raft message a replica decodes, from these bytes.
 fn decode_all(bytes: &[u8]) {
     let _ = postcard::from_bytes::<AppendEntriesRequest<OrderRaft>>(bytes);
-    let _ = postcard::from_bytes::<VoteRequest<u64>>(bytes);
+    let _ = postcard::from_bytes::<VoteRequest<ReplicaId>>(bytes);
     let _ = postcard::from_bytes::<InstallSnapshotRequest<OrderRaft>>(bytes);
 }
 

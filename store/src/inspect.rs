@@ -19,7 +19,8 @@
 //! A file opened read-only is read without a page cache (`READ_CACHE_BYTES`), so
 //! scanning a log takes little memory whatever its size.
 
-use crate::log::{held_elsewhere, META};
+use crate::log::held_elsewhere;
+use crate::schema::META;
 use crate::table::ReadTables;
 use redb::{
     Builder, Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, StorageError, TableError,

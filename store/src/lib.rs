@@ -9,6 +9,11 @@
 //! - the tables of its [`Projection`], which are updated in the same write transaction as
 //!   the events that cause them: an event and its effect commit together or not at all.
 //!
+//! The definitions of `events` and `meta` (and the helpers for `meta`'s rows) are in the
+//! private `schema` module, which depends on no other module here: the writer, the typed
+//! tables ([`table`]) and [`EventLog`] all open them through it, without depending on one
+//! another for them.
+//!
 //! Writes go through one writer thread that drains every waiting request into a single
 //! transaction and commits it with `Durability::Immediate` (group commit). A caller learns
 //! its result only after that commit, so an acknowledged append survives any crash. A request
@@ -29,6 +34,7 @@ pub mod inspect;
 mod log;
 mod projection;
 pub mod raft;
+mod schema;
 pub mod table;
 #[cfg(feature = "tamper")]
 pub mod tamper;

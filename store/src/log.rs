@@ -1,12 +1,10 @@
 //! [`EventLog`]: open a log file, append through the writer thread, read it back.
 
+use crate::schema::{projected_to, projection_version, EVENTS, META, PROJECTION_VERSION};
 use crate::table::{Events, RawIter, ReadTables, WriteTables};
-use crate::writer::{CommitCounts, Commits, Job, Request, Writer, EVENTS};
+use crate::writer::{CommitCounts, Commits, Job, Request, Writer};
 use crate::{Batch, Projection, StoreError};
-use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition,
-};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -18,18 +16,6 @@ use toystore_events::{LogEvent, Seq};
 /// orders); with a bounded cache it stays flat. Hot pages (the tail of the log, the
 /// projection's recent rows) fit many times over.
 pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
-
-/// The `meta` row holding the version of the projection the file was built with.
-const PROJECTION_VERSION: &str = "projection";
-
-/// The `meta` row present while the projection lags the events: the last sequence number
-/// it covers ([`Batch::append_all_at_unprojected`]).
-const PROJECTED: &str = "projected";
-
-/// The meta table: `kind` → the log's [`LogEvent::KIND`], `projection` → its version,
-/// `projected` → how far the projection goes, if not to the last event.
-pub(crate) const META: TableDefinition<'static, &'static str, &'static str> =
-    TableDefinition::new("meta");
 
 /// An append-only event log in one redb file, with its projection.
 ///
@@ -357,54 +343,6 @@ fn upgrade_projection<E: LogEvent>(
             .insert(PROJECTION_VERSION, version.to_string().as_str())?;
     }
     Ok(())
-}
-
-/// The last sequence number the projection covers, if it lags the events (`None`: it
-/// covers every event).
-pub(crate) fn projected_to(
-    meta: &impl redb::ReadableTable<&'static str, &'static str>,
-) -> Result<Option<Seq>, StoreError> {
-    let Some(at) = meta.get(PROJECTED)? else {
-        return Ok(None);
-    };
-    let at = at.value();
-    at.parse()
-        .map(|at| Some(Seq(at)))
-        .map_err(|_| StoreError::Projection {
-            table: "meta",
-            message: format!("projected sequence number {at:?} is not a number"),
-        })
-}
-
-/// Records that the projection covers the events up to `at` only (`None`: all of them).
-pub(crate) fn set_projected_to(
-    meta: &mut redb::Table<'_, &'static str, &'static str>,
-    at: Option<Seq>,
-) -> Result<(), StoreError> {
-    match at {
-        Some(at) => {
-            meta.insert(PROJECTED, at.0.to_string().as_str())?;
-        }
-        None => {
-            meta.remove(PROJECTED)?;
-        }
-    }
-    Ok(())
-}
-
-/// The version of the projection a file's tables were built with, from its `meta` table:
-/// 1 if it records none (files from before versions were recorded).
-pub(crate) fn projection_version(
-    meta: &impl redb::ReadableTable<&'static str, &'static str>,
-) -> Result<u32, StoreError> {
-    let Some(version) = meta.get(PROJECTION_VERSION)? else {
-        return Ok(1);
-    };
-    let version = version.value();
-    version.parse().map_err(|_| StoreError::Projection {
-        table: "meta",
-        message: format!("projection version {version:?} is not a number"),
-    })
 }
 
 fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {

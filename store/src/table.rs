@@ -12,7 +12,7 @@
 //!   [`crate::inspect::LogFile::read`]): projection rows, and the events with the sequence
 //!   number the snapshot is current at.
 
-use crate::writer::EVENTS;
+use crate::schema::{projection_version, EVENTS, META};
 use crate::StoreError;
 use redb::{
     ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition,
@@ -347,8 +347,8 @@ impl ReadTables {
     /// another version reads other tables: until a service opens the file with it (and so
     /// rebuilds them), its tables are those of the version recorded here.
     pub fn projection_version(&self) -> Result<u32, StoreError> {
-        match self.tx.open_table(crate::log::META) {
-            Ok(meta) => crate::log::projection_version(&meta),
+        match self.tx.open_table(META) {
+            Ok(meta) => projection_version(&meta),
             Err(TableError::TableDoesNotExist(_)) => Ok(1),
             Err(e) => Err(e.into()),
         }

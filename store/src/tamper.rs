@@ -5,8 +5,8 @@
 //! event rewritten in place, a projection row changed without an event, a database that is
 //! not a log at all.
 
+use crate::schema::EVENTS;
 use crate::table::WriteTables;
-use crate::writer::EVENTS;
 use crate::StoreError;
 use redb::Database;
 use std::path::Path;

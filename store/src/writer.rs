@@ -26,19 +26,16 @@
 //! changes, never by a commit that appended nothing (a Raft vote, an apply without events).
 //! [`CommitCounts`] says how many commits of each kind were made, for metrics.
 
-use crate::log::META;
-use crate::table::{decode_event, WriteTables};
+use crate::schema::{EVENTS, META};
+use crate::table::{decode_event, event_in, WriteTables};
 use crate::{Projection, StoreError};
-use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Database, Durability, ReadableTable, WriteTransaction};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use tokio::sync::{oneshot, watch};
 use toystore_events::{codec, LogEvent, Seq};
 
-/// The events table: sequence number → encoded event.
-pub(crate) const EVENTS: TableDefinition<'static, u64, &'static [u8]> =
-    TableDefinition::new("events");
 /// Events appended at once from which the writer appends through a cursor rather than
 /// one insert each (a snapshot's transfer, a rebuild; a batch of purchases stays below).
 /// Below it the cursor costs more than it saves: a one-event durable transaction took
@@ -154,7 +151,7 @@ impl<E: LogEvent> Batch<'_, E> {
 
     /// The event at `seq`, including events appended earlier in this batch.
     pub fn event_at(&self, seq: Seq) -> Result<Option<E>, StoreError> {
-        crate::table::event_in(&self.tx.open_table(EVENTS)?, seq)
+        event_in(&self.tx.open_table(EVENTS)?, seq)
     }
 
     /// Appends an event at the next sequence number and applies it to the projection.
@@ -224,7 +221,7 @@ impl<E: LogEvent> Batch<'_, E> {
     }
 
     fn set_projected_to(&mut self, at: Option<Seq>) -> Result<(), StoreError> {
-        crate::log::set_projected_to(&mut self.tx.open_table(META)?, at)?;
+        crate::schema::set_projected_to(&mut self.tx.open_table(META)?, at)?;
         self.projected = at;
         Ok(())
     }
@@ -380,7 +377,7 @@ pub(crate) fn project_from<E: LogEvent>(
     after: Seq,
 ) -> Result<(), StoreError> {
     projection.apply_from(&WriteTables::new(tx), after)?;
-    crate::log::set_projected_to(&mut tx.open_table(META)?, None)
+    crate::schema::set_projected_to(&mut tx.open_table(META)?, None)
 }
 
 /// One request: runs inside the transaction, then learns whether the commit succeeded.

@@ -100,7 +100,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<u8> {
         );
         rows.push(one_run(&args, &program, cache, p, i).await?);
     }
-    write_outputs(&args.out, &rows)?;
+    write_outputs(&args.out, &rows, &Provenance::of_this_run())?;
     let failed: Vec<String> = rows
         .iter()
         .filter(|r| !r.report.verification.ok)
@@ -246,8 +246,53 @@ fn combine_stats(all: &[&RequestStats]) -> RequestStats {
     }
 }
 
-/// Writes results.csv, results.md, results.json and the plots.
-pub fn write_outputs(out: &Path, rows: &[EvalRow]) -> anyhow::Result<()> {
+/// Which code and which command produced a set of figures, written beside them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// The command line, as typed (`tools eval --out docs/eval`).
+    pub command: String,
+    /// The commit of the working tree the command ran in, or why it is not known.
+    pub commit: String,
+}
+
+impl Provenance {
+    /// This process's command line and the commit of the git checkout it runs in (`git
+    /// rev-parse --short HEAD` in the current directory, "-dirty" if files are modified);
+    /// outside a checkout it says so instead of naming a commit.
+    pub fn of_this_run() -> Self {
+        let mut args = std::env::args();
+        let program = args.next().unwrap_or_default();
+        let name = Path::new(&program)
+            .file_name()
+            .map_or_else(|| "tools".to_string(), |n| n.to_string_lossy().into_owned());
+        let command = std::iter::once(name).chain(args).collect::<Vec<_>>().join(" ");
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .args(args)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        };
+        let commit = match git(&["rev-parse", "--short", "HEAD"]) {
+            Some(hash) => {
+                let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                    .is_some_and(|changes| !changes.is_empty());
+                if dirty {
+                    format!("{hash}-dirty")
+                } else {
+                    hash
+                }
+            }
+            None => "unknown (not run in a git checkout)".to_string(),
+        };
+        Self { command, commit }
+    }
+}
+
+/// Writes results.csv, results.md, results.json and the plots, each saying which commit
+/// and command produced it.
+pub fn write_outputs(out: &Path, rows: &[EvalRow], made_by: &Provenance) -> anyhow::Result<()> {
     let settings = combine(rows);
     let runs = if settings.is_empty() {
         0
@@ -339,7 +384,9 @@ pub fn write_outputs(out: &Path, rows: &[EvalRow]) -> anyhow::Result<()> {
         ]);
     }
     let md = format!(
-        "Each setting: {runs} run(s) of {} clients; counts are summed over the runs, means weighted, percentiles the median of the runs'.\n\n{}\n{}",
+        "Produced by `{}` at commit {}.\n\nEach setting: {runs} run(s) of {} clients; counts are summed over the runs, means weighted, percentiles the median of the runs'.\n\n{}\n{}",
+        made_by.command,
+        made_by.commit,
         rows.first().map_or(0, |r| r.report.clients),
         latency.markdown(),
         cache.markdown()
@@ -389,7 +436,7 @@ pub fn write_outputs(out: &Path, rows: &[EvalRow]) -> anyhow::Result<()> {
         }
         line_chart(
             &out.join(file),
-            title,
+            &format!("{title} (commit {})", made_by.commit),
             "buy probability p",
             "latency (ms)",
             &series,

@@ -44,7 +44,7 @@ enum Command {
     /// Draw a saved chaos history as an SVG timeline (throughput, p99, faults as bands).
     Timeline(timeline::TimelineArgs),
     #[command(flatten)]
-    Node(toystore_harness::node::Node),
+    Service(toystore_harness::run::ServiceCommand),
 }
 
 /// Exit status of `replay` and `diff` when a file cannot be inspected.
@@ -68,8 +68,8 @@ fn main() -> std::process::ExitCode {
         }
         Command::Growth(args) => on_runtime(growth::run(args)),
         Command::Outage(args) => on_runtime(outage::run(args)),
-        Command::Node(node) => {
-            on_runtime(async { toystore_harness::node::run(node).await.map(|()| 0) })
+        Command::Service(service) => {
+            on_runtime(async { toystore_harness::run::run(service).await.map(|()| 0) })
         }
     };
     match result {

@@ -36,7 +36,7 @@ use super::tables::{
     SNAPSHOT_META,
 };
 use super::RaftTypes;
-use crate::writer::EVENTS;
+use crate::schema::EVENTS;
 use crate::{Batch, StoreError};
 use openraft::{LogId, RaftTypeConfig, SnapshotMeta, StoredMembership};
 use redb::{ReadableTable, ReadableTableMetadata};

@@ -24,7 +24,7 @@ use super::tables::{
     STAGED, STATE,
 };
 use super::{Apply, LogStore, Pending, RaftTypes, StateMachine};
-use crate::writer::EVENTS;
+use crate::schema::EVENTS;
 use crate::{EventLog, Projection, StoreError};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};

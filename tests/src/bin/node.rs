@@ -6,10 +6,10 @@ use clap::Parser;
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
-    node: toystore_harness::node::Node,
+    service: toystore_harness::run::ServiceCommand,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    toystore_harness::node::run(Cli::parse().node).await
+    toystore_harness::run::run(Cli::parse().service).await
 }

@@ -27,7 +27,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use warp::Filter;
@@ -148,18 +148,13 @@ impl BareServer {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting the bare HTTP server ({kind:?})"))?;
-        let mut conn = super::conn::Conn::new(addr, Duration::from_secs(1));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ready = conn.send(&super::conn::Call::get("/".into())).await;
-            if ready.is_ok_and(|r| r.is_success()) {
-                break;
-            }
-            if Instant::now() > deadline {
-                anyhow::bail!("the bare HTTP server ({kind:?}) did not answer within 20 s");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let answers = || async {
+            let mut conn = super::conn::Conn::new(addr, Duration::from_secs(1));
+            let reply = conn.send(&super::conn::Call::get("/".into())).await;
+            reply.ok().filter(|r| r.is_success()).map(drop)
+        };
+        let what = format!("the bare HTTP server ({kind:?}) did not answer");
+        toystore_harness::probe::poll_until(Duration::from_secs(20), &what, answers).await?;
         Ok(Self {
             addr,
             _child: child,

@@ -48,13 +48,14 @@ use toystore_events::Purchase;
 use toystore_events::{InvalidInput, OrderEvent, OrderNumber, ProductName, Quantity, RequestId};
 use toystore_order::apply::Orders as Applier;
 use toystore_order::replica::OrderStore;
+use toystore_config::ReplicaId;
 use toystore_order::types::{OrderRaft, Proposal};
 
 /// The term in which the generated orders were placed (the vote's and the entries' term).
 pub const TERM: u64 = 1;
 /// The leader of that term: replica 3, which the measurement then starts with an empty
 /// file, as if it had lost its disk.
-pub const LEADER: u64 = 3;
+pub const LEADER: ReplicaId = 3;
 /// The generator's page cache: the request-id index of 10M orders (8 bytes each, about
 /// 120 MB of pages) fits in it, so the applier's random index inserts stay in memory
 /// where a service's 16 MiB cache would send most of them to the disk. A service opening
@@ -65,7 +66,9 @@ pub const DEFAULT_BATCH: usize = 250_000;
 
 /// The membership of replicas `(id, address)`, all voters, as `order` initialises it from
 /// the cluster file.
-pub fn members(replicas: impl IntoIterator<Item = (u64, String)>) -> BTreeMap<u64, BasicNode> {
+pub fn members(
+    replicas: impl IntoIterator<Item = (ReplicaId, String)>,
+) -> BTreeMap<ReplicaId, BasicNode> {
     replicas
         .into_iter()
         .map(|(id, addr)| (id, BasicNode::new(addr)))
@@ -74,7 +77,7 @@ pub fn members(replicas: impl IntoIterator<Item = (u64, String)>) -> BTreeMap<u6
 
 /// Replicas 1, 2, 3 on placeholder loopback addresses (for files that are not served by a
 /// cluster whose file names other addresses: see the module doc).
-pub fn default_members() -> BTreeMap<u64, BasicNode> {
+pub fn default_members() -> BTreeMap<ReplicaId, BasicNode> {
     members((1..=3).map(|id| (id, format!("127.0.0.1:{}", 7000 + id))))
 }
 
@@ -148,7 +151,7 @@ pub struct Spec<'a> {
     /// Orders applied per transaction.
     pub batch: usize,
     /// The cluster's voters.
-    pub members: &'a BTreeMap<u64, BasicNode>,
+    pub members: &'a BTreeMap<ReplicaId, BasicNode>,
 }
 
 /// Writes a new replica file at `path` holding `spec.orders` orders with `spec.members` as
@@ -182,7 +185,7 @@ pub async fn generate(
     };
     let at = |index: u64| LogId::new(CommittedLeaderId::new(TERM, LEADER), index);
     let mut machine = store.state_machine(Applier);
-    let voters: BTreeSet<u64> = members.keys().copied().collect();
+    let voters: BTreeSet<ReplicaId> = members.keys().copied().collect();
     let first: Vec<Entry<OrderRaft>> = vec![
         Entry {
             log_id: LogId::default(),
@@ -367,7 +370,7 @@ mod tests {
         let mut machine = store.state_machine(Applier);
         let (applied, membership) = machine.applied_state().await.unwrap();
         assert_eq!(applied, Some(last));
-        let voters: Vec<u64> = membership.membership().voter_ids().collect();
+        let voters: Vec<ReplicaId> = membership.membership().voter_ids().collect();
         assert_eq!(voters, vec![1, 2, 3]);
         let snapshot = machine.get_current_snapshot().await.unwrap().unwrap();
         assert_eq!(snapshot.meta.last_log_id, Some(last));

@@ -87,13 +87,13 @@ impl Replicas {
 
     /// The replicas' Raft membership as `order` initialises it from the cluster file: every
     /// replica a voter, at its address.
-    pub fn members(&self) -> BTreeMap<u64, openraft::BasicNode> {
+    pub fn members(&self) -> BTreeMap<toystore_config::ReplicaId, openraft::BasicNode> {
         super::generate::members(
             self.cluster
                 .config()
                 .replicas
                 .iter()
-                .map(|r| (u64::from(r.id), r.addr.to_string())),
+                .map(|r| (r.id, r.addr.to_string())),
         )
     }
 

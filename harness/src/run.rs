@@ -5,7 +5,7 @@ use clap::Subcommand;
 
 /// A service to run in this process.
 #[derive(Debug, Subcommand)]
-pub enum Node {
+pub enum ServiceCommand {
     /// Run the catalog (same flags as the `catalog` binary).
     #[command(hide = true)]
     Catalog(toystore_catalog::cli::Args),
@@ -18,16 +18,16 @@ pub enum Node {
 }
 
 /// Runs the service until Ctrl-C or SIGTERM.
-pub async fn run(node: Node) -> anyhow::Result<()> {
-    let format = match &node {
-        Node::Catalog(args) => args.service.log.log_format,
-        Node::Order(args) => args.service.log.log_format,
-        Node::Frontend(args) => args.service.log.log_format,
+pub async fn run(service: ServiceCommand) -> anyhow::Result<()> {
+    let format = match &service {
+        ServiceCommand::Catalog(args) => args.service.log.log_format,
+        ServiceCommand::Order(args) => args.service.log.log_format,
+        ServiceCommand::Frontend(args) => args.service.log.log_format,
     };
     toystore_config::logging::init(format);
-    match node {
-        Node::Catalog(args) => toystore_catalog::cli::run(args).await,
-        Node::Order(args) => toystore_order::cli::run(args).await,
-        Node::Frontend(args) => toystore_frontend::cli::run(args).await,
+    match service {
+        ServiceCommand::Catalog(args) => toystore_catalog::cli::run(args).await,
+        ServiceCommand::Order(args) => toystore_order::cli::run(args).await,
+        ServiceCommand::Frontend(args) => toystore_frontend::cli::run(args).await,
     }
 }

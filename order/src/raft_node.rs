@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use toystore_config::duration::millis;
-use toystore_config::{Election, OrderConfig};
+use toystore_config::{Election, OrderConfig, ReplicaId};
 use toystore_order_api::ReplicaClient;
 
 /// openraft's configuration for `settings`.
@@ -58,8 +58,8 @@ pub fn raft_config(settings: &OrderConfig) -> Result<Arc<Config>, Box<openraft::
 /// Initialises the cluster with `members` as voters if this node's storage is pristine.
 pub async fn initialize(
     raft: &OrderNode,
-    members: BTreeMap<u64, BasicNode>,
-) -> Result<(), RaftError<u64, InitializeError<u64, BasicNode>>> {
+    members: BTreeMap<ReplicaId, BasicNode>,
+) -> Result<(), RaftError<ReplicaId, InitializeError<ReplicaId, BasicNode>>> {
     match raft.initialize(members).await {
         Ok(()) => {
             tracing::info!("initialised the order cluster");
@@ -106,10 +106,10 @@ fn pristine(raft: &OrderNode) -> bool {
 /// or leaves it to the leader to bring this replica in; returns when done or at `stop`.
 pub async fn found_or_join(
     raft: OrderNode,
-    members: BTreeMap<u64, BasicNode>,
+    members: BTreeMap<ReplicaId, BasicNode>,
     peers: Vec<ReplicaClient>,
     stop: CancellationToken,
-) -> Result<(), RaftError<u64, InitializeError<u64, BasicNode>>> {
+) -> Result<(), RaftError<ReplicaId, InitializeError<ReplicaId, BasicNode>>> {
     let cluster = members.len();
     loop {
         if !pristine(&raft) {
