@@ -3,7 +3,9 @@
 //! in), and helpers to talk to it and to read the replicas' files afterwards. The front-end
 //! is called through its typed client ([`FrontendClient`]), so a test states outcomes as
 //! values (`Ok(order number)`, `Err(FrontendError::KeyReused(..))`); the replicas' `/health`
-//! and the internal routes are read raw.
+//! through their typed clients ([`ReplicaClient`]), as a [`ReplicaStatus`]; only the tests
+//! of the exact bytes and of the edge send raw requests (with [`Shop::http`]).
+//! [`hostile`] generates the fuzz tests' hostile requests and checks their answers.
 
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -13,8 +15,12 @@ use toystore_events::{OrderEvent, Seq};
 use toystore_frontend::api::InternalMetrics;
 use toystore_frontend::client::FrontendClient;
 use toystore_harness::buyer::{retryable, Bought, Buyer, Retry};
+use toystore_harness::probe::poll_until;
 use toystore_harness::{Cluster, ClusterSpec, Service};
+use toystore_order_api::{ReplicaClient, ReplicaStatus};
 use toystore_store::EventLog;
+
+pub mod hostile;
 
 pub use toystore_frontend::api::OrderRecord;
 pub use toystore_frontend::client::FrontendError;
@@ -42,8 +48,8 @@ pub struct Shop {
     pub http: reqwest::Client,
     /// The front-end's typed client (its base URL is the shop's, see [`Shop::base`]).
     pub frontend: FrontendClient,
-    /// The replicas' (id, base URL).
-    pub replicas: Vec<(u32, String)>,
+    /// The replicas' typed clients (each knows its id and base URL).
+    pub replicas: Vec<ReplicaClient>,
     /// The cluster token (for internal endpoints).
     pub token: String,
 }
@@ -58,16 +64,15 @@ pub async fn start_with(node: &str, tweak: impl FnOnce(&mut ClusterSpec)) -> any
     let http = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .build()?;
-    let shop = Shop {
+    let mut shop = Shop {
         http,
         frontend: FrontendClient::with_timeout(&cluster.frontend_url(), REQUEST_TIMEOUT)?,
-        replicas: cluster
-            .replica_ids()
-            .into_iter()
-            .map(|id| (id, cluster.url(Service::Order(id))))
-            .collect(),
+        replicas: Vec::new(),
         token: cluster.config().token.clone(),
     };
+    for id in cluster.replica_ids() {
+        shop.add_replica(id, &cluster.url(Service::Order(id)))?;
+    }
     Ok(Store { cluster, shop, dir })
 }
 
@@ -168,12 +173,35 @@ impl Shop {
         Ok(self.frontend.internal_metrics(&token).await?)
     }
 
-    /// A replica's base URL.
-    pub fn replica(&self, id: u32) -> String {
+    /// Adds replica `id` at `base` (e.g. one the test just added to the cluster file).
+    pub fn add_replica(&mut self, id: u32, base: &str) -> anyhow::Result<()> {
+        let token = ClusterToken::new(self.token.clone()).context("the cluster token is empty")?;
+        // Every call (health included) may take as long as any request of the shop: a slow
+        // answer on a loaded machine is still an answer.
+        let timeouts = toystore_config::Timeouts {
+            request: REQUEST_TIMEOUT,
+            health: REQUEST_TIMEOUT,
+            ..Default::default()
+        };
         self.replicas
-            .iter()
-            .find(|(i, _)| *i == id)
-            .map(|(_, u)| u.clone())
+            .push(ReplicaClient::with_timeouts(id, base, token, &timeouts)?);
+        Ok(())
+    }
+
+    /// The replicas' ids.
+    pub fn replica_ids(&self) -> Vec<u32> {
+        self.replicas.iter().map(ReplicaClient::id).collect()
+    }
+
+    /// Replica `id`'s typed client.
+    pub fn replica_client(&self, id: u32) -> Option<&ReplicaClient> {
+        self.replicas.iter().find(|r| r.id() == id)
+    }
+
+    /// A replica's base URL (without a trailing `/`; empty for an unknown id).
+    pub fn replica(&self, id: u32) -> String {
+        self.replica_client(id)
+            .map(|r| r.base().as_str().trim_end_matches('/').to_string())
             .unwrap_or_default()
     }
 
@@ -198,59 +226,55 @@ impl Shop {
         )?)
     }
 
-    /// A replica's health (`data` object), or `None` if it does not answer.
-    pub async fn health(&self, id: u32) -> Option<serde_json::Value> {
-        let url = format!("{}/health", self.replica(id));
-        let v: serde_json::Value = self.http.get(url).send().await.ok()?.json().await.ok()?;
-        Some(v["data"].clone())
+    /// What replica `id` says about itself (`GET /health`), or `None` if it does not answer
+    /// (or is not one of the shop's replicas).
+    pub async fn health(&self, id: u32) -> Option<ReplicaStatus> {
+        self.replica_client(id)?.health().await.ok()
     }
 
-    /// Polls the health of replicas `ids` until `done` holds for what they said (`None`:
-    /// no answer); fails with what they said last after `timeout`.
+    /// Polls the health of replicas `ids` until `done` holds for what they said (in the
+    /// order of `ids`; `None`: no answer) and returns it; fails with what they said last
+    /// after `timeout`.
     pub async fn wait_health(
         &self,
         ids: &[u32],
         timeout: Duration,
-        done: impl Fn(&[Option<serde_json::Value>]) -> bool,
-    ) -> anyhow::Result<Vec<Option<serde_json::Value>>> {
-        let end = tokio::time::Instant::now() + timeout;
-        loop {
+        done: impl Fn(&[Option<ReplicaStatus>]) -> bool,
+    ) -> anyhow::Result<Vec<Option<ReplicaStatus>>> {
+        // The last answers, for the error if `done` never holds.
+        let last = std::sync::Mutex::new(Vec::new());
+        let what = format!("replicas {ids:?} did not get there");
+        let said = poll_until(timeout, &what, || async {
             let said = futures_util::future::join_all(ids.iter().map(|id| self.health(*id))).await;
             if done(&said) {
-                return Ok(said);
+                return Some(said);
             }
-            if tokio::time::Instant::now() >= end {
-                anyhow::bail!("replicas {ids:?} did not get there: {said:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            *last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = said;
+            None
+        })
+        .await;
+        said.with_context(|| {
+            let last = last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            format!("they said last: {last:?}")
+        })
     }
 
     /// Waits until every replica is ready and holds `last_seq` orders.
     pub async fn wait_converged(&self, last_seq: u64, timeout: Duration) -> anyhow::Result<()> {
-        let end = tokio::time::Instant::now() + timeout;
-        loop {
-            let mut all = true;
-            for (id, _) in &self.replicas {
-                let id = *id;
-                let h = self.health(id).await;
-                let ok = h.as_ref().is_some_and(|h| {
-                    h["ready"].as_bool() == Some(true) && h["last_seq"].as_u64() == Some(last_seq)
-                });
-                all &= ok;
-            }
-            if all {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= end {
-                let states: Vec<_> = futures_util::future::join_all(
-                    self.replicas.iter().map(|(id, _)| self.health(*id)),
-                )
-                .await;
-                anyhow::bail!("replicas did not converge on {last_seq} orders: {states:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let ids = self.replica_ids();
+        self.wait_health(&ids, timeout, |said| {
+            said.iter().all(|h| {
+                h.as_ref()
+                    .is_some_and(|h| h.ready && h.last_seq.0 == last_seq)
+            })
+        })
+        .await
+        .with_context(|| format!("replicas did not converge on {last_seq} orders"))?;
+        Ok(())
     }
 }
 

@@ -16,6 +16,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use toystore_harness::probe::poll_until;
 use toystore_harness::{free_ports, Service};
 use toystore_tests::{start_with, READY};
 
@@ -58,19 +59,14 @@ async fn driver() -> Driver {
         url: format!("http://127.0.0.1:{port}"),
     };
     let http = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + READY;
-    loop {
-        if let Ok(r) = http.get(format!("{}/status", driver.url)).send().await {
-            if r.status().is_success() {
-                return driver;
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "chromedriver never became ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let status = format!("{}/status", driver.url);
+    poll_until(READY, "chromedriver never became ready", || async {
+        let r = http.get(&status).send().await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await
+    .unwrap();
+    driver
 }
 
 async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
@@ -105,22 +101,14 @@ where
 }
 
 /// Polls `check` until it gives a value; fails the test if `limit` passes first.
-async fn within<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+async fn within<T, F, Fut>(limit: Duration, what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll_until(limit, &format!("timed out waiting for {what}"), check)
+        .await
+        .unwrap()
 }
 
 /// The text of the first element matching `css`, if there is one.
@@ -134,6 +122,8 @@ async fn save_screenshot(c: &Client, name: &str, height: u32) {
         // The whole page, from its top.
         c.set_window_size(1100, height).await.unwrap();
         c.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
+        // Time for the resized page to lay out and paint (nothing to poll for: a
+        // screenshot for people, not a check).
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let png = c.screenshot().await.unwrap();
         std::fs::write(dir.join(name), png).unwrap();

@@ -8,38 +8,29 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
-use toystore_config::ClusterToken;
 use toystore_harness::Service;
-use toystore_order_api::ReplicaClient;
+use toystore_order_api::{ReplicaStatus, Role};
 use toystore_tests::{start_in, Election, Shop, READY};
 
-/// The role, term and known leader a replica reported (`"down"` if it did not answer).
-fn role(h: &Option<serde_json::Value>) -> (String, Option<u64>, Option<u64>) {
-    h.as_ref().map_or(("down".into(), None, None), |h| {
-        (
-            h["role"].as_str().unwrap_or("?").to_string(),
-            h["term"].as_u64(),
-            h["leader"].as_u64(),
-        )
-    })
-}
-
-/// The leader and term if one replica of `ids` leads and every other follows it in its term.
-fn settled(ids: &[u32], said: &[Option<serde_json::Value>]) -> Option<(u32, u64)> {
-    let roles: Vec<_> = said.iter().map(role).collect();
-    let leaders: Vec<usize> = (0..roles.len())
-        .filter(|i| roles[*i].0 == "leader")
-        .collect();
-    let [l] = leaders[..] else { return None };
-    let term = roles[l].1;
-    roles
-        .iter()
-        .all(|(role, t, leader)| {
-            (role == "leader" || role == "follower")
-                && *t == term
-                && *leader == Some(u64::from(ids[l]))
+/// The leader and term if one replica of `ids` leads and every other follows it in its
+/// term (each of them answering). Stricter than `toystore_order_api::leader`, which only
+/// says who leads: here the whole cluster must have settled on it.
+fn settled(ids: &[u32], said: &[Option<ReplicaStatus>]) -> Option<(u32, u64)> {
+    let leads = |h: &Option<ReplicaStatus>| h.as_ref().is_some_and(|h| h.role == Role::Leader);
+    let mut leading = (0..said.len()).filter(|i| leads(&said[*i]));
+    let (Some(l), None) = (leading.next(), leading.next()) else {
+        return None;
+    };
+    let (id, term) = (ids[l], said[l].as_ref()?.term);
+    said.iter()
+        .all(|h| {
+            h.as_ref().is_some_and(|h| {
+                matches!(h.role, Role::Leader | Role::Follower)
+                    && h.term == term
+                    && h.leader == Some(id)
+            })
         })
-        .then(|| (ids[l], term.unwrap_or(0)))
+        .then_some((id, term))
 }
 
 /// Waits until one replica leads and every other follows it, in one term.
@@ -69,16 +60,13 @@ async fn scenario(election: Election) {
     for id in &others {
         store.cluster.pause(Service::Order(*id)).unwrap();
     }
-    let token = ClusterToken::new(shop.token.clone()).unwrap();
-    let client = ReplicaClient::new(candidate, &shop.replica(candidate), token).unwrap();
+    let client = shop.replica_client(candidate).unwrap();
     client.campaign().await.unwrap();
-    // Its vote requests go unanswered for a while, then the peers come back.
+    // Its vote requests go unanswered for a while (the fault's length, not a wait for
+    // something to hold), then the peers come back.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let during = shop.health(candidate).await.unwrap();
-    assert!(
-        during["term"].as_u64() > Some(term),
-        "the campaign did not start: {during}"
-    );
+    assert!(during.term > term, "the campaign did not start: {during:?}");
     for id in &others {
         store.cluster.resume(Service::Order(*id)).unwrap();
     }

@@ -29,6 +29,7 @@ use toystore_config::ClusterToken;
 use toystore_events::OrderEvent::{self, OrderPlaced};
 use toystore_events::Purchase;
 use toystore_events::Seq;
+use toystore_harness::probe::poll_until;
 use toystore_harness::Service;
 use toystore_order::projection::OrderProjection;
 use toystore_store::EventLog;
@@ -49,32 +50,31 @@ async fn checkpoints(shop: &Shop, ids: &[u32]) -> Vec<Option<u64>> {
 
 /// Waits until every replica's checkpoint gauge satisfies `done`.
 async fn wait_checkpoints(shop: &Shop, ids: &[u32], done: impl Fn(u64) -> bool) -> Vec<u64> {
-    let end = tokio::time::Instant::now() + READY;
-    loop {
+    let reached = poll_until(READY, "checkpoints did not get there", || async {
         let got = checkpoints(shop, ids).await;
-        if got.iter().all(|c| c.is_some_and(&done)) {
-            return got.into_iter().flatten().collect();
-        }
-        assert!(
-            tokio::time::Instant::now() < end,
-            "checkpoints did not get there: {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        got.iter()
+            .all(|c| c.is_some_and(&done))
+            .then(|| got.into_iter().flatten().collect())
+    })
+    .await;
+    match reached {
+        Ok(got) => got,
+        Err(e) => panic!("{e}: {:?}", checkpoints(shop, ids).await),
     }
 }
 
 /// A stopped replica's file, opened once the process (or, in this one, the replica's last
 /// task) has let go of it.
 async fn open(path: &Path) -> EventLog<OrderEvent> {
-    let end = tokio::time::Instant::now() + READY;
-    loop {
+    let what = format!("{} is still locked", path.display());
+    let opened = poll_until(READY, &what, || async {
         match EventLog::open_existing(path, OrderProjection) {
-            Err(toystore_store::StoreError::Locked(_)) if tokio::time::Instant::now() < end => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            opened => return opened.unwrap(),
+            Err(toystore_store::StoreError::Locked(_)) => None,
+            opened => Some(opened),
         }
-    }
+    })
+    .await;
+    opened.unwrap().unwrap()
 }
 
 /// The checkpoint stored in a stopped replica's file.
@@ -185,6 +185,8 @@ async fn a_restarted_completer_resumes_after_its_checkpoint_and_still_completes_
 
     // 2. A purchase without an order holds every checkpoint just below it, for many checks.
     let first = orphan(&catalog, "orphan-1").await;
+    // About ten completion checks pass (an observation window, not a wait for something to
+    // hold): none may move a checkpoint past the purchase.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let held = wait_checkpoints(&shop, &ids, |c| c >= first.0 - 1).await;
     assert_eq!(
@@ -252,11 +254,7 @@ async fn a_restarted_completer_resumes_after_its_checkpoint_and_still_completes_
     wait_checkpoints(&shop, &ids, |c| c >= fourth.0).await;
     for id in &ids {
         let health = shop.health(*id).await.unwrap();
-        assert_eq!(
-            health["last_seq"].as_u64(),
-            Some(6),
-            "replica {id}: {health}"
-        );
+        assert_eq!(health.last_seq, Seq(6), "replica {id}: {health:?}");
     }
 
     let logs = store.stop_and_read_logs().await.unwrap();
@@ -385,23 +383,24 @@ async fn next(subscriptions: &mut tokio::sync::mpsc::UnboundedReceiver<u64>) -> 
 /// Waits until the replica at `base` reports checkpoint `want`.
 async fn wait_gauge(base: &str, want: u64) {
     let http = reqwest::Client::new();
-    let end = tokio::time::Instant::now() + READY;
-    loop {
+    // The last value read, for the failure.
+    let got = std::sync::atomic::AtomicU64::new(0);
+    let what = format!("checkpoint {want} at {base}");
+    let reached = poll_until(READY, &what, || async {
         let text = match http.get(format!("{base}/metrics")).send().await {
             Ok(resp) => resp.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         };
         let scrape =
             prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
-        let got = metric_value(&scrape, METRIC, &[]) as u64;
-        if got == want && text.contains(METRIC) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < end,
-            "checkpoint {got}, expected {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = metric_value(&scrape, METRIC, &[]) as u64;
+        got.store(now, std::sync::atomic::Ordering::SeqCst);
+        (now == want && text.contains(METRIC)).then_some(())
+    })
+    .await;
+    if let Err(e) = reached {
+        let got = got.load(std::sync::atomic::Ordering::SeqCst);
+        panic!("{e}: checkpoint {got}, expected {want}");
     }
 }
 

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
+use toystore_harness::probe::poll_until;
 use toystore_harness::Service;
 use toystore_tests::{assert_gap_free, start_in, Election, READY};
 
@@ -46,14 +47,14 @@ async fn crash_at(failpoint: &str, election: Election) {
     assert_eq!(store.shop.buy("crash-key", "Tux", 3).await, Ok(0));
     assert_eq!(store.shop.buy("next-key", "Uno", 1).await, Ok(1));
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while store.shop.quantity("Tux").await.unwrap() != before - 3 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "Tux stock must drop exactly once by 3"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let shop = &store.shop;
+    poll_until(
+        Duration::from_secs(10),
+        "Tux stock must drop exactly once by 3",
+        || async { (shop.quantity("Tux").await.unwrap() == before - 3).then_some(()) },
+    )
+    .await
+    .unwrap();
 
     // The crashed replica comes back (the failpoint has fired) and converges on the same
     // two orders.

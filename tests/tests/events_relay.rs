@@ -79,6 +79,8 @@ async fn browsers_get_stock_changes_through_one_upstream_subscription() {
     // The stock a browser reads after the event is already the new one.
     assert_eq!(shop.quantity("Whale").await.unwrap(), 97);
 
+    // A moment for a stream a browser's connection might have opened on the catalog to be
+    // counted (an observation window: the assertion is that none is).
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
         catalog_streams(&shop, &catalog).await,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use toystore_harness::probe::poll_until;
 use toystore_harness::Service;
 use toystore_tests::{assert_gap_free, start_in, Election, OrderRecord, READY};
 
@@ -61,14 +62,21 @@ async fn scenario(election: Election) {
 
     // Kill the leader once a quarter of the orders are in, a follower at half.
     let total = (CLIENTS * PER_CLIENT) as u64;
-    while placed.load(Ordering::SeqCst) < total / 4 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let wait_placed = |n: u64| {
+        let placed = placed.clone();
+        async move {
+            let what = format!("{n} orders placed");
+            poll_until(READY, &what, || async {
+                (placed.load(Ordering::SeqCst) >= n).then_some(())
+            })
+            .await
+            .unwrap();
+        }
+    };
+    wait_placed(total / 4).await;
     let leader = store.cluster.leader().await.expect("a leader");
     store.cluster.kill(Service::Order(leader)).await.unwrap();
-    while placed.load(Ordering::SeqCst) < total / 2 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_placed(total / 2).await;
     let new_leader = store.cluster.leader().await.expect("a new leader");
     assert_ne!(new_leader, leader, "a killed replica cannot lead");
     let follower = store
@@ -119,17 +127,14 @@ async fn scenario(election: Election) {
     }
     for (name, n) in &sold {
         let expected = 100 - n;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let q = store.shop.quantity(name).await.unwrap();
-            if q == expected {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{name}: stock {q}, expected {expected}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let shop = &store.shop;
+        let dropped = poll_until(Duration::from_secs(10), "the stock to drop", || async {
+            (shop.quantity(name).await.unwrap() == expected).then_some(())
+        })
+        .await;
+        if let Err(e) = dropped {
+            let q = shop.quantity(name).await.unwrap();
+            panic!("{e}: {name}: stock {q}, expected {expected}");
         }
     }
 

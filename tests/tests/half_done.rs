@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
+use toystore_harness::probe::poll_until;
 use toystore_harness::Service;
 use toystore_tests::{start_in, Election, OrderRecord, READY};
 
@@ -34,14 +35,11 @@ async fn scenario(election: Election) {
         sent.is_err() || !sent.unwrap().status().is_success(),
         "the leader must crash before answering"
     );
-    let deadline = tokio::time::Instant::now() + READY;
-    while store.cluster.is_running(Service::Order(leader)) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the failpoint did not fire"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let cluster = &mut store.cluster;
+    let exited = || std::future::ready((!cluster.is_running(Service::Order(leader))).then_some(()));
+    poll_until(READY, "the failpoint did not fire", exited)
+        .await
+        .unwrap();
     assert_eq!(
         shop.quantity("Tux").await.unwrap(),
         before - 2,
@@ -49,26 +47,22 @@ async fn scenario(election: Election) {
     );
 
     // The next leader completes it, with nobody asking.
-    let deadline = tokio::time::Instant::now() + READY;
-    loop {
-        let got = shop.order(0).await;
-        if let Ok(order) = got {
-            assert_eq!(
-                order,
-                OrderRecord {
-                    number: 0.into(),
-                    name: "Tux".try_into().unwrap(),
-                    quantity: 2u32.try_into().unwrap()
-                }
-            );
-            break;
+    let completed = poll_until(READY, "the purchase was not completed", || async {
+        shop.order(0).await.ok()
+    })
+    .await;
+    let order = match completed {
+        Ok(order) => order,
+        Err(e) => panic!("{e}: {:?}", shop.order(0).await),
+    };
+    assert_eq!(
+        order,
+        OrderRecord {
+            number: 0.into(),
+            name: "Tux".try_into().unwrap(),
+            quantity: 2u32.try_into().unwrap()
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the purchase was not completed: {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    );
     // A late retry of the key is the same order, and buys nothing more.
     assert_eq!(shop.buy("orphan", "Tux", 2).await, Ok(0));
     assert_eq!(shop.quantity("Tux").await.unwrap(), before - 2);

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
+use toystore_harness::probe::poll_until;
 use toystore_tests::{start_in, Election, FrontendError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,19 +40,18 @@ async fn scenario(election: Election) {
         "no second order"
     );
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = (
+    let stock = || async {
+        (
             shop.quantity("Tux").await.unwrap(),
             shop.quantity("Uno").await.unwrap(),
-        );
-        if now == (tux - 2, uno) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stock must drop once, for Tux only: {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        )
+    };
+    let what = "stock must drop once, for Tux only";
+    let dropped = poll_until(Duration::from_secs(10), what, || async {
+        (stock().await == (tux - 2, uno)).then_some(())
+    })
+    .await;
+    if let Err(e) = dropped {
+        panic!("{e}: {:?}", stock().await);
     }
 }

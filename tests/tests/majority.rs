@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
+use toystore_harness::probe::poll_until;
 use toystore_harness::Service;
 use toystore_tests::{start_in, Election, FrontendError, OrderRecord, READY};
 
@@ -65,12 +66,11 @@ async fn scenario(election: Election) {
             quantity: 2u32.try_into().unwrap()
         })
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while shop.quantity("Slinky").await.unwrap() != before - 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stock must drop exactly once"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until(
+        Duration::from_secs(10),
+        "stock must drop exactly once",
+        || async { (shop.quantity("Slinky").await.unwrap() == before - 2).then_some(()) },
+    )
+    .await
+    .unwrap();
 }

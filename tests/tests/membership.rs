@@ -13,16 +13,12 @@ use toystore_tests::{start_in, Election, Shop, READY};
 /// Waits until every replica of `ids` reports `voters` as its membership's voters and
 /// holds `orders` orders.
 async fn wait_voters(shop: &Shop, ids: &[u32], voters: &[u32], orders: u64) {
-    let want: Vec<u64> = voters.iter().map(|x| u64::from(*x)).collect();
     shop.wait_health(ids, READY * 2, |said| {
         said.iter().all(|h| {
             h.as_ref().is_some_and(|h| {
-                let mut v: Vec<u64> = h["voters"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
-                    .unwrap_or_default();
+                let mut v = h.voters.clone();
                 v.sort_unstable();
-                v == want && h["last_seq"].as_u64() == Some(orders)
+                v == voters && h.last_seq.0 == orders
             })
         })
     })
@@ -53,7 +49,10 @@ async fn scenario(election: Election) {
         .update_config(|c| c.replicas.push(ReplicaConfig { id: 4, addr }))
         .unwrap();
     store.cluster.spawn(Service::Order(4)).unwrap();
-    store.shop.replicas.push((4, format!("http://{addr}")));
+    store
+        .shop
+        .add_replica(4, &format!("http://{addr}"))
+        .unwrap();
     wait_voters(&store.shop, &[1, 2, 3, 4], &[1, 2, 3, 4], orders).await;
 
     // Removed: replica 1 leaves the file; the others drop it from the voters.

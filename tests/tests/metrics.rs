@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use prometheus_parse::Scrape;
+use toystore_harness::probe::poll_until;
 use toystore_tests::{metric_value as value, start_with, Shop};
 
 async fn scrape(shop: &Shop, url: &str) -> Scrape {
@@ -32,8 +33,8 @@ async fn every_service_exports_metrics_that_move_with_requests() {
     let fe0 = scrape(&shop, &shop.base()).await;
     let cat0 = scrape(&shop, &catalog).await;
     let mut replicas0 = Vec::new();
-    for (id, url) in &shop.replicas {
-        replicas0.push((*id, scrape(&shop, url).await));
+    for id in shop.replica_ids() {
+        replicas0.push((id, scrape(&shop, &shop.replica(id)).await));
     }
 
     // Three queries of one toy (a miss, then hits) and two purchases.
@@ -90,18 +91,16 @@ async fn every_service_exports_metrics_that_move_with_requests() {
     // The purchases of a cached toy invalidate it (the catalog's stream delivers that
     // asynchronously, so wait for it).
     let invalidations = "toystore_cache_invalidations_total";
-    let deadline = tokio::time::Instant::now() + toystore_tests::READY;
-    loop {
-        let now = scrape(&shop, &shop.base()).await;
-        if value(&now, invalidations, &[]) > value(&fe0, invalidations, &[]) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no invalidation counted after two purchases of a cached toy"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    poll_until(
+        toystore_tests::READY,
+        "no invalidation counted after two purchases of a cached toy",
+        || async {
+            let now = scrape(&shop, &shop.base()).await;
+            (value(&now, invalidations, &[]) > value(&fe0, invalidations, &[])).then_some(())
+        },
+    )
+    .await
+    .unwrap();
 
     // Catalog: purchases and stock per toy.
     assert_eq!(
@@ -129,15 +128,17 @@ async fn every_service_exports_metrics_that_move_with_requests() {
     // commits, batch sizes, a commit index and its followers' lag.
     for (id, before) in &replicas0 {
         let url = shop.replica(*id);
-        let deadline = tokio::time::Instant::now() + toystore_tests::READY;
-        let after = loop {
+        let grown = poll_until(toystore_tests::READY, "the log to grow", || async {
             let after = scrape(&shop, &url).await;
             let grown = value(&after, "toystore_order_log_length", &[])
                 - value(before, "toystore_order_log_length", &[]);
-            if grown >= 2.0 || tokio::time::Instant::now() > deadline {
-                break after;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            (grown >= 2.0).then_some(after)
+        })
+        .await;
+        // Grown by two (asserted below), or, past the deadline, what it holds then.
+        let after = match grown {
+            Ok(after) => after,
+            Err(_) => scrape(&shop, &url).await,
         };
         assert_eq!(
             value(&after, "toystore_order_log_length", &[])
@@ -179,8 +180,9 @@ async fn every_service_exports_metrics_that_move_with_requests() {
     }
     let leaders: f64 = {
         let mut n = 0.0;
-        for (_, url) in &shop.replicas {
-            n += value(&scrape(&shop, url).await, "toystore_raft_is_leader", &[]);
+        for id in shop.replica_ids() {
+            let replica = scrape(&shop, &shop.replica(id)).await;
+            n += value(&replica, "toystore_raft_is_leader", &[]);
         }
         n
     };

@@ -6,29 +6,26 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use anyhow::Context;
 use std::time::{Duration, Instant};
 use toystore_harness::Service;
+use toystore_order_api::ReplicaStatus;
 use toystore_tests::{start_in, Election, FrontendError, Shop, READY};
 
-/// The replica (and its term) that reports leading with a term above `above`, polled
-/// until `timeout`.
+/// The replica of `ids` that leads (`toystore_order_api::leader`, the rule every caller
+/// uses) in a term above `above`, and that term, polled until `timeout`.
 async fn wait_leader_above(shop: &Shop, ids: &[u32], above: u64, timeout: Duration) -> (u32, u64) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        for id in ids {
-            if let Some(h) = shop.health(*id).await {
-                let term = h["term"].as_u64().unwrap_or(0);
-                if h["role"] == "leader" && term > above {
-                    return (*id, term);
-                }
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no new leader elected by the replicas"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let leader_above = |said: &[Option<ReplicaStatus>]| {
+        toystore_order_api::leader(said.iter().flatten())
+            .filter(|s| s.term > above)
+            .map(|s| (s.id, s.term))
+    };
+    let said = shop
+        .wait_health(ids, timeout, |said| leader_above(said).is_some())
+        .await
+        .context("no new leader elected by the replicas")
+        .unwrap();
+    leader_above(&said).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -10,7 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+use toystore_harness::probe::poll_until;
 use toystore_harness::Service;
 use toystore_tests::{metric_value, start_in, Election, Shop, Store, READY};
 
@@ -116,14 +116,11 @@ async fn a_transfer_cut_by_the_receivers_crash_is_finished_after_a_restart() {
 
     // Started again, it is sent a snapshot and dies as the first event arrives.
     store.cluster.spawn(Service::Order(down)).unwrap();
-    let deadline = tokio::time::Instant::now() + READY;
-    while store.cluster.is_running(Service::Order(down)) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the failpoint did not fire"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let cluster = &mut store.cluster;
+    let exited = || std::future::ready((!cluster.is_running(Service::Order(down))).then_some(()));
+    poll_until(READY, "the failpoint did not fire", exited)
+        .await
+        .unwrap();
     assert!(marker.path().join("fired").exists());
 
     // Restarted once more (the failpoint fires only once), it finishes.

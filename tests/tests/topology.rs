@@ -5,15 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::time::Duration;
 use toystore_config::ReplicaConfig;
+use toystore_harness::probe::poll_until;
 use toystore_harness::{free_ports, Service};
 use toystore_tests::{start_with, Shop, READY};
 
 /// The front-end's replica list as (id, url), polled until `want` holds.
 async fn wait_members(shop: &Shop, want: impl Fn(&[(u32, String)]) -> bool) -> Vec<(u32, String)> {
-    let deadline = tokio::time::Instant::now() + READY;
-    loop {
+    let members = || async {
         let members: Vec<(u32, String)> = shop
             .frontend_metrics()
             .await
@@ -22,14 +21,16 @@ async fn wait_members(shop: &Shop, want: impl Fn(&[(u32, String)]) -> bool) -> V
             .into_iter()
             .map(|r| (r.id, r.url))
             .collect();
-        if want(&members) {
-            return members;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "topology change not applied: {members:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        members
+    };
+    let applied = poll_until(READY, "topology change not applied", || async {
+        let members = members().await;
+        want(&members).then_some(members)
+    })
+    .await;
+    match applied {
+        Ok(members) => members,
+        Err(e) => panic!("{e}: {:?}", members().await),
     }
 }
 

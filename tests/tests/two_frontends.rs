@@ -10,68 +10,57 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use toystore_harness::probe::poll_until;
 use toystore_harness::{free_ports, Service};
-use toystore_order_api::ReplicaStatus;
 use toystore_tests::{start_in, Election, Shop, READY};
 
 const CLIENTS_PER_FRONTEND: usize = 2;
 const PER_CLIENT: usize = 20;
 
-async fn wait_up(shop: &Shop) {
-    let deadline = tokio::time::Instant::now() + READY;
-    while shop.frontend.health().await.is_err() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "second front-end did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 /// The leader among replicas `ids` and its term, by the rule every caller uses
 /// (`toystore_order_api::leader`).
 async fn leader_and_term(shop: &Shop, ids: &[u32]) -> Option<(u32, u64)> {
-    let mut statuses = Vec::new();
-    for id in ids {
-        let status = shop
-            .health(*id)
-            .await
-            .and_then(|h| serde_json::from_value::<ReplicaStatus>(h).ok());
-        statuses.extend(status);
-    }
-    toystore_order_api::leader(&statuses).map(|s| (s.id, s.term))
+    let asks = ids.iter().map(|id| shop.health(*id));
+    let statuses = futures_util::future::join_all(asks).await;
+    toystore_order_api::leader(statuses.iter().flatten()).map(|s| (s.id, s.term))
+}
+
+/// Waits until `placed` reaches `n`.
+async fn wait_placed(placed: &AtomicU64, n: u64) {
+    let what = format!("{n} orders placed");
+    poll_until(READY, &what, || async {
+        (placed.load(Ordering::SeqCst) >= n).then_some(())
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_frontends_share_numbers_never_and_do_not_churn() {
+    // The launcher starts the second front-end (its log is `logs/frontend-2.log`) and
+    // waits until it answers.
+    let second = SocketAddr::from(([127, 0, 0, 1], free_ports(1).unwrap()[0]));
     let mut store = start_in(
         env!("CARGO_BIN_EXE_toystore-node"),
         Election::Frontend,
-        |_| {},
+        |spec| spec.second_frontend = Some(second),
     )
     .await
     .unwrap();
     let ids = store.cluster.replica_ids();
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_ports(1).unwrap()[0]));
-    let log = std::fs::File::create(store.dir.path().join("logs/frontend-2.log")).unwrap();
-    let _second = tokio::process::Command::new(env!("CARGO_BIN_EXE_toystore-node"))
-        .arg("frontend")
-        .arg("--config")
-        .arg(store.cluster.config_path())
-        .arg("--addr")
-        .arg(addr.to_string())
-        .env("RUST_LOG", "info")
-        .env_remove("TOYSTORE_TOKEN")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
     let shops = [
         store.shop.clone(),
-        store.shop.for_frontend(&format!("http://{addr}")).unwrap(),
+        store
+            .shop
+            .for_frontend(&store.cluster.url(Service::SecondFrontend))
+            .unwrap(),
     ];
-    wait_up(&shops[1]).await;
+    // Both front-ends have chosen their leader (the launcher waited for the first's).
+    poll_until(READY, "the second front-end chose no leader", || async {
+        shops[1].frontend_metrics().await.ok()?.leader.map(drop)
+    })
+    .await
+    .unwrap();
 
     // Healthy: both front-ends buy, nobody changes the leader.
     let before = leader_and_term(&shops[0], &ids).await;
@@ -82,7 +71,9 @@ async fn two_frontends_share_numbers_never_and_do_not_churn() {
                 .unwrap();
         }
     }
-    tokio::time::sleep(Duration::from_millis(1_500)).await; // a health interval of each
+    // A health interval of each front-end passes (an observation window, not a wait for
+    // something to hold): neither may change the leader meanwhile.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
     let after = leader_and_term(&shops[0], &ids).await;
     assert!(before.is_some());
     assert_eq!(before, after, "a healthy leader was changed");
@@ -111,11 +102,11 @@ async fn two_frontends_share_numbers_never_and_do_not_churn() {
     }
     let total = (2 * CLIENTS_PER_FRONTEND * PER_CLIENT) as u64;
     for stage in 1..=2u64 {
-        while placed.load(Ordering::SeqCst) < total * stage / 3 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        wait_placed(&placed, total * stage / 3).await;
         let (leader, _) = leader_and_term(&shops[0], &ids).await.expect("a leader");
         store.cluster.kill(Service::Order(leader)).await.unwrap();
+        // The leader stays down a moment (the fault's length, not a wait) while both
+        // front-ends keep buying.
         tokio::time::sleep(Duration::from_millis(300)).await;
         store
             .cluster

@@ -265,7 +265,10 @@ impl Provenance {
         let name = Path::new(&program)
             .file_name()
             .map_or_else(|| "tools".to_string(), |n| n.to_string_lossy().into_owned());
-        let command = std::iter::once(name).chain(args).collect::<Vec<_>>().join(" ");
+        let command = std::iter::once(name)
+            .chain(args)
+            .collect::<Vec<_>>()
+            .join(" ");
         let git = |args: &[&str]| {
             std::process::Command::new("git")
                 .args(args)

@@ -1,14 +1,12 @@
-//! Shared helpers of the front-end's integration tests: the catalog's test harness
-//! (included from `catalog/tests/common`, so both crates start catalogs the same way),
+//! Shared helpers of the front-end's integration tests: the workspace's test kit
+//! (`toystore-testkit`, so the catalog's tests and these start catalogs the same way),
 //! plus a front-end started in-process on a loopback port (stopped again when its guard
 //! drops), its typed client and its cache metrics, and an order replica that leads a
 //! cluster of one.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../../catalog/tests/common/mod.rs"]
-mod catalog_harness;
-pub use catalog_harness::*;
+pub use toystore_testkit::*;
 
 use serde_json::Value;
 use std::net::SocketAddr;

@@ -20,8 +20,8 @@
 //! - [`report`]: rows, ratios, table, CSV and plots.
 
 pub mod ceiling;
-pub mod disk;
 pub mod conn;
+pub mod disk;
 pub mod load;
 pub mod report;
 pub mod scenario;

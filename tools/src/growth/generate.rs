@@ -44,11 +44,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use toystore_catalog::toys::TOYS;
+use toystore_config::ReplicaId;
 use toystore_events::Purchase;
 use toystore_events::{InvalidInput, OrderEvent, OrderNumber, ProductName, Quantity, RequestId};
 use toystore_order::apply::Orders as Applier;
 use toystore_order::replica::OrderStore;
-use toystore_config::ReplicaId;
 use toystore_order::types::{OrderRaft, Proposal};
 
 /// The term in which the generated orders were placed (the vote's and the entries' term).

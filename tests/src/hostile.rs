@@ -1,9 +1,9 @@
-//! Generators of hostile requests and the check of their answers, shared by the in-process
-//! fuzz test (`frontend/tests/fuzz.rs`) and the one against a running store
-//! (`tests/tests/fuzz_store.rs`): proptest strategies drawn with a fixed seed (a failure is
-//! reproducible), families of bad input per service, and [`fire`], which sends them and
-//! requires every answer to be a 4xx JSON error whose code is the status (a read that finds
-//! something may answer 200; a GET the client resolved to a page may get the page).
+//! Generators of hostile requests and the check of their answers, for the fuzz tests of a
+//! running store (`tests/tests/fuzz_store.rs`): proptest strategies drawn with a fixed seed
+//! (a failure is reproducible), families of bad input per service, and [`fire`], which
+//! sends them and requires every answer to be a 4xx JSON error whose code is the status (a
+//! read that finds something may answer 200; a GET the client resolved to a page may get
+//! the page).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -108,6 +108,8 @@ fn header_value() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// A hostile request to the front-end's public API: bad names and order numbers, unknown
+/// paths, wrong methods, bad bodies, content types, idempotency keys and tokens.
 pub fn frontend_request() -> impl Strategy<Value = Hostile> {
     use reqwest::Method;
     let get = |path: String| Hostile {
@@ -171,6 +173,8 @@ pub fn frontend_request() -> impl Strategy<Value = Hostile> {
     ]
 }
 
+/// A hostile request to the catalog's internal API, with the cluster token `token`, a bad
+/// one or none.
 pub fn catalog_request(token: &str) -> impl Strategy<Value = Hostile> {
     use reqwest::Method;
     let bearer = format!("Bearer {token}").into_bytes();
@@ -211,6 +215,8 @@ fn internal(((method, path, body), auth): (Route, Option<Vec<u8>>)) -> Hostile {
     }
 }
 
+/// A hostile request to an order replica's internal API (orders and Raft messages), with
+/// the cluster token `token`, a bad one or none.
 pub fn replica_request(token: &str) -> impl Strategy<Value = Hostile> {
     use reqwest::Method;
     let auth = prop_oneof![
