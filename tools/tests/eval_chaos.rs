@@ -70,8 +70,14 @@ fn eval_writes_csv_json_table_and_plots() {
         .all(|r| r["report"]["verification"]["ok"] == true));
 
     let table = std::fs::read_to_string(out.path().join("results.md")).unwrap();
+    // It says which command and which commit produced it, then what it holds.
     assert!(
-        table.starts_with("Each setting: 1 run(s) of 2 clients"),
+        table.starts_with("Produced by `tools eval --iterations 8 --clients 2"),
+        "{table}"
+    );
+    assert!(table.contains("` at commit "), "{table}");
+    assert!(
+        table.contains("\n\nEach setting: 1 run(s) of 2 clients"),
         "{table}"
     );
     assert!(table.contains("\n| cache | p | request |"), "{table}");

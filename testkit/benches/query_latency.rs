@@ -7,7 +7,7 @@
 //! request took over 30 ms (the signature of a Nagle / delayed-ACK stall on keep-alive
 //! connections, which `TCP_NODELAY` on the server must prevent).
 //!
-//! Run: `cargo bench -p toystore-frontend --bench query_latency [-- N]`; N (default 5000) can
+//! Run: `cargo bench -p toystore-testkit --bench query_latency [-- N]`; N (default 5000) can
 //! also be set with `QUERY_LATENCY_N`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
