@@ -13,14 +13,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use hdrhistogram::Histogram;
-use std::future::Future;
-use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use toystore_config::ClusterToken;
+use toystore_testkit::frontend::TestFrontend;
+use toystore_testkit::TestCatalog;
 
-const TOKEN: &str = "bench-token";
 const DEFAULT_REQUESTS: usize = 5000;
 const WARMUP: usize = 200;
 const STALL: Duration = Duration::from_millis(30);
@@ -37,74 +33,6 @@ fn requests() -> usize {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(DEFAULT_REQUESTS)
-}
-
-fn token() -> ClusterToken {
-    ClusterToken::new(TOKEN).expect("token")
-}
-
-async fn wait_until<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !cond().await {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn healthy(http: &reqwest::Client, url: &str) -> bool {
-    matches!(http.get(format!("{url}/health")).send().await, Ok(r) if r.status() == 200)
-}
-
-async fn cache_stats(http: &reqwest::Client, url: &str) -> serde_json::Value {
-    let resp = http
-        .get(format!("{url}/internal/metrics"))
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .send()
-        .await
-        .expect("metrics");
-    let body: serde_json::Value = resp.json().await.expect("metrics json");
-    body["data"]["cache"].clone()
-}
-
-/// Starts a front-end of `catalog_url`; returns its URL and the sender that stops it.
-async fn start_frontend(
-    catalog_url: &str,
-    capacity: Option<usize>,
-) -> (String, oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let config = toystore_frontend::server::ServerConfig {
-        catalog_url: catalog_url.to_string(),
-        token: token(),
-        cache_capacity: capacity.map(|c| NonZeroUsize::new(c).expect("capacity")),
-        stream_silence: Duration::from_secs(3),
-        replicas: Vec::new(),
-        health_interval: Duration::from_secs(1),
-        failover: toystore_frontend::orders::Failover {
-            total: Duration::from_secs(1),
-            attempt: Duration::from_secs(1),
-            pause: Duration::from_millis(50),
-        },
-        watch: None,
-        election: Default::default(),
-        timeouts: Default::default(),
-    };
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(toystore_frontend::server::run(
-        listener,
-        config,
-        async move {
-            let _ = rx.await;
-        },
-    ));
-    (url, tx)
 }
 
 struct Row {
@@ -155,40 +83,14 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async move {
         let dir = tempfile::tempdir().expect("tempdir");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let catalog_url = format!("http://{}", listener.local_addr().expect("addr"));
-        let config = toystore_catalog::server::ServerConfig {
-            db_path: dir.path().join("catalog.redb"),
-            token: token(),
-            restock_interval: Duration::from_secs(3600),
-            stock: toystore_catalog::toys::DEFAULT_STOCK,
-            heartbeat: Duration::from_millis(500),
-        };
-        let (stop_catalog, rx) = oneshot::channel::<()>();
-        tokio::spawn(toystore_catalog::server::run(
-            listener,
-            config,
-            async move {
-                let _ = rx.await;
-            },
-        ));
-        let probe = reqwest::Client::new();
-        wait_until("catalog up", || healthy(&probe, &catalog_url)).await;
+        let catalog = TestCatalog::start(&dir.path().join("catalog.redb")).await;
+        let catalog_url = catalog.url.clone();
+        let cached = TestFrontend::start_active(&catalog_url, 8).await;
+        let uncached = TestFrontend::start(&catalog_url, None).await;
 
-        let (cached_url, stop_cached) = start_frontend(&catalog_url, Some(8)).await;
-        let (uncached_url, stop_uncached) = start_frontend(&catalog_url, None).await;
-        wait_until("front-ends up", || async {
-            healthy(&probe, &cached_url).await && healthy(&probe, &uncached_url).await
-        })
-        .await;
-        wait_until("cache active", || async {
-            cache_stats(&probe, &cached_url).await["active"] == true
-        })
-        .await;
-
-        let on = measure("cache on", &cached_url, n).await;
-        let stats = cache_stats(&probe, &cached_url).await;
-        let off = measure("cache off", &uncached_url, n).await;
+        let on = measure("cache on", &cached.url, n).await;
+        let stats = cached.stats().await;
+        let off = measure("cache off", &uncached.url, n).await;
 
         println!();
         println!("| setting | requests | p50 µs | p99 µs | max µs | mean µs |");
@@ -208,7 +110,7 @@ fn main() {
         println!();
         println!(
             "cache on: hits {} misses {} (warm-up of {WARMUP} requests per setting not recorded)",
-            stats["hits"], stats["misses"]
+            stats.hits, stats.misses
         );
         for row in [&on, &off] {
             if row.stalls > 0 {
@@ -225,8 +127,7 @@ fn main() {
             println!("no request took over {} ms", STALL.as_millis());
         }
 
-        let _ = stop_cached.send(());
-        let _ = stop_uncached.send(());
-        let _ = stop_catalog.send(());
+        drop((cached, uncached));
+        let _ = catalog.stop().await;
     });
 }

@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod frontend;
+
 use serde_json::Value;
 use std::future::Future;
 use std::net::SocketAddr;
