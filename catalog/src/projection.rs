@@ -39,45 +39,16 @@ impl Projection<CatalogEvent> for CatalogProjection {
         event: &CatalogEvent,
     ) -> Result<(), StoreError> {
         let mut stock = tables.open(STOCK)?;
-        match event {
-            CatalogEvent::ProductAdded {
-                name,
-                price,
-                quantity,
-            } => {
-                if stock.get(name.as_str())?.is_some() {
-                    return Err(broken("stock", format!("{name} added twice (seq {seq})")));
-                }
-                stock.insert(name.as_str(), (*price, *quantity))?;
-            }
-            CatalogEvent::Purchased {
-                request_id,
-                name,
-                quantity,
-            } => {
-                let (price, have) = stock
-                    .get(name.as_str())?
-                    .ok_or_else(|| broken("stock", format!("seq {seq}: unknown toy {name}")))?;
-                let left = have.checked_sub(quantity.get()).ok_or_else(|| {
-                    broken("stock", format!("seq {seq}: {name} would go negative"))
-                })?;
-                stock.insert(name.as_str(), (price, left))?;
-                let mut purchases = tables.open(PURCHASES)?;
-                if purchases.insert(request_id.as_str(), seq.0)?.is_some() {
-                    return Err(broken(
-                        "purchases",
-                        format!("seq {seq}: request id {request_id} bought twice"),
-                    ));
-                }
-            }
-            CatalogEvent::Restocked { name, added } => {
-                let (price, have) = stock
-                    .get(name.as_str())?
-                    .ok_or_else(|| broken("stock", format!("seq {seq}: unknown toy {name}")))?;
-                let now = have
-                    .checked_add(*added)
-                    .ok_or_else(|| broken("stock", format!("seq {seq}: {name} overflows")))?;
-                stock.insert(name.as_str(), (price, now))?;
+        let name = toy_of(event);
+        let after = stock_after(stock.get(name)?, seq, event)?;
+        stock.insert(name, after)?;
+        if let CatalogEvent::Purchased { request_id, .. } = event {
+            let mut purchases = tables.open(PURCHASES)?;
+            if purchases.insert(request_id.as_str(), seq.0)?.is_some() {
+                return Err(broken(
+                    "purchases",
+                    format!("seq {seq}: request id {request_id} bought twice"),
+                ));
             }
         }
         Ok(())
@@ -138,40 +109,60 @@ fn replay(
     seq: Seq,
     event: &CatalogEvent,
 ) -> Result<(), StoreError> {
+    let name = toy_of(event);
+    let after = stock_after(stock.get(name).copied(), seq, event)?;
+    stock.insert(name.to_owned(), after);
+    if let CatalogEvent::Purchased { request_id, .. } = event {
+        purchases.add(hash_row(request_id.as_str().as_bytes(), seq.0));
+    }
+    Ok(())
+}
+
+/// The toy an event is about.
+fn toy_of(event: &CatalogEvent) -> &str {
+    match event {
+        CatalogEvent::ProductAdded { name, .. }
+        | CatalogEvent::Purchased { name, .. }
+        | CatalogEvent::Restocked { name, .. } => name.as_str(),
+    }
+}
+
+/// The stock rule, the one place it is written: a toy's (price, quantity) after `event` at
+/// `seq`, given its row before (`None`: not in the catalog). A toy is added once; a
+/// purchase or restock needs the toy; stock never goes negative or overflows. Both
+/// [`Projection::apply`] (into the table) and the check's replay (in memory) use it.
+fn stock_after(
+    before: Option<(f64, u32)>,
+    seq: Seq,
+    event: &CatalogEvent,
+) -> Result<(f64, u32), StoreError> {
+    let known = |name: &str| {
+        before.ok_or_else(|| broken("stock", format!("seq {seq}: unknown toy {name}")))
+    };
     match event {
         CatalogEvent::ProductAdded {
             name,
             price,
             quantity,
-        } => {
-            if stock.contains_key(name.as_str()) {
-                return Err(broken("stock", format!("{name} added twice (seq {seq})")));
-            }
-            stock.insert(name.as_str().to_owned(), (*price, *quantity));
-        }
-        CatalogEvent::Purchased {
-            request_id,
-            name,
-            quantity,
-        } => {
-            let (_, have) = stock
-                .get_mut(name.as_str())
-                .ok_or_else(|| broken("stock", format!("seq {seq}: unknown toy {name}")))?;
-            *have = have
+        } => match before {
+            Some(_) => Err(broken("stock", format!("{name} added twice (seq {seq})"))),
+            None => Ok((*price, *quantity)),
+        },
+        CatalogEvent::Purchased { name, quantity, .. } => {
+            let (price, have) = known(name.as_str())?;
+            let left = have
                 .checked_sub(quantity.get())
                 .ok_or_else(|| broken("stock", format!("seq {seq}: {name} would go negative")))?;
-            purchases.add(hash_row(request_id.as_str().as_bytes(), seq.0));
+            Ok((price, left))
         }
         CatalogEvent::Restocked { name, added } => {
-            let (_, have) = stock
-                .get_mut(name.as_str())
-                .ok_or_else(|| broken("stock", format!("seq {seq}: unknown toy {name}")))?;
-            *have = have
+            let (price, have) = known(name.as_str())?;
+            let now = have
                 .checked_add(*added)
                 .ok_or_else(|| broken("stock", format!("seq {seq}: {name} overflows")))?;
+            Ok((price, now))
         }
     }
-    Ok(())
 }
 
 fn check_catalog(
