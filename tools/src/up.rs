@@ -113,8 +113,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  curl -X POST -H 'content-type: application/json' -d '{{\"name\":\"Tux\",\"quantity\":1}}' {fe}/orders");
     println!("  curl {fe}/orders/0");
     println!();
+    // The handlers are installed here, before the line that invites a Ctrl-C: a SIGINT
+    // sent as soon as it is printed must find them, not the default action (death).
+    let stop = toystore_http::shutdown::signal();
     println!("Ctrl-C stops the store.");
-    toystore_http::shutdown::signal().await;
+    stop.await;
     let unclean = cluster.stop(Duration::from_secs(10)).await;
     if unclean.is_empty() {
         println!("toystore stopped");
