@@ -110,8 +110,14 @@ fn replay(
     event: &CatalogEvent,
 ) -> Result<(), StoreError> {
     let name = toy_of(event);
-    let after = stock_after(stock.get(name).copied(), seq, event)?;
-    stock.insert(name.to_owned(), after);
+    // One lookup per event; the name is copied only when a toy is added.
+    match stock.get_mut(name) {
+        Some(row) => *row = stock_after(Some(*row), seq, event)?,
+        None => {
+            let added = stock_after(None, seq, event)?;
+            stock.insert(name.to_owned(), added);
+        }
+    }
     if let CatalogEvent::Purchased { request_id, .. } = event {
         purchases.add(hash_row(request_id.as_str().as_bytes(), seq.0));
     }

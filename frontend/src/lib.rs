@@ -9,7 +9,7 @@
 //! - [`client`]: [`client::FrontendClient`], typed calls of the public API with typed errors
 //!   ([`client::FrontendError`]);
 //! - [`server`]: the public routes; maps typed outcomes to statuses;
-//! - [`state`]: [`state::Frontend`], the service's state (re-exported as `server::Frontend`),
+//! - `state` (private): the service's state, public as [`server::Frontend`],
 //!   read by [`server`], [`metrics`] and [`cluster_view`] alike;
 //! - [`cache`]: the LRU product cache with stale-insert protection;
 //! - [`invalidation`]: the subscription to the catalog's event stream that keeps it fresh
@@ -37,6 +37,6 @@ pub mod openapi;
 pub mod orders;
 pub mod relay;
 pub mod server;
-pub mod state;
+mod state;
 pub mod topology;
 pub mod web;

@@ -86,16 +86,6 @@ pub struct Purchase {
     pub retried: Vec<FrontendError>,
 }
 
-impl Purchase {
-    /// The order number, if it was placed.
-    pub fn order(&self) -> Option<u64> {
-        match self.bought {
-            Bought::Placed(n) => Some(n),
-            _ => None,
-        }
-    }
-}
-
 /// Whether an answer leaves a purchase open (so it is sent again with its key).
 pub fn retryable(e: &FrontendError) -> bool {
     matches!(
@@ -126,11 +116,6 @@ impl Buyer {
     pub fn recording(mut self, history: History) -> Self {
         self.history = Some(history);
         self
-    }
-
-    /// The client it buys through.
-    pub fn client(&self) -> &FrontendClient {
-        &self.client
     }
 
     /// Buys `quantity` of `name` under idempotency key `key`, retrying with that key.

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::time::Duration;
 use toystore_frontend::api::InternalMetrics;
 use toystore_frontend::client::FrontendClient;
+use toystore_order_api::ReplicaStatus;
 
 /// How often [`poll_until`] asks.
 pub const POLL_EVERY: Duration = Duration::from_millis(25);
@@ -98,13 +99,18 @@ impl Cluster {
     /// The replica that says it leads — role leader and not isolated from its quorum, the
     /// highest term if two say so — asked directly, not through a front-end.
     pub async fn replica_leader(&self) -> Option<u32> {
+        let statuses = self.replica_statuses().await;
+        toystore_order_api::leader(statuses.iter().flatten()).map(|s| s.id)
+    }
+
+    /// Every replica's `/health`, asked at once, in id order (`None`: no answer).
+    pub async fn replica_statuses(&self) -> Vec<Option<ReplicaStatus>> {
         let asks = self
             .clients
             .replicas
             .values()
             .map(|client| async move { client.health().await.ok() });
-        let statuses = futures_util::future::join_all(asks).await;
-        toystore_order_api::leader(statuses.iter().flatten()).map(|s| s.id)
+        futures_util::future::join_all(asks).await
     }
 
     /// Waits until a replica says it leads (see [`Cluster::replica_leader`]).
@@ -148,18 +154,15 @@ impl Cluster {
     /// Waits until every replica is ready and holds the same events (asked through each
     /// replica's typed client): the store has converged after a run of faults.
     pub async fn converge(&self, timeout: Duration) -> anyhow::Result<()> {
-        let replicas = self
-            .replica_ids()
-            .into_iter()
-            .map(|id| self.replica_client(id))
-            .collect::<anyhow::Result<Vec<_>>>()?;
         // The last answers, for the error if they never agree.
         let seen = std::sync::Mutex::new(Vec::new());
         let converged = poll_until(timeout, "the replicas did not converge", || async {
-            let asks = replicas
-                .iter()
-                .map(|r| async move { r.health().await.ok().map(|s| (s.ready, s.last_seq.0)) });
-            let now = futures_util::future::join_all(asks).await;
+            let now: Vec<Option<(bool, u64)>> = self
+                .replica_statuses()
+                .await
+                .into_iter()
+                .map(|s| s.map(|s| (s.ready, s.last_seq.0)))
+                .collect();
             let first = now.first().copied().flatten();
             let same = first.is_some_and(|(ready, _)| ready) && now.iter().all(|s| *s == first);
             *seen

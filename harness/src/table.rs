@@ -48,11 +48,6 @@ impl<const N: usize> Table<N> {
         self.rows.push(cells);
     }
 
-    /// The rows so far.
-    pub fn rows(&self) -> &[[String; N]] {
-        &self.rows
-    }
-
     /// As a Markdown table (GitHub flavour), ending in a newline.
     pub fn markdown(&self) -> String {
         let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));

@@ -3,7 +3,7 @@
 //! Every order is an `OrderPlaced` event in the replica's redb file, appended by the Raft
 //! state machine when a purchase entry is committed and applied ([`apply`]); the orders
 //! table and request id → number mapping are its projection ([`projection`]; the index's
-//! key layout in [`request_index`], its build in key order in [`bulk`]). The Raft log,
+//! key layout in `request_index` (re-exported by [`projection`]), its build in key order in [`bulk`]). The Raft log,
 //! vote and state machine live in the same file (`toystore_store::raft`). [`types`] holds the
 //! Raft type configuration, [`raft_node`] openraft's settings and the cluster's initialisation, [`membership`] the
 //! membership following the cluster file,
@@ -28,7 +28,7 @@ pub mod proposer;
 pub mod raft_node;
 pub mod raft_wire;
 pub mod replica;
-pub mod request_index;
+mod request_index;
 pub mod server;
 pub mod transfer;
 pub mod transfer_counts;

@@ -285,17 +285,6 @@ pub fn raw_log(path: &Path) -> anyhow::Result<Vec<(Seq, Vec<u8>)>> {
     Ok(log.read_raw_after(Seq::ZERO)?.collect::<Result<_, _>>()?)
 }
 
-/// Every order of a (stopped) replica's log, decoded.
-pub fn orders(path: &Path) -> anyhow::Result<Vec<OrderEvent>> {
-    raw_log(path)?
-        .into_iter()
-        .map(|(seq, bytes)| {
-            toystore_events::decode(&bytes)
-                .with_context(|| format!("{}: event {seq}", path.display()))
-        })
-        .collect()
-}
-
 /// Checks the order-number invariant over a log: order n is the event at seq n + 1.
 pub fn assert_gap_free(events: &[OrderEvent]) {
     for (i, e) in events.iter().enumerate() {
@@ -342,4 +331,14 @@ pub fn metric_value(
             Value::Summary(_) => f64::NAN,
         })
         .sum()
+}
+
+/// Waits (at most [`READY`]) until a counter of placed orders reaches `n`.
+pub async fn wait_placed(placed: &std::sync::atomic::AtomicU64, n: u64) {
+    let what = format!("{n} orders placed");
+    toystore_harness::probe::poll_until(READY, &what, || async {
+        (placed.load(std::sync::atomic::Ordering::SeqCst) >= n).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
 }

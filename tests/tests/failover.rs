@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use toystore_harness::probe::poll_until;
 use toystore_harness::Service;
-use toystore_tests::{assert_gap_free, start_in, Election, OrderRecord, READY};
+use toystore_tests::{assert_gap_free, start_in, wait_placed, Election, OrderRecord, READY};
 
 const TOYS: [&str; 5] = ["Tux", "Whale", "Uno", "Jenga", "Clue"];
 const CLIENTS: usize = 4;
@@ -62,21 +62,10 @@ async fn scenario(election: Election) {
 
     // Kill the leader once a quarter of the orders are in, a follower at half.
     let total = (CLIENTS * PER_CLIENT) as u64;
-    let wait_placed = |n: u64| {
-        let placed = placed.clone();
-        async move {
-            let what = format!("{n} orders placed");
-            poll_until(READY, &what, || async {
-                (placed.load(Ordering::SeqCst) >= n).then_some(())
-            })
-            .await
-            .unwrap();
-        }
-    };
-    wait_placed(total / 4).await;
+    wait_placed(&placed, total / 4).await;
     let leader = store.cluster.leader().await.expect("a leader");
     store.cluster.kill(Service::Order(leader)).await.unwrap();
-    wait_placed(total / 2).await;
+    wait_placed(&placed, total / 2).await;
     let new_leader = store.cluster.leader().await.expect("a new leader");
     assert_ne!(new_leader, leader, "a killed replica cannot lead");
     let follower = store

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use toystore_harness::probe::poll_until;
 use toystore_harness::{free_ports, Service};
-use toystore_tests::{start_in, Election, Shop, READY};
+use toystore_tests::{start_in, wait_placed, Election, Shop, READY};
 
 const CLIENTS_PER_FRONTEND: usize = 2;
 const PER_CLIENT: usize = 20;
@@ -23,16 +23,6 @@ async fn leader_and_term(shop: &Shop, ids: &[u32]) -> Option<(u32, u64)> {
     let asks = ids.iter().map(|id| shop.health(*id));
     let statuses = futures_util::future::join_all(asks).await;
     toystore_order_api::leader(statuses.iter().flatten()).map(|s| (s.id, s.term))
-}
-
-/// Waits until `placed` reaches `n`.
-async fn wait_placed(placed: &AtomicU64, n: u64) {
-    let what = format!("{n} orders placed");
-    poll_until(READY, &what, || async {
-        (placed.load(Ordering::SeqCst) >= n).then_some(())
-    })
-    .await
-    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -103,7 +93,7 @@ async fn two_frontends_share_numbers_never_and_do_not_churn() {
     let total = (2 * CLIENTS_PER_FRONTEND * PER_CLIENT) as u64;
     for stage in 1..=2u64 {
         wait_placed(&placed, total * stage / 3).await;
-        let (leader, _) = leader_and_term(&shops[0], &ids).await.expect("a leader");
+        let leader = store.cluster.replica_leader().await.expect("a leader");
         store.cluster.kill(Service::Order(leader)).await.unwrap();
         // The leader stays down a moment (the fault's length, not a wait) while both
         // front-ends keep buying.

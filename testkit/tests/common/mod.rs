@@ -10,17 +10,12 @@ pub use toystore_testkit::*;
 
 use serde_json::Value;
 use toystore_catalog_api::CatalogClient;
-use toystore_events::Purchase;
 use toystore_events::Seq;
 
 /// Buys through the catalog (the way the order service will), returning the event's seq.
 pub async fn buy(catalog: &CatalogClient, request_id: &str, name: &str, quantity: u32) -> Seq {
     let reply = catalog
-        .buy(&Purchase {
-            request_id: request_id.try_into().unwrap(),
-            name: name.try_into().unwrap(),
-            quantity: quantity.try_into().unwrap(),
-        })
+        .buy(&buy_request(request_id, name, quantity))
         .await
         .expect("buy");
     assert!(!reply.replayed, "fresh request id");
