@@ -1,91 +1,191 @@
-//! [`CatalogClient`]: how other services call the catalog.
+//! [`CatalogClient`]: how other services call the catalog's replicas.
 //!
-//! One pooled keep-alive connection set per client; every call carries the cluster token.
-//! A product name goes as a form-encoded query parameter (`/internal/products?name=`), so
-//! any name, even `.`, `..` or one holding control characters, reaches the catalog exactly.
+//! Leader-only calls (products, buys, restocks) go through a [`Group`], which follows the
+//! catalog leader's hints and fails over between replicas; health and the event stream go
+//! to one replica. One pooled keep-alive connection set per replica; every call carries
+//! the cluster token. A product name goes as a form-encoded query parameter
+//! (`/internal/products?name=`), so any name, even `.`, `..` or one holding control
+//! characters, reaches the catalog exactly.
 
 use crate::wire::{BuyReply, ByName, Health, ProductList, ProductReply, RestockReply};
 use futures_util::Stream;
-use toystore_config::ClusterToken;
+use std::sync::Arc;
 use toystore_config::Timeouts;
+use toystore_config::{ClusterToken, ReplicaId};
 use toystore_events::Purchase;
 use toystore_events::{CatalogEvent, FrameError, Seq, StreamItem};
 use toystore_http::client::{ClientError, ServiceClient};
+use toystore_raft_api::Group;
 
-/// A typed client of one catalog.
+/// A typed client of the catalog's replicas.
 #[derive(Clone, Debug)]
 pub struct CatalogClient {
-    inner: ServiceClient,
+    group: Arc<Group>,
     health_timeout: std::time::Duration,
 }
 
 impl CatalogClient {
-    /// A client of the catalog at `base` (e.g. `http://127.0.0.1:8090`), with the default
-    /// [`Timeouts`].
+    /// A client of a one-replica catalog at `base` (e.g. `http://127.0.0.1:8090`), with
+    /// the default [`Timeouts`].
     pub fn new(base: &str, token: ClusterToken) -> Result<Self, ClientError> {
         Self::with_timeouts(base, token, &Timeouts::default())
     }
 
-    /// A client whose requests may take `timeouts.request`, and its health checks
-    /// `timeouts.health` (the cluster file's).
+    /// A client of a one-replica catalog whose requests may take `timeouts.request`, and
+    /// its health checks `timeouts.health` (the cluster file's).
     pub fn with_timeouts(
         base: &str,
         token: ClusterToken,
         timeouts: &Timeouts,
     ) -> Result<Self, ClientError> {
+        Self::of_replicas(&[(1, base.to_string())], token, timeouts)
+    }
+
+    /// A client of the catalog replicas `replicas` (id, base URL): a leader-only call
+    /// looks for the leader for up to `timeouts.request`, each attempt taking at most
+    /// `timeouts.attempt` (with one replica, `timeouts.request`: there is no other to try),
+    /// pausing `timeouts.leader_poll` after each round of replicas without an answer.
+    pub fn of_replicas(
+        replicas: &[(ReplicaId, String)],
+        token: ClusterToken,
+        timeouts: &Timeouts,
+    ) -> Result<Self, ClientError> {
+        let attempt = match replicas.len() {
+            1 => timeouts.request,
+            _ => timeouts.attempt.min(timeouts.request),
+        };
+        let members = replicas
+            .iter()
+            .map(|(id, base)| Ok((*id, ServiceClient::new(base, token.clone(), attempt)?)))
+            .collect::<Result<Vec<_>, ClientError>>()?;
         Ok(Self {
-            inner: ServiceClient::new(base, token, timeouts.request)?,
+            group: Arc::new(Group::new(members, timeouts.request, timeouts.leader_poll)?),
             health_timeout: timeouts.health,
         })
     }
 
-    /// `GET /health`, with the short health timeout.
+    /// The replicas' ids and base URLs, in order.
+    pub fn replicas(&self) -> Vec<(ReplicaId, String)> {
+        self.group
+            .members()
+            .iter()
+            .map(|(id, c)| (*id, c.base().as_str().trim_end_matches('/').to_string()))
+            .collect()
+    }
+
+    /// The base URL of the replica believed to lead.
+    pub fn base(&self) -> &reqwest::Url {
+        self.group.believed_leader().1.base()
+    }
+
+    fn member(&self, id: Option<ReplicaId>) -> &ServiceClient {
+        match id.and_then(|id| self.group.members().iter().find(|(m, _)| *m == id)) {
+            Some((_, client)) => client,
+            None => &self.group.believed_leader().1,
+        }
+    }
+
+    /// `GET /health` of the replica believed to lead, with the short health timeout.
     pub async fn health(&self) -> Result<Health, ClientError> {
-        let req = self
-            .inner
+        self.health_of(None).await
+    }
+
+    /// `GET /health` of replica `id` (`None`: the one believed to lead).
+    pub async fn health_of(&self, id: Option<ReplicaId>) -> Result<Health, ClientError> {
+        let client = self.member(id);
+        let req = client
             .request(reqwest::Method::GET, &["health"])
             .timeout(self.health_timeout);
-        self.inner.call(req).await
+        client.call(req).await
     }
 
     /// One product; a missing one is `ClientError::Status { status: 404, .. }`. The name
     /// goes as a form-encoded query parameter, so it reaches the catalog byte for byte.
     pub async fn product(&self, name: &str) -> Result<ProductReply, ClientError> {
-        let req = self
-            .inner
-            .request(reqwest::Method::GET, &["internal", "products"])
-            .query(&ByName {
-                name: name.to_string(),
-            });
-        self.inner.call(req).await
+        let query = ByName {
+            name: name.to_string(),
+        };
+        self.group
+            .call(|c| {
+                c.request(reqwest::Method::GET, &["internal", "products"])
+                    .query(&query)
+            })
+            .await
     }
 
     /// Every product.
     pub async fn products(&self) -> Result<ProductList, ClientError> {
-        self.inner.get(&["internal", "products"]).await
+        self.group
+            .call(|c| c.request(reqwest::Method::GET, &["internal", "products"]))
+            .await
     }
 
     /// Buys (idempotent by request id); a refusal reads back with [`crate::BuyRefusal::of`].
     pub async fn buy(&self, req: &Purchase) -> Result<BuyReply, ClientError> {
-        self.inner.post(&["internal", "buy"], req).await
+        self.group
+            .call(|c| {
+                c.request(reqwest::Method::POST, &["internal", "buy"])
+                    .json(req)
+            })
+            .await
     }
 
     /// Restocks sold-out toys now.
     pub async fn restock(&self) -> Result<RestockReply, ClientError> {
-        self.inner.post(&["internal", "restock"], &()).await
+        self.group
+            .call(|c| {
+                c.request(reqwest::Method::POST, &["internal", "restock"])
+                    .json(&())
+            })
+            .await
     }
 
-    /// Subscribes to the catalog's events after `after`: a stream of events and heartbeats
-    /// that ends (with an error, or cleanly on the catalog's shutdown) when the connection
+    /// Whether the catalog has more than one replica (then a replica's log behind what a
+    /// follower has read lags; it was not replaced).
+    pub fn is_replicated(&self) -> bool {
+        self.group.members().len() > 1
+    }
+
+    /// Subscribes to the events after `after` of replica `id` (every replica serves the
+    /// same events; `None`: the one believed to lead, or if it does not answer, the next
+    /// replica that does): a stream of events and heartbeats
+    /// that ends (with an error, or cleanly on the replica's shutdown) when the connection
     /// does, or with [`FrameError::Silent`] once nothing has arrived for `silence` (see
     /// [`toystore_config::CatalogConfig::stream_silence`]).
+    pub async fn events_of(
+        &self,
+        id: Option<ReplicaId>,
+        after: Seq,
+        silence: std::time::Duration,
+    ) -> Result<impl Stream<Item = Result<StreamItem<CatalogEvent>, FrameError>>, ClientError> {
+        if id.is_some() {
+            return self
+                .member(id)
+                .events(&["internal", "events"], after, silence)
+                .await;
+        }
+        let members = self.group.members();
+        let first = members
+            .iter()
+            .position(|(m, _)| *m == self.group.believed_leader().0)
+            .unwrap_or(0);
+        let mut failure = None;
+        for i in 0..members.len() {
+            let (_, client) = &members[(first + i) % members.len()];
+            match client.events(&["internal", "events"], after, silence).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => failure = Some(e),
+            }
+        }
+        Err(failure.unwrap_or_else(|| ClientError::Unreachable("no catalog replica".into())))
+    }
+
+    /// [`CatalogClient::events_of`] the replica believed to lead.
     pub async fn events(
         &self,
         after: Seq,
         silence: std::time::Duration,
     ) -> Result<impl Stream<Item = Result<StreamItem<CatalogEvent>, FrameError>>, ClientError> {
-        self.inner
-            .events(&["internal", "events"], after, silence)
-            .await
+        self.events_of(None, after, silence).await
     }
 }

@@ -2,12 +2,16 @@
 //!
 //! | endpoint | reply `data` |
 //! | --- | --- |
-//! | `GET /health` | [`Health`] (no token needed) |
+//! | `GET /health` | [`Health`] (no token needed; any replica) |
 //! | `GET /internal/products` | [`ProductList`] |
 //! | `GET /internal/products?name=<name>` ([`ByName`], form-encoded) or `GET /internal/products/<name>` (percent-encoded segment) | [`ProductReply`], 404 `product not found` |
 //! | `POST /internal/buy` ([`Purchase`](toystore_events::Purchase)) | [`BuyReply`], 404, 409 `insufficient stock`, 422 |
 //! | `POST /internal/restock` | [`RestockReply`] |
-//! | `GET /internal/events?after=<seq>` | a frame stream of catalog events |
+//! | `GET /internal/events?after=<seq>` | a frame stream of catalog events (any replica) |
+//! | `POST /internal/raft/...` | the Raft routes between catalog replicas (`toystore_raft::routes`) |
+//!
+//! Products, buys and restocks are the leader's: another replica answers 421 naming the
+//! leader it knows of in `x-toystore-leader` ([`toystore_raft_api::LEADER_HEADER`]).
 
 use serde::{Deserialize, Serialize};
 use toystore_events::{ProductName, Seq};
@@ -73,12 +77,7 @@ pub struct RestockReply {
     pub restocked: Vec<ProductName>,
 }
 
-/// Liveness and position.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Health {
-    /// Always `"ok"`.
-    pub status: String,
-    /// The catalog's last sequence number.
-    pub seq: Seq,
-}
+/// What a catalog replica says about itself on `GET /health`: the status every Raft replica
+/// of the store reports (`last_seq` is its last applied catalog event; `ready` means it can
+/// vote and its toys are there).
+pub type Health = toystore_raft_api::ReplicaStatus;

@@ -1,18 +1,30 @@
-//! [`Catalog`]: the catalog's state and its operations.
+//! [`Catalog`]: one catalog replica's operations on top of its Raft node.
 //!
-//! Reads use a read transaction (a consistent snapshot: a product's value and the sequence
-//! number it is current at come from the same snapshot). Buys and restocks run inside the
-//! log's group-commit transaction, one after another, so their check-then-act is atomic:
-//! concurrent buys of the last units sell exactly the stock, never more.
+//! - **Writes** (leader only): a buy, a restock or the seed is a Raft entry ([`Command`]),
+//!   decided when it is applied ([`crate::rules`]), identically on every replica; the
+//!   caller hears the applied outcome once the entry is committed on a majority. A write not
+//!   committed within the write timeout is [`CatalogError::Unavailable`]: nothing is
+//!   acknowledged, and a retried buy under the same request id is a replay, never a second
+//!   sale.
+//! - **Reads** (leader only): after `ensure_linearizable` (a quorum confirms the leadership
+//!   and everything committed is applied), from the local projection; a product's value and
+//!   the sequence number it is current at come from one read transaction.
+//! - A non-leader answers [`CatalogError::NotLeader`] with the leader it knows of.
+//! - **Local reads** ([`Catalog::local_products`], [`Catalog::purchases`]) read this
+//!   replica's applied state without asking anyone: for metrics and tools only.
 
-use crate::projection::{broken, CatalogProjection, PURCHASES, STOCK};
+use crate::projection::{PURCHASES, STOCK};
+use crate::rules::{decide_on, stored_name, BuyOutcome, Decision};
 use crate::toys::TOYS;
-use std::path::Path;
+use crate::types::{CatalogRaft, Command, Reply};
 use std::sync::Arc;
+use std::time::Duration;
 use toystore_catalog_api::Product;
-use toystore_events::Purchase;
-use toystore_events::{CatalogEvent, ProductName, Seq};
-use toystore_store::{Batch, EventLog, StoreError};
+use toystore_events::{CatalogEvent, ProductName, Purchase, Seq};
+use toystore_raft::leadership::{write_refused, Unconfirmed};
+use toystore_raft::Node;
+use toystore_raft_api::ReplicaStatus;
+use toystore_store::{EventLog, StoreError};
 
 /// Errors of catalog operations (not outcomes like "sold out", see [`BuyOutcome`]).
 #[derive(Debug, thiserror::Error)]
@@ -20,68 +32,72 @@ pub enum CatalogError {
     /// The event log failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// What a buy did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BuyOutcome {
-    /// Bought now, or (`replayed`) bought earlier by the same request id.
-    Bought {
-        /// The `Purchased` event's sequence number.
-        seq: Seq,
-        /// True if nothing was bought now because the request id had bought before.
-        replayed: bool,
+    /// This replica does not lead; the leader it knows of.
+    #[error("not the leader")]
+    NotLeader {
+        /// The leader it names, if any.
+        leader: Option<toystore_config::ReplicaId>,
     },
-    /// No such toy.
-    NotFound,
-    /// Fewer units in stock than asked for; nothing bought.
-    InsufficientStock,
-    /// The request id bought before, but another toy or quantity.
-    Conflict,
+    /// Not committed or confirmed in time, no quorum, or Raft stopped.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
-/// The catalog: its log and projection.
+impl From<Unconfirmed> for CatalogError {
+    fn from(e: Unconfirmed) -> Self {
+        match e {
+            Unconfirmed::NotLeader { leader } => CatalogError::NotLeader { leader },
+            Unconfirmed::Unavailable(m) => CatalogError::Unavailable(m),
+        }
+    }
+}
+
+/// The replica's Raft node.
+pub type CatalogNode = Node<CatalogRaft, CatalogEvent>;
+
+/// One catalog replica.
 pub struct Catalog {
-    log: Arc<EventLog<CatalogEvent>>,
+    node: Arc<CatalogNode>,
     stock: u32,
+    write_timeout: Duration,
 }
 
 impl Catalog {
-    /// Opens (or creates) the catalog at `path`. A new catalog is seeded with [`TOYS`], each
-    /// with `stock` units, as `ProductAdded` events in one transaction; sold-out toys are
-    /// restocked to `stock` ([`crate::toys::DEFAULT_STOCK`] is the handout's 100).
-    pub fn open(path: &Path, stock: u32) -> Result<Self, CatalogError> {
-        let log = EventLog::open(path, CatalogProjection)?;
-        if log.last_seq() == Seq::ZERO {
-            let seeded = log.execute_blocking(move |b| {
-                if b.last_seq() != Seq::ZERO {
-                    return Ok(0);
-                }
-                for (name, price) in TOYS {
-                    b.append(&CatalogEvent::ProductAdded {
-                        name: stored_name(name.to_string())?,
-                        price: *price,
-                        quantity: stock,
-                    })?;
-                }
-                Ok(TOYS.len())
-            })?;
-            tracing::info!(toys = seeded, path = %path.display(), "seeded new catalog");
-        }
-        Ok(Self {
-            log: Arc::new(log),
+    /// A catalog on Raft node `node`: toys start with and are restocked to `stock` units;
+    /// a write waits `write_timeout` for its commit.
+    pub fn new(node: Arc<CatalogNode>, stock: u32, write_timeout: Duration) -> Self {
+        Self {
+            node,
             stock,
-        })
+            write_timeout,
+        }
     }
 
-    /// The event log (for streaming it to subscribers).
+    /// The Raft node (for its routes).
+    pub fn node(&self) -> &Arc<CatalogNode> {
+        &self.node
+    }
+
+    /// The event log (for streaming it to subscribers; reads only).
     pub fn log(&self) -> &Arc<EventLog<CatalogEvent>> {
-        &self.log
+        self.node.store().event_log()
     }
 
-    /// One product and the sequence number its value is current at.
-    pub fn product(&self, name: &ProductName) -> Result<(Option<Product>, Seq), CatalogError> {
-        let tables = self.log.read()?;
+    /// What the replica says about itself; `ready` also needs the toys to be there (the
+    /// seed applied), so a ready catalog can sell.
+    pub fn status(&self) -> ReplicaStatus {
+        let mut status = self.node.status();
+        status.ready &= status.last_seq > Seq::ZERO;
+        status
+    }
+
+    /// One product and the sequence number its value is current at (leader only).
+    pub async fn product(
+        &self,
+        name: &ProductName,
+    ) -> Result<(Option<Product>, Seq), CatalogError> {
+        self.confirm().await?;
+        let tables = self.log().read()?;
         let seq = tables.last_seq()?;
         let product = tables
             .open(STOCK)?
@@ -94,9 +110,16 @@ impl Catalog {
         Ok((product, seq))
     }
 
-    /// Every product, sorted by name, and the sequence number the list is current at.
-    pub fn products(&self) -> Result<(Vec<Product>, Seq), CatalogError> {
-        let tables = self.log.read()?;
+    /// Every product, sorted by name, and the sequence number the list is current at
+    /// (leader only).
+    pub async fn products(&self) -> Result<(Vec<Product>, Seq), CatalogError> {
+        self.confirm().await?;
+        self.local_products()
+    }
+
+    /// Every product as this replica has applied them, without confirming anything.
+    pub fn local_products(&self) -> Result<(Vec<Product>, Seq), CatalogError> {
+        let tables = self.log().read()?;
         let seq = tables.last_seq()?;
         let mut products = Vec::new();
         for row in tables.open(STOCK)?.rows()? {
@@ -110,87 +133,117 @@ impl Catalog {
         Ok((products, seq))
     }
 
-    /// How many purchases the catalog has recorded (one per request id, ever).
+    /// How many purchases this replica has applied (one per request id, ever).
     pub fn purchases(&self) -> Result<u64, CatalogError> {
-        Ok(self.log.read()?.open(PURCHASES)?.len()?)
+        Ok(self.log().read()?.open(PURCHASES)?.len()?)
     }
 
-    /// Buys `quantity` of a toy, at most once per request id. Returns after the purchase is
-    /// durable.
+    /// Buys `quantity` of a toy, at most once per request id (leader only). Returns after
+    /// the purchase is committed on a majority and applied.
+    ///
+    /// A buy this replica's state would answer without selling (a replay, a conflict, too
+    /// few units, no such toy) is answered after confirming the leadership, without a Raft
+    /// write (no fsync anywhere); everything committed before it is applied by then, so
+    /// the answer is linearizable. Any other buy is decided by the state machine when its
+    /// entry is applied.
     pub async fn buy(&self, req: Purchase) -> Result<BuyOutcome, CatalogError> {
-        Ok(self.log.execute(move |b| buy_in(b, &req)).await?)
+        self.node
+            .leadership()
+            .map_err(|leader| CatalogError::NotLeader { leader })?;
+        if let Decision::Answer(_) = self.decide_here(&req)? {
+            self.confirm().await?;
+            if let Decision::Answer(outcome) = self.decide_here(&req)? {
+                return Ok(outcome);
+            }
+        }
+        match self.write(Command::Buy(req)).await? {
+            Reply::Bought(outcome) => Ok(outcome),
+            other => Err(unexpected(&other)),
+        }
     }
 
-    /// Restocks every sold-out toy to the configured stock; returns the names restocked.
+    /// The buy rule on this replica's applied state.
+    fn decide_here(&self, req: &Purchase) -> Result<Decision, CatalogError> {
+        let tables = self.log().read()?;
+        let earlier = tables.open(PURCHASES)?.get(req.request_id.as_str())?;
+        let stock = tables.open(STOCK)?.get(req.name.as_str())?;
+        Ok(decide_on(req, earlier, |seq| tables.event(seq), stock)?)
+    }
+
+    /// Restocks every sold-out toy to the configured stock (leader only); returns the names
+    /// restocked.
     pub async fn restock(&self) -> Result<Vec<ProductName>, CatalogError> {
-        let stock = self.stock;
-        Ok(self.log.execute(move |b| restock_in(b, stock)).await?)
-    }
-}
-
-fn buy_in(b: &mut Batch<'_, CatalogEvent>, req: &Purchase) -> Result<BuyOutcome, StoreError> {
-    let earlier = b.tables().open(PURCHASES)?.get(req.request_id.as_str())?;
-    if let Some(seq) = earlier {
-        let same = match b.event_at(Seq(seq))? {
-            Some(CatalogEvent::Purchased { name, quantity, .. }) => {
-                name == req.name && quantity == req.quantity
-            }
-            _ => false,
+        let command = Command::Restock {
+            stock: self.stock,
+            seen: self.log().last_seq(),
         };
-        return Ok(if same {
-            BuyOutcome::Bought {
-                seq: Seq(seq),
-                replayed: true,
-            }
-        } else {
-            BuyOutcome::Conflict
-        });
+        match self.write(command).await? {
+            Reply::Restocked(names) => Ok(names),
+            other => Err(unexpected(&other)),
+        }
     }
-    let have = b
-        .tables()
-        .open(STOCK)?
-        .get(req.name.as_str())?
-        .map(|(_, quantity)| quantity);
-    match have {
-        None => Ok(BuyOutcome::NotFound),
-        Some(have) if have < req.quantity.get() => Ok(BuyOutcome::InsufficientStock),
-        Some(_) => {
-            let seq = b.append(&CatalogEvent::Purchased {
-                request_id: req.request_id.clone(),
-                name: req.name.clone(),
-                quantity: req.quantity,
-            })?;
-            Ok(BuyOutcome::Bought {
-                seq,
-                replayed: false,
+
+    /// Whether this replica leads and has a sold-out toy (what the restock loop asks).
+    pub fn leads_with_sold_out(&self) -> bool {
+        self.node.leadership().is_ok()
+            && self
+                .local_products()
+                .is_ok_and(|(products, _)| products.iter().any(|p| p.quantity == 0))
+    }
+
+    /// Seeds the catalog with [`TOYS`] if nothing is applied yet (leader only); returns
+    /// how many toys were added (0 when another leader seeded first).
+    pub async fn seed(&self) -> Result<u32, CatalogError> {
+        let toys = TOYS
+            .iter()
+            .map(|(name, price)| {
+                ProductName::try_from(*name)
+                    .map(|n| (n, *price))
+                    .map_err(|e| CatalogError::Unavailable(format!("a seed toy's name: {e}")))
             })
+            .collect::<Result<Vec<_>, _>>()?;
+        match self
+            .write(Command::Seed {
+                toys,
+                stock: self.stock,
+            })
+            .await?
+        {
+            Reply::Seeded(n) => Ok(n),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Confirms leadership (a quorum's, everything committed applied) within the write
+    /// timeout.
+    async fn confirm(&self) -> Result<(), CatalogError> {
+        self.node
+            .leadership()
+            .map_err(|leader| CatalogError::NotLeader { leader })?;
+        Ok(self.node.linearize(self.write_timeout).await?)
+    }
+
+    /// Proposes `command` and waits for its applied reply.
+    async fn write(&self, command: Command) -> Result<Reply, CatalogError> {
+        self.node
+            .leadership()
+            .map_err(|leader| CatalogError::NotLeader { leader })?;
+        let written =
+            tokio::time::timeout(self.write_timeout, self.node.raft().client_write(command)).await;
+        match written {
+            Err(_) => Err(CatalogError::Unavailable(
+                "not committed in time".to_string(),
+            )),
+            Ok(Err(e)) => Err(write_refused(e).into()),
+            Ok(Ok(response)) => Ok(response.data),
         }
     }
 }
 
-fn restock_in(b: &mut Batch<'_, CatalogEvent>, stock: u32) -> Result<Vec<ProductName>, StoreError> {
-    let sold_out: Vec<ProductName> = {
-        let stock = b.tables().open(STOCK)?;
-        let mut out = Vec::new();
-        for row in stock.rows()? {
-            let (name, (_, quantity)) = row?;
-            if quantity == 0 {
-                out.push(stored_name(name)?);
-            }
-        }
-        out
-    };
-    for name in &sold_out {
-        b.append(&CatalogEvent::Restocked {
-            name: name.clone(),
-            added: stock,
-        })?;
-    }
-    Ok(sold_out)
-}
-
-/// A toy's name as the stock table (or the seed list) holds it: never empty, or the table is
-/// damaged.
-fn stored_name(name: String) -> Result<ProductName, StoreError> {
-    ProductName::try_from(name).map_err(|e| broken("stock", format!("a stored name: {e}")))
+fn unexpected(reply: &Reply) -> CatalogError {
+    tracing::error!(
+        ?reply,
+        "the state machine answered with another kind of reply"
+    );
+    CatalogError::Unavailable("unexpected reply from the state machine".into())
 }

@@ -5,18 +5,22 @@ use crate::server::{run as serve, ServerConfig};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::time::Duration;
-use toystore_config::{ensure_parent, ServiceArgs};
+use toystore_config::{ensure_parent, ClusterConfig, ReplicaConfig, ReplicaId, ServiceArgs};
 
 /// The toystore catalog: owns stock, sells, restocks, and pushes invalidations.
 ///
-/// Example: catalog --config data/toystore.toml
+/// Example: catalog --config data/toystore.toml --id 1
 #[derive(clap::Parser, Debug)]
 #[command(version, about, long_about = None)]
 pub struct Args {
     /// The cluster file, token, listen address and logging.
     #[command(flatten)]
     pub service: ServiceArgs,
-    /// The redb file (default: <data_dir>/catalog.redb).
+    /// This catalog replica's id (must be in the file's catalogs; may be left out when the
+    /// file lists exactly one).
+    #[arg(long)]
+    pub id: Option<ReplicaId>,
+    /// The redb file (default: <data_dir>/catalog-<id>.redb).
     #[arg(long)]
     pub db: Option<PathBuf>,
     /// Restock interval, e.g. 10s or 500ms (overrides the file).
@@ -30,22 +34,73 @@ pub struct Args {
 /// Runs the catalog until Ctrl-C or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let (cluster, token) = args.service.load()?;
-    let addr = args.service.addr.unwrap_or(cluster.catalog.addr);
-    let db_path = args.db.unwrap_or_else(|| cluster.catalog_db());
+    let me = this_catalog(&cluster, args.id)?;
+    let addr = args.service.addr.unwrap_or(me.addr);
+    let db_path = args.db.unwrap_or_else(|| cluster.catalog_db(me.id));
     ensure_parent(&db_path)
         .with_context(|| format!("creating the directory of {}", db_path.display()))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
     let config = ServerConfig {
+        id: me.id,
         db_path,
+        replicas: crate::server::catalog_replicas(&cluster),
         token,
         restock_interval: args
             .restock_interval
             .unwrap_or(cluster.catalog.restock_interval),
         stock: args.stock.unwrap_or(cluster.catalog.stock),
         heartbeat: cluster.catalog.heartbeat,
+        raft: cluster.order.clone(),
+        timeouts: cluster.timeouts,
+        watch: args.service.config.clone(),
     };
     serve(listener, config, toystore_http::shutdown::signal()).await?;
     Ok(())
+}
+
+/// The catalog replica this process is: `--id`'s, or the file's only one when `--id` is
+/// left out.
+fn this_catalog(cluster: &ClusterConfig, id: Option<ReplicaId>) -> anyhow::Result<&ReplicaConfig> {
+    let ids = || {
+        let ids: Vec<String> = cluster.catalogs.iter().map(|c| c.id.to_string()).collect();
+        ids.join(", ")
+    };
+    match (id, cluster.catalogs.as_slice()) {
+        (Some(id), _) => cluster.catalog(id).with_context(|| {
+            format!(
+                "catalog {id} is not in the cluster file (its catalogs: {})",
+                ids()
+            )
+        }),
+        (None, [only]) => Ok(only),
+        (None, _) => anyhow::bail!(
+            "the cluster file lists {} catalogs ({}): say which this is with --id",
+            cluster.catalogs.len(),
+            ids()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_may_be_left_out_only_with_one_catalog() {
+        let one = ClusterConfig::default();
+        assert_eq!(this_catalog(&one, None).map(|c| c.id).ok(), Some(1));
+        assert_eq!(this_catalog(&one, Some(1)).map(|c| c.id).ok(), Some(1));
+        let e = this_catalog(&one, Some(2)).map(|c| c.id).unwrap_err();
+        assert!(e.to_string().contains("catalogs: 1"), "{e}");
+        let three = ClusterConfig {
+            catalogs: toystore_config::default_catalogs(3),
+            ..ClusterConfig::default()
+        };
+        assert_eq!(this_catalog(&three, Some(3)).map(|c| c.id).ok(), Some(3));
+        let e = this_catalog(&three, None).map(|c| c.id).unwrap_err();
+        assert!(e.to_string().contains("(1, 2, 3)"), "{e}");
+        assert!(e.to_string().contains("--id"), "{e}");
+    }
 }

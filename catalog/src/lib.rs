@@ -1,13 +1,20 @@
-//! The catalog service: it owns stock.
+//! The catalog service: it owns stock, replicated on Raft like the orders.
 //!
-//! Every change of stock is a [`CatalogEvent`](toystore_events::CatalogEvent) in the
-//! catalog's redb log; the current stock and the purchases by request id are a projection
-//! of that log, committed in the same transaction as the events ([`projection`]). On top:
+//! Every change of stock is a [`CatalogEvent`](toystore_events::CatalogEvent) in each
+//! replica's redb log, appended when a Raft entry is applied, so the events and their
+//! sequence numbers are the same on every replica; the current stock and the purchases by
+//! request id are a projection of that log, committed in the same transaction as the events
+//! ([`projection`]). The Raft node itself (transport, snapshots, membership) is
+//! `toystore_raft`'s. On top:
 //!
-//! - [`catalog::Catalog`]: look up, list, buy (idempotent by request id, never oversells),
-//!   restock sold-out toys;
-//! - [`server`]: the internal HTTP endpoints (all behind the cluster token) and the periodic
-//!   restock, and the event stream that front-ends follow to invalidate their caches;
+//! - [`types`]: the Raft type configuration (a [`types::Command`] per entry);
+//! - [`rules`]: what an applied entry does: seed, buy (idempotent by request id, never
+//!   oversells), restock sold-out toys (once per sell-out);
+//! - [`catalog::Catalog`]: one replica's operations: writes and linearizable reads on the
+//!   leader, a leader hint elsewhere;
+//! - [`server`]: the internal HTTP endpoints (all behind the cluster token), the seeding of
+//!   a new catalog and the periodic restock on the leader, and the event stream that
+//!   front-ends and order replicas follow, served by every replica;
 //! - [`metrics`]: Prometheus metrics (HTTP, stock per toy, purchases);
 //! - [`cli`]: the command line.
 //!
@@ -19,7 +26,10 @@ pub mod catalog;
 pub mod cli;
 pub mod metrics;
 pub mod projection;
+pub mod rules;
 pub mod server;
 pub mod toys;
+pub mod types;
 
-pub use catalog::{BuyOutcome, Catalog, CatalogError};
+pub use catalog::{Catalog, CatalogError};
+pub use rules::BuyOutcome;

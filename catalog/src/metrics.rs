@@ -38,7 +38,7 @@ fn samples(catalog: &Catalog) -> Vec<Sample> {
     ];
     // A read that fails (the file is being closed) leaves its families out of this scrape
     // rather than reporting a wrong zero.
-    match catalog.products() {
+    match catalog.local_products() {
         Ok((products, _)) => out.push(Sample::gauge_by(
             "toystore_catalog_stock",
             "Units in stock, per toy",

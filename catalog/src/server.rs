@@ -1,32 +1,48 @@
-//! The catalog's HTTP server: internal endpoints (see [`toystore_catalog_api::wire`]) and the restock loop.
+//! The catalog replica's HTTP server: internal endpoints (see
+//! [`toystore_catalog_api::wire`]) and the Raft routes between catalog replicas
+//! (`toystore_raft::routes`), the periodic restock and the seeding of a new catalog.
 //!
-//! Every endpoint but `/health` demands the cluster token. The event stream pushes each
-//! commit to subscribers as it happens and sends a heartbeat when idle; it ends when the
-//! server shuts down.
+//! Every endpoint but `/health` demands the cluster token. Writes and product reads are the
+//! leader's: a follower answers 421 naming the leader it knows of (header
+//! [`LEADER_HEADER`]). The event stream is served by every replica from its applied events
+//! (the same events at the same sequence numbers everywhere): it pushes each commit to
+//! subscribers as it happens and sends a heartbeat when idle; it ends when the server shuts
+//! down. The only place where the catalog's errors become HTTP statuses.
 
-use crate::{BuyOutcome, Catalog, CatalogError};
+use crate::rules::{BuyOutcome, Rules};
+use crate::types::CatalogRaft;
+use crate::{Catalog, CatalogError};
 use std::future::Future;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use toystore_catalog_api::{
-    BuyRefusal, BuyReply, ByName, Health, ProductList, ProductReply, RestockReply,
-};
-use toystore_events::Purchase;
-use toystore_events::{ProductName, Seq};
+use toystore_catalog_api::{BuyRefusal, BuyReply, ByName, ProductList, ProductReply, RestockReply};
+use toystore_config::{ClusterConfig, OrderConfig, ReplicaId, Timeouts};
+use toystore_events::{CatalogEvent, ProductName, Purchase, Seq};
 use toystore_http::reply::respond;
 use toystore_http::stream::AfterQuery;
 use toystore_http::{body, path::decode_segment, ApiError, ClusterToken};
+use toystore_raft::membership::{Pace, Replicas};
+use toystore_raft::node::{NodeConfig, StartError, Started};
+use toystore_raft::settings::Timing;
+use toystore_raft_api::LEADER_HEADER;
+use toystore_store::raft::RaftStore;
+use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
-/// How the catalog server runs.
+/// How a catalog replica runs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// The catalog's redb file.
+    /// This replica's id.
+    pub id: ReplicaId,
+    /// Its redb file.
     pub db_path: PathBuf,
+    /// Every catalog replica of the cluster file (this one included): (id, address).
+    pub replicas: Replicas,
     /// The cluster token.
     pub token: ClusterToken,
     /// How often sold-out toys are restocked.
@@ -35,41 +51,228 @@ pub struct ServerConfig {
     pub stock: u32,
     /// Heartbeat interval of event streams.
     pub heartbeat: Duration,
+    /// Raft timing, snapshots and write timeout: the cluster file's `[order]` section,
+    /// whose settings the catalog's group shares (it always elects on its own).
+    pub raft: OrderConfig,
+    /// Timeouts of calls to the other replicas.
+    pub timeouts: Timeouts,
+    /// The cluster file to watch for catalog replica changes, if any.
+    pub watch: Option<PathBuf>,
 }
 
-/// Opens the catalog and serves it on `listener` until `shutdown` completes.
+impl ServerConfig {
+    /// A catalog of one replica (id 1 at `addr`) on `db_path`, with default Raft settings:
+    /// what in-process tests run.
+    pub fn alone(db_path: PathBuf, addr: SocketAddr, token: ClusterToken) -> Self {
+        Self {
+            id: 1,
+            db_path,
+            replicas: vec![(1, addr)],
+            token,
+            restock_interval: Duration::from_secs(10),
+            stock: crate::toys::DEFAULT_STOCK,
+            heartbeat: Duration::from_secs(1),
+            raft: OrderConfig::default(),
+            timeouts: Timeouts::default(),
+            watch: None,
+        }
+    }
+}
+
+/// The catalog group's Raft timing: the `[order]` section's, with elections always on.
+pub fn timing(settings: &OrderConfig) -> Timing {
+    Timing {
+        cluster_name: "toystore-catalog",
+        heartbeat: settings.heartbeat,
+        election_timeout_min: settings.election_timeout_min,
+        election_timeout_max: settings.election_timeout_max,
+        elect: true,
+        snapshot_every: settings.snapshot_every,
+        keep_after_snapshot: settings.keep_after_snapshot,
+    }
+}
+
+/// The catalog replicas of a cluster file: (id, address).
+pub fn catalog_replicas(cluster: &ClusterConfig) -> Replicas {
+    cluster.catalogs.iter().map(|r| (r.id, r.addr)).collect()
+}
+
+/// Errors starting or running a catalog replica.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The storage could not be opened.
+    #[error(transparent)]
+    Store(#[from] toystore_store::StoreError),
+    /// The Raft node did not start.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// A catalog of one replica did not lead with its toys in time.
+    #[error("the catalog did not become ready within {0:?}")]
+    NotReady(Duration),
+}
+
+/// How long [`open_alone`] waits for its catalog to lead with its toys.
+pub const ALONE_READY: Duration = Duration::from_secs(10);
+
+/// A catalog of one replica in this process, with no server (for tests and tools that
+/// change a catalog file directly): started on `path` and returned once it leads and holds
+/// its toys. Stop it ([`Running::stop`]) to release the file.
+pub async fn open_alone(path: &Path, stock: u32) -> Result<Running, ServeError> {
+    let token =
+        ClusterToken::new("in-process catalog").ok_or(ServeError::NotReady(Duration::ZERO))?;
+    let config = ServerConfig {
+        stock,
+        restock_interval: Duration::from_secs(3600),
+        ..ServerConfig::alone(
+            path.to_path_buf(),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            token,
+        )
+    };
+    let running = start(&config).await?;
+    let mut metrics = running.catalog.node().raft().metrics();
+    let ready = tokio::time::timeout(ALONE_READY, async {
+        while !running.catalog.status().ready || running.catalog.node().leadership().is_err() {
+            if metrics.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    match ready {
+        Ok(()) if running.catalog.status().ready => Ok(running),
+        _ => {
+            running.stop().await;
+            Err(ServeError::NotReady(ALONE_READY))
+        }
+    }
+}
+
+/// The replica's storage.
+pub type CatalogStore = RaftStore<CatalogRaft, CatalogEvent>;
+
+/// Opens a catalog replica's storage (blocking: call from a blocking task).
+pub fn open_store(path: &Path) -> Result<CatalogStore, toystore_store::StoreError> {
+    RaftStore::open(path, crate::projection::CatalogProjection)
+}
+
+/// A catalog replica running in this process: its Raft node's tasks and its own (seeding,
+/// restocking), until [`Running::stop`].
+pub struct Running {
+    /// The replica.
+    pub catalog: Arc<Catalog>,
+    started: Started<CatalogRaft, CatalogEvent>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop: CancellationToken,
+}
+
+impl std::ops::Deref for Running {
+    type Target = Catalog;
+    fn deref(&self) -> &Catalog {
+        &self.catalog
+    }
+}
+
+impl Running {
+    /// Stops the tasks and Raft; the file is released when the last handle of the
+    /// catalog is dropped.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.started.stop().await;
+    }
+}
+
+/// Opens replica `config.id`'s storage, starts its Raft node (founding the catalog group
+/// on first start), and seeds and restocks in the background.
+pub async fn start(config: &ServerConfig) -> Result<Running, ServeError> {
+    let stop = CancellationToken::new();
+    let store = {
+        let path = config.db_path.clone();
+        tokio::task::spawn_blocking(move || open_store(&path))
+            .await
+            .map_err(|e| toystore_store::StoreError::Io(std::io::Error::other(e)))??
+    };
+    let node_config = NodeConfig {
+        id: config.id,
+        replicas: config.replicas.clone(),
+        token: config.token.clone(),
+        timing: timing(&config.raft),
+        pace: Pace {
+            every: config.raft.reconcile_every,
+            call_timeout: config.timeouts.membership,
+        },
+        rpc_timeout: config.timeouts.raft_rpc,
+        watch: config.watch.clone(),
+        pick: catalog_replicas,
+    };
+    let started = toystore_raft::node::start(node_config, store, Rules, stop.clone()).await?;
+    let catalog = Arc::new(Catalog::new(
+        started.node.clone(),
+        config.stock,
+        config.raft.write_timeout,
+    ));
+    let tasks = vec![
+        tokio::spawn(seed_when_leading(catalog.clone(), stop.clone())),
+        tokio::spawn(restock_loop(
+            catalog.clone(),
+            config.restock_interval,
+            stop.clone(),
+        )),
+    ];
+    Ok(Running {
+        catalog,
+        started,
+        tasks,
+        stop,
+    })
+}
+
+/// Starts the catalog replica and serves it on `listener` until `shutdown` completes.
 pub async fn run(
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), CatalogError> {
-    let path = config.db_path.clone();
-    let stock = config.stock;
-    let catalog = tokio::task::spawn_blocking(move || Catalog::open(&path, stock))
-        .await
-        .map_err(|e| {
-            CatalogError::Store(toystore_store::StoreError::Io(std::io::Error::other(e)))
-        })??;
-    let catalog = Arc::new(catalog);
-    let stop = CancellationToken::new();
-    let restock = tokio::spawn(restock_loop(
-        catalog.clone(),
-        config.restock_interval,
-        stop.clone(),
-    ));
+) -> Result<(), ServeError> {
+    let running = start(&config).await?;
+    let catalog = running.catalog.clone();
     let addr = listener.local_addr().ok();
-    tracing::info!(?addr, seq = %catalog.log().last_seq(), "catalog serving");
+    tracing::info!(replica = config.id, ?addr, seq = %catalog.log().last_seq(), "catalog serving");
     let (registry, http) = crate::metrics::registry(catalog.clone());
+    let stop = CancellationToken::new();
     let routes = routes(catalog, config.token, config.heartbeat, stop.clone())
         .or(toystore_http::metrics::route(Arc::new(registry)))
         .unify();
     toystore_http::serve_until(listener, routes, shutdown, stop, http).await;
-    let _ = restock.await;
-    tracing::info!("catalog stopped");
+    running.stop().await;
+    tracing::info!(replica = config.id, "catalog stopped");
     Ok(())
 }
 
+/// Until the catalog holds its toys: whenever this replica leads, proposes the seed (a
+/// second seed from another leader adds nothing).
+async fn seed_when_leading(catalog: Arc<Catalog>, stop: CancellationToken) {
+    let mut metrics = catalog.node().raft().metrics();
+    while catalog.log().last_seq() == Seq::ZERO {
+        if catalog.node().leadership().is_ok() {
+            match catalog.seed().await {
+                Ok(n) => tracing::info!(toys = n, "seeded a new catalog"),
+                Err(e) => tracing::warn!(error = %e, "seeding the catalog failed; will retry"),
+            }
+            continue;
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            changed = metrics.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
 /// Restocks sold-out toys every `interval` until `stop`.
+/// On the leader (whichever replica leads at each tick: a new leader carries on the
+/// schedule), proposes a restock when a toy is sold out.
 async fn restock_loop(catalog: Arc<Catalog>, interval: Duration, stop: CancellationToken) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -79,6 +282,9 @@ async fn restock_loop(catalog: Arc<Catalog>, interval: Duration, stop: Cancellat
             _ = ticks.tick() => {}
             () = stop.cancelled() => return,
         }
+        if !catalog.leads_with_sold_out() {
+            continue;
+        }
         match catalog.restock().await {
             Ok(names) if names.is_empty() => {}
             Ok(names) => tracing::info!(toys = ?names, "restocked"),
@@ -87,9 +293,34 @@ async fn restock_loop(catalog: Arc<Catalog>, interval: Duration, stop: Cancellat
     }
 }
 
-fn storage_error(e: CatalogError) -> ApiError {
-    tracing::error!(error = %e, "catalog storage error");
-    ApiError::internal("storage error")
+/// A catalog error as its answer: 421 naming the leader, 503, or 500 for storage.
+fn error_reply(e: CatalogError) -> Response {
+    match e {
+        CatalogError::NotLeader { leader } => {
+            let mut resp = respond::<()>(Err(ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "not the catalog leader",
+            )));
+            if let Some(id) = leader {
+                resp.headers_mut()
+                    .insert(LEADER_HEADER, HeaderValue::from(id));
+            }
+            resp
+        }
+        CatalogError::Unavailable(m) => respond::<()>(Err(ApiError::unavailable(m))),
+        CatalogError::Store(e) => {
+            tracing::error!(error = %e, "catalog storage error");
+            respond::<()>(Err(ApiError::internal("storage error")))
+        }
+    }
+}
+
+/// A result as its answer: the value, or [`error_reply`].
+fn answer<T: serde::Serialize>(result: Result<T, CatalogError>) -> Response {
+    match result {
+        Ok(v) => respond(Ok(v)),
+        Err(e) => error_reply(e),
+    }
 }
 
 /// The catalog's routes (public for in-process tests).
@@ -99,6 +330,8 @@ pub fn routes(
     heartbeat: Duration,
     stop: CancellationToken,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let raft =
+        toystore_raft::routes::routes(catalog.node().clone(), toystore_http::auth::require(&token));
     let with = move || {
         let c = catalog.clone();
         warp::any().map(move || c.clone())
@@ -108,22 +341,17 @@ pub fn routes(
     let health = warp::path!("health")
         .and(warp::get())
         .and(with())
-        .map(|c: Arc<Catalog>| {
-            respond(Ok(Health {
-                status: "ok".into(),
-                seq: c.log().last_seq(),
-            }))
-        });
+        .map(|c: Arc<Catalog>| respond(Ok(c.status())));
 
     let list = warp::path!("internal" / "products")
         .and(warp::get())
         .and(auth.clone())
         .and(with())
-        .map(|c: Arc<Catalog>| {
-            respond(
+        .then(|c: Arc<Catalog>| async move {
+            answer(
                 c.products()
-                    .map(|(products, seq)| ProductList { seq, products })
-                    .map_err(storage_error),
+                    .await
+                    .map(|(products, seq)| ProductList { seq, products }),
             )
         });
 
@@ -142,16 +370,17 @@ pub fn routes(
         .unify()
         .and(auth.clone())
         .and(with())
-        .map(|name: Option<String>, c: Arc<Catalog>| {
-            let not_found = || ApiError::not_found("product not found");
+        .then(|name: Option<String>, c: Arc<Catalog>| async move {
+            let not_found = || respond::<()>(Err(ApiError::not_found("product not found")));
             // An empty name is no toy's: not found, like any other name that is not a toy.
-            let name = name.and_then(|n| ProductName::try_from(n).ok());
-            respond(name.ok_or_else(not_found).and_then(|name| {
-                match c.product(&name).map_err(storage_error)? {
-                    (Some(product), seq) => Ok(ProductReply { seq, product }),
-                    (None, _) => Err(not_found()),
-                }
-            }))
+            let Some(name) = name.and_then(|n| ProductName::try_from(n).ok()) else {
+                return not_found();
+            };
+            match c.product(&name).await {
+                Ok((Some(product), seq)) => respond(Ok(ProductReply { seq, product })),
+                Ok((None, _)) => not_found(),
+                Err(e) => error_reply(e),
+            }
         });
 
     let buy = warp::path!("internal" / "buy")
@@ -159,18 +388,17 @@ pub fn routes(
         .and(auth.clone())
         .and(body::json::<Purchase>())
         .and(with())
-        .then(|req: Purchase, c: Arc<Catalog>| async move { respond(buy(&c, req).await) });
+        .then(|req: Purchase, c: Arc<Catalog>| async move { buy(&c, req).await });
 
     let restock = warp::path!("internal" / "restock")
         .and(warp::post())
         .and(auth.clone())
         .and(with())
         .then(|c: Arc<Catalog>| async move {
-            respond(
+            answer(
                 c.restock()
                     .await
-                    .map(|restocked| RestockReply { restocked })
-                    .map_err(storage_error),
+                    .map(|restocked| RestockReply { restocked }),
             )
         });
 
@@ -200,19 +428,22 @@ pub fn routes(
         .unify()
         .or(events)
         .unify()
+        .or(raft)
+        .unify()
 }
 
 /// A purchase. Its fields were checked when the body was read (they are validated types).
-async fn buy(c: &Catalog, req: Purchase) -> Result<BuyReply, ApiError> {
-    match c.buy(req).await.map_err(storage_error)? {
-        BuyOutcome::Bought { seq, replayed } => Ok(BuyReply { seq, replayed }),
-        BuyOutcome::NotFound => Err(refused(BuyRefusal::ProductNotFound)),
-        BuyOutcome::InsufficientStock => Err(refused(BuyRefusal::InsufficientStock)),
-        BuyOutcome::Conflict => Err(refused(BuyRefusal::KeyReused)),
+async fn buy(c: &Catalog, req: Purchase) -> Response {
+    match c.buy(req).await {
+        Ok(BuyOutcome::Bought { seq, replayed }) => respond(Ok(BuyReply { seq, replayed })),
+        Ok(BuyOutcome::NotFound) => refused(BuyRefusal::ProductNotFound),
+        Ok(BuyOutcome::InsufficientStock) => refused(BuyRefusal::InsufficientStock),
+        Ok(BuyOutcome::Conflict) => refused(BuyRefusal::KeyReused),
+        Err(e) => error_reply(e),
     }
 }
 
 /// A refused purchase as its answer: the status and message of the API crate's table.
-fn refused(refusal: BuyRefusal) -> ApiError {
-    ApiError::new(refusal.status(), refusal.message())
+fn refused(refusal: BuyRefusal) -> Response {
+    respond::<()>(Err(ApiError::new(refusal.status(), refusal.message())))
 }

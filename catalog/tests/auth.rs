@@ -35,7 +35,7 @@ async fn internal_endpoints_refuse_missing_and_wrong_tokens() {
         })
         .await
         .expect("buy");
-    let seq = client.health().await.expect("health").seq;
+    let seq = client.health().await.expect("health").last_seq;
 
     for auth in &wrong_tokens {
         let requests = [
@@ -58,7 +58,7 @@ async fn internal_endpoints_refuse_missing_and_wrong_tokens() {
     }
 
     assert_eq!(
-        client.health().await.expect("health").seq,
+        client.health().await.expect("health").last_seq,
         seq,
         "nothing appended"
     );
@@ -80,8 +80,9 @@ async fn internal_endpoints_refuse_missing_and_wrong_tokens() {
     // The right token passes, and /health needs none.
     let (status, body) = send_json(http.get(format!("{base}/health"))).await;
     assert_eq!(status, 200);
-    assert_eq!(body["data"]["status"], "ok");
-    assert_eq!(body["data"]["seq"], json!(seq.0));
+    assert_eq!(body["data"]["ready"], true);
+    assert_eq!(body["data"]["role"], "leader");
+    assert_eq!(body["data"]["last_seq"], json!(seq.0));
     let (status, _) = send_json(
         http.get(format!("{base}/internal/products/Tux"))
             .header("authorization", bearer()),

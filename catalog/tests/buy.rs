@@ -21,7 +21,7 @@ async fn concurrent_buys_of_the_last_units_sell_exactly_the_stock() {
     let catalog = TestCatalog::start(&db).await;
     let client = catalog.client();
     assert_eq!(quantity(&client, "Risk").await, 100);
-    let before = client.health().await.expect("health").seq;
+    let before = client.health().await.expect("health").last_seq;
 
     let http = http();
     let url = format!("{}/internal/buy", catalog.url);
@@ -61,7 +61,7 @@ async fn concurrent_buys_of_the_last_units_sell_exactly_the_stock() {
     // Each success is its own event, and nothing else was appended.
     let distinct: HashSet<Seq> = ok_seqs.iter().copied().collect();
     assert_eq!(distinct.len(), 50);
-    let after = client.health().await.expect("health").seq;
+    let after = client.health().await.expect("health").last_seq;
     assert_eq!(after.0 - before.0, 50, "one Purchased event per success");
 
     // A further buy of even one unit is refused and changes nothing.
@@ -70,7 +70,7 @@ async fn concurrent_buys_of_the_last_units_sell_exactly_the_stock() {
         .await
         .expect_err("sold out");
     assert_eq!(err.status(), Some(409));
-    assert_eq!(client.health().await.expect("health").seq, after);
+    assert_eq!(client.health().await.expect("health").last_seq, after);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +82,7 @@ async fn a_repeated_request_id_returns_the_first_result_and_buys_nothing_more() 
     let first = client.buy(&buy("order-1", "Tux", 3)).await.expect("buy");
     assert!(!first.replayed);
     assert_eq!(quantity(&client, "Tux").await, 97);
-    let seq_after_first = client.health().await.expect("health").seq;
+    let seq_after_first = client.health().await.expect("health").last_seq;
     assert_eq!(first.seq, seq_after_first);
 
     for _ in 0..3 {
@@ -91,7 +91,10 @@ async fn a_repeated_request_id_returns_the_first_result_and_buys_nothing_more() 
         assert!(again.replayed, "a replay says so");
     }
     assert_eq!(quantity(&client, "Tux").await, 97, "decremented once");
-    assert_eq!(client.health().await.expect("health").seq, seq_after_first);
+    assert_eq!(
+        client.health().await.expect("health").last_seq,
+        seq_after_first
+    );
 
     // The same id for another purchase is refused and buys nothing.
     for other in [buy("order-1", "Tux", 4), buy("order-1", "Whale", 3)] {
@@ -100,7 +103,10 @@ async fn a_repeated_request_id_returns_the_first_result_and_buys_nothing_more() 
     }
     assert_eq!(quantity(&client, "Tux").await, 97);
     assert_eq!(quantity(&client, "Whale").await, 100);
-    assert_eq!(client.health().await.expect("health").seq, seq_after_first);
+    assert_eq!(
+        client.health().await.expect("health").last_seq,
+        seq_after_first
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +135,7 @@ async fn racing_repeats_of_one_request_id_buy_once() {
 async fn buying_an_unknown_toy_is_404_and_changes_nothing() {
     let (_dir, db) = temp_db();
     let catalog = TestCatalog::start(&db).await;
-    let before = catalog.client().health().await.expect("health").seq;
+    let before = catalog.client().health().await.expect("health").last_seq;
     let (status, body) = send_json(
         http()
             .post(format!("{}/internal/buy", catalog.url))
@@ -138,7 +144,10 @@ async fn buying_an_unknown_toy_is_404_and_changes_nothing() {
     )
     .await;
     assert_eq!((status, body), (404, error_body(404, "product not found")));
-    assert_eq!(catalog.client().health().await.expect("health").seq, before);
+    assert_eq!(
+        catalog.client().health().await.expect("health").last_seq,
+        before
+    );
     assert_eq!(
         quantity(&catalog.client(), "Tux").await,
         100,
@@ -156,13 +165,13 @@ async fn a_restarted_catalog_keeps_its_stock_and_request_ids() {
         .buy(&buy("keep-2", "Pinball", 100))
         .await
         .expect("buy");
-    let seq = client.health().await.expect("health").seq;
+    let seq = client.health().await.expect("health").last_seq;
     catalog.stop().await.expect("clean stop");
 
     let catalog = TestCatalog::start(&db).await;
     let client = catalog.client();
     assert_eq!(
-        client.health().await.expect("health").seq,
+        client.health().await.expect("health").last_seq,
         seq,
         "no re-seeding"
     );

@@ -107,7 +107,7 @@ async fn the_stream_yields_exactly_the_events_after_then_heartbeats_then_live_co
         }
     );
     let last = s;
-    assert_eq!(client.health().await.expect("health").seq, last);
+    assert_eq!(client.health().await.expect("health").last_seq, last);
 
     // Resuming later skips what came before.
     let mut resumed = Box::pin(client.events(Seq(18), SILENCE).await.expect("subscribe"));
@@ -153,7 +153,7 @@ async fn restock_brings_back_exactly_the_sold_out_toys() {
     client.buy(&buy("w", "Whale", 100)).await.expect("buy");
     client.buy(&buy("b", "Bird", 100)).await.expect("buy");
     client.buy(&buy("c", "Clue", 99)).await.expect("buy");
-    let before = client.health().await.expect("health").seq;
+    let before = client.health().await.expect("health").last_seq;
     let mut events = Box::pin(client.events(before, SILENCE).await.expect("subscribe"));
 
     let reply = client.restock().await.expect("restock");
@@ -190,7 +190,7 @@ async fn restock_brings_back_exactly_the_sold_out_toys() {
         .expect("restock")
         .restocked
         .is_empty());
-    assert_eq!(client.health().await.expect("health").seq, s2);
+    assert_eq!(client.health().await.expect("health").last_seq, s2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

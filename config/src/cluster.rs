@@ -10,9 +10,12 @@
 //! data_dir = "data"
 //!
 //! [catalog]
-//! addr = "127.0.0.1:8090"
 //! restock_interval = "10s"
 //! stock = 100
+//!
+//! [[catalogs]]
+//! id = 1
+//! addr = "127.0.0.1:8090"
 //!
 //! [frontend]
 //! addr = "127.0.0.1:8080"
@@ -37,6 +40,7 @@
 //! [timeouts]
 //! request = "5s"
 //! health = "500ms"
+//! attempt = "250ms"
 //! raft_rpc = "10s"
 //! membership = "10s"
 //! election = "1s"
@@ -49,6 +53,12 @@
 //!
 //! Durations are humantime text (`"500ms"`, `"2m"`); a file from before that, with whole
 //! milliseconds under the old `…_ms` names, still reads.
+//!
+//! The catalog replicas are listed under `[[catalogs]]`, as the order replicas are under
+//! `[[replicas]]`; `[catalog]` holds the settings they share. A file from before that,
+//! with the one catalog's address as `[catalog] addr = "…"`, still reads: it describes one
+//! catalog replica, id 1, at that address (and is written back as `[[catalogs]]`). A file
+//! with neither describes the default: one catalog, id 1, at 127.0.0.1:8090.
 //!
 //! Why one file of this length: the cluster file is one document; its sections, defaults and
 //! validation are read together (and the tests check them together).
@@ -94,6 +104,10 @@ pub fn ensure_parent(path: &Path) -> std::io::Result<()> {
         _ => Ok(()),
     }
 }
+
+/// The refusal of a file that gives the catalog both ways.
+const BOTH_CATALOG_FORMS: &str =
+    "[catalog] addr and [[catalogs]] both given: list every catalog replica under [[catalogs]]";
 
 /// Why the cluster file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -141,8 +155,12 @@ pub struct ClusterConfig {
     pub token: String,
     /// Where services keep their redb files.
     pub data_dir: PathBuf,
-    /// The catalog service.
+    /// The catalog service's settings (every catalog replica's).
     pub catalog: CatalogConfig,
+    /// The catalog replicas (at least one). Empty only while a file is being read: see
+    /// [`ClusterConfig::parse`].
+    #[serde(default)]
+    pub catalogs: Vec<ReplicaConfig>,
     /// The front-end service.
     pub frontend: FrontendConfig,
     /// The order replicas.
@@ -220,6 +238,10 @@ pub struct Timeouts {
     /// shorter than `request`, so a dead peer is noticed quickly.
     #[serde(with = "crate::duration::human")]
     pub health: Duration,
+    /// One attempt of a call to a replicated group's leader (the catalog's) before the
+    /// call tries another replica: a stopped or cut-off leader holds a call no longer.
+    #[serde(with = "crate::duration::human")]
+    pub attempt: Duration,
     /// One Raft message between replicas (a snapshot install is the longest).
     #[serde(with = "crate::duration::human")]
     pub raft_rpc: Duration,
@@ -255,6 +277,7 @@ impl Default for Timeouts {
         Self {
             request: Duration::from_secs(5),
             health: Duration::from_millis(500),
+            attempt: Duration::from_millis(250),
             raft_rpc: Duration::from_secs(10),
             membership: Duration::from_secs(10),
             election: Duration::from_secs(1),
@@ -283,12 +306,16 @@ impl Default for OrderConfig {
     }
 }
 
-/// The catalog's part.
+/// The catalog's part: the settings every catalog replica shares (their ids and
+/// addresses are [`ClusterConfig::catalogs`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogConfig {
-    /// Listen address (internal endpoints only).
-    pub addr: SocketAddr,
+    /// The one catalog's listen address, as files from before `[[catalogs]]` give it; read
+    /// as catalog replica 1 at this address (then `None`: [`ClusterConfig::parse`] moves it
+    /// into `catalogs`, so it is never written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<SocketAddr>,
     /// How often sold-out toys are restocked.
     #[serde(with = "crate::duration::human", alias = "restock_interval_ms")]
     pub restock_interval: Duration,
@@ -335,15 +362,17 @@ pub struct FrontendConfig {
     pub retry_pause: Duration,
 }
 
-/// A replica's id: the same number in the cluster file, the API, the logs and Raft; the
-/// order service's Raft node id is this type, so no id is ever converted.
+/// A replica's id (an order replica's or a catalog replica's): the same number in the
+/// cluster file, the API, the logs and Raft; the Raft node id is this type, so no id is
+/// ever converted.
 pub type ReplicaId = u32;
 
-/// One order replica.
+/// One replica: an order replica (`[[replicas]]`) or a catalog replica (`[[catalogs]]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicaConfig {
-    /// Unique id; the highest live id leads.
+    /// Unique id among the replicas of its service; among order replicas, the highest
+    /// live id leads (with the front-end's election).
     pub id: ReplicaId,
     /// Listen address.
     pub addr: SocketAddr,
@@ -353,12 +382,35 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
+/// The loopback port of catalog replica `id` in the default layout: 8090 for catalog 1
+/// (today's single catalog), `8092 + id` for the others (8094, 8095, 8096, …), so that none
+/// takes the front-end's 8080 or the order replicas' 8091–8093.
+pub fn default_catalog_port(id: ReplicaId) -> u16 {
+    match id {
+        1 => 8090,
+        // Ids past the port range saturate (and are refused as duplicate addresses).
+        id => u16::try_from(id).map_or(u16::MAX, |id| 8092u16.saturating_add(id)),
+    }
+}
+
+/// `n` catalog replicas on loopback, ids 1 to `n`, at [`default_catalog_port`]s: what
+/// `tools up --catalogs N` writes into the cluster file.
+pub fn default_catalogs(n: u32) -> Vec<ReplicaConfig> {
+    (1..=n)
+        .map(|id| ReplicaConfig {
+            id,
+            addr: loopback(default_catalog_port(id)),
+        })
+        .collect()
+}
+
 impl Default for ClusterConfig {
     fn default() -> Self {
         Self {
             token: String::new(),
             data_dir: PathBuf::from("data"),
             catalog: CatalogConfig::default(),
+            catalogs: default_catalogs(1),
             frontend: FrontendConfig::default(),
             replicas: (1..=3)
                 .map(|id| ReplicaConfig {
@@ -375,7 +427,7 @@ impl Default for ClusterConfig {
 impl Default for CatalogConfig {
     fn default() -> Self {
         Self {
-            addr: loopback(8090),
+            addr: None,
             restock_interval: Duration::from_millis(10_000),
             stock: 100,
             heartbeat: Duration::from_millis(1_000),
@@ -411,8 +463,25 @@ impl ClusterConfig {
     }
 
     /// Parses and checks the text of a cluster file.
+    ///
+    /// The catalog replicas are settled first: an old `[catalog] addr` becomes catalog
+    /// replica 1 at that address (and `catalog.addr` is cleared, so [`Self::to_toml`]
+    /// writes `[[catalogs]]`); no catalog at all gives [`default_catalogs`]`(1)`; both is
+    /// refused.
     pub fn parse(text: &str) -> Result<Self, InvalidConfig> {
-        let config: ClusterConfig = toml::from_str(text)?;
+        let mut config: ClusterConfig = toml::from_str(text)?;
+        match (config.catalog.addr, config.catalogs.is_empty()) {
+            (Some(_), false) => return Err(InvalidConfig::Rule(BOTH_CATALOG_FORMS)),
+            (Some(addr), true) => {
+                config.catalogs = vec![ReplicaConfig { id: 1, addr }];
+                config.catalog.addr = None;
+            }
+            // An explicit `catalogs = []` is left empty, for `validate` to refuse.
+            (None, true) if !toml::from_str::<toml::Table>(text)?.contains_key("catalogs") => {
+                config.catalogs = default_catalogs(1);
+            }
+            (None, _) => {}
+        }
         config.validate()?;
         Ok(config)
     }
@@ -428,7 +497,9 @@ impl ClusterConfig {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// Checks what types cannot: unique replica ids and addresses, a positive stock.
+    /// Checks what types cannot: unique replica ids and addresses (order and catalog
+    /// replicas and the front-end each at an address of their own), at least one catalog
+    /// replica, a positive stock.
     pub fn validate(&self) -> Result<(), InvalidConfig> {
         if self.catalog.stock == 0 {
             return Err(InvalidConfig::Rule("catalog.stock must be at least 1"));
@@ -448,6 +519,7 @@ impl ClusterConfig {
             ("frontend.retry_pause", f.retry_pause),
             ("timeouts.request", t.request),
             ("timeouts.health", t.health),
+            ("timeouts.attempt", t.attempt),
             ("timeouts.raft_rpc", t.raft_rpc),
             ("timeouts.membership", t.membership),
             ("timeouts.election", t.election),
@@ -501,6 +573,37 @@ impl ClusterConfig {
         if addrs.windows(2).any(|w| w[0] == w[1]) {
             return Err(InvalidConfig::Rule("replica addresses must be unique"));
         }
+        self.validate_catalogs()
+    }
+
+    /// The catalog replicas' part of [`Self::validate`].
+    fn validate_catalogs(&self) -> Result<(), InvalidConfig> {
+        if self.catalog.addr.is_some() && !self.catalogs.is_empty() {
+            return Err(InvalidConfig::Rule(BOTH_CATALOG_FORMS));
+        }
+        if self.catalogs.is_empty() {
+            return Err(InvalidConfig::Rule(
+                "no catalog replica: list at least one under [[catalogs]]",
+            ));
+        }
+        let mut ids: Vec<ReplicaId> = self.catalogs.iter().map(|c| c.id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return Err(InvalidConfig::Rule("catalog ids must be unique"));
+        }
+        let mut addrs: Vec<SocketAddr> = self.catalogs.iter().map(|c| c.addr).collect();
+        addrs.sort_unstable();
+        if addrs.windows(2).any(|w| w[0] == w[1]) {
+            return Err(InvalidConfig::Rule("catalog addresses must be unique"));
+        }
+        let taken = |addr: &SocketAddr| {
+            *addr == self.frontend.addr || self.replicas.iter().any(|r| r.addr == *addr)
+        };
+        if addrs.iter().any(taken) {
+            return Err(InvalidConfig::Rule(
+                "a catalog replica's address is also the front-end's or an order replica's",
+            ));
+        }
         Ok(())
     }
 
@@ -509,9 +612,22 @@ impl ClusterConfig {
         self.replicas.iter().find(|r| r.id == id)
     }
 
-    /// The catalog's redb file.
-    pub fn catalog_db(&self) -> PathBuf {
-        self.data_dir.join("catalog.redb")
+    /// The catalog replica with this id.
+    pub fn catalog(&self, id: ReplicaId) -> Option<&ReplicaConfig> {
+        self.catalogs.iter().find(|c| c.id == id)
+    }
+
+    /// Catalog replica `id`'s redb file, `<data_dir>/catalog-<id>.redb`.
+    pub fn catalog_db(&self, id: ReplicaId) -> PathBuf {
+        self.data_dir.join(format!("catalog-{id}.redb"))
+    }
+
+    /// Every catalog replica's id and base URL (`http://<addr>`), in the file's order.
+    pub fn catalog_urls(&self) -> Vec<(ReplicaId, String)> {
+        self.catalogs
+            .iter()
+            .map(|c| (c.id, format!("http://{}", c.addr)))
+            .collect()
     }
 
     /// Replica `id`'s redb file.
@@ -529,7 +645,14 @@ mod tests {
         let c = ClusterConfig::parse("").expect("empty file is valid");
         assert_eq!(c, ClusterConfig::default());
         assert_eq!(c.frontend.addr.port(), 8080);
-        assert_eq!(c.catalog.addr.port(), 8090);
+        assert_eq!(c.catalog.addr, None);
+        assert_eq!(
+            c.catalogs,
+            vec![ReplicaConfig {
+                id: 1,
+                addr: loopback(8090)
+            }]
+        );
         assert_eq!(
             c.replicas.iter().map(|r| r.addr.port()).collect::<Vec<_>>(),
             vec![8091, 8092, 8093]
@@ -600,6 +723,113 @@ mod tests {
         assert!(ClusterConfig::parse("tokn = \"x\"").is_err());
         let dup = "[[replicas]]\nid = 1\naddr = \"127.0.0.1:1\"\n[[replicas]]\nid = 1\naddr = \"127.0.0.1:2\"\n";
         assert!(ClusterConfig::parse(dup).is_err());
+    }
+
+    #[test]
+    fn default_is_one_catalog_at_8090_and_the_helper_lists_n() {
+        let d = ClusterConfig::default();
+        assert_eq!(d.catalogs, default_catalogs(1));
+        assert_eq!(d.catalog(1).map(|c| c.addr), Some(loopback(8090)));
+        assert_eq!(d.catalog(2), None);
+        assert_eq!(
+            d.catalog_urls(),
+            vec![(1, "http://127.0.0.1:8090".to_string())]
+        );
+        assert_eq!(
+            d.catalog_db(1),
+            PathBuf::from("data").join("catalog-1.redb")
+        );
+        let ports: Vec<u16> = default_catalogs(5).iter().map(|c| c.addr.port()).collect();
+        assert_eq!(ports, vec![8090, 8094, 8095, 8096, 8097]);
+        // Seven catalogs fit beside the default front-end and order replicas.
+        let seven = ClusterConfig {
+            catalogs: default_catalogs(7),
+            ..ClusterConfig::default()
+        };
+        seven.validate().expect("seven default catalogs are valid");
+        assert_eq!(
+            ClusterConfig::parse(&seven.to_toml()).expect("round trip"),
+            seven
+        );
+    }
+
+    #[test]
+    fn an_old_catalog_addr_is_catalog_one_and_round_trips_as_catalogs() {
+        let old = "[catalog]\naddr = \"127.0.0.1:7000\"\nstock = 5\n";
+        let c = ClusterConfig::parse(old).expect("an old file still reads");
+        assert_eq!(
+            c.catalogs,
+            vec![ReplicaConfig {
+                id: 1,
+                addr: loopback(7000)
+            }]
+        );
+        assert_eq!(c.catalog.addr, None);
+        assert_eq!(c.catalog.stock, 5);
+        let text = c.to_toml();
+        assert!(text.contains("[[catalogs]]"), "{text}");
+        let catalog_section = text
+            .split("[catalog]")
+            .nth(1)
+            .and_then(|rest| rest.split("\n[").next())
+            .expect("a [catalog] section");
+        assert!(!catalog_section.contains("addr"), "{text}");
+        let back = ClusterConfig::parse(&text).expect("round trip");
+        assert_eq!(back, c);
+        assert_eq!(back.to_toml(), text);
+    }
+
+    #[test]
+    fn catalogs_list_parses_and_bad_lists_are_refused() {
+        let two = "[[catalogs]]\nid = 1\naddr = \"127.0.0.1:7001\"\n[[catalogs]]\nid = 2\naddr = \"127.0.0.1:7002\"\n";
+        let c = ClusterConfig::parse(two).expect("two catalogs");
+        assert_eq!(
+            c.catalog_urls(),
+            vec![
+                (1, "http://127.0.0.1:7001".to_string()),
+                (2, "http://127.0.0.1:7002".to_string())
+            ]
+        );
+        assert_eq!(ClusterConfig::parse(&c.to_toml()).expect("round trip"), c);
+
+        let both = format!("[catalog]\naddr = \"127.0.0.1:7000\"\n{two}");
+        let e = ClusterConfig::parse(&both).expect_err("both forms");
+        assert!(
+            e.to_string()
+                .contains("[catalog] addr and [[catalogs]] both given"),
+            "{e}"
+        );
+        let mut programmatic = c.clone();
+        programmatic.catalog.addr = Some(loopback(7000));
+        assert!(programmatic.validate().is_err());
+
+        let dup_id = "[[catalogs]]\nid = 1\naddr = \"127.0.0.1:7001\"\n[[catalogs]]\nid = 1\naddr = \"127.0.0.1:7002\"\n";
+        let e = ClusterConfig::parse(dup_id).expect_err("duplicate catalog ids");
+        assert!(e.to_string().contains("catalog ids must be unique"), "{e}");
+        let dup_addr = "[[catalogs]]\nid = 1\naddr = \"127.0.0.1:7001\"\n[[catalogs]]\nid = 2\naddr = \"127.0.0.1:7001\"\n";
+        let e = ClusterConfig::parse(dup_addr).expect_err("duplicate catalog addresses");
+        assert!(
+            e.to_string().contains("catalog addresses must be unique"),
+            "{e}"
+        );
+
+        // Order replica 1 is at 127.0.0.1:8091 by default; the front-end at :8080.
+        for taken in ["127.0.0.1:8091", "127.0.0.1:8080"] {
+            let shared = format!("[[catalogs]]\nid = 1\naddr = \"{taken}\"\n");
+            let e = ClusterConfig::parse(&shared).expect_err("an address shared");
+            assert!(
+                e.to_string().contains("also the front-end's or an order"),
+                "{e}"
+            );
+        }
+        let old_shared = "[catalog]\naddr = \"127.0.0.1:8092\"\n";
+        assert!(ClusterConfig::parse(old_shared).is_err());
+
+        let none = ClusterConfig::parse("catalogs = []\n").expect_err("no catalog");
+        assert!(none.to_string().contains("no catalog replica"), "{none}");
+        let mut empty = ClusterConfig::default();
+        empty.catalogs.clear();
+        assert!(empty.validate().is_err());
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
     let config = ServerConfig {
-        catalog_url: format!("http://{}", cluster.catalog.addr),
+        catalogs: cluster.catalog_urls(),
         token,
         cache_capacity,
         stream_silence: cluster.catalog.stream_silence(),

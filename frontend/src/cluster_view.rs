@@ -1,6 +1,6 @@
 //! `GET /cluster/status`: what the cluster page shows, gathered by the front-end at the
 //! moment of the request: each replica's health (role, term, log and applied index, lag
-//! behind the leader), the catalog's, the front-end's own cache and leader, and the recent
+//! behind the leader), each catalog replica's likewise, the front-end's own cache and leader, and the recent
 //! stock changes.
 //!
 //! Public and read-only, like `/health` and `/metrics`: addresses, roles and counters, no
@@ -19,8 +19,10 @@ use warp::{Filter, Rejection};
 pub struct ClusterView {
     /// The front-end itself.
     pub frontend: FrontendView,
-    /// The catalog.
+    /// The catalog (its leader, or the replica believed to lead).
     pub catalog: CatalogView,
+    /// Every catalog replica, in the cluster file's order.
+    pub catalogs: Vec<ReplicaView>,
     /// Every order replica, highest id first.
     pub replicas: Vec<ReplicaView>,
     /// The last stock changes, newest first.
@@ -90,9 +92,13 @@ pub async fn gather(frontend: &Frontend, relay: &Relay) -> ClusterView {
     let members = frontend.replicas().members();
     // Each health check has the cluster file's short health timeout (in its client).
     let asks = members.iter().map(|m| async move { m.health().await.ok() });
-    let (statuses, catalog) = tokio::join!(
+    let catalog_replicas = frontend.catalog().replicas();
+    let catalog_asks = catalog_replicas
+        .iter()
+        .map(|(id, _)| async move { frontend.catalog().health_of(Some(*id)).await.ok() });
+    let (statuses, catalog_statuses) = tokio::join!(
         futures_util::future::join_all(asks),
-        frontend.catalog().health(),
+        futures_util::future::join_all(catalog_asks),
     );
     let leader_log =
         toystore_order_api::leader(statuses.iter().flatten()).and_then(|s| s.last_log_index);
@@ -110,7 +116,39 @@ pub async fn gather(frontend: &Frontend, relay: &Relay) -> ClusterView {
             status,
         })
         .collect();
-    let catalog = catalog.ok();
+    let catalog_leader = toystore_order_api::leader(catalog_statuses.iter().flatten());
+    let catalog = CatalogView {
+        url: match catalog_leader {
+            Some(l) => catalog_replicas
+                .iter()
+                .find(|(id, _)| *id == l.id)
+                .map(|(_, url)| url.clone())
+                .unwrap_or_default(),
+            None => frontend
+                .catalog()
+                .base()
+                .as_str()
+                .trim_end_matches('/')
+                .to_string(),
+        },
+        up: catalog_leader.is_some(),
+        last_seq: catalog_leader.map(|h| h.last_seq.0),
+    };
+    let catalog_log = catalog_leader.and_then(|s| s.last_log_index);
+    let catalogs = catalog_replicas
+        .into_iter()
+        .zip(catalog_statuses)
+        .map(|((id, url), status)| ReplicaView {
+            id,
+            url,
+            up: status.is_some(),
+            lag: match (&status, catalog_log) {
+                (Some(s), Some(l)) => Some(l.saturating_sub(s.last_log_index.unwrap_or(0))),
+                _ => None,
+            },
+            status,
+        })
+        .collect();
     let mut recent = relay.recent();
     recent.reverse();
     ClusterView {
@@ -131,11 +169,8 @@ pub async fn gather(frontend: &Frontend, relay: &Relay) -> ClusterView {
             }),
             listeners: relay.listeners(),
         },
-        catalog: CatalogView {
-            url: frontend.catalog_url().trim_end_matches('/').to_string(),
-            up: catalog.is_some(),
-            last_seq: catalog.map(|h| h.seq.0),
-        },
+        catalog,
+        catalogs,
         replicas,
         recent,
     }

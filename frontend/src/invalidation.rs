@@ -38,9 +38,9 @@ pub async fn follow_catalog(
             None => catalog.health().await.map(|h| {
                 // Events up to here will not be delivered: refuse values older than them.
                 if let Some(cache) = cache {
-                    cache.set_floor(h.seq);
+                    cache.set_floor(h.last_seq);
                 }
-                h.seq
+                h.last_seq
             }),
         };
         let outcome = match start {
@@ -129,7 +129,9 @@ async fn follow_once(
             }
             Some(Ok(StreamItem::Heartbeat { last_seq })) => {
                 let mine = last.unwrap_or(Seq::ZERO);
-                if last_seq < mine {
+                // Behind what was seen: a lone catalog's log was replaced; a replica of a
+                // replicated catalog lags (the same events come as it applies them).
+                if last_seq < mine && !catalog.is_replicated() {
                     tracing::warn!(catalog = %last_seq, seen = %mine, "catalog log is behind what we saw; restarting from its position");
                     *last = Some(last_seq);
                     if let Some(cache) = cache {

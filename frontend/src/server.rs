@@ -38,8 +38,8 @@ use warp::{Filter, Rejection};
 /// How the front-end runs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// The catalog's base URL.
-    pub catalog_url: String,
+    /// The catalog replicas: (id, base URL).
+    pub catalogs: Vec<(toystore_config::ReplicaId, String)>,
     /// The cluster token.
     pub token: ClusterToken,
     /// LRU capacity; `None` turns caching off.
@@ -173,7 +173,7 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let stop = CancellationToken::new();
     let catalog =
-        CatalogClient::with_timeouts(&config.catalog_url, config.token.clone(), &config.timeouts)?;
+        CatalogClient::of_replicas(&config.catalogs, config.token.clone(), &config.timeouts)?;
     let cache = config
         .cache_capacity
         .map(|cap| Arc::new(ProductCache::new(cap)));
@@ -202,13 +202,7 @@ pub async fn run(
             tracing::warn!(path = %path.display(), error = %e, "cannot watch the cluster file; topology changes need a restart");
         }
     }
-    let frontend = Arc::new(Frontend::new(
-        catalog,
-        config.catalog_url.clone(),
-        cache,
-        replicas,
-        config.failover,
-    ));
+    let frontend = Arc::new(Frontend::new(catalog, cache, replicas, config.failover));
     tracing::info!(addr = ?listener.local_addr().ok(), cache = ?config.cache_capacity, "front-end serving");
     let (registry, http) = crate::metrics::registry(frontend.clone(), relay.clone());
     let frontend_for_view = frontend.clone();

@@ -19,26 +19,23 @@ use toystore_catalog_api::CatalogClient;
 /// The front-end's state.
 pub struct Frontend {
     catalog: CatalogClient,
-    catalog_url: String,
     cache: Option<Arc<ProductCache>>,
     replicas: Arc<LeaderTracker>,
     failover: Failover,
 }
 
 impl Frontend {
-    /// The state of a front-end that asks `catalog` (at `catalog_url`), caches products in
+    /// The state of a front-end that asks `catalog` (its replicas), caches products in
     /// `cache` (none: caching off) and sends orders to the leader of `replicas`, failing over
     /// for at most `failover`.
     pub(crate) fn new(
         catalog: CatalogClient,
-        catalog_url: String,
         cache: Option<Arc<ProductCache>>,
         replicas: Arc<LeaderTracker>,
         failover: Failover,
     ) -> Self {
         Self {
             catalog,
-            catalog_url,
             cache,
             replicas,
             failover,
@@ -53,11 +50,6 @@ impl Frontend {
     /// The catalog's client.
     pub fn catalog(&self) -> &CatalogClient {
         &self.catalog
-    }
-
-    /// The catalog's base URL.
-    pub fn catalog_url(&self) -> &str {
-        &self.catalog_url
     }
 
     /// The product cache (`None` with caching off).

@@ -27,13 +27,14 @@ function definitions(dl, pairs) {
   }
 }
 
-function render(view) {
-  const tbody = document.querySelector("#replicas tbody");
+// One table row per replica of a Raft group (order replicas, catalog replicas): `name` is
+// the row's first cell, `key` its data attribute.
+function replicaRows(tbody, replicas, name, key) {
   tbody.replaceChildren();
-  for (const replica of view.replicas) {
+  for (const replica of replicas) {
     const r = Object.assign({}, replica.status || {}, replica);
     const tr = document.createElement("tr");
-    tr.dataset.replica = String(r.id);
+    tr.dataset[key] = String(r.id);
     tr.dataset.role = r.up ? r.role : "down";
     const health = document.createElement("td");
     health.append(r.up ? (r.isolated ? badge("isolated", "warn") : badge("up", "up")) : badge("down", "down"));
@@ -41,7 +42,7 @@ function render(view) {
     if (r.up) role.append(badge(r.role, r.role === "leader" ? "leader" : ""));
     else role.textContent = "–";
     tr.append(
-      cell("order-" + r.id),
+      cell(name + "-" + r.id),
       cell(r.url),
       health,
       role,
@@ -55,6 +56,11 @@ function render(view) {
     );
     tbody.append(tr);
   }
+}
+
+function render(view) {
+  replicaRows(document.querySelector("#replicas tbody"), view.replicas, "order", "replica");
+  replicaRows(document.querySelector("#catalogs tbody"), view.catalogs || [], "catalog", "catalog");
   const fe = view.frontend;
   const c = fe.cache;
   definitions(document.getElementById("frontend"), [
@@ -72,7 +78,7 @@ function render(view) {
   ]);
   document.getElementById("frontend").dataset.leader = fe.leader ? String(fe.leader) : "";
   definitions(document.getElementById("catalog"), [
-    ["address", view.catalog.url],
+    ["leader", view.catalog.url],
     ["health", view.catalog.up ? "up" : "down"],
     ["last event", view.catalog.last_seq],
   ]);

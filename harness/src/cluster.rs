@@ -1,8 +1,9 @@
 //! [`Cluster`]: a whole store as real processes, on loopback or on netns hosts.
 //!
 //! Used by `tools up`, `tools eval`, `tools chaos`, `tools growth` and the black-box tests.
-//! It writes the cluster file (`<data_dir>/toystore.toml`), starts the catalog, the order
-//! replicas and the front-end as child processes of one *service program* (the `tools` binary
+//! It writes the cluster file (`<data_dir>/toystore.toml`), starts the catalog replicas
+//! (`catalog --id <id>`, one per `[[catalogs]]` entry), the order replicas and the
+//! front-end as child processes of one *service program* (the `tools` binary
 //! itself, or the tests' `toystore-node` binary, each of which runs a service given its name as first
 //! argument, see [`crate::run`]), and can kill (SIGKILL), pause, restart and stop (SIGTERM)
 //! any service. Children are killed when the `Cluster` is dropped, so nothing outlives a
@@ -32,7 +33,7 @@ pub(crate) const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) struct Clients {
     /// The (first) front-end.
     pub(crate) frontend: FrontendClient,
-    pub(crate) catalog: CatalogClient,
+    pub(crate) catalogs: BTreeMap<u32, CatalogClient>,
     pub(crate) replicas: BTreeMap<u32, ReplicaClient>,
 }
 
@@ -54,13 +55,17 @@ impl Clients {
                 Ok((r.id, client))
             })
             .collect::<anyhow::Result<_>>()?;
+        let catalogs = config
+            .catalogs
+            .iter()
+            .map(|c| {
+                let client = CatalogClient::with_timeouts(&base(c.addr), token.clone(), &timeouts)?;
+                Ok((c.id, client))
+            })
+            .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             frontend: FrontendClient::with_timeout(&base(config.frontend.addr), ASK_TIMEOUT)?,
-            catalog: CatalogClient::with_timeouts(
-                &base(config.catalog.addr),
-                token.clone(),
-                &timeouts,
-            )?,
+            catalogs,
             replicas,
         })
     }
@@ -86,7 +91,9 @@ impl Cluster {
     pub async fn start(spec: ClusterSpec, timeout: Duration) -> anyhow::Result<Self> {
         let mut cluster = Self::prepare(spec)?;
         let deadline = tokio::time::Instant::now() + timeout;
-        cluster.spawn(Service::Catalog)?;
+        for id in cluster.catalog_ids() {
+            cluster.spawn(Service::Catalog(id))?;
+        }
         for id in cluster.replica_ids() {
             cluster.spawn(Service::Order(id))?;
         }
@@ -109,6 +116,7 @@ impl Cluster {
     /// service: the caller starts the ones it wants with [`Cluster::spawn`] (e.g. `tools
     /// growth`, which runs replicas alone). Dropping it kills whatever was started.
     pub fn prepare(spec: ClusterSpec) -> anyhow::Result<Self> {
+        spec.config.validate().map_err(anyhow::Error::msg)?;
         let data_dir = spec.config.data_dir.clone();
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -177,11 +185,60 @@ impl Cluster {
         self.spec.config.replicas.iter().map(|r| r.id).collect()
     }
 
+    /// The catalog replicas' ids, in the cluster file's order.
+    pub fn catalog_ids(&self) -> Vec<u32> {
+        self.spec.config.catalogs.iter().map(|c| c.id).collect()
+    }
+
+    /// The id of the cluster file's first catalog replica: the one the front-end and the
+    /// order replicas call, and the one to name where a caller knows of one catalog only
+    /// (catalog 1 in every store the harness builds). The file is validated, so it lists
+    /// at least one.
+    pub fn first_catalog_id(&self) -> u32 {
+        self.spec.config.catalogs.first().map_or(1, |c| c.id)
+    }
+
+    /// The first catalog replica (see [`Cluster::first_catalog_id`]) as a service, to ask
+    /// its [`Cluster::url`], or to kill, pause or restart it.
+    pub fn first_catalog(&self) -> Service {
+        Service::Catalog(self.first_catalog_id())
+    }
+
+    /// A typed client of catalog replica `id`, with the cluster file's timeouts.
+    pub fn catalog_client(&self, id: u32) -> anyhow::Result<CatalogClient> {
+        anyhow::ensure!(
+            self.spec.config.catalog(id).is_some(),
+            "catalog {id} is not in the cluster file"
+        );
+        let url = self.url(Service::Catalog(id));
+        let timeouts = &self.spec.config.timeouts;
+        Ok(CatalogClient::with_timeouts(
+            &url,
+            self.token.clone(),
+            timeouts,
+        )?)
+    }
+
+    /// A typed client of the whole catalog: every catalog replica, leader-only calls going
+    /// to whichever leads (`toystore_raft_api::Group`).
+    pub fn catalog(&self) -> anyhow::Result<CatalogClient> {
+        let replicas: Vec<(u32, String)> = self
+            .catalog_ids()
+            .into_iter()
+            .map(|id| (id, self.url(Service::Catalog(id))))
+            .collect();
+        Ok(CatalogClient::of_replicas(
+            &replicas,
+            self.token.clone(),
+            &self.spec.config.timeouts,
+        )?)
+    }
+
     /// The base URL of a service.
     pub fn url(&self, service: Service) -> String {
         let c = &self.spec.config;
         let addr = match service {
-            Service::Catalog => Some(c.catalog.addr),
+            Service::Catalog(id) => c.catalog(id).map(|r| r.addr),
             Service::Frontend => Some(c.frontend.addr),
             Service::SecondFrontend => self.spec.second_frontend,
             Service::Order(id) => c.replica(id).map(|r| r.addr),
@@ -202,7 +259,7 @@ impl Cluster {
         };
         cmd.args(&self.spec.prefix);
         match service {
-            Service::Catalog => cmd.arg("catalog"),
+            Service::Catalog(id) => cmd.arg("catalog").arg("--id").arg(id.to_string()),
             Service::Order(id) => cmd.arg("order").arg("--id").arg(id.to_string()),
             Service::Frontend | Service::SecondFrontend => cmd.arg("frontend"),
         };
@@ -362,7 +419,7 @@ impl Cluster {
             v.sort_by_key(|s| match s {
                 Service::Frontend | Service::SecondFrontend => 0,
                 Service::Order(_) => 1,
-                Service::Catalog => 2,
+                Service::Catalog(_) => 2,
             });
             v
         };

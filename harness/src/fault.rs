@@ -3,6 +3,13 @@
 //! undoing it ([`inject`], [`undo`]). `tools chaos` takes the nemeses in turn; `tools outage`
 //! runs a fixed schedule of them; both record each fault in a [`crate::History`].
 //!
+//! What "the catalog" is: with one catalog replica, the `catalog` nemesis kills it and the
+//! catalog partition cuts it off. With several, the catalog is a Raft group of its own and
+//! its replicas take their share of the faults: the `catalog` nemesis kills its leader,
+//! pauses its leader and kills a follower in turn; the catalog partition cuts off its
+//! leader; and one fault in three of the `kill` and `pause` nemeses hits the catalog's
+//! leader instead of the order leader (the caller tells [`Layout`] who leads the catalog).
+//!
 //! Guarantees: [`plan`] is a pure function of its arguments and the generator, so a run's
 //! faults follow from its seed; [`undo`] leaves the store whole (the service restarted and
 //! healthy, resumed, or the network healed) or fails saying what did not come back.
@@ -25,7 +32,7 @@ pub enum Nemesis {
     Pause,
     /// Partition the network for `--down-for`, then heal (needs `--netns`).
     Partition,
-    /// SIGKILL the catalog, restart it `--down-for` later.
+    /// SIGKILL or SIGSTOP a catalog replica (see the module doc), undone `--down-for` later.
     Catalog,
     /// SIGKILL a front-end, restart it `--down-for` later.
     Frontend,
@@ -43,7 +50,7 @@ pub enum Partition {
     /// The replicas split 1|2, the old leader and front-end 1 on the minority side, the
     /// catalog reachable from both.
     Split,
-    /// The catalog cut off from everyone.
+    /// The catalog replica (its leader, with several) cut off from everyone.
     IsolateCatalog,
 }
 
@@ -77,10 +84,23 @@ impl Partition {
     }
 }
 
+/// What a fault does to the service it hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// SIGKILL, restarted when undone.
+    Kill,
+    /// SIGSTOP, SIGCONT when undone.
+    Pause,
+    /// A network partition, healed when undone.
+    Partition,
+}
+
 /// What one fault is, decided before it is injected.
 pub struct Plan {
     /// The nemesis that injects it.
     pub nemesis: Nemesis,
+    /// What it does.
+    pub action: Action,
     /// Its kind, e.g. `kill-leader`, `partition-split`, `catalog-kill`.
     pub kind: String,
     /// The service it hits (for a partition: the one cut off, or the minority's replica).
@@ -102,7 +122,12 @@ impl Plan {
 
     /// SIGKILL (`Kill`) or SIGSTOP (`Pause`) order replica `victim`, the leader or not.
     pub fn on_replica(nemesis: Nemesis, victim: u32, on_leader: bool) -> Self {
-        let verb = if nemesis == Nemesis::Kill {
+        let action = if nemesis == Nemesis::Kill {
+            Action::Kill
+        } else {
+            Action::Pause
+        };
+        let verb = if action == Action::Kill {
             "kill"
         } else {
             "pause"
@@ -110,18 +135,47 @@ impl Plan {
         let role = if on_leader { "leader" } else { "follower" };
         Plan {
             nemesis,
+            action,
             kind: format!("{verb}-{role}"),
             target: Service::Order(victim),
             leader: on_leader,
             partition: None,
         }
     }
+
+    /// `action` (kill or pause) on catalog replica `victim`, its leader or not (`kind`
+    /// `catalog-<verb>-<role>`; with a lone catalog, `catalog-<verb>`).
+    pub fn on_catalog(nemesis: Nemesis, action: Action, victim: u32, role: Option<bool>) -> Self {
+        let verb = if action == Action::Pause {
+            "pause"
+        } else {
+            "kill"
+        };
+        let kind = match role {
+            None => format!("catalog-{verb}"),
+            Some(true) => format!("catalog-{verb}-leader"),
+            Some(false) => format!("catalog-{verb}-follower"),
+        };
+        Plan {
+            nemesis,
+            action,
+            kind,
+            target: Service::Catalog(victim),
+            leader: false,
+            partition: None,
+        }
+    }
 }
 
-/// The store a fault is planned for: its replicas, and whether it runs a second front-end.
+/// The store a fault is planned for: its replicas, its catalogs (and which leads them),
+/// and whether it runs a second front-end.
 pub struct Layout {
     /// The order replicas' ids.
     pub replicas: Vec<u32>,
+    /// The catalog replicas' ids, in the cluster file's order.
+    pub catalogs: Vec<u32>,
+    /// The catalog replica that leads, if known.
+    pub catalog_leader: Option<u32>,
     /// Whether a second front-end runs.
     pub second_frontend: bool,
 }
@@ -131,8 +185,51 @@ impl Layout {
     pub fn of(cluster: &Cluster) -> Self {
         Self {
             replicas: cluster.replica_ids(),
+            catalogs: cluster.catalog_ids(),
+            catalog_leader: None,
             second_frontend: cluster.has_second_frontend(),
         }
+    }
+
+    /// The same layout, with `leader` leading the catalog.
+    pub fn with_catalog_leader(self, leader: Option<u32>) -> Self {
+        Self {
+            catalog_leader: leader,
+            ..self
+        }
+    }
+
+    /// Whether the catalog has several replicas (a Raft group of its own).
+    pub fn replicated_catalog(&self) -> bool {
+        self.catalogs.len() > 1
+    }
+
+    /// The catalog replica a catalog fault on "the catalog" hits: its leader if known,
+    /// else the cluster file's first (catalog 1 if the layout lists none).
+    pub fn catalog(&self) -> Service {
+        Service::Catalog(self.catalog_id())
+    }
+
+    /// The id of [`Layout::catalog`].
+    pub fn catalog_id(&self) -> u32 {
+        self.catalog_leader
+            .or_else(|| self.catalogs.first().copied())
+            .unwrap_or(1)
+    }
+
+    /// A catalog replica other than the leader, chosen by `rng` (the leader if none).
+    pub fn catalog_follower(&self, rng: &mut StdRng) -> u32 {
+        let leader = self.catalog_id();
+        let others: Vec<u32> = self
+            .catalogs
+            .iter()
+            .copied()
+            .filter(|id| *id != leader)
+            .collect();
+        others
+            .get(rng.random_range(0..others.len().max(1)))
+            .copied()
+            .unwrap_or(leader)
     }
 
     /// A follower of `leader`, chosen by `rng` (the leader itself if it has none).
@@ -162,6 +259,15 @@ pub fn plan(
 ) -> Plan {
     match nemesis {
         Nemesis::Kill | Nemesis::Pause => {
+            // With a replicated catalog, one fault in three hits the catalog's leader.
+            if layout.replicated_catalog() && count % 3 == 1 {
+                let action = if nemesis == Nemesis::Kill {
+                    Action::Kill
+                } else {
+                    Action::Pause
+                };
+                return Plan::on_catalog(nemesis, action, layout.catalog_id(), Some(true));
+            }
             // The leader two times in three.
             let on_leader = count % 3 != 2;
             let victim = if on_leader {
@@ -175,28 +281,34 @@ pub fn plan(
             let p = PARTITIONS[count % PARTITIONS.len()];
             let target = match p {
                 Partition::IsolateFollower => Service::Order(layout.follower(leader, rng)),
-                Partition::IsolateCatalog => Service::Catalog,
+                Partition::IsolateCatalog => layout.catalog(),
                 _ => Service::Order(leader),
             };
             Plan {
                 nemesis,
+                action: Action::Partition,
                 kind: p.kind().to_string(),
                 target,
                 leader: p.hits_leader(),
                 partition: Some(p),
             }
         }
-        Nemesis::Catalog => Plan {
-            nemesis,
-            kind: "catalog-kill".into(),
-            target: Service::Catalog,
-            leader: false,
-            partition: None,
+        Nemesis::Catalog if !layout.replicated_catalog() => {
+            Plan::on_catalog(nemesis, Action::Kill, layout.catalog_id(), None)
+        }
+        Nemesis::Catalog => match count % 3 {
+            0 => Plan::on_catalog(nemesis, Action::Kill, layout.catalog_id(), Some(true)),
+            1 => Plan::on_catalog(nemesis, Action::Pause, layout.catalog_id(), Some(true)),
+            _ => {
+                let victim = layout.catalog_follower(rng);
+                Plan::on_catalog(nemesis, Action::Kill, victim, Some(false))
+            }
         },
         Nemesis::Frontend => {
             let second = count % 2 == 1 && layout.second_frontend;
             Plan {
                 nemesis,
+                action: Action::Kill,
                 kind: "frontend-kill".into(),
                 target: if second {
                     Service::SecondFrontend
@@ -212,10 +324,10 @@ pub fn plan(
 
 /// Injects `plan`'s fault (`leader`: the order leader it was planned against).
 pub async fn inject(cluster: &mut Cluster, plan: &Plan, leader: u32) -> anyhow::Result<()> {
-    match plan.nemesis {
-        Nemesis::Kill | Nemesis::Catalog | Nemesis::Frontend => cluster.kill(plan.target).await,
-        Nemesis::Pause => cluster.pause(plan.target),
-        Nemesis::Partition => {
+    match plan.action {
+        Action::Kill => cluster.kill(plan.target).await,
+        Action::Pause => cluster.pause(plan.target),
+        Action::Partition => {
             let hosts = cluster
                 .hosts()
                 .context("the partition nemesis needs separate hosts")?;
@@ -246,19 +358,19 @@ pub async fn inject(cluster: &mut Cluster, plan: &Plan, leader: u32) -> anyhow::
 /// until the network is healed).
 pub async fn undo(cluster: &mut Cluster, plan: &Plan) -> anyhow::Result<()> {
     let patience = Duration::from_secs(60);
-    match plan.nemesis {
-        Nemesis::Kill | Nemesis::Catalog | Nemesis::Frontend => cluster
+    match plan.action {
+        Action::Kill => cluster
             .restart(plan.target, patience)
             .await
             .with_context(|| format!("restarting {}", plan.target)),
-        Nemesis::Pause => {
+        Action::Pause => {
             cluster.resume(plan.target)?;
             cluster
                 .wait_healthy(plan.target, patience)
                 .await
                 .with_context(|| format!("resuming {}", plan.target))
         }
-        Nemesis::Partition => cluster
+        Action::Partition => cluster
             .hosts()
             .context("the partition nemesis needs separate hosts")?
             .heal(),
@@ -275,6 +387,8 @@ mod tests {
     fn faults(seed: u64, leaders: &[u32]) -> Vec<(String, Service)> {
         let layout = Layout {
             replicas: vec![3, 2, 1],
+            catalogs: vec![1],
+            catalog_leader: None,
             second_frontend: true,
         };
         let nemeses = [
@@ -328,6 +442,9 @@ mod tests {
             if kind.ends_with("-follower") {
                 assert_ne!(*target, Service::Order(3), "{kind}");
             }
+            if kind.contains("catalog") {
+                assert_eq!(*target, Service::Catalog(1), "{kind}");
+            }
         }
         let partitions: Vec<&str> = kinds
             .iter()
@@ -344,5 +461,62 @@ mod tests {
             .take(2)
             .collect();
         assert_eq!(frontends, [Service::Frontend, Service::SecondFrontend]);
+    }
+
+    #[test]
+    fn a_replicated_catalog_takes_a_third_of_the_faults_its_leader_most() {
+        let layout = Layout {
+            replicas: vec![1, 2, 3],
+            catalogs: vec![1, 2, 3],
+            catalog_leader: Some(2),
+            second_frontend: true,
+        };
+        let mut rng = StdRng::seed_from_u64(3);
+        let catalog: Vec<(String, Service)> = (0..6)
+            .map(|i| plan(Nemesis::Catalog, i, 3, &layout, &mut rng))
+            .map(|p| (p.kind, p.target))
+            .collect();
+        let kinds: Vec<&str> = catalog.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            kinds[..3],
+            [
+                "catalog-kill-leader",
+                "catalog-pause-leader",
+                "catalog-kill-follower"
+            ]
+        );
+        assert_eq!(catalog[0].1, Service::Catalog(2));
+        assert_eq!(catalog[1].1, Service::Catalog(2));
+        assert!(matches!(catalog[2].1, Service::Catalog(id) if id != 2));
+        let pause = plan(Nemesis::Pause, 1, 3, &layout, &mut rng);
+        assert_eq!(
+            (pause.kind.as_str(), pause.target, pause.action),
+            ("catalog-pause-leader", Service::Catalog(2), Action::Pause)
+        );
+        let isolate = plan(Nemesis::Partition, 4, 3, &layout, &mut rng);
+        assert_eq!(isolate.target, Service::Catalog(2), "{}", isolate.kind);
+        // kill, pause, partition, catalog, frontend in turn: about a third on the catalog.
+        let nemeses = [
+            Nemesis::Kill,
+            Nemesis::Pause,
+            Nemesis::Partition,
+            Nemesis::Catalog,
+            Nemesis::Frontend,
+        ];
+        let mut counts: BTreeMap<Nemesis, usize> = BTreeMap::new();
+        let on_catalog = (0..150)
+            .map(|i| {
+                let nemesis = nemeses[i % nemeses.len()];
+                let count = counts.entry(nemesis).or_default();
+                let p = plan(nemesis, *count, 3, &layout, &mut rng);
+                *count += 1;
+                p.target
+            })
+            .filter(|t| matches!(t, Service::Catalog(_)))
+            .count();
+        assert!(
+            (45..=60).contains(&on_catalog),
+            "{on_catalog} of 150 on the catalog"
+        );
     }
 }

@@ -47,11 +47,11 @@ mod tests {
     #[test]
     fn json_log_lines_stay_json_with_the_service_named() {
         let line = labelled(
-            Service::Catalog,
+            Service::Catalog(1),
             r#"{"level":"INFO","message":"catalog serving"}"#,
         );
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(v["service"], "catalog");
+        assert_eq!(v["service"], "catalog-1");
         assert_eq!(v["message"], "catalog serving");
         assert_eq!(labelled(Service::Order(2), "plain"), "[order-2] plain");
     }

@@ -6,8 +6,9 @@
 //!
 //! - namespace `toystore<k>-hub` holds the bridge `br0`; every other link of the run is a
 //!   veth whose one end is a port of that bridge;
-//! - namespace `toystore<k>-<service>` (`fe`, `fe2`, `cat`, `o1`, `o2`, …) holds `eth0` with
-//!   the service's address and nothing else (no route out of 10.77.0.16k/28);
+//! - namespace `toystore<k>-<service>` (`fe`, `fe2`, `cat1`, `cat2`, …, `o1`, `o2`, …)
+//!   holds `eth0` with the service's address and nothing else (no route out of
+//!   10.77.0.16k/28); a /28 has room for order replicas 1 to 5 and catalog replicas 1 to 6;
 //! - the caller's namespace holds `ts<k>host` with `10.77.0.16k+1`, so the tool (the
 //!   nemesis, the clients) reaches every service; no other address is configured anywhere.
 //!
@@ -311,7 +312,13 @@ fn host_name(service: Service) -> &'static str {
     match service {
         Service::Frontend => "fe",
         Service::SecondFrontend => "fe2",
-        Service::Catalog => "cat",
+        Service::Catalog(1) => "cat1",
+        Service::Catalog(2) => "cat2",
+        Service::Catalog(3) => "cat3",
+        Service::Catalog(4) => "cat4",
+        Service::Catalog(5) => "cat5",
+        Service::Catalog(6) => "cat6",
+        Service::Catalog(_) => "cat",
         Service::Order(1) => "o1",
         Service::Order(2) => "o2",
         Service::Order(3) => "o3",
@@ -321,11 +328,15 @@ fn host_name(service: Service) -> &'static str {
     }
 }
 
-/// A service's host number within its slot's /28 (1 is the tool).
+/// A service's host number within its slot's /28 (1 is the tool, 15 the broadcast):
+/// front-end 2, catalog 1 at 3, order replicas 1–5 at 4–8, the second front-end 9, catalogs
+/// 2–6 at 10–14.
 fn offset(service: Service) -> anyhow::Result<u8> {
     Ok(match service {
         Service::Frontend => 2,
-        Service::Catalog => 3,
+        Service::Catalog(1) => 3,
+        Service::Catalog(id @ 2..=6) => 8 + id as u8,
+        Service::Catalog(id) => bail!("separate hosts support catalog ids 1 to 6, not {id}"),
         Service::Order(id @ 1..=5) => 3 + id as u8,
         Service::Order(id) => bail!("separate hosts support replica ids 1 to 5, not {id}"),
         Service::SecondFrontend => 9,
@@ -383,4 +394,25 @@ fn require(program: &str, probe: &[&str]) -> anyhow::Result<()> {
         bail!("{program} is needed for separate hosts (apt-get install iproute2 nftables)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_supported_service_has_its_own_address_and_name() {
+        let mut services = vec![Service::Frontend, Service::SecondFrontend];
+        services.extend((1..=6).map(Service::Catalog));
+        services.extend((1..=5).map(Service::Order));
+        let offsets: BTreeSet<u8> = services.iter().map(|s| offset(*s).unwrap()).collect();
+        assert_eq!(offsets.len(), services.len(), "{offsets:?}");
+        // Not the network (0), the tool (1) nor the broadcast (15) address.
+        assert!(offsets.iter().all(|o| (2..=14).contains(o)), "{offsets:?}");
+        let names: BTreeSet<&str> = services.iter().map(|s| host_name(*s)).collect();
+        assert_eq!(names.len(), services.len(), "{names:?}");
+        assert!(offset(Service::Catalog(7)).is_err());
+        assert!(offset(Service::Order(6)).is_err());
+    }
 }

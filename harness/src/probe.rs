@@ -77,7 +77,7 @@ impl Cluster {
                 &self.url(service),
                 ASK_TIMEOUT,
             )?),
-            Service::Catalog | Service::Order(_) => None,
+            Service::Catalog(_) | Service::Order(_) => None,
         };
         if let Some(frontend) = frontend {
             let healthy = || async { frontend.health().await.ok().map(drop) };
@@ -88,7 +88,9 @@ impl Cluster {
         let healthy = || async {
             let ready = match service {
                 Service::Order(id) => self.clients.replicas.get(&id)?.health().await.ok()?.ready,
-                _ => self.clients.catalog.health().await.is_ok(),
+                Service::Catalog(id) => self.clients.catalogs.get(&id)?.health().await.ok()?.ready,
+                // (Asked above.)
+                Service::Frontend | Service::SecondFrontend => false,
             };
             ready.then_some(())
         };
@@ -111,6 +113,29 @@ impl Cluster {
             .values()
             .map(|client| async move { client.health().await.ok() });
         futures_util::future::join_all(asks).await
+    }
+
+    /// Every catalog replica's `/health`, asked at once, in id order (`None`: no answer).
+    pub async fn catalog_statuses(&self) -> Vec<Option<ReplicaStatus>> {
+        let asks = self
+            .clients
+            .catalogs
+            .values()
+            .map(|client| async move { client.health().await.ok() });
+        futures_util::future::join_all(asks).await
+    }
+
+    /// The catalog replica that says it leads (the same rule as for order replicas).
+    pub async fn catalog_leader(&self) -> Option<u32> {
+        let statuses = self.catalog_statuses().await;
+        toystore_order_api::leader(statuses.iter().flatten()).map(|s| s.id)
+    }
+
+    /// Waits until a catalog replica says it leads (see [`Cluster::catalog_leader`]).
+    pub async fn wait_catalog_leader(&self, timeout: Duration) -> anyhow::Result<u32> {
+        let leader = || self.catalog_leader();
+        self.poll_service(timeout, None, "no catalog replica led", leader)
+            .await
     }
 
     /// Waits until a replica says it leads (see [`Cluster::replica_leader`]).
@@ -151,14 +176,34 @@ impl Cluster {
         self.wait_leader(left).await.map(|_| ())
     }
 
-    /// Waits until every replica is ready and holds the same events (asked through each
-    /// replica's typed client): the store has converged after a run of faults.
+    /// Waits until every order replica is ready and holds the same events, and every
+    /// catalog replica likewise (asked through each replica's typed client): the store has
+    /// converged after a run of faults.
     pub async fn converge(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.converge_group("order replicas", || self.replica_statuses(), timeout)
+            .await?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.converge_group("catalog replicas", || self.catalog_statuses(), left)
+            .await
+    }
+
+    /// Waits until every replica of a group (its statuses asked by `statuses`) is ready and
+    /// holds the same events.
+    async fn converge_group<Fut>(
+        &self,
+        group: &str,
+        statuses: impl Fn() -> Fut,
+        timeout: Duration,
+    ) -> anyhow::Result<()>
+    where
+        Fut: Future<Output = Vec<Option<ReplicaStatus>>>,
+    {
         // The last answers, for the error if they never agree.
         let seen = std::sync::Mutex::new(Vec::new());
-        let converged = poll_until(timeout, "the replicas did not converge", || async {
-            let now: Vec<Option<(bool, u64)>> = self
-                .replica_statuses()
+        let what = format!("the {group} did not converge");
+        let converged = poll_until(timeout, &what, || async {
+            let now: Vec<Option<(bool, u64)>> = statuses()
                 .await
                 .into_iter()
                 .map(|s| s.map(|s| (s.ready, s.last_seq.0)))
@@ -175,7 +220,7 @@ impl Cluster {
             let seen = seen
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            format!("last seen (ready, events held) per replica: {seen:?}")
+            format!("{group}: last seen (ready, events held) per replica: {seen:?}")
         })
     }
 }

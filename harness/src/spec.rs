@@ -68,14 +68,28 @@ fn ephemeral_low() -> Option<u16> {
 }
 
 impl ClusterSpec {
-    /// A store on free loopback ports with data in `data_dir`, a random token, three
-    /// replicas, and logs in `<data_dir>/logs`.
+    /// A store on free loopback ports with data in `data_dir`, a random token, one
+    /// catalog, three order replicas, and logs in `<data_dir>/logs`.
     pub fn on_free_ports(
         program: PathBuf,
         prefix: Vec<String>,
         data_dir: &Path,
     ) -> anyhow::Result<Self> {
-        let ports = free_ports(5)?;
+        Self::on_free_ports_with_catalogs(program, prefix, data_dir, 1)
+    }
+
+    /// [`ClusterSpec::on_free_ports`] with `catalogs` catalog replicas (ids 1 to
+    /// `catalogs`), each on a free port of its own.
+    pub fn on_free_ports_with_catalogs(
+        program: PathBuf,
+        prefix: Vec<String>,
+        data_dir: &Path,
+        catalogs: u32,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(catalogs >= 1, "a store needs at least one catalog replica");
+        let catalog_count = usize::try_from(catalogs)?;
+        // The front-end's port, the catalogs', then the order replicas'.
+        let ports = free_ports(1 + catalog_count + 3)?;
         let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
         let mut config = ClusterConfig {
             token: uuid::Uuid::new_v4().simple().to_string(),
@@ -83,11 +97,18 @@ impl ClusterSpec {
             ..ClusterConfig::default()
         };
         config.frontend.addr = addr(ports[0]);
-        config.catalog.addr = addr(ports[1]);
-        config.replicas = (1..=3)
-            .map(|id| ReplicaConfig {
+        config.catalogs = (1..=catalogs)
+            .zip(&ports[1..=catalog_count])
+            .map(|(id, port)| ReplicaConfig {
                 id,
-                addr: addr(ports[1 + id as usize]),
+                addr: addr(*port),
+            })
+            .collect();
+        config.replicas = (1..=3)
+            .zip(&ports[1 + catalog_count..])
+            .map(|(id, port)| ReplicaConfig {
+                id,
+                addr: addr(*port),
             })
             .collect();
         Ok(Self {
@@ -104,10 +125,12 @@ impl ClusterSpec {
     }
 
     /// Moves every service onto a host of its own (see [`Hosts`]): each listens on its
-    /// host's address with the port it had, and with `second_frontend` a second front-end
-    /// (port of the first) joins the store on a host of its own.
+    /// host's address with the port it had (every catalog replica and every order replica
+    /// on a host of its own), and with `second_frontend` a second front-end (port of the
+    /// first) joins the store on a host of its own.
     pub fn place_on_hosts(&mut self, second_frontend: bool) -> anyhow::Result<()> {
-        let mut services = vec![Service::Frontend, Service::Catalog];
+        let mut services = vec![Service::Frontend];
+        services.extend(self.config.catalogs.iter().map(|c| Service::Catalog(c.id)));
         services.extend(self.config.replicas.iter().map(|r| Service::Order(r.id)));
         if second_frontend {
             services.push(Service::SecondFrontend);
@@ -121,7 +144,9 @@ impl ClusterSpec {
         };
         let c = &mut self.config;
         c.frontend.addr = at(Service::Frontend, c.frontend.addr.port())?;
-        c.catalog.addr = at(Service::Catalog, c.catalog.addr.port())?;
+        for catalog in &mut c.catalogs {
+            catalog.addr = at(Service::Catalog(catalog.id), catalog.addr.port())?;
+        }
         for r in &mut c.replicas {
             r.addr = at(Service::Order(r.id), r.addr.port())?;
         }
@@ -153,5 +178,29 @@ mod tests {
         for p in ports {
             drop(std::net::TcpListener::bind(("127.0.0.1", p)).unwrap());
         }
+    }
+
+    #[test]
+    fn a_spec_has_one_catalog_unless_asked_for_more_each_on_its_own_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = ClusterSpec::on_free_ports(PathBuf::new(), Vec::new(), dir.path()).unwrap();
+        assert_eq!(one.config.catalogs.len(), 1);
+        assert_eq!(one.config.catalogs[0].id, 1);
+        one.config.validate().unwrap();
+        let three =
+            ClusterSpec::on_free_ports_with_catalogs(PathBuf::new(), Vec::new(), dir.path(), 3)
+                .unwrap();
+        let ids: Vec<u32> = three.config.catalogs.iter().map(|c| c.id).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        assert_eq!(three.config.replicas.len(), 3);
+        // Validation refuses any address shared between services.
+        three.config.validate().unwrap();
+        assert!(ClusterSpec::on_free_ports_with_catalogs(
+            PathBuf::new(),
+            Vec::new(),
+            dir.path(),
+            0
+        )
+        .is_err());
     }
 }

@@ -1,5 +1,5 @@
 //! Wire types of a replica's endpoints for its callers (JSON inside the `data` envelope);
-//! the Raft routes between replicas are the order crate's own (`toystore_order::raft_wire`).
+//! the Raft routes between replicas are `toystore_raft`'s (`toystore_raft::wire`).
 //!
 //! | endpoint | body | reply |
 //! | --- | --- | --- |
@@ -12,11 +12,9 @@
 //! named in [`LEADER_HEADER`] (or select one again) and retry with the same request id.
 
 use serde::{Deserialize, Serialize};
-use toystore_config::ReplicaId;
-use toystore_events::{OrderNumber, ProductName, Quantity, Seq};
+use toystore_events::{OrderNumber, ProductName, Quantity};
 
-/// Header of a 421 naming the leader the replica knows of.
-pub const LEADER_HEADER: &str = "x-toystore-leader";
+pub use toystore_raft_api::{ReplicaStatus, Role, LEADER_HEADER};
 
 /// A placed order's number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,58 +39,4 @@ pub struct OrderRecord {
     /// Units.
     #[schema(value_type = u32, minimum = 1, maximum = 1_000_000)]
     pub quantity: Quantity,
-}
-
-/// A replica's Raft role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Follows a leader (or waits for one).
-    Follower,
-    /// Campaigning.
-    Candidate,
-    /// Accepts orders.
-    Leader,
-    /// Receives the log but does not vote.
-    Learner,
-    /// Raft stopped (storage failure or shutdown).
-    Shutdown,
-}
-
-/// What a replica says about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplicaStatus {
-    /// Its id.
-    pub id: ReplicaId,
-    /// Its role.
-    pub role: Role,
-    /// True when Raft runs and the replica is a voter of an initialised cluster: it can
-    /// vote, follow, and lead if elected. (Not "has a leader": with the `frontend` policy
-    /// no leader exists until a front-end asks for an election.)
-    pub ready: bool,
-    /// Its current Raft term.
-    pub term: u64,
-    /// The leader it knows of.
-    pub leader: Option<ReplicaId>,
-    /// Index of its last log entry.
-    pub last_log_index: Option<u64>,
-    /// Index of the last entry its state machine applied.
-    pub applied: Option<u64>,
-    /// Index of the last entry its current snapshot covers, if it has one.
-    pub snapshot: Option<u64>,
-    /// Its last event sequence number (= number of orders it holds).
-    pub last_seq: Seq,
-    /// The voters of the Raft membership it knows (empty before the cluster is initialised).
-    pub voters: Vec<ReplicaId>,
-    /// A leader: milliseconds since a quorum last acknowledged it (`None` otherwise, or
-    /// before the first acknowledgement).
-    #[serde(default)]
-    pub quorum_ack_ms: Option<u64>,
-    /// A leader that no quorum has acknowledged for longer than twice the longest election
-    /// timeout: cut off from its followers, it cannot commit, and they may have elected
-    /// another. Front-ends do not use it (and with the `frontend` policy ask another
-    /// replica to campaign).
-    #[serde(default)]
-    pub isolated: bool,
 }

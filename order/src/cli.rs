@@ -48,7 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         id: args.id,
         db_path,
         replicas,
-        catalog_url: format!("http://{}", cluster.catalog.addr),
+        catalogs: cluster.catalog_urls(),
         catalog_silence: cluster.catalog.stream_silence(),
         token,
         raft,

@@ -26,7 +26,12 @@
 //! is missed, since the catalog's log is append-only. A heartbeat saying the catalog's log
 //! ends before that position means its data was replaced: the completer warns, forgets what
 //! it remembered and reads the new log from the start (its checkpoint follows at the next
-//! check), rather than waiting forever for events past the end.
+//! check), rather than waiting forever for events past the end; that holds for a catalog of
+//! one replica only: the replicas of a replicated catalog hold the same events at the same
+//! seqs, so one behind what was read lags and its events are waited for. The stream is
+//! opened on the catalog replica believed to lead, or the next that answers
+//! (`CatalogClient::events`), so a dead catalog replica costs a reconnection, not the
+//! stream.
 
 use crate::checkpoint::{catalog_replaced, checkpoint};
 use crate::types::Outcome;
@@ -146,7 +151,10 @@ pub async fn run(
                     }
                 }
                 Some(Ok(StreamItem::Heartbeat { last_seq })) => {
-                    if catalog_replaced(last_seq, last) {
+                    // A replica of a replicated catalog behind what was read lags (its
+                    // events come as it applies them); only a lone catalog's log can have
+                    // been replaced.
+                    if catalog_replaced(last_seq, last) && !catalog.is_replicated() {
                         tracing::warn!(
                             catalog = %last_seq,
                             read = %last,

@@ -90,6 +90,16 @@ pub enum ReadError {
     Storage(#[from] toystore_store::StoreError),
 }
 
+impl From<toystore_raft::leadership::Unconfirmed> for ReadError {
+    fn from(e: toystore_raft::leadership::Unconfirmed) -> Self {
+        use toystore_raft::leadership::Unconfirmed;
+        match e {
+            Unconfirmed::NotLeader { leader } => ReadError::NotLeader { leader },
+            Unconfirmed::Unavailable(m) => ReadError::Unavailable(m),
+        }
+    }
+}
+
 impl ReadError {
     /// The refusal this travels as; `None` for a storage failure (an internal error, 500).
     pub fn refusal(&self) -> Option<Refusal> {

@@ -19,13 +19,13 @@
 //! [`ProposeError`], one outcome per purchase) are small pure functions, unit-tested here.
 
 use crate::types::{OrderNode, Outcome, Proposal};
-use openraft::error::{ClientWriteError, RaftError};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use toystore_config::ReplicaId;
 use toystore_events::Purchase;
+use toystore_raft::leadership::{Unconfirmed, WriteError};
 
 /// The most purchases in one entry.
 pub const MAX_BATCH: usize = 512;
@@ -48,9 +48,6 @@ pub enum ProposeError {
 }
 
 type Reply = oneshot::Sender<Result<Outcome, ProposeError>>;
-
-/// openraft's refusal of a `client_write`.
-type WriteError = RaftError<ReplicaId, ClientWriteError<ReplicaId, openraft::BasicNode>>;
 
 /// What the proposer measures: how long a proposal takes to commit and apply, and how many
 /// purchases it carries (the group commit at work).
@@ -197,18 +194,18 @@ fn one_each(n: usize, outcomes: Vec<Outcome>) -> Result<Vec<Outcome>, ProposeErr
 /// [`ProposeError::NotLeader`] with openraft's hint; anything else (a membership refusal,
 /// a stopped or failed Raft) is [`ProposeError::Unavailable`] with openraft's text.
 fn refusal(e: WriteError) -> ProposeError {
-    match e {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ProposeError::NotLeader {
-            leader: f.leader_id,
-        },
-        other => ProposeError::Unavailable(other.to_string()),
+    match toystore_raft::leadership::write_refused(e) {
+        Unconfirmed::NotLeader { leader } => ProposeError::NotLeader { leader },
+        Unconfirmed::Unavailable(m) => ProposeError::Unavailable(m),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use openraft::error::{ChangeMembershipError, EmptyMembership, Fatal, ForwardToLeader};
+    use openraft::error::{
+        ChangeMembershipError, ClientWriteError, EmptyMembership, Fatal, ForwardToLeader, RaftError,
+    };
     use openraft::BasicNode;
 
     fn forward(leader: Option<ReplicaId>) -> WriteError {

@@ -8,12 +8,12 @@
 //!   the write timeout is [`PlaceError::Unavailable`]: nothing is acknowledged, and a retry
 //!   with the same request id yields the same order.
 //! - **Read** (leader only): after `ensure_linearizable`, from the local projection.
-//! - **Status**: role, term, leader, log and apply positions from `raft.metrics()`.
+//! - **Status**: role, term, leader, log and apply positions (`toystore_raft::Node::status`).
 //! - **Campaign**: `raft.trigger().elect()` (ignored by a leader), for the `frontend` policy.
 //!
-//! The decisions inside these (who may go on and which leader hint a non-leader gives,
-//! `must_lead`; how a confirmation, a catalog buy, a proposal and its outcome become the
-//! answer; the role and `isolated` a replica reports) are small pure functions below the
+//! Who may go on and which leader hint a non-leader gives, and a confirmation's outcome,
+//! are `toystore_raft::leadership`'s (shared with the catalog). How a catalog buy, a
+//! proposal and its outcome become the answer are small pure functions below the
 //! [`Replica`], unit-tested here; the methods only gather their inputs.
 
 use crate::apply::replayed;
@@ -23,8 +23,7 @@ use crate::projection::{
 };
 use crate::proposer::{ProposeError, Proposer};
 use crate::types::{OrderNode, OrderRaft, Outcome};
-use openraft::error::{CheckIsLeaderError, RaftError};
-use openraft::{BasicNode, ServerState};
+use std::sync::Arc;
 use std::time::Duration;
 use toystore_catalog_api::{BuyRefusal, CatalogClient};
 use toystore_config::ReplicaId;
@@ -32,12 +31,11 @@ use toystore_events::OrderEvent;
 use toystore_events::Purchase;
 use toystore_events::{OrderNumber, RequestId, Seq};
 use toystore_http::client::ClientError;
-use toystore_order_api::{OrderPlacedReply, OrderRecord, ReplicaStatus, Role};
+use toystore_order_api::{OrderPlacedReply, OrderRecord, ReplicaStatus};
+use toystore_raft::counts::Counts;
+use toystore_raft::Node;
 use toystore_store::raft::RaftStore;
 use toystore_store::StoreError;
-
-/// openraft's refusal of `ensure_linearizable`.
-type CheckError = RaftError<ReplicaId, CheckIsLeaderError<ReplicaId, BasicNode>>;
 
 /// The replica's storage.
 pub type OrderStore = RaftStore<OrderRaft, OrderEvent>;
@@ -45,35 +43,30 @@ pub type OrderStore = RaftStore<OrderRaft, OrderEvent>;
 /// One order replica.
 pub struct Replica {
     id: ReplicaId,
+    node: Arc<Node<OrderRaft, OrderEvent>>,
     raft: OrderNode,
-    store: OrderStore,
     catalog: CatalogClient,
     proposer: Proposer,
     write_timeout: Duration,
-    transfers: std::sync::Arc<crate::transfer_counts::Counts>,
     /// The completer's stored checkpoint ([`crate::checkpoint`]), for metrics.
     completer_checkpoint: std::sync::atomic::AtomicU64,
 }
 
 impl Replica {
-    /// A replica of Raft node `raft` on `store` (starts its [`Proposer`]: call within a
-    /// Tokio runtime).
+    /// A replica on Raft node `node` (starts its [`Proposer`]: call within a Tokio runtime).
     pub fn new(
-        id: ReplicaId,
-        raft: OrderNode,
-        store: OrderStore,
+        node: Arc<Node<OrderRaft, OrderEvent>>,
         catalog: CatalogClient,
         write_timeout: Duration,
-        transfers: std::sync::Arc<crate::transfer_counts::Counts>,
     ) -> Self {
+        let raft = node.raft().clone();
         Self {
-            id,
+            id: node.id(),
             proposer: Proposer::start(raft.clone(), write_timeout),
+            node,
             raft,
-            store,
             catalog,
             write_timeout,
-            transfers,
             completer_checkpoint: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -92,8 +85,13 @@ impl Replica {
     }
 
     /// What this replica's snapshot transfers moved (shared with its Raft network).
-    pub fn transfers(&self) -> &std::sync::Arc<crate::transfer_counts::Counts> {
-        &self.transfers
+    pub fn transfers(&self) -> &Arc<Counts> {
+        self.node.transfers()
+    }
+
+    /// The Raft node (for its routes).
+    pub fn node(&self) -> &Arc<Node<OrderRaft, OrderEvent>> {
+        &self.node
     }
 
     /// The Raft node.
@@ -103,7 +101,7 @@ impl Replica {
 
     /// The storage (reads).
     pub fn store(&self) -> &OrderStore {
-        &self.store
+        self.node.store()
     }
 
     /// The proposer's measurements.
@@ -113,31 +111,12 @@ impl Replica {
 
     /// What the replica says about itself.
     pub fn status(&self) -> ReplicaStatus {
-        let m = self.raft.metrics().borrow().clone();
-        let role = role(m.state);
-        let voters: Vec<ReplicaId> = m.membership_config.membership().voter_ids().collect();
-        let voter = voters.contains(&self.id);
-        let lease = self.raft.config().election_timeout_max.saturating_mul(2);
-        let isolated = isolated(role, m.millis_since_quorum_ack, lease);
-        ReplicaStatus {
-            id: self.id,
-            role,
-            ready: m.running_state.is_ok() && voter,
-            term: m.current_term,
-            leader: m.current_leader,
-            last_log_index: m.last_log_index,
-            applied: m.last_applied.map(|l| l.index),
-            snapshot: m.snapshot.map(|l| l.index),
-            last_seq: self.store.event_log().last_seq(),
-            voters,
-            quorum_ack_ms: m.millis_since_quorum_ack,
-            isolated,
-        }
+        self.node.status()
     }
 
     /// Whether this replica starts elections on its own (the `raft` policy).
     pub fn elects(&self) -> bool {
-        self.raft.config().enable_elect
+        self.node.elects()
     }
 
     /// Starts an election unless this replica leads (the `frontend` policy's campaign).
@@ -151,11 +130,9 @@ impl Replica {
         Ok(self.status())
     }
 
-    /// `Err(leader hint)` unless this replica leads ([`must_lead`] on one metrics snapshot).
+    /// `Err(leader hint)` unless this replica leads.
     fn leadership(&self) -> Result<(), Option<ReplicaId>> {
-        let metrics = self.raft.metrics();
-        let m = metrics.borrow();
-        must_lead(m.state, m.current_leader)
+        self.node.leadership()
     }
 
     pub(crate) fn is_leader(&self) -> bool {
@@ -164,11 +141,7 @@ impl Replica {
 
     /// Confirms leadership with a quorum and waits until everything committed is applied.
     async fn linearize(&self) -> Result<(), ReadError> {
-        linearizable_read(
-            tokio::time::timeout(self.write_timeout, self.raft.ensure_linearizable())
-                .await
-                .ok(),
-        )
+        Ok(self.node.linearize(self.write_timeout).await?)
     }
 
     /// Places an order (leader only).
@@ -187,9 +160,9 @@ impl Replica {
             }
             return Err(refusal);
         }
-        crate::failpoint::hit("after-buy");
+        toystore_raft::failpoint::hit("after-buy");
         let outcome = self.proposer.propose(order).await?;
-        crate::failpoint::hit("after-commit");
+        toystore_raft::failpoint::hit("after-commit");
         placed_reply(outcome)
     }
 
@@ -212,7 +185,7 @@ impl Replica {
         &self,
         request_ids: impl Iterator<Item = &'a RequestId>,
     ) -> Result<std::collections::BTreeSet<RequestId>, StoreError> {
-        let tables = self.store.event_log().read()?;
+        let tables = self.store().event_log().read()?;
         let index = tables.open(REQUEST_INDEX)?;
         let events = tables.event_reader()?;
         let mut recorded = std::collections::BTreeSet::new();
@@ -227,13 +200,13 @@ impl Replica {
 
     /// The order recorded for a request id, if any.
     fn recorded(&self, request_id: &RequestId) -> Result<Option<OrderRecord>, StoreError> {
-        let tables = self.store.event_log().read()?;
+        let tables = self.store().event_log().read()?;
         Ok(find_in(&tables, request_id.as_str())?.map(|(number, event)| record(number, event)))
     }
 
     /// The order with this number (its event), if any.
     fn record(&self, number: OrderNumber) -> Result<Option<OrderRecord>, StoreError> {
-        let tables = self.store.event_log().read()?;
+        let tables = self.store().event_log().read()?;
         Ok(order_at(&tables, number)?.map(|event| record(number, event)))
     }
 }
@@ -251,58 +224,6 @@ fn record(number: OrderNumber, event: OrderEvent) -> OrderRecord {
 fn storage(e: StoreError) -> PlaceError {
     tracing::error!(error = %e, "order storage error");
     PlaceError::Unavailable(format!("storage error: {e}"))
-}
-
-/// The role a replica reports for openraft's server state.
-fn role(state: ServerState) -> Role {
-    match state {
-        ServerState::Leader => Role::Leader,
-        ServerState::Follower => Role::Follower,
-        ServerState::Candidate => Role::Candidate,
-        ServerState::Learner => Role::Learner,
-        ServerState::Shutdown => Role::Shutdown,
-    }
-}
-
-/// Whether a replica in `role` is a leader cut off from its quorum: it leads, and no
-/// majority has acknowledged it for more than `lease_ms` (`millis_since_quorum_ack`, `None`
-/// before any acknowledgement, is openraft's).
-fn isolated(role: Role, millis_since_quorum_ack: Option<u64>, lease_ms: u64) -> bool {
-    role == Role::Leader && millis_since_quorum_ack.is_some_and(|ms| ms > lease_ms)
-}
-
-/// The leader rule of writes and reads: a replica in `state` goes on only if it leads;
-/// otherwise it answers with `Err(the leader it knows of)` (openraft's `current_leader`,
-/// passed on as is, `None` when it knows none).
-fn must_lead(
-    state: ServerState,
-    current_leader: Option<ReplicaId>,
-) -> Result<(), Option<ReplicaId>> {
-    if state == ServerState::Leader {
-        Ok(())
-    } else {
-        Err(current_leader)
-    }
-}
-
-/// `ensure_linearizable` given the write timeout (`None`: no answer in time) as a read's
-/// outcome: confirmed, not the leader (with openraft's hint), or unavailable.
-fn linearizable_read<T>(answer: Option<Result<T, CheckError>>) -> Result<(), ReadError> {
-    match answer {
-        None => Err(ReadError::Unavailable(
-            "leadership not confirmed in time".into(),
-        )),
-        Some(Ok(_)) => Ok(()),
-        Some(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
-            Err(ReadError::NotLeader {
-                leader: f.leader_id,
-            })
-        }
-        Some(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
-            Err(ReadError::Unavailable(e.to_string()))
-        }
-        Some(Err(e)) => Err(ReadError::Unavailable(e.to_string())),
-    }
 }
 
 /// The catalog's refusal of a buy as a purchase's: 404 unknown toy, 409 too few units,
@@ -344,14 +265,6 @@ pub fn open_store_with_cache(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use openraft::error::{Fatal, ForwardToLeader, QuorumNotEnough};
-
-    fn forward(leader: Option<ReplicaId>) -> CheckError {
-        RaftError::APIError(CheckIsLeaderError::ForwardToLeader(match leader {
-            Some(id) => ForwardToLeader::new(id, BasicNode::new("127.0.0.1:9003")),
-            None => ForwardToLeader::empty(),
-        }))
-    }
 
     fn order(name: &str, quantity: u32) -> Purchase {
         Purchase {
@@ -374,95 +287,6 @@ mod tests {
             status,
             message: message.into(),
         }
-    }
-
-    #[test]
-    fn each_server_state_has_its_role() {
-        assert_eq!(role(ServerState::Leader), Role::Leader);
-        assert_eq!(role(ServerState::Follower), Role::Follower);
-        assert_eq!(role(ServerState::Candidate), Role::Candidate);
-        assert_eq!(role(ServerState::Learner), Role::Learner);
-        assert_eq!(role(ServerState::Shutdown), Role::Shutdown);
-    }
-
-    #[test]
-    fn a_leader_is_isolated_only_after_its_lease_without_a_quorum_ack() {
-        assert!(isolated(Role::Leader, Some(601), 600));
-        assert!(!isolated(Role::Leader, Some(600), 600), "the lease itself");
-        assert!(!isolated(Role::Leader, Some(0), 600));
-        assert!(!isolated(Role::Leader, None, 600), "no ack measured yet");
-        for other in [
-            Role::Follower,
-            Role::Candidate,
-            Role::Learner,
-            Role::Shutdown,
-        ] {
-            assert!(!isolated(other, Some(10_000), 600), "{other:?}");
-        }
-    }
-
-    #[test]
-    fn only_a_leader_goes_on() {
-        assert_eq!(must_lead(ServerState::Leader, Some(3)), Ok(()));
-        assert_eq!(must_lead(ServerState::Leader, None), Ok(()));
-    }
-
-    #[test]
-    fn a_non_leader_answers_with_the_leader_it_knows() {
-        assert_eq!(must_lead(ServerState::Follower, Some(3)), Err(Some(3)));
-        assert_eq!(must_lead(ServerState::Learner, Some(1)), Err(Some(1)));
-        assert_eq!(must_lead(ServerState::Candidate, None), Err(None));
-        assert_eq!(must_lead(ServerState::Follower, None), Err(None));
-        assert_eq!(must_lead(ServerState::Shutdown, Some(2)), Err(Some(2)));
-    }
-
-    #[test]
-    fn a_confirmed_leadership_goes_on() {
-        assert!(linearizable_read::<()>(Some(Ok(()))).is_ok());
-    }
-
-    #[test]
-    fn no_confirmation_in_time_is_unavailable() {
-        let e = linearizable_read::<()>(None);
-        assert!(
-            matches!(&e, Err(ReadError::Unavailable(m)) if m == "leadership not confirmed in time"),
-            "{e:?}"
-        );
-    }
-
-    #[test]
-    fn a_refused_confirmation_names_the_leader() {
-        let e = linearizable_read::<()>(Some(Err(forward(Some(2)))));
-        assert!(
-            matches!(e, Err(ReadError::NotLeader { leader: Some(2) })),
-            "{e:?}"
-        );
-        let e = linearizable_read::<()>(Some(Err(forward(None))));
-        assert!(
-            matches!(e, Err(ReadError::NotLeader { leader: None })),
-            "{e:?}"
-        );
-    }
-
-    #[test]
-    fn no_quorum_or_a_stopped_raft_is_unavailable_with_openraft_s_text() {
-        let quorum = QuorumNotEnough {
-            cluster: "{1,2,3}".into(),
-            got: [3].into_iter().collect(),
-        };
-        let e = linearizable_read::<()>(Some(Err(RaftError::APIError(
-            CheckIsLeaderError::QuorumNotEnough(quorum),
-        ))));
-        assert!(
-            matches!(&e, Err(ReadError::Unavailable(m))
-                if m == "not enough for a quorum, cluster: {1,2,3}, got: {3}"),
-            "{e:?}"
-        );
-        let e = linearizable_read::<()>(Some(Err(RaftError::Fatal(Fatal::Stopped))));
-        assert!(
-            matches!(&e, Err(ReadError::Unavailable(m)) if m == "raft stopped"),
-            "{e:?}"
-        );
     }
 
     #[test]

@@ -1,38 +1,30 @@
-//! A replica's HTTP server (endpoints in `toystore_order_api::wire` and [`crate::raft_wire`]); every endpoint but `/health`
-//! demands the cluster token. The only place where the order rules' error types become
-//! HTTP status codes.
+//! A replica's HTTP server (endpoints in `toystore_order_api::wire`, and the Raft routes of
+//! `toystore_raft::routes`); every endpoint but `/health` demands the cluster token. The only
+//! place where the order rules' error types become HTTP status codes.
 
 use crate::apply::Orders;
 use crate::error::{PlaceError, ReadError};
-use crate::membership::{book_of, members_of};
-use crate::network::{AddressBook, Network};
-use crate::raft_wire::RAFT_ERROR_HEADER;
 use crate::replica::{open_store, Replica};
-use bytes::Bytes;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog_api::CatalogClient;
-use toystore_config::{OrderConfig, ReplicaId, Timeouts};
+use toystore_config::{ClusterConfig, Election, OrderConfig, ReplicaId, Timeouts};
 use toystore_events::OrderNumber;
 use toystore_events::Purchase;
 use toystore_http::client::ClientError;
 use toystore_http::reply::respond;
 use toystore_http::{body, ApiError, ClusterToken};
-use toystore_order_api::ReplicaClient;
 use toystore_order_api::LEADER_HEADER;
+use toystore_raft::membership::{Pace, Replicas};
+use toystore_raft::node::{NodeConfig, StartError};
+use toystore_raft::settings::Timing;
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
-use warp::{Filter, Rejection, Reply};
-
-/// Largest Raft message accepted (an append batch or a snapshot chunk).
-const MAX_RAFT_BODY: usize = 64 << 20;
+use warp::{Filter, Rejection};
 
 /// How a replica runs.
 #[derive(Debug, Clone)]
@@ -43,8 +35,8 @@ pub struct ServerConfig {
     pub db_path: PathBuf,
     /// Every replica of the cluster file (this one included): (id, address).
     pub replicas: Vec<(ReplicaId, SocketAddr)>,
-    /// The catalog's base URL.
-    pub catalog_url: String,
+    /// The catalog replicas: (id, base URL).
+    pub catalogs: Vec<(ReplicaId, String)>,
     /// How long the catalog's event stream may stay silent before it is reopened
     /// ([`toystore_config::CatalogConfig::stream_silence`]).
     pub catalog_silence: std::time::Duration,
@@ -67,12 +59,27 @@ pub enum ServeError {
     /// A client could not be built.
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// The Raft settings are invalid.
-    #[error("raft config: {0}")]
-    Config(#[from] Box<openraft::ConfigError>),
-    /// Raft failed to start or initialise.
-    #[error("raft: {0}")]
-    Raft(String),
+    /// The Raft node did not start.
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+/// The order group's Raft timing, from the cluster file's `[order]` section.
+pub fn timing(settings: &OrderConfig) -> Timing {
+    Timing {
+        cluster_name: "toystore-orders",
+        heartbeat: settings.heartbeat,
+        election_timeout_min: settings.election_timeout_min,
+        election_timeout_max: settings.election_timeout_max,
+        elect: settings.election == Election::Raft,
+        snapshot_every: settings.snapshot_every,
+        keep_after_snapshot: settings.keep_after_snapshot,
+    }
+}
+
+/// The order replicas of a cluster file: (id, address).
+fn order_replicas(cluster: &ClusterConfig) -> Replicas {
+    cluster.replicas.iter().map(|r| (r.id, r.addr)).collect()
 }
 
 /// Opens the replica, starts its Raft node (initialising the cluster on first start), and
@@ -85,77 +92,32 @@ pub async fn run(
     let stop = CancellationToken::new();
     let id = config.id;
     let catalog =
-        CatalogClient::with_timeouts(&config.catalog_url, config.token.clone(), &config.timeouts)?;
+        CatalogClient::of_replicas(&config.catalogs, config.token.clone(), &config.timeouts)?;
     let store = {
         let path = config.db_path.clone();
         tokio::task::spawn_blocking(move || open_store(&path))
             .await
             .map_err(|e| toystore_store::StoreError::Io(std::io::Error::other(e)))??
     };
-    let book = AddressBook::new(book_of(&config.replicas));
-    let members = members_of(&config.replicas);
-    let http = toystore_http::client::http_client(config.timeouts.raft_rpc)?;
-    let network = Network::new(http, config.token.clone(), book.clone());
-    let transfers = network.transfer_counts();
-    let raft = openraft::Raft::new(
+    let node_config = NodeConfig {
         id,
-        crate::raft_node::raft_config(&config.raft)?,
-        network,
-        store.log_store(),
-        store.state_machine(Orders),
-    )
-    .await
-    .map_err(|e| ServeError::Raft(e.to_string()))?;
-    let peers = config
-        .replicas
-        .iter()
-        .filter(|(rid, _)| *rid != config.id)
-        .map(|(rid, addr)| {
-            ReplicaClient::with_timeouts(
-                *rid,
-                &format!("http://{addr}"),
-                config.token.clone(),
-                &config.timeouts,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let founding = tokio::spawn({
-        let (raft, members, stop) = (raft.clone(), members.clone(), stop.clone());
-        async move {
-            if let Err(e) = crate::raft_node::found_or_join(raft, members, peers, stop).await {
-                tracing::error!(error = %e, "could not initialise the order cluster");
-            }
-        }
-    });
-    let (desired_tx, desired) = watch::channel(config.replicas.clone());
-    if let Some(path) = config.watch.clone() {
-        let watched =
-            toystore_config::watch::watch_cluster_file(path.clone(), stop.clone(), move |c| {
-                desired_tx.send_replace(c.replicas.iter().map(|r| (r.id, r.addr)).collect());
-            });
-        if let Err(e) = watched {
-            tracing::warn!(path = %path.display(), error = %e, "cannot watch the cluster file; replica changes need a restart");
-        }
-    }
-    let pace = crate::membership::Pace {
-        every: config.raft.reconcile_every,
-        call_timeout: config.timeouts.membership,
+        replicas: config.replicas.clone(),
+        token: config.token.clone(),
+        timing: timing(&config.raft),
+        pace: Pace {
+            every: config.raft.reconcile_every,
+            call_timeout: config.timeouts.membership,
+        },
+        rpc_timeout: config.timeouts.raft_rpc,
+        watch: config.watch.clone(),
+        pick: order_replicas,
     };
-    let following = tokio::spawn(crate::membership::follow(
-        raft.clone(),
-        book,
-        desired,
-        pace,
-        stop.clone(),
-    ));
+    let started = toystore_raft::node::start(node_config, store, Orders, stop.clone()).await?;
     let write_timeout = config.raft.write_timeout;
     let replica = Arc::new(Replica::new(
-        id,
-        raft.clone(),
-        store,
+        started.node.clone(),
         catalog.clone(),
         write_timeout,
-        transfers,
     ));
     let pacing = crate::complete::Pacing {
         after: config.raft.complete_after,
@@ -176,12 +138,8 @@ pub async fn run(
         .unify();
     // Cancels `stop` when it returns, which ends the tasks below.
     toystore_http::serve_until(listener, routes, shutdown, stop.clone(), http).await;
-    let _ = founding.await;
-    let _ = following.await;
     let _ = completing.await;
-    if let Err(e) = raft.shutdown().await {
-        tracing::warn!(error = %e, "raft did not shut down cleanly");
-    }
+    started.stop().await;
     tracing::info!(replica = config.id, "replica stopped");
     Ok(())
 }
@@ -222,74 +180,6 @@ fn with_hint(mut resp: Response, leader: Option<ReplicaId>) -> Response {
             .insert(LEADER_HEADER, HeaderValue::from(id));
     }
     resp
-}
-
-/// A Raft route's reply: postcard on success; 503, [`RAFT_ERROR_HEADER`] and the error's
-/// JSON when Raft refused.
-fn raft_reply<T: Serialize, E: Serialize>(result: Result<T, E>) -> Response {
-    match result {
-        Ok(v) => match postcard::to_allocvec(&v) {
-            Ok(bytes) => {
-                warp::reply::with_header(bytes, "content-type", "application/octet-stream")
-                    .into_response()
-            }
-            Err(e) => respond::<()>(Err(ApiError::internal(format!("encoding reply: {e}")))),
-        },
-        Err(e) => {
-            let body = match serde_json::to_vec(&e) {
-                Ok(body) => body,
-                Err(e) => {
-                    return respond::<()>(Err(ApiError::internal(format!(
-                        "encoding a raft error: {e}"
-                    ))))
-                }
-            };
-            let mut resp =
-                warp::reply::with_status(body, StatusCode::SERVICE_UNAVAILABLE).into_response();
-            resp.headers_mut()
-                .insert(RAFT_ERROR_HEADER, HeaderValue::from_static("1"));
-            resp
-        }
-    }
-}
-
-fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    postcard::from_bytes(bytes).map_err(|e| ApiError::bad_request(format!("bad raft message: {e}")))
-}
-
-/// `POST /internal/raft/<name>`: the postcard body decoded as `Req` and handed to `call`
-/// on the replica's Raft, the result encoded by [`raft_reply`]; a body that does not decode
-/// is a 400.
-fn raft_route<Req, F, Fut, T, E>(
-    name: &'static str,
-    replica: Arc<Replica>,
-    auth: impl Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
-    call: F,
-) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone
-where
-    Req: DeserializeOwned + Send + 'static,
-    F: Fn(Arc<Replica>, Req) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<T, E>> + Send,
-    T: Serialize,
-    E: Serialize,
-{
-    warp::path("internal")
-        .and(warp::path("raft"))
-        .and(warp::path(name))
-        .and(warp::path::end())
-        .and(warp::post())
-        .and(auth)
-        .and(body::bytes(MAX_RAFT_BODY))
-        .and(warp::any().map(move || replica.clone()))
-        .then(move |b: Bytes, r: Arc<Replica>| {
-            let call = call.clone();
-            async move {
-                match decode::<Req>(&b) {
-                    Ok(req) => raft_reply(call(r, req).await),
-                    Err(e) => respond::<()>(Err(e)),
-                }
-            }
-        })
 }
 
 /// The replica's routes.
@@ -339,39 +229,7 @@ pub fn routes(
             }
         });
 
-    let append = raft_route(
-        "append",
-        replica.clone(),
-        auth.clone(),
-        |r, req| async move { r.raft().append_entries(req).await },
-    );
-    let vote = raft_route("vote", replica.clone(), auth.clone(), |r, req| async move {
-        r.raft().vote(req).await
-    });
-    let position = raft_route(
-        "position",
-        replica.clone(),
-        auth.clone(),
-        |r, ()| async move { r.store().snapshot_position().map_err(|e| e.to_string()) },
-    );
-    let snapshot = warp::path!("internal" / "raft" / "snapshot")
-        .and(warp::post())
-        .and(auth.clone())
-        .and(warp::header::<String>(crate::raft_wire::SNAPSHOT_HEADER))
-        .and(warp::body::stream())
-        .and(with())
-        .then(|header: String, body, r: Arc<Replica>| async move {
-            match crate::transfer::receive(r, header, Box::pin(body)).await {
-                Ok(installed) => raft_reply(installed),
-                Err(e @ crate::transfer::ReceiveError::Header(_)) => {
-                    respond::<()>(Err(ApiError::bad_request(e.to_string())))
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "a snapshot transfer failed");
-                    respond::<()>(Err(ApiError::unavailable(e.to_string())))
-                }
-            }
-        });
+    let raft = toystore_raft::routes::routes(replica.node().clone(), auth.clone());
 
     let campaign = warp::path!("internal" / "raft" / "campaign")
         .and(warp::post())
@@ -389,13 +247,7 @@ pub fn routes(
         .unify()
         .or(get_order)
         .unify()
-        .or(append)
-        .unify()
-        .or(vote)
-        .unify()
-        .or(position)
-        .unify()
-        .or(snapshot)
+        .or(raft)
         .unify()
         .or(campaign)
         .unify()

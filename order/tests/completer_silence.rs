@@ -105,7 +105,7 @@ async fn a_silent_catalog_stream_is_dropped_and_resumed_after_the_last_event() {
         id: 1,
         db_path: dir.path().join("order-1.redb"),
         replicas: vec![(1, addr)],
-        catalog_url,
+        catalogs: vec![(1, catalog_url)],
         catalog_silence: SILENCE,
         token: ClusterToken::new("completer-test-token").unwrap(),
         raft: OrderConfig::default(),

@@ -11,20 +11,23 @@ use toystore_config::ClusterToken;
 use toystore_config::OrderConfig;
 use toystore_events::Purchase;
 use toystore_order::apply::Orders;
-use toystore_order::network::{AddressBook, Network};
 use toystore_order::proposer::{ProposeError, Proposer};
 use toystore_order::replica::open_store;
-use toystore_order::types::{OrderNode, Outcome};
+use toystore_order::types::{OrderNode, OrderRaft, Outcome};
+use toystore_raft::network::{AddressBook, Network};
 
 async fn one_node(dir: &std::path::Path) -> OrderNode {
     let store = open_store(&dir.join("order-1.redb")).unwrap();
     let http = toystore_http::client::http_client(Duration::from_secs(1)).unwrap();
-    let network = Network::new(
+    let network = Network::<OrderRaft>::new(
         http,
         ClusterToken::new("t").unwrap(),
         AddressBook::default(),
     );
-    let config = toystore_order::raft_node::raft_config(&OrderConfig::default()).unwrap();
+    let config = toystore_raft::settings::raft_config(&toystore_order::server::timing(
+        &OrderConfig::default(),
+    ))
+    .unwrap();
     let raft = openraft::Raft::new(
         1,
         config,
@@ -35,7 +38,7 @@ async fn one_node(dir: &std::path::Path) -> OrderNode {
     .await
     .unwrap();
     let members = BTreeMap::from([(1, BasicNode::new("127.0.0.1:1"))]);
-    toystore_order::raft_node::initialize(&raft, members)
+    toystore_raft::founding::initialize(&raft, members)
         .await
         .unwrap();
     raft.trigger().elect().await.unwrap();

@@ -21,7 +21,7 @@ pub use toystore_frontend::cache::CacheStats as Stats;
 /// `capacity` entries (`None`: caching off), no order replicas.
 pub fn frontend_config(catalog_url: &str, capacity: Option<usize>) -> FrontendConfig {
     FrontendConfig {
-        catalog_url: catalog_url.to_string(),
+        catalogs: vec![(1, catalog_url.to_string())],
         token: token(),
         cache_capacity: capacity.map(|c| NonZeroUsize::new(c).expect("capacity >= 1")),
         stream_silence: Duration::from_secs(2),

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use toystore_catalog::server::ServeError;
 use toystore_catalog::server::{run, ServerConfig};
-use toystore_catalog::CatalogError;
 use toystore_catalog_api::CatalogClient;
 use toystore_config::ClusterToken;
 
@@ -62,7 +62,7 @@ pub struct TestCatalog {
     /// Its redb file.
     pub db: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), CatalogError>>>,
+    task: Option<JoinHandle<Result<(), ServeError>>>,
 }
 
 impl TestCatalog {
@@ -75,15 +75,15 @@ impl TestCatalog {
 
     /// Starts a catalog on an already bound listener.
     pub async fn start_on(listener: TcpListener, db: &Path) -> Self {
+        // A catalog stopped a moment ago (or opened in this process) may still hold it.
+        wait_released(db).await;
         let addr = listener.local_addr().expect("local addr");
         let config = ServerConfig {
-            db_path: db.to_path_buf(),
-            token: token(),
             // Long enough that the periodic restock never runs during a test; tests restock
             // explicitly through `POST /internal/restock`.
             restock_interval: Duration::from_secs(3600),
-            stock: toystore_catalog::toys::DEFAULT_STOCK,
             heartbeat: HEARTBEAT,
+            ..ServerConfig::alone(db.to_path_buf(), addr, token())
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, config, async move {
@@ -100,12 +100,17 @@ impl TestCatalog {
         catalog
     }
 
+    /// Waits until the catalog (a group of one) leads and holds its toys.
     async fn wait_healthy(&self) {
-        let http = http();
-        let url = format!("{}/health", self.url);
-        wait_until("catalog answers /health", || {
-            let req = http.get(&url);
-            async move { matches!(req.send().await, Ok(r) if r.status() == 200) }
+        let client = self.client();
+        wait_until("the catalog leads with its toys seeded", || {
+            let client = client.clone();
+            async move {
+                client
+                    .health()
+                    .await
+                    .is_ok_and(|h| h.ready && h.role == toystore_raft_api::Role::Leader)
+            }
         })
         .await;
     }
@@ -115,16 +120,19 @@ impl TestCatalog {
         CatalogClient::new(&self.url, token()).expect("catalog client")
     }
 
-    /// Stops the catalog and waits until `run` has returned (so its file is released).
-    pub async fn stop(mut self) -> Result<(), CatalogError> {
+    /// Stops the catalog and waits until `run` has returned and its file is released
+    /// (openraft's last tasks may let go of the storage a moment after `run` returns).
+    pub async fn stop(mut self) -> Result<(), ServeError> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         let task = self.task.take().expect("running");
-        tokio::time::timeout(DEADLINE, task)
+        let stopped = tokio::time::timeout(DEADLINE, task)
             .await
             .expect("catalog stops within the deadline")
-            .expect("catalog task did not panic")
+            .expect("catalog task did not panic");
+        wait_released(&self.db).await;
+        stopped
     }
 }
 
@@ -134,6 +142,22 @@ impl Drop for TestCatalog {
             let _ = tx.send(());
         }
     }
+}
+
+/// Waits until a catalog file can be opened again (no process or task holds it).
+pub async fn wait_released(db: &Path) {
+    wait_until("the catalog's file is released", || {
+        let db = db.to_path_buf();
+        async move {
+            let opened = tokio::task::spawn_blocking(move || {
+                toystore_catalog::server::open_store(&db).map(drop)
+            })
+            .await
+            .expect("open task");
+            !matches!(opened, Err(toystore_store::StoreError::Locked(_)))
+        }
+    })
+    .await;
 }
 
 /// A fresh temporary directory and the catalog file path inside it.

@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use toystore_catalog::{BuyOutcome, Catalog};
+use toystore_catalog::BuyOutcome;
 use toystore_events::Purchase;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,7 +18,7 @@ async fn a_resumed_stream_leaves_no_stale_entry() {
     let (_dir, db) = temp_db();
     let first = TestCatalog::start(&db).await;
     let addr = first.addr;
-    let seq_before = first.client().health().await.expect("health").seq;
+    let seq_before = first.client().health().await.expect("health").last_seq;
     let frontend = TestFrontend::start_active(&first.url, 8).await;
 
     assert_eq!(frontend.quantity("Tux").await, 100);
@@ -42,13 +42,9 @@ async fn a_resumed_stream_leaves_no_stale_entry() {
 
     // Stock changes while the front-end cannot hear about it: open the catalog's file
     // directly (the server must have released it) and buy.
-    let path = db.clone();
-    let offline = tokio::task::spawn_blocking(move || {
-        Catalog::open(&path, toystore_catalog::toys::DEFAULT_STOCK)
-    })
-    .await
-    .expect("open task")
-    .unwrap_or_else(|e| panic!("bug: the stopped catalog still holds its file: {e}"));
+    let offline = toystore_catalog::server::open_alone(&db, toystore_catalog::toys::DEFAULT_STOCK)
+        .await
+        .unwrap_or_else(|e| panic!("bug: the stopped catalog still holds its file: {e}"));
     let outcome = offline
         .buy(Purchase {
             request_id: "while-down".try_into().unwrap(),
@@ -64,9 +60,7 @@ async fn a_resumed_stream_leaves_no_stale_entry() {
             replayed: false
         }
     );
-    tokio::task::spawn_blocking(move || drop(offline))
-        .await
-        .expect("close");
+    offline.stop().await;
 
     // The catalog comes back on the same file and port; the front-end reconnects, resumes
     // after the last event it applied, and only then serves from its cache again.

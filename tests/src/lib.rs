@@ -8,10 +8,11 @@
 //! [`hostile`] generates the fuzz tests' hostile requests and checks their answers.
 
 use anyhow::Context;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toystore_config::ClusterToken;
-use toystore_events::{OrderEvent, Seq};
+use toystore_events::{CatalogEvent, OrderEvent, Seq};
 use toystore_frontend::api::InternalMetrics;
 use toystore_frontend::client::FrontendClient;
 use toystore_harness::buyer::{retryable, Bought, Buyer, Retry};
@@ -24,6 +25,10 @@ pub mod hostile;
 
 pub use toystore_frontend::api::OrderRecord;
 pub use toystore_frontend::client::FrontendError;
+
+/// Set in the environment, a test's store keeps its data directory (files and logs)
+/// instead of removing it, and says where it is.
+pub const KEEP: &str = "TOYSTORE_KEEP_TEST_DIR";
 
 /// How long one request to the store may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,8 +61,43 @@ pub struct Shop {
 
 /// A store with a given spec tweak (e.g. an armed failpoint).
 pub async fn start_with(node: &str, tweak: impl FnOnce(&mut ClusterSpec)) -> anyhow::Result<Store> {
-    let dir = tempfile::tempdir()?;
-    let mut spec = ClusterSpec::on_free_ports(PathBuf::from(node), Vec::new(), dir.path())?;
+    start_spec(node, default_catalogs()?, tweak).await
+}
+
+/// Set in the environment to a number, the catalog replicas of every store a test starts
+/// without asking for a number of its own (1 when unset): the whole suite runs against a
+/// replicated catalog with `TOYSTORE_TEST_CATALOGS=3`.
+pub const CATALOGS: &str = "TOYSTORE_TEST_CATALOGS";
+
+/// The catalog replicas a store has unless its test asks for a number ([`CATALOGS`]).
+pub fn default_catalogs() -> anyhow::Result<u32> {
+    match std::env::var(CATALOGS) {
+        Err(_) => Ok(1),
+        Ok(n) => n
+            .parse()
+            .ok()
+            .filter(|n| (1..=7).contains(n))
+            .with_context(|| format!("{CATALOGS}={n:?}: expected a number from 1 to 7")),
+    }
+}
+
+/// A store with `catalogs` catalog replicas and a spec tweak.
+async fn start_spec(
+    node: &str,
+    catalogs: u32,
+    tweak: impl FnOnce(&mut ClusterSpec),
+) -> anyhow::Result<Store> {
+    let mut dir = tempfile::tempdir()?;
+    if std::env::var_os(KEEP).is_some() {
+        dir.disable_cleanup(true);
+        eprintln!("{KEEP}: keeping {}", dir.path().display());
+    }
+    let mut spec = ClusterSpec::on_free_ports_with_catalogs(
+        PathBuf::from(node),
+        Vec::new(),
+        dir.path(),
+        catalogs,
+    )?;
     spec.env.push(("RUST_LOG".into(), "info".into()));
     tweak(&mut spec);
     let cluster = Cluster::start(spec, READY).await?;
@@ -285,6 +325,26 @@ pub fn raw_log(path: &Path) -> anyhow::Result<Vec<(Seq, Vec<u8>)>> {
     Ok(log.read_raw_after(Seq::ZERO)?.collect::<Result<_, _>>()?)
 }
 
+/// Every event of a (stopped) catalog replica's log, as stored bytes.
+pub fn raw_catalog_log(path: &Path) -> anyhow::Result<Vec<(Seq, Vec<u8>)>> {
+    let log: EventLog<CatalogEvent> =
+        EventLog::open_existing(path, toystore_catalog::projection::CatalogProjection)?;
+    Ok(log.read_raw_after(Seq::ZERO)?.collect::<Result<_, _>>()?)
+}
+
+/// A (stopped) catalog replica's stock table: toy → units.
+pub fn catalog_stock(path: &Path) -> anyhow::Result<BTreeMap<String, u64>> {
+    let log: EventLog<CatalogEvent> =
+        EventLog::open_existing(path, toystore_catalog::projection::CatalogProjection)?;
+    let tables = log.read()?;
+    let mut stock = BTreeMap::new();
+    for row in tables.open(toystore_catalog::projection::STOCK)?.rows()? {
+        let (name, (_, quantity)) = row?;
+        stock.insert(name, u64::from(quantity));
+    }
+    Ok(stock)
+}
+
 /// Checks the order-number invariant over a log: order n is the event at seq n + 1.
 pub fn assert_gap_free(events: &[OrderEvent]) {
     for (i, e) in events.iter().enumerate() {
@@ -298,6 +358,21 @@ pub fn assert_gap_free(events: &[OrderEvent]) {
 }
 
 pub use toystore_config::Election;
+
+/// A store with `catalogs` catalog replicas whose order replicas use election policy
+/// `election`, with a spec tweak.
+pub async fn start_catalogs(
+    node: &str,
+    catalogs: u32,
+    election: Election,
+    tweak: impl FnOnce(&mut ClusterSpec),
+) -> anyhow::Result<Store> {
+    start_spec(node, catalogs, |spec| {
+        spec.config.order.election = election;
+        tweak(spec);
+    })
+    .await
+}
 
 /// A store whose order replicas use election policy `election`, with a spec tweak.
 pub async fn start_in(

@@ -2,7 +2,7 @@
 //! catalog seq up to which every purchase has an order in its state machine, and a restart
 //! resumes the catalog's event stream after it instead of from seq 0.
 //!
-//! One store, its replicas stopped and restarted between phases:
+//! One store (one catalog replica), its replicas stopped and restarted between phases:
 //! 1. completed purchases move every replica's checkpoint (`toystore_completer_checkpoint`)
 //!    to the catalog's end;
 //! 2. a purchase bought straight at the catalog (no order; `complete_after` is an hour)
@@ -33,7 +33,7 @@ use toystore_harness::probe::poll_until;
 use toystore_harness::Service;
 use toystore_order::projection::OrderProjection;
 use toystore_store::EventLog;
-use toystore_tests::{metric_value, start_in, Election, Shop, Store, READY};
+use toystore_tests::{metric_value, start_catalogs, Election, Shop, Store, READY};
 
 const NODE: &str = env!("CARGO_BIN_EXE_toystore-node");
 const METRIC: &str = "toystore_completer_checkpoint";
@@ -161,7 +161,9 @@ const REPLACED: &str = "the catalog's log ends before what this completer has re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restarted_completer_resumes_after_its_checkpoint_and_still_completes_what_waits() {
-    let mut store = start_in(NODE, Election::Raft, |spec| {
+    // One catalog replica whatever `TOYSTORE_TEST_CATALOGS` says: phase 4 replaces the
+    // catalog's data, which only a lone catalog's can be.
+    let mut store = start_catalogs(NODE, 1, Election::Raft, |spec| {
         spec.env.push(("TOYSTORE_LOG_FORMAT".into(), "json".into()));
         spec.config.order.complete_after = Duration::from_secs(3600);
         spec.config.timeouts.completion_check = Duration::from_millis(100);
@@ -171,7 +173,7 @@ async fn a_restarted_completer_resumes_after_its_checkpoint_and_still_completes_
     let shop = store.shop.clone();
     let ids = store.cluster.replica_ids();
     let catalog = CatalogClient::new(
-        &store.cluster.url(Service::Catalog),
+        &store.cluster.url(Service::Catalog(1)),
         ClusterToken::new(shop.token.clone()).unwrap(),
     )
     .unwrap();
@@ -180,7 +182,7 @@ async fn a_restarted_completer_resumes_after_its_checkpoint_and_still_completes_
     for key in ["cp-1", "cp-2", "cp-3"] {
         shop.buy_until_placed(key, "Tux", 1, READY).await.unwrap();
     }
-    let end = catalog.health().await.unwrap().seq;
+    let end = catalog.health().await.unwrap().last_seq;
     wait_checkpoints(&shop, &ids, |c| c >= end.0).await;
 
     // 2. A purchase without an order holds every checkpoint just below it, for many checks.
@@ -206,7 +208,7 @@ async fn a_restarted_completer_resumes_after_its_checkpoint_and_still_completes_
         .unwrap();
     start_replicas(&mut store, &ids).await;
     shop.wait_converged(4, READY).await.unwrap();
-    let caught_up = catalog.health().await.unwrap().seq;
+    let caught_up = catalog.health().await.unwrap().last_seq;
     wait_checkpoints(&shop, &ids, |c| c >= caught_up.0).await;
     for id in &ids {
         let resumed: Vec<String> = logged(&store, *id, RESUMED)
@@ -230,7 +232,7 @@ async fn a_restarted_completer_resumes_after_its_checkpoint_and_still_completes_
     }
     start_replicas(&mut store, &ids).await;
     shop.wait_converged(5, READY).await.unwrap();
-    let caught_up = catalog.health().await.unwrap().seq;
+    let caught_up = catalog.health().await.unwrap().last_seq;
     wait_checkpoints(&shop, &ids, |c| c >= caught_up.0 && c < beyond.0).await;
     for id in &ids {
         let warned = logged(&store, *id, REPLACED);
@@ -356,7 +358,7 @@ fn replica(
         id: 1,
         db_path: db.to_path_buf(),
         replicas: vec![(1, addr)],
-        catalog_url: catalog_url.to_string(),
+        catalogs: vec![(1, catalog_url.to_string())],
         catalog_silence: Duration::from_millis(500),
         token: ClusterToken::new("checkpoint-test-token").unwrap(),
         raft: toystore_config::OrderConfig::default(),

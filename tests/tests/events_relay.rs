@@ -55,7 +55,7 @@ async fn browsers_get_stock_changes_through_one_upstream_subscription() {
         .await
         .unwrap();
     let shop = store.shop.clone();
-    let catalog = store.cluster.url(Service::Catalog);
+    let catalog = store.cluster.url(Service::Catalog(1));
     let streams_before = catalog_streams(&shop, &catalog).await;
     assert!(streams_before >= 1.0, "the front-end follows the catalog");
 

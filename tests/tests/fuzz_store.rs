@@ -47,7 +47,9 @@ async fn scenario(tweak: impl FnOnce(&mut ClusterSpec), run: Run) {
     let leader = store.cluster.wait_replica_leader(READY).await.unwrap();
 
     let http = shop.http.clone();
-    let catalog = store.cluster.url(Service::Catalog);
+    // The catalog's leader: a follower answers a valid product query 421, not 200.
+    let catalog_leader = store.cluster.wait_catalog_leader(READY).await.unwrap();
+    let catalog = store.cluster.url(Service::Catalog(catalog_leader));
     let replica = shop.replica(leader);
     let [fe_seed, catalog_seed, replica_seed] = run.seeds;
     let requests = draw(frontend_request(), run.requests, fe_seed);
@@ -59,8 +61,10 @@ async fn scenario(tweak: impl FnOnce(&mut ClusterSpec), run: Run) {
     let (garbage, garbage_seed) = run.garbage;
     garbage_on(&[&shop.base(), &catalog, &replica], garbage, garbage_seed).await;
 
-    let services = [Service::Catalog, Service::Frontend]
+    let catalogs = store.cluster.catalog_ids();
+    let services = [Service::Frontend]
         .into_iter()
+        .chain(catalogs.iter().map(|id| Service::Catalog(*id)))
         .chain(ids.iter().map(|id| Service::Order(*id)));
     for service in services {
         assert!(store.cluster.is_running(service), "{service} died");

@@ -41,14 +41,19 @@ async fn every_service_logs_json_lines_when_asked() {
         }
         services += 1;
     }
-    assert_eq!(services, 5, "catalog, three replicas, front-end");
+    let catalogs = store.cluster.catalog_ids().len();
+    assert_eq!(
+        services,
+        catalogs + 4,
+        "catalogs, three replicas, front-end"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lines_are_human_by_default_and_the_flag_asks_for_json() {
     let mut store = start_with(NODE, |_| {}).await.unwrap();
     // Without flag or variable: human lines, none of them JSON.
-    let log = store.dir.path().join("logs").join("catalog.log");
+    let log = store.dir.path().join("logs").join("catalog-1.log");
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty(), "{} is empty", log.display());
@@ -60,12 +65,13 @@ async fn lines_are_human_by_default_and_the_flag_asks_for_json() {
     }
 
     // The catalog started again by hand, on the same cluster file, with the flag.
-    store.cluster.kill(Service::Catalog).await.unwrap();
+    store.cluster.kill(Service::Catalog(1)).await.unwrap();
     let config = store.cluster.config().data_dir.join("toystore.toml");
     let mut catalog = tokio::process::Command::new(NODE)
         .arg("catalog")
         .arg("--config")
         .arg(&config)
+        .args(["--id", "1"])
         .args(["--log-format", "json"])
         .env_remove("TOYSTORE_LOG_FORMAT")
         .env("RUST_LOG", "info")

@@ -24,11 +24,19 @@ async fn every_service_exports_metrics_that_move_with_requests() {
         .await
         .unwrap();
     let shop = store.shop.clone();
-    let catalog = store.cluster.url(toystore_harness::Service::Catalog);
     // A purchase first, so that a leader is known everywhere.
     shop.buy_until_placed("warm-up", "Tux", 1, std::time::Duration::from_secs(30))
         .await
         .unwrap();
+    // The catalog's leader: it takes the buys (its followers apply them too).
+    let leader = store
+        .cluster
+        .wait_catalog_leader(toystore_tests::READY)
+        .await
+        .unwrap();
+    let catalog = store
+        .cluster
+        .url(toystore_harness::Service::Catalog(leader));
 
     let fe0 = scrape(&shop, &shop.base()).await;
     let cat0 = scrape(&shop, &catalog).await;

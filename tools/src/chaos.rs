@@ -95,6 +95,10 @@ pub struct ChaosArgs {
     /// The faults to inject, in turn: kill, pause, partition, catalog, frontend.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "kill")]
     pub nemesis: Vec<Nemesis>,
+    /// Catalog replicas (1: the lab's single catalog; with several, catalog replicas take
+    /// their share of the faults, see `toystore_harness::fault`).
+    #[arg(long, default_value_t = crate::up::DEFAULT_CATALOGS, value_parser = clap::value_parser!(u32).range(1..=6))]
+    pub catalogs: u32,
     /// Run each service on a host of its own (network namespaces; needs root), with a
     /// second front-end; the `partition` nemesis needs it.
     #[arg(long)]
@@ -138,8 +142,10 @@ pub struct ChaosReport {
     pub clients: Vec<ClientReport>,
     /// The comparison of the replica files after the run.
     pub diff: DiffReport,
+    /// The comparison of the catalog replicas' files after the run.
+    pub catalog_diff: DiffReport,
     /// True when the verdict is clean, every order read back identical and the replicas
-    /// are identical.
+    /// (order and catalog) are identical.
     pub ok: bool,
 }
 
@@ -239,6 +245,10 @@ impl ChaosReport {
         if !out.ends_with('\n') {
             out.push('\n');
         }
+        out += &format!("catalog replicas: {}", self.catalog_diff.to_text());
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
         out += if self.ok {
             "result: OK\n"
         } else {
@@ -262,7 +272,8 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
     let program = std::env::current_exe().context("locating the tools binary")?;
-    let mut spec = ClusterSpec::on_free_ports(program, Vec::new(), &data)?;
+    let mut spec =
+        ClusterSpec::on_free_ports_with_catalogs(program, Vec::new(), &data, args.catalogs)?;
     spec.config.order.election = args.election;
     spec.config.catalog.stock = args.stock;
     spec.config.catalog.restock_interval = args.restock_every;
@@ -322,20 +333,27 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
     tokio::time::sleep(complete_after + Duration::from_secs(2)).await;
     let ids = cluster.replica_ids();
     cluster.converge(Duration::from_secs(60)).await?;
-    let catalog = toystore_catalog_api::CatalogClient::with_timeouts(
-        &cluster.url(Service::Catalog),
-        cluster.token().clone(),
-        &cluster.config().timeouts,
-    )?;
+    // The stock is read from the catalog's leader, and judged against the log of the
+    // replica that answered (every replica holds the same events).
+    let catalog = cluster.catalog()?;
     let stock = catalog
         .products()
         .await
         .context("reading the catalog's stock")?;
+    let catalog_id = cluster
+        .catalog_leader()
+        .await
+        .unwrap_or_else(|| cluster.first_catalog_id());
+    let catalog_paths: Vec<PathBuf> = cluster
+        .catalog_ids()
+        .iter()
+        .map(|id| cluster.config().catalog_db(*id))
+        .collect();
     let order_paths: Vec<PathBuf> = ids
         .iter()
         .map(|id| cluster.config().order_db(*id))
         .collect();
-    let catalog_path = cluster.config().catalog_db();
+    let catalog_path = cluster.config().catalog_db(catalog_id);
     let unclean = cluster.stop(Duration::from_secs(10)).await;
     if !unclean.is_empty() {
         eprintln!("warning: services that did not stop cleanly: {unclean:?}");
@@ -344,6 +362,8 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
     let lines = history.lines();
     let paths = order_paths.clone();
     let diff = tokio::task::spawn_blocking(move || diff_files(&paths)).await??;
+    let paths = catalog_paths.clone();
+    let catalog_diff = tokio::task::spawn_blocking(move || diff_files(&paths)).await??;
     let mut replicas = BTreeMap::new();
     for (id, path) in ids.iter().zip(&order_paths) {
         replicas.insert(*id, decoded::<OrderEvent>(path)?);
@@ -364,7 +384,10 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
     };
     let verdict = checker::check(&evidence);
     let leader_faults = faults.iter().filter(|f| f.leader).count();
-    let ok = verdict.ok() && reports.iter().all(|c| c.verification.ok) && diff.identical();
+    let ok = verdict.ok()
+        && reports.iter().all(|c| c.verification.ok)
+        && diff.identical()
+        && catalog_diff.identical();
     let report = ChaosReport {
         seed,
         nemeses: args.nemesis.clone(),
@@ -374,6 +397,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
         history: HistoryCounts::of(&lines),
         clients: reports,
         diff,
+        catalog_diff,
         ok,
     };
     print!("{}", report.to_text());
@@ -435,7 +459,8 @@ async fn nemesis_loop(
         // clap gives at least one (the default `kill`).
         let nemesis = args.nemesis[faults.len() % args.nemesis.len()];
         let count = counts.entry(nemesis).or_default();
-        let plan = fault::plan(nemesis, *count, leader, &Layout::of(cluster), &mut rng);
+        let layout = Layout::of(cluster).with_catalog_leader(cluster.catalog_leader().await);
+        let plan = fault::plan(nemesis, *count, leader, &layout, &mut rng);
         *count += 1;
         let at = started.elapsed();
         history.fault(&plan.kind);

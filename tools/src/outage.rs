@@ -39,7 +39,7 @@ use toystore_config::Election;
 use toystore_frontend::client::FrontendClient;
 use toystore_harness::buyer::{Buyer, Retry};
 use toystore_harness::checker::{fault_windows, Line};
-use toystore_harness::fault::{self, Layout, Nemesis, Plan};
+use toystore_harness::fault::{self, Action, Layout, Nemesis, Plan};
 use toystore_harness::probe::poll_until;
 use toystore_harness::table::{Align, Table};
 use toystore_harness::{Cluster, ClusterSpec, History, Service};
@@ -53,7 +53,8 @@ pub struct OutageArgs {
     /// Who starts order elections: `frontend` or `raft`.
     #[arg(long, value_enum, default_value_t = Election::Raft)]
     pub election: Election,
-    /// The faults, in order (kill-leader, kill-follower, pause-leader:<d>, pause-follower:<d>).
+    /// The faults, in order (kill-leader, kill-follower, pause-leader:<d>, pause-follower:<d>,
+    /// and on the catalog's Raft group kill-catalog-leader, pause-catalog-leader:<d>).
     #[arg(
         long,
         value_delimiter = ',',
@@ -81,6 +82,9 @@ pub struct OutageArgs {
     /// Write every run as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Catalog replicas (1: the lab's single catalog).
+    #[arg(long, default_value_t = crate::up::DEFAULT_CATALOGS, value_parser = clap::value_parser!(u32).range(1..=7))]
+    pub catalogs: u32,
 }
 
 /// One kind of fault.
@@ -95,6 +99,10 @@ pub enum Fault {
     PauseLeader(#[serde(with = "millis")] Duration),
     /// SIGSTOP a follower for this long.
     PauseFollower(#[serde(with = "millis")] Duration),
+    /// SIGKILL the catalog's leader, restart it later.
+    KillCatalogLeader,
+    /// SIGSTOP the catalog's leader for this long.
+    PauseCatalogLeader(#[serde(with = "millis")] Duration),
 }
 
 /// Durations in JSON as integer milliseconds (`#[serde(with = "millis")]`).
@@ -121,7 +129,7 @@ pub enum FaultError {
     },
     /// Not a fault this tool injects.
     #[error(
-        "unknown fault {0:?} (kill-leader, kill-follower, pause-leader:<d>, pause-follower:<d>)"
+        "unknown fault {0:?} (kill-leader, kill-follower, pause-leader:<d>, pause-follower:<d>, kill-catalog-leader, pause-catalog-leader:<d>)"
     )]
     Unknown(String),
 }
@@ -145,6 +153,8 @@ impl FromStr for Fault {
             ("kill-follower", None) => Ok(Fault::KillFollower),
             ("pause-leader", _) => pause().map(Fault::PauseLeader),
             ("pause-follower", _) => pause().map(Fault::PauseFollower),
+            ("kill-catalog-leader", None) => Ok(Fault::KillCatalogLeader),
+            ("pause-catalog-leader", _) => pause().map(Fault::PauseCatalogLeader),
             _ => Err(FaultError::Unknown(text.to_string())),
         }
     }
@@ -159,6 +169,10 @@ impl std::fmt::Display for Fault {
             Fault::PauseFollower(d) => {
                 write!(f, "pause follower {}", humantime::format_duration(*d))
             }
+            Fault::KillCatalogLeader => f.write_str("kill catalog leader"),
+            Fault::PauseCatalogLeader(d) => {
+                write!(f, "pause catalog leader {}", humantime::format_duration(*d))
+            }
         }
     }
 }
@@ -168,11 +182,18 @@ impl Fault {
         matches!(self, Fault::KillLeader | Fault::PauseLeader(_))
     }
 
-    /// The harness's plan of this fault, against `leader`.
+    /// The harness's plan of this fault, against `leader` (the order leader; the catalog's
+    /// is `layout`'s).
     fn plan(self, leader: u32, layout: &Layout, rng: &mut rand::rngs::StdRng) -> Plan {
+        let catalog = |action| {
+            let role = layout.replicated_catalog().then_some(true);
+            Plan::on_catalog(Nemesis::Catalog, action, layout.catalog_id(), role)
+        };
         let nemesis = match self {
             Fault::KillLeader | Fault::KillFollower => Nemesis::Kill,
             Fault::PauseLeader(_) | Fault::PauseFollower(_) => Nemesis::Pause,
+            Fault::KillCatalogLeader => return catalog(Action::Kill),
+            Fault::PauseCatalogLeader(_) => return catalog(Action::Pause),
         };
         let victim = match self.on_leader() {
             true => leader,
@@ -184,8 +205,8 @@ impl Fault {
     /// How long it lasts before it is undone.
     fn lasts(self, down_for: Duration) -> Duration {
         match self {
-            Fault::KillLeader | Fault::KillFollower => down_for,
-            Fault::PauseLeader(d) | Fault::PauseFollower(d) => d,
+            Fault::KillLeader | Fault::KillFollower | Fault::KillCatalogLeader => down_for,
+            Fault::PauseLeader(d) | Fault::PauseFollower(d) | Fault::PauseCatalogLeader(d) => d,
         }
     }
 }
@@ -259,7 +280,8 @@ pub async fn run(args: OutageArgs) -> anyhow::Result<u8> {
         .tempdir()
         .context("creating a temporary directory")?;
     let program = std::env::current_exe().context("locating the tools binary")?;
-    let mut spec = ClusterSpec::on_free_ports(program, Vec::new(), dir.path())?;
+    let mut spec =
+        ClusterSpec::on_free_ports_with_catalogs(program, Vec::new(), dir.path(), args.catalogs)?;
     spec.config.catalog.stock = 1_000_000_000;
     spec.config.order.election = args.election;
     let mut cluster = Cluster::start(spec, Duration::from_secs(60)).await?;
@@ -306,10 +328,16 @@ async fn measure(args: &OutageArgs, cluster: &mut Cluster) -> anyhow::Result<Out
                 wait_selling(cluster, &history, whole).await?;
                 tokio::time::sleep(args.settle).await;
                 let leader = cluster.wait_replica_leader(whole).await?;
-                let plan = f.plan(leader, &Layout::of(cluster), &mut rng);
+                let layout =
+                    Layout::of(cluster).with_catalog_leader(cluster.catalog_leader().await);
+                let plan = f.plan(leader, &layout, &mut rng);
                 history.fault(&f.to_string());
                 fault::inject(cluster, &plan, leader).await?;
-                injected.push((f, plan.target_replica().unwrap_or(leader)));
+                let hit = match plan.target {
+                    Service::Order(id) | Service::Catalog(id) => id,
+                    _ => leader,
+                };
+                injected.push((f, hit));
                 tokio::time::sleep(f.lasts(args.down_for)).await;
                 fault::undo(cluster, &plan).await?;
                 history.heal(&f.to_string());

@@ -37,10 +37,10 @@ use toystore_store::{Projection, ReadTables};
 /// Arguments of `tools replay`.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
-    after_help = "Example:\n  tools replay data/order-3.redb\n  tools replay --json data/catalog.redb\n\nThe file is opened read-only; stop its service first (a running service locks it).\nNothing is written: the projections are rebuilt in memory or compared by digest.\nExit status: 0 projections match, 1 they differ or the events cannot be replayed, 2 the\nfile cannot be inspected."
+    after_help = "Example:\n  tools replay data/order-3.redb\n  tools replay --json data/catalog-1.redb\n\nThe file is opened read-only; stop its service first (a running service locks it).\nNothing is written: the projections are rebuilt in memory or compared by digest.\nExit status: 0 projections match, 1 they differ or the events cannot be replayed, 2 the\nfile cannot be inspected."
 )]
 pub struct ReplayArgs {
-    /// A service's redb file (catalog.redb or order-<id>.redb in the data directory).
+    /// A service's redb file (catalog-<id>.redb or order-<id>.redb in the data directory).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Print the report as JSON.

@@ -1,9 +1,11 @@
 //! `tools up`: the whole store on loopback with one command.
 //!
-//! Default ports are those of DESIGN.md (front-end 8080, catalog 8090, replicas 8091–8093),
-//! the token is random, data lives in `./data`. The cluster file it uses is written to
-//! `<data-dir>/toystore.toml`, so one service can be stopped, restarted or inspected by
-//! hand. Ctrl-C stops everything cleanly.
+//! Default ports are those of DESIGN.md (front-end 8080, replicas 8091–8093, catalog
+//! replicas 8090, 8094, 8095, …; three of them unless `--catalogs` or a `--config` file
+//! says otherwise), the token is random, data
+//! lives in `./data`. The cluster file it uses is written to `<data-dir>/toystore.toml`, so
+//! one service can be stopped, restarted or inspected by hand. Ctrl-C stops everything
+//! cleanly.
 
 use anyhow::Context;
 use std::path::PathBuf;
@@ -39,6 +41,11 @@ pub struct UpArgs {
     /// or `raft` (the replicas elect on their own); default: the file's, else frontend.
     #[arg(long, value_enum)]
     pub election: Option<toystore_config::Election>,
+    /// How many catalog replicas to run (1 to 7): ids 1 to N on loopback, catalog 1 at
+    /// 8090, the others at 8092 + id (8094, 8095, …), replacing the file's catalogs
+    /// (default: the file's with `--config`, else 3; 1 is the handout's single catalog).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=7))]
+    pub catalogs: Option<u32>,
     /// Run each service on a host of its own: a network namespace on a private bridge,
     /// addresses from 10.77.0.0/24 (needs root; removed when the store stops).
     #[arg(long)]
@@ -48,6 +55,9 @@ pub struct UpArgs {
     #[arg(long, value_enum, default_value_t = toystore_config::logging::LogFormat::Human)]
     pub log_format: toystore_config::logging::LogFormat,
 }
+
+/// Catalog replicas `tools up` runs without `--catalogs` or a `--config` file.
+pub const DEFAULT_CATALOGS: u32 = 3;
 
 /// Runs `tools up` until Ctrl-C.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -61,6 +71,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     if let Some(election) = args.election {
         config.order.election = election;
+    }
+    match (args.catalogs, &args.config) {
+        (Some(n), _) => config.catalogs = toystore_config::default_catalogs(n),
+        (None, None) => config.catalogs = toystore_config::default_catalogs(DEFAULT_CATALOGS),
+        (None, Some(_)) => {}
     }
     if config.token.is_empty() {
         config.token = uuid::Uuid::new_v4().simple().to_string();
@@ -90,7 +105,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let c = cluster.config();
     println!("toystore is up");
     println!("  front-end  {fe}");
-    println!("  catalog    http://{}", c.catalog.addr);
+    for catalog in &c.catalogs {
+        println!("  catalog {}  http://{}", catalog.id, catalog.addr);
+    }
     for r in &c.replicas {
         println!("  order {}    http://{}", r.id, r.addr);
     }

@@ -102,7 +102,7 @@ fn all_scenarios_and_ceilings_on_a_store_it_starts() {
         assert!(miss < 0.2, "query-miss hit rate {miss}");
         // Every service's memory is reported.
         let memory = &row(&rows, "buy", clients)["memory_kib"];
-        for service in ["frontend", "catalog", "order-1", "order-2", "order-3"] {
+        for service in ["frontend", "catalog-1", "order-1", "order-2", "order-3"] {
             assert!(
                 memory[service]["hwm_kib"].as_u64().unwrap() > 0,
                 "{service} memory missing: {memory}"

@@ -70,7 +70,7 @@ fn replay_and_diff_on_real_logs_and_diverged_copies() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let spec = common::spec(&data);
-    let catalog = data.join("catalog.redb");
+    let catalog = data.join("catalog-1.redb");
     let order = |id: u32| data.join(format!("order-{id}.redb"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
 

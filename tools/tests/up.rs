@@ -129,7 +129,7 @@ async fn up_serves_stops_cleanly_on_sigint_and_keeps_its_data() {
     // No token: `tools up` must generate one.
     let (config, config_path, data) = free_cluster(dir.path(), |c| c.token.clear());
     let ports: Vec<u16> = std::iter::once(config.frontend.addr.port())
-        .chain(std::iter::once(config.catalog.addr.port()))
+        .chain(config.catalogs.iter().map(|c| c.addr.port()))
         .chain(config.replicas.iter().map(|r| r.addr.port()))
         .collect();
     let frontend = format!("http://{}", config.frontend.addr);

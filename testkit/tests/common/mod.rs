@@ -34,7 +34,7 @@ pub async fn start_replica(
         id: 1,
         db_path: dir.join("order-1.redb"),
         replicas: vec![(1, addr)],
-        catalog_url: catalog_url.to_string(),
+        catalogs: vec![(1, catalog_url.to_string())],
         catalog_silence: toystore_config::CatalogConfig::default().stream_silence(),
         token: token(),
         raft: toystore_config::OrderConfig::default(),

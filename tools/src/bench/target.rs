@@ -36,6 +36,8 @@ pub struct StoreOptions {
     pub cache: bool,
     /// Who starts order elections.
     pub election: toystore_config::Election,
+    /// Catalog replicas.
+    pub catalogs: u32,
 }
 
 impl Target {
@@ -72,7 +74,12 @@ impl Target {
         }
         .context("creating a temporary directory")?;
         let program = std::env::current_exe().context("locating the tools binary")?;
-        let mut spec = ClusterSpec::on_free_ports(program, Vec::new(), dir.path())?;
+        let mut spec = ClusterSpec::on_free_ports_with_catalogs(
+            program,
+            Vec::new(),
+            dir.path(),
+            options.catalogs,
+        )?;
         spec.config.catalog.stock = options.stock;
         spec.config.order.election = options.election;
         spec.no_cache = !options.cache;
@@ -112,7 +119,8 @@ impl Target {
         let Some(cluster) = &self.cluster else {
             return BTreeMap::new();
         };
-        let mut services = vec![Service::Frontend, Service::Catalog];
+        let mut services = vec![Service::Frontend];
+        services.extend(cluster.catalog_ids().into_iter().map(Service::Catalog));
         services.extend(cluster.replica_ids().into_iter().map(Service::Order));
         services
             .into_iter()

@@ -28,7 +28,7 @@
 //!
 //! The addresses in the membership only matter to a replica that does not find the peer in
 //! the cluster file: a replica's network takes each peer's address from the cluster file
-//! first (`toystore_order::network`), so a file generated for other ports still works. The
+//! first (`toystore_raft::network`), so a file generated for other ports still works. The
 //! orders look like real ones: a UUID request id (the front-end's format for a request
 //! without an `Idempotency-Key`), a toy of the catalog's list, 1 to 5 units; they are a pure
 //! function of the seed.

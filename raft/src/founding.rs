@@ -1,18 +1,7 @@
-//! Starting a replica's Raft node: openraft's `Config` from the cluster file's `[order]`
-//! section, and the one-time initialisation of the cluster.
+//! The one-time initialisation of a Raft group ([`found_or_join`]).
 //!
-//! - `frontend` policy: `enable_elect = false` (no election timer), heartbeats on; an
-//!   election starts only when a front-end calls the campaign route.
-//! - `raft` policy: `enable_elect = true`, randomized election timeouts in
-//!   `[election_timeout_min, election_timeout_max)`.
-//!
-//! In both, a follower refuses to vote for another candidate while its leader lease
-//! (`election_timeout_max` since it last heard from a leader) lasts, so a healthy leader
-//! is never deposed by a front-end's campaign. Snapshots are taken every `snapshot_every`
-//! applied entries and the log purged behind them, keeping `keep_after_snapshot`.
-//!
-//! **Initialisation** ([`found_or_join`]). A replica whose storage is pristine asks its peers
-//! (`/health`) before it does anything: if one of them holds a log, the cluster exists and
+//! A replica whose storage is pristine asks its peers
+//! (`POST /internal/raft/pristine`) before it does anything: if one of them holds a log, the cluster exists and
 //! the pristine replica waits to receive the log from the leader (it is a voter of the
 //! existing membership, or a replica new to the file that the leader adds, see
 //! [`crate::membership`]). If a majority of the file's replicas (itself included) answer and
@@ -23,50 +12,27 @@
 //! replica added to the file later never founds a second cluster with a different
 //! membership.
 
-use crate::types::OrderNode;
+use crate::network::Network;
+use crate::Types;
 use openraft::error::{InitializeError, RaftError};
-use openraft::{BasicNode, Config, SnapshotPolicy};
+use openraft::{BasicNode, Raft};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use toystore_config::duration::millis;
-use toystore_config::{Election, OrderConfig, ReplicaId};
-use toystore_order_api::ReplicaClient;
-
-/// openraft's configuration for `settings`.
-pub fn raft_config(settings: &OrderConfig) -> Result<Arc<Config>, Box<openraft::ConfigError>> {
-    let config = Config {
-        cluster_name: "toystore-orders".into(),
-        heartbeat_interval: millis(settings.heartbeat),
-        election_timeout_min: millis(settings.election_timeout_min),
-        election_timeout_max: millis(settings.election_timeout_max),
-        enable_elect: settings.election == Election::Raft,
-        enable_heartbeat: true,
-        enable_tick: true,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every),
-        max_in_snapshot_log_to_keep: settings.keep_after_snapshot,
-        // Purge in batches, but never wait for more entries than a snapshot covers: with a
-        // fixed 256, a store snapshotting every 10 entries kept its whole log until 256
-        // entries had piled up (and a lagging replica never needed a snapshot).
-        purge_batch_size: settings.snapshot_every.clamp(1, 256),
-        ..Default::default()
-    };
-    Ok(Arc::new(config.validate().map_err(Box::new)?))
-}
+use toystore_config::ReplicaId;
 
 /// Initialises the cluster with `members` as voters if this node's storage is pristine.
-pub async fn initialize(
-    raft: &OrderNode,
+pub async fn initialize<C: Types>(
+    raft: &Raft<C>,
     members: BTreeMap<ReplicaId, BasicNode>,
 ) -> Result<(), RaftError<ReplicaId, InitializeError<ReplicaId, BasicNode>>> {
     match raft.initialize(members).await {
         Ok(()) => {
-            tracing::info!("initialised the order cluster");
+            tracing::info!(cluster = %raft.config().cluster_name, "initialised the Raft cluster");
             Ok(())
         }
         Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
-            tracing::debug!("order cluster already initialised");
+            tracing::debug!("Raft cluster already initialised");
             Ok(())
         }
         Err(e) => Err(e),
@@ -97,30 +63,32 @@ pub fn founding(answers: &[bool], cluster: usize) -> Founding {
     }
 }
 
-fn pristine(raft: &OrderNode) -> bool {
+/// Whether this node has never had a log or a vote.
+pub fn pristine<C: Types>(raft: &Raft<C>) -> bool {
     let m = raft.metrics().borrow().clone();
     m.last_log_index.is_none() && m.current_term == 0
 }
 
 /// On a pristine replica: founds the cluster with `members` when the founding rule says so,
 /// or leaves it to the leader to bring this replica in; returns when done or at `stop`.
-pub async fn found_or_join(
-    raft: OrderNode,
+pub async fn found_or_join<C: Types>(
+    raft: Raft<C>,
     members: BTreeMap<ReplicaId, BasicNode>,
-    peers: Vec<ReplicaClient>,
+    network: Network<C>,
     stop: CancellationToken,
 ) -> Result<(), RaftError<ReplicaId, InitializeError<ReplicaId, BasicNode>>> {
     let cluster = members.len();
+    let own = raft.metrics().borrow().id;
     loop {
         if !pristine(&raft) {
             return Ok(());
         }
         let mut answers = Vec::new();
-        for peer in &peers {
-            if let Ok(Ok(status)) =
-                tokio::time::timeout(Duration::from_secs(1), peer.health()).await
+        for peer in members.keys().filter(|id| **id != own) {
+            if let Ok(Some(pristine)) =
+                tokio::time::timeout(Duration::from_secs(1), network.pristine(*peer)).await
             {
-                answers.push(status.last_log_index.is_none());
+                answers.push(pristine);
             }
         }
         match founding(&answers, cluster) {

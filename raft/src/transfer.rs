@@ -14,8 +14,10 @@
 //!    transactions) and hands the snapshot to `Raft::install_full_snapshot`, whose answer
 //!    (or `Fatal`) is the reply. A stream that stalls for [`STALL`] is dropped; the leader tries again.
 
-use crate::raft_wire::SnapshotHeader;
-use crate::transfer_counts::Counts;
+use crate::counts::Counts;
+use crate::node::Node;
+use crate::wire::SnapshotHeader;
+use crate::Types;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use openraft::error::Fatal;
@@ -26,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use toystore_config::ReplicaId;
 use toystore_events::frame::{put_event, read_stream};
-use toystore_events::{OrderEvent, Seq, StreamItem};
+use toystore_events::{LogEvent, Seq, StreamItem};
 use toystore_store::raft::SnapshotData;
 
 /// Events per chunk of a transfer's body.
@@ -121,8 +123,8 @@ pub enum ReceiveError {
 /// campaign (if it elects on its own at all): its leader is busy sending it the snapshot
 /// and sends no heartbeats meanwhile, and a campaign would depose that leader and waste
 /// the transfer.
-pub async fn receive<B, X>(
-    replica: Arc<crate::Replica>,
+pub async fn receive<C: Types, E: LogEvent, B, X>(
+    replica: Arc<Node<C, E>>,
     header: String,
     body: B,
 ) -> Result<Result<SnapshotResponse<ReplicaId>, Fatal<ReplicaId>>, ReceiveError>
@@ -147,8 +149,8 @@ where
         .map_err(|e| ReceiveError::Store(toystore_store::StoreError::Snapshot(e.to_string())))?
 }
 
-async fn receive_here<B, X>(
-    replica: &crate::Replica,
+async fn receive_here<C: Types, E: LogEvent, B, X>(
+    replica: &Node<C, E>,
     header: &str,
     body: B,
 ) -> Result<Result<SnapshotResponse<ReplicaId>, Fatal<ReplicaId>>, ReceiveError>
@@ -159,7 +161,7 @@ where
     let header = SnapshotHeader::decode(header).map_err(ReceiveError::Header)?;
     // The reader checks framing, order and that each event decodes; the store writes the
     // bytes as sent.
-    let items = read_stream::<OrderEvent, _, _, _>(body, header.after);
+    let items = read_stream::<E, _, _, _>(body, header.after);
     let items = toystore_http::stream::until_silent(items, STALL);
     let counts = replica.transfers().clone();
     let events = items.filter_map(move |item| {

@@ -15,5 +15,5 @@ pub struct Counts {
     /// Snapshots installed from a leader.
     pub installed: AtomicU64,
     /// Transfers being received now (elections are held off while any is).
-    pub(crate) receiving: AtomicUsize,
+    pub receiving: AtomicUsize,
 }

@@ -1,9 +1,10 @@
 //! The Raft membership follows the cluster file's replica list.
 //!
-//! Every replica watches the cluster file (`toystore_config::watch`): a new version replaces its
+//! Every replica watches the cluster file (`toystore_config::watch`; the service picks its own
+//! list out of it, the order replicas or the catalog replicas): a new version replaces its
 //! peers' addresses at once ([`crate::network::AddressBook`]) and becomes the desired
 //! membership. The leader (only the leader: membership changes go through it) compares the
-//! desired replicas with the Raft membership every `[order] reconcile_every` and after each change
+//! desired replicas with the Raft membership every `reconcile_every` ([`Pace`]) and after each change
 //! of the file, and takes one [`Step`] at a time ([`next_step`], a plain function):
 //!
 //! 1. a replica whose address changed: its `BasicNode` is updated (`SetNodes`);
@@ -20,8 +21,8 @@
 //! to voter (which would make the majority larger without a live member to count).
 
 use crate::network::AddressBook;
-use crate::types::OrderNode;
-use openraft::{BasicNode, ChangeMembers, ServerState};
+use crate::Types;
+use openraft::{BasicNode, ChangeMembers, Raft, ServerState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -141,7 +142,7 @@ pub fn next_step(current: &Current, desired: &Members) -> Option<Step> {
     Some(Step::SetVoters(want))
 }
 
-fn current_of(raft: &OrderNode) -> Option<Current> {
+fn current_of<C: Types>(raft: &Raft<C>) -> Option<Current> {
     let m = raft.metrics().borrow().clone();
     if m.state != ServerState::Leader {
         return None;
@@ -181,7 +182,11 @@ enum StepError {
 }
 
 /// Takes one step with the Raft API.
-async fn take(raft: &OrderNode, step: Step, call_timeout: Duration) -> Result<(), StepError> {
+async fn take<C: Types>(
+    raft: &Raft<C>,
+    step: Step,
+    call_timeout: Duration,
+) -> Result<(), StepError> {
     let (change, retain) = match step {
         Step::AddLearner(id, node) => {
             let added = raft.add_learner(id, node, false);
@@ -206,8 +211,8 @@ pub type Replicas = Vec<(ReplicaId, std::net::SocketAddr)>;
 
 /// Watches the file's replicas until `stop`: keeps `book` up to date, and on the leader,
 /// steps the Raft membership towards them.
-pub async fn follow(
-    raft: OrderNode,
+pub async fn follow<C: Types>(
+    raft: Raft<C>,
     book: AddressBook,
     mut desired: watch::Receiver<Replicas>,
     pace: Pace,

@@ -1,8 +1,8 @@
 //! [`Network`]: openraft's `RaftNetwork` over HTTP between replicas.
 //!
-//! Each call is a `POST /internal/raft/{append,vote,position}` with the cluster token and a
+//! Each call is a `POST /internal/raft/{append,vote,position,pristine}` with the cluster token and a
 //! postcard body (a snapshot goes by [`crate::transfer`]: `position`, then a stream to
-//! `/internal/raft/snapshot`), on one pooled keep-alive client (`toystore_http::client::http_client`)
+//! `/internal/raft/snapshot`; `pristine` is [`crate::founding`]'s question), on one pooled keep-alive client (`toystore_http::client::http_client`)
 //! shared by every peer link, with openraft's per-call deadline (`RPCOption::hard_ttl`) as
 //! the request timeout. A peer's address comes from the cluster file's replica list (the
 //! [`AddressBook`], replaced when the file changes, looked up on every call), else from its
@@ -13,9 +13,9 @@
 //! (openraft backs off); anything else (timeout, another status, an undecodable body) is a
 //! `NetworkError`. Nothing here panics on what a peer sends.
 
-use crate::raft_wire::RAFT_ERROR_HEADER;
-use crate::raft_wire::{SnapshotHeader, SNAPSHOT_HEADER};
-use crate::types::OrderRaft;
+use crate::counts::Counts;
+use crate::wire::{SnapshotHeader, RAFT_ERROR_HEADER, SNAPSHOT_HEADER};
+use crate::Types;
 use openraft::error::{
     Fatal, NetworkError, RPCError, RaftError, RemoteError, ReplicationClosed, StreamingError,
     Unreachable,
@@ -29,6 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::{Arc, PoisonError, RwLock};
 use toystore_config::{ClusterToken, ReplicaId};
 use toystore_events::Seq;
@@ -83,15 +84,27 @@ impl CallError {
 }
 
 /// Builds one [`Peer`] per target (openraft's network factory).
-#[derive(Clone)]
-pub struct Network {
+pub struct Network<C> {
     http: reqwest::Client,
     token: ClusterToken,
     book: AddressBook,
-    transfers: Arc<crate::transfer_counts::Counts>,
+    transfers: Arc<Counts>,
+    _types: PhantomData<fn() -> C>,
 }
 
-impl Network {
+impl<C> Clone for Network<C> {
+    fn clone(&self) -> Self {
+        Self {
+            http: self.http.clone(),
+            token: self.token.clone(),
+            book: self.book.clone(),
+            transfers: self.transfers.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<C: Types> Network<C> {
     /// A network using `http` (pooled keep-alive), the cluster token and the address book.
     pub fn new(http: reqwest::Client, token: ClusterToken, book: AddressBook) -> Self {
         Self {
@@ -99,45 +112,62 @@ impl Network {
             token,
             book,
             transfers: Arc::default(),
+            _types: PhantomData,
         }
     }
 
     /// What this node's snapshot transfers moved (shared with every peer link).
-    pub fn transfer_counts(&self) -> Arc<crate::transfer_counts::Counts> {
+    pub fn transfer_counts(&self) -> Arc<Counts> {
         self.transfers.clone()
     }
-}
 
-impl RaftNetworkFactory<OrderRaft> for Network {
-    type Network = Peer;
-
-    async fn new_client(&mut self, target: ReplicaId, node: &BasicNode) -> Peer {
+    fn peer(&self, target: ReplicaId, fallback: String) -> Peer<C> {
         Peer {
             http: self.http.clone(),
             token: self.token.clone(),
             book: self.book.clone(),
-            fallback: format!("http://{}", node.addr),
+            fallback,
             target,
             transfers: self.transfers.clone(),
+            _types: PhantomData,
         }
+    }
+
+    /// Whether replica `target` (at its address in the book) has no Raft log yet; `None`
+    /// when it did not answer.
+    pub async fn pristine(&self, target: ReplicaId) -> Option<bool> {
+        let peer = self.peer(target, String::new());
+        // Only replicas the book lists are asked.
+        peer.book.get(target)?;
+        let option = RPCOption::new(std::time::Duration::from_secs(1));
+        peer.call("pristine", &(), &option).await.ok()
+    }
+}
+
+impl<C: Types> RaftNetworkFactory<C> for Network<C> {
+    type Network = Peer<C>;
+
+    async fn new_client(&mut self, target: ReplicaId, node: &BasicNode) -> Peer<C> {
+        self.peer(target, format!("http://{}", node.addr))
     }
 }
 
 /// A link to one peer.
-pub struct Peer {
+pub struct Peer<C> {
     http: reqwest::Client,
     token: ClusterToken,
     book: AddressBook,
     /// The address in the membership, for a peer the book does not list.
     fallback: String,
     target: ReplicaId,
-    transfers: Arc<crate::transfer_counts::Counts>,
+    transfers: Arc<Counts>,
+    _types: PhantomData<fn() -> C>,
 }
 
 type RpcError<E = openraft::error::Infallible> =
     RPCError<ReplicaId, BasicNode, RaftError<ReplicaId, E>>;
 
-impl Peer {
+impl<C: Types> Peer<C> {
     fn base(&self) -> String {
         self.book
             .get(self.target)
@@ -196,10 +226,10 @@ impl Peer {
     async fn send_snapshot(
         &self,
         vote: Vote<ReplicaId>,
-        snapshot: Snapshot<OrderRaft>,
+        snapshot: Snapshot<C>,
         option: &RPCOption,
-    ) -> Result<SnapshotResponse<ReplicaId>, StreamingError<OrderRaft, Fatal<ReplicaId>>> {
-        let streaming = |e: CallError| -> StreamingError<OrderRaft, Fatal<ReplicaId>> {
+    ) -> Result<SnapshotResponse<ReplicaId>, StreamingError<C, Fatal<ReplicaId>>> {
+        let streaming = |e: CallError| -> StreamingError<C, Fatal<ReplicaId>> {
             match e {
                 CallError::Unreachable(m) => Unreachable::new(&std::io::Error::other(m)).into(),
                 CallError::Network(m) => NetworkError::new(&std::io::Error::other(m)).into(),
@@ -211,7 +241,7 @@ impl Peer {
                 }
             }
         };
-        let network = |e: &dyn std::fmt::Display| -> StreamingError<OrderRaft, Fatal<ReplicaId>> {
+        let network = |e: &dyn std::fmt::Display| -> StreamingError<C, Fatal<ReplicaId>> {
             NetworkError::new(&std::io::Error::other(e.to_string())).into()
         };
         let (theirs, their_last): (Seq, Option<Vec<u8>>) = self
@@ -266,10 +296,10 @@ impl Peer {
     }
 }
 
-impl RaftNetwork<OrderRaft> for Peer {
+impl<C: Types> RaftNetwork<C> for Peer<C> {
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<OrderRaft>,
+        rpc: AppendEntriesRequest<C>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<ReplicaId>, RpcError> {
         self.call("append", &rpc, &option)
@@ -280,10 +310,10 @@ impl RaftNetwork<OrderRaft> for Peer {
     async fn full_snapshot(
         &mut self,
         vote: Vote<ReplicaId>,
-        snapshot: Snapshot<OrderRaft>,
+        snapshot: Snapshot<C>,
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
-    ) -> Result<SnapshotResponse<ReplicaId>, StreamingError<OrderRaft, Fatal<ReplicaId>>> {
+    ) -> Result<SnapshotResponse<ReplicaId>, StreamingError<C, Fatal<ReplicaId>>> {
         tokio::select! {
             sent = self.send_snapshot(vote, snapshot, &option) => sent,
             closed = cancel => Err(StreamingError::Closed(closed)),

@@ -1,7 +1,8 @@
 //! Who leads, decided from the replicas' statuses the same way by every caller (the
-//! front-end's leader tracker and cluster page, the tools): [`leader`].
+//! front-end's leader tracker and cluster page, the tools; for the order replicas and the
+//! catalog replicas alike): [`leader`].
 
-use crate::wire::{ReplicaStatus, Role};
+use crate::status::{ReplicaStatus, Role};
 
 /// Whether a replica's status says it leads: role leader and not isolated from its quorum
 /// (a leader cut off from its followers can commit nothing; see

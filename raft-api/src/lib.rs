@@ -1,0 +1,13 @@
+//! What a caller of any Raft replica of the store needs, whatever the service: the status a
+//! replica reports ([`ReplicaStatus`], [`Role`]), the header naming the leader
+//! ([`LEADER_HEADER`]), the one rule of who leads ([`leader`]), and the one client that
+//! follows a group's leader ([`Group`]). The order and catalog API
+//! crates re-export it; it links no Raft and no storage.
+
+pub mod group;
+pub mod leader;
+pub mod status;
+
+pub use group::Group;
+pub use leader::{leader, leads};
+pub use status::{ReplicaStatus, Role, LEADER_HEADER};

@@ -1,0 +1,62 @@
+//! A Raft node of toystore: one replica of a replicated service (the order replicas, the
+//! catalog replicas) on openraft 0.9 and the store's storage (`toystore_store::raft`), with
+//! everything that is the same whatever the state machine does.
+//!
+//! - [`Types`]: the type configurations a node can run (node id = [`ReplicaId`], node =
+//!   `BasicNode`, entries and snapshot data the store's);
+//! - [`settings`]: openraft's `Config` from a service's [`settings::Timing`];
+//! - [`network`]: openraft's transport over HTTP between replicas, peers' addresses from the
+//!   cluster file ([`network::AddressBook`]);
+//! - [`transfer`]: a snapshot's transfer (only the events the receiver lacks) and install,
+//!   counted in [`counts`];
+//! - [`membership`]: the Raft membership following the cluster file (learner, then voter);
+//! - [`founding`]: the one-time initialisation of a new cluster;
+//! - [`node`]: [`Node`], the Raft handle, its storage and counts, and [`node::start`], which
+//!   starts all of the above for one replica;
+//! - [`leadership`]: who may answer (the leader rule, a confirmed leadership, the role and
+//!   isolation a replica reports), as plain functions;
+//! - [`routes`]: the Raft routes between replicas (`/internal/raft/...`), wire in [`wire`];
+//! - [`failpoint`]: the crash hooks of the black-box tests.
+//!
+//! What a service adds: its type configuration, its [`toystore_store::raft::Apply`] (the
+//! rules of an applied entry), its own routes and status. The order crate and the catalog
+//! crate are the two users.
+
+pub mod counts;
+pub mod failpoint;
+pub mod founding;
+pub mod leadership;
+pub mod membership;
+pub mod network;
+pub mod node;
+pub mod routes;
+pub mod settings;
+pub mod transfer;
+pub mod wire;
+
+pub use node::Node;
+pub use toystore_config::ReplicaId;
+
+/// An openraft type configuration a toystore node runs: node ids are [`ReplicaId`]s (the
+/// cluster file's ids), nodes are `BasicNode`s (an address), entries and snapshot data are
+/// the store's ([`toystore_store::raft::RaftTypes`]), on Tokio. Implemented for every such
+/// configuration.
+pub trait Types:
+    toystore_store::raft::RaftTypes<
+    NodeId = ReplicaId,
+    Node = openraft::BasicNode,
+    AsyncRuntime = openraft::TokioRuntime,
+    Responder = openraft::impls::OneshotResponder<Self>,
+>
+{
+}
+
+impl<C> Types for C where
+    C: toystore_store::raft::RaftTypes<
+        NodeId = ReplicaId,
+        Node = openraft::BasicNode,
+        AsyncRuntime = openraft::TokioRuntime,
+        Responder = openraft::impls::OneshotResponder<C>,
+    >
+{
+}

@@ -1,0 +1,219 @@
+//! [`Node`]: one replica's Raft handle, its storage and its transfer counts; [`start`] brings
+//! one up: the storage's two halves under openraft, the HTTP network, the founding of a new
+//! cluster ([`crate::founding`]) and the membership following the cluster file
+//! ([`crate::membership`], the file watched for changes). [`Started::stop`] ends those tasks
+//! and shuts Raft down.
+
+use crate::counts::Counts;
+use crate::leadership::{confirmed, isolated, must_lead, role, Unconfirmed};
+use crate::membership::{book_of, members_of, Pace, Replicas};
+use crate::network::{AddressBook, Network};
+use crate::settings::{raft_config, Timing};
+use crate::Types;
+use openraft::Raft;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use toystore_config::{ClusterConfig, ClusterToken, ReplicaId};
+use toystore_events::LogEvent;
+use toystore_http::client::ClientError;
+use toystore_raft_api::ReplicaStatus;
+use toystore_store::raft::{Apply, RaftStore};
+
+/// One replica's Raft node and what it runs on.
+pub struct Node<C: Types, E: LogEvent> {
+    id: ReplicaId,
+    raft: Raft<C>,
+    store: RaftStore<C, E>,
+    transfers: Arc<Counts>,
+}
+
+impl<C: Types, E: LogEvent> Node<C, E> {
+    /// This replica's id.
+    pub fn id(&self) -> ReplicaId {
+        self.id
+    }
+
+    /// The Raft handle.
+    pub fn raft(&self) -> &Raft<C> {
+        &self.raft
+    }
+
+    /// The storage (reads; writes go through Raft).
+    pub fn store(&self) -> &RaftStore<C, E> {
+        &self.store
+    }
+
+    /// What this replica's snapshot transfers moved (shared with its network).
+    pub fn transfers(&self) -> &Arc<Counts> {
+        &self.transfers
+    }
+
+    /// Whether this replica starts elections on its own.
+    pub fn elects(&self) -> bool {
+        self.raft.config().enable_elect
+    }
+
+    /// What the replica says about itself (its role, term, positions, voters, isolation).
+    pub fn status(&self) -> ReplicaStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let role = role(m.state);
+        let voters: Vec<ReplicaId> = m.membership_config.membership().voter_ids().collect();
+        let voter = voters.contains(&self.id);
+        let lease = self.raft.config().election_timeout_max.saturating_mul(2);
+        ReplicaStatus {
+            id: self.id,
+            role,
+            ready: m.running_state.is_ok() && voter,
+            term: m.current_term,
+            leader: m.current_leader,
+            last_log_index: m.last_log_index,
+            applied: m.last_applied.map(|l| l.index),
+            snapshot: m.snapshot.map(|l| l.index),
+            last_seq: self.store.event_log().last_seq(),
+            voters,
+            quorum_ack_ms: m.millis_since_quorum_ack,
+            isolated: isolated(role, m.millis_since_quorum_ack, lease),
+        }
+    }
+
+    /// `Err(leader hint)` unless this replica leads ([`must_lead`] on one metrics snapshot).
+    pub fn leadership(&self) -> Result<(), Option<ReplicaId>> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        must_lead(m.state, m.current_leader)
+    }
+
+    /// Confirms leadership with a quorum within `timeout` and waits until everything
+    /// committed is applied: after it, a read of the state machine is linearizable.
+    pub async fn linearize(&self, timeout: Duration) -> Result<(), Unconfirmed> {
+        confirmed(
+            tokio::time::timeout(timeout, self.raft.ensure_linearizable())
+                .await
+                .ok(),
+        )
+    }
+}
+
+/// How a node starts.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This replica's id.
+    pub id: ReplicaId,
+    /// Every replica of the group (this one included), as the cluster file lists them.
+    pub replicas: Replicas,
+    /// The cluster token.
+    pub token: ClusterToken,
+    /// Raft timing and snapshot policy.
+    pub timing: Timing,
+    /// How the leader keeps the membership in line with the file.
+    pub pace: Pace,
+    /// One Raft message between replicas (`[timeouts] raft_rpc`).
+    pub rpc_timeout: Duration,
+    /// The cluster file to watch for changes of the group's replicas, if any.
+    pub watch: Option<PathBuf>,
+    /// The group's replicas in a cluster file (the order replicas, the catalog replicas).
+    pub pick: fn(&ClusterConfig) -> Replicas,
+}
+
+/// Why a node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The Raft settings are invalid.
+    #[error("raft config: {0}")]
+    Config(#[from] Box<openraft::ConfigError>),
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Raft failed to start.
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// A started node and its background tasks.
+pub struct Started<C: Types, E: LogEvent> {
+    /// The node.
+    pub node: Arc<Node<C, E>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl<C: Types, E: LogEvent> Started<C, E> {
+    /// Waits for the background tasks (they end at the `stop` given to [`start`]) and shuts
+    /// Raft down.
+    pub async fn stop(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        if let Err(e) = self.node.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft did not shut down cleanly");
+        }
+    }
+}
+
+/// Starts replica `config.id` on `store` with the state machine rules `applier`; its tasks
+/// run until `stop`.
+pub async fn start<C, E, A>(
+    config: NodeConfig,
+    store: RaftStore<C, E>,
+    applier: A,
+    stop: CancellationToken,
+) -> Result<Started<C, E>, StartError>
+where
+    C: Types,
+    E: LogEvent,
+    A: Apply<C, E>,
+{
+    let book = AddressBook::new(book_of(&config.replicas));
+    let http = toystore_http::client::http_client(config.rpc_timeout)?;
+    let network = Network::<C>::new(http, config.token.clone(), book.clone());
+    let transfers = network.transfer_counts();
+    let raft = Raft::new(
+        config.id,
+        raft_config(&config.timing)?,
+        network.clone(),
+        store.log_store(),
+        store.state_machine(applier),
+    )
+    .await
+    .map_err(|e| StartError::Raft(e.to_string()))?;
+    let members = members_of(&config.replicas);
+    let raft_for_membership = raft.clone();
+    let founding = tokio::spawn({
+        let (raft, stop) = (raft.clone(), stop.clone());
+        async move {
+            if let Err(e) = crate::founding::found_or_join(raft, members, network, stop).await {
+                tracing::error!(error = %e, "could not initialise the Raft cluster");
+            }
+        }
+    });
+    let (desired_tx, desired) = watch::channel(config.replicas.clone());
+    // The sender lives as long as the watch does, or as the node without one: the
+    // membership task ends when it is dropped.
+    let mut unwatched = Some(desired_tx);
+    if let (Some(path), Some(tx)) = (config.watch.clone(), unwatched.take()) {
+        let pick = config.pick;
+        let watched =
+            toystore_config::watch::watch_cluster_file(path.clone(), stop.clone(), move |c| {
+                tx.send_replace(pick(&c));
+            });
+        if let Err(e) = watched {
+            tracing::warn!(path = %path.display(), error = %e, "cannot watch the cluster file; replica changes need a restart");
+        }
+    }
+    let following = tokio::spawn(async move {
+        crate::membership::follow(raft_for_membership, book, desired, config.pace, stop).await;
+        drop(unwatched);
+    });
+    Ok(Started {
+        node: Arc::new(Node {
+            id: config.id,
+            raft,
+            store,
+            transfers,
+        }),
+        tasks: vec![founding, following],
+    })
+}

@@ -1,0 +1,138 @@
+//! The Raft routes between replicas (wire in [`crate::wire`]), behind the cluster token:
+//! `append`, `vote`, `position` and `pristine` take a postcard body and answer postcard;
+//! `snapshot` takes a transfer ([`crate::transfer`]). A body that does not decode is a 400;
+//! Raft's refusal is a 503 with [`RAFT_ERROR_HEADER`] and the error's JSON.
+
+use crate::node::Node;
+use crate::wire::{RAFT_ERROR_HEADER, SNAPSHOT_HEADER};
+use crate::Types;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::future::Future;
+use std::sync::Arc;
+use toystore_events::LogEvent;
+use toystore_http::reply::respond;
+use toystore_http::{body, ApiError};
+use warp::http::{HeaderValue, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+/// Largest Raft message accepted (an append batch).
+const MAX_RAFT_BODY: usize = 64 << 20;
+
+/// A Raft route's reply: postcard on success; 503, [`RAFT_ERROR_HEADER`] and the error's
+/// JSON when Raft refused.
+fn raft_reply<T: Serialize, E: Serialize>(result: Result<T, E>) -> Response {
+    match result {
+        Ok(v) => match postcard::to_allocvec(&v) {
+            Ok(bytes) => {
+                warp::reply::with_header(bytes, "content-type", "application/octet-stream")
+                    .into_response()
+            }
+            Err(e) => respond::<()>(Err(ApiError::internal(format!("encoding reply: {e}")))),
+        },
+        Err(e) => {
+            let body = match serde_json::to_vec(&e) {
+                Ok(body) => body,
+                Err(e) => {
+                    return respond::<()>(Err(ApiError::internal(format!(
+                        "encoding a raft error: {e}"
+                    ))))
+                }
+            };
+            let mut resp =
+                warp::reply::with_status(body, StatusCode::SERVICE_UNAVAILABLE).into_response();
+            resp.headers_mut()
+                .insert(RAFT_ERROR_HEADER, HeaderValue::from_static("1"));
+            resp
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    postcard::from_bytes(bytes).map_err(|e| ApiError::bad_request(format!("bad raft message: {e}")))
+}
+
+/// `POST /internal/raft/<name>`: the postcard body decoded as `Req` and handed to `call`
+/// with the node, the result encoded by [`raft_reply`]; a body that does not decode is a
+/// 400.
+fn raft_route<C, E, Req, F, Fut, T, Er>(
+    name: &'static str,
+    node: Arc<Node<C, E>>,
+    auth: impl Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
+    call: F,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone
+where
+    C: Types,
+    E: LogEvent,
+    Req: DeserializeOwned + Send + 'static,
+    F: Fn(Arc<Node<C, E>>, Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, Er>> + Send,
+    T: Serialize,
+    Er: Serialize,
+{
+    warp::path("internal")
+        .and(warp::path("raft"))
+        .and(warp::path(name))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(auth)
+        .and(body::bytes(MAX_RAFT_BODY))
+        .and(warp::any().map(move || node.clone()))
+        .then(move |b: Bytes, n: Arc<Node<C, E>>| {
+            let call = call.clone();
+            async move {
+                match decode::<Req>(&b) {
+                    Ok(req) => raft_reply(call(n, req).await),
+                    Err(e) => respond::<()>(Err(e)),
+                }
+            }
+        })
+}
+
+/// The Raft routes of `node`, behind `auth`.
+pub fn routes<C: Types, E: LogEvent>(
+    node: Arc<Node<C, E>>,
+    auth: impl Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let append = raft_route("append", node.clone(), auth.clone(), |n, req| async move {
+        n.raft().append_entries(req).await
+    });
+    let vote = raft_route("vote", node.clone(), auth.clone(), |n, req| async move {
+        n.raft().vote(req).await
+    });
+    let position = raft_route("position", node.clone(), auth.clone(), |n, ()| async move {
+        n.store().snapshot_position().map_err(|e| e.to_string())
+    });
+    let pristine = raft_route("pristine", node.clone(), auth.clone(), |n, ()| async move {
+        Ok::<bool, ()>(n.raft().metrics().borrow().last_log_index.is_none())
+    });
+    let snapshot = warp::path!("internal" / "raft" / "snapshot")
+        .and(warp::post())
+        .and(auth)
+        .and(warp::header::<String>(SNAPSHOT_HEADER))
+        .and(warp::body::stream())
+        .and(warp::any().map(move || node.clone()))
+        .then(|header: String, body, n: Arc<Node<C, E>>| async move {
+            match crate::transfer::receive(n, header, Box::pin(body)).await {
+                Ok(installed) => raft_reply(installed),
+                Err(e @ crate::transfer::ReceiveError::Header(_)) => {
+                    respond::<()>(Err(ApiError::bad_request(e.to_string())))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "a snapshot transfer failed");
+                    respond::<()>(Err(ApiError::unavailable(e.to_string())))
+                }
+            }
+        });
+    append
+        .or(vote)
+        .unify()
+        .or(position)
+        .unify()
+        .or(pristine)
+        .unify()
+        .or(snapshot)
+        .unify()
+}
