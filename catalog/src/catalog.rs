@@ -22,6 +22,7 @@ use std::time::Duration;
 use toystore_catalog_api::Product;
 use toystore_events::{CatalogEvent, ProductName, Purchase, Seq};
 use toystore_raft::leadership::{write_refused, Unconfirmed};
+use toystore_raft::proposer::{Entries, ProposeError, Proposer};
 use toystore_raft::Node;
 use toystore_raft_api::ReplicaStatus;
 use toystore_store::{EventLog, StoreError};
@@ -60,16 +61,31 @@ pub struct Catalog {
     node: Arc<CatalogNode>,
     stock: u32,
     write_timeout: Duration,
+    /// Batches the leader's concurrent buys into entries.
+    buys: Proposer<Purchase, BuyOutcome>,
 }
+
+/// How buys become an entry and its reply their outcomes.
+const BUYS: Entries<CatalogRaft, Purchase, BuyOutcome> = Entries {
+    entry: Command::Buy,
+    split: |reply| match reply {
+        Reply::Bought(outcomes) => outcomes,
+        // The wrong kind of reply has no outcome: the proposal fails (`one_each`).
+        _ => Vec::new(),
+    },
+};
 
 impl Catalog {
     /// A catalog on Raft node `node`: toys start with and are restocked to `stock` units;
-    /// a write waits `write_timeout` for its commit.
+    /// a write waits `write_timeout` for its commit. Starts its proposer: call within a
+    /// Tokio runtime.
     pub fn new(node: Arc<CatalogNode>, stock: u32, write_timeout: Duration) -> Self {
+        let buys = Proposer::start(node.raft().clone(), write_timeout, BUYS);
         Self {
             node,
             stock,
             write_timeout,
+            buys,
         }
     }
 
@@ -156,10 +172,10 @@ impl Catalog {
                 return Ok(outcome);
             }
         }
-        match self.write(Command::Buy(req)).await? {
-            Reply::Bought(outcome) => Ok(outcome),
-            other => Err(unexpected(&other)),
-        }
+        self.buys.propose(req).await.map_err(|e| match e {
+            ProposeError::NotLeader { leader } => CatalogError::NotLeader { leader },
+            ProposeError::Unavailable(m) => CatalogError::Unavailable(m),
+        })
     }
 
     /// The buy rule on this replica's applied state.

@@ -1,6 +1,7 @@
 //! [`Rules`]: what an applied catalog entry does, inside the storage's apply transaction,
 //! identically on every replica: seed an empty catalog, buy (idempotent by request id,
-//! never overselling), restock sold-out toys (once per sell-out, however many leaders
+//! never overselling; an entry's buys one after another, each seeing the ones before),
+//! restock sold-out toys (once per sell-out, however many leaders
 //! proposed it). Each is a function of the transaction's [`Batch`]: it reads the projection
 //! (seeing what earlier entries of the same batch did) and appends events. Business
 //! refusals are [`BuyOutcome`]s, never errors (an error aborts the group commit).
@@ -49,7 +50,12 @@ impl Apply<CatalogRaft, CatalogEvent> for Rules {
     ) -> Result<Reply, StoreError> {
         Ok(match command {
             Command::Seed { toys, stock } => Reply::Seeded(seed(batch, toys, *stock)?),
-            Command::Buy(purchase) => Reply::Bought(buy(batch, purchase)?),
+            Command::Buy(purchases) => Reply::Bought(
+                purchases
+                    .iter()
+                    .map(|purchase| buy(batch, purchase))
+                    .collect::<Result<_, _>>()?,
+            ),
             Command::Restock { stock, seen } => Reply::Restocked(restock(batch, *stock, *seen)?),
         })
     }

@@ -20,8 +20,9 @@ pub enum Command {
         /// Units each starts with.
         stock: u32,
     },
-    /// Buys, at most once per request id.
-    Buy(Purchase),
+    /// Buys, in order, each at most once per request id (the leader batches concurrent
+    /// buys into one entry).
+    Buy(Vec<Purchase>),
     /// Restocks every sold-out toy to `stock`, except a toy already restocked after
     /// `seen` (the proposer's last event when it decided): however many leaders propose a
     /// restock for one sell-out, it is applied once.
@@ -41,8 +42,8 @@ pub enum Reply {
     Nothing,
     /// How many toys a seed added (0: the catalog had toys already).
     Seeded(u32),
-    /// A buy's outcome.
-    Bought(BuyOutcome),
+    /// Each buy's outcome, in order.
+    Bought(Vec<BuyOutcome>),
     /// The toys a restock brought back, sorted.
     Restocked(Vec<ProductName>),
 }

@@ -62,7 +62,7 @@ impl Replica {
         let raft = node.raft().clone();
         Self {
             id: node.id(),
-            proposer: Proposer::start(raft.clone(), write_timeout),
+            proposer: crate::proposer::start(raft.clone(), write_timeout),
             node,
             raft,
             catalog,

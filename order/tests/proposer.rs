@@ -11,7 +11,7 @@ use toystore_config::ClusterToken;
 use toystore_config::OrderConfig;
 use toystore_events::Purchase;
 use toystore_order::apply::Orders;
-use toystore_order::proposer::{ProposeError, Proposer};
+use toystore_order::proposer::ProposeError;
 use toystore_order::replica::open_store;
 use toystore_order::types::{OrderNode, OrderRaft, Outcome};
 use toystore_raft::network::{AddressBook, Network};
@@ -61,7 +61,7 @@ fn purchase(key: &str, quantity: u32) -> Purchase {
 async fn concurrent_purchases_share_entries_and_each_gets_its_own_number() {
     let dir = tempfile::tempdir().unwrap();
     let raft = one_node(dir.path()).await;
-    let proposer = Proposer::start(raft.clone(), Duration::from_secs(10));
+    let proposer = toystore_order::proposer::start(raft.clone(), Duration::from_secs(10));
     let before = raft.metrics().borrow().last_log_index.unwrap_or(0);
 
     let n = 400;
@@ -117,7 +117,7 @@ async fn one_entry_applies_its_purchases_in_order() {
         ]
     );
     // Through the proposer, the same request id finds the same order.
-    let proposer = Proposer::start(raft.clone(), Duration::from_secs(10));
+    let proposer = toystore_order::proposer::start(raft.clone(), Duration::from_secs(10));
     assert_eq!(
         proposer.propose(purchase("a", 1)).await.unwrap(),
         Outcome::Placed {

@@ -13,6 +13,8 @@
 //! - [`founding`]: the one-time initialisation of a new cluster;
 //! - [`node`]: [`Node`], the Raft handle, its storage and counts, and [`node::start`], which
 //!   starts all of the above for one replica;
+//! - [`proposer`]: the group commit in front of Raft (concurrent writes batched into one
+//!   entry);
 //! - [`leadership`]: who may answer (the leader rule, a confirmed leadership, the role and
 //!   isolation a replica reports), as plain functions;
 //! - [`routes`]: the Raft routes between replicas (`/internal/raft/...`), wire in [`wire`];
@@ -29,6 +31,7 @@ pub mod leadership;
 pub mod membership;
 pub mod network;
 pub mod node;
+pub mod proposer;
 pub mod routes;
 pub mod settings;
 pub mod transfer;

@@ -2,22 +2,37 @@
 //! the catalog buy and the proposal, and the caller never retried) is completed by the next
 //! leader: the order appears with the catalog's request id, toy and quantity, the stock was
 //! taken once, a late retry of the key finds the same order, and the replicas converge.
+//! With three catalog replicas, the same holds when the catalog's leader is killed right
+//! after the sale: the completers' streams fail over to another catalog replica.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 use toystore_harness::probe::poll_until;
 use toystore_harness::Service;
-use toystore_tests::{start_in, Election, OrderRecord, READY};
+use toystore_tests::{start_catalogs, start_in, Election, OrderRecord, READY};
 
-async fn scenario(election: Election) {
+/// What happens to the catalog meanwhile.
+#[derive(Clone, Copy, PartialEq)]
+enum Catalog {
+    /// Nothing (as many catalog replicas as the suite runs with).
+    Left,
+    /// Three catalog replicas; the leader is killed right after the sale, restarted later.
+    LeaderKilled,
+}
+
+async fn scenario(election: Election, catalog: Catalog) {
     let marker = tempfile::tempdir().unwrap();
     let armed = format!("after-buy@{}", marker.path().join("fired").display());
-    let mut store = start_in(env!("CARGO_BIN_EXE_toystore-node"), election, |spec| {
+    let tweak = |spec: &mut toystore_harness::ClusterSpec| {
         spec.env.push(("TOYSTORE_FAILPOINT".into(), armed));
         spec.config.order.complete_after = Duration::from_millis(500);
-    })
-    .await
+    };
+    let node = env!("CARGO_BIN_EXE_toystore-node");
+    let mut store = match catalog {
+        Catalog::Left => start_in(node, election, tweak).await,
+        Catalog::LeaderKilled => start_catalogs(node, 3, election, tweak).await,
+    }
     .unwrap();
     let shop = store.shop.clone();
     let before = shop.quantity("Tux").await.unwrap();
@@ -40,6 +55,14 @@ async fn scenario(election: Election) {
     poll_until(READY, "the failpoint did not fire", exited)
         .await
         .unwrap();
+    let killed = match catalog {
+        Catalog::Left => None,
+        Catalog::LeaderKilled => {
+            let leader = store.cluster.wait_catalog_leader(READY).await.unwrap();
+            store.cluster.kill(Service::Catalog(leader)).await.unwrap();
+            Some(leader)
+        }
+    };
     assert_eq!(
         shop.quantity("Tux").await.unwrap(),
         before - 2,
@@ -72,6 +95,14 @@ async fn scenario(election: Election) {
         .restart(Service::Order(leader), READY)
         .await
         .unwrap();
+    if let Some(id) = killed {
+        store
+            .cluster
+            .restart(Service::Catalog(id), READY)
+            .await
+            .unwrap();
+        store.cluster.converge(READY).await.unwrap();
+    }
     shop.wait_converged(1, READY).await.unwrap();
     let logs = store.stop_and_read_logs().await.unwrap();
     assert_eq!(logs[0], logs[1]);
@@ -80,10 +111,15 @@ async fn scenario(election: Election) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn frontend_election_a_purchase_left_without_an_order_is_completed() {
-    scenario(Election::Frontend).await;
+    scenario(Election::Frontend, Catalog::Left).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_purchase_left_without_an_order_is_completed_across_a_catalog_leader_kill() {
+    scenario(Election::Raft, Catalog::LeaderKilled).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn raft_election_a_purchase_left_without_an_order_is_completed() {
-    scenario(Election::Raft).await;
+    scenario(Election::Raft, Catalog::Left).await;
 }
