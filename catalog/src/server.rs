@@ -25,7 +25,7 @@ use toystore_events::{CatalogEvent, ProductName, Purchase, Seq};
 use toystore_http::reply::respond;
 use toystore_http::stream::AfterQuery;
 use toystore_http::{body, path::decode_segment, ApiError, ClusterToken};
-use toystore_raft::membership::{Pace, Replicas};
+use toystore_raft::membership::Replicas;
 use toystore_raft::node::{NodeConfig, StartError, Started};
 use toystore_raft::settings::Timing;
 use toystore_raft_api::LEADER_HEADER;
@@ -195,19 +195,16 @@ pub async fn start(config: &ServerConfig) -> Result<Running, ServeError> {
             .await
             .map_err(|e| toystore_store::StoreError::Io(std::io::Error::other(e)))??
     };
-    let node_config = NodeConfig {
-        id: config.id,
-        replicas: config.replicas.clone(),
-        token: config.token.clone(),
-        timing: timing(&config.raft),
-        pace: Pace {
-            every: config.raft.reconcile_every,
-            call_timeout: config.timeouts.membership,
-        },
-        rpc_timeout: config.timeouts.raft_rpc,
-        watch: config.watch.clone(),
-        pick: catalog_replicas,
-    };
+    let node_config = NodeConfig::of(
+        config.id,
+        config.replicas.clone(),
+        config.token.clone(),
+        timing(&config.raft),
+        &config.raft,
+        &config.timeouts,
+        config.watch.clone(),
+        catalog_replicas,
+    );
     let started = toystore_raft::node::start(node_config, store, Rules, stop.clone()).await?;
     let catalog = Arc::new(Catalog::new(
         started.node.clone(),

@@ -219,32 +219,22 @@ impl Layout {
 
     /// A catalog replica other than the leader, chosen by `rng` (the leader if none).
     pub fn catalog_follower(&self, rng: &mut StdRng) -> u32 {
-        let leader = self.catalog_id();
-        let others: Vec<u32> = self
-            .catalogs
-            .iter()
-            .copied()
-            .filter(|id| *id != leader)
-            .collect();
-        others
-            .get(rng.random_range(0..others.len().max(1)))
-            .copied()
-            .unwrap_or(leader)
+        other_than(&self.catalogs, self.catalog_id(), rng)
     }
 
     /// A follower of `leader`, chosen by `rng` (the leader itself if it has none).
     pub fn follower(&self, leader: u32, rng: &mut StdRng) -> u32 {
-        let followers: Vec<u32> = self
-            .replicas
-            .iter()
-            .copied()
-            .filter(|id| *id != leader)
-            .collect();
-        followers
-            .get(rng.random_range(0..followers.len().max(1)))
-            .copied()
-            .unwrap_or(leader)
+        other_than(&self.replicas, leader, rng)
     }
+}
+
+/// One of `ids` other than `leader`, chosen by `rng` (`leader` if there is none).
+fn other_than(ids: &[u32], leader: u32, rng: &mut StdRng) -> u32 {
+    let others: Vec<u32> = ids.iter().copied().filter(|id| *id != leader).collect();
+    others
+        .get(rng.random_range(0..others.len().max(1)))
+        .copied()
+        .unwrap_or(leader)
 }
 
 /// Decides the `count`th fault of `nemesis` (from 0), given the leader: a pure function of

@@ -19,7 +19,7 @@ use toystore_http::client::ClientError;
 use toystore_http::reply::respond;
 use toystore_http::{body, ApiError, ClusterToken};
 use toystore_order_api::LEADER_HEADER;
-use toystore_raft::membership::{Pace, Replicas};
+use toystore_raft::membership::Replicas;
 use toystore_raft::node::{NodeConfig, StartError};
 use toystore_raft::settings::Timing;
 use warp::http::{HeaderValue, StatusCode};
@@ -99,19 +99,16 @@ pub async fn run(
             .await
             .map_err(|e| toystore_store::StoreError::Io(std::io::Error::other(e)))??
     };
-    let node_config = NodeConfig {
+    let node_config = NodeConfig::of(
         id,
-        replicas: config.replicas.clone(),
-        token: config.token.clone(),
-        timing: timing(&config.raft),
-        pace: Pace {
-            every: config.raft.reconcile_every,
-            call_timeout: config.timeouts.membership,
-        },
-        rpc_timeout: config.timeouts.raft_rpc,
-        watch: config.watch.clone(),
-        pick: order_replicas,
-    };
+        config.replicas.clone(),
+        config.token.clone(),
+        timing(&config.raft),
+        &config.raft,
+        &config.timeouts,
+        config.watch.clone(),
+        order_replicas,
+    );
     let started = toystore_raft::node::start(node_config, store, Orders, stop.clone()).await?;
     let write_timeout = config.raft.write_timeout;
     let replica = Arc::new(Replica::new(

@@ -119,6 +119,37 @@ pub struct NodeConfig {
     pub pick: fn(&ClusterConfig) -> Replicas,
 }
 
+impl NodeConfig {
+    /// Replica `id` of a group whose replicas `pick` finds in a cluster file (`replicas`
+    /// now), with the cluster file's Raft settings (`settings`, the `[order]` section both
+    /// groups take their pacing from) and timeouts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn of(
+        id: ReplicaId,
+        replicas: Replicas,
+        token: ClusterToken,
+        timing: Timing,
+        settings: &toystore_config::OrderConfig,
+        timeouts: &toystore_config::Timeouts,
+        watch: Option<PathBuf>,
+        pick: fn(&ClusterConfig) -> Replicas,
+    ) -> Self {
+        Self {
+            id,
+            replicas,
+            token,
+            timing,
+            pace: Pace {
+                every: settings.reconcile_every,
+                call_timeout: timeouts.membership,
+            },
+            rpc_timeout: timeouts.raft_rpc,
+            watch,
+            pick,
+        }
+    }
+}
+
 /// Why a node did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
