@@ -221,11 +221,11 @@ where
         }
     });
     let (desired_tx, desired) = watch::channel(config.replicas.clone());
-    // The sender lives as long as the watch does, or as the node without one: the
-    // membership task ends when it is dropped.
-    let mut unwatched = Some(desired_tx);
-    if let (Some(path), Some(tx)) = (config.watch.clone(), unwatched.take()) {
-        let pick = config.pick;
+    // The membership task holds the sender (it ends when the sender is dropped), shared
+    // with the file's watch if there is one: a watch that cannot start drops only its share.
+    let desired_tx = Arc::new(desired_tx);
+    if let Some(path) = config.watch.clone() {
+        let (pick, tx) = (config.pick, desired_tx.clone());
         let watched =
             toystore_config::watch::watch_cluster_file(path.clone(), stop.clone(), move |c| {
                 tx.send_replace(pick(&c));
@@ -236,7 +236,7 @@ where
     }
     let following = tokio::spawn(async move {
         crate::membership::follow(raft_for_membership, book, desired, config.pace, stop).await;
-        drop(unwatched);
+        drop(desired_tx);
     });
     Ok(Started {
         node: Arc::new(Node {
