@@ -140,30 +140,26 @@ impl CatalogClient {
             .await
     }
 
-    /// Whether the catalog has more than one replica (then a replica's log behind what a
-    /// follower has read lags; it was not replaced).
-    pub fn is_replicated(&self) -> bool {
-        self.group.members().len() > 1
+    /// Whether a stream's heartbeat saying the log ends at `heard` means the catalog's log
+    /// was replaced, for a subscriber that has read up to `read`: it ends before, and the
+    /// catalog is one replica (the log is append-only, so its end never goes back
+    /// otherwise; a replica of a replicated catalog that is behind lags, and its events
+    /// come as it applies them). The one rule of every subscriber of the event stream.
+    pub fn log_replaced(&self, heard: Seq, read: Seq) -> bool {
+        log_replaced(heard, read, self.group.members().len())
     }
 
-    /// Subscribes to the events after `after` of replica `id` (every replica serves the
-    /// same events; `None`: the one believed to lead, or if it does not answer, the next
-    /// replica that does): a stream of events and heartbeats
-    /// that ends (with an error, or cleanly on the replica's shutdown) when the connection
-    /// does, or with [`FrameError::Silent`] once nothing has arrived for `silence` (see
+    /// Subscribes to the events after `after` (every replica serves the same events) on
+    /// the replica believed to lead, or if it does not answer, the next replica that does:
+    /// a stream of events and heartbeats that ends (with an error, or cleanly on the
+    /// replica's shutdown) when the connection does, or with [`FrameError::Silent`] once
+    /// nothing has arrived for `silence` (see
     /// [`toystore_config::CatalogConfig::stream_silence`]).
-    pub async fn events_of(
+    pub async fn events(
         &self,
-        id: Option<ReplicaId>,
         after: Seq,
         silence: std::time::Duration,
     ) -> Result<impl Stream<Item = Result<StreamItem<CatalogEvent>, FrameError>>, ClientError> {
-        if id.is_some() {
-            return self
-                .member(id)
-                .events(&["internal", "events"], after, silence)
-                .await;
-        }
         let members = self.group.members();
         let first = members
             .iter()
@@ -179,13 +175,30 @@ impl CatalogClient {
         }
         Err(failure.unwrap_or_else(|| ClientError::Unreachable("no catalog replica".into())))
     }
+}
 
-    /// [`CatalogClient::events_of`] the replica believed to lead.
-    pub async fn events(
-        &self,
-        after: Seq,
-        silence: std::time::Duration,
-    ) -> Result<impl Stream<Item = Result<StreamItem<CatalogEvent>, FrameError>>, ClientError> {
-        self.events_of(None, after, silence).await
+/// [`CatalogClient::log_replaced`] for a catalog of `replicas` replicas.
+fn log_replaced(heard: Seq, read: Seq, replicas: usize) -> bool {
+    heard < read && replicas == 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lone_catalog_ending_before_what_was_read_was_replaced() {
+        let catalog_replaced = |heard, read| log_replaced(heard, read, 1);
+        assert!(catalog_replaced(Seq(3), Seq(10)));
+        assert!(catalog_replaced(Seq(0), Seq(1)));
+        assert!(!catalog_replaced(Seq(10), Seq(10)), "caught up");
+        assert!(!catalog_replaced(Seq(11), Seq(10)), "more to read");
+        assert!(!catalog_replaced(Seq(0), Seq(0)));
+    }
+
+    #[test]
+    fn a_replica_of_a_replicated_catalog_behind_what_was_read_lags() {
+        assert!(!log_replaced(Seq(3), Seq(10), 3));
+        assert!(!log_replaced(Seq(0), Seq(1), 2));
     }
 }

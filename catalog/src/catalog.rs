@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use toystore_catalog_api::Product;
 use toystore_events::{CatalogEvent, ProductName, Purchase, Seq};
-use toystore_raft::leadership::{write_refused, Unconfirmed};
-use toystore_raft::proposer::{Entries, ProposeError, Proposer};
+use toystore_raft::leadership::{written, Unconfirmed};
+use toystore_raft::proposer::{Entries, Proposer};
 use toystore_raft::Node;
 use toystore_raft_api::ReplicaStatus;
 use toystore_store::{EventLog, StoreError};
@@ -163,19 +163,14 @@ impl Catalog {
     /// the answer is linearizable. Any other buy is decided by the state machine when its
     /// entry is applied.
     pub async fn buy(&self, req: Purchase) -> Result<BuyOutcome, CatalogError> {
-        self.node
-            .leadership()
-            .map_err(|leader| CatalogError::NotLeader { leader })?;
+        self.lead()?;
         if let Decision::Answer(_) = self.decide_here(&req)? {
             self.confirm().await?;
             if let Decision::Answer(outcome) = self.decide_here(&req)? {
                 return Ok(outcome);
             }
         }
-        self.buys.propose(req).await.map_err(|e| match e {
-            ProposeError::NotLeader { leader } => CatalogError::NotLeader { leader },
-            ProposeError::Unavailable(m) => CatalogError::Unavailable(m),
-        })
+        Ok(self.buys.propose(req).await?)
     }
 
     /// The buy rule on this replica's applied state.
@@ -233,26 +228,25 @@ impl Catalog {
     /// Confirms leadership (a quorum's, everything committed applied) within the write
     /// timeout.
     async fn confirm(&self) -> Result<(), CatalogError> {
+        self.lead()?;
+        Ok(self.node.linearize(self.write_timeout).await?)
+    }
+
+    /// [`CatalogError::NotLeader`] unless this replica leads.
+    fn lead(&self) -> Result<(), CatalogError> {
         self.node
             .leadership()
-            .map_err(|leader| CatalogError::NotLeader { leader })?;
-        Ok(self.node.linearize(self.write_timeout).await?)
+            .map_err(|leader| CatalogError::NotLeader { leader })
     }
 
     /// Proposes `command` and waits for its applied reply.
     async fn write(&self, command: Command) -> Result<Reply, CatalogError> {
-        self.node
-            .leadership()
-            .map_err(|leader| CatalogError::NotLeader { leader })?;
-        let written =
-            tokio::time::timeout(self.write_timeout, self.node.raft().client_write(command)).await;
-        match written {
-            Err(_) => Err(CatalogError::Unavailable(
-                "not committed in time".to_string(),
-            )),
-            Ok(Err(e)) => Err(write_refused(e).into()),
-            Ok(Ok(response)) => Ok(response.data),
-        }
+        self.lead()?;
+        let answer =
+            tokio::time::timeout(self.write_timeout, self.node.raft().client_write(command))
+                .await
+                .ok();
+        Ok(written(answer)?.data)
     }
 }
 

@@ -81,15 +81,7 @@ impl ServerConfig {
 
 /// The catalog group's Raft timing: the `[order]` section's, with elections always on.
 pub fn timing(settings: &OrderConfig) -> Timing {
-    Timing {
-        cluster_name: "toystore-catalog",
-        heartbeat: settings.heartbeat,
-        election_timeout_min: settings.election_timeout_min,
-        election_timeout_max: settings.election_timeout_max,
-        elect: true,
-        snapshot_every: settings.snapshot_every,
-        keep_after_snapshot: settings.keep_after_snapshot,
-    }
+    Timing::of("toystore-catalog", settings, true)
 }
 
 /// The catalog replicas of a cluster file: (id, address).
@@ -267,8 +259,7 @@ async fn seed_when_leading(catalog: Arc<Catalog>, stop: CancellationToken) {
     }
 }
 
-/// Restocks sold-out toys every `interval` until `stop`.
-/// On the leader (whichever replica leads at each tick: a new leader carries on the
+/// Every `interval` until `stop`, on the leader (whichever replica leads at each tick: a new leader carries on the
 /// schedule), proposes a restock when a toy is sold out.
 async fn restock_loop(catalog: Arc<Catalog>, interval: Duration, stop: CancellationToken) {
     let mut ticks = tokio::time::interval(interval);

@@ -129,9 +129,7 @@ async fn follow_once(
             }
             Some(Ok(StreamItem::Heartbeat { last_seq })) => {
                 let mine = last.unwrap_or(Seq::ZERO);
-                // Behind what was seen: a lone catalog's log was replaced; a replica of a
-                // replicated catalog lags (the same events come as it applies them).
-                if last_seq < mine && !catalog.is_replicated() {
+                if catalog.log_replaced(last_seq, mine) {
                     tracing::warn!(catalog = %last_seq, seen = %mine, "catalog log is behind what we saw; restarting from its position");
                     *last = Some(last_seq);
                     if let Some(cache) = cache {

@@ -198,27 +198,6 @@ impl Cluster {
         self.spec.config.catalogs.first().map_or(1, |c| c.id)
     }
 
-    /// The first catalog replica (see [`Cluster::first_catalog_id`]) as a service, to ask
-    /// its [`Cluster::url`], or to kill, pause or restart it.
-    pub fn first_catalog(&self) -> Service {
-        Service::Catalog(self.first_catalog_id())
-    }
-
-    /// A typed client of catalog replica `id`, with the cluster file's timeouts.
-    pub fn catalog_client(&self, id: u32) -> anyhow::Result<CatalogClient> {
-        anyhow::ensure!(
-            self.spec.config.catalog(id).is_some(),
-            "catalog {id} is not in the cluster file"
-        );
-        let url = self.url(Service::Catalog(id));
-        let timeouts = &self.spec.config.timeouts;
-        Ok(CatalogClient::with_timeouts(
-            &url,
-            self.token.clone(),
-            timeouts,
-        )?)
-    }
-
     /// A typed client of the whole catalog: every catalog replica, leader-only calls going
     /// to whichever leads (`toystore_raft_api::Group`).
     pub fn catalog(&self) -> anyhow::Result<CatalogClient> {

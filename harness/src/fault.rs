@@ -112,10 +112,10 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The order replica it hits, if it hits one.
-    pub fn target_replica(&self) -> Option<u32> {
+    /// The id of the replica it hits (order or catalog), if it hits one.
+    pub fn target_id(&self) -> Option<u32> {
         match self.target {
-            Service::Order(id) => Some(id),
+            Service::Order(id) | Service::Catalog(id) => Some(id),
             _ => None,
         }
     }

@@ -22,7 +22,8 @@
 //! seq 0: the whole catalog log is read again, as before.
 //!
 //! A catalog whose log ends before the checkpoint (its data was replaced) is noticed by the
-//! completer from the stream's heartbeats ([`catalog_replaced`]); it then reads the catalog's
+//! completer from the stream's heartbeats (`CatalogClient::log_replaced`, the rule it shares
+//! with the front-end); it then reads the catalog's
 //! log again from the start. A replacement at least as long as the checkpoint is not noticed
 //! (as for the front-end's cache): wipe the replicas' files with the catalog's.
 
@@ -42,13 +43,6 @@ pub fn checkpoint(waiting: impl IntoIterator<Item = Seq>, last_read: Seq) -> Seq
         Some(oldest) => Seq(oldest.0.saturating_sub(1)).min(last_read),
         None => last_read,
     }
-}
-
-/// Whether a heartbeat saying the catalog's log ends at `catalog_last` means that log was
-/// replaced: it ends before `read`, the position the completer has read (or resumed from).
-/// The catalog's log is append-only, so its end never goes back otherwise.
-pub fn catalog_replaced(catalog_last: Seq, read: Seq) -> bool {
-    catalog_last < read
 }
 
 /// The stored checkpoint; seq 0 when none was ever stored (or the file has no such table).
@@ -100,15 +94,6 @@ mod tests {
         // Cannot happen (a purchase waits only once read), but the rule stays below both.
         assert_eq!(checkpoint(seqs(&[20]), Seq(10)), Seq(10));
         assert_eq!(checkpoint(seqs(&[0]), Seq(10)), Seq(0));
-    }
-
-    #[test]
-    fn a_catalog_ending_before_what_was_read_was_replaced() {
-        assert!(catalog_replaced(Seq(3), Seq(10)));
-        assert!(catalog_replaced(Seq(0), Seq(1)));
-        assert!(!catalog_replaced(Seq(10), Seq(10)), "caught up");
-        assert!(!catalog_replaced(Seq(11), Seq(10)), "more to read");
-        assert!(!catalog_replaced(Seq(0), Seq(0)));
     }
 
     #[tokio::test]

@@ -33,7 +33,7 @@
 //! (`CatalogClient::events`), so a dead catalog replica costs a reconnection, not the
 //! stream.
 
-use crate::checkpoint::{catalog_replaced, checkpoint};
+use crate::checkpoint::checkpoint;
 use crate::types::Outcome;
 use crate::Replica;
 use futures_util::StreamExt;
@@ -151,10 +151,7 @@ pub async fn run(
                     }
                 }
                 Some(Ok(StreamItem::Heartbeat { last_seq })) => {
-                    // A replica of a replicated catalog behind what was read lags (its
-                    // events come as it applies them); only a lone catalog's log can have
-                    // been replaced.
-                    if catalog_replaced(last_seq, last) && !catalog.is_replicated() {
+                    if catalog.log_replaced(last_seq, last) {
                         tracing::warn!(
                             catalog = %last_seq,
                             read = %last,

@@ -114,11 +114,6 @@ impl Replica {
         self.node.status()
     }
 
-    /// Whether this replica starts elections on its own (the `raft` policy).
-    pub fn elects(&self) -> bool {
-        self.node.elects()
-    }
-
     /// Starts an election unless this replica leads (the `frontend` policy's campaign).
     pub async fn campaign(&self) -> Result<ReplicaStatus, PlaceError> {
         tracing::info!(replica = self.id, "asked to campaign");

@@ -66,15 +66,11 @@ pub enum ServeError {
 
 /// The order group's Raft timing, from the cluster file's `[order]` section.
 pub fn timing(settings: &OrderConfig) -> Timing {
-    Timing {
-        cluster_name: "toystore-orders",
-        heartbeat: settings.heartbeat,
-        election_timeout_min: settings.election_timeout_min,
-        election_timeout_max: settings.election_timeout_max,
-        elect: settings.election == Election::Raft,
-        snapshot_every: settings.snapshot_every,
-        keep_after_snapshot: settings.keep_after_snapshot,
-    }
+    Timing::of(
+        "toystore-orders",
+        settings,
+        settings.election == Election::Raft,
+    )
 }
 
 /// The order replicas of a cluster file: (id, address).

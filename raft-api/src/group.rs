@@ -28,6 +28,8 @@ pub const NOT_LEADER: u16 = 421;
 #[derive(Debug)]
 pub struct Group {
     members: Vec<(ReplicaId, ServiceClient)>,
+    /// The members' ids, in order (what [`next`] chooses among).
+    ids: Vec<ReplicaId>,
     leader: AtomicUsize,
     patience: Duration,
     pause: Duration,
@@ -65,6 +67,7 @@ impl Group {
             return Err(ClientError::BadUrl("a group without members".into()));
         }
         Ok(Self {
+            ids: members.iter().map(|(id, _)| *id).collect(),
             members,
             leader: AtomicUsize::new(0),
             patience,
@@ -89,7 +92,7 @@ impl Group {
         &self,
         build: impl Fn(&ServiceClient) -> reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
-        let ids: Vec<ReplicaId> = self.members.iter().map(|(id, _)| *id).collect();
+        let ids = &self.ids;
         let deadline = Instant::now() + self.patience;
         let mut at = self.leader.load(Ordering::Relaxed) % self.members.len();
         let mut tried_in_round = 0;
@@ -121,7 +124,7 @@ impl Group {
             if Instant::now() >= deadline {
                 return Err(error);
             }
-            at = next(&ids, at, heard);
+            at = next(ids, at, heard);
             // Calls made meanwhile start where this one goes next, not at a replica that
             // just failed (a caller cut off before its call succeeds elsewhere, e.g. by its
             // own deadline, would otherwise leave the next caller the same dead replica).

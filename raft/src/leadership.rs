@@ -2,7 +2,7 @@
 //! replica's [`ReplicaStatus`]: the role for a server state ([`role`]), a leader cut off
 //! from its quorum ([`isolated`]), the leader rule of writes and reads ([`must_lead`]), and a
 //! confirmation of leadership as a read's outcome ([`confirmed`]), a refused write as its
-//! outcome ([`write_refused`]).
+//! outcome ([`write_refused`], [`written`]).
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{BasicNode, ServerState};
@@ -93,10 +93,20 @@ pub fn write_refused(e: WriteError) -> Unconfirmed {
     }
 }
 
+/// A write's answer within a deadline (`None`: no answer in time) as its outcome: the
+/// answer, [`Unconfirmed::Unavailable`] when it came too late, or [`write_refused`].
+pub fn written<T>(answer: Option<Result<T, WriteError>>) -> Result<T, Unconfirmed> {
+    answer
+        .ok_or_else(|| Unconfirmed::Unavailable("not committed in time".into()))
+        .and_then(|r| r.map_err(write_refused))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use openraft::error::{Fatal, ForwardToLeader, QuorumNotEnough};
+    use openraft::error::{
+        ChangeMembershipError, EmptyMembership, Fatal, ForwardToLeader, QuorumNotEnough,
+    };
 
     fn forward(leader: Option<ReplicaId>) -> CheckError {
         RaftError::APIError(CheckIsLeaderError::ForwardToLeader(match leader {
@@ -189,5 +199,65 @@ mod tests {
         );
         let e = confirmed::<()>(Some(Err(RaftError::Fatal(Fatal::Stopped))));
         assert_eq!(e, Err(Unconfirmed::Unavailable("raft stopped".into())));
+    }
+
+    fn forward_write(leader: Option<ReplicaId>) -> WriteError {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(match leader {
+            Some(id) => ForwardToLeader::new(id, BasicNode::new("127.0.0.1:9002")),
+            None => ForwardToLeader::empty(),
+        }))
+    }
+
+    #[test]
+    fn a_write_forwarded_to_the_leader_is_not_leader_with_the_hint() {
+        assert_eq!(
+            write_refused(forward_write(Some(2))),
+            Unconfirmed::NotLeader { leader: Some(2) }
+        );
+        assert_eq!(
+            write_refused(forward_write(None)),
+            Unconfirmed::NotLeader { leader: None }
+        );
+    }
+
+    #[test]
+    fn other_write_refusals_are_unavailable_with_openraft_s_text() {
+        assert_eq!(
+            write_refused(RaftError::Fatal(Fatal::Stopped)),
+            Unconfirmed::Unavailable("raft stopped".into())
+        );
+        assert_eq!(
+            write_refused(RaftError::Fatal(Fatal::Panicked)),
+            Unconfirmed::Unavailable("panicked".into())
+        );
+        assert_eq!(
+            write_refused(RaftError::APIError(
+                ClientWriteError::ChangeMembershipError(ChangeMembershipError::EmptyMembership(
+                    EmptyMembership {}
+                ))
+            )),
+            Unconfirmed::Unavailable("new membership can not be empty".into())
+        );
+    }
+
+    #[test]
+    fn a_write_without_an_answer_in_time_is_unavailable() {
+        assert_eq!(
+            written::<u8>(None),
+            Err(Unconfirmed::Unavailable("not committed in time".into()))
+        );
+    }
+
+    #[test]
+    fn a_write_answered_in_time_is_its_answer_or_its_refusal() {
+        assert_eq!(written(Some(Ok(7_u8))), Ok(7));
+        assert_eq!(
+            written::<u8>(Some(Err(forward_write(Some(3))))),
+            Err(Unconfirmed::NotLeader { leader: Some(3) })
+        );
+        assert_eq!(
+            written::<u8>(Some(Err(RaftError::Fatal(Fatal::Stopped)))),
+            Err(Unconfirmed::Unavailable("raft stopped".into()))
+        );
     }
 }

@@ -20,14 +20,13 @@
 //! Those decisions (how much one entry takes, how openraft's refusal and a timeout become a
 //! [`ProposeError`], one outcome per item) are small pure functions, unit-tested here.
 
-use crate::leadership::{Unconfirmed, WriteError};
+use crate::leadership::{written, Unconfirmed};
 use crate::Types;
 use openraft::Raft;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Semaphore};
-use toystore_config::ReplicaId;
 
 /// The most items in one entry.
 pub const MAX_BATCH: usize = 512;
@@ -35,19 +34,10 @@ pub const MAX_BATCH: usize = 512;
 /// The most proposals outstanding at once.
 pub const IN_FLIGHT: usize = 4;
 
-/// Why a proposal did not yield an outcome.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProposeError {
-    /// This replica does not lead; openraft's hint, if any.
-    #[error("not the leader")]
-    NotLeader {
-        /// The leader openraft knows of.
-        leader: Option<ReplicaId>,
-    },
-    /// Not committed in time, or Raft is stopping.
-    #[error("{0}")]
-    Unavailable(String),
-}
+/// Why a proposal did not yield an outcome: this replica does not lead (openraft's hint),
+/// or the entry was not committed in time, or Raft is stopping
+/// ([`crate::leadership::Unconfirmed`], the refusal every leader-only operation gives).
+pub type ProposeError = Unconfirmed;
 
 type Reply<O> = oneshot::Sender<Result<O, ProposeError>>;
 
@@ -187,13 +177,6 @@ fn gather<T>(first: T, max: usize, mut next: impl FnMut() -> Option<T>) -> Vec<T
     batch
 }
 
-/// A `client_write` given `timeout`: `None` when it did not answer in time.
-fn written<T>(answer: Option<Result<T, WriteError>>) -> Result<T, ProposeError> {
-    answer
-        .ok_or_else(|| ProposeError::Unavailable("not committed in time".into()))
-        .and_then(|r| r.map_err(refusal))
-}
-
 /// The state machine's outcomes for a proposal of `n` items: one per item, or the
 /// proposal fails (every caller is told the replica is unavailable).
 fn one_each<O>(n: usize, outcomes: Vec<O>) -> Result<Vec<O>, ProposeError> {
@@ -210,86 +193,12 @@ fn one_each<O>(n: usize, outcomes: Vec<O>) -> Result<Vec<O>, ProposeError> {
     ))
 }
 
-/// openraft's refusal as a [`ProposeError`]: forward to the leader is
-/// [`ProposeError::NotLeader`] with openraft's hint; anything else (a membership refusal,
-/// a stopped or failed Raft) is [`ProposeError::Unavailable`] with openraft's text.
-fn refusal(e: WriteError) -> ProposeError {
-    match crate::leadership::write_refused(e) {
-        Unconfirmed::NotLeader { leader } => ProposeError::NotLeader { leader },
-        Unconfirmed::Unavailable(m) => ProposeError::Unavailable(m),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use openraft::error::{
-        ChangeMembershipError, ClientWriteError, EmptyMembership, Fatal, ForwardToLeader, RaftError,
-    };
-    use openraft::BasicNode;
-
-    fn forward(leader: Option<ReplicaId>) -> WriteError {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(match leader {
-            Some(id) => ForwardToLeader::new(id, BasicNode::new("127.0.0.1:9002")),
-            None => ForwardToLeader::empty(),
-        }))
-    }
 
     fn placed(number: u64) -> String {
         format!("placed {number}")
-    }
-
-    #[test]
-    fn forward_to_leader_is_not_leader_with_the_hint() {
-        assert_eq!(
-            refusal(forward(Some(2))),
-            ProposeError::NotLeader { leader: Some(2) }
-        );
-        assert_eq!(
-            refusal(forward(None)),
-            ProposeError::NotLeader { leader: None }
-        );
-    }
-
-    #[test]
-    fn other_refusals_are_unavailable_with_openraft_s_text() {
-        assert_eq!(
-            refusal(RaftError::Fatal(Fatal::Stopped)),
-            ProposeError::Unavailable("raft stopped".into())
-        );
-        assert_eq!(
-            refusal(RaftError::Fatal(Fatal::Panicked)),
-            ProposeError::Unavailable("panicked".into())
-        );
-        assert_eq!(
-            refusal(RaftError::APIError(
-                ClientWriteError::ChangeMembershipError(ChangeMembershipError::EmptyMembership(
-                    EmptyMembership {}
-                ))
-            )),
-            ProposeError::Unavailable("new membership can not be empty".into())
-        );
-    }
-
-    #[test]
-    fn a_write_without_an_answer_in_time_is_unavailable() {
-        assert_eq!(
-            written::<u8>(None),
-            Err(ProposeError::Unavailable("not committed in time".into()))
-        );
-    }
-
-    #[test]
-    fn a_write_answered_in_time_is_its_answer_or_its_refusal() {
-        assert_eq!(written(Some(Ok(7_u8))), Ok(7));
-        assert_eq!(
-            written::<u8>(Some(Err(forward(Some(3))))),
-            Err(ProposeError::NotLeader { leader: Some(3) })
-        );
-        assert_eq!(
-            written::<u8>(Some(Err(RaftError::Fatal(Fatal::Stopped)))),
-            Err(ProposeError::Unavailable("raft stopped".into()))
-        );
     }
 
     #[test]

@@ -34,6 +34,26 @@ pub struct Timing {
     pub keep_after_snapshot: u64,
 }
 
+impl Timing {
+    /// The group `cluster_name`'s timing from the cluster file's `[order]` section (the
+    /// pacing both groups take), electing on its own if `elect`.
+    pub fn of(
+        cluster_name: &'static str,
+        settings: &toystore_config::OrderConfig,
+        elect: bool,
+    ) -> Self {
+        Self {
+            cluster_name,
+            heartbeat: settings.heartbeat,
+            election_timeout_min: settings.election_timeout_min,
+            election_timeout_max: settings.election_timeout_max,
+            elect,
+            snapshot_every: settings.snapshot_every,
+            keep_after_snapshot: settings.keep_after_snapshot,
+        }
+    }
+}
+
 /// openraft's configuration for `timing`.
 pub fn raft_config(timing: &Timing) -> Result<Arc<Config>, Box<openraft::ConfigError>> {
     let config = Config {

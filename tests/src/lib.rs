@@ -380,11 +380,7 @@ pub async fn start_in(
     election: Election,
     tweak: impl FnOnce(&mut ClusterSpec),
 ) -> anyhow::Result<Store> {
-    start_with(node, |spec| {
-        spec.config.order.election = election;
-        tweak(spec);
-    })
-    .await
+    start_catalogs(node, default_catalogs()?, election, tweak).await
 }
 
 /// The value of `metric` in `scrape` with all of `labels`, summed over its other labels (0

@@ -333,11 +333,7 @@ async fn measure(args: &OutageArgs, cluster: &mut Cluster) -> anyhow::Result<Out
                 let plan = f.plan(leader, &layout, &mut rng);
                 history.fault(&f.to_string());
                 fault::inject(cluster, &plan, leader).await?;
-                let hit = match plan.target {
-                    Service::Order(id) | Service::Catalog(id) => id,
-                    _ => leader,
-                };
-                injected.push((f, hit));
+                injected.push((f, plan.target_id().unwrap_or(leader)));
                 tokio::time::sleep(f.lasts(args.down_for)).await;
                 fault::undo(cluster, &plan).await?;
                 history.heal(&f.to_string());
