@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use toystore_catalog_api::Product;
 use toystore_events::{CatalogEvent, ProductName, Purchase, Seq};
+use toystore_http::stages::{Stage, Stages};
 use toystore_raft::leadership::{written, Unconfirmed};
 use toystore_raft::proposer::{Entries, Proposer};
 use toystore_raft::Node;
@@ -63,6 +64,8 @@ pub struct Catalog {
     write_timeout: Duration,
     /// Batches the leader's concurrent buys into entries.
     buys: Proposer<Purchase, BuyOutcome>,
+    /// The buy path's stages this replica times.
+    stages: Stages,
 }
 
 /// How buys become an entry and its reply their outcomes.
@@ -77,16 +80,27 @@ const BUYS: Entries<CatalogRaft, Purchase, BuyOutcome> = Entries {
 
 impl Catalog {
     /// A catalog on Raft node `node`: toys start with and are restocked to `stock` units;
-    /// a write waits `write_timeout` for its commit. Starts its proposer: call within a
-    /// Tokio runtime.
-    pub fn new(node: Arc<CatalogNode>, stock: u32, write_timeout: Duration) -> Self {
+    /// a write waits `write_timeout` for its commit; its buys are timed in `stages`. Starts
+    /// its proposer: call within a Tokio runtime.
+    pub fn new(
+        node: Arc<CatalogNode>,
+        stock: u32,
+        write_timeout: Duration,
+        stages: Stages,
+    ) -> Self {
         let buys = Proposer::start(node.raft().clone(), write_timeout, BUYS);
         Self {
             node,
             stock,
             write_timeout,
             buys,
+            stages,
         }
+    }
+
+    /// The buy path's stages this replica times (shared handles: register them to export).
+    pub fn stages(&self) -> &Stages {
+        &self.stages
     }
 
     /// The Raft node (for its routes).
@@ -161,8 +175,14 @@ impl Catalog {
     /// few units, no such toy) is answered after confirming the leadership, without a Raft
     /// write (no fsync anywhere); everything committed before it is applied by then, so
     /// the answer is linearizable. Any other buy is decided by the state machine when its
-    /// entry is applied.
+    /// entry is applied. Timed as [`Stage::CatalogWrite`].
     pub async fn buy(&self, req: Purchase) -> Result<BuyOutcome, CatalogError> {
+        self.stages
+            .time(Stage::CatalogWrite, self.buy_untimed(req))
+            .await
+    }
+
+    async fn buy_untimed(&self, req: Purchase) -> Result<BuyOutcome, CatalogError> {
         self.lead()?;
         if let Decision::Answer(_) = self.decide_here(&req)? {
             self.confirm().await?;

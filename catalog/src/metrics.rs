@@ -1,5 +1,6 @@
 //! The catalog's Prometheus metrics: HTTP requests by route (through
-//! [`toystore_http::metrics::HttpMetrics`]), and at each scrape the stock per toy, the
+//! [`toystore_http::metrics::HttpMetrics`]), the buy path's stages this replica times
+//! ([`toystore_http::stages`]), and at each scrape the stock per toy, the
 //! purchases recorded, the log's position and its commits by kind, read from the catalog's
 //! own files and writer.
 
@@ -23,6 +24,7 @@ const ROUTES: &[Route] = &[
 pub fn registry(catalog: Arc<Catalog>) -> (Registry, HttpMetrics) {
     let mut registry = Registry::default();
     let http = HttpMetrics::register(&mut registry, ROUTES);
+    catalog.stages().register(&mut registry);
     registry.register_collector(Box::new(Sampled(move || samples(&catalog))));
     (registry, http)
 }

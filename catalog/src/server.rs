@@ -23,11 +23,13 @@ use toystore_catalog_api::{BuyRefusal, BuyReply, ByName, ProductList, ProductRep
 use toystore_config::{ClusterConfig, OrderConfig, ReplicaId, Timeouts};
 use toystore_events::{CatalogEvent, ProductName, Purchase, Seq};
 use toystore_http::reply::respond;
+use toystore_http::stages::{Stage, Stages};
 use toystore_http::stream::AfterQuery;
 use toystore_http::{body, path::decode_segment, ApiError, ClusterToken};
 use toystore_raft::membership::Replicas;
 use toystore_raft::node::{NodeConfig, StartError, Started};
 use toystore_raft::settings::Timing;
+use toystore_raft::timed::Timed;
 use toystore_raft_api::LEADER_HEADER;
 use toystore_store::raft::RaftStore;
 use warp::http::{HeaderValue, StatusCode};
@@ -197,11 +199,14 @@ pub async fn start(config: &ServerConfig) -> Result<Running, ServeError> {
         config.watch.clone(),
         catalog_replicas,
     );
-    let started = toystore_raft::node::start(node_config, store, Rules, stop.clone()).await?;
+    let stages = Stages::default();
+    let applier = Timed::new(Rules, stages.clone(), Stage::CatalogApply);
+    let started = toystore_raft::node::start(node_config, store, applier, stop.clone()).await?;
     let catalog = Arc::new(Catalog::new(
         started.node.clone(),
         config.stock,
         config.raft.write_timeout,
+        stages,
     ));
     let tasks = vec![
         tokio::spawn(seed_when_leading(catalog.clone(), stop.clone())),

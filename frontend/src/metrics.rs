@@ -1,5 +1,6 @@
 //! The front-end's Prometheus metrics: HTTP requests by route (through
-//! [`toystore_http::metrics::HttpMetrics`]), and at each scrape the cache's counters and the
+//! [`toystore_http::metrics::HttpMetrics`]), its call to the order service as a stage of the
+//! buy path ([`toystore_http::stages`]), and at each scrape the cache's counters and the
 //! leader in use and the browsers following `/events`, read from the state the front-end
 //! already keeps.
 
@@ -30,6 +31,7 @@ const ROUTES: &[Route] = &[
 pub fn registry(frontend: Arc<Frontend>, relay: Arc<Relay>) -> (Registry, HttpMetrics) {
     let mut registry = Registry::default();
     let http = HttpMetrics::register(&mut registry, ROUTES);
+    frontend.stages().register(&mut registry);
     registry.register_collector(Box::new(Sampled(move || {
         let mut out = samples(&frontend);
         out.push(Sample::gauge(

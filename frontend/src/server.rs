@@ -29,6 +29,7 @@ use toystore_events::Purchase;
 use toystore_events::{InvalidInput, ProductName, Quantity, RequestId};
 use toystore_http::client::ClientError;
 use toystore_http::reply::respond;
+use toystore_http::stages::Stage;
 use toystore_http::{path::decode_segment, ApiError, ClusterToken};
 use toystore_order_api::OrderPlacedReply;
 use warp::http::StatusCode;
@@ -105,7 +106,9 @@ impl Frontend {
         key: Option<String>,
     ) -> Result<OrderPlacedReply, ApiError> {
         let order = purchase(body, key).map_err(invalid)?;
-        crate::orders::place(self.replicas(), &order, self.failover())
+        let placed = crate::orders::place(self.replicas(), &order, self.failover());
+        self.stages()
+            .time(Stage::OrderCall, placed)
             .await
             .map_err(refusal)
     }

@@ -1,5 +1,5 @@
 //! [`Frontend`]: the front-end's state (the catalog's client, the product cache, the
-//! replicas and their leader, the failover budget) and what can be read from it without
+//! replicas and their leader, the failover budget, the buy stages it times) and what can be read from it without
 //! answering a request: cache counters, the leader, the replicas.
 //!
 //! It depends on neither the server nor the modules the server serves ([`crate::metrics`],
@@ -15,6 +15,7 @@ use crate::leader::LeaderTracker;
 use crate::orders::Failover;
 use std::sync::Arc;
 use toystore_catalog_api::CatalogClient;
+use toystore_http::stages::Stages;
 
 /// The front-end's state.
 pub struct Frontend {
@@ -22,6 +23,7 @@ pub struct Frontend {
     cache: Option<Arc<ProductCache>>,
     replicas: Arc<LeaderTracker>,
     failover: Failover,
+    stages: Stages,
 }
 
 impl Frontend {
@@ -39,6 +41,7 @@ impl Frontend {
             cache,
             replicas,
             failover,
+            stages: Stages::default(),
         }
     }
 
@@ -55,6 +58,11 @@ impl Frontend {
     /// The product cache (`None` with caching off).
     pub(crate) fn cache(&self) -> Option<&ProductCache> {
         self.cache.as_deref()
+    }
+
+    /// The buy path's stages the front-end times (its call to the order service).
+    pub fn stages(&self) -> &Stages {
+        &self.stages
     }
 
     /// How long a request may keep failing over before it is refused.

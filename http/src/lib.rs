@@ -11,7 +11,8 @@
 //! - [`client`]: pooled keep-alive HTTP clients and the reading of envelope replies;
 //! - [`stream`]: streaming response bodies (event streams);
 //! - [`shutdown`]: Ctrl-C / SIGTERM as a future;
-//! - [`metrics`]: Prometheus `/metrics` (HTTP counts and latencies, state read at scrape).
+//! - [`metrics`]: Prometheus `/metrics` (HTTP counts and latencies, state read at scrape);
+//! - [`stages`]: the buy path's per-stage latency histograms, one family every service shares.
 //!
 //! The configuration these run with (the cluster file, the token itself, logging) is
 //! `toystore-config`'s.
@@ -24,6 +25,7 @@ pub mod path;
 pub mod reply;
 mod serve;
 pub mod shutdown;
+pub mod stages;
 pub mod stream;
 
 pub use reply::ApiError;

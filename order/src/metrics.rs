@@ -1,5 +1,6 @@
 //! A replica's Prometheus metrics: HTTP requests by route (through
 //! [`toystore_http::metrics::HttpMetrics`]); the proposer's commit latency and batch size;
+//! the buy path's stages this replica times ([`toystore_http::stages`]);
 //! and at each scrape the Raft state from `raft.metrics()` (term, leader, log, commit and
 //! applied indexes, per-follower lag), the order log's length and the completer's checkpoint.
 //!
@@ -43,6 +44,7 @@ pub fn registry(replica: Arc<Replica>) -> (Registry, HttpMetrics) {
         "Purchases per Raft entry (leader's group commit)",
         proposals.batch_size,
     );
+    replica.stages().register(&mut registry);
     registry.register_collector(Box::new(Sampled(move || samples(&replica))));
     (registry, http)
 }

@@ -31,6 +31,7 @@ use toystore_events::OrderEvent;
 use toystore_events::Purchase;
 use toystore_events::{OrderNumber, RequestId, Seq};
 use toystore_http::client::ClientError;
+use toystore_http::stages::{Stage, Stages};
 use toystore_order_api::{OrderPlacedReply, OrderRecord, ReplicaStatus};
 use toystore_raft::counts::Counts;
 use toystore_raft::Node;
@@ -50,14 +51,18 @@ pub struct Replica {
     write_timeout: Duration,
     /// The completer's stored checkpoint ([`crate::checkpoint`]), for metrics.
     completer_checkpoint: std::sync::atomic::AtomicU64,
+    /// The buy path's stages this replica times when it leads.
+    stages: Stages,
 }
 
 impl Replica {
-    /// A replica on Raft node `node` (starts its [`Proposer`]: call within a Tokio runtime).
+    /// A replica on Raft node `node` (starts its [`Proposer`]: call within a Tokio runtime),
+    /// timing the stages of a purchase it places in `stages`.
     pub fn new(
         node: Arc<Node<OrderRaft, OrderEvent>>,
         catalog: CatalogClient,
         write_timeout: Duration,
+        stages: Stages,
     ) -> Self {
         let raft = node.raft().clone();
         Self {
@@ -68,7 +73,13 @@ impl Replica {
             catalog,
             write_timeout,
             completer_checkpoint: std::sync::atomic::AtomicU64::new(0),
+            stages,
         }
+    }
+
+    /// The buy path's stages this replica times (shared handles: register them to export).
+    pub fn stages(&self) -> &Stages {
+        &self.stages
     }
 
     /// The completer's checkpoint as last stored (or loaded at start-up): every catalog
@@ -139,8 +150,14 @@ impl Replica {
         Ok(self.node.linearize(self.write_timeout).await?)
     }
 
-    /// Places an order (leader only).
+    /// Places an order (leader only), timed as [`Stage::Place`].
     pub async fn place(&self, order: Purchase) -> Result<OrderPlacedReply, PlaceError> {
+        self.stages
+            .time(Stage::Place, self.place_untimed(order))
+            .await
+    }
+
+    async fn place_untimed(&self, order: Purchase) -> Result<OrderPlacedReply, PlaceError> {
         self.leadership()
             .map_err(|leader| PlaceError::NotLeader { leader })?;
         if let Some(known) = self.recorded(&order.request_id).map_err(storage)? {
@@ -148,7 +165,11 @@ impl Replica {
             let placed = Some((known.name.as_str(), known.quantity.get()));
             return placed_reply(replayed(known.number, placed, &order.name, order.quantity));
         }
-        if let Err(e) = self.catalog.buy(&order).await {
+        let bought = self
+            .stages
+            .time(Stage::CatalogCall, self.catalog.buy(&order))
+            .await;
+        if let Err(e) = bought {
             let refusal = catalog_refusal(&e);
             if matches!(refusal, PlaceError::CatalogUnavailable) {
                 tracing::warn!(error = %e, "catalog buy failed");
@@ -156,7 +177,10 @@ impl Replica {
             return Err(refusal);
         }
         toystore_raft::failpoint::hit("after-buy");
-        let outcome = self.proposer.propose(order).await?;
+        let outcome = self
+            .stages
+            .time(Stage::OrderWrite, self.proposer.propose(order))
+            .await?;
         toystore_raft::failpoint::hit("after-commit");
         placed_reply(outcome)
     }

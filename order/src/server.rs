@@ -17,11 +17,13 @@ use toystore_events::OrderNumber;
 use toystore_events::Purchase;
 use toystore_http::client::ClientError;
 use toystore_http::reply::respond;
+use toystore_http::stages::{Stage, Stages};
 use toystore_http::{body, ApiError, ClusterToken};
 use toystore_order_api::LEADER_HEADER;
 use toystore_raft::membership::Replicas;
 use toystore_raft::node::{NodeConfig, StartError};
 use toystore_raft::settings::Timing;
+use toystore_raft::timed::Timed;
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
@@ -105,12 +107,15 @@ pub async fn run(
         config.watch.clone(),
         order_replicas,
     );
-    let started = toystore_raft::node::start(node_config, store, Orders, stop.clone()).await?;
+    let stages = Stages::default();
+    let applier = Timed::new(Orders, stages.clone(), Stage::OrderApply);
+    let started = toystore_raft::node::start(node_config, store, applier, stop.clone()).await?;
     let write_timeout = config.raft.write_timeout;
     let replica = Arc::new(Replica::new(
         started.node.clone(),
         catalog.clone(),
         write_timeout,
+        stages,
     ));
     let pacing = crate::complete::Pacing {
         after: config.raft.complete_after,

@@ -18,6 +18,7 @@
 //! - [`leadership`]: who may answer (the leader rule, a confirmed leadership, the role and
 //!   isolation a replica reports), as plain functions;
 //! - [`routes`]: the Raft routes between replicas (`/internal/raft/...`), wire in [`wire`];
+//! - [`timed`]: a service's applier with its applies timed as a stage of the buy path;
 //! - [`failpoint`]: the crash hooks of the black-box tests.
 //!
 //! What a service adds: its type configuration, its [`toystore_store::raft::Apply`] (the
@@ -34,6 +35,7 @@ pub mod node;
 pub mod proposer;
 pub mod routes;
 pub mod settings;
+pub mod timed;
 pub mod transfer;
 pub mod wire;
 

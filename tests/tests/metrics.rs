@@ -71,6 +71,15 @@ async fn every_service_exports_metrics_that_move_with_requests() {
         value(&fe1, queries, &orders) - value(&fe0, queries, &orders),
         2.0
     );
+    // The buy path's stages (toystore_http::stages): each service times its own.
+    let stage = |scrape: &Scrape, name: &str| {
+        value(scrape, "toystore_buy_stage_seconds", &[("stage", name)])
+    };
+    assert_eq!(
+        stage(&fe1, "order_call") - stage(&fe0, "order_call"),
+        2.0,
+        "the front-end times its two calls to the order service"
+    );
     assert!(
         !fe1.samples
             .iter()
@@ -131,6 +140,12 @@ async fn every_service_exports_metrics_that_move_with_requests() {
         value(&cat1, latency, &buys) - value(&cat0, latency, &buys) >= 2.0,
         "the catalog's latency histogram counts its buys"
     );
+    assert_eq!(
+        stage(&cat1, "catalog_write") - stage(&cat0, "catalog_write"),
+        2.0,
+        "the catalog leader times its two buys"
+    );
+    assert!(stage(&cat1, "catalog_apply") > stage(&cat0, "catalog_apply"));
 
     // Replicas: the log grew by two orders on each (once replicated); the leader reports
     // commits, batch sizes, a commit index and its followers' lag.
@@ -160,6 +175,10 @@ async fn every_service_exports_metrics_that_move_with_requests() {
             value(&after, "toystore_raft_applied_index", &[])
                 > value(before, "toystore_raft_applied_index", &[])
         );
+        assert!(
+            stage(&after, "order_apply") > stage(before, "order_apply"),
+            "replica {id} times its applies"
+        );
         if value(&after, "toystore_raft_is_leader", &[]) == 1.0 {
             let commits = value(&after, "toystore_order_commit_seconds", &[])
                 - value(before, "toystore_order_commit_seconds", &[]);
@@ -173,6 +192,13 @@ async fn every_service_exports_metrics_that_move_with_requests() {
                 value(&after, latency, &places) - value(before, latency, &places) >= 2.0,
                 "the leader's latency histogram counts the two purchases"
             );
+            for name in ["place", "catalog_call", "order_write"] {
+                assert_eq!(
+                    stage(&after, name) - stage(before, name),
+                    2.0,
+                    "the leader times {name} of the two purchases"
+                );
+            }
             assert!(value(&after, "toystore_order_batch_size", &[]) >= 1.0);
             assert!(value(&after, "toystore_raft_commit_index", &[]) >= 1.0);
             assert_eq!(

@@ -56,4 +56,8 @@ pub trait Apply<C: RaftTypes, E: LogEvent>: Send + Sync + 'static {
     /// The reply for an entry without application data (a blank entry, or a membership change,
     /// whose reply `Raft::change_membership` returns).
     fn reply_without_data(&self) -> C::R;
+
+    /// Hears how long one apply of committed entries took, from its queueing on the writer
+    /// to its transaction's commit (for the application's metrics; nothing by default).
+    fn applied(&self, _took: std::time::Duration) {}
 }

@@ -138,11 +138,15 @@ impl<C: RaftTypes, E: LogEvent, A: Apply<C, E>> RaftStateMachine<C> for StateMac
         };
         let ids: Vec<LogId<C::NodeId>> = entries.iter().map(|e| e.log_id.clone()).collect();
         let applier = self.applier.clone();
+        let started = std::time::Instant::now();
         let applied = self
             .shared
             .log
             .execute_unsynced(move |b| apply_entries(applier.as_ref(), b, &entries))
             .await;
+        if applied.is_ok() {
+            self.applier.applied(started.elapsed());
+        }
         applied.map_err(|e| {
             let at = match &e {
                 StoreError::Apply { index, .. } => ids.iter().find(|id| id.index == *index),

@@ -17,7 +17,8 @@
 //! - [`ceiling`]: the bare HTTP servers, and the disk ceiling run on [`disk`], the raw
 //!   durable append loop;
 //! - [`target`]: the store under measurement;
-//! - [`report`]: rows, ratios, table, CSV and plots.
+//! - [`report`]: rows, ratios, table, CSV and plots;
+//! - [`stages`]: where a purchase's time goes, from the services' stage histograms.
 
 pub mod ceiling;
 pub mod conn;
@@ -25,6 +26,7 @@ pub mod disk;
 pub mod load;
 pub mod report;
 pub mod scenario;
+pub mod stages;
 pub mod target;
 
 use anyhow::Context;
@@ -268,15 +270,35 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
         }
     } else {
         print!("{}", report::table(&rows));
+        print!("{}", stage_tables(&rows));
     }
     if let Some(out) = &args.out {
         report::write_csv(out, &rows)?;
         report::write_plots(out, &rows)?;
+        let tables = stage_tables(&rows);
+        if !tables.is_empty() {
+            std::fs::write(out.join("stages.md"), tables)
+                .with_context(|| format!("writing {}", out.join("stages.md").display()))?;
+        }
         if !args.json {
             println!("wrote {}", out.join("bench.csv").display());
         }
     }
     Ok(u8::from(rows.iter().any(|r| r.errors > 0)))
+}
+
+/// The stage tables of the rows that have them, one per scenario and client count.
+fn stage_tables(rows: &[Row]) -> String {
+    rows.iter()
+        .filter(|r| !r.stages.is_empty())
+        .map(|r| {
+            let title = format!(
+                "\nWhere the time goes: {} with {} clients (the services' `toystore_buy_stage_seconds`)",
+                r.scenario, r.clients
+            );
+            stages::table(&title, &r.stages)
+        })
+        .collect()
 }
 
 /// What the clients of every run share: the toys, and for `order-read` orders to read.
@@ -302,7 +324,19 @@ async fn measure_store(
     shared: &Arc<Shared>,
 ) -> anyhow::Result<Row> {
     let before = target.cache_counters().await;
+    let urls = target.service_urls();
+    let buying = scenario == Scenario::Buy && !urls.is_empty();
+    let stages_before = match buying {
+        true => Some(stages::scrape(&target.http, &urls).await),
+        false => None,
+    };
     let mut row = measure(args, target.frontend, scenario, clients, shared.clone()).await?;
+    if let Some(stages_before) = stages_before {
+        row.stages = stages::scrape(&target.http, &urls)
+            .await
+            .since(&stages_before)
+            .rows();
+    }
     if let Some(before) = before {
         if let Some(after) = target.cache_counters().await {
             let hits = after.0.saturating_sub(before.0) as f64;

@@ -74,6 +74,10 @@ pub struct Row {
     /// Resident memory of each service after the run, when the benchmark started them.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub memory_kib: BTreeMap<String, Memory>,
+    /// Where the run's purchases spent their time, from the services' stage histograms
+    /// (`buy` on a store whose services the benchmark can scrape).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<super::stages::StageRow>,
 }
 
 fn ms(h: &Histogram<u64>, q: f64) -> f64 {
@@ -111,6 +115,7 @@ impl Row {
             cache_hit_rate: None,
             kinds,
             memory_kib: BTreeMap::new(),
+            stages: Vec::new(),
         }
     }
 
@@ -142,6 +147,7 @@ impl Row {
             cache_hit_rate: None,
             kinds: BTreeMap::new(),
             memory_kib: BTreeMap::new(),
+            stages: Vec::new(),
         }
     }
 

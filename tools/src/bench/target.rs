@@ -22,7 +22,7 @@ pub struct Target {
     pub frontend: SocketAddr,
     /// The cluster token, when known (to read the front-end's cache counters).
     pub token: Option<String>,
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     cluster: Option<Cluster>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -112,6 +112,19 @@ impl Target {
         let v: serde_json::Value = resp.json().await.ok()?;
         let c = &v["data"]["cache"];
         Some((c["hits"].as_u64()?, c["misses"].as_u64()?))
+    }
+
+    /// The base URL of every service: all of them when the benchmark started the store,
+    /// the front-end alone for an external one.
+    pub fn service_urls(&self) -> Vec<String> {
+        let Some(cluster) = &self.cluster else {
+            return vec![self.url()];
+        };
+        let config = cluster.config();
+        std::iter::once(self.url())
+            .chain(config.replicas.iter().map(|r| format!("http://{}", r.addr)))
+            .chain(config.catalog_urls().into_iter().map(|(_, url)| url))
+            .collect()
     }
 
     /// Resident memory of every service, when the benchmark started them.
