@@ -1,10 +1,11 @@
 //! What a caller of the catalog needs, apart from the catalog itself: the wire types of its
 //! internal endpoints ([`wire`]), the statuses its refusals travel as ([`BuyRefusal`]: the
 //! one table its server answers with and its callers read), and the typed client
-//! ([`CatalogClient`]). The front-end and the order replicas depend on this crate, not on
+//! ([`CatalogClient`]), and the one follower of its event stream ([`follow`]). The front-end and the order replicas depend on this crate, not on
 //! the catalog's server and storage.
 
 pub mod client;
+pub mod follow;
 pub mod refusal;
 pub mod wire;
 

@@ -21,31 +21,28 @@
 //! The order is completed rather than the stock released: the catalog already sold the
 //! units under that request id, and a client retrying the id must find its order.
 //!
-//! When the stream breaks, or goes silent (not even a heartbeat) for longer than
-//! [`Pacing::silence`], it reconnects after the last event it read (with a backoff); nothing
-//! is missed, since the catalog's log is append-only. A heartbeat saying the catalog's log
-//! ends before that position means its data was replaced: the completer warns, forgets what
-//! it remembered and reads the new log from the start (its checkpoint follows at the next
-//! check), rather than waiting forever for events past the end; that holds for a catalog of
-//! one replica only: the replicas of a replicated catalog hold the same events at the same
-//! seqs, so one behind what was read lags and its events are waited for. The stream is
-//! opened on the catalog replica believed to lead, or the next that answers
-//! (`CatalogClient::events`), so a dead catalog replica costs a reconnection, not the
-//! stream.
+//! The stream is read through the shared follower ([`toystore_catalog_api::follow`]): when
+//! it breaks, or goes silent (not even a heartbeat) for longer than [`Pacing::silence`], it
+//! is reopened after the last event read (with a backoff), on the catalog replica believed
+//! to lead or the next that answers; nothing is missed, since the catalog's log is
+//! append-only and its replicas hold the same events at the same seqs. A lone catalog whose
+//! log ends before that position had its data replaced: the completer warns, forgets what it
+//! remembered and reads the new log from the start (its checkpoint follows at the next
+//! check), rather than waiting forever for events past the end.
 
 use crate::checkpoint::checkpoint;
 use crate::types::Outcome;
 use crate::Replica;
-use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use toystore_catalog_api::follow::{follow, Followed, Following, OnReplaced, Start};
 use toystore_catalog_api::CatalogClient;
 use toystore_config::Backoff;
 use toystore_events::Purchase;
-use toystore_events::{CatalogEvent, ProductName, Quantity, RequestId, Seq, StreamItem};
+use toystore_events::{CatalogEvent, ProductName, Quantity, RequestId, Seq};
 
 /// Remembered purchases above which they are checked at once rather than at the next tick.
 pub const PRUNE_AT: usize = 10_000;
@@ -86,7 +83,7 @@ pub async fn run(
     let Pacing {
         after,
         check_every,
-        mut backoff,
+        backoff,
         silence,
     } = pacing;
     let mut stored = match crate::checkpoint::load(replica.store().event_log()) {
@@ -101,73 +98,61 @@ pub async fn run(
     let mut waiting: BTreeMap<RequestId, Waiting> = BTreeMap::new();
     let mut last = stored;
     let mut tick = tokio::time::interval(check_every);
-    while !stop.is_cancelled() {
-        let stream = match catalog.events(last, silence).await {
-            Ok(stream) => stream,
-            Err(e) => {
-                tracing::debug!(error = %e, "catalog stream unavailable; retrying");
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(backoff.next_wait()) => {}
-                }
+    let following = Following {
+        silence,
+        backoff,
+        on_replaced: OnReplaced::ReadAgain,
+    };
+    let mut heard = follow(catalog, Start::After(stored), following, stop.clone());
+    loop {
+        let followed = tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {
+                complete_due(&replica, &mut waiting, after).await;
+                stored = store_checkpoint(&replica, &waiting, last, stored).await;
                 continue;
             }
+            followed = heard.recv() => followed,
         };
-        let mut stream = std::pin::pin!(stream);
-        loop {
-            let item = tokio::select! {
-                () = stop.cancelled() => return,
-                _ = tick.tick() => {
-                    complete_due(&replica, &mut waiting, after).await;
-                    stored = store_checkpoint(&replica, &waiting, last, stored).await;
-                    continue;
-                }
-                item = stream.next() => item,
-            };
-            match item {
-                Some(Ok(StreamItem::Event { seq, event, .. })) => {
-                    last = seq;
-                    backoff.reset();
-                    if let CatalogEvent::Purchased {
-                        request_id,
-                        name,
+        let Some(followed) = followed else { return };
+        match followed {
+            Followed::Event { seq, event } => {
+                last = seq;
+                if let CatalogEvent::Purchased {
+                    request_id,
+                    name,
+                    quantity,
+                } = event
+                {
+                    let waits = Waiting {
+                        seq,
+                        seen: Instant::now(),
+                        product: name,
                         quantity,
-                    } = event
-                    {
-                        let seen = Instant::now();
-                        let product = name;
-                        waiting.insert(
-                            request_id,
-                            Waiting {
-                                seq,
-                                seen,
-                                product,
-                                quantity,
-                            },
-                        );
-                        if waiting.len() > PRUNE_AT {
-                            forget_recorded(&replica, &mut waiting);
-                        }
+                    };
+                    waiting.insert(request_id, waits);
+                    if waiting.len() > PRUNE_AT {
+                        forget_recorded(&replica, &mut waiting);
                     }
                 }
-                Some(Ok(StreamItem::Heartbeat { last_seq })) => {
-                    if catalog.log_replaced(last_seq, last) {
-                        tracing::warn!(
-                            catalog = %last_seq,
-                            read = %last,
-                            "the catalog's log ends before what this completer has read (its data was replaced?); reading it again from the start"
-                        );
-                        waiting.clear();
-                        last = Seq::ZERO;
-                        break;
-                    }
-                }
-                Some(Err(e)) => {
-                    tracing::info!(error = %e, after = %last, "catalog stream broke; reconnecting");
-                    break;
-                }
-                None => break,
             }
+            Followed::Replaced {
+                heard,
+                read,
+                resume_at,
+            } => {
+                tracing::warn!(
+                    catalog = %heard,
+                    %read,
+                    "the catalog's log ends before what this completer has read (its data was replaced?); reading it again from the start"
+                );
+                waiting.clear();
+                last = resume_at;
+            }
+            Followed::Broken { reason, retry_in } => {
+                tracing::info!(%reason, after = %last, ?retry_in, "catalog stream broke; reconnecting");
+            }
+            Followed::Connected { .. } | Followed::Heartbeat { .. } => {}
         }
     }
 }
