@@ -95,10 +95,9 @@ pub struct ChaosArgs {
     /// The faults to inject, in turn: kill, pause, partition, catalog, frontend.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "kill")]
     pub nemesis: Vec<Nemesis>,
-    /// Catalog replicas (1: the lab's single catalog; with several, catalog replicas take
-    /// their share of the faults, see `toystore_harness::fault`).
-    #[arg(long, default_value_t = crate::up::DEFAULT_CATALOGS, value_parser = clap::value_parser!(u32).range(1..=6))]
-    pub catalogs: u32,
+    /// Catalog replicas of the store it starts (`--catalogs`).
+    #[command(flatten)]
+    pub catalogs: crate::up::Catalogs,
     /// Run each service on a host of its own (network namespaces; needs root), with a
     /// second front-end; the `partition` nemesis needs it.
     #[arg(long)]
@@ -134,6 +133,9 @@ pub struct ChaosReport {
     pub faults: Vec<Fault>,
     /// Faults on the order leader.
     pub leader_faults: usize,
+    /// Each fault's window with no acknowledged purchase, in order (the checker's
+    /// `fault_windows`; the verdict keeps the longest per kind).
+    pub windows: Vec<checker::Window>,
     /// The checker's verdict over the history and the files.
     pub verdict: Verdict,
     /// Lines of the history: invocations, acknowledged, refused, unknown.
@@ -178,6 +180,13 @@ impl HistoryCounts {
     }
 }
 
+/// The median of `values` (the lower middle of an even count); `None` if there are none.
+fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len().saturating_sub(1) / 2).copied()
+}
+
 impl ChaosReport {
     /// A human-readable summary.
     pub fn to_text(&self) -> String {
@@ -192,12 +201,24 @@ impl ChaosReport {
         for f in &self.faults {
             *per_kind.entry(f.kind.as_str()).or_default() += 1;
         }
-        let mut kinds = Table::new(["kind", "faults", "longest window with no purchase"]);
+        let mut kinds = Table::new([
+            "kind",
+            "faults",
+            "window with no purchase: typical (median)",
+            "longest",
+        ]);
         for (kind, n) in &per_kind {
             let window = self.verdict.windows_ms.get(*kind).copied().unwrap_or(0.0);
+            let of_kind = self
+                .windows
+                .iter()
+                .filter(|w| w.kind == *kind)
+                .map(|w| w.longest_ms);
+            let typical = median(of_kind).unwrap_or(0.0);
             kinds.push([
                 kind.to_string(),
                 n.to_string(),
+                format!("{:.2} s", typical / 1000.0),
                 format!("{:.2} s", window / 1000.0),
             ]);
         }
@@ -210,11 +231,13 @@ impl ChaosReport {
         for (i, c) in self.clients.iter().enumerate() {
             let v = &c.verification;
             out += &format!(
-                "front-end {}: client-visible errors: query {}, buy {}, order check {} (buy retries with the same key: {}); {} orders read back identical, {} missing, {} altered\n",
+                "front-end {}: client-visible errors: query {}, buy {}, order check {} (query retries{}: {}; buy retries with the same key: {}); {} orders read back identical, {} missing, {} altered\n",
                 i + 1,
                 c.query.errors,
                 c.buy.errors,
                 c.order_check.errors,
+                if self.clients.len() > 1 { " on the other front-end" } else { "" },
+                c.query.retries,
                 c.buy.retries,
                 v.matched,
                 v.missing,
@@ -273,7 +296,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
         .unwrap_or_else(|| temp.path().to_path_buf());
     let program = std::env::current_exe().context("locating the tools binary")?;
     let mut spec =
-        ClusterSpec::on_free_ports_with_catalogs(program, Vec::new(), &data, args.catalogs)?;
+        ClusterSpec::on_free_ports_with_catalogs(program, Vec::new(), &data, args.catalogs.n)?;
     spec.config.order.election = args.election;
     spec.config.catalog.stock = args.stock;
     spec.config.catalog.restock_interval = args.restock_every;
@@ -315,6 +338,8 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
         config.buy_attempts = 10;
         config.timeout = Duration::from_secs(30);
         config.history = Some(history.clone());
+        // A query its front-end does not answer (killed, cut off) is retried on the other.
+        config.fallback = frontends.iter().find(|f| *f != url).cloned();
         clients.push(tokio::spawn(run_clients(config)));
     }
 
@@ -393,6 +418,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
         nemeses: args.nemesis.clone(),
         leader_faults,
         faults,
+        windows: checker::fault_windows(&lines),
         verdict,
         history: HistoryCounts::of(&lines),
         clients: reports,
@@ -482,5 +508,17 @@ async fn nemesis_loop(
             leader: plan.leader,
             recovered_secs: undone.elapsed().as_secs_f64(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_is_the_middle_or_the_lower_middle() {
+        assert_eq!(median([3.0, 1.0, 2.0].into_iter()), Some(2.0));
+        assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), Some(2.0));
+        assert_eq!(median(std::iter::empty()), None);
     }
 }

@@ -51,6 +51,9 @@ pub struct EvalArgs {
     /// Who starts order elections: `frontend` or `raft`.
     #[arg(long, value_enum, default_value_t = toystore_config::Election::Frontend)]
     pub election: toystore_config::Election,
+    /// Catalog replicas of the store it starts (`--catalogs`).
+    #[command(flatten)]
+    pub catalogs: crate::up::Catalogs,
 }
 
 /// One run's results.
@@ -130,7 +133,12 @@ async fn one_run(
     } else {
         temp.path().to_path_buf()
     };
-    let mut spec = ClusterSpec::on_free_ports(program.to_path_buf(), Vec::new(), &data)?;
+    let mut spec = ClusterSpec::on_free_ports_with_catalogs(
+        program.to_path_buf(),
+        Vec::new(),
+        &data,
+        args.catalogs.n,
+    )?;
     spec.no_cache = !cache;
     spec.config.order.election = args.election;
     let cluster = Cluster::start(spec, Duration::from_secs(60)).await?;

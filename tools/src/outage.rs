@@ -82,9 +82,9 @@ pub struct OutageArgs {
     /// Write every run as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Catalog replicas (1: the lab's single catalog).
-    #[arg(long, default_value_t = crate::up::DEFAULT_CATALOGS, value_parser = clap::value_parser!(u32).range(1..=7))]
-    pub catalogs: u32,
+    /// Catalog replicas of the store it starts (`--catalogs`).
+    #[command(flatten)]
+    pub catalogs: crate::up::Catalogs,
 }
 
 /// One kind of fault.
@@ -281,7 +281,7 @@ pub async fn run(args: OutageArgs) -> anyhow::Result<u8> {
         .context("creating a temporary directory")?;
     let program = std::env::current_exe().context("locating the tools binary")?;
     let mut spec =
-        ClusterSpec::on_free_ports_with_catalogs(program, Vec::new(), dir.path(), args.catalogs)?;
+        ClusterSpec::on_free_ports_with_catalogs(program, Vec::new(), dir.path(), args.catalogs.n)?;
     spec.config.catalog.stock = 1_000_000_000;
     spec.config.order.election = args.election;
     let mut cluster = Cluster::start(spec, Duration::from_secs(60)).await?;

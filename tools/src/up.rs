@@ -59,6 +59,16 @@ pub struct UpArgs {
 /// Catalog replicas `tools up` runs without `--catalogs` or a `--config` file.
 pub const DEFAULT_CATALOGS: u32 = 3;
 
+/// `--catalogs N` of the tools that start a store of their own (bench, chaos, eval,
+/// outage): how many catalog replicas it runs, the default store's three unless told.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Catalogs {
+    /// Catalog replicas (1: the lab's single catalog; with several, the catalog is a Raft
+    /// group of its own, and `tools chaos` gives catalog replicas their share of faults).
+    #[arg(long = "catalogs", value_name = "N", default_value_t = DEFAULT_CATALOGS, value_parser = clap::value_parser!(u32).range(1..=7))]
+    pub n: u32,
+}
+
 /// Runs `tools up` until Ctrl-C.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut config = ClusterConfig::load_or_default(args.config.as_deref())?;

@@ -120,9 +120,9 @@ pub struct BenchArgs {
     /// A store the benchmark starts: product cache off.
     #[arg(long)]
     pub no_cache: bool,
-    /// A store the benchmark starts: catalog replicas (1: the lab's single catalog).
-    #[arg(long, default_value_t = crate::up::DEFAULT_CATALOGS, value_parser = clap::value_parser!(u32).range(1..=7))]
-    pub catalogs: u32,
+    /// Catalog replicas of the store it starts (`--catalogs`).
+    #[command(flatten)]
+    pub catalogs: crate::up::Catalogs,
     /// A store the benchmark starts: who starts order elections (`frontend` or `raft`).
     #[arg(long, value_enum, default_value_t = toystore_config::Election::Frontend)]
     pub election: toystore_config::Election,
@@ -212,14 +212,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
                 if !args.json {
                     eprintln!(
                         "starting a store (stock {} per toy, {} catalog replicas)...",
-                        args.stock, args.catalogs
+                        args.stock, args.catalogs.n
                     );
                 }
                 let options = target::StoreOptions {
                     stock: args.stock,
                     cache: !args.no_cache,
                     election: args.election,
-                    catalogs: args.catalogs,
+                    catalogs: args.catalogs.n,
                 };
                 Target::start(args.work_dir.as_deref(), options).await?
             }

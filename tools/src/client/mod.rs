@@ -97,6 +97,9 @@ pub struct ClientConfig {
     /// Record every purchase (invoke, then ok / fail / unknown) here, e.g. for the
     /// checker of `tools chaos`.
     pub history: Option<toystore_harness::History>,
+    /// Another front-end of the same store: a query its own front-end did not answer (no
+    /// connection, a 503) is retried there, as a load balancer in front of both would.
+    pub fallback: Option<String>,
 }
 
 impl ClientConfig {
@@ -115,6 +118,7 @@ impl ClientConfig {
             progress: false,
             stop_after: None,
             history: None,
+            fallback: None,
         }
     }
 
@@ -148,6 +152,7 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<u8> {
         progress: !args.json,
         stop_after: None,
         history: None,
+        fallback: None,
     };
     let report = run_clients(config).await?;
     crate::print_report(&report, args.json, ClientReport::to_text)?;

@@ -29,6 +29,8 @@ use toystore_harness::buyer::{retryable, Bought, Buyer, Retry};
 /// One simulated client.
 struct Sim {
     client: FrontendClient,
+    /// The other front-end's client, where a query the own one did not answer is retried.
+    fallback: Option<FrontendClient>,
     /// The same client, buying with retries (and recording the history, if any).
     buyer: Buyer,
     rng: StdRng,
@@ -48,6 +50,10 @@ const PROBLEMS_KEPT: usize = 20;
 /// How long a client waits after a query the store did not answer.
 const QUERY_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
+/// Attempts per query (the first and the retries) when it gets no answer or a 503: the
+/// retries go to the fallback front-end if there is one, else to the same.
+const QUERY_ATTEMPTS: u32 = 3;
+
 impl Sim {
     fn new(config: &ClientConfig, index: usize) -> anyhow::Result<Self> {
         let options = ClientOptions {
@@ -57,6 +63,13 @@ impl Sim {
         };
         let client = FrontendClient::with_options(&config.frontend, options)
             .context("building an HTTP client")?;
+        let fallback = match &config.fallback {
+            Some(url) => Some(
+                FrontendClient::with_options(url, options)
+                    .context("building the fallback front-end's HTTP client")?,
+            ),
+            None => None,
+        };
         let retry = Retry::attempts(config.buy_attempts, Duration::from_millis(100));
         let mut buyer = Buyer::new(client.clone(), retry);
         if let Some(history) = &config.history {
@@ -64,6 +77,7 @@ impl Sim {
         }
         Ok(Self {
             client,
+            fallback,
             buyer,
             rng: StdRng::seed_from_u64(config.seed.wrapping_add(index as u64)),
             query: Recorder::new()?,
@@ -110,11 +124,25 @@ impl Sim {
         }
     }
 
-    /// Queries one toy; `Some(quantity > 0)` when the store answered.
+    /// Queries one toy; `Some(quantity > 0)` when the store answered. A query without an
+    /// answer or with a 503 is retried (on the fallback front-end, if any), up to
+    /// [`QUERY_ATTEMPTS`] in all.
     async fn query_once(&mut self, name: &ProductName) -> Option<bool> {
         self.query.count += 1;
         let started = Instant::now();
-        match self.client.product(name).await {
+        let mut answer = self.client.product(name).await;
+        for attempt in 1..QUERY_ATTEMPTS {
+            match &answer {
+                Err(e) if retryable(e) => {
+                    self.query.retries += 1;
+                    tokio::time::sleep(QUERY_ERROR_PAUSE * attempt).await;
+                    let client = self.fallback.as_ref().unwrap_or(&self.client);
+                    answer = client.product(name).await;
+                }
+                _ => break,
+            }
+        }
+        match answer {
             Ok(product) if product.name == *name => {
                 self.query.answered(started);
                 Some(product.quantity > 0)
