@@ -90,6 +90,29 @@ impl CatalogClient {
         self.health_of(None).await
     }
 
+    /// `GET /health` of the first replica that answers, starting at the one believed to
+    /// lead (the failover order of [`CatalogClient::events`]).
+    pub async fn any_health(&self) -> Result<Health, ClientError> {
+        let mut failure = None;
+        for (id, _) in self.failover_order() {
+            match self.health_of(Some(*id)).await {
+                Ok(health) => return Ok(health),
+                Err(e) => failure = Some(e),
+            }
+        }
+        Err(failure.unwrap_or_else(|| ClientError::Unreachable("no catalog replica".into())))
+    }
+
+    /// The replicas, starting at the one believed to lead, then in order.
+    fn failover_order(&self) -> impl Iterator<Item = &(ReplicaId, ServiceClient)> {
+        let members = self.group.members();
+        let first = members
+            .iter()
+            .position(|(m, _)| *m == self.group.believed_leader().0)
+            .unwrap_or(0);
+        members.iter().cycle().skip(first).take(members.len())
+    }
+
     /// `GET /health` of replica `id` (`None`: the one believed to lead).
     pub async fn health_of(&self, id: Option<ReplicaId>) -> Result<Health, ClientError> {
         let client = self.member(id);
@@ -160,14 +183,8 @@ impl CatalogClient {
         after: Seq,
         silence: std::time::Duration,
     ) -> Result<impl Stream<Item = Result<StreamItem<CatalogEvent>, FrameError>>, ClientError> {
-        let members = self.group.members();
-        let first = members
-            .iter()
-            .position(|(m, _)| *m == self.group.believed_leader().0)
-            .unwrap_or(0);
         let mut failure = None;
-        for i in 0..members.len() {
-            let (_, client) = &members[(first + i) % members.len()];
+        for (_, client) in self.failover_order() {
             match client.events(&["internal", "events"], after, silence).await {
                 Ok(stream) => return Ok(stream),
                 Err(e) => failure = Some(e),

@@ -7,19 +7,25 @@
 //!
 //! - **Nothing missed, nothing twice**: each connection resumes after the last event it
 //!   delivered (the catalog's log is append-only, and a replicated catalog's replicas hold
-//!   the same events at the same seqs), so the events delivered are consecutive across
-//!   reconnections, catalog replica failovers included.
-//! - **Failover**: a stream is opened on the catalog replica believed to lead, or the next
-//!   that answers ([`CatalogClient::events`]).
+//!   the same events at the same seqs), and the stream's reader rejects a gap and skips a
+//!   repeat (`toystore_events::frame::read_stream`), so the events delivered are consecutive
+//!   across reconnections, catalog replica failovers included. (After a replaced log with
+//!   [`OnReplaced::ReadAgain`], the new log's events are delivered from its start: another
+//!   history, whose seqs begin again.)
+//! - **Failover**: the starting position ([`Start::Now`]) is asked of the replica believed
+//!   to lead, or the next that answers ([`CatalogClient::any_health`]), and each stream is
+//!   opened the same way ([`CatalogClient::events`]).
 //! - **No silent hang**: a stream on which nothing arrives, not even a heartbeat, for the
 //!   silence timeout counts as broken and is reopened, as is one that ends or fails; the
-//!   reopening waits a backoff, reset once a connection delivers something.
+//!   reopening waits a backoff, reset once a connection delivers an event or says it is
+//!   caught up (so a stream that fails right after one heartbeat keeps backing off).
 //! - **A replaced log**: a heartbeat saying a lone catalog's log ends before what was read
 //!   ([`CatalogClient::log_replaced`]) is reported, and following resumes where
 //!   [`OnReplaced`] says.
 //!
 //! The subscriber's channel is bounded: a slow subscriber slows the reading, it loses
-//! nothing. The task ends when `stop` is cancelled or the receiver is dropped.
+//! nothing. The task (spawned on the current Tokio runtime) ends when `stop` is cancelled or
+//! the receiver is dropped.
 
 use crate::CatalogClient;
 use futures_util::StreamExt;
@@ -101,7 +107,8 @@ pub enum Followed {
     },
 }
 
-/// Starts following `catalog` from `start`; the receiver gets what happened.
+/// Starts following `catalog` from `start` (call within a Tokio runtime); the receiver gets
+/// what happened.
 pub fn follow(
     catalog: CatalogClient,
     start: Start,
@@ -110,9 +117,11 @@ pub fn follow(
 ) -> mpsc::Receiver<Followed> {
     let (tx, rx) = mpsc::channel(1024);
     tokio::spawn(async move {
+        let gone = tx.clone();
         tokio::select! {
             () = run(catalog, start, following, tx) => {}
             () = stop.cancelled() => {}
+            () = gone.closed() => {}
         }
     });
     rx
@@ -175,7 +184,7 @@ async fn connection(
 ) -> Option<Ended> {
     let after = match *position {
         Some(seq) => seq,
-        None => match catalog.health().await {
+        None => match catalog.any_health().await {
             Ok(health) => health.last_seq,
             Err(e) => return Some(Err(format!("catalog not reachable: {e}"))),
         },
@@ -189,19 +198,15 @@ async fn connection(
     tx.send(Followed::Connected { after }).await.ok()?;
     let mut stream = std::pin::pin!(stream);
     let mut read = after;
-    let mut delivered_any = false;
     loop {
         let item = match stream.next().await {
             None => return Some(Err("the catalog closed the stream".into())),
             Some(Err(e)) => return Some(Err(e.to_string())),
             Some(Ok(item)) => item,
         };
-        if !delivered_any {
-            delivered_any = true;
-            backoff.reset();
-        }
         let followed = match item {
             StreamItem::Event { seq, event, .. } => {
+                backoff.reset();
                 read = seq;
                 *position = Some(seq);
                 Followed::Event { seq, event }
@@ -221,10 +226,16 @@ async fn connection(
                 .ok()?;
                 return Some(Ok(()));
             }
-            StreamItem::Heartbeat { last_seq } => Followed::Heartbeat {
-                last_seq,
-                caught_up: last_seq == read,
-            },
+            StreamItem::Heartbeat { last_seq } => {
+                let caught_up = last_seq == read;
+                if caught_up {
+                    backoff.reset();
+                }
+                Followed::Heartbeat {
+                    last_seq,
+                    caught_up,
+                }
+            }
         };
         tx.send(followed).await.ok()?;
     }

@@ -1,115 +1,63 @@
 //! The shared follower of the catalog's event stream ([`toystore_catalog_api::follow`]),
-//! against a hand-written catalog on loopback whose every subscription sends the next two
-//! events and then ends the stream (as a catalog replica that stops does), and a first
-//! catalog replica that is not there at all. The follower must fail over to the one that
-//! answers, report each end, and resume after the last event it delivered: the events it
-//! delivers are consecutive, none missed, none twice.
+//! against hand-written catalog replicas on loopback ([`toystore_catalog_api::fake`]) and a
+//! replica that is not there at all. It must:
+//! - fail over to the replica that answers, for its starting position and for each stream;
+//! - resume after the last event it delivered: the events it delivers are consecutive
+//!   across ended streams, none missed, none twice;
+//! - drop a stream that goes silent after the silence timeout, and reopen it;
+//! - report a lone catalog's replaced log and resume where it is told;
+//! - stop when told, and when its receiver is dropped.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::Receiver;
 use tokio_util::sync::CancellationToken;
+use toystore_catalog_api::fake::{FakeCatalog, Script, Then};
 use toystore_catalog_api::follow::{follow, Followed, Following, OnReplaced, Start};
 use toystore_catalog_api::CatalogClient;
 use toystore_config::{Backoff, ClusterToken};
-use toystore_events::frame::{event_frame, heartbeat_frame};
-use toystore_events::{codec, CatalogEvent, Seq};
+use toystore_events::Seq;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// The `after` of a request line `GET /internal/events?after=N HTTP/1.1`.
-fn after_of(request: &str) -> Option<u64> {
-    let target = request.lines().next()?.split(' ').nth(1)?;
-    target.strip_prefix("/internal/events")?;
-    target
-        .split_once("after=")?
-        .1
-        .split('&')
-        .next()?
-        .parse()
-        .ok()
+/// A base URL nothing listens on (bound, then closed).
+fn dead_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", l.local_addr().unwrap())
 }
 
-/// Serves one subscription: the two events after `after`, a heartbeat, then the end.
-async fn two_then_end(mut conn: tokio::net::TcpStream, subscriptions: mpsc::Sender<u64>) {
-    let mut request = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-        match conn.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => request.extend_from_slice(&buf[..n]),
-        }
-    }
-    let Some(after) = after_of(&String::from_utf8_lossy(&request)) else {
-        let _ = conn
-            .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
-            .await;
-        return;
-    };
-    let _ = subscriptions.send(after).await;
-    let mut body = Vec::new();
-    for seq in after + 1..=after + 2 {
-        let event = CatalogEvent::Restocked {
-            name: "Tux".try_into().unwrap(),
-            added: 1,
-        };
-        body.extend_from_slice(&event_frame(Seq(seq), &codec::encode(&event)));
-    }
-    body.extend_from_slice(&heartbeat_frame(Seq(after + 2)));
-    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/x-toystore-events\r\n\
-                transfer-encoding: chunked\r\nconnection: close\r\n\r\n";
-    let chunk = format!("{:x}\r\n", body.len());
-    let _ = async {
-        conn.write_all(head.as_bytes()).await?;
-        conn.write_all(chunk.as_bytes()).await?;
-        conn.write_all(&body).await?;
-        conn.write_all(b"\r\n0\r\n\r\n").await?;
-        conn.shutdown().await
-    }
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_are_delivered_consecutively_across_ended_streams_and_a_dead_replica() {
-    let live = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let live_url = format!("http://{}", live.local_addr().unwrap());
-    // A port nothing listens on: bound, then closed.
-    let dead_url = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
-    let (subscribed, mut subscriptions) = mpsc::channel(64);
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = live.accept().await {
-            tokio::spawn(two_then_end(conn, subscribed.clone()));
-        }
-    });
-    let catalog = CatalogClient::of_replicas(
-        &[(1, dead_url), (2, live_url)],
+fn client(urls: &[String]) -> CatalogClient {
+    let members: Vec<(u32, String)> = (1..).zip(urls.iter().cloned()).collect();
+    CatalogClient::of_replicas(
+        &members,
         ClusterToken::new("follow-test-token").unwrap(),
         &Default::default(),
     )
-    .unwrap();
-    let stop = CancellationToken::new();
-    let following = Following {
-        silence: Duration::from_secs(5),
-        backoff: Backoff::new(Duration::from_millis(10), Duration::from_millis(50)),
-        on_replaced: OnReplaced::ReadAgain,
-    };
-    let mut heard = follow(catalog, Start::After(Seq(5)), following, stop.clone());
+    .unwrap()
+}
 
-    let mut events = Vec::new();
-    let mut connected = Vec::new();
-    let mut broken = 0;
-    while events.len() < 6 {
-        let followed = tokio::time::timeout(DEADLINE, heard.recv())
-            .await
-            .expect("the follower goes on")
-            .expect("the follower runs");
-        match followed {
+fn following(silence: Duration, on_replaced: OnReplaced) -> Following {
+    Following {
+        silence,
+        backoff: Backoff::new(Duration::from_millis(10), Duration::from_millis(50)),
+        on_replaced,
+    }
+}
+
+async fn next(heard: &mut Receiver<Followed>) -> Followed {
+    tokio::time::timeout(DEADLINE, heard.recv())
+        .await
+        .expect("the follower goes on")
+        .expect("the follower runs")
+}
+
+/// What comes until `n` events have been delivered: (connections' `after`, events' seqs,
+/// breaks).
+async fn until_events(heard: &mut Receiver<Followed>, n: usize) -> (Vec<u64>, Vec<u64>, usize) {
+    let (mut connected, mut events, mut broken) = (Vec::new(), Vec::new(), 0);
+    while events.len() < n {
+        match next(heard).await {
             Followed::Connected { after } => connected.push(after.0),
             Followed::Event { seq, .. } => events.push(seq.0),
             Followed::Broken { .. } => broken += 1,
@@ -117,18 +65,174 @@ async fn events_are_delivered_consecutively_across_ended_streams_and_a_dead_repl
             Followed::Replaced { .. } => panic!("nothing was replaced"),
         }
     }
+    (connected, events, broken)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_delivered_consecutively_across_ended_streams_and_a_dead_replica() {
+    let mut live = FakeCatalog::start(Script {
+        last_seq: u64::MAX,
+        per_subscription: 2,
+        then: Then::End,
+    })
+    .await
+    .unwrap();
+    let stop = CancellationToken::new();
+    let catalog = client(&[dead_url(), live.url.clone()]);
+    let how = following(Duration::from_secs(5), OnReplaced::ReadAgain);
+    let mut heard = follow(catalog, Start::After(Seq(5)), how, stop.clone());
+
+    let (connected, events, broken) = until_events(&mut heard, 6).await;
     assert_eq!(events, [6, 7, 8, 9, 10, 11], "consecutive, from after 5");
     assert_eq!(
         connected[..3],
         [5, 7, 9],
-        "each connection resumes after the last event"
+        "each stream resumes after the last event"
     );
     assert!(broken >= 2, "each ended stream is reported");
-    let asked: Vec<u64> = std::iter::from_fn(|| subscriptions.try_recv().ok()).collect();
-    assert_eq!(asked[..3], [5, 7, 9]);
+    assert_eq!(live.subscriptions_so_far()[..3], [5, 7, 9]);
 
     stop.cancel();
     let ended =
         tokio::time::timeout(DEADLINE, async { while heard.recv().await.is_some() {} }).await;
     assert!(ended.is_ok(), "the follower stops when told");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn following_from_now_asks_the_replica_that_answers_where_the_log_ends() {
+    let mut live = FakeCatalog::start(Script {
+        last_seq: 10,
+        per_subscription: 2,
+        then: Then::Silence,
+    })
+    .await
+    .unwrap();
+    let catalog = client(&[dead_url(), live.url.clone()]);
+    let how = following(Duration::from_secs(5), OnReplaced::SkipToEnd);
+    let mut heard = follow(catalog, Start::Now, how, CancellationToken::new());
+    let connected = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match next(&mut heard).await {
+                Followed::Connected { after } => return after,
+                Followed::Broken { .. } => {}
+                other => panic!("{other:?} before connecting"),
+            }
+        }
+    })
+    .await
+    .expect("connected past the dead replica");
+    assert_eq!(
+        connected,
+        Seq(10),
+        "after the log's end, not from its start"
+    );
+    assert_eq!(live.next_subscription(DEADLINE).await, Some(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_stream_is_dropped_and_reopened_after_the_last_event() {
+    const SILENCE: Duration = Duration::from_millis(400);
+    let mut live = FakeCatalog::start(Script {
+        last_seq: 3,
+        per_subscription: u64::MAX,
+        then: Then::Silence,
+    })
+    .await
+    .unwrap();
+    let catalog = client(std::slice::from_ref(&live.url));
+    let how = following(SILENCE, OnReplaced::ReadAgain);
+    let mut heard = follow(
+        catalog,
+        Start::After(Seq::ZERO),
+        how,
+        CancellationToken::new(),
+    );
+    assert_eq!(live.next_subscription(DEADLINE).await, Some(0));
+    let (_, events, _) = until_events(&mut heard, 3).await;
+    assert_eq!(events, [1, 2, 3]);
+    let silent_since = tokio::time::Instant::now();
+    loop {
+        match next(&mut heard).await {
+            Followed::Broken { .. } => break,
+            Followed::Heartbeat { .. } => {}
+            other => panic!("{other:?} on a silent stream"),
+        }
+    }
+    assert!(
+        silent_since.elapsed() >= SILENCE - Duration::from_millis(50),
+        "dropped before the silence timeout: {:?}",
+        silent_since.elapsed()
+    );
+    assert_eq!(
+        live.next_subscription(DEADLINE).await,
+        Some(3),
+        "reopened after the last event"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_catalog_s_replaced_log_is_reported_and_followed_where_told() {
+    for (on_replaced, resume_at) in [(OnReplaced::ReadAgain, 0), (OnReplaced::SkipToEnd, 4)] {
+        let mut live = FakeCatalog::start(Script {
+            last_seq: 4,
+            per_subscription: u64::MAX,
+            then: Then::Silence,
+        })
+        .await
+        .unwrap();
+        let catalog = client(std::slice::from_ref(&live.url));
+        let how = following(Duration::from_secs(5), on_replaced);
+        let stop = CancellationToken::new();
+        let mut heard = follow(catalog, Start::After(Seq(10)), how, stop.clone());
+        assert_eq!(
+            next(&mut heard).await,
+            Followed::Connected { after: Seq(10) }
+        );
+        assert_eq!(
+            next(&mut heard).await,
+            Followed::Replaced {
+                heard: Seq(4),
+                read: Seq(10),
+                resume_at: Seq(resume_at),
+            }
+        );
+        assert_eq!(
+            next(&mut heard).await,
+            Followed::Connected {
+                after: Seq(resume_at)
+            },
+            "{on_replaced:?}: at once, where told"
+        );
+        assert_eq!(live.subscriptions_so_far(), [10, resume_at]);
+        stop.cancel();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_follower_stops_when_its_receiver_is_dropped() {
+    let mut live = FakeCatalog::start(Script {
+        last_seq: u64::MAX,
+        per_subscription: 1,
+        then: Then::End,
+    })
+    .await
+    .unwrap();
+    let catalog = client(std::slice::from_ref(&live.url));
+    let how = following(Duration::from_secs(5), OnReplaced::ReadAgain);
+    let mut heard = follow(
+        catalog,
+        Start::After(Seq::ZERO),
+        how,
+        CancellationToken::new(),
+    );
+    until_events(&mut heard, 2).await;
+    drop(heard);
+    // Whatever was under way when it was dropped, then nothing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    live.subscriptions_so_far();
+    assert_eq!(
+        live.next_subscription(Duration::from_millis(500)).await,
+        None,
+        "still subscribing after its receiver was dropped"
+    );
 }

@@ -175,15 +175,16 @@ impl Catalog {
     /// few units, no such toy) is answered after confirming the leadership, without a Raft
     /// write (no fsync anywhere); everything committed before it is applied by then, so
     /// the answer is linearizable. Any other buy is decided by the state machine when its
-    /// entry is applied. Timed as [`Stage::CatalogWrite`].
+    /// entry is applied. Timed as [`Stage::CatalogWrite`] on the leader.
     pub async fn buy(&self, req: Purchase) -> Result<BuyOutcome, CatalogError> {
+        self.lead()?;
         self.stages
-            .time(Stage::CatalogWrite, self.buy_untimed(req))
+            .time(Stage::CatalogWrite, self.buy_led(req))
             .await
     }
 
-    async fn buy_untimed(&self, req: Purchase) -> Result<BuyOutcome, CatalogError> {
-        self.lead()?;
+    /// [`Catalog::buy`] once this replica found itself leading.
+    async fn buy_led(&self, req: Purchase) -> Result<BuyOutcome, CatalogError> {
         if let Decision::Answer(_) = self.decide_here(&req)? {
             self.confirm().await?;
             if let Decision::Answer(outcome) = self.decide_here(&req)? {

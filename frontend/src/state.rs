@@ -1,6 +1,6 @@
 //! [`Frontend`]: the front-end's state (the catalog's client, the product cache, the
-//! replicas and their leader, the failover budget, the buy stages it times) and what can be read from it without
-//! answering a request: cache counters, the leader, the replicas.
+//! replicas and their leader, the failover budget, the buy stages it times) and what can be
+//! read from it without answering a request: cache counters, the leader, the replicas.
 //!
 //! It depends on neither the server nor the modules the server serves ([`crate::metrics`],
 //! [`crate::cluster_view`]), which read the state through it; the server builds it

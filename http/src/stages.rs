@@ -14,11 +14,13 @@
 //!
 //! The differences of the means are the hops between them: `order_call − place` is the
 //! front-end's hop and the reply's way back, `catalog_call − catalog_write` the catalog's.
-//! A stage is timed only when it ends (an abandoned call is not observed); refusals are
-//! observed like successes, as they cost the same path.
+//! A stage is timed only when it ends (an abandoned call is not observed). A leader's
+//! refusal is observed like a success; a non-leader's ("not the leader, ask that one") is
+//! not, as it is no part of the path.
 //!
-//! The buckets are finer than the HTTP latency's (×1.25 from 50 µs to about 2.4 s), so a
-//! table of medians read from them is within 12% of the true value.
+//! The buckets are finer than the HTTP latency's (×1.25 from 50 µs to 2.2 s, then `+Inf`),
+//! so a quantile read from them is within one bucket (25%) of the true value; one above
+//! 2.2 s reads as 2.2 s.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
@@ -80,7 +82,7 @@ struct StageLabels {
 }
 
 fn stage_histogram() -> Histogram {
-    // 50 µs to about 2.4 s, ×1.25.
+    // 50 µs to 2.2 s, ×1.25.
     Histogram::new(exponential_buckets(0.000_05, 1.25, 49))
 }
 

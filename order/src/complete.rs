@@ -150,7 +150,7 @@ pub async fn run(
                 last = resume_at;
             }
             Followed::Broken { reason, retry_in } => {
-                tracing::info!(%reason, after = %last, ?retry_in, "catalog stream broke; reconnecting");
+                tracing::debug!(%reason, after = %last, ?retry_in, "catalog stream broke; reconnecting");
             }
             Followed::Connected { .. } | Followed::Heartbeat { .. } => {}
         }

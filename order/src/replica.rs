@@ -150,16 +150,15 @@ impl Replica {
         Ok(self.node.linearize(self.write_timeout).await?)
     }
 
-    /// Places an order (leader only), timed as [`Stage::Place`].
+    /// Places an order (leader only), timed as [`Stage::Place`] on the leader.
     pub async fn place(&self, order: Purchase) -> Result<OrderPlacedReply, PlaceError> {
-        self.stages
-            .time(Stage::Place, self.place_untimed(order))
-            .await
-    }
-
-    async fn place_untimed(&self, order: Purchase) -> Result<OrderPlacedReply, PlaceError> {
         self.leadership()
             .map_err(|leader| PlaceError::NotLeader { leader })?;
+        self.stages.time(Stage::Place, self.place_led(order)).await
+    }
+
+    /// [`Replica::place`] once this replica found itself leading.
+    async fn place_led(&self, order: Purchase) -> Result<OrderPlacedReply, PlaceError> {
         if let Some(known) = self.recorded(&order.request_id).map_err(storage)? {
             self.linearize().await?;
             let placed = Some((known.name.as_str(), known.quantity.get()));

@@ -289,6 +289,9 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
     if args.nemesis.contains(&Nemesis::Partition) && !args.netns {
         bail!("the partition nemesis needs --netns (each service on a host of its own)");
     }
+    if args.netns && args.catalogs.n > 6 {
+        bail!("--netns gives hosts of their own to at most 6 catalog replicas");
+    }
     let temp = tempfile::tempdir().context("creating a temporary directory")?;
     let data = args
         .data_dir

@@ -324,18 +324,20 @@ async fn measure_store(
     shared: &Arc<Shared>,
 ) -> anyhow::Result<Row> {
     let before = target.cache_counters().await;
+    // The stages of a buy run: scraped as the warm-up ends and after the run.
     let urls = target.service_urls();
-    let buying = scenario == Scenario::Buy && !urls.is_empty();
-    let stages_before = match buying {
-        true => Some(stages::scrape(&target.http, &urls).await),
-        false => None,
-    };
+    let stages_before = (scenario == Scenario::Buy && !urls.is_empty()).then(|| {
+        let (http, urls, warmup) = (target.http.clone(), urls.clone(), args.warmup);
+        tokio::spawn(async move {
+            tokio::time::sleep(warmup).await;
+            stages::scrape(&http, &urls).await
+        })
+    });
     let mut row = measure(args, target.frontend, scenario, clients, shared.clone()).await?;
-    if let Some(stages_before) = stages_before {
-        row.stages = stages::scrape(&target.http, &urls)
-            .await
-            .since(&stages_before)
-            .rows();
+    if let Some(before) = stages_before {
+        let before = before.await.context("scraping the stages")?;
+        let after = stages::scrape(&target.http, &urls).await;
+        row.stages = stages::run_share(&before, &after).rows();
     }
     if let Some(before) = before {
         if let Some(after) = target.cache_counters().await {

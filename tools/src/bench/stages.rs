@@ -6,8 +6,10 @@
 //!
 //! A quantile is read from the cumulative buckets as Prometheus' `histogram_quantile` does
 //! (linear within the bucket holding it), so it is within one bucket (×1.25) of the truth.
-//! A service that does not answer its scrape is left out of both sides (its stages show
-//! fewer observations, never wrong ones).
+//! Each service's share is its own after − before; a service that did not answer both
+//! scrapes is left out, as is a stage whose counts went down or whose buckets changed (the
+//! service restarted), with a warning on stderr: its stages show fewer observations, never
+//! wrong ones.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -43,20 +45,29 @@ impl Hist {
         self.sum += other.sum;
     }
 
-    /// What was observed since `before` (same bounds; otherwise all of this one).
-    fn since(&self, before: Option<&Hist>) -> Hist {
-        let Some(before) = before.filter(|b| same_bounds(&self.buckets, &b.buckets)) else {
-            return self.clone();
+    /// What was observed since `before` (none before: all of this one); `None` if the two
+    /// cannot be of one series (other bounds, or a count that went down: a restart).
+    fn since(&self, before: Option<&Hist>) -> Option<Hist> {
+        let Some(before) = before else {
+            return Some(self.clone());
         };
-        Hist {
+        let grew = self
+            .buckets
+            .iter()
+            .zip(&before.buckets)
+            .all(|(now, then)| now.1 >= then.1);
+        if !same_bounds(&self.buckets, &before.buckets) || !grew || self.sum < before.sum {
+            return None;
+        }
+        Some(Hist {
             buckets: self
                 .buckets
                 .iter()
                 .zip(&before.buckets)
-                .map(|(now, then)| (now.0, (now.1 - then.1).max(0.0)))
+                .map(|(now, then)| (now.0, now.1 - then.1))
                 .collect(),
-            sum: (self.sum - before.sum).max(0.0),
-        }
+            sum: self.sum - before.sum,
+        })
     }
 
     /// The `q` quantile in seconds (`None` with no observations): linear within the bucket
@@ -139,14 +150,19 @@ impl Stages {
         }
     }
 
-    /// What was observed since `before`.
-    pub fn since(&self, before: &Stages) -> Stages {
-        Stages(
-            self.0
-                .iter()
-                .map(|(stage, hist)| (stage.clone(), hist.since(before.0.get(stage))))
-                .collect(),
-        )
+    /// What was observed since `before`, stage by stage; a stage that cannot be diffed
+    /// (see [`Hist::since`]) is left out and named in `dropped`.
+    pub fn since(&self, before: &Stages, dropped: &mut Vec<String>) -> Stages {
+        let mut out = BTreeMap::new();
+        for (stage, hist) in &self.0 {
+            match hist.since(before.0.get(stage)) {
+                Some(h) => {
+                    out.insert(stage.clone(), h);
+                }
+                None => dropped.push(stage.clone()),
+            }
+        }
+        Stages(out)
     }
 
     fn mean_ms(&self, stage: Stage) -> Option<f64> {
@@ -223,10 +239,13 @@ pub struct StageRow {
     pub p99_ms: Option<f64>,
 }
 
-/// Scrapes `/metrics` of every service at `urls` and sums their stages; a service that does
-/// not answer is left out (and named in a warning on stderr).
-pub async fn scrape(http: &reqwest::Client, urls: &[String]) -> Stages {
-    let mut all = Stages::default();
+/// Every service's stages, by base URL.
+pub type ByService = BTreeMap<String, Stages>;
+
+/// Scrapes `/metrics` of every service at `urls`; a service that does not answer is left
+/// out (and named in a warning on stderr).
+pub async fn scrape(http: &reqwest::Client, urls: &[String]) -> ByService {
+    let mut all = ByService::new();
     for url in urls {
         let got = async {
             let resp = http
@@ -239,8 +258,28 @@ pub async fn scrape(http: &reqwest::Client, urls: &[String]) -> Stages {
         }
         .await;
         match got {
-            Ok(stages) => all.add(&stages),
+            Ok(stages) => {
+                all.insert(url.clone(), stages);
+            }
             Err(e) => eprintln!("warning: no stages from {url}: {e:#}"),
+        }
+    }
+    all
+}
+
+/// The run's stages: each service's after − before, summed over the services that answered
+/// both scrapes (the others, and stages that cannot be diffed, named in a warning).
+pub fn run_share(before: &ByService, after: &ByService) -> Stages {
+    let mut all = Stages::default();
+    for (url, now) in after {
+        let Some(then) = before.get(url) else {
+            eprintln!("warning: {url} answered only after the run; its stages are left out");
+            continue;
+        };
+        let mut dropped = Vec::new();
+        all.add(&now.since(then, &mut dropped));
+        if !dropped.is_empty() {
+            eprintln!("warning: {url}: stages {dropped:?} went back (a restart?); left out");
         }
     }
     all
@@ -300,7 +339,9 @@ mod tests {
     fn a_run_s_share_is_after_minus_before() {
         let before = Stages::parse(BEFORE).expect("parses");
         let after = Stages::parse(AFTER).expect("parses");
-        let run = after.since(&before);
+        let mut dropped = Vec::new();
+        let run = after.since(&before, &mut dropped);
+        assert!(dropped.is_empty());
         let place = &run.0["place"];
         assert_eq!(place.count(), 10.0);
         // The ten observations of the run lie in (2, 4] ms: mean 3 ms, median halfway.
@@ -334,6 +375,26 @@ mod tests {
             .expect("a hop row");
         // order_call's mean (1 ms) minus place's (34/12 ms).
         assert!((hop.mean_ms - (1.0 - 34.0 / 12.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_service_that_restarted_or_answered_once_is_left_out() {
+        let url = |u: &str| u.to_string();
+        let before = ByService::from([
+            (url("a"), Stages::parse(AFTER).expect("parses")),
+            (url("b"), Stages::parse(BEFORE).expect("parses")),
+        ]);
+        let after = ByService::from([
+            // a restarted: its counts went back.
+            (url("a"), Stages::parse(BEFORE).expect("parses")),
+            (url("b"), Stages::parse(AFTER).expect("parses")),
+            // c answered only after.
+            (url("c"), Stages::parse(AFTER).expect("parses")),
+        ]);
+        let run = run_share(&before, &after);
+        // Only b's share: 10 places, 10 catalog calls.
+        assert_eq!(run.0["place"].count(), 10.0);
+        assert_eq!(run.0["catalog_call"].count(), 10.0);
     }
 
     #[test]

@@ -50,8 +50,8 @@ const PROBLEMS_KEPT: usize = 20;
 /// How long a client waits after a query the store did not answer.
 const QUERY_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
-/// Attempts per query (the first and the retries) when it gets no answer or a 503: the
-/// retries go to the fallback front-end if there is one, else to the same.
+/// Attempts per query (the first and the retries on the fallback front-end) when it gets
+/// no answer or a 503.
 const QUERY_ATTEMPTS: u32 = 3;
 
 impl Sim {
@@ -124,22 +124,23 @@ impl Sim {
         }
     }
 
-    /// Queries one toy; `Some(quantity > 0)` when the store answered. A query without an
-    /// answer or with a 503 is retried (on the fallback front-end, if any), up to
-    /// [`QUERY_ATTEMPTS`] in all.
+    /// Queries one toy; `Some(quantity > 0)` when the store answered. With a fallback
+    /// front-end, a query without an answer or with a 503 is retried there (at once, then
+    /// after a pause), up to [`QUERY_ATTEMPTS`] in all; without one it is not retried.
     async fn query_once(&mut self, name: &ProductName) -> Option<bool> {
         self.query.count += 1;
         let started = Instant::now();
         let mut answer = self.client.product(name).await;
-        for attempt in 1..QUERY_ATTEMPTS {
-            match &answer {
-                Err(e) if retryable(e) => {
-                    self.query.retries += 1;
-                    tokio::time::sleep(QUERY_ERROR_PAUSE * attempt).await;
-                    let client = self.fallback.as_ref().unwrap_or(&self.client);
-                    answer = client.product(name).await;
+        if let Some(fallback) = &self.fallback {
+            for attempt in 1..QUERY_ATTEMPTS {
+                match &answer {
+                    Err(e) if retryable(e) => {
+                        self.query.retries += 1;
+                        tokio::time::sleep(QUERY_ERROR_PAUSE * (attempt - 1)).await;
+                        answer = fallback.product(name).await;
+                    }
+                    _ => break,
                 }
-                _ => break,
             }
         }
         match answer {
