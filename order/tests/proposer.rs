@@ -1,6 +1,8 @@
 //! The proposer on a one-replica Raft cluster: concurrent purchases share entries, each
 //! caller gets its own purchase's outcome, and the state machine's per-purchase rules hold
-//! inside one entry (a repeated request id names one order; a reused one is refused).
+//! inside one entry (a repeated request id names one order; a reused one is refused); and
+//! the confirmer beside it: concurrent linearizable reads share confirmation rounds, and
+//! each read is answered by a round that began after it arrived.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -134,4 +136,32 @@ async fn one_entry_applies_its_purchases_in_order() {
         matches!(refused, Err(ProposeError::Unavailable(_))),
         "{refused:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reads_share_confirmation_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let raft = one_node(dir.path()).await;
+    let confirmer = toystore_raft::confirmer::Confirmer::start(raft.clone());
+    let deadline = || tokio::time::Instant::now() + Duration::from_secs(10);
+    confirmer.confirm(deadline()).await.unwrap();
+    assert_eq!(confirmer.rounds(), 1, "a lone read is one round");
+    let reads: Vec<_> = (0..64)
+        .map(|_| {
+            let confirmer = confirmer.clone();
+            tokio::spawn(async move { confirmer.confirm(deadline()).await })
+        })
+        .collect();
+    for read in reads {
+        read.await.unwrap().unwrap();
+    }
+    let rounds = confirmer.rounds() - 1;
+    assert!(
+        (1..64).contains(&rounds),
+        "64 concurrent reads took {rounds} rounds"
+    );
+    // A read after those is a round of its own.
+    confirmer.confirm(deadline()).await.unwrap();
+    assert_eq!(confirmer.rounds(), rounds + 2);
+    raft.shutdown().await.unwrap();
 }

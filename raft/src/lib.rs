@@ -15,6 +15,7 @@
 //!   starts all of the above for one replica;
 //! - [`proposer`]: the group commit in front of Raft (concurrent writes batched into one
 //!   entry);
+//! - [`confirmer`]: one leadership confirmation shared by the reads waiting for one;
 //! - [`leadership`]: who may answer (the leader rule, a confirmed leadership, the role and
 //!   isolation a replica reports), as plain functions;
 //! - [`routes`]: the Raft routes between replicas (`/internal/raft/...`), wire in [`wire`];
@@ -25,6 +26,7 @@
 //! rules of an applied entry), its own routes and status. The order crate and the catalog
 //! crate are the two users.
 
+pub mod confirmer;
 pub mod counts;
 pub mod failpoint;
 pub mod founding;

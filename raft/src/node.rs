@@ -4,8 +4,9 @@
 //! ([`crate::membership`], the file watched for changes). [`Started::stop`] ends those tasks
 //! and shuts Raft down.
 
+use crate::confirmer::Confirmer;
 use crate::counts::Counts;
-use crate::leadership::{confirmed, isolated, must_lead, role, Unconfirmed};
+use crate::leadership::{isolated, must_lead, role, Unconfirmed};
 use crate::membership::{book_of, members_of, Pace, Replicas};
 use crate::network::{AddressBook, Network};
 use crate::settings::{raft_config, Timing};
@@ -29,6 +30,8 @@ pub struct Node<C: Types, E: LogEvent> {
     raft: Raft<C>,
     store: RaftStore<C, E>,
     transfers: Arc<Counts>,
+    /// Confirms the leadership for the reads waiting, one round for all of them.
+    confirmer: Confirmer,
 }
 
 impl<C: Types, E: LogEvent> Node<C, E> {
@@ -89,12 +92,10 @@ impl<C: Types, E: LogEvent> Node<C, E> {
 
     /// Confirms leadership with a quorum within `timeout` and waits until everything
     /// committed is applied: after it, a read of the state machine is linearizable.
+    /// Concurrent reads share a confirmation round ([`Confirmer`]).
     pub async fn linearize(&self, timeout: Duration) -> Result<(), Unconfirmed> {
-        confirmed(
-            tokio::time::timeout(timeout, self.raft.ensure_linearizable())
-                .await
-                .ok(),
-        )
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.confirmer.confirm(deadline).await
     }
 }
 
@@ -241,6 +242,7 @@ where
     Ok(Started {
         node: Arc::new(Node {
             id: config.id,
+            confirmer: Confirmer::start(raft.clone()),
             raft,
             store,
             transfers,
