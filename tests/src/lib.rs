@@ -136,6 +136,78 @@ impl Store {
         drop(self.dir);
         logs
     }
+
+    /// Stops the store and reads what every test of the replicated catalog checks at its
+    /// end, after checking that the processes stopped cleanly, that the catalog replicas'
+    /// files are identical (`tools diff`'s comparison) and that order replica 1's orders
+    /// are gap-free.
+    pub async fn stop_with_equal_catalogs(self) -> anyhow::Result<Ended> {
+        let files: Vec<PathBuf> = self
+            .cluster
+            .catalog_ids()
+            .into_iter()
+            .map(|id| self.cluster.config().catalog_db(id))
+            .collect();
+        let orders = self.order_db(1);
+        let unclean = self.cluster.stop(Duration::from_secs(10)).await;
+        anyhow::ensure!(unclean.is_empty(), "did not stop cleanly: {unclean:?}");
+        let report = toystore_harness::diff::diff_files(&files)?;
+        anyhow::ensure!(
+            report.identical(),
+            "catalog files differ:\n{}",
+            report.to_text()
+        );
+        let orders: Vec<OrderEvent> = raw_log(&orders)?
+            .iter()
+            .map(|(_, b)| toystore_events::decode(b))
+            .collect::<Result<_, _>>()?;
+        assert_gap_free(&orders);
+        let ordered = orders
+            .iter()
+            .map(|OrderEvent::OrderPlaced { request_id, .. }| request_id.as_str().to_owned())
+            .collect();
+        let mut catalogs = Vec::new();
+        for path in &files {
+            let events = raw_catalog_log(path)?
+                .iter()
+                .map(|(_, b)| toystore_events::decode(b))
+                .collect::<Result<_, _>>()?;
+            catalogs.push(CatalogFile {
+                name: path.display().to_string(),
+                events,
+                stock: catalog_stock(path)?,
+            });
+        }
+        drop(self.dir);
+        Ok(Ended {
+            orders,
+            ordered,
+            catalogs,
+        })
+    }
+}
+
+/// What a test of the replicated catalog reads at its end
+/// ([`Store::stop_with_equal_catalogs`]).
+#[derive(Debug)]
+pub struct Ended {
+    /// Order replica 1's orders (gap-free).
+    pub orders: Vec<OrderEvent>,
+    /// Their request ids.
+    pub ordered: std::collections::BTreeSet<String>,
+    /// Each catalog replica's file, in id order.
+    pub catalogs: Vec<CatalogFile>,
+}
+
+/// One catalog replica's file, read.
+#[derive(Debug)]
+pub struct CatalogFile {
+    /// Its path, for messages.
+    pub name: String,
+    /// Its events, decoded.
+    pub events: Vec<CatalogEvent>,
+    /// Its stock table: toy → units.
+    pub stock: BTreeMap<String, u64>,
 }
 
 impl Shop {

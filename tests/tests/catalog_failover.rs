@@ -14,11 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use toystore_events::CatalogEvent;
-use toystore_harness::diff::diff_files;
 use toystore_harness::Service;
-use toystore_tests::{
-    assert_gap_free, raw_catalog_log, raw_log, start_catalogs, wait_placed, Election, READY,
-};
+use toystore_tests::{start_catalogs, wait_placed, Election, READY};
 
 const TOYS: [&str; 4] = ["Tux", "Whale", "Uno", "Jenga"];
 const CLIENTS: usize = 4;
@@ -92,42 +89,14 @@ async fn killing_and_pausing_the_catalog_leader_while_buying_loses_nothing() {
 
     store.cluster.converge(READY).await.unwrap();
     store.shop.wait_converged(total, READY).await.unwrap();
-    let catalogs: Vec<_> = store
-        .cluster
-        .catalog_ids()
-        .into_iter()
-        .map(|id| store.cluster.config().catalog_db(id))
-        .collect();
-    let orders = store.order_db(1);
-    let unclean = store.cluster.stop(Duration::from_secs(10)).await;
-    assert!(unclean.is_empty(), "did not stop cleanly: {unclean:?}");
-
-    let report = diff_files(&catalogs).unwrap();
-    assert!(
-        report.identical(),
-        "catalog files differ:\n{}",
-        report.to_text()
-    );
-    let order_events: Vec<_> = raw_log(&orders)
-        .unwrap()
-        .iter()
-        .map(|(_, b)| toystore_events::decode(b).unwrap())
-        .collect();
-    assert_gap_free(&order_events);
-    let ordered: BTreeSet<String> = order_events
-        .iter()
-        .map(|e| {
-            let toystore_events::OrderEvent::OrderPlaced { request_id, .. } = e;
-            request_id.as_str().to_owned()
-        })
-        .collect();
-    for path in &catalogs {
+    let ended = store.stop_with_equal_catalogs().await.unwrap();
+    for catalog in &ended.catalogs {
         let mut bought = BTreeSet::new();
         let mut stock: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
-        for (_, bytes) in raw_catalog_log(path).unwrap() {
-            match toystore_events::decode::<CatalogEvent>(&bytes).unwrap() {
+        for event in &catalog.events {
+            match event {
                 CatalogEvent::ProductAdded { name, quantity, .. } => {
-                    assert_eq!(u64::from(quantity), STOCK);
+                    assert_eq!(u64::from(*quantity), STOCK);
                     stock.insert(name.as_str().to_owned(), (STOCK, 0, 0));
                 }
                 CatalogEvent::Purchased {
@@ -138,16 +107,19 @@ async fn killing_and_pausing_the_catalog_leader_while_buying_loses_nothing() {
                     assert!(
                         bought.insert(request_id.as_str().to_owned()),
                         "{}: request id {request_id} bought twice",
-                        path.display()
+                        catalog.name
                     );
                     stock.get_mut(name.as_str()).unwrap().2 += u64::from(quantity.get());
                 }
                 CatalogEvent::Restocked { name, added } => {
-                    stock.get_mut(name.as_str()).unwrap().1 += u64::from(added);
+                    stock.get_mut(name.as_str()).unwrap().1 += u64::from(*added);
                 }
             }
         }
-        assert_eq!(bought, ordered, "every purchase has exactly one order");
+        assert_eq!(
+            bought, ended.ordered,
+            "every purchase has exactly one order"
+        );
         for (name, (initial, restocked, sold)) in &stock {
             let sold_in_orders: u64 = all
                 .iter()
@@ -159,14 +131,11 @@ async fn killing_and_pausing_the_catalog_leader_while_buying_loses_nothing() {
                 "{name}: sold in the catalog vs ordered"
             );
             assert!(initial + restocked >= *sold, "{name}: oversold");
-        }
-        let current = toystore_tests::catalog_stock(path).unwrap();
-        for (name, (initial, restocked, sold)) in &stock {
             assert_eq!(
-                current.get(name).copied(),
+                catalog.stock.get(name).copied(),
                 Some(initial + restocked - sold),
                 "{}: {name}: initial + restocked - sold = current",
-                path.display()
+                catalog.name
             );
         }
     }

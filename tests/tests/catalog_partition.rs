@@ -20,12 +20,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::time::Instant;
-use toystore_events::{CatalogEvent, OrderEvent, ProductName, Purchase, Quantity, RequestId};
-use toystore_harness::diff::diff_files;
+use toystore_events::{CatalogEvent, ProductName, Purchase, Quantity, RequestId};
 use toystore_harness::Service;
-use toystore_tests::{
-    assert_gap_free, catalog_stock, raw_catalog_log, raw_log, start_catalogs, Election, READY,
-};
+use toystore_tests::{start_catalogs, Election, READY};
 
 const NODE: &str = env!("CARGO_BIN_EXE_toystore-node");
 /// How long the leader stays cut off.
@@ -114,38 +111,17 @@ async fn a_catalog_replica_cut_off_acknowledges_nothing_and_converges_after_the_
     acked.push("after".to_owned());
     store.cluster.converge(READY).await.unwrap();
 
-    let catalogs: Vec<_> = store
-        .cluster
-        .catalog_ids()
-        .into_iter()
-        .map(|id| store.cluster.config().catalog_db(id))
-        .collect();
-    let orders = store.order_db(1);
-    let unclean = store.cluster.stop(Duration::from_secs(10)).await;
-    assert!(unclean.is_empty(), "did not stop cleanly: {unclean:?}");
-    let report = diff_files(&catalogs).unwrap();
-    assert!(
-        report.identical(),
-        "catalog files differ after the heal:\n{}",
-        report.to_text()
-    );
-    let ordered: Vec<OrderEvent> = raw_log(&orders)
-        .unwrap()
-        .iter()
-        .map(|(_, b)| toystore_events::decode(b).unwrap())
-        .collect();
-    assert_gap_free(&ordered);
-    let ordered: BTreeSet<String> = ordered
-        .iter()
-        .map(|OrderEvent::OrderPlaced { request_id, .. }| request_id.as_str().to_owned())
-        .collect();
+    let ended = store.stop_with_equal_catalogs().await.unwrap();
     for key in &acked {
-        assert!(ordered.contains(key), "acknowledged order {key} is lost");
+        assert!(
+            ended.ordered.contains(key),
+            "acknowledged order {key} is lost"
+        );
     }
     let mut bought = BTreeSet::new();
     let mut sold = 0;
-    for (_, bytes) in raw_catalog_log(&catalogs[0]).unwrap() {
-        match toystore_events::decode::<CatalogEvent>(&bytes).unwrap() {
+    for event in &ended.catalogs[0].events {
+        match event {
             CatalogEvent::Purchased {
                 request_id,
                 quantity,
@@ -164,8 +140,11 @@ async fn a_catalog_replica_cut_off_acknowledges_nothing_and_converges_after_the_
             "{id}, sent only to the cut-off replica, was sold"
         );
     }
-    assert_eq!(bought, ordered, "every purchase has exactly one order");
-    let stock = catalog_stock(&catalogs[0]).unwrap();
+    assert_eq!(
+        bought, ended.ordered,
+        "every purchase has exactly one order"
+    );
+    let stock = &ended.catalogs[0].stock;
     let left: u64 = stock.values().sum();
     assert_eq!(
         left + sold,

@@ -15,8 +15,8 @@
 //! 5. a stored checkpoint at a purchase without an order is trusted: the completer resumes
 //!    after it and never sees that purchase (which shows it did not read from 0).
 //!
-//! And one replica in this process against a hand-written catalog on loopback (as in
-//! `order/tests/completer_silence.rs`) that records the `after` of each subscription: a
+//! And one replica in this process against a hand-written catalog replica on loopback
+//! (`toystore_catalog_api::fake`, as in `order/tests/completer_silence.rs`) that records the `after` of each subscription: a
 //! fresh file subscribes after 0, a restart after the stored checkpoint, and a catalog whose
 //! log ends before the checkpoint is read again from 0.
 
@@ -24,6 +24,7 @@
 
 use std::path::Path;
 use std::time::Duration;
+use toystore_catalog_api::fake::{FakeCatalog, Script, Then};
 use toystore_catalog_api::CatalogClient;
 use toystore_config::ClusterToken;
 use toystore_events::OrderEvent::{self, OrderPlaced};
@@ -276,71 +277,6 @@ async fn a_restarted_completer_resumes_after_its_checkpoint_and_still_completes_
     );
 }
 
-/// The `after` of a request line `GET /internal/events?after=N HTTP/1.1`.
-fn after_of(request: &str) -> Option<u64> {
-    let target = request.lines().next()?.split(' ').nth(1)?;
-    if !target.starts_with("/internal/events") {
-        return None;
-    }
-    target
-        .split_once("after=")?
-        .1
-        .split('&')
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// Serves one subscription of the fake catalog, whose log is `end` restocks: the events
-/// after `after` up to `end`, a heartbeat at `end`, then silence until the client leaves.
-async fn catalog_stream(
-    mut conn: tokio::net::TcpStream,
-    end: u64,
-    subscriptions: tokio::sync::mpsc::UnboundedSender<u64>,
-) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use toystore_events::frame::{event_frame, heartbeat_frame};
-    let mut request = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-        match conn.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => request.extend_from_slice(&buf[..n]),
-        }
-    }
-    let Some(after) = after_of(&String::from_utf8_lossy(&request)) else {
-        let _ = conn
-            .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
-            .await;
-        return;
-    };
-    let _ = subscriptions.send(after);
-    let mut body = Vec::new();
-    for seq in after + 1..=end {
-        let event = toystore_events::CatalogEvent::Restocked {
-            name: "Tux".try_into().unwrap(),
-            added: 1,
-        };
-        body.extend_from_slice(&event_frame(
-            Seq(seq),
-            &toystore_events::codec::encode(&event),
-        ));
-    }
-    body.extend_from_slice(&heartbeat_frame(Seq(end)));
-    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/x-toystore-events\r\n\
-                transfer-encoding: chunked\r\n\r\n";
-    let chunk = format!("{:x}\r\n", body.len());
-    let sent = async {
-        conn.write_all(head.as_bytes()).await?;
-        conn.write_all(chunk.as_bytes()).await?;
-        conn.write_all(&body).await?;
-        conn.write_all(b"\r\n").await
-    };
-    if sent.await.is_ok() {
-        let _ = conn.read(&mut buf).await;
-    }
-}
-
 /// One replica on `db` against the catalog at `catalog_url`, until the sender is used.
 fn replica(
     db: &Path,
@@ -375,13 +311,6 @@ fn replica(
     (stop, running, format!("http://{addr}"))
 }
 
-/// The `after` of the fake catalog's next subscription.
-async fn next(subscriptions: &mut tokio::sync::mpsc::UnboundedReceiver<u64>) -> Option<u64> {
-    tokio::time::timeout(READY, subscriptions.recv())
-        .await
-        .expect("a subscription in time")
-}
-
 /// Waits until the replica at `base` reports checkpoint `want`.
 async fn wait_gauge(base: &str, want: u64) {
     let http = reqwest::Client::new();
@@ -408,38 +337,32 @@ async fn wait_gauge(base: &str, want: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_completer_subscribes_after_its_checkpoint_and_from_0_when_the_catalog_is_behind() {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Arc;
-    let catalog = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let catalog_url = format!("http://{}", catalog.local_addr().unwrap());
-    let end = Arc::new(AtomicU64::new(5));
-    let (subscribed, mut subscriptions) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn({
-        let end = end.clone();
-        async move {
-            while let Ok((conn, _)) = catalog.accept().await {
-                let end = end.load(Ordering::SeqCst);
-                tokio::spawn(catalog_stream(conn, end, subscribed.clone()));
-            }
-        }
-    });
+    let fake = |last_seq| {
+        FakeCatalog::start(Script {
+            last_seq,
+            per_subscription: u64::MAX,
+            then: Then::Silence,
+        })
+    };
+    let mut catalog = fake(5).await.unwrap();
+    let catalog_url = catalog.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("order-1.redb");
 
     // A new file: from 0; the checkpoint follows the log's end (no purchase waits).
     let (stop, running, base) = replica(&db, &catalog_url);
-    assert_eq!(next(&mut subscriptions).await, Some(0));
+    assert_eq!(catalog.next_subscription(READY).await, Some(0));
     wait_gauge(&base, 5).await;
     let _ = stop.send(());
     running.await.unwrap().unwrap();
     assert_eq!(stored(&db).await, Seq(5));
 
     // Restarted: after the checkpoint, not from 0.
-    while subscriptions.try_recv().is_ok() {}
+    catalog.subscriptions_so_far();
     open(&db).await.close();
     let (stop, running, base) = replica(&db, &catalog_url);
     assert_eq!(
-        next(&mut subscriptions).await,
+        catalog.next_subscription(READY).await,
         Some(5),
         "resumed after the stored checkpoint"
     );
@@ -449,13 +372,12 @@ async fn the_completer_subscribes_after_its_checkpoint_and_from_0_when_the_catal
 
     // The catalog's log replaced by a shorter one: its first heartbeat (2) is below the
     // checkpoint (5), so the completer reads it again from 0 and its checkpoint follows it.
-    end.store(2, Ordering::SeqCst);
-    while subscriptions.try_recv().is_ok() {}
+    let mut catalog = fake(2).await.unwrap();
     open(&db).await.close();
-    let (stop, running, base) = replica(&db, &catalog_url);
-    assert_eq!(next(&mut subscriptions).await, Some(5));
+    let (stop, running, base) = replica(&db, &catalog.url);
+    assert_eq!(catalog.next_subscription(READY).await, Some(5));
     assert_eq!(
-        next(&mut subscriptions).await,
+        catalog.next_subscription(READY).await,
         Some(0),
         "read again from the start"
     );
