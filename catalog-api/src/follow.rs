@@ -31,6 +31,7 @@ use crate::CatalogClient;
 use futures_util::StreamExt;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use toystore_config::Backoff;
 use toystore_events::{CatalogEvent, Seq, StreamItem};
@@ -108,15 +109,16 @@ pub enum Followed {
 }
 
 /// Starts following `catalog` from `start` (call within a Tokio runtime); the receiver gets
-/// what happened.
+/// what happened, and the task ends (its handle completes) at `stop` or once the receiver
+/// is dropped.
 pub fn follow(
     catalog: CatalogClient,
     start: Start,
     following: Following,
     stop: CancellationToken,
-) -> mpsc::Receiver<Followed> {
+) -> (mpsc::Receiver<Followed>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(1024);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let gone = tx.clone();
         tokio::select! {
             () = run(catalog, start, following, tx) => {}
@@ -124,7 +126,7 @@ pub fn follow(
             () = gone.closed() => {}
         }
     });
-    rx
+    (rx, task)
 }
 
 /// Why one connection ended: `Ok` when following may go on at once (a replaced log),

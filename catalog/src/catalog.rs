@@ -98,6 +98,11 @@ impl Catalog {
         }
     }
 
+    /// The buy proposer's measurements (shared handles: register them to export them).
+    pub fn proposal_metrics(&self) -> &toystore_raft::proposer::ProposalMetrics {
+        self.buys.metrics()
+    }
+
     /// The buy path's stages this replica times (shared handles: register them to export).
     pub fn stages(&self) -> &Stages {
         &self.stages
@@ -186,7 +191,7 @@ impl Catalog {
     /// [`Catalog::buy`] once this replica found itself leading.
     async fn buy_led(&self, req: Purchase) -> Result<BuyOutcome, CatalogError> {
         if let Decision::Answer(_) = self.decide_here(&req)? {
-            self.confirm().await?;
+            self.node.linearize(self.write_timeout).await?;
             if let Decision::Answer(outcome) = self.decide_here(&req)? {
                 return Ok(outcome);
             }

@@ -23,16 +23,15 @@ use toystore_catalog_api::{BuyRefusal, BuyReply, ByName, ProductList, ProductRep
 use toystore_config::{ClusterConfig, OrderConfig, ReplicaId, Timeouts};
 use toystore_events::{CatalogEvent, ProductName, Purchase, Seq};
 use toystore_http::reply::respond;
-use toystore_http::stages::{Stage, Stages};
+use toystore_http::stages::Stage;
 use toystore_http::stream::AfterQuery;
 use toystore_http::{body, path::decode_segment, ApiError, ClusterToken};
 use toystore_raft::membership::Replicas;
 use toystore_raft::node::{NodeConfig, StartError, Started};
+use toystore_raft::routes::with_leader_hint;
 use toystore_raft::settings::Timing;
-use toystore_raft::timed::Timed;
-use toystore_raft_api::LEADER_HEADER;
 use toystore_store::raft::RaftStore;
-use warp::http::{HeaderValue, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
@@ -94,10 +93,7 @@ pub fn catalog_replicas(cluster: &ClusterConfig) -> Replicas {
 /// Errors starting or running a catalog replica.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The storage could not be opened.
-    #[error(transparent)]
-    Store(#[from] toystore_store::StoreError),
-    /// The Raft node did not start.
+    /// The replica's file could not be opened, or its Raft node did not start.
     #[error(transparent)]
     Start(#[from] StartError),
     /// A catalog of one replica did not lead with its toys in time.
@@ -183,12 +179,6 @@ impl Running {
 /// on first start), and seeds and restocks in the background.
 pub async fn start(config: &ServerConfig) -> Result<Running, ServeError> {
     let stop = CancellationToken::new();
-    let store = {
-        let path = config.db_path.clone();
-        tokio::task::spawn_blocking(move || open_store(&path))
-            .await
-            .map_err(|e| toystore_store::StoreError::Io(std::io::Error::other(e)))??
-    };
     let node_config = NodeConfig::of(
         config.id,
         config.replicas.clone(),
@@ -199,9 +189,15 @@ pub async fn start(config: &ServerConfig) -> Result<Running, ServeError> {
         config.watch.clone(),
         catalog_replicas,
     );
-    let stages = Stages::default();
-    let applier = Timed::new(Rules, stages.clone(), Stage::CatalogApply);
-    let started = toystore_raft::node::start(node_config, store, applier, stop.clone()).await?;
+    let (started, stages) = toystore_raft::node::open_and_start(
+        node_config,
+        config.db_path.clone(),
+        open_store,
+        Rules,
+        Stage::CatalogApply,
+        stop.clone(),
+    )
+    .await?;
     let catalog = Arc::new(Catalog::new(
         started.node.clone(),
         config.stock,
@@ -289,17 +285,13 @@ async fn restock_loop(catalog: Arc<Catalog>, interval: Duration, stop: Cancellat
 /// A catalog error as its answer: 421 naming the leader, 503, or 500 for storage.
 fn error_reply(e: CatalogError) -> Response {
     match e {
-        CatalogError::NotLeader { leader } => {
-            let mut resp = respond::<()>(Err(ApiError::new(
+        CatalogError::NotLeader { leader } => with_leader_hint(
+            respond::<()>(Err(ApiError::new(
                 StatusCode::MISDIRECTED_REQUEST,
                 "not the catalog leader",
-            )));
-            if let Some(id) = leader {
-                resp.headers_mut()
-                    .insert(LEADER_HEADER, HeaderValue::from(id));
-            }
-            resp
-        }
+            ))),
+            leader,
+        ),
         CatalogError::Unavailable(m) => respond::<()>(Err(ApiError::unavailable(m))),
         CatalogError::Store(e) => {
             tracing::error!(error = %e, "catalog storage error");

@@ -471,7 +471,8 @@ impl ClusterConfig {
     pub fn parse(text: &str) -> Result<Self, InvalidConfig> {
         let mut config: ClusterConfig = toml::from_str(text)?;
         match (config.catalog.addr, config.catalogs.is_empty()) {
-            (Some(_), false) => return Err(InvalidConfig::Rule(BOTH_CATALOG_FORMS)),
+            // Both forms: `validate` refuses it.
+            (Some(_), false) => {}
             (Some(addr), true) => {
                 config.catalogs = vec![ReplicaConfig { id: 1, addr }];
                 config.catalog.addr = None;
@@ -563,14 +564,10 @@ impl ClusterConfig {
                 "frontend.attempt_timeout must not exceed frontend.failover_timeout",
             ));
         }
-        let mut ids: Vec<ReplicaId> = self.replicas.iter().map(|r| r.id).collect();
-        ids.sort_unstable();
-        if ids.windows(2).any(|w| w[0] == w[1]) {
+        if has_duplicates(self.replicas.iter().map(|r| r.id)) {
             return Err(InvalidConfig::Rule("replica ids must be unique"));
         }
-        let mut addrs: Vec<SocketAddr> = self.replicas.iter().map(|r| r.addr).collect();
-        addrs.sort_unstable();
-        if addrs.windows(2).any(|w| w[0] == w[1]) {
+        if has_duplicates(self.replicas.iter().map(|r| r.addr)) {
             return Err(InvalidConfig::Rule("replica addresses must be unique"));
         }
         self.validate_catalogs()
@@ -586,20 +583,16 @@ impl ClusterConfig {
                 "no catalog replica: list at least one under [[catalogs]]",
             ));
         }
-        let mut ids: Vec<ReplicaId> = self.catalogs.iter().map(|c| c.id).collect();
-        ids.sort_unstable();
-        if ids.windows(2).any(|w| w[0] == w[1]) {
+        if has_duplicates(self.catalogs.iter().map(|c| c.id)) {
             return Err(InvalidConfig::Rule("catalog ids must be unique"));
         }
-        let mut addrs: Vec<SocketAddr> = self.catalogs.iter().map(|c| c.addr).collect();
-        addrs.sort_unstable();
-        if addrs.windows(2).any(|w| w[0] == w[1]) {
+        if has_duplicates(self.catalogs.iter().map(|c| c.addr)) {
             return Err(InvalidConfig::Rule("catalog addresses must be unique"));
         }
-        let taken = |addr: &SocketAddr| {
-            *addr == self.frontend.addr || self.replicas.iter().any(|r| r.addr == *addr)
+        let taken = |addr: SocketAddr| {
+            addr == self.frontend.addr || self.replicas.iter().any(|r| r.addr == addr)
         };
-        if addrs.iter().any(taken) {
+        if self.catalogs.iter().any(|c| taken(c.addr)) {
             return Err(InvalidConfig::Rule(
                 "a catalog replica's address is also the front-end's or an order replica's",
             ));
@@ -634,6 +627,13 @@ impl ClusterConfig {
     pub fn order_db(&self, id: ReplicaId) -> PathBuf {
         self.data_dir.join(format!("order-{id}.redb"))
     }
+}
+
+/// Whether `items` holds one value twice.
+fn has_duplicates<T: Ord>(items: impl Iterator<Item = T>) -> bool {
+    let mut items: Vec<T> = items.collect();
+    items.sort_unstable();
+    items.windows(2).any(|w| w[0] == w[1])
 }
 
 #[cfg(test)]
@@ -801,7 +801,10 @@ mod tests {
         );
         let mut programmatic = c.clone();
         programmatic.catalog.addr = Some(loopback(7000));
-        assert!(programmatic.validate().is_err());
+        let e = programmatic
+            .validate()
+            .expect_err("both forms, built in code");
+        assert!(e.to_string().contains("both given"), "{e}");
 
         let dup_id = "[[catalogs]]\nid = 1\naddr = \"127.0.0.1:7001\"\n[[catalogs]]\nid = 1\naddr = \"127.0.0.1:7002\"\n";
         let e = ClusterConfig::parse(dup_id).expect_err("duplicate catalog ids");
@@ -823,13 +826,18 @@ mod tests {
             );
         }
         let old_shared = "[catalog]\naddr = \"127.0.0.1:8092\"\n";
-        assert!(ClusterConfig::parse(old_shared).is_err());
+        let e = ClusterConfig::parse(old_shared).expect_err("the old form's address shared");
+        assert!(
+            e.to_string().contains("also the front-end's or an order"),
+            "{e}"
+        );
 
         let none = ClusterConfig::parse("catalogs = []\n").expect_err("no catalog");
         assert!(none.to_string().contains("no catalog replica"), "{none}");
         let mut empty = ClusterConfig::default();
         empty.catalogs.clear();
-        assert!(empty.validate().is_err());
+        let e = empty.validate().expect_err("no catalog, built in code");
+        assert!(e.to_string().contains("no catalog replica"), "{e}");
     }
 
     #[test]

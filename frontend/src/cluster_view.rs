@@ -87,6 +87,30 @@ pub struct ReplicaView {
     pub lag: Option<u64>,
 }
 
+/// One group's replicas as the page shows them: each (id, URL) with what it said, and its
+/// lag behind the group's leader (the one rule of `toystore_order_api::leader`).
+fn views(
+    members: impl IntoIterator<Item = (u32, String)>,
+    statuses: Vec<Option<ReplicaStatus>>,
+) -> Vec<ReplicaView> {
+    let leader_log =
+        toystore_order_api::leader(statuses.iter().flatten()).and_then(|s| s.last_log_index);
+    members
+        .into_iter()
+        .zip(statuses)
+        .map(|((id, url), status)| ReplicaView {
+            id,
+            url,
+            up: status.is_some(),
+            lag: match (&status, leader_log) {
+                (Some(s), Some(l)) => Some(l.saturating_sub(s.last_log_index.unwrap_or(0))),
+                _ => None,
+            },
+            status,
+        })
+        .collect()
+}
+
 /// Asks every service and puts the answers together.
 pub async fn gather(frontend: &Frontend, relay: &Relay) -> ClusterView {
     let members = frontend.replicas().members();
@@ -100,22 +124,12 @@ pub async fn gather(frontend: &Frontend, relay: &Relay) -> ClusterView {
         futures_util::future::join_all(asks),
         futures_util::future::join_all(catalog_asks),
     );
-    let leader_log =
-        toystore_order_api::leader(statuses.iter().flatten()).and_then(|s| s.last_log_index);
-    let replicas = members
-        .iter()
-        .zip(statuses)
-        .map(|(m, status)| ReplicaView {
-            id: m.id(),
-            url: m.base().as_str().trim_end_matches('/').to_string(),
-            up: status.is_some(),
-            lag: match (&status, leader_log) {
-                (Some(s), Some(l)) => Some(l.saturating_sub(s.last_log_index.unwrap_or(0))),
-                _ => None,
-            },
-            status,
-        })
-        .collect();
+    let replicas = views(
+        members
+            .iter()
+            .map(|m| (m.id(), m.base().as_str().trim_end_matches('/').to_string())),
+        statuses,
+    );
     let catalog_leader = toystore_order_api::leader(catalog_statuses.iter().flatten());
     let catalog = CatalogView {
         url: match catalog_leader {
@@ -134,21 +148,7 @@ pub async fn gather(frontend: &Frontend, relay: &Relay) -> ClusterView {
         up: catalog_leader.is_some(),
         last_seq: catalog_leader.map(|h| h.last_seq.0),
     };
-    let catalog_log = catalog_leader.and_then(|s| s.last_log_index);
-    let catalogs = catalog_replicas
-        .into_iter()
-        .zip(catalog_statuses)
-        .map(|((id, url), status)| ReplicaView {
-            id,
-            url,
-            up: status.is_some(),
-            lag: match (&status, catalog_log) {
-                (Some(s), Some(l)) => Some(l.saturating_sub(s.last_log_index.unwrap_or(0))),
-                _ => None,
-            },
-            status,
-        })
-        .collect();
+    let catalogs = views(catalog_replicas, catalog_statuses);
     let mut recent = relay.recent();
     recent.reverse();
     ClusterView {

@@ -40,7 +40,7 @@ pub async fn follow_catalog(
         backoff,
         on_replaced: OnReplaced::SkipToEnd,
     };
-    let mut heard = follow(catalog, Start::Now, following, stop.clone());
+    let (mut heard, _following) = follow(catalog, Start::Now, following, stop.clone());
     let cache = cache.as_deref();
     let mut first = true;
     loop {

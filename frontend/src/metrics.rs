@@ -30,7 +30,7 @@ const ROUTES: &[Route] = &[
 /// A registry with the front-end's metrics, and the HTTP metrics to serve with.
 pub fn registry(frontend: Arc<Frontend>, relay: Arc<Relay>) -> (Registry, HttpMetrics) {
     let mut registry = Registry::default();
-    let http = HttpMetrics::register(&mut registry, ROUTES);
+    let http = HttpMetrics::register(&mut registry, &[ROUTES]);
     frontend.stages().register(&mut registry);
     registry.register_collector(Box::new(Sampled(move || {
         let mut out = samples(&frontend);

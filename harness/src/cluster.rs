@@ -33,7 +33,8 @@ pub(crate) const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) struct Clients {
     /// The (first) front-end.
     pub(crate) frontend: FrontendClient,
-    pub(crate) catalogs: BTreeMap<u32, CatalogClient>,
+    /// Every catalog replica (each asked by id with `health_of`).
+    pub(crate) catalog: CatalogClient,
     pub(crate) replicas: BTreeMap<u32, ReplicaClient>,
 }
 
@@ -55,17 +56,9 @@ impl Clients {
                 Ok((r.id, client))
             })
             .collect::<anyhow::Result<_>>()?;
-        let catalogs = config
-            .catalogs
-            .iter()
-            .map(|c| {
-                let client = CatalogClient::with_timeouts(&base(c.addr), token.clone(), &timeouts)?;
-                Ok((c.id, client))
-            })
-            .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             frontend: FrontendClient::with_timeout(&base(config.frontend.addr), ASK_TIMEOUT)?,
-            catalogs,
+            catalog: CatalogClient::of_replicas(&config.catalog_urls(), token.clone(), &timeouts)?,
             replicas,
         })
     }
@@ -190,10 +183,9 @@ impl Cluster {
         self.spec.config.catalogs.iter().map(|c| c.id).collect()
     }
 
-    /// The id of the cluster file's first catalog replica: the one the front-end and the
-    /// order replicas call, and the one to name where a caller knows of one catalog only
-    /// (catalog 1 in every store the harness builds). The file is validated, so it lists
-    /// at least one.
+    /// The id of the cluster file's first catalog replica: the one to name where a caller
+    /// knows of one catalog only (catalog 1 in every store the harness builds). The file is
+    /// validated, so it lists at least one.
     pub fn first_catalog_id(&self) -> u32 {
         self.spec.config.catalogs.first().map_or(1, |c| c.id)
     }
@@ -201,13 +193,8 @@ impl Cluster {
     /// A typed client of the whole catalog: every catalog replica, leader-only calls going
     /// to whichever leads (`toystore_raft_api::Group`).
     pub fn catalog(&self) -> anyhow::Result<CatalogClient> {
-        let replicas: Vec<(u32, String)> = self
-            .catalog_ids()
-            .into_iter()
-            .map(|id| (id, self.url(Service::Catalog(id))))
-            .collect();
         Ok(CatalogClient::of_replicas(
-            &replicas,
+            &self.spec.config.catalog_urls(),
             self.token.clone(),
             &self.spec.config.timeouts,
         )?)

@@ -95,6 +95,26 @@ pub enum Action {
     Partition,
 }
 
+impl Action {
+    /// What the `kill` and `pause` nemeses do (anything else pauses).
+    fn of(nemesis: Nemesis) -> Self {
+        if nemesis == Nemesis::Kill {
+            Action::Kill
+        } else {
+            Action::Pause
+        }
+    }
+
+    /// Its word in a fault's kind (`kill-leader`, `catalog-pause-follower`, …).
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Kill => "kill",
+            Action::Pause => "pause",
+            Action::Partition => "partition",
+        }
+    }
+}
+
 /// What one fault is, decided before it is injected.
 pub struct Plan {
     /// The nemesis that injects it.
@@ -122,21 +142,12 @@ impl Plan {
 
     /// SIGKILL (`Kill`) or SIGSTOP (`Pause`) order replica `victim`, the leader or not.
     pub fn on_replica(nemesis: Nemesis, victim: u32, on_leader: bool) -> Self {
-        let action = if nemesis == Nemesis::Kill {
-            Action::Kill
-        } else {
-            Action::Pause
-        };
-        let verb = if action == Action::Kill {
-            "kill"
-        } else {
-            "pause"
-        };
+        let action = Action::of(nemesis);
         let role = if on_leader { "leader" } else { "follower" };
         Plan {
             nemesis,
             action,
-            kind: format!("{verb}-{role}"),
+            kind: format!("{}-{role}", action.verb()),
             target: Service::Order(victim),
             leader: on_leader,
             partition: None,
@@ -146,11 +157,7 @@ impl Plan {
     /// `action` (kill or pause) on catalog replica `victim`, its leader or not (`kind`
     /// `catalog-<verb>-<role>`; with a lone catalog, `catalog-<verb>`).
     pub fn on_catalog(nemesis: Nemesis, action: Action, victim: u32, role: Option<bool>) -> Self {
-        let verb = if action == Action::Pause {
-            "pause"
-        } else {
-            "kill"
-        };
+        let verb = action.verb();
         let kind = match role {
             None => format!("catalog-{verb}"),
             Some(true) => format!("catalog-{verb}-leader"),
@@ -251,11 +258,7 @@ pub fn plan(
         Nemesis::Kill | Nemesis::Pause => {
             // With a replicated catalog, one fault in three hits the catalog's leader.
             if layout.replicated_catalog() && count % 3 == 1 {
-                let action = if nemesis == Nemesis::Kill {
-                    Action::Kill
-                } else {
-                    Action::Pause
-                };
+                let action = Action::of(nemesis);
                 return Plan::on_catalog(nemesis, action, layout.catalog_id(), Some(true));
             }
             // The leader two times in three.
@@ -370,6 +373,15 @@ pub async fn undo(cluster: &mut Cluster, plan: &Plan) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every nemesis, in the order a run with all of them takes them.
+    const EVERY_NEMESIS: [Nemesis; 5] = [
+        Nemesis::Kill,
+        Nemesis::Pause,
+        Nemesis::Partition,
+        Nemesis::Catalog,
+        Nemesis::Frontend,
+    ];
     use rand::SeedableRng;
     use std::collections::BTreeMap;
 
@@ -381,13 +393,7 @@ mod tests {
             catalog_leader: None,
             second_frontend: true,
         };
-        let nemeses = [
-            Nemesis::Kill,
-            Nemesis::Pause,
-            Nemesis::Partition,
-            Nemesis::Catalog,
-            Nemesis::Frontend,
-        ];
+        let nemeses = EVERY_NEMESIS;
         let mut rng = StdRng::seed_from_u64(seed);
         let mut counts: BTreeMap<Nemesis, usize> = BTreeMap::new();
         leaders
@@ -486,13 +492,7 @@ mod tests {
         let isolate = plan(Nemesis::Partition, 4, 3, &layout, &mut rng);
         assert_eq!(isolate.target, Service::Catalog(2), "{}", isolate.kind);
         // kill, pause, partition, catalog, frontend in turn: about a third on the catalog.
-        let nemeses = [
-            Nemesis::Kill,
-            Nemesis::Pause,
-            Nemesis::Partition,
-            Nemesis::Catalog,
-            Nemesis::Frontend,
-        ];
+        let nemeses = EVERY_NEMESIS;
         let mut counts: BTreeMap<Nemesis, usize> = BTreeMap::new();
         let on_catalog = (0..150)
             .map(|i| {

@@ -138,7 +138,7 @@ impl Hosts {
                 &hub,
                 "link",
                 "add",
-                port,
+                &port,
                 "type",
                 "veth",
                 "peer",
@@ -147,7 +147,7 @@ impl Hosts {
                 "netns",
                 &host.namespace,
             ])?;
-            ip(&["-n", &hub, "link", "set", port, "master", "br0", "up"])?;
+            ip(&["-n", &hub, "link", "set", &port, "master", "br0", "up"])?;
             let ns = host.namespace.as_str();
             ip(&["-n", ns, "addr", "add", &prefix(host.ip), "dev", "eth0"])?;
             ip(&["-n", ns, "link", "set", "eth0", "up"])?;
@@ -308,23 +308,12 @@ fn kill_inside(namespace: &str) {
 }
 
 /// The name of a service's host: its namespace's suffix and its port on the bridge.
-fn host_name(service: Service) -> &'static str {
+fn host_name(service: Service) -> String {
     match service {
-        Service::Frontend => "fe",
-        Service::SecondFrontend => "fe2",
-        Service::Catalog(1) => "cat1",
-        Service::Catalog(2) => "cat2",
-        Service::Catalog(3) => "cat3",
-        Service::Catalog(4) => "cat4",
-        Service::Catalog(5) => "cat5",
-        Service::Catalog(6) => "cat6",
-        Service::Catalog(_) => "cat",
-        Service::Order(1) => "o1",
-        Service::Order(2) => "o2",
-        Service::Order(3) => "o3",
-        Service::Order(4) => "o4",
-        Service::Order(5) => "o5",
-        Service::Order(_) => "o",
+        Service::Frontend => "fe".into(),
+        Service::SecondFrontend => "fe2".into(),
+        Service::Catalog(id) => format!("cat{id}"),
+        Service::Order(id) => format!("o{id}"),
     }
 }
 
@@ -410,7 +399,7 @@ mod tests {
         assert_eq!(offsets.len(), services.len(), "{offsets:?}");
         // Not the network (0), the tool (1) nor the broadcast (15) address.
         assert!(offsets.iter().all(|o| (2..=14).contains(o)), "{offsets:?}");
-        let names: BTreeSet<&str> = services.iter().map(|s| host_name(*s)).collect();
+        let names: BTreeSet<String> = services.iter().map(|s| host_name(*s)).collect();
         assert_eq!(names.len(), services.len(), "{names:?}");
         assert!(offset(Service::Catalog(7)).is_err());
         assert!(offset(Service::Order(6)).is_err());

@@ -88,7 +88,7 @@ impl Cluster {
         let healthy = || async {
             let ready = match service {
                 Service::Order(id) => self.clients.replicas.get(&id)?.health().await.ok()?.ready,
-                Service::Catalog(id) => self.clients.catalogs.get(&id)?.health().await.ok()?.ready,
+                Service::Catalog(id) => self.clients.catalog.health_of(Some(id)).await.ok()?.ready,
                 // (Asked above.)
                 Service::Frontend | Service::SecondFrontend => false,
             };
@@ -115,13 +115,14 @@ impl Cluster {
         futures_util::future::join_all(asks).await
     }
 
-    /// Every catalog replica's `/health`, asked at once, in id order (`None`: no answer).
+    /// Every catalog replica's `/health`, asked at once, in the order of
+    /// [`Cluster::catalog_ids`] (`None`: no answer).
     pub async fn catalog_statuses(&self) -> Vec<Option<ReplicaStatus>> {
+        let catalog = &self.clients.catalog;
         let asks = self
-            .clients
-            .catalogs
-            .values()
-            .map(|client| async move { client.health().await.ok() });
+            .catalog_ids()
+            .into_iter()
+            .map(|id| async move { catalog.health_of(Some(id)).await.ok() });
         futures_util::future::join_all(asks).await
     }
 

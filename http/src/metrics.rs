@@ -71,7 +71,7 @@ impl Route {
 pub struct HttpMetrics {
     requests: Family<HttpLabels, Counter>,
     latency: Family<HttpLabels, Histogram, fn() -> Histogram>,
-    routes: &'static [Route],
+    routes: &'static [&'static [Route]],
 }
 
 fn latency_histogram() -> Histogram {
@@ -80,9 +80,10 @@ fn latency_histogram() -> Histogram {
 }
 
 impl HttpMetrics {
-    /// Registers the HTTP families in `registry`; `routes` are the service's routes (every
-    /// path is counted under its route's template, `"other"` if none).
-    pub fn register(registry: &mut Registry, routes: &'static [Route]) -> Self {
+    /// Registers the HTTP families in `registry`; `routes` are the service's routes, in
+    /// groups (its own, and those of a library it serves, such as the Raft routes): every
+    /// path is counted under its route's template, `"other"` if none.
+    pub fn register(registry: &mut Registry, routes: &'static [&'static [Route]]) -> Self {
         let requests = Family::<HttpLabels, Counter>::default();
         let latency = Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(
             latency_histogram,
@@ -107,7 +108,9 @@ impl HttpMetrics {
     /// The route of `path`, if one matches: its template labels the request's series, its
     /// methods a 405's `Allow`.
     pub fn route(&self, path: &str) -> Option<&'static Route> {
-        match_route(path, self.routes)
+        self.routes
+            .iter()
+            .find_map(|group| match_route(path, group))
     }
 
     /// Records one answered request.
@@ -335,7 +338,7 @@ mod tests {
     #[test]
     fn routes_are_templates_and_unknown_paths_are_other() {
         let mut registry = Registry::default();
-        let http = HttpMetrics::register(&mut registry, ROUTES);
+        let http = HttpMetrics::register(&mut registry, &[ROUTES]);
         let route_of = |path| template_of(path, ROUTES);
         assert_eq!(route_of("/products/Tux"), "/products/:name");
         assert_eq!(route_of("/products"), "/products");
@@ -354,7 +357,7 @@ mod tests {
     fn http_and_sampled_metrics_render_as_text() {
         let mut registry = Registry::default();
         const X: &[Route] = &[Route::get("/x/:y")];
-        let http = HttpMetrics::register(&mut registry, X);
+        let http = HttpMetrics::register(&mut registry, &[X]);
         registry.register_collector(Box::new(Sampled(|| {
             vec![
                 Sample::gauge("toystore_test_gauge", "a gauge", 3.0),

@@ -225,7 +225,7 @@ mod tests {
     /// stops it.
     async fn start<F, R>(
         filter: F,
-        routes: &'static [Route],
+        routes: &'static [&'static [Route]],
     ) -> (std::net::SocketAddr, oneshot::Sender<()>)
     where
         F: Filter<Extract = (R,), Error = Rejection> + Clone + Send + Sync + 'static,
@@ -273,9 +273,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_body_closes_and_a_405_lists_the_methods() {
-        static ROUTES: &[Route] = &[Route::get("/x")];
+        const ROUTES: &[Route] = &[Route::get("/x")];
         let route = warp::path!("x").and(warp::get()).map(|| "x");
-        let (addr, _stop) = start(route, ROUTES).await;
+        let (addr, _stop) = start(route, &[ROUTES]).await;
         let client = reqwest::Client::new();
         let resp = client
             .post(format!("http://{addr}/x"))

@@ -1,7 +1,7 @@
 //! [`ReplicaClient`]: how the front-end (and tools) call one replica, with typed outcomes
 //! ([`CallError`]) instead of status numbers.
 
-use crate::wire::{OrderPlacedReply, OrderRecord, ReplicaStatus, LEADER_HEADER};
+use crate::wire::{OrderPlacedReply, OrderRecord, ReplicaStatus};
 use crate::Refusal;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -107,11 +107,7 @@ impl ReplicaClient {
             .send()
             .await
             .map_err(|e| CallError::from_client(e.into(), None))?;
-        let leader = resp
-            .headers()
-            .get(LEADER_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<ReplicaId>().ok());
+        let leader = toystore_raft_api::leader_hint(resp.headers());
         read_envelope(resp)
             .await
             .map_err(|e| CallError::from_client(e, leader))

@@ -36,7 +36,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let db_path = args.db.unwrap_or_else(|| cluster.order_db(args.id));
     ensure_parent(&db_path)
         .with_context(|| format!("creating the directory of {}", db_path.display()))?;
-    let replicas = cluster.replicas.iter().map(|r| (r.id, r.addr)).collect();
+    let replicas = crate::server::order_replicas(&cluster);
     let mut raft = cluster.order.clone();
     if let Some(election) = args.election {
         raft.election = election;

@@ -103,7 +103,7 @@ pub async fn run(
         backoff,
         on_replaced: OnReplaced::ReadAgain,
     };
-    let mut heard = follow(catalog, Start::After(stored), following, stop.clone());
+    let (mut heard, _following) = follow(catalog, Start::After(stored), following, stop.clone());
     loop {
         let followed = tokio::select! {
             () = stop.cancelled() => return,

@@ -48,17 +48,6 @@ impl PlaceError {
     }
 }
 
-impl From<ReadError> for PlaceError {
-    /// Leadership not confirmed before answering a known request id: the hint stays a
-    /// hint, anything else makes the purchase unavailable now.
-    fn from(e: ReadError) -> Self {
-        match e {
-            ReadError::NotLeader { leader } => PlaceError::NotLeader { leader },
-            other => PlaceError::Unavailable(other.to_string()),
-        }
-    }
-}
-
 impl From<crate::proposer::ProposeError> for PlaceError {
     /// The proposer's refusal as the purchase's.
     fn from(e: crate::proposer::ProposeError) -> Self {

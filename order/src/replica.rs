@@ -43,9 +43,7 @@ pub type OrderStore = RaftStore<OrderRaft, OrderEvent>;
 
 /// One order replica.
 pub struct Replica {
-    id: ReplicaId,
     node: Arc<Node<OrderRaft, OrderEvent>>,
-    raft: OrderNode,
     catalog: CatalogClient,
     proposer: Proposer,
     write_timeout: Duration,
@@ -64,12 +62,9 @@ impl Replica {
         write_timeout: Duration,
         stages: Stages,
     ) -> Self {
-        let raft = node.raft().clone();
         Self {
-            id: node.id(),
-            proposer: crate::proposer::start(raft.clone(), write_timeout),
+            proposer: crate::proposer::start(node.raft().clone(), write_timeout),
             node,
-            raft,
             catalog,
             write_timeout,
             completer_checkpoint: std::sync::atomic::AtomicU64::new(0),
@@ -107,7 +102,7 @@ impl Replica {
 
     /// The Raft node.
     pub fn raft(&self) -> &OrderNode {
-        &self.raft
+        self.node.raft()
     }
 
     /// The storage (reads).
@@ -127,8 +122,8 @@ impl Replica {
 
     /// Starts an election unless this replica leads (the `frontend` policy's campaign).
     pub async fn campaign(&self) -> Result<ReplicaStatus, PlaceError> {
-        tracing::info!(replica = self.id, "asked to campaign");
-        self.raft
+        tracing::info!(replica = self.node.id(), "asked to campaign");
+        self.raft()
             .trigger()
             .elect()
             .await
@@ -160,7 +155,7 @@ impl Replica {
     /// [`Replica::place`] once this replica found itself leading.
     async fn place_led(&self, order: Purchase) -> Result<OrderPlacedReply, PlaceError> {
         if let Some(known) = self.recorded(&order.request_id).map_err(storage)? {
-            self.linearize().await?;
+            self.node.linearize(self.write_timeout).await?;
             let placed = Some((known.name.as_str(), known.quantity.get()));
             return placed_reply(replayed(known.number, placed, &order.name, order.quantity));
         }
@@ -309,23 +304,19 @@ mod tests {
 
     #[test]
     fn an_unconfirmed_replay_keeps_the_hint_or_is_unavailable() {
-        let e = PlaceError::from(ReadError::NotLeader { leader: Some(1) });
+        use toystore_raft::leadership::Unconfirmed;
+        let e = PlaceError::from(Unconfirmed::NotLeader { leader: Some(1) });
         assert!(
             matches!(e, PlaceError::NotLeader { leader: Some(1) }),
             "{e:?}"
         );
-        let e = PlaceError::from(ReadError::NotLeader { leader: None });
+        let e = PlaceError::from(Unconfirmed::NotLeader { leader: None });
         assert!(matches!(e, PlaceError::NotLeader { leader: None }), "{e:?}");
-        let e = PlaceError::from(ReadError::Unavailable(
+        let e = PlaceError::from(Unconfirmed::Unavailable(
             "leadership not confirmed in time".into(),
         ));
         assert!(
             matches!(&e, PlaceError::Unavailable(m) if m == "leadership not confirmed in time"),
-            "{e:?}"
-        );
-        let e = PlaceError::from(ReadError::NotFound);
-        assert!(
-            matches!(&e, PlaceError::Unavailable(m) if m == "order not found"),
             "{e:?}"
         );
     }

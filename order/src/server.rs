@@ -17,14 +17,13 @@ use toystore_events::OrderNumber;
 use toystore_events::Purchase;
 use toystore_http::client::ClientError;
 use toystore_http::reply::respond;
-use toystore_http::stages::{Stage, Stages};
+use toystore_http::stages::Stage;
 use toystore_http::{body, ApiError, ClusterToken};
-use toystore_order_api::LEADER_HEADER;
 use toystore_raft::membership::Replicas;
 use toystore_raft::node::{NodeConfig, StartError};
+use toystore_raft::routes::with_leader_hint;
 use toystore_raft::settings::Timing;
-use toystore_raft::timed::Timed;
-use warp::http::{HeaderValue, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
@@ -55,13 +54,10 @@ pub struct ServerConfig {
 /// Errors starting a replica.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The storage could not be opened.
-    #[error(transparent)]
-    Store(#[from] toystore_store::StoreError),
     /// A client could not be built.
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// The Raft node did not start.
+    /// The replica's file could not be opened, or its Raft node did not start.
     #[error(transparent)]
     Start(#[from] StartError),
 }
@@ -76,7 +72,7 @@ pub fn timing(settings: &OrderConfig) -> Timing {
 }
 
 /// The order replicas of a cluster file: (id, address).
-fn order_replicas(cluster: &ClusterConfig) -> Replicas {
+pub fn order_replicas(cluster: &ClusterConfig) -> Replicas {
     cluster.replicas.iter().map(|r| (r.id, r.addr)).collect()
 }
 
@@ -91,12 +87,6 @@ pub async fn run(
     let id = config.id;
     let catalog =
         CatalogClient::of_replicas(&config.catalogs, config.token.clone(), &config.timeouts)?;
-    let store = {
-        let path = config.db_path.clone();
-        tokio::task::spawn_blocking(move || open_store(&path))
-            .await
-            .map_err(|e| toystore_store::StoreError::Io(std::io::Error::other(e)))??
-    };
     let node_config = NodeConfig::of(
         id,
         config.replicas.clone(),
@@ -107,9 +97,15 @@ pub async fn run(
         config.watch.clone(),
         order_replicas,
     );
-    let stages = Stages::default();
-    let applier = Timed::new(Orders, stages.clone(), Stage::OrderApply);
-    let started = toystore_raft::node::start(node_config, store, applier, stop.clone()).await?;
+    let (started, stages) = toystore_raft::node::open_and_start(
+        node_config,
+        config.db_path.clone(),
+        open_store,
+        Orders,
+        Stage::OrderApply,
+        stop.clone(),
+    )
+    .await?;
     let write_timeout = config.raft.write_timeout;
     let replica = Arc::new(Replica::new(
         started.node.clone(),
@@ -148,7 +144,7 @@ fn place_error(e: PlaceError) -> Response {
         PlaceError::NotLeader { leader } => *leader,
         _ => None,
     };
-    with_hint(
+    with_leader_hint(
         respond::<()>(Err(ApiError::new(status, e.to_string()))),
         hint,
     )
@@ -166,18 +162,10 @@ fn read_error(e: ReadError) -> Response {
         ReadError::NotLeader { leader } => *leader,
         _ => None,
     };
-    with_hint(
+    with_leader_hint(
         respond::<()>(Err(ApiError::new(status, e.to_string()))),
         hint,
     )
-}
-
-fn with_hint(mut resp: Response, leader: Option<ReplicaId>) -> Response {
-    if let Some(id) = leader {
-        resp.headers_mut()
-            .insert(LEADER_HEADER, HeaderValue::from(id));
-    }
-    resp
 }
 
 /// The replica's routes.

@@ -1,8 +1,9 @@
 //! The proposer on a one-replica Raft cluster: concurrent purchases share entries, each
 //! caller gets its own purchase's outcome, and the state machine's per-purchase rules hold
 //! inside one entry (a repeated request id names one order; a reused one is refused); and
-//! the confirmer beside it: concurrent linearizable reads share confirmation rounds, and
-//! each read is answered by a round that began after it arrived.
+//! the confirmer beside it, on openraft's own confirmation: concurrent linearizable reads
+//! share rounds (that a read waits for a round begun after it arrived is the confirmer's
+//! unit test, `raft/src/confirmer.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -14,7 +14,7 @@
 //!
 //! Which member to ask next is the plain function [`next`], unit-tested here.
 
-use crate::LEADER_HEADER;
+use crate::leader_hint;
 use serde::de::DeserializeOwned;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -101,11 +101,7 @@ impl Group {
             let (heard, error) = match build(client).send().await {
                 Err(e) => (Heard::Failed, ClientError::from(e)),
                 Ok(resp) => {
-                    let hint = resp
-                        .headers()
-                        .get(LEADER_HEADER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<ReplicaId>().ok());
+                    let hint = leader_hint(resp.headers());
                     match read_envelope::<T>(resp).await {
                         Err(e) if e.status() == Some(NOT_LEADER) => (Heard::NotLeader(hint), e),
                         Err(e) if e.status() == Some(503) => (Heard::Failed, e),

@@ -9,6 +9,14 @@ use toystore_events::Seq;
 /// Header of a 421 naming the leader the replica knows of.
 pub const LEADER_HEADER: &str = "x-toystore-leader";
 
+/// The leader a reply names in its [`LEADER_HEADER`], if it names one (a 421's hint).
+pub fn leader_hint(headers: &reqwest::header::HeaderMap) -> Option<ReplicaId> {
+    headers
+        .get(LEADER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
 /// A replica's Raft role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -65,7 +65,8 @@ pub fn founding(answers: &[bool], cluster: usize) -> Founding {
 
 /// Whether this node has never had a log or a vote.
 pub fn pristine<C: Types>(raft: &Raft<C>) -> bool {
-    let m = raft.metrics().borrow().clone();
+    let metrics = raft.metrics();
+    let m = metrics.borrow();
     m.last_log_index.is_none() && m.current_term == 0
 }
 

@@ -18,6 +18,7 @@
 //! - [`confirmer`]: one leadership confirmation shared by the reads waiting for one;
 //! - [`leadership`]: who may answer (the leader rule, a confirmed leadership, the role and
 //!   isolation a replica reports), as plain functions;
+//! - [`metrics`]: what every replica's `/metrics` shows of its Raft node and proposer;
 //! - [`routes`]: the Raft routes between replicas (`/internal/raft/...`), wire in [`wire`];
 //! - [`timed`]: a service's applier with its applies timed as a stage of the buy path;
 //! - [`failpoint`]: the crash hooks of the black-box tests.
@@ -32,6 +33,7 @@ pub mod failpoint;
 pub mod founding;
 pub mod leadership;
 pub mod membership;
+pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod proposer;

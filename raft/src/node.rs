@@ -1,5 +1,5 @@
 //! [`Node`]: one replica's Raft handle, its storage and its transfer counts; [`start`] brings
-//! one up: the storage's two halves under openraft, the HTTP network, the founding of a new
+//! one up ([`open_and_start`] opens its file first, as a service does): the storage's two halves under openraft, the HTTP network, the founding of a new
 //! cluster ([`crate::founding`]) and the membership following the cluster file
 //! ([`crate::membership`], the file watched for changes). [`Started::stop`] ends those tasks
 //! and shuts Raft down.
@@ -10,9 +10,10 @@ use crate::leadership::{isolated, must_lead, role, Unconfirmed};
 use crate::membership::{book_of, members_of, Pace, Replicas};
 use crate::network::{AddressBook, Network};
 use crate::settings::{raft_config, Timing};
+use crate::timed::Timed;
 use crate::Types;
 use openraft::Raft;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -21,8 +22,10 @@ use tokio_util::sync::CancellationToken;
 use toystore_config::{ClusterConfig, ClusterToken, ReplicaId};
 use toystore_events::LogEvent;
 use toystore_http::client::ClientError;
+use toystore_http::stages::{Stage, Stages};
 use toystore_raft_api::ReplicaStatus;
 use toystore_store::raft::{Apply, RaftStore};
+use toystore_store::StoreError;
 
 /// One replica's Raft node and what it runs on.
 pub struct Node<C: Types, E: LogEvent> {
@@ -62,7 +65,8 @@ impl<C: Types, E: LogEvent> Node<C, E> {
 
     /// What the replica says about itself (its role, term, positions, voters, isolation).
     pub fn status(&self) -> ReplicaStatus {
-        let m = self.raft.metrics().borrow().clone();
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
         let role = role(m.state);
         let voters: Vec<ReplicaId> = m.membership_config.membership().voter_ids().collect();
         let voter = voters.contains(&self.id);
@@ -163,6 +167,9 @@ pub enum StartError {
     /// Raft failed to start.
     #[error("raft: {0}")]
     Raft(String),
+    /// The replica's file could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// A started node and its background tasks.
@@ -183,6 +190,31 @@ impl<C: Types, E: LogEvent> Started<C, E> {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
         }
     }
+}
+
+/// What a service starts a replica with: opens its file at `path` with `open` (on a
+/// blocking thread: a large file's first open reads for a while), then [`start`]s the node
+/// with the state machine rules `applier`, each apply timed as `apply_stage` in the
+/// returned [`Stages`] (the service times its own stages in them too).
+pub async fn open_and_start<C, E, A>(
+    config: NodeConfig,
+    path: PathBuf,
+    open: fn(&Path) -> Result<RaftStore<C, E>, StoreError>,
+    applier: A,
+    apply_stage: Stage,
+    stop: CancellationToken,
+) -> Result<(Started<C, E>, Stages), StartError>
+where
+    C: Types,
+    E: LogEvent,
+    A: Apply<C, E>,
+{
+    let store = tokio::task::spawn_blocking(move || open(&path))
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+    let stages = Stages::default();
+    let applier = Timed::new(applier, stages.clone(), apply_stage);
+    Ok((start(config, store, applier, stop).await?, stages))
 }
 
 /// Starts replica `config.id` on `store` with the state machine rules `applier`; its tasks

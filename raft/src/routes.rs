@@ -11,9 +11,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
 use std::sync::Arc;
+use toystore_config::ReplicaId;
 use toystore_events::LogEvent;
 use toystore_http::reply::respond;
 use toystore_http::{body, ApiError};
+use toystore_raft_api::LEADER_HEADER;
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
@@ -106,7 +108,7 @@ pub fn routes<C: Types, E: LogEvent>(
         n.store().snapshot_position().map_err(|e| e.to_string())
     });
     let pristine = raft_route("pristine", node.clone(), auth.clone(), |n, ()| async move {
-        Ok::<bool, ()>(n.raft().metrics().borrow().last_log_index.is_none())
+        Ok::<bool, ()>(crate::founding::pristine(n.raft()))
     });
     let snapshot = warp::path!("internal" / "raft" / "snapshot")
         .and(warp::post())
@@ -135,4 +137,13 @@ pub fn routes<C: Types, E: LogEvent>(
         .unify()
         .or(snapshot)
         .unify()
+}
+
+/// `resp` naming `leader` in its [`LEADER_HEADER`] (a 421's hint), if there is one.
+pub fn with_leader_hint(mut resp: Response, leader: Option<ReplicaId>) -> Response {
+    if let Some(id) = leader {
+        resp.headers_mut()
+            .insert(LEADER_HEADER, HeaderValue::from(id));
+    }
+    resp
 }

@@ -387,13 +387,28 @@ async fn purging_after_a_snapshot_keeps_the_state_and_reports_last_purged() {
     assert!(log.try_get_log_entries(..).await.unwrap().is_empty());
 }
 
-/// Holds the writer thread inside a transaction until the returned sender is dropped or sent
-/// to, so everything queued meanwhile lands in one later group commit.
-async fn stall_writer(store: &Store) -> mpsc::Sender<()> {
-    let (release_tx, release_rx) = mpsc::channel::<()>();
+/// The writer thread held inside a transaction ([`stall_writer`]) until [`Stall::end`].
+struct Stall {
+    release: mpsc::Sender<()>,
+    holding: tokio::task::JoinHandle<()>,
+}
+
+impl Stall {
+    /// Lets the writer go on, and returns once the stall's own handle of the store is gone
+    /// (so the file can be reopened).
+    async fn end(self) {
+        self.release.send(()).unwrap();
+        self.holding.await.unwrap();
+    }
+}
+
+/// Holds the writer thread inside a transaction until [`Stall::end`], so everything queued
+/// meanwhile lands in one later group commit.
+async fn stall_writer(store: &Store) -> Stall {
+    let (release, release_rx) = mpsc::channel::<()>();
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
     let log = store.event_log().clone();
-    tokio::spawn(async move {
+    let holding = tokio::spawn(async move {
         log.execute(move |_| {
             let _ = started_tx.send(());
             let _ = release_rx.recv();
@@ -403,7 +418,7 @@ async fn stall_writer(store: &Store) -> mpsc::Sender<()> {
         .unwrap();
     });
     started_rx.await.unwrap();
-    release_tx
+    Stall { release, holding }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -434,7 +449,7 @@ async fn appends_are_readable_at_once_flushed_after_the_commit_and_batched() {
     );
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!appending.is_finished(), "flushed before the commit");
-    release.send(()).unwrap();
+    release.end().await;
     appending.await.unwrap().unwrap();
 
     // Fifty appends (and a vote, and an apply) queued while the writer is held commit together.
@@ -459,7 +474,7 @@ async fn appends_are_readable_at_once_flushed_after_the_commit_and_batched() {
     }
     assert_eq!(reader.try_get_log_entries(..).await.unwrap(), entries);
     assert!(tasks.iter().all(|t| !t.is_finished()));
-    release.send(()).unwrap();
+    release.end().await;
     for t in tasks {
         t.await.unwrap().unwrap();
     }
@@ -501,7 +516,7 @@ async fn a_failed_commit_fails_its_appends_and_refuses_later_log_writes_until_re
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
-    release.send(()).unwrap();
+    release.end().await;
     assert!(applying.await.unwrap().is_err());
     assert!(
         appending.await.unwrap().is_err(),

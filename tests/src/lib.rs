@@ -476,6 +476,61 @@ pub fn metric_value(
         .sum()
 }
 
+/// One purchase a [`buying_clients`] client placed.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    /// Its idempotency key.
+    pub key: String,
+    /// Its order number.
+    pub number: u64,
+    /// The toy.
+    pub name: &'static str,
+    /// The units.
+    pub quantity: u32,
+    /// The attempts that failed before it was placed.
+    pub failed: u32,
+}
+
+/// `clients` tasks buying through `shop`, `per_client` purchases each, one after another:
+/// client `c`'s `i`-th buys `toys[(c + i) % toys.len()]`, 1 or 2 units in turn, under the
+/// key `client<c>-<i>`, retried under that key until placed (a minute at most; a purchase
+/// not placed by then panics its task). `placed` counts the purchases placed so far (for
+/// [`wait_placed`]); each task returns its own.
+pub fn buying_clients(
+    shop: &Shop,
+    clients: usize,
+    per_client: usize,
+    toys: &'static [&'static str],
+    placed: &std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Vec<tokio::task::JoinHandle<Vec<Placed>>> {
+    (0..clients)
+        .map(|c| {
+            let (shop, placed) = (shop.clone(), placed.clone());
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                for i in 0..per_client {
+                    let name = toys[(c + i) % toys.len()];
+                    let quantity = 1 + (i % 2) as u32;
+                    let key = format!("client{c}-{i}");
+                    let (number, failed) = shop
+                        .buy_until_placed(&key, name, quantity, Duration::from_secs(60))
+                        .await
+                        .unwrap_or_else(|e| panic!("{e:#}"));
+                    placed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    mine.push(Placed {
+                        key,
+                        number,
+                        name,
+                        quantity,
+                        failed,
+                    });
+                }
+                mine
+            })
+        })
+        .collect()
+}
+
 /// Waits (at most [`READY`]) until a counter of placed orders reaches `n`.
 pub async fn wait_placed(placed: &std::sync::atomic::AtomicU64, n: u64) {
     let what = format!("{n} orders placed");

@@ -12,10 +12,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use toystore_events::CatalogEvent;
 use toystore_harness::Service;
-use toystore_tests::{start_catalogs, wait_placed, Election, READY};
+use toystore_tests::{buying_clients, start_catalogs, wait_placed, Election, READY};
 
 const TOYS: [&str; 4] = ["Tux", "Whale", "Uno", "Jenga"];
 const CLIENTS: usize = 4;
@@ -33,26 +32,7 @@ async fn killing_and_pausing_the_catalog_leader_while_buying_loses_nothing() {
     .await
     .unwrap();
     let placed = Arc::new(AtomicU64::new(0));
-    let mut clients = Vec::new();
-    for c in 0..CLIENTS {
-        let shop = store.shop.clone();
-        let placed = placed.clone();
-        clients.push(tokio::spawn(async move {
-            let mut mine = Vec::new();
-            for i in 0..PER_CLIENT {
-                let name = TOYS[(c + i) % TOYS.len()];
-                let quantity = 1 + (i % 2) as u32;
-                let key = format!("client{c}-{i}");
-                let (number, _) = shop
-                    .buy_until_placed(&key, name, quantity, Duration::from_secs(60))
-                    .await
-                    .unwrap();
-                placed.fetch_add(1, Ordering::SeqCst);
-                mine.push((key, number, name, quantity));
-            }
-            mine
-        }));
-    }
+    let clients = buying_clients(&store.shop, CLIENTS, PER_CLIENT, &TOYS, &placed);
 
     let total = (CLIENTS * PER_CLIENT) as u64;
     wait_placed(&placed, total / 4).await;
@@ -75,21 +55,24 @@ async fn killing_and_pausing_the_catalog_leader_while_buying_loses_nothing() {
     for c in clients {
         all.extend(c.await.unwrap());
     }
-    let mut numbers: Vec<u64> = all.iter().map(|(_, n, _, _)| *n).collect();
+    let mut numbers: Vec<u64> = all.iter().map(|p| p.number).collect();
     numbers.sort_unstable();
     assert_eq!(numbers, (0..total).collect::<Vec<_>>(), "unique, gap-free");
-    for (key, number, name, quantity) in &all {
-        let got = store.shop.order(*number).await.unwrap();
+    for p in &all {
+        let got = store.shop.order(p.number).await.unwrap();
         assert_eq!(
             (got.name.as_str(), got.quantity.get()),
-            (*name, *quantity),
-            "order {number} ({key}) altered"
+            (p.name, p.quantity),
+            "order {} ({}) altered",
+            p.number,
+            p.key
         );
     }
 
     store.cluster.converge(READY).await.unwrap();
     store.shop.wait_converged(total, READY).await.unwrap();
     let ended = store.stop_with_equal_catalogs().await.unwrap();
+    assert_eq!(ended.catalogs.len(), 3, "every catalog replica is checked");
     for catalog in &ended.catalogs {
         let mut bought = BTreeSet::new();
         let mut stock: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
@@ -120,11 +103,18 @@ async fn killing_and_pausing_the_catalog_leader_while_buying_loses_nothing() {
             bought, ended.ordered,
             "every purchase has exactly one order"
         );
+        for toy in TOYS {
+            assert!(
+                stock.contains_key(toy),
+                "{}: {toy} not accounted",
+                catalog.name
+            );
+        }
         for (name, (initial, restocked, sold)) in &stock {
             let sold_in_orders: u64 = all
                 .iter()
-                .filter(|(_, _, n, _)| n == name)
-                .map(|(_, _, _, q)| u64::from(*q))
+                .filter(|p| p.name == name)
+                .map(|p| u64::from(p.quantity))
                 .sum();
             assert_eq!(
                 *sold, sold_in_orders,

@@ -7,12 +7,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 use toystore_harness::probe::poll_until;
 use toystore_harness::Service;
-use toystore_tests::{assert_gap_free, start_in, wait_placed, Election, OrderRecord, READY};
+use toystore_tests::{
+    assert_gap_free, buying_clients, start_in, wait_placed, Election, OrderRecord, READY,
+};
 
 const TOYS: [&str; 5] = ["Tux", "Whale", "Uno", "Jenga", "Clue"];
 const CLIENTS: usize = 4;
@@ -33,32 +35,7 @@ async fn scenario(election: Election) {
         .await
         .unwrap();
     let placed = Arc::new(AtomicU64::new(0));
-    let mut clients = Vec::new();
-    for c in 0..CLIENTS {
-        let shop = store.shop.clone();
-        let placed = placed.clone();
-        clients.push(tokio::spawn(async move {
-            let mut mine = Vec::new();
-            let mut failures = 0;
-            for i in 0..PER_CLIENT {
-                let name = TOYS[(c + i) % TOYS.len()];
-                let quantity = 1 + (i % 2) as u32;
-                let key = format!("client{c}-{i}");
-                let (number, failed) = shop
-                    .buy_until_placed(&key, name, quantity, Duration::from_secs(60))
-                    .await
-                    .unwrap();
-                failures += failed;
-                placed.fetch_add(1, Ordering::SeqCst);
-                mine.push(OrderRecord {
-                    number: number.into(),
-                    name: name.try_into().unwrap(),
-                    quantity: quantity.try_into().unwrap(),
-                });
-            }
-            (mine, failures)
-        }));
-    }
+    let clients = buying_clients(&store.shop, CLIENTS, PER_CLIENT, &TOYS, &placed);
 
     // Kill the leader once a quarter of the orders are in, a follower at half.
     let total = (CLIENTS * PER_CLIENT) as u64;
@@ -84,9 +61,14 @@ async fn scenario(election: Election) {
     let mut all = Vec::new();
     let mut failures = 0;
     for c in clients {
-        let (mine, failed) = c.await.unwrap();
-        all.extend(mine);
-        failures += failed;
+        for p in c.await.unwrap() {
+            failures += p.failed;
+            all.push(OrderRecord {
+                number: p.number.into(),
+                name: p.name.try_into().unwrap(),
+                quantity: p.quantity.try_into().unwrap(),
+            });
+        }
     }
     eprintln!("client-visible failures resolved by a retry with the same key: {failures}");
     store

@@ -146,9 +146,22 @@ async fn every_service_exports_metrics_that_move_with_requests() {
         "the catalog leader times its two buys"
     );
     assert!(stage(&cat1, "catalog_apply") > stage(&cat0, "catalog_apply"));
+    // The catalog leader shows its Raft node and its proposer, as an order leader does.
+    assert_eq!(value(&cat1, "toystore_raft_is_leader", &[]), 1.0);
+    assert!(value(&cat1, "toystore_raft_term", &[]) >= 1.0);
+    assert!(
+        value(&cat1, "toystore_raft_applied_index", &[])
+            > value(&cat0, "toystore_raft_applied_index", &[])
+    );
+    assert!(
+        value(&cat1, "toystore_catalog_commit_seconds", &[])
+            > value(&cat0, "toystore_catalog_commit_seconds", &[]),
+        "the catalog leader's proposer counts its commits"
+    );
 
     // Replicas: the log grew by two orders on each (once replicated); the leader reports
     // commits, batch sizes, a commit index and its followers' lag.
+    let mut leaders_checked = 0;
     for (id, before) in &replicas0 {
         let url = shop.replica(*id);
         let grown = poll_until(toystore_tests::READY, "the log to grow", || async {
@@ -180,6 +193,7 @@ async fn every_service_exports_metrics_that_move_with_requests() {
             "replica {id} times its applies"
         );
         if value(&after, "toystore_raft_is_leader", &[]) == 1.0 {
+            leaders_checked += 1;
             let commits = value(&after, "toystore_order_commit_seconds", &[])
                 - value(before, "toystore_order_commit_seconds", &[]);
             assert!(commits >= 1.0, "leader {id} counted no commit");
@@ -212,6 +226,10 @@ async fn every_service_exports_metrics_that_move_with_requests() {
             );
         }
     }
+    assert_eq!(
+        leaders_checked, 1,
+        "the leader-only metrics were checked on one leader"
+    );
     let leaders: f64 = {
         let mut n = 0.0;
         for id in shop.replica_ids() {

@@ -213,20 +213,12 @@ fn combine(rows: &[EvalRow]) -> Vec<Setting> {
     settings
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
-}
-
 fn combine_stats(all: &[&RequestStats]) -> RequestStats {
     let answered: Vec<&&RequestStats> = all.iter().filter(|s| s.count > s.errors).collect();
     let count: u64 = all.iter().map(|s| s.count).sum();
     let weight: f64 = answered.iter().map(|s| (s.count - s.errors) as f64).sum();
-    let pick = |f: fn(&RequestStats) -> f64| median(answered.iter().map(|s| f(s)).collect());
+    let pick =
+        |f: fn(&RequestStats) -> f64| crate::median(answered.iter().map(|s| f(s))).unwrap_or(0.0);
     RequestStats {
         count,
         errors: all.iter().map(|s| s.errors).sum(),

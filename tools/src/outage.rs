@@ -427,10 +427,9 @@ pub fn to_markdown(report: &OutageReport) -> String {
         ("windows began at (ms after the fault)", Align::Left),
     ]);
     for (label, runs) in &kinds {
-        let mut gaps: Vec<f64> = runs.iter().map(|r| r.longest_gap_ms).collect();
-        gaps.sort_by(f64::total_cmp);
-        let median = gaps.get(gaps.len() / 2).copied().unwrap_or_default();
-        let worst = gaps.last().copied().unwrap_or_default();
+        let gaps = runs.iter().map(|r| r.longest_gap_ms);
+        let median = crate::median(gaps.clone()).unwrap_or_default();
+        let worst = gaps.fold(0.0, f64::max);
         let began: Vec<String> = runs
             .iter()
             .map(|r| format!("{:.0}", r.gap_started_ms))

@@ -205,19 +205,9 @@ pub type Log = LogStore<TestConfig, OrderEvent>;
 /// Its state machine half.
 pub type Machine = StateMachine<TestConfig, OrderEvent, Purchases>;
 
-/// Opens (creating) a replica file. A store dropped a moment ago closes its file on its
-/// writer thread, which may not have finished (a busy machine): a locked file is opened
-/// again until it is released, for a few seconds at most.
+/// Opens (creating) a replica file.
 pub fn open(path: &Path) -> Store {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match RaftStore::open(path, Orders) {
-            Err(toystore_store::StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            opened => return opened.expect("open raft store"),
-        }
-    }
+    RaftStore::open(path, Orders).expect("open raft store")
 }
 
 /// Log id (term, node 1, index).

@@ -150,6 +150,10 @@ impl Record for Recorder {
     }
 }
 
+/// How long after [`run`] is called its clients start (the warm-up, then the measured
+/// window, follow).
+pub const START_DELAY: Duration = Duration::from_millis(20);
+
 /// Runs `spec` with what the clients share, showing progress on `bar` (its length is the
 /// run's length in ms; its message shows the requests per second so far).
 pub async fn run(
@@ -161,7 +165,7 @@ pub async fn run(
     let template = Histogram::new_with_bounds(1, 600_000_000, 3)
         .map_err(|e| anyhow::anyhow!("creating a latency histogram: {e}"))?;
     let clients = spec.clients.max(1);
-    let start = Instant::now() + Duration::from_millis(20);
+    let start = Instant::now() + START_DELAY;
     let window_start = start + spec.warmup;
     let window_end = window_start + spec.duration;
     let done = Arc::new(AtomicU64::new(0));

@@ -264,18 +264,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
     rows.sort_by_key(|r| (order(r), r.clients));
     let mut rows = report::medians(rows);
     compare(&mut rows);
+    let tables = stage_tables(&rows);
     if args.json {
         for row in &rows {
             println!("{}", serde_json::to_string(row)?);
         }
     } else {
-        print!("{}", report::table(&rows));
-        print!("{}", stage_tables(&rows));
+        print!("{}{tables}", report::table(&rows));
     }
     if let Some(out) = &args.out {
         report::write_csv(out, &rows)?;
         report::write_plots(out, &rows)?;
-        let tables = stage_tables(&rows);
         if !tables.is_empty() {
             std::fs::write(out.join("stages.md"), tables)
                 .with_context(|| format!("writing {}", out.join("stages.md").display()))?;
@@ -324,12 +323,14 @@ async fn measure_store(
     shared: &Arc<Shared>,
 ) -> anyhow::Result<Row> {
     let before = target.cache_counters().await;
-    // The stages of a buy run: scraped as the warm-up ends and after the run.
+    // The stages of a buy run: scraped as the measured window opens (the load starts
+    // `START_DELAY` after `measure` is called, then warms up) and after the run.
     let urls = target.service_urls();
-    let stages_before = (scenario == Scenario::Buy && !urls.is_empty()).then(|| {
-        let (http, urls, warmup) = (target.http.clone(), urls.clone(), args.warmup);
+    let stages_before = (scenario == Scenario::Buy).then(|| {
+        let (http, urls) = (target.http.clone(), urls.clone());
+        let window = tokio::time::Instant::now() + load::START_DELAY + args.warmup;
         tokio::spawn(async move {
-            tokio::time::sleep(warmup).await;
+            tokio::time::sleep_until(window).await;
             stages::scrape(&http, &urls).await
         })
     });

@@ -242,11 +242,10 @@ pub struct StageRow {
 /// Every service's stages, by base URL.
 pub type ByService = BTreeMap<String, Stages>;
 
-/// Scrapes `/metrics` of every service at `urls`; a service that does not answer is left
-/// out (and named in a warning on stderr).
+/// Scrapes `/metrics` of every service at `urls`, all at once; a service that does not
+/// answer is left out (and named in a warning on stderr).
 pub async fn scrape(http: &reqwest::Client, urls: &[String]) -> ByService {
-    let mut all = ByService::new();
-    for url in urls {
+    let ask = |url: String| async move {
         let got = async {
             let resp = http
                 .get(format!("{url}/metrics"))
@@ -258,13 +257,19 @@ pub async fn scrape(http: &reqwest::Client, urls: &[String]) -> ByService {
         }
         .await;
         match got {
-            Ok(stages) => {
-                all.insert(url.clone(), stages);
+            Ok(stages) => Some((url, stages)),
+            Err(e) => {
+                eprintln!("warning: no stages from {url}: {e:#}");
+                None
             }
-            Err(e) => eprintln!("warning: no stages from {url}: {e:#}"),
         }
-    }
-    all
+    };
+    // All at once, so that the snapshot is of one moment.
+    futures_util::future::join_all(urls.iter().cloned().map(ask))
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// The run's stages: each service's after − before, summed over the services that answered
