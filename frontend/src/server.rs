@@ -201,9 +201,7 @@ pub async fn run(
             .health_loop(config.health_interval, stop.clone()),
     );
     if let Some(path) = config.watch.clone() {
-        if let Err(e) = crate::topology::watch(path.clone(), replicas.clone(), stop.clone()) {
-            tracing::warn!(path = %path.display(), error = %e, "cannot watch the cluster file; topology changes need a restart");
-        }
+        crate::topology::watch(path, replicas.clone(), stop.clone());
     }
     let frontend = Arc::new(Frontend::new(catalog, cache, replicas, config.failover));
     tracing::info!(addr = ?listener.local_addr().ok(), cache = ?config.cache_capacity, "front-end serving");

@@ -18,11 +18,7 @@ pub fn members(config: &ClusterConfig) -> Vec<(u32, String)> {
 }
 
 /// Watches `path` until `stop`, applying replica changes to `replicas`.
-pub fn watch(
-    path: PathBuf,
-    replicas: Arc<LeaderTracker>,
-    stop: CancellationToken,
-) -> notify::Result<()> {
+pub fn watch(path: PathBuf, replicas: Arc<LeaderTracker>, stop: CancellationToken) {
     toystore_config::watch::watch_cluster_file(path, stop, move |config| {
         let new = members(&config);
         match replicas.set_members(&new) {
@@ -30,5 +26,5 @@ pub fn watch(
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "topology change refused"),
         }
-    })
+    });
 }

@@ -255,17 +255,13 @@ where
     });
     let (desired_tx, desired) = watch::channel(config.replicas.clone());
     // The membership task holds the sender (it ends when the sender is dropped), shared
-    // with the file's watch if there is one: a watch that cannot start drops only its share.
+    // with the file's watch if there is one.
     let desired_tx = Arc::new(desired_tx);
     if let Some(path) = config.watch.clone() {
         let (pick, tx) = (config.pick, desired_tx.clone());
-        let watched =
-            toystore_config::watch::watch_cluster_file(path.clone(), stop.clone(), move |c| {
-                tx.send_replace(pick(&c));
-            });
-        if let Err(e) = watched {
-            tracing::warn!(path = %path.display(), error = %e, "cannot watch the cluster file; replica changes need a restart");
-        }
+        toystore_config::watch::watch_cluster_file(path, stop.clone(), move |c| {
+            tx.send_replace(pick(&c));
+        });
     }
     let following = tokio::spawn(async move {
         crate::membership::follow(raft_for_membership, book, desired, config.pace, stop).await;
