@@ -19,8 +19,8 @@
 //!
 //! The rules are pure functions over health statuses and (id, term) keys, unit-tested here:
 //! `LeaderTracker::leading` (which replica leads), `candidates` (who is asked to campaign),
-//! `enough_answers` (when a lookup stops waiting for slow replicas), `ask_for_election` and
-//! `room_to_wait` (a lookup's election request and deadline), `checked` (what a health
+//! `enough_answers` (when a lookup stops waiting for slow replicas), `ask_for_election` (a
+//! lookup's election request; its deadline is the failover loop's `room_to_wait`), `checked` (what a health
 //! round does with the leader in use), `hint_applies` and `still_usable` (leader hints and
 //! failed leaders).
 //!
@@ -36,6 +36,7 @@ use toystore_config::ClusterToken;
 use toystore_config::{Election, Timeouts};
 use toystore_order_api::ReplicaClient;
 use toystore_order_api::{ReplicaStatus, Role};
+use toystore_raft_api::failover::room_to_wait;
 
 /// The leader in use.
 #[derive(Debug, Clone)]
@@ -406,16 +407,6 @@ fn ask_for_election(election: Election, asked: bool) -> bool {
     election == Election::Frontend && !asked
 }
 
-/// Whether waiting `wait` from `now` still leaves time for another try before `deadline`:
-/// a lookup's next poll (`[timeouts] leader_poll`), a purchase's next round after a pause.
-pub(crate) fn room_to_wait(
-    now: tokio::time::Instant,
-    wait: Duration,
-    deadline: tokio::time::Instant,
-) -> bool {
-    now + wait < deadline
-}
-
 /// Who may be asked to campaign, in the order to ask (the order of `statuses`, highest id
 /// first): live, ready replicas that do not lead (a leader that lost its quorum is no
 /// candidate, and its uncommitted entries do not count as newer) whose last log index is
@@ -662,24 +653,5 @@ pub(crate) mod tests {
         assert!(!ask_for_election(Election::Frontend, true));
         assert!(!ask_for_election(Election::Raft, false));
         assert!(!ask_for_election(Election::Raft, true));
-    }
-
-    #[test]
-    fn a_lookup_polls_again_only_with_more_than_a_poll_left() {
-        let now = tokio::time::Instant::now();
-        let poll = Duration::from_millis(25);
-        assert!(room_to_wait(now, poll, now + Duration::from_secs(1)));
-        assert!(room_to_wait(
-            now,
-            poll,
-            now + poll + Duration::from_millis(1)
-        ));
-        assert!(!room_to_wait(now, poll, now + poll));
-        assert!(!room_to_wait(now + Duration::from_secs(1), poll, now));
-        assert!(!room_to_wait(
-            now,
-            Duration::from_secs(2),
-            now + Duration::from_secs(1)
-        ));
     }
 }

@@ -14,18 +14,21 @@
 //! The outcome is typed: a final refusal is an [`OrderRefusal`], whose text is the message
 //! the client reads; which HTTP status it becomes is decided in [`crate::server`] alone.
 //!
-//! The decisions of the failover loop are pure functions, unit-tested here: `classify`
-//! (answer now, follow the hint, or look again), `in_time` (an attempt without an answer is
-//! an unavailable leader), `hint_at_once`, and the deadline rule it shares with the leader
-//! lookup (`crate::leader::room_to_wait`); the loop itself is tested against a fake set of
-//! replicas (the private `Leaders` trait).
+//! The failover loop is the one every caller of a replicated service runs
+//! (`toystore_raft_api::failover::call_leader`, also behind the catalog's `Group`); the
+//! front-end's [`LeaderTracker`] is its source of leaders: the leader it tracks, a new
+//! lookup after a failure (each lookup asks every replica: one failure is a round, and a
+//! pause follows), a hint adopted if nobody has moved on. What is decided here are pure
+//! functions, unit-tested here: `verdict` (a final refusal, a hint, or a failure),
+//! `refusal` (what a final refusal tells the client) and `no_answer`; the loop through
+//! this file's wrapper is tested against a fake set of replicas.
 
-use crate::leader::{room_to_wait, Leader, LeaderTracker};
+use crate::leader::{Leader, LeaderTracker};
 use std::time::Duration;
-use tokio::time::Instant;
 use toystore_events::Purchase;
 use toystore_order_api::CallError;
 use toystore_order_api::{OrderPlacedReply, OrderRecord};
+use toystore_raft_api::failover::{call_leader, Gave, Leaders, Patience, Verdict};
 
 /// Why an order could not be placed or read; final for this request. The `Display` text is
 /// the message of the client's error reply.
@@ -62,33 +65,53 @@ pub struct Failover {
     pub pause: Duration,
 }
 
-/// What to do with a failed call to the leader.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Next {
-    /// A final answer for the client.
-    Answer(OrderRefusal),
-    /// Use the hinted leader.
-    Hint(u32),
-    /// Look for the leader again after a pause.
-    Reselect,
+impl Failover {
+    /// The failover loop's patience.
+    fn patience(self) -> Patience {
+        Patience {
+            total: self.total,
+            attempt: self.attempt,
+            pause: self.pause,
+        }
+    }
 }
 
-/// The failover rule for a failed call: a final refusal is answered (`not_found` is what a
-/// 404 means: an unknown toy for a purchase, an unknown order for a read); "not the leader"
-/// with a hint follows it; anything else (no hint, unavailable, unreachable, a reply not
-/// understood) looks for the leader again.
-fn classify(e: &CallError, not_found: &OrderRefusal) -> Next {
+/// What a replica's error means to the failover loop: a refusal that is final (unknown toy
+/// or order, no stock, key reused, bad request) is answered; "not the leader" follows its
+/// hint; anything else (unavailable, unreachable, a reply not understood) is a failed
+/// leader.
+fn verdict(e: &CallError) -> Verdict {
     match e {
-        CallError::NotFound(_) => Next::Answer(not_found.clone()),
-        CallError::InsufficientStock => Next::Answer(OrderRefusal::InsufficientStock),
-        CallError::BadRequest(m) => Next::Answer(OrderRefusal::Invalid(m.clone())),
-        CallError::KeyReused => Next::Answer(OrderRefusal::KeyReused),
-        CallError::NotLeader { leader: Some(id) } => Next::Hint(*id),
-        CallError::NotLeader { leader: None }
+        CallError::NotFound(_)
+        | CallError::InsufficientStock
+        | CallError::BadRequest(_)
+        | CallError::KeyReused => Verdict::Final,
+        CallError::NotLeader { leader } => Verdict::NotLeader(*leader),
+        CallError::Unavailable(_) | CallError::Unreachable(_) | CallError::Failed(_) => {
+            Verdict::Failed
+        }
+    }
+}
+
+/// What a final refusal tells the client (`not_found` is what a 404 means: an unknown toy
+/// for a purchase, an unknown order for a read); an error that is not final, had the loop
+/// given one, is the service being unavailable.
+fn refusal(e: &CallError, not_found: &OrderRefusal) -> OrderRefusal {
+    match e {
+        CallError::NotFound(_) => not_found.clone(),
+        CallError::InsufficientStock => OrderRefusal::InsufficientStock,
+        CallError::BadRequest(m) => OrderRefusal::Invalid(m.clone()),
+        CallError::KeyReused => OrderRefusal::KeyReused,
+        CallError::NotLeader { .. }
         | CallError::Unavailable(_)
         | CallError::Unreachable(_)
-        | CallError::Failed(_) => Next::Reselect,
+        | CallError::Failed(_) => OrderRefusal::Unavailable,
     }
+}
+
+/// The error of an attempt with no answer within `attempt`: an unavailable leader.
+fn no_answer(attempt: Duration) -> CallError {
+    CallError::Unavailable(format!("no answer within {attempt:?}"))
 }
 
 /// Places an order through the leader, failing over within `timeout`.
@@ -121,229 +144,136 @@ pub async fn get(
     .await
 }
 
-/// Where the failover loop finds the leader and reports hints: the [`LeaderTracker`] (a fake in
-/// the unit tests).
-trait Leaders {
-    /// [`LeaderTracker::leader`].
-    async fn leader(&self, failed: Option<(u32, u64)>) -> Option<Leader>;
-    /// [`LeaderTracker::follow_hint`].
-    fn follow_hint(&self, failed: (u32, u64), hint: u32);
-}
-
+/// The tracker as the failover loop's source of leaders.
 impl Leaders for LeaderTracker {
+    type Member = Leader;
+    type Key = (u32, u64);
+
+    fn key(&self, member: &Leader) -> (u32, u64) {
+        member.key()
+    }
+
+    fn id(&self, member: &Leader) -> u32 {
+        member.client.id()
+    }
+
     async fn leader(&self, failed: Option<(u32, u64)>) -> Option<Leader> {
         LeaderTracker::leader(self, failed).await
     }
 
-    fn follow_hint(&self, failed: (u32, u64), hint: u32) {
-        LeaderTracker::follow_hint(self, failed, hint);
+    fn follow_hint(&self, refused: (u32, u64), hint: u32) -> bool {
+        LeaderTracker::follow_hint(self, refused, hint);
+        hint != refused.0
+    }
+
+    fn answered(&self, _: &Leader) {}
+
+    fn round(&self) -> usize {
+        1
+    }
+
+    fn size(&self) -> usize {
+        self.members().len()
     }
 }
 
-async fn with_failover<T, F, Fut>(
-    replicas: &impl Leaders,
+/// The failover loop with the front-end's rules: a final refusal becomes the client's
+/// answer, giving up is `Unavailable`.
+async fn with_failover<L, T, F, Fut>(
+    replicas: &L,
     failover: Failover,
     not_found: OrderRefusal,
     mut call: F,
 ) -> Result<T, OrderRefusal>
 where
+    L: Leaders<Member = Leader>,
     F: FnMut(toystore_order_api::ReplicaClient) -> Fut,
     Fut: std::future::Future<Output = Result<T, CallError>>,
 {
-    let deadline = Instant::now() + failover.total;
-    let mut failed: Option<(u32, u64)> = None;
-    loop {
-        if let Some(leader) = replicas.leader(failed).await {
-            let attempt = tokio::time::timeout(failover.attempt, call(leader.client.clone()));
-            match in_time(attempt.await.ok(), failover.attempt) {
-                Ok(v) => return Ok(v),
-                Err(e) => match classify(&e, &not_found) {
-                    Next::Answer(answer) => return Err(answer),
-                    Next::Hint(id) => {
-                        tracing::info!(
-                            replica = leader.client.id(),
-                            hint = id,
-                            "not the leader; following its hint"
-                        );
-                        replicas.follow_hint(leader.key(), id);
-                        if hint_at_once(id, leader.client.id(), Instant::now(), deadline) {
-                            continue;
-                        }
-                        failed = Some(leader.key());
-                    }
-                    Next::Reselect => {
-                        tracing::warn!(leader = leader.client.id(), term = leader.term, error = %e, "forward failed; looking for the leader again");
-                        failed = Some(leader.key());
-                    }
-                },
-            }
-        }
-        if !room_to_wait(Instant::now(), failover.pause, deadline) {
-            return Err(OrderRefusal::Unavailable);
-        }
-        tokio::time::sleep(failover.pause).await;
-    }
-}
-
-/// One attempt's answer given the attempt timeout `attempt` (`None`: no answer in time,
-/// which counts as an unavailable leader).
-fn in_time<T>(answer: Option<Result<T, CallError>>, attempt: Duration) -> Result<T, CallError> {
-    answer.unwrap_or_else(|| {
-        Err(CallError::Unavailable(format!(
-            "no answer within {attempt:?}"
-        )))
+    call_leader(
+        replicas,
+        failover.patience(),
+        verdict,
+        no_answer,
+        |leader: Leader| call(leader.client),
+    )
+    .await
+    .map_err(|gave| match gave {
+        Gave::Refused(e) => refusal(&e, &not_found),
+        Gave::Unavailable(_) => OrderRefusal::Unavailable,
     })
-}
-
-/// After replica `refused_by` named `hint` as the leader: try the hint at once (no pause)
-/// if it names another replica and the deadline has not passed; otherwise treat
-/// `refused_by` as failed (look again after a pause, or give up).
-fn hint_at_once(hint: u32, refused_by: u32, now: Instant, deadline: Instant) -> bool {
-    hint != refused_by && now < deadline
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::time::Instant;
 
     const ALL_NOT_FOUND: [OrderRefusal; 2] =
         [OrderRefusal::UnknownProduct, OrderRefusal::UnknownOrder];
 
     #[test]
     fn not_found_answers_what_it_means_for_the_call() {
+        let e = CallError::NotFound("no such toy".into());
+        assert_eq!(verdict(&e), Verdict::Final);
         for not_found in ALL_NOT_FOUND {
-            assert_eq!(
-                classify(&CallError::NotFound("no such toy".into()), &not_found),
-                Next::Answer(not_found.clone())
-            );
+            assert_eq!(refusal(&e, &not_found), not_found);
         }
     }
 
     #[test]
     fn final_refusals_are_answered_at_once() {
-        for not_found in ALL_NOT_FOUND {
-            assert_eq!(
-                classify(&CallError::InsufficientStock, &not_found),
-                Next::Answer(OrderRefusal::InsufficientStock)
-            );
-            assert_eq!(
-                classify(&CallError::KeyReused, &not_found),
-                Next::Answer(OrderRefusal::KeyReused)
-            );
-            assert_eq!(
-                classify(
-                    &CallError::BadRequest("quantity must be positive".into()),
-                    &not_found
-                ),
-                Next::Answer(OrderRefusal::Invalid("quantity must be positive".into()))
-            );
+        for (e, answer) in [
+            (
+                CallError::InsufficientStock,
+                OrderRefusal::InsufficientStock,
+            ),
+            (CallError::KeyReused, OrderRefusal::KeyReused),
+            (
+                CallError::BadRequest("quantity must be positive".into()),
+                OrderRefusal::Invalid("quantity must be positive".into()),
+            ),
+        ] {
+            assert_eq!(verdict(&e), Verdict::Final, "{e:?}");
+            for not_found in ALL_NOT_FOUND {
+                assert_eq!(refusal(&e, &not_found), answer);
+            }
         }
     }
 
     #[test]
     fn a_hint_is_followed() {
         assert_eq!(
-            classify(
-                &CallError::NotLeader { leader: Some(2) },
-                &OrderRefusal::UnknownProduct
-            ),
-            Next::Hint(2)
+            verdict(&CallError::NotLeader { leader: Some(2) }),
+            Verdict::NotLeader(Some(2))
         );
         assert_eq!(
-            classify(
-                &CallError::NotLeader { leader: Some(3) },
-                &OrderRefusal::UnknownOrder
-            ),
-            Next::Hint(3)
+            verdict(&CallError::NotLeader { leader: None }),
+            Verdict::NotLeader(None)
         );
     }
 
     #[test]
-    fn everything_else_looks_for_the_leader_again() {
+    fn everything_else_is_a_failed_leader() {
         for e in [
-            CallError::NotLeader { leader: None },
             CallError::Unavailable("no majority".into()),
             CallError::Unreachable("connection refused".into()),
             CallError::Failed("500: boom".into()),
+            no_answer(Duration::from_millis(500)),
         ] {
+            assert_eq!(verdict(&e), Verdict::Failed, "{e:?}");
             for not_found in ALL_NOT_FOUND {
-                assert_eq!(classify(&e, &not_found), Next::Reselect, "{e:?}");
+                assert_eq!(refusal(&e, &not_found), OrderRefusal::Unavailable);
             }
         }
     }
 
     #[test]
-    fn an_answer_in_time_is_kept() {
-        assert_eq!(
-            in_time(Some(Ok(7_u64)), Duration::from_millis(500)).ok(),
-            Some(7)
-        );
-        let e = in_time::<u64>(Some(Err(CallError::KeyReused)), Duration::from_millis(500));
-        assert!(matches!(e, Err(CallError::KeyReused)), "{e:?}");
-    }
-
-    #[test]
-    fn no_answer_in_time_is_an_unavailable_leader() {
-        let e = in_time::<u64>(None, Duration::from_millis(500));
+    fn no_answer_in_time_names_the_attempt_timeout() {
+        let e = no_answer(Duration::from_millis(500));
         assert!(
-            matches!(&e, Err(CallError::Unavailable(m)) if m == "no answer within 500ms"),
+            matches!(&e, CallError::Unavailable(m) if m == "no answer within 500ms"),
             "{e:?}"
-        );
-        let Err(e) = e else {
-            panic!("no answer is an error");
-        };
-        assert_eq!(classify(&e, &OrderRefusal::UnknownProduct), Next::Reselect);
-    }
-
-    #[test]
-    fn another_replica_s_hint_is_tried_at_once_before_the_deadline() {
-        let now = Instant::now();
-        let deadline = now + Duration::from_millis(100);
-        assert!(hint_at_once(2, 3, now, deadline));
-        assert!(hint_at_once(
-            2,
-            3,
-            deadline - Duration::from_millis(1),
-            deadline
-        ));
-    }
-
-    #[test]
-    fn a_hint_naming_the_refuser_or_past_the_deadline_pauses() {
-        let now = Instant::now();
-        let deadline = now + Duration::from_millis(100);
-        assert!(!hint_at_once(3, 3, now, deadline), "hinted itself");
-        assert!(!hint_at_once(2, 3, deadline, deadline), "at the deadline");
-        assert!(!hint_at_once(
-            2,
-            3,
-            deadline + Duration::from_millis(1),
-            deadline
-        ));
-    }
-
-    #[test]
-    fn another_round_needs_more_than_a_pause_left() {
-        let now = Instant::now();
-        let pause = Duration::from_millis(50);
-        assert!(room_to_wait(
-            now,
-            pause,
-            now + pause + Duration::from_millis(1)
-        ));
-        assert!(room_to_wait(now, pause, now + Duration::from_secs(2)));
-        assert!(
-            !room_to_wait(now, pause, now + pause),
-            "exactly a pause left"
-        );
-        assert!(!room_to_wait(
-            now,
-            pause,
-            now + pause - Duration::from_millis(1)
-        ));
-        assert!(
-            !room_to_wait(now + Duration::from_secs(1), pause, now),
-            "past the deadline"
         );
     }
 
@@ -398,14 +328,37 @@ mod tests {
         }
 
         impl Leaders for Fake {
+            type Member = Leader;
+            type Key = (u32, u64);
+
+            fn key(&self, member: &Leader) -> (u32, u64) {
+                member.key()
+            }
+
+            fn id(&self, member: &Leader) -> u32 {
+                member.client.id()
+            }
+
             async fn leader(&self, failed: Option<(u32, u64)>) -> Option<Leader> {
                 self.looked.lock().unwrap().push(failed);
                 self.current.lock().unwrap().clone()
             }
 
-            fn follow_hint(&self, failed: (u32, u64), hint: u32) {
+            /// As the tracker: adopts the hint, which names another replica or not.
+            fn follow_hint(&self, failed: (u32, u64), hint: u32) -> bool {
                 self.hints.lock().unwrap().push((failed, hint));
                 self.adopt(hint, 0);
+                hint != failed.0
+            }
+
+            fn answered(&self, _: &Leader) {}
+
+            fn round(&self) -> usize {
+                1
+            }
+
+            fn size(&self) -> usize {
+                self.members.len()
             }
         }
 

@@ -1,23 +1,22 @@
-//! [`Group`]: a client of a Raft group's replicas that follows the leader. Every caller of
-//! a replicated service's leader-only routes goes through it (the order leader's catalog
-//! client; the front-end's catalog client), so hints and failover behave the same way
-//! everywhere.
+//! [`Group`]: a client of a Raft group's fixed replicas that follows the leader: the
+//! catalog's callers (the order leader; the front-end) reach the catalog leader through it.
+//! A call is [`crate::failover::call_leader`], the loop the front-end's order client runs
+//! too, with the group as its [`Leaders`]: the replica to try is the one believed to lead;
+//! after a failure, the next in turn ([`after_failure`]); a hint naming another member is
+//! taken up ([`hinted`]); a round is as many failures as members.
 //!
-//! A call goes to the replica believed to lead. A 421 with [`LEADER_HEADER`] naming a
-//! member sends it there at once; a 421 without a usable hint, a 503 (no quorum, not
-//! committed in time) or no answer sends it to the next member, pausing after every full
-//! round without an answer, until the call's patience runs out (then the last failure is the
-//! answer; every move also moves where the next call starts; a round is as many attempts as members, hints followed included, so two
-//! replicas naming each other cannot spin). Any other answer, a refusal included, is the leader's: it becomes the believed
-//! leader and the answer is returned. Retrying is safe only for idempotent calls: every
-//! write of the store's services is (a purchase is idempotent by its request id).
-//!
-//! Which member to ask next is the plain function [`next`], unit-tested here.
+//! What an answer means ([`verdict`]): 421 is "not the leader" (with the replica its
+//! [`crate::LEADER_HEADER`] names), 503 or no answer a failure, and anything else, a
+//! refusal included, the leader's answer: it becomes the believed leader and is returned.
+//! When the call's patience runs out, the last failure is the answer. Every move of one
+//! call also moves where the next call starts, so a caller cut off before its call
+//! succeeds elsewhere does not leave the next caller the same dead replica.
 
+use crate::failover::{call_leader, Gave, Leaders, Patience, Verdict};
 use crate::leader_hint;
 use serde::de::DeserializeOwned;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use toystore_config::ReplicaId;
 use toystore_http::client::{read_envelope, ClientError, ServiceClient};
 
@@ -28,36 +27,42 @@ pub const NOT_LEADER: u16 = 421;
 #[derive(Debug)]
 pub struct Group {
     members: Vec<(ReplicaId, ServiceClient)>,
-    /// The members' ids, in order (what [`next`] chooses among).
+    /// The members' ids, in order.
     ids: Vec<ReplicaId>,
+    /// The index of the member believed to lead.
     leader: AtomicUsize,
     patience: Duration,
     pause: Duration,
 }
 
-/// What one attempt heard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Heard {
-    /// Not the leader; the member it named, if it named one.
-    NotLeader(Option<ReplicaId>),
-    /// No answer, or "unavailable now" (503).
-    Failed,
+/// The member after member `at` of `len`, in turn.
+pub fn after_failure(len: usize, at: usize) -> usize {
+    (at + 1) % len.max(1)
 }
 
-/// The member to ask after member `at` of `ids` heard `heard`: the named leader if it is a
-/// member other than `at`, otherwise the next member in order.
-pub fn next(ids: &[ReplicaId], at: usize, heard: Heard) -> usize {
-    if let Heard::NotLeader(Some(id)) = heard {
-        if let Some(i) = ids.iter().position(|m| *m == id).filter(|i| *i != at) {
-            return i;
-        }
+/// The member `hint` names, if it is a member other than `refused`.
+pub fn hinted(ids: &[ReplicaId], refused: usize, hint: ReplicaId) -> Option<usize> {
+    ids.iter()
+        .position(|m| *m == hint)
+        .filter(|i| *i != refused)
+}
+
+/// An attempt's error: the error, and the leader the reply named.
+type Failed = (ClientError, Option<ReplicaId>);
+
+/// What an attempt's error means (see the module doc).
+pub fn verdict(error: &ClientError, hint: Option<ReplicaId>) -> Verdict {
+    match error.status() {
+        Some(NOT_LEADER) => Verdict::NotLeader(hint),
+        Some(503) => Verdict::Failed,
+        None if !matches!(error, ClientError::Malformed(_)) => Verdict::Failed,
+        _ => Verdict::Final,
     }
-    (at + 1) % ids.len().max(1)
 }
 
 impl Group {
     /// A client of `members` (at least one); a call keeps looking for the leader for
-    /// `patience`, pausing `pause` after each full round without an answer.
+    /// `patience`, pausing `pause` after each round of failures.
     pub fn new(
         members: Vec<(ReplicaId, ServiceClient)>,
         patience: Duration,
@@ -80,10 +85,13 @@ impl Group {
         &self.members
     }
 
+    fn believed(&self) -> usize {
+        self.leader.load(Ordering::Relaxed) % self.members.len()
+    }
+
     /// The member believed to lead.
     pub fn believed_leader(&self) -> &(ReplicaId, ServiceClient) {
-        let i = self.leader.load(Ordering::Relaxed) % self.members.len();
-        &self.members[i]
+        &self.members[self.believed()]
     }
 
     /// Sends the request `build` makes for a member to the leader, following hints and
@@ -92,49 +100,91 @@ impl Group {
         &self,
         build: impl Fn(&ServiceClient) -> reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
-        let ids = &self.ids;
-        let deadline = Instant::now() + self.patience;
-        let mut at = self.leader.load(Ordering::Relaxed) % self.members.len();
-        let mut tried_in_round = 0;
-        loop {
-            let (_, client) = &self.members[at];
-            let (heard, error) = match build(client).send().await {
-                Err(e) => (Heard::Failed, ClientError::from(e)),
-                Ok(resp) => {
-                    let hint = leader_hint(resp.headers());
-                    match read_envelope::<T>(resp).await {
-                        Err(e) if e.status() == Some(NOT_LEADER) => (Heard::NotLeader(hint), e),
-                        Err(e) if e.status() == Some(503) => (Heard::Failed, e),
-                        Err(e)
-                            if e.status().is_none() && !matches!(e, ClientError::Malformed(_)) =>
-                        {
-                            (Heard::Failed, e)
-                        }
-                        answer => {
-                            self.leader.store(at, Ordering::Relaxed);
-                            return answer;
-                        }
-                    }
-                }
-            };
-            if Instant::now() >= deadline {
-                return Err(error);
+        let patience = Patience {
+            total: self.patience,
+            attempt: self.patience,
+            pause: self.pause,
+        };
+        let no_answer = |within| -> Failed {
+            let e = ClientError::Unreachable(format!("no answer within {within:?}"));
+            (e, None)
+        };
+        let attempt = |at: usize| {
+            let request = build(&self.members[at].1);
+            async move {
+                let reply = request
+                    .send()
+                    .await
+                    .map_err(|e| (ClientError::from(e), None))?;
+                let hint = leader_hint(reply.headers());
+                read_envelope::<T>(reply).await.map_err(|e| (e, hint))
             }
-            at = next(ids, at, heard);
-            // Calls made meanwhile start where this one goes next, not at a replica that
-            // just failed (a caller cut off before its call succeeds elsewhere, e.g. by its
-            // own deadline, would otherwise leave the next caller the same dead replica).
-            self.leader.store(at, Ordering::Relaxed);
-            tried_in_round += 1;
-            if tried_in_round >= ids.len() {
-                tried_in_round = 0;
-                tokio::time::sleep(
-                    self.pause
-                        .min(deadline.saturating_duration_since(Instant::now())),
-                )
-                .await;
+        };
+        let outcome = call_leader(
+            self,
+            patience,
+            |(e, hint)| verdict(e, *hint),
+            no_answer,
+            attempt,
+        );
+        match outcome.await {
+            Ok(answer) => Ok(answer),
+            Err(Gave::Refused((e, _)) | Gave::Unavailable(Some((e, _)))) => Err(e),
+            Err(Gave::Unavailable(None)) => {
+                Err(ClientError::Unreachable("no member was tried".into()))
             }
         }
+    }
+}
+
+impl Leaders for Group {
+    type Member = usize;
+    type Key = usize;
+
+    fn key(&self, member: &usize) -> usize {
+        *member
+    }
+
+    fn id(&self, member: &usize) -> ReplicaId {
+        self.ids[*member]
+    }
+
+    async fn leader(&self, failed: Option<usize>) -> Option<usize> {
+        let at = self.believed();
+        if failed != Some(at) {
+            return Some(at);
+        }
+        let next = after_failure(self.members.len(), at);
+        // Another call may have moved on meanwhile: then its choice stands.
+        match self
+            .leader
+            .compare_exchange(at, next, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => Some(next),
+            Err(moved) => Some(moved % self.members.len()),
+        }
+    }
+
+    fn follow_hint(&self, refused: usize, hint: ReplicaId) -> bool {
+        match hinted(&self.ids, refused, hint) {
+            Some(i) => {
+                self.leader.store(i, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn answered(&self, member: &usize) {
+        self.leader.store(*member, Ordering::Relaxed);
+    }
+
+    fn round(&self) -> usize {
+        self.members.len()
+    }
+
+    fn size(&self) -> usize {
+        self.members.len()
     }
 }
 
@@ -143,17 +193,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_hint_naming_another_member_is_followed() {
-        assert_eq!(next(&[1, 2, 3], 0, Heard::NotLeader(Some(3))), 2);
-        assert_eq!(next(&[1, 2, 3], 2, Heard::NotLeader(Some(1))), 0);
+    fn a_hint_naming_another_member_is_taken_up() {
+        assert_eq!(hinted(&[1, 2, 3], 0, 3), Some(2));
+        assert_eq!(hinted(&[1, 2, 3], 2, 1), Some(0));
     }
 
     #[test]
-    fn no_hint_a_stranger_or_itself_moves_on_in_order() {
-        assert_eq!(next(&[1, 2, 3], 0, Heard::NotLeader(None)), 1);
-        assert_eq!(next(&[1, 2, 3], 1, Heard::NotLeader(Some(9))), 2);
-        assert_eq!(next(&[1, 2, 3], 2, Heard::NotLeader(Some(3))), 0);
-        assert_eq!(next(&[1, 2, 3], 2, Heard::Failed), 0);
-        assert_eq!(next(&[7], 0, Heard::Failed), 0);
+    fn a_hint_naming_the_refuser_or_a_stranger_is_not() {
+        assert_eq!(hinted(&[1, 2, 3], 2, 3), None, "itself");
+        assert_eq!(hinted(&[1, 2, 3], 1, 9), None, "a stranger");
+        assert_eq!(hinted(&[7], 0, 7), None);
+    }
+
+    #[test]
+    fn a_failure_moves_on_in_turn() {
+        assert_eq!(after_failure(3, 0), 1);
+        assert_eq!(after_failure(3, 2), 0);
+        assert_eq!(after_failure(1, 0), 0);
+    }
+
+    #[test]
+    fn only_421_503_and_no_answer_are_not_the_leader_s_answer() {
+        let status = |status| ClientError::Status {
+            status,
+            message: String::new(),
+        };
+        assert_eq!(verdict(&status(421), Some(2)), Verdict::NotLeader(Some(2)));
+        assert_eq!(verdict(&status(421), None), Verdict::NotLeader(None));
+        assert_eq!(verdict(&status(503), None), Verdict::Failed);
+        let unreachable = ClientError::Unreachable("refused".into());
+        assert_eq!(verdict(&unreachable, None), Verdict::Failed);
+        for answer in [
+            status(404),
+            status(409),
+            status(500),
+            ClientError::Malformed("not json".into()),
+        ] {
+            assert_eq!(verdict(&answer, None), Verdict::Final, "{answer:?}");
+        }
     }
 }
