@@ -28,7 +28,7 @@ use std::time::Duration;
 use toystore_events::Purchase;
 use toystore_order_api::CallError;
 use toystore_order_api::{OrderPlacedReply, OrderRecord};
-use toystore_raft_api::failover::{call_leader, Gave, Leaders, Patience, Verdict};
+use toystore_raft_api::failover::{call_leader, Gave, Leaders, Member, Patience, Verdict};
 
 /// Why an order could not be placed or read; final for this request. The `Display` text is
 /// the message of the client's error reply.
@@ -144,18 +144,22 @@ pub async fn get(
     .await
 }
 
+/// A leader in use, as the failover loop sees it: (id, term) names it.
+impl Member for Leader {
+    type Key = (u32, u64);
+
+    fn key(&self) -> (u32, u64) {
+        Leader::key(self)
+    }
+
+    fn id(&self) -> u32 {
+        self.client.id()
+    }
+}
+
 /// The tracker as the failover loop's source of leaders.
 impl Leaders for LeaderTracker {
     type Member = Leader;
-    type Key = (u32, u64);
-
-    fn key(&self, member: &Leader) -> (u32, u64) {
-        member.key()
-    }
-
-    fn id(&self, member: &Leader) -> u32 {
-        member.client.id()
-    }
 
     async fn leader(&self, failed: Option<(u32, u64)>) -> Option<Leader> {
         LeaderTracker::leader(self, failed).await
@@ -329,15 +333,6 @@ mod tests {
 
         impl Leaders for Fake {
             type Member = Leader;
-            type Key = (u32, u64);
-
-            fn key(&self, member: &Leader) -> (u32, u64) {
-                member.key()
-            }
-
-            fn id(&self, member: &Leader) -> u32 {
-                member.client.id()
-            }
 
             async fn leader(&self, failed: Option<(u32, u64)>) -> Option<Leader> {
                 self.looked.lock().unwrap().push(failed);

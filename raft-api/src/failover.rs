@@ -59,28 +59,35 @@ pub enum Gave<E> {
     Unavailable(Option<E>),
 }
 
+/// A replica a call may be sent to.
+pub trait Member: Clone {
+    /// What identifies it for as long as it may lead (a failure report names it).
+    type Key: Copy + Eq;
+
+    /// Its key.
+    fn key(&self) -> Self::Key;
+
+    /// Its replica id.
+    fn id(&self) -> ReplicaId;
+}
+
+/// The key of a [`Leaders`]' members.
+pub type KeyOf<L> = <<L as Leaders>::Member as Member>::Key;
+
 /// Where a call finds the replica to try.
 pub trait Leaders {
     /// What a call is sent to.
-    type Member: Clone;
-    /// What identifies a member for as long as it may lead (a failure report names it).
-    type Key: Copy + Eq;
-
-    /// `member`'s key.
-    fn key(&self, member: &Self::Member) -> Self::Key;
-
-    /// `member`'s replica id.
-    fn id(&self, member: &Self::Member) -> ReplicaId;
+    type Member: Member;
 
     /// The replica to try: the believed leader, or (after `failed` failed, if nobody has
     /// moved on from it since) another; `None` if none is known now.
     fn leader(
         &self,
-        failed: Option<Self::Key>,
+        failed: Option<KeyOf<Self>>,
     ) -> impl Future<Output = Option<Self::Member>> + Send;
 
     /// `refused` named `hint` as the leader: whether a replica to try at once was taken up.
-    fn follow_hint(&self, refused: Self::Key, hint: ReplicaId) -> bool;
+    fn follow_hint(&self, refused: KeyOf<Self>, hint: ReplicaId) -> bool;
 
     /// `member` answered: it leads.
     fn answered(&self, member: &Self::Member);
@@ -113,7 +120,7 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let deadline = Instant::now() + patience.total;
-    let mut failed: Option<L::Key> = None;
+    let mut failed: Option<KeyOf<L>> = None;
     let (mut failures, mut hints) = (0, 0);
     let mut last: Option<E> = None;
     loop {
@@ -129,7 +136,7 @@ where
                     }
                     Err(e) => e,
                 };
-                let key = leaders.key(&member);
+                let key = member.key();
                 match verdict(&e) {
                     Verdict::Final => {
                         leaders.answered(&member);
@@ -141,7 +148,7 @@ where
                             && leaders.follow_hint(key, hint) =>
                     {
                         tracing::info!(
-                            replica = leaders.id(&member),
+                            replica = member.id(),
                             hint,
                             "not the leader; following its hint"
                         );
@@ -153,7 +160,7 @@ where
                     }
                     Verdict::NotLeader(_) | Verdict::Failed => {
                         tracing::info!(
-                            replica = leaders.id(&member),
+                            replica = member.id(),
                             error = ?e,
                             "no answer from a leader; looking again"
                         );
@@ -211,15 +218,18 @@ mod tests {
         round: usize,
     }
 
+    impl Member for ReplicaId {
+        type Key = ReplicaId;
+        fn key(&self) -> ReplicaId {
+            *self
+        }
+        fn id(&self) -> ReplicaId {
+            *self
+        }
+    }
+
     impl Leaders for Turns {
         type Member = ReplicaId;
-        type Key = ReplicaId;
-        fn key(&self, member: &ReplicaId) -> ReplicaId {
-            *member
-        }
-        fn id(&self, member: &ReplicaId) -> ReplicaId {
-            *member
-        }
         async fn leader(&self, failed: Option<ReplicaId>) -> Option<ReplicaId> {
             let mut at = self.at.lock().unwrap_or_else(|e| e.into_inner());
             if failed == Some(*at as ReplicaId) {

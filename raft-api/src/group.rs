@@ -12,7 +12,7 @@
 //! call also moves where the next call starts, so a caller cut off before its call
 //! succeeds elsewhere does not leave the next caller the same dead replica.
 
-use crate::failover::{call_leader, Gave, Leaders, Patience, Verdict};
+use crate::failover::{call_leader, Gave, Leaders, Member, Patience, Verdict};
 use crate::leader_hint;
 use serde::de::DeserializeOwned;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,6 +45,25 @@ pub fn hinted(ids: &[ReplicaId], refused: usize, hint: ReplicaId) -> Option<usiz
     ids.iter()
         .position(|m| *m == hint)
         .filter(|i| *i != refused)
+}
+
+/// A member of a group: its index and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Turn {
+    at: usize,
+    id: ReplicaId,
+}
+
+impl Member for Turn {
+    type Key = usize;
+
+    fn key(&self) -> usize {
+        self.at
+    }
+
+    fn id(&self) -> ReplicaId {
+        self.id
+    }
 }
 
 /// An attempt's error: the error, and the leader the reply named.
@@ -109,8 +128,8 @@ impl Group {
             let e = ClientError::Unreachable(format!("no answer within {within:?}"));
             (e, None)
         };
-        let attempt = |at: usize| {
-            let request = build(&self.members[at].1);
+        let attempt = |turn: Turn| {
+            let request = build(&self.members[turn.at].1);
             async move {
                 let reply = request
                     .send()
@@ -137,32 +156,33 @@ impl Group {
     }
 }
 
+impl Group {
+    fn turn(&self, at: usize) -> Turn {
+        Turn {
+            at,
+            id: self.ids[at],
+        }
+    }
+}
+
 impl Leaders for Group {
-    type Member = usize;
-    type Key = usize;
+    type Member = Turn;
 
-    fn key(&self, member: &usize) -> usize {
-        *member
-    }
-
-    fn id(&self, member: &usize) -> ReplicaId {
-        self.ids[*member]
-    }
-
-    async fn leader(&self, failed: Option<usize>) -> Option<usize> {
+    async fn leader(&self, failed: Option<usize>) -> Option<Turn> {
         let at = self.believed();
         if failed != Some(at) {
-            return Some(at);
+            return Some(self.turn(at));
         }
         let next = after_failure(self.members.len(), at);
         // Another call may have moved on meanwhile: then its choice stands.
-        match self
+        let now = match self
             .leader
             .compare_exchange(at, next, Ordering::Relaxed, Ordering::Relaxed)
         {
-            Ok(_) => Some(next),
-            Err(moved) => Some(moved % self.members.len()),
-        }
+            Ok(_) => next,
+            Err(moved) => moved % self.members.len(),
+        };
+        Some(self.turn(now))
     }
 
     fn follow_hint(&self, refused: usize, hint: ReplicaId) -> bool {
@@ -175,8 +195,8 @@ impl Leaders for Group {
         }
     }
 
-    fn answered(&self, member: &usize) {
-        self.leader.store(*member, Ordering::Relaxed);
+    fn answered(&self, member: &Turn) {
+        self.leader.store(member.at, Ordering::Relaxed);
     }
 
     fn round(&self) -> usize {
