@@ -15,6 +15,7 @@ use toystore_config::{ClusterToken, ReplicaId};
 use toystore_events::Purchase;
 use toystore_events::{CatalogEvent, FrameError, Seq, StreamItem};
 use toystore_http::client::{ClientError, ServiceClient};
+use toystore_raft_api::failover::Patience;
 use toystore_raft_api::Group;
 
 /// A typed client of the catalog's replicas.
@@ -59,7 +60,14 @@ impl CatalogClient {
             .map(|(id, base)| Ok((*id, ServiceClient::new(base, token.clone(), attempt)?)))
             .collect::<Result<Vec<_>, ClientError>>()?;
         Ok(Self {
-            group: Arc::new(Group::new(members, timeouts.request, timeouts.leader_poll)?),
+            group: Arc::new(Group::new(
+                members,
+                Patience {
+                    total: timeouts.request,
+                    attempt,
+                    pause: timeouts.leader_poll,
+                },
+            )?),
             health_timeout: timeouts.health,
         })
     }
@@ -78,13 +86,6 @@ impl CatalogClient {
         self.group.believed_leader().1.base()
     }
 
-    fn member(&self, id: Option<ReplicaId>) -> &ServiceClient {
-        match id.and_then(|id| self.group.members().iter().find(|(m, _)| *m == id)) {
-            Some((_, client)) => client,
-            None => &self.group.believed_leader().1,
-        }
-    }
-
     /// `GET /health` of the replica believed to lead, with the short health timeout.
     pub async fn health(&self) -> Result<Health, ClientError> {
         self.health_of(None).await
@@ -94,8 +95,8 @@ impl CatalogClient {
     /// lead (the failover order of [`CatalogClient::events`]).
     pub async fn any_health(&self) -> Result<Health, ClientError> {
         let mut failure = None;
-        for (id, _) in self.failover_order() {
-            match self.health_of(Some(*id)).await {
+        for (_, client) in self.failover_order() {
+            match self.health_at(client).await {
                 Ok(health) => return Ok(health),
                 Err(e) => failure = Some(e),
             }
@@ -113,9 +114,21 @@ impl CatalogClient {
         members.iter().cycle().skip(first).take(members.len())
     }
 
-    /// `GET /health` of replica `id` (`None`: the one believed to lead).
+    /// `GET /health` of replica `id` (`None`: the one believed to lead); an id that is not a
+    /// catalog replica of this client is an error, never another replica's answer.
     pub async fn health_of(&self, id: Option<ReplicaId>) -> Result<Health, ClientError> {
-        let client = self.member(id);
+        let client = match id {
+            None => &self.group.believed_leader().1,
+            Some(id) => match self.group.members().iter().find(|(m, _)| *m == id) {
+                Some((_, client)) => client,
+                None => return Err(ClientError::BadUrl(format!("no catalog replica {id}"))),
+            },
+        };
+        self.health_at(client).await
+    }
+
+    /// `GET /health` of `client`, with the short health timeout.
+    async fn health_at(&self, client: &ServiceClient) -> Result<Health, ClientError> {
         let req = client
             .request(reqwest::Method::GET, &["health"])
             .timeout(self.health_timeout);

@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use toystore_events::frame::{event_frame, heartbeat_frame};
 use toystore_events::{codec, CatalogEvent, ProductName, Seq};
+use toystore_http::stream::EVENT_STREAM_TYPE;
 use toystore_raft_api::{ReplicaStatus, Role};
 
 /// What a subscription gets after its events and heartbeat.
@@ -35,6 +36,18 @@ pub struct Script {
     pub per_subscription: u64,
     /// What follows them.
     pub then: Then,
+}
+
+impl Script {
+    /// A replica whose log ends at `last_seq`: a subscription gets every event after its
+    /// position, then silence on an open connection (a partition that drops packets).
+    pub fn silent_after(last_seq: u64) -> Self {
+        Self {
+            last_seq,
+            per_subscription: u64::MAX,
+            then: Then::Silence,
+        }
+    }
 }
 
 /// A running fake catalog replica (it stops when the test's runtime does).
@@ -136,8 +149,10 @@ async fn serve(mut conn: TcpStream, script: Script, subscribed: mpsc::UnboundedS
     }
     // The last event sent (or `after`); below `after` only if the log ends before it.
     body.extend_from_slice(&heartbeat_frame(Seq(last)));
-    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/x-toystore-events\r\n\
-                transfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {EVENT_STREAM_TYPE}\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
     let chunk = format!("{:x}\r\n", body.len());
     let sent = async {
         conn.write_all(head.as_bytes()).await?;

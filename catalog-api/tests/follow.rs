@@ -132,13 +132,7 @@ async fn following_from_now_asks_the_replica_that_answers_where_the_log_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_stream_is_dropped_and_reopened_after_the_last_event() {
     const SILENCE: Duration = Duration::from_millis(400);
-    let mut live = FakeCatalog::start(Script {
-        last_seq: 3,
-        per_subscription: u64::MAX,
-        then: Then::Silence,
-    })
-    .await
-    .unwrap();
+    let mut live = FakeCatalog::start(Script::silent_after(3)).await.unwrap();
     let catalog = client(std::slice::from_ref(&live.url));
     let how = following(SILENCE, OnReplaced::ReadAgain);
     let (mut heard, _task) = follow(
@@ -173,13 +167,7 @@ async fn a_silent_stream_is_dropped_and_reopened_after_the_last_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_catalog_s_replaced_log_is_reported_and_followed_where_told() {
     for (on_replaced, resume_at) in [(OnReplaced::ReadAgain, 0), (OnReplaced::SkipToEnd, 4)] {
-        let mut live = FakeCatalog::start(Script {
-            last_seq: 4,
-            per_subscription: u64::MAX,
-            then: Then::Silence,
-        })
-        .await
-        .unwrap();
+        let mut live = FakeCatalog::start(Script::silent_after(4)).await.unwrap();
         let catalog = client(std::slice::from_ref(&live.url));
         let how = following(Duration::from_secs(5), on_replaced);
         let stop = CancellationToken::new();
@@ -212,13 +200,7 @@ async fn a_lone_catalog_s_replaced_log_is_reported_and_followed_where_told() {
 async fn the_follower_stops_when_its_receiver_is_dropped() {
     // A stream that goes silent for longer than the test waits: only the dropped receiver
     // can end the task in time.
-    let live = FakeCatalog::start(Script {
-        last_seq: 3,
-        per_subscription: u64::MAX,
-        then: Then::Silence,
-    })
-    .await
-    .unwrap();
+    let live = FakeCatalog::start(Script::silent_after(3)).await.unwrap();
     let catalog = client(std::slice::from_ref(&live.url));
     let how = following(Duration::from_secs(600), OnReplaced::ReadAgain);
     let (mut heard, task) = follow(

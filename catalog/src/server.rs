@@ -4,7 +4,7 @@
 //!
 //! Every endpoint but `/health` demands the cluster token. Writes and product reads are the
 //! leader's: a follower answers 421 naming the leader it knows of (header
-//! [`LEADER_HEADER`]). The event stream is served by every replica from its applied events
+//! `toystore_raft_api::LEADER_HEADER`). The event stream is served by every replica from its applied events
 //! (the same events at the same sequence numbers everywhere): it pushes each commit to
 //! subscribers as it happens and sends a heartbeat when idle; it ends when the server shuts
 //! down. The only place where the catalog's errors become HTTP statuses.

@@ -1,12 +1,12 @@
 //! Watching the cluster file: [`watch_cluster_file`] calls back with every valid new version.
 //!
-//! The file is polled, not watched through inotify: every [`POLL`] its metadata (length,
+//! The file is polled, not watched through inotify: every `POLL` its metadata (length,
 //! modification time and, on Unix, inode, read through symlinks) is compared with what it
 //! was. The cluster file's directory is usually also the replicas' data directory, and a
 //! directory watch woke every process of the store for each page any replica wrote: about
 //! 170 wake-ups per purchase across the seven processes, 60% of all their context switches
 //! (docs/PERFORMANCE.md, "The cluster file polled"). A poll costs one `stat` per process
-//! per [`POLL`], and it also sees a file replaced by a rename (editors, `tools`) or a
+//! per `POLL`, and it also sees a file replaced by a rename (editors, `tools`) or a
 //! symlink swap (a Kubernetes ConfigMap volume), which a watch on the file's name misses.
 //!
 //! A change is read once the metadata has held still for one poll, so a file being written
@@ -14,7 +14,7 @@
 //! to the callback. An invalid or missing file is logged once and ignored: the running
 //! topology stays. The front-end applies the new replica list to its address book; a
 //! replica (order or catalog) to its peers' addresses and, on the leader, to the Raft
-//! membership. The rules are the plain function [`step`], unit-tested here.
+//! membership. The rules are the plain function `step`, unit-tested here.
 
 use crate::cluster::ClusterConfig;
 use std::path::{Path, PathBuf};
@@ -22,11 +22,11 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 /// How often the file's metadata is read; a change is read after it held still for one.
-pub const POLL: Duration = Duration::from_millis(100);
+const POLL: Duration = Duration::from_millis(100);
 
 /// What the file looked like at one poll: `None` if it could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
+struct Stamp {
     len: u64,
     modified: Option<SystemTime>,
     inode: u64,
@@ -34,7 +34,7 @@ pub struct Stamp {
 
 impl Stamp {
     /// The stamp of `path` now (through symlinks), or `None` if it has none.
-    pub fn of(path: &Path) -> Option<Self> {
+    fn of(path: &Path) -> Option<Self> {
         let meta = std::fs::metadata(path).ok()?;
         #[cfg(unix)]
         let inode = std::os::unix::fs::MetadataExt::ino(&meta);
@@ -50,7 +50,7 @@ impl Stamp {
 
 /// The watch's memory between polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Polls {
+struct Polls {
     /// What the previous poll saw.
     last: Option<Stamp>,
     /// What the file looked like when it was last read (or when the watch began).
@@ -59,7 +59,7 @@ pub struct Polls {
 
 impl Polls {
     /// A watch that begins with the file looking like `now`.
-    pub fn new(now: Option<Stamp>) -> Self {
+    fn new(now: Option<Stamp>) -> Self {
         Self {
             last: now,
             read: now,
@@ -69,7 +69,7 @@ impl Polls {
 
 /// One poll that saw `now`: whether to read the file now (it changed since it was last
 /// read and held still since the previous poll), and the memory for the next poll.
-pub fn step(polls: Polls, now: Option<Stamp>) -> (bool, Polls) {
+fn step(polls: Polls, now: Option<Stamp>) -> (bool, Polls) {
     if now != polls.last {
         return (false, Polls { last: now, ..polls });
     }
@@ -129,8 +129,7 @@ pub fn watch_cluster_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
+    use tokio::sync::mpsc;
 
     fn stamp(len: u64) -> Option<Stamp> {
         Some(Stamp {
@@ -168,18 +167,33 @@ mod tests {
         assert!(read, "back, even as it was before");
     }
 
-    /// Waits until `calls` stays at `want` for a while (well past a poll's settling).
-    async fn settles_at(calls: &AtomicUsize, want: usize) {
-        for _ in 0..300 {
-            if calls.load(Ordering::SeqCst) == want {
-                tokio::time::sleep(POLL * 5).await;
-                if calls.load(Ordering::SeqCst) == want {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    /// A watch of `path` handing each new version's `catalog.stock` to the returned channel.
+    fn watched(path: &Path, stop: &CancellationToken) -> mpsc::UnboundedReceiver<u32> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        watch_cluster_file(path.to_path_buf(), stop.clone(), move |c| {
+            let _ = tx.send(c.catalog.stock);
+        });
+        rx
+    }
+
+    /// The next version handed over (its stock), waiting for it.
+    async fn next(rx: &mut mpsc::UnboundedReceiver<u32>) -> u32 {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(stock)) => stock,
+            other => panic!("no new version handed over: {other:?}"),
         }
-        panic!("{} calls, expected {want}", calls.load(Ordering::SeqCst));
+    }
+
+    /// Nothing handed over for well past a poll's settling.
+    async fn quiet(rx: &mut mpsc::UnboundedReceiver<u32>) {
+        tokio::time::sleep(POLL * 5).await;
+        if let Ok(stock) = rx.try_recv() {
+            panic!("a version (stock {stock}) handed over for no change");
+        }
+    }
+
+    fn write(path: &Path, config: &ClusterConfig) {
+        std::fs::write(path, config.to_toml()).unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[tokio::test]
@@ -187,34 +201,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("toystore.toml");
         let mut config = ClusterConfig::default();
-        std::fs::write(&path, config.to_toml()).unwrap_or_else(|e| panic!("{e}"));
-        let calls = Arc::new(AtomicUsize::new(0));
+        write(&path, &config);
         let stop = CancellationToken::new();
-        let counted = calls.clone();
-        watch_cluster_file(path.clone(), stop.clone(), move |_| {
-            counted.fetch_add(1, Ordering::SeqCst);
-        });
+        let mut versions = watched(&path, &stop);
 
         config.catalog.stock = 7;
-        std::fs::write(&path, config.to_toml()).unwrap_or_else(|e| panic!("{e}"));
-        settles_at(&calls, 1).await;
+        write(&path, &config);
+        assert_eq!(next(&mut versions).await, 7);
+        quiet(&mut versions).await;
         // Reading the file, as every reload does, is not a change.
         for _ in 0..5 {
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
         }
-        settles_at(&calls, 1).await;
+        quiet(&mut versions).await;
         // Nor is writing it again as it was.
-        std::fs::write(&path, config.to_toml()).unwrap_or_else(|e| panic!("{e}"));
-        settles_at(&calls, 1).await;
+        write(&path, &config);
+        quiet(&mut versions).await;
         // Other files in its directory are not watched (a replica's data file).
         std::fs::write(dir.path().join("order-1.redb"), b"pages").unwrap_or_else(|e| panic!("{e}"));
-        settles_at(&calls, 1).await;
+        quiet(&mut versions).await;
         // A file replaced by a rename is seen.
         config.catalog.stock = 8;
         let staged = dir.path().join("toystore.toml.new");
-        std::fs::write(&staged, config.to_toml()).unwrap_or_else(|e| panic!("{e}"));
+        write(&staged, &config);
         std::fs::rename(&staged, &path).unwrap_or_else(|e| panic!("{e}"));
-        settles_at(&calls, 2).await;
+        assert_eq!(next(&mut versions).await, 8);
         stop.cancel();
     }
 
@@ -224,23 +235,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut config = ClusterConfig::default();
         let (first, second) = (dir.path().join("a.toml"), dir.path().join("b.toml"));
-        std::fs::write(&first, config.to_toml()).unwrap_or_else(|e| panic!("{e}"));
+        write(&first, &config);
         config.catalog.stock = 9;
-        std::fs::write(&second, config.to_toml()).unwrap_or_else(|e| panic!("{e}"));
+        write(&second, &config);
         let path = dir.path().join("toystore.toml");
         std::os::unix::fs::symlink(&first, &path).unwrap_or_else(|e| panic!("{e}"));
-        let calls = Arc::new(AtomicUsize::new(0));
         let stop = CancellationToken::new();
-        let counted = calls.clone();
-        watch_cluster_file(path.clone(), stop.clone(), move |c| {
-            assert_eq!(c.catalog.stock, 9);
-            counted.fetch_add(1, Ordering::SeqCst);
-        });
+        let mut versions = watched(&path, &stop);
         // As Kubernetes swaps a ConfigMap: a new link renamed over the old one.
         let link = dir.path().join("toystore.toml.link");
         std::os::unix::fs::symlink(&second, &link).unwrap_or_else(|e| panic!("{e}"));
         std::fs::rename(&link, &path).unwrap_or_else(|e| panic!("{e}"));
-        settles_at(&calls, 1).await;
+        assert_eq!(next(&mut versions).await, 9);
         stop.cancel();
     }
 }

@@ -164,18 +164,20 @@ impl LeaderTracker {
     }
 
     /// Follows a refused write's leader hint: `hint` becomes the leader in use unless
-    /// someone already replaced the failed one.
-    pub fn follow_hint(&self, failed: (u32, u64), hint: u32) {
-        if !hint_applies(self.current().map(|l| l.key()), failed) {
-            return;
+    /// someone already replaced the failed one. Whether the leader in use is now another
+    /// replica than the one that refused (the hint taken up, or someone moved on): a hint
+    /// naming the refuser itself or a replica this front-end does not know is not.
+    pub fn follow_hint(&self, failed: (u32, u64), hint: u32) -> bool {
+        if hint_applies(self.current().map(|l| l.key()), failed) {
+            if let Some(client) = self.members().iter().find(|m| m.id() == hint) {
+                tracing::info!(leader = hint, "following the leader hint");
+                self.set_current(Some(Leader {
+                    client: client.clone(),
+                    term: 0,
+                }));
+            }
         }
-        if let Some(client) = self.members().iter().find(|m| m.id() == hint) {
-            tracing::info!(leader = hint, "following the leader hint");
-            self.set_current(Some(Leader {
-                client: client.clone(),
-                term: 0,
-            }));
-        }
+        self.current().is_some_and(|l| l.client.id() != failed.0)
     }
 
     /// The leader; looks for one if there is none, or if the caller saw leader `failed`
@@ -611,6 +613,34 @@ pub(crate) mod tests {
             !hint_applies(Some((3, 5)), (3, 4)),
             "same replica, newer term"
         );
+    }
+
+    #[test]
+    fn a_hint_is_taken_up_only_if_it_names_another_known_replica() {
+        let tracker = LeaderTracker::new(
+            ClusterToken::new("t").unwrap(),
+            Election::Raft,
+            Timeouts::default(),
+            &[
+                (1, "http://127.0.0.1:9001".into()),
+                (2, "http://127.0.0.1:9002".into()),
+            ],
+        )
+        .unwrap();
+        let lead = |id| {
+            let client = tracker.members().iter().find(|m| m.id() == id).cloned();
+            tracker.set_current(client.map(|client| Leader { client, term: 4 }));
+        };
+        lead(1);
+        assert!(!tracker.follow_hint((1, 4), 9), "a stranger");
+        assert_eq!(tracker.current().map(|l| l.key()), Some((1, 4)));
+        assert!(!tracker.follow_hint((1, 4), 1), "the refuser itself");
+        lead(1);
+        assert!(tracker.follow_hint((1, 4), 2), "another known replica");
+        assert_eq!(tracker.current().map(|l| l.key()), Some((2, 0)));
+        lead(2);
+        assert!(tracker.follow_hint((1, 4), 1), "someone moved on already");
+        assert_eq!(tracker.current().map(|l| l.key()), Some((2, 4)));
     }
 
     #[test]

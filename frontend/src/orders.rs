@@ -54,27 +54,10 @@ pub enum OrderRefusal {
     Unavailable,
 }
 
-/// The front-end's patience with the order service.
-#[derive(Debug, Clone, Copy)]
-pub struct Failover {
-    /// How long a request may take in all, across attempts.
-    pub total: Duration,
-    /// How long one attempt at one leader may take.
-    pub attempt: Duration,
-    /// The pause before looking for the leader again after a failed attempt.
-    pub pause: Duration,
-}
-
-impl Failover {
-    /// The failover loop's patience.
-    fn patience(self) -> Patience {
-        Patience {
-            total: self.total,
-            attempt: self.attempt,
-            pause: self.pause,
-        }
-    }
-}
+/// The front-end's patience with the order service: the whole request across attempts
+/// (`[frontend] failover_timeout`), one attempt at one leader, and the pause before looking
+/// for the leader again after a failed attempt.
+pub type Failover = Patience;
 
 /// What a replica's error means to the failover loop: a refusal that is final (unknown toy
 /// or order, no stock, key reused, bad request) is answered; "not the leader" follows its
@@ -166,8 +149,7 @@ impl Leaders for LeaderTracker {
     }
 
     fn follow_hint(&self, refused: (u32, u64), hint: u32) -> bool {
-        LeaderTracker::follow_hint(self, refused, hint);
-        hint != refused.0
+        LeaderTracker::follow_hint(self, refused, hint)
     }
 
     fn answered(&self, _: &Leader) {}
@@ -194,13 +176,9 @@ where
     F: FnMut(toystore_order_api::ReplicaClient) -> Fut,
     Fut: std::future::Future<Output = Result<T, CallError>>,
 {
-    call_leader(
-        replicas,
-        failover.patience(),
-        verdict,
-        no_answer,
-        |leader: Leader| call(leader.client),
-    )
+    call_leader(replicas, failover, verdict, no_answer, |leader: Leader| {
+        call(leader.client)
+    })
     .await
     .map_err(|gave| match gave {
         Gave::Refused(e) => refusal(&e, &not_found),

@@ -373,15 +373,7 @@ pub async fn undo(cluster: &mut Cluster, plan: &Plan) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every nemesis, in the order a run with all of them takes them.
-    const EVERY_NEMESIS: [Nemesis; 5] = [
-        Nemesis::Kill,
-        Nemesis::Pause,
-        Nemesis::Partition,
-        Nemesis::Catalog,
-        Nemesis::Frontend,
-    ];
+    use clap::ValueEnum;
     use rand::SeedableRng;
     use std::collections::BTreeMap;
 
@@ -393,7 +385,8 @@ mod tests {
             catalog_leader: None,
             second_frontend: true,
         };
-        let nemeses = EVERY_NEMESIS;
+        // Every nemesis, in the order a run with all of them takes them.
+        let nemeses = Nemesis::value_variants();
         let mut rng = StdRng::seed_from_u64(seed);
         let mut counts: BTreeMap<Nemesis, usize> = BTreeMap::new();
         leaders
@@ -492,7 +485,8 @@ mod tests {
         let isolate = plan(Nemesis::Partition, 4, 3, &layout, &mut rng);
         assert_eq!(isolate.target, Service::Catalog(2), "{}", isolate.kind);
         // kill, pause, partition, catalog, frontend in turn: about a third on the catalog.
-        let nemeses = EVERY_NEMESIS;
+        // Every nemesis, in the order a run with all of them takes them.
+        let nemeses = Nemesis::value_variants();
         let mut counts: BTreeMap<Nemesis, usize> = BTreeMap::new();
         let on_catalog = (0..150)
             .map(|i| {

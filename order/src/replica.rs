@@ -33,7 +33,6 @@ use toystore_events::{OrderNumber, RequestId, Seq};
 use toystore_http::client::ClientError;
 use toystore_http::stages::{Stage, Stages};
 use toystore_order_api::{OrderPlacedReply, OrderRecord, ReplicaStatus};
-use toystore_raft::counts::Counts;
 use toystore_raft::Node;
 use toystore_store::raft::RaftStore;
 use toystore_store::StoreError;
@@ -90,18 +89,13 @@ impl Replica {
             .store(at.0, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// What this replica's snapshot transfers moved (shared with its Raft network).
-    pub fn transfers(&self) -> &Arc<Counts> {
-        self.node.transfers()
-    }
-
     /// The Raft node (for its routes).
     pub fn node(&self) -> &Arc<Node<OrderRaft, OrderEvent>> {
         &self.node
     }
 
     /// The Raft node.
-    pub fn raft(&self) -> &OrderNode {
+    fn raft(&self) -> &OrderNode {
         self.node.raft()
     }
 

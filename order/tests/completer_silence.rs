@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 use tokio::net::TcpListener;
-use toystore_catalog_api::fake::{FakeCatalog, Script, Then};
+use toystore_catalog_api::fake::{FakeCatalog, Script};
 use toystore_config::{ClusterToken, OrderConfig};
 
 const SILENCE: Duration = Duration::from_millis(500);
@@ -20,13 +20,7 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_catalog_stream_is_dropped_and_resumed_after_the_last_event() {
-    let mut catalog = FakeCatalog::start(Script {
-        last_seq: 3,
-        per_subscription: u64::MAX,
-        then: Then::Silence,
-    })
-    .await
-    .unwrap();
+    let mut catalog = FakeCatalog::start(Script::silent_after(3)).await.unwrap();
     let catalog_url = catalog.url.clone();
 
     let dir = tempfile::tempdir().unwrap();

@@ -2,10 +2,10 @@
 //! catalog's callers (the order leader; the front-end) reach the catalog leader through it.
 //! A call is [`crate::failover::call_leader`], the loop the front-end's order client runs
 //! too, with the group as its [`Leaders`]: the replica to try is the one believed to lead;
-//! after a failure, the next in turn ([`after_failure`]); a hint naming another member is
-//! taken up ([`hinted`]); a round is as many failures as members.
+//! after a failure, the next in turn (`after_failure`); a hint naming another member is
+//! taken up (`hinted`); a round is as many failures as members.
 //!
-//! What an answer means ([`verdict`]): 421 is "not the leader" (with the replica its
+//! What an answer means (`verdict`): 421 is "not the leader" (with the replica its
 //! [`crate::LEADER_HEADER`] names), 503 or no answer a failure, and anything else, a
 //! refusal included, the leader's answer: it becomes the believed leader and is returned.
 //! When the call's patience runs out, the last failure is the answer. Every move of one
@@ -16,32 +16,29 @@ use crate::failover::{call_leader, Gave, Leaders, Member, Patience, Verdict};
 use crate::leader_hint;
 use serde::de::DeserializeOwned;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 use toystore_config::ReplicaId;
 use toystore_http::client::{read_envelope, ClientError, ServiceClient};
 
 /// The status of "not the leader".
-pub const NOT_LEADER: u16 = 421;
+const NOT_LEADER: u16 = 421;
 
 /// A leader-following client of a group's replicas.
 #[derive(Debug)]
 pub struct Group {
     members: Vec<(ReplicaId, ServiceClient)>,
-    /// The members' ids, in order.
-    ids: Vec<ReplicaId>,
     /// The index of the member believed to lead.
     leader: AtomicUsize,
-    patience: Duration,
-    pause: Duration,
+    patience: Patience,
 }
 
 /// The member after member `at` of `len`, in turn.
-pub fn after_failure(len: usize, at: usize) -> usize {
+fn after_failure(len: usize, at: usize) -> usize {
     (at + 1) % len.max(1)
 }
 
-/// The member `hint` names, if it is a member other than `refused`.
-pub fn hinted(ids: &[ReplicaId], refused: usize, hint: ReplicaId) -> Option<usize> {
+/// The member `hint` names, if it is one of `ids` (the members' ids, in order) other than
+/// `refused`.
+fn hinted(ids: &[ReplicaId], refused: usize, hint: ReplicaId) -> Option<usize> {
     ids.iter()
         .position(|m| *m == hint)
         .filter(|i| *i != refused)
@@ -70,7 +67,7 @@ impl Member for Turn {
 type Failed = (ClientError, Option<ReplicaId>);
 
 /// What an attempt's error means (see the module doc).
-pub fn verdict(error: &ClientError, hint: Option<ReplicaId>) -> Verdict {
+fn verdict(error: &ClientError, hint: Option<ReplicaId>) -> Verdict {
     match error.status() {
         Some(NOT_LEADER) => Verdict::NotLeader(hint),
         Some(503) => Verdict::Failed,
@@ -80,28 +77,33 @@ pub fn verdict(error: &ClientError, hint: Option<ReplicaId>) -> Verdict {
 }
 
 impl Group {
-    /// A client of `members` (at least one); a call keeps looking for the leader for
-    /// `patience`, pausing `pause` after each round of failures.
+    /// A client of `members` (at least one) with this patience: a call looks for the
+    /// leader for `total`, an attempt lasts at most `attempt` (the members' own request
+    /// timeout), and a round of failures is followed by a pause of `pause`.
     pub fn new(
         members: Vec<(ReplicaId, ServiceClient)>,
-        patience: Duration,
-        pause: Duration,
+        patience: Patience,
     ) -> Result<Self, ClientError> {
         if members.is_empty() {
             return Err(ClientError::BadUrl("a group without members".into()));
         }
         Ok(Self {
-            ids: members.iter().map(|(id, _)| *id).collect(),
             members,
             leader: AtomicUsize::new(0),
             patience,
-            pause,
         })
     }
 
     /// The members, in order.
     pub fn members(&self) -> &[(ReplicaId, ServiceClient)] {
         &self.members
+    }
+
+    fn turn(&self, at: usize) -> Turn {
+        Turn {
+            at,
+            id: self.members[at].0,
+        }
     }
 
     fn believed(&self) -> usize {
@@ -119,11 +121,6 @@ impl Group {
         &self,
         build: impl Fn(&ServiceClient) -> reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
-        let patience = Patience {
-            total: self.patience,
-            attempt: self.patience,
-            pause: self.pause,
-        };
         let no_answer = |within| -> Failed {
             let e = ClientError::Unreachable(format!("no answer within {within:?}"));
             (e, None)
@@ -141,7 +138,7 @@ impl Group {
         };
         let outcome = call_leader(
             self,
-            patience,
+            self.patience,
             |(e, hint)| verdict(e, *hint),
             no_answer,
             attempt,
@@ -152,15 +149,6 @@ impl Group {
             Err(Gave::Unavailable(None)) => {
                 Err(ClientError::Unreachable("no member was tried".into()))
             }
-        }
-    }
-}
-
-impl Group {
-    fn turn(&self, at: usize) -> Turn {
-        Turn {
-            at,
-            id: self.ids[at],
         }
     }
 }
@@ -186,7 +174,8 @@ impl Leaders for Group {
     }
 
     fn follow_hint(&self, refused: usize, hint: ReplicaId) -> bool {
-        match hinted(&self.ids, refused, hint) {
+        let ids: Vec<ReplicaId> = self.members.iter().map(|(id, _)| *id).collect();
+        match hinted(&ids, refused, hint) {
             Some(i) => {
                 self.leader.store(i, Ordering::Relaxed);
                 true

@@ -11,8 +11,8 @@
 //!   counted in [`counts`];
 //! - [`membership`]: the Raft membership following the cluster file (learner, then voter);
 //! - [`founding`]: the one-time initialisation of a new cluster;
-//! - [`node`]: [`Node`], the Raft handle, its storage and counts, and [`node::start`], which
-//!   starts all of the above for one replica;
+//! - [`node`]: [`Node`], the Raft handle, its storage and counts, and [`node::open_and_start`], which
+//!   opens a replica's file and starts all of the above for it;
 //! - [`proposer`]: the group commit in front of Raft (concurrent writes batched into one
 //!   entry);
 //! - [`confirmer`]: one leadership confirmation shared by the reads waiting for one;

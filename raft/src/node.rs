@@ -219,7 +219,7 @@ where
 
 /// Starts replica `config.id` on `store` with the state machine rules `applier`; its tasks
 /// run until `stop`.
-pub async fn start<C, E, A>(
+async fn start<C, E, A>(
     config: NodeConfig,
     store: RaftStore<C, E>,
     applier: A,

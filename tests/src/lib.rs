@@ -179,11 +179,7 @@ impl Store {
             });
         }
         drop(self.dir);
-        Ok(Ended {
-            orders,
-            ordered,
-            catalogs,
-        })
+        Ok(Ended { ordered, catalogs })
     }
 }
 
@@ -191,9 +187,7 @@ impl Store {
 /// ([`Store::stop_with_equal_catalogs`]).
 #[derive(Debug)]
 pub struct Ended {
-    /// Order replica 1's orders (gap-free).
-    pub orders: Vec<OrderEvent>,
-    /// Their request ids.
+    /// The request ids of order replica 1's orders (gap-free).
     pub ordered: std::collections::BTreeSet<String>,
     /// Each catalog replica's file, in id order.
     pub catalogs: Vec<CatalogFile>,

@@ -24,7 +24,7 @@
 
 use std::path::Path;
 use std::time::Duration;
-use toystore_catalog_api::fake::{FakeCatalog, Script, Then};
+use toystore_catalog_api::fake::{FakeCatalog, Script};
 use toystore_catalog_api::CatalogClient;
 use toystore_config::ClusterToken;
 use toystore_events::OrderEvent::{self, OrderPlaced};
@@ -337,13 +337,7 @@ async fn wait_gauge(base: &str, want: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_completer_subscribes_after_its_checkpoint_and_from_0_when_the_catalog_is_behind() {
-    let fake = |last_seq| {
-        FakeCatalog::start(Script {
-            last_seq,
-            per_subscription: u64::MAX,
-            then: Then::Silence,
-        })
-    };
+    let fake = |last_seq| FakeCatalog::start(Script::silent_after(last_seq));
     let mut catalog = fake(5).await.unwrap();
     let catalog_url = catalog.url.clone();
     let dir = tempfile::tempdir().unwrap();
