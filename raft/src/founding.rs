@@ -1,25 +1,57 @@
-//! The one-time initialisation of a Raft group ([`found_or_join`]).
+//! The one-time initialisation of a Raft group, and the admission of a replica that starts
+//! with an empty log ([`admit`]).
 //!
-//! A replica whose storage is pristine asks its peers
-//! (`POST /internal/raft/pristine`) before it does anything: if one of them holds a log, the cluster exists and
-//! the pristine replica waits to receive the log from the leader (it is a voter of the
-//! existing membership, or a replica new to the file that the leader adds, see
-//! [`crate::membership`]). If a majority of the file's replicas (itself included) answer and
-//! all are pristine, it calls `Raft::initialize` with all replicas of the file as voters.
-//! Replicas founding together write the same initial membership entry (same log id 0, same
-//! content), which openraft allows ("more than one node performing initialize() with the
-//! same config is safe"); an already initialised replica's `NotAllowed` is ignored. So a
-//! replica added to the file later never founds a second cluster with a different
-//! membership.
+//! A replica whose storage is pristine (no log, no vote in a term above 0) asks its peers where they stand
+//! (`POST /internal/raft/pristine`, answered with a [`Standing`]) before it takes any part
+//! in the group. Until it is admitted its Raft routes refuse votes, entries and snapshots
+//! ([`Gate`]), because an empty log says nothing about what it held before: it may be a
+//! replica whose file was wiped, which voted and acknowledged as a member and has forgotten
+//! it. Granting a vote with an empty log could elect a candidate that lacks committed
+//! entries, and a forgotten vote could let two candidates win one election. What its peers say
+//! decides ([`admission`], a plain function):
+//!
+//! - **Found**: a majority of the file's replicas (itself included) answered, all pristine:
+//!   it calls `Raft::initialize` with all replicas of the file as voters. Replicas founding
+//!   together write the same initial membership entry (same log id 0, same content), which
+//!   openraft allows; an already initialised replica's `NotAllowed` is ignored.
+//! - **Admit**: a majority of the file's replicas, not counting itself, answered, and each
+//!   holds at most the founding membership entry and has never seen a leader (no committed
+//!   vote). No entry beyond the founding one exists anywhere, and no election has been won
+//!   (with three replicas both others answered, so a winner would have said so), so it has
+//!   forgotten no entry that counted: it initialises like a founder (the same membership
+//!   entry) and is admitted. So that it cannot vote twice in a term it may have voted in
+//!   before, it refuses vote requests for any term up to the highest its peers reported
+//!   (the gate's vote floor). openraft's `initialize` starts an election at once, so
+//!   founders that started together are at term 1 or more within milliseconds; a replica
+//!   that asks them a moment later is admitted this way.
+//! - **Rejoin**: a peer has a log and it cannot be admitted as above: the group exists and
+//!   may have counted on this replica. It asks its peers (`POST /internal/raft/rejoin`)
+//!   until the leader answers that this replica is no voter of its committed membership;
+//!   the leader first takes it out of the voters ([`crate::rejoin`]), with a majority of
+//!   the others. Only then is it admitted. The leader's membership task then adds it back as
+//!   a learner (a fresh replication, from nothing) and makes it a voter once it has caught
+//!   up ([`crate::membership`]), as for a replica new to the file.
+//! - **Wait**: too few answered: ask again.
+//!
+//! A replica that is not pristine when it starts is admitted at once. A crash before
+//! admission leaves the file pristine (nothing is written meanwhile), so the next start asks
+//! again. A group cannot found itself twice: a replica added to the file later finds a peer
+//! with a log.
 
 use crate::network::Network;
 use crate::Types;
 use openraft::error::{InitializeError, RaftError};
+use openraft::storage::RaftLogStorage;
 use openraft::{BasicNode, Raft};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use toystore_config::ReplicaId;
+use toystore_events::LogEvent;
+use toystore_store::raft::RaftStore;
 
 /// Initialises the cluster with `members` as voters if this node's storage is pristine.
 pub async fn initialize<C: Types>(
@@ -39,72 +71,204 @@ pub async fn initialize<C: Types>(
     }
 }
 
-/// What a pristine replica learns from its peers.
+/// What a replica says of itself to a pristine peer: read from its storage, not from Raft's
+/// metrics (which may not have caught up with the storage just after a start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing {
+    /// No log and no vote beyond term 0.
+    pub pristine: bool,
+    /// The term of its vote (0: it never voted nor campaigned).
+    pub term: u64,
+    /// Whether its vote is committed: it has led or followed an elected leader.
+    pub committed: bool,
+    /// Its last log index (`None`: no log; `Some(0)`: only the founding membership).
+    pub last_index: Option<u64>,
+}
+
+/// A replica's [`Standing`], from its storage.
+pub async fn standing<C: Types, E: LogEvent>(
+    store: &RaftStore<C, E>,
+) -> Result<Standing, std::io::Error> {
+    let mut log = store.log_store();
+    let state = log
+        .get_log_state()
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let vote = log
+        .read_vote()
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let term = vote.map_or(0, |v| v.leader_id().term);
+    let last_index = state.last_log_id.map(|l| l.index);
+    Ok(Standing {
+        pristine: last_index.is_none() && term == 0,
+        term,
+        committed: vote.is_some_and(|v| v.is_committed()),
+        last_index,
+    })
+}
+
+/// What a pristine replica does after hearing its peers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Founding {
-    /// A peer holds a log: wait for the leader's replication.
-    Join,
+pub enum Admission {
     /// A majority (itself included) answered, all pristine: initialise.
     Found,
+    /// A majority of the others answered from the founding: initialise too and take part,
+    /// refusing votes up to term `floor`.
+    Admit {
+        /// The highest term its peers reported.
+        floor: u64,
+    },
+    /// The group exists: be taken out of the voters by its leader first.
+    Rejoin,
     /// Too few answered: ask again.
     Wait,
 }
 
-/// The founding rule as a plain function: `answers` holds, for each peer that answered,
-/// whether its log is empty; `cluster` is the number of replicas in the file.
-pub fn founding(answers: &[bool], cluster: usize) -> Founding {
-    if answers.iter().any(|pristine| !pristine) {
-        return Founding::Join;
+/// The admission rule as a plain function: `answers` holds what each peer that answered
+/// said; `cluster` is the number of replicas in the file (this one included).
+pub fn admission(answers: &[Standing], cluster: usize) -> Admission {
+    let majority = cluster / 2 + 1;
+    if answers.iter().all(|s| s.pristine) && 1 + answers.len() >= majority {
+        return Admission::Found;
     }
-    if 1 + answers.len() > cluster / 2 {
-        Founding::Found
+    let founding = |s: &Standing| !s.committed && s.last_index.is_none_or(|i| i == 0);
+    if answers.len() >= majority && answers.iter().all(founding) {
+        let floor = answers.iter().map(|s| s.term).max().unwrap_or(0);
+        return Admission::Admit { floor };
+    }
+    if answers.iter().any(|s| !s.pristine) {
+        Admission::Rejoin
     } else {
-        Founding::Wait
+        Admission::Wait
     }
 }
 
-/// Whether this node has never had a log or a vote.
-pub fn pristine<C: Types>(raft: &Raft<C>) -> bool {
-    let metrics = raft.metrics();
-    let m = metrics.borrow();
-    m.last_log_index.is_none() && m.current_term == 0
+/// Whether this replica takes part in its group's Raft yet: its routes refuse votes,
+/// entries and snapshots until it is admitted ([`admit`]), and votes for a term up to its
+/// floor after that. Cheap to clone (a handle).
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<GateState>);
+
+#[derive(Debug)]
+struct GateState {
+    open: AtomicBool,
+    floor: AtomicU64,
 }
 
-/// On a pristine replica: founds the cluster with `members` when the founding rule says so,
-/// or leaves it to the leader to bring this replica in; returns when done or at `stop`.
-pub async fn found_or_join<C: Types>(
+impl Gate {
+    /// A gate, open (with no vote floor) or not.
+    pub fn new(open: bool) -> Self {
+        Self(Arc::new(GateState {
+            open: AtomicBool::new(open),
+            floor: AtomicU64::new(0),
+        }))
+    }
+
+    /// Whether the replica is admitted.
+    pub fn is_open(&self) -> bool {
+        self.0.open.load(Ordering::Acquire)
+    }
+
+    /// Whether the replica may answer a vote request for `term`: admitted, and `term` above
+    /// its floor.
+    pub fn admits_vote(&self, term: u64) -> bool {
+        self.is_open() && term > self.0.floor.load(Ordering::Acquire)
+    }
+
+    fn open(&self, floor: u64) {
+        self.0.floor.store(floor, Ordering::Release);
+        self.0.open.store(true, Ordering::Release);
+    }
+}
+
+/// How often a waiting replica asks again.
+const ASK_EVERY: Duration = Duration::from_millis(200);
+
+/// How long one question to a peer may take.
+const ASK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// On a replica that started pristine (its `gate` closed): asks its peers until the
+/// [`admission`] rule admits it (founding the cluster with `members` when it says so, or
+/// after the leader took it out of the voters), then opens the gate; returns when done or
+/// at `stop`.
+pub async fn admit<C: Types>(
     raft: Raft<C>,
     members: BTreeMap<ReplicaId, BasicNode>,
     network: Network<C>,
+    gate: Gate,
     stop: CancellationToken,
 ) -> Result<(), RaftError<ReplicaId, InitializeError<ReplicaId, BasicNode>>> {
     let cluster = members.len();
     let own = raft.metrics().borrow().id;
+    let peers: Vec<ReplicaId> = members.keys().copied().filter(|id| *id != own).collect();
+    let mut said_rejoin = false;
     loop {
-        if !pristine(&raft) {
-            return Ok(());
-        }
-        let mut answers = Vec::new();
-        for peer in members.keys().filter(|id| **id != own) {
-            if let Ok(Some(pristine)) =
-                tokio::time::timeout(Duration::from_secs(1), network.pristine(*peer)).await
-            {
-                answers.push(pristine);
+        let asked = async {
+            let mut answers = Vec::new();
+            for peer in &peers {
+                if let Ok(Some(standing)) =
+                    tokio::time::timeout(ASK_TIMEOUT, network.standing(*peer)).await
+                {
+                    answers.push(standing);
+                }
             }
-        }
-        match founding(&answers, cluster) {
-            Founding::Join => {
-                tracing::info!(
-                    "the cluster exists; waiting for its leader to bring this replica in"
-                );
+            answers
+        };
+        let answers = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            answers = asked => answers,
+        };
+        match admission(&answers, cluster) {
+            Admission::Found => {
+                initialize(&raft, members).await?;
+                gate.open(0);
                 return Ok(());
             }
-            Founding::Found => return initialize(&raft, members).await,
-            Founding::Wait => {}
+            Admission::Admit { floor } => {
+                tracing::info!(floor, "the group is being founded; taking part");
+                gate.open(floor);
+                initialize(&raft, members).await?;
+                return Ok(());
+            }
+            Admission::Rejoin => {
+                if !said_rejoin {
+                    tracing::warn!(
+                        replica = own,
+                        "this replica's log is empty but its group exists: it neither votes \
+                         nor takes entries until the leader has taken it out of the voters \
+                         (it then comes back as a learner and becomes a voter once caught up)"
+                    );
+                    said_rejoin = true;
+                }
+                let asked = async {
+                    for peer in &peers {
+                        match network.rejoin(*peer, own).await {
+                            Ok(()) => return Some(*peer),
+                            Err(refusal) => tracing::debug!(peer, %refusal, "rejoin refused"),
+                        }
+                    }
+                    None
+                };
+                let leader = tokio::select! {
+                    () = stop.cancelled() => return Ok(()),
+                    leader = asked => leader,
+                };
+                if let Some(leader) = leader {
+                    tracing::info!(
+                        replica = own,
+                        leader,
+                        "the leader holds this replica as no voter: taking part"
+                    );
+                    gate.open(0);
+                    return Ok(());
+                }
+            }
+            Admission::Wait => {}
         }
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
-            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            () = tokio::time::sleep(ASK_EVERY) => {}
         }
     }
 }
@@ -113,18 +277,97 @@ pub async fn found_or_join<C: Types>(
 mod tests {
     use super::*;
 
+    const PRISTINE: Standing = Standing {
+        pristine: true,
+        term: 0,
+        committed: false,
+        last_index: None,
+    };
+    /// A founder that initialised and campaigned in `term`, no leader yet.
+    fn founded(term: u64) -> Standing {
+        Standing {
+            pristine: false,
+            term,
+            committed: false,
+            last_index: Some(0),
+        }
+    }
+    /// A member of a group that has elected a leader in `term` and written entries.
+    fn member(term: u64) -> Standing {
+        Standing {
+            pristine: false,
+            term,
+            committed: true,
+            last_index: Some(5),
+        }
+    }
+
     #[test]
-    fn a_pristine_replica_founds_only_with_a_pristine_majority_and_joins_a_living_cluster() {
+    fn a_pristine_majority_founds() {
         // Alone in a one-replica file: found.
-        assert_eq!(founding(&[], 1), Founding::Found);
+        assert_eq!(admission(&[], 1), Admission::Found);
         // Three replicas: one pristine peer answering makes a majority.
-        assert_eq!(founding(&[true], 3), Founding::Found);
-        assert_eq!(founding(&[], 3), Founding::Wait);
-        // A peer with a log: the cluster exists, whatever the others say.
-        assert_eq!(founding(&[true, false], 3), Founding::Join);
-        assert_eq!(founding(&[false], 4), Founding::Join);
+        assert_eq!(admission(&[PRISTINE], 3), Admission::Found);
+        assert_eq!(admission(&[], 3), Admission::Wait);
         // Four replicas: itself and one peer are not a majority.
-        assert_eq!(founding(&[true], 4), Founding::Wait);
-        assert_eq!(founding(&[true, true], 4), Founding::Found);
+        assert_eq!(admission(&[PRISTINE], 4), Admission::Wait);
+        assert_eq!(admission(&[PRISTINE, PRISTINE], 4), Admission::Found);
+    }
+
+    #[test]
+    fn a_group_being_founded_admits_when_a_majority_of_the_others_answer_from_the_founding() {
+        // Founders that initialised (and split their first vote) before this one asked:
+        // it takes part, refusing votes up to the highest term they reported.
+        assert_eq!(
+            admission(&[founded(1), founded(2)], 3),
+            Admission::Admit { floor: 2 }
+        );
+        assert_eq!(
+            admission(&[founded(1), PRISTINE], 3),
+            Admission::Admit { floor: 1 }
+        );
+        // The third did not answer: it may have won an election with this replica's
+        // forgotten vote, so the group may exist.
+        assert_eq!(admission(&[founded(1)], 3), Admission::Rejoin);
+        // Five replicas: three others are a majority of the group; two are not.
+        assert_eq!(
+            admission(&[founded(1), PRISTINE, PRISTINE], 5),
+            Admission::Admit { floor: 1 }
+        );
+        assert_eq!(admission(&[founded(1), PRISTINE], 5), Admission::Rejoin);
+    }
+
+    #[test]
+    fn a_group_that_has_elected_takes_a_wiped_replica_out_of_its_voters_first() {
+        assert_eq!(admission(&[member(3), member(3)], 3), Admission::Rejoin);
+        assert_eq!(admission(&[member(3)], 3), Admission::Rejoin);
+        assert_eq!(admission(&[member(1), PRISTINE], 3), Admission::Rejoin);
+        // A leader elected (committed vote) even if no entry is written yet, or an entry
+        // written beyond the founding one: the group may have counted on this replica.
+        let elected = Standing {
+            last_index: Some(0),
+            ..member(2)
+        };
+        assert_eq!(admission(&[elected, founded(2)], 3), Admission::Rejoin);
+        let written = Standing {
+            committed: false,
+            ..member(2)
+        };
+        assert_eq!(admission(&[written, founded(2)], 3), Admission::Rejoin);
+        // Nobody with a log answered: nothing to rejoin yet.
+        assert_eq!(admission(&[PRISTINE], 5), Admission::Wait);
+    }
+
+    #[test]
+    fn an_admitted_replica_refuses_votes_up_to_its_floor() {
+        let gate = Gate::new(false);
+        assert!(!gate.is_open());
+        assert!(!gate.admits_vote(9));
+        gate.open(2);
+        assert!(gate.is_open());
+        assert!(!gate.admits_vote(1));
+        assert!(!gate.admits_vote(2));
+        assert!(gate.admits_vote(3));
+        assert!(Gate::new(true).admits_vote(1));
     }
 }

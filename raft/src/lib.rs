@@ -10,7 +10,9 @@
 //! - [`transfer`]: a snapshot's transfer (only the events the receiver lacks) and install,
 //!   counted in [`counts`];
 //! - [`membership`]: the Raft membership following the cluster file (learner, then voter);
-//! - [`founding`]: the one-time initialisation of a new cluster;
+//! - [`founding`]: the one-time initialisation of a new cluster, and the admission of a
+//!   replica that starts with an empty log ([`founding::Gate`]);
+//! - [`rejoin`]: the leader taking such a replica out of the voters before it takes part;
 //! - [`node`]: [`Node`], the Raft handle, its storage and counts, and [`node::open_and_start`], which
 //!   opens a replica's file and starts all of the above for it;
 //! - [`proposer`]: the group commit in front of Raft (concurrent writes batched into one
@@ -37,6 +39,7 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod proposer;
+pub mod rejoin;
 pub mod routes;
 pub mod settings;
 pub mod timed;

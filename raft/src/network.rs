@@ -1,20 +1,20 @@
 //! [`Network`]: openraft's `RaftNetwork` over HTTP between replicas.
 //!
-//! Each call is a `POST /internal/raft/{append,vote,position,pristine}` with the cluster token and a
+//! Each call is a `POST /internal/raft/{append,vote,position,pristine,rejoin}` with the cluster token and a
 //! postcard body (a snapshot goes by [`crate::transfer`]: `position`, then a stream to
-//! `/internal/raft/snapshot`; `pristine` is [`crate::founding`]'s question), on one pooled keep-alive client (`toystore_http::client::http_client`)
+//! `/internal/raft/snapshot`; `pristine` and `rejoin` are [`crate::founding`]'s questions), on one pooled keep-alive client (`toystore_http::client::http_client`)
 //! shared by every peer link, with openraft's per-call deadline (`RPCOption::hard_ttl`) as
 //! the request timeout. A peer's address comes from the cluster file's replica list (the
 //! [`AddressBook`], replaced when the file changes, looked up on every call), else from its
 //! `BasicNode` in the membership.
 //!
 //! Replies: 200 with a postcard body is the response; 503 with [`RAFT_ERROR_HEADER`] is the
-//! peer's Raft refusing (`RPCError::RemoteError`); a connection failure is `Unreachable`
-//! (openraft backs off); anything else (timeout, another status, an undecodable body) is a
+//! peer's Raft refusing (`RPCError::RemoteError`); a connection failure, or a 503 of a peer
+//! not admitted yet ([`NOT_ADMITTED_HEADER`]), is `Unreachable` (openraft backs off); anything else (timeout, another status, an undecodable body) is a
 //! `NetworkError`. Nothing here panics on what a peer sends.
 
 use crate::counts::Counts;
-use crate::wire::{SnapshotHeader, RAFT_ERROR_HEADER, SNAPSHOT_HEADER};
+use crate::wire::{SnapshotHeader, NOT_ADMITTED_HEADER, RAFT_ERROR_HEADER, SNAPSHOT_HEADER};
 use crate::Types;
 use openraft::error::{
     Fatal, NetworkError, RPCError, RaftError, RemoteError, ReplicationClosed, StreamingError,
@@ -133,14 +133,30 @@ impl<C: Types> Network<C> {
         }
     }
 
-    /// Whether replica `target` (at its address in the book) has no Raft log yet; `None`
-    /// when it did not answer.
-    pub async fn pristine(&self, target: ReplicaId) -> Option<bool> {
+    /// Where replica `target` (at its address in the book) stands
+    /// ([`crate::founding::Standing`]); `None` when it did not answer.
+    pub async fn standing(&self, target: ReplicaId) -> Option<crate::founding::Standing> {
         let peer = self.peer(target, String::new());
         // Only replicas the book lists are asked.
         peer.book.get(target)?;
         let option = RPCOption::new(std::time::Duration::from_secs(1));
         peer.call("pristine", &(), &option).await.ok()
+    }
+
+    /// Asks replica `target` to hold replica `own` as no voter ([`crate::rejoin`]): `Ok`
+    /// once `target` leads and its committed membership has no voter `own`; its refusal
+    /// (or why it did not answer) otherwise.
+    pub async fn rejoin(&self, target: ReplicaId, own: ReplicaId) -> Result<(), String> {
+        let peer = self.peer(target, String::new());
+        if peer.book.get(target).is_none() {
+            return Err(format!("replica {target} is not in the cluster file"));
+        }
+        let option = RPCOption::new(std::time::Duration::from_secs(5));
+        match peer.call::<_, ()>("rejoin", &own, &option).await {
+            Ok(()) => Ok(()),
+            Err(CallError::Remote(body)) => Err(String::from_utf8_lossy(&body).into_owned()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 
@@ -201,6 +217,7 @@ impl<C: Types> Peer<C> {
     ) -> Result<Resp, CallError> {
         let status = resp.status();
         let remote = resp.headers().contains_key(RAFT_ERROR_HEADER);
+        let not_admitted = resp.headers().contains_key(NOT_ADMITTED_HEADER);
         let bytes = resp
             .bytes()
             .await
@@ -211,6 +228,11 @@ impl<C: Types> Peer<C> {
         }
         if remote {
             return Err(CallError::Remote(bytes.to_vec()));
+        }
+        if not_admitted {
+            return Err(CallError::Unreachable(
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ));
         }
         Err(CallError::Network(format!(
             "{status}: {}",

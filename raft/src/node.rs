@@ -1,11 +1,12 @@
 //! [`Node`]: one replica's Raft handle, its storage and its transfer counts; [`start`] brings
 //! one up ([`open_and_start`] opens its file first, as a service does): the storage's two halves under openraft, the HTTP network, the founding of a new
-//! cluster ([`crate::founding`]) and the membership following the cluster file
+//! cluster and the admission of a replica that starts with an empty log ([`crate::founding`]) and the membership following the cluster file
 //! ([`crate::membership`], the file watched for changes). [`Started::stop`] ends those tasks
 //! and shuts Raft down.
 
 use crate::confirmer::Confirmer;
 use crate::counts::Counts;
+use crate::founding::Gate;
 use crate::leadership::{isolated, must_lead, role, Unconfirmed};
 use crate::membership::{book_of, members_of, Pace, Replicas};
 use crate::network::{AddressBook, Network};
@@ -35,6 +36,8 @@ pub struct Node<C: Types, E: LogEvent> {
     transfers: Arc<Counts>,
     /// Confirms the leadership for the reads waiting, one round for all of them.
     confirmer: Confirmer,
+    /// Whether it takes part in the group yet ([`crate::founding`]).
+    gate: Gate,
 }
 
 impl<C: Types, E: LogEvent> Node<C, E> {
@@ -56,6 +59,17 @@ impl<C: Types, E: LogEvent> Node<C, E> {
     /// What this replica's snapshot transfers moved (shared with its network).
     pub fn transfers(&self) -> &Arc<Counts> {
         &self.transfers
+    }
+
+    /// Whether this replica takes part in its group yet: one that started with an empty log
+    /// refuses votes, entries and snapshots until it is admitted ([`crate::founding`]).
+    pub fn admitted(&self) -> bool {
+        self.gate.is_open()
+    }
+
+    /// Whether this replica answers a vote request for `term` ([`Gate::admits_vote`]).
+    pub fn admits_vote(&self, term: u64) -> bool {
+        self.gate.admits_vote(term)
     }
 
     /// Whether this replica starts elections on its own.
@@ -234,6 +248,12 @@ where
     let http = toystore_http::client::http_client(config.rpc_timeout)?;
     let network = Network::<C>::new(http, config.token.clone(), book.clone());
     let transfers = network.transfer_counts();
+    // Read from the storage before Raft starts: its metrics may lag behind.
+    let pristine = crate::founding::standing(&store)
+        .await
+        .map_err(|e| StartError::Raft(format!("reading the vote and the log: {e}")))?
+        .pristine;
+    let gate = Gate::new(!pristine);
     let raft = Raft::new(
         config.id,
         raft_config(&config.timing)?,
@@ -245,14 +265,15 @@ where
     .map_err(|e| StartError::Raft(e.to_string()))?;
     let members = members_of(&config.replicas);
     let raft_for_membership = raft.clone();
-    let founding = tokio::spawn({
-        let (raft, stop) = (raft.clone(), stop.clone());
-        async move {
-            if let Err(e) = crate::founding::found_or_join(raft, members, network, stop).await {
+    let mut tasks = Vec::new();
+    if pristine {
+        let (raft, stop, gate) = (raft.clone(), stop.clone(), gate.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = crate::founding::admit(raft, members, network, gate, stop).await {
                 tracing::error!(error = %e, "could not initialise the Raft cluster");
             }
-        }
-    });
+        }));
+    }
     let (desired_tx, desired) = watch::channel(config.replicas.clone());
     // The membership task holds the sender (it ends when the sender is dropped), shared
     // with the file's watch if there is one.
@@ -263,10 +284,10 @@ where
             tx.send_replace(pick(&c));
         });
     }
-    let following = tokio::spawn(async move {
+    tasks.push(tokio::spawn(async move {
         crate::membership::follow(raft_for_membership, book, desired, config.pace, stop).await;
         drop(desired_tx);
-    });
+    }));
     Ok(Started {
         node: Arc::new(Node {
             id: config.id,
@@ -274,7 +295,8 @@ where
             raft,
             store,
             transfers,
+            gate,
         }),
-        tasks: vec![founding, following],
+        tasks,
     })
 }

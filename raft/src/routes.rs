@@ -1,12 +1,15 @@
 //! The Raft routes between replicas (wire in [`crate::wire`]), behind the cluster token:
-//! `append`, `vote`, `position` and `pristine` take a postcard body and answer postcard;
-//! `snapshot` takes a transfer ([`crate::transfer`]). A body that does not decode is a 400;
-//! Raft's refusal is a 503 with [`RAFT_ERROR_HEADER`] and the error's JSON.
+//! `append`, `vote`, `position`, `pristine` and `rejoin` take a postcard body and answer
+//! postcard; `snapshot` takes a transfer ([`crate::transfer`]). A body that does not decode
+//! is a 400; Raft's refusal is a 503 with [`RAFT_ERROR_HEADER`] and the error's JSON. A
+//! replica not admitted yet ([`crate::founding`]) answers `append`, `vote` and `snapshot`
+//! with a 503 that says so, and Raft never sees them.
 
 use crate::node::Node;
-use crate::wire::{RAFT_ERROR_HEADER, SNAPSHOT_HEADER};
+use crate::wire::{NOT_ADMITTED_HEADER, RAFT_ERROR_HEADER, SNAPSHOT_HEADER};
 use crate::Types;
 use bytes::Bytes;
+use openraft::raft::VoteRequest;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
@@ -52,15 +55,51 @@ fn raft_reply<T: Serialize, E: Serialize>(result: Result<T, E>) -> Response {
     }
 }
 
+/// What a replica not admitted yet ([`crate::founding`]) answers a vote, entries or a
+/// snapshot (and an admitted one a vote at or below its floor): a 503 (not a Raft refusal)
+/// that says why, with [`NOT_ADMITTED_HEADER`].
+fn not_admitted<C: Types, E: LogEvent>(node: &Node<C, E>) -> Response {
+    let why = if node.admitted() {
+        "it was admitted with an empty log and votes only in terms above those its peers \
+         reported then"
+    } else {
+        "it started with an empty log and takes no part in its group until the leader \
+         holds it as no voter, or a majority of its peers answer from the group's founding"
+    };
+    let mut resp = respond::<()>(Err(ApiError::unavailable(format!(
+        "replica {} is not admitted yet: {why}",
+        node.id()
+    ))));
+    resp.headers_mut()
+        .insert(NOT_ADMITTED_HEADER, HeaderValue::from_static("1"));
+    resp
+}
+
+/// Who a route answers: every replica (`always`), an admitted one (`admitted`), or, for a
+/// vote request, an admitted one whose vote floor is below the request's term (`votes`).
+fn always<C: Types, E: LogEvent, Req>(_: &Node<C, E>, _: &Req) -> bool {
+    true
+}
+
+fn admitted<C: Types, E: LogEvent, Req>(node: &Node<C, E>, _: &Req) -> bool {
+    node.admitted()
+}
+
+fn votes<C: Types, E: LogEvent>(node: &Node<C, E>, req: &VoteRequest<ReplicaId>) -> bool {
+    node.admits_vote(req.vote.leader_id().term)
+}
+
 fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     postcard::from_bytes(bytes).map_err(|e| ApiError::bad_request(format!("bad raft message: {e}")))
 }
 
 /// `POST /internal/raft/<name>`: the postcard body decoded as `Req` and handed to `call`
 /// with the node, the result encoded by [`raft_reply`]; a body that does not decode is a
-/// 400.
+/// 400; a request the replica does not `answers` (not admitted yet) is a 503
+/// ([`not_admitted`]).
 fn raft_route<C, E, Req, F, Fut, T, Er>(
     name: &'static str,
+    answers: fn(&Node<C, E>, &Req) -> bool,
     node: Arc<Node<C, E>>,
     auth: impl Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
     call: F,
@@ -86,6 +125,7 @@ where
             let call = call.clone();
             async move {
                 match decode::<Req>(&b) {
+                    Ok(req) if !answers(&n, &req) => not_admitted(&n),
                     Ok(req) => raft_reply(call(n, req).await),
                     Err(e) => respond::<()>(Err(e)),
                 }
@@ -98,18 +138,47 @@ pub fn routes<C: Types, E: LogEvent>(
     node: Arc<Node<C, E>>,
     auth: impl Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    let append = raft_route("append", node.clone(), auth.clone(), |n, req| async move {
-        n.raft().append_entries(req).await
-    });
-    let vote = raft_route("vote", node.clone(), auth.clone(), |n, req| async move {
-        n.raft().vote(req).await
-    });
-    let position = raft_route("position", node.clone(), auth.clone(), |n, ()| async move {
-        n.store().snapshot_position().map_err(|e| e.to_string())
-    });
-    let pristine = raft_route("pristine", node.clone(), auth.clone(), |n, ()| async move {
-        Ok::<bool, ()>(crate::founding::pristine(n.raft()))
-    });
+    let append = raft_route(
+        "append",
+        admitted,
+        node.clone(),
+        auth.clone(),
+        |n, req| async move { n.raft().append_entries(req).await },
+    );
+    let vote = raft_route(
+        "vote",
+        votes,
+        node.clone(),
+        auth.clone(),
+        |n, req| async move { n.raft().vote(req).await },
+    );
+    let position = raft_route(
+        "position",
+        always,
+        node.clone(),
+        auth.clone(),
+        |n, ()| async move { n.store().snapshot_position().map_err(|e| e.to_string()) },
+    );
+    let pristine = raft_route(
+        "pristine",
+        always,
+        node.clone(),
+        auth.clone(),
+        |n, ()| async move {
+            crate::founding::standing(n.store())
+                .await
+                .map_err(|e| e.to_string())
+        },
+    );
+    let rejoin = raft_route(
+        "rejoin",
+        always,
+        node.clone(),
+        auth.clone(),
+        |n, id: ReplicaId| async move {
+            crate::rejoin::take_out(&n, id, crate::rejoin::TAKE_OUT_TIMEOUT).await
+        },
+    );
     let snapshot = warp::path!("internal" / "raft" / "snapshot")
         .and(warp::post())
         .and(auth)
@@ -117,6 +186,9 @@ pub fn routes<C: Types, E: LogEvent>(
         .and(warp::body::stream())
         .and(warp::any().map(move || node.clone()))
         .then(|header: String, body, n: Arc<Node<C, E>>| async move {
+            if !n.admitted() {
+                return not_admitted(&n);
+            }
             match crate::transfer::receive(n, header, Box::pin(body)).await {
                 Ok(installed) => raft_reply(installed),
                 Err(e @ crate::transfer::ReceiveError::Header(_)) => {
@@ -134,6 +206,8 @@ pub fn routes<C: Types, E: LogEvent>(
         .or(position)
         .unify()
         .or(pristine)
+        .unify()
+        .or(rejoin)
         .unify()
         .or(snapshot)
         .unify()

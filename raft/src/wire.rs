@@ -20,6 +20,10 @@ pub const RAFT_ERROR_HEADER: &str = "x-toystore-raft-error";
 /// on `POST /internal/raft/snapshot`, whose body is the event frames it announces.
 pub const SNAPSHOT_HEADER: &str = "x-toystore-snapshot";
 
+/// Set on a 503 of a replica not admitted yet (`crate::founding`): the sender treats it as
+/// unreachable, so openraft backs off instead of resending at once.
+pub const NOT_ADMITTED_HEADER: &str = "x-toystore-not-admitted";
+
 /// What a snapshot transfer sends before its events: the leader's vote, the snapshot's
 /// metadata, and which events follow (`after + 1 ..= last_seq`; the receiver holds the
 /// ones up to `after`).

@@ -1,0 +1,125 @@
+//! A replica whose file was wiped, restarted under its old id, never votes as the member it
+//! was (issue 26, docs/DESIGN.md "A replica that lost its log").
+//!
+//! The unlucky ordering: orders are committed on {A, B} while C is down; then A and B stop,
+//! B's file is wiped, and B and C start. C lacks those orders and campaigns; B's empty log
+//! would grant it a vote, C would lead, and A's orders would be overwritten once A is back.
+//! With the admission rule, B refuses to vote until the leader has taken it out of the
+//! voters, so C campaigns in vain. Once A is back, A and C elect a leader that takes B out,
+//! adds it back as a learner, and makes it a voter once caught up: every order is there
+//! and the replicas' files end equal. Both election policies.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use toystore_harness::Service;
+use toystore_order_api::{ReplicaStatus, Role};
+use toystore_tests::{start_in, Election, OrderRecord, READY};
+
+/// Orders committed while one replica is down.
+const ORDERS: u64 = 12;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn raft_election_a_wiped_replica_never_votes_for_a_candidate_without_the_orders() {
+    scenario(Election::Raft).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn frontend_election_a_wiped_replica_never_votes_for_a_candidate_without_the_orders() {
+    scenario(Election::Frontend).await;
+}
+
+fn term(said: &Option<ReplicaStatus>) -> u64 {
+    said.as_ref().map_or(0, |s| s.term)
+}
+
+async fn scenario(election: Election) {
+    let mut store = start_in(env!("CARGO_BIN_EXE_toystore-node"), election, |_| {})
+        .await
+        .unwrap();
+    let a = store.cluster.wait_leader(READY).await.unwrap();
+    let others: Vec<u32> = store
+        .cluster
+        .replica_ids()
+        .into_iter()
+        .filter(|id| *id != a)
+        .collect();
+    let (b, c) = (others[0], others[1]);
+
+    // Orders on {A, B} only.
+    store.cluster.kill(Service::Order(c)).await.unwrap();
+    for i in 0..ORDERS {
+        let (number, _) = store
+            .shop
+            .buy_until_placed(&format!("on-a-and-b-{i}"), "Tux", 1, READY)
+            .await
+            .unwrap();
+        assert_eq!(number, i);
+    }
+    let before = store.shop.health(a).await.unwrap().term;
+
+    // A and B stop; B's file is wiped; B and C start without A.
+    store.cluster.kill(Service::Order(a)).await.unwrap();
+    store.cluster.kill(Service::Order(b)).await.unwrap();
+    std::fs::remove_file(store.order_db(b)).unwrap();
+    store.cluster.spawn(Service::Order(b)).unwrap();
+    store.cluster.spawn(Service::Order(c)).unwrap();
+
+    // C campaigns (on its own, or asked by the front-end) at least twice, and never leads:
+    // B, whose log is empty, refuses to vote. (Waits for either, so that a C that leads
+    // fails the test at once.)
+    let said = store
+        .shop
+        .wait_health(&[b, c], READY, |said| {
+            let c_leads = said[1].as_ref().is_some_and(|s| s.role == Role::Leader);
+            said.iter().all(Option::is_some) && (c_leads || term(&said[1]) >= before + 2)
+        })
+        .await
+        .unwrap();
+    let (b_said, c_said) = (said[0].clone().unwrap(), said[1].clone().unwrap());
+    assert_ne!(
+        c_said.role,
+        Role::Leader,
+        "C led without A's orders: {c_said:?}"
+    );
+    assert_eq!(b_said.term, 0, "the wiped replica voted: {b_said:?}");
+    assert!(
+        b_said.voters.is_empty(),
+        "the wiped replica holds a membership: {b_said:?}"
+    );
+    assert!(
+        !b_said.ready,
+        "the wiped replica says it is ready: {b_said:?}"
+    );
+
+    // A is back: A and C elect, the leader takes B out and brings it back; every order is
+    // there and B is a voter again, caught up.
+    store
+        .cluster
+        .restart(Service::Order(a), READY)
+        .await
+        .unwrap();
+    store.shop.wait_converged(ORDERS, READY).await.unwrap();
+    let b_said = store.shop.health(b).await.unwrap();
+    assert_eq!(b_said.voters.len(), 3, "B is not a voter again: {b_said:?}");
+    for n in 0..ORDERS {
+        assert_eq!(
+            store.shop.order(n).await,
+            Ok(OrderRecord {
+                number: n.into(),
+                name: "Tux".try_into().unwrap(),
+                quantity: 1u32.try_into().unwrap(),
+            }),
+            "order {n} is lost"
+        );
+    }
+    let (number, _) = store
+        .shop
+        .buy_until_placed("after", "Tux", 1, READY)
+        .await
+        .unwrap();
+    assert_eq!(number, ORDERS);
+    store.shop.wait_converged(ORDERS + 1, READY).await.unwrap();
+    let logs = store.stop_and_read_logs().await.unwrap();
+    assert_eq!(logs[0], logs[1], "replicas' files differ");
+    assert_eq!(logs[0], logs[2], "replicas' files differ");
+}
