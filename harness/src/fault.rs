@@ -10,6 +10,13 @@
 //! leader; and one fault in three of the `kill` and `pause` nemeses hits the catalog's
 //! leader instead of the order leader (the caller tells [`Layout`] who leads the catalog).
 //!
+//! The `wipe` nemesis kills a replica and deletes its file; undone, the replica starts on an
+//! empty file under its old id and must be taken out of the voters and caught up before it
+//! counts again (docs/DESIGN.md, "Initial membership, and a replica that lost its log"). It
+//! takes the order leader, an order follower and (with a replicated catalog) a catalog
+//! replica in turn, the catalog's leader and a follower alternately; a lone catalog is never
+//! wiped, having no peer to rebuild it from.
+//!
 //! Guarantees: [`plan`] is a pure function of its arguments and the generator, so a run's
 //! faults follow from its seed; [`undo`] leaves the store whole (the service restarted and
 //! healthy, resumed, or the network healed) or fails saying what did not come back.
@@ -36,6 +43,9 @@ pub enum Nemesis {
     Catalog,
     /// SIGKILL a front-end, restart it `--down-for` later.
     Frontend,
+    /// SIGKILL a replica and delete its file, restart it on an empty file under its old id
+    /// `--down-for` later (see the module doc for which replicas).
+    Wipe,
 }
 
 /// The partitions the `partition` nemesis takes in turn.
@@ -93,15 +103,17 @@ pub enum Action {
     Pause,
     /// A network partition, healed when undone.
     Partition,
+    /// SIGKILL and the file deleted, restarted on an empty file when undone.
+    Wipe,
 }
 
 impl Action {
-    /// What the `kill` and `pause` nemeses do (anything else pauses).
+    /// What the `kill`, `pause` and `wipe` nemeses do (anything else pauses).
     fn of(nemesis: Nemesis) -> Self {
-        if nemesis == Nemesis::Kill {
-            Action::Kill
-        } else {
-            Action::Pause
+        match nemesis {
+            Nemesis::Kill => Action::Kill,
+            Nemesis::Wipe => Action::Wipe,
+            _ => Action::Pause,
         }
     }
 
@@ -111,6 +123,7 @@ impl Action {
             Action::Kill => "kill",
             Action::Pause => "pause",
             Action::Partition => "partition",
+            Action::Wipe => "wipe",
         }
     }
 }
@@ -140,7 +153,8 @@ impl Plan {
         }
     }
 
-    /// SIGKILL (`Kill`) or SIGSTOP (`Pause`) order replica `victim`, the leader or not.
+    /// SIGKILL (`Kill`), SIGSTOP (`Pause`) or wipe (`Wipe`) order replica `victim`, the
+    /// leader or not.
     pub fn on_replica(nemesis: Nemesis, victim: u32, on_leader: bool) -> Self {
         let action = Action::of(nemesis);
         let role = if on_leader { "leader" } else { "follower" };
@@ -154,7 +168,7 @@ impl Plan {
         }
     }
 
-    /// `action` (kill or pause) on catalog replica `victim`, its leader or not (`kind`
+    /// `action` (kill, pause or wipe) on catalog replica `victim`, its leader or not (`kind`
     /// `catalog-<verb>-<role>`; with a lone catalog, `catalog-<verb>`).
     pub fn on_catalog(nemesis: Nemesis, action: Action, victim: u32, role: Option<bool>) -> Self {
         let verb = action.verb();
@@ -297,6 +311,20 @@ pub fn plan(
                 Plan::on_catalog(nemesis, Action::Kill, victim, Some(false))
             }
         },
+        Nemesis::Wipe => match count % 3 {
+            // A lone catalog has no peer to rebuild it from: only replicas are wiped.
+            2 if layout.replicated_catalog() => {
+                let on_leader = (count / 3).is_multiple_of(2);
+                let victim = if on_leader {
+                    layout.catalog_id()
+                } else {
+                    layout.catalog_follower(rng)
+                };
+                Plan::on_catalog(nemesis, Action::Wipe, victim, Some(on_leader))
+            }
+            0 => Plan::on_replica(nemesis, leader, true),
+            _ => Plan::on_replica(nemesis, layout.follower(leader, rng), false),
+        },
         Nemesis::Frontend => {
             let second = count % 2 == 1 && layout.second_frontend;
             Plan {
@@ -319,6 +347,15 @@ pub fn plan(
 pub async fn inject(cluster: &mut Cluster, plan: &Plan, leader: u32) -> anyhow::Result<()> {
     match plan.action {
         Action::Kill => cluster.kill(plan.target).await,
+        Action::Wipe => {
+            cluster.kill(plan.target).await?;
+            let file = match plan.target {
+                Service::Order(id) => cluster.config().order_db(id),
+                Service::Catalog(id) => cluster.config().catalog_db(id),
+                other => anyhow::bail!("the wipe nemesis hits replicas, not {other}"),
+            };
+            std::fs::remove_file(&file).with_context(|| format!("wiping {}", file.display()))
+        }
         Action::Pause => cluster.pause(plan.target),
         Action::Partition => {
             let hosts = cluster
@@ -352,7 +389,7 @@ pub async fn inject(cluster: &mut Cluster, plan: &Plan, leader: u32) -> anyhow::
 pub async fn undo(cluster: &mut Cluster, plan: &Plan) -> anyhow::Result<()> {
     let patience = Duration::from_secs(60);
     match plan.action {
-        Action::Kill => cluster
+        Action::Kill | Action::Wipe => cluster
             .restart(plan.target, patience)
             .await
             .with_context(|| format!("restarting {}", plan.target)),
@@ -440,7 +477,8 @@ mod tests {
             .copied()
             .filter(|k| PARTITIONS.iter().any(|p| p.kind() == *k))
             .collect();
-        assert_eq!(partitions.len(), 12, "one fault in five");
+        let every = Nemesis::value_variants().len();
+        assert_eq!(partitions.len(), 60 / every, "one fault in {every}");
         let in_turn: Vec<&str> = PARTITIONS.iter().map(|p| p.kind()).collect();
         assert_eq!(partitions[..PARTITIONS.len()], in_turn[..]);
         let frontends: Vec<Service> = planned
@@ -502,5 +540,45 @@ mod tests {
             (45..=60).contains(&on_catalog),
             "{on_catalog} of 150 on the catalog"
         );
+    }
+
+    #[test]
+    fn wipes_take_the_leader_a_follower_and_a_catalog_replica_but_never_a_lone_catalog() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let replicated = Layout {
+            replicas: vec![1, 2, 3],
+            catalogs: vec![1, 2, 3],
+            catalog_leader: Some(2),
+            second_frontend: false,
+        };
+        let planned: Vec<(String, Service, Action)> = (0..6)
+            .map(|count| {
+                let p = plan(Nemesis::Wipe, count, 3, &replicated, &mut rng);
+                (p.kind, p.target, p.action)
+            })
+            .collect();
+        assert!(planned.iter().all(|(_, _, a)| *a == Action::Wipe));
+        assert_eq!(planned[0].0, "wipe-leader");
+        assert_eq!(planned[0].1, Service::Order(3));
+        assert_eq!(planned[1].0, "wipe-follower");
+        assert_ne!(planned[1].1, Service::Order(3));
+        assert_eq!(planned[2].0, "catalog-wipe-leader");
+        assert_eq!(planned[2].1, Service::Catalog(2));
+        assert_eq!(planned[5].0, "catalog-wipe-follower");
+        assert!(matches!(planned[5].1, Service::Catalog(id) if id != 2));
+
+        let lone = Layout {
+            catalogs: vec![1],
+            catalog_leader: None,
+            ..replicated
+        };
+        for count in 0..9 {
+            let p = plan(Nemesis::Wipe, count, 3, &lone, &mut rng);
+            assert!(
+                matches!(p.target, Service::Order(_)),
+                "a lone catalog was wiped: {}",
+                p.kind
+            );
+        }
     }
 }

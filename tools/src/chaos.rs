@@ -92,7 +92,7 @@ pub struct ChaosArgs {
     /// Who starts order elections: `frontend` or `raft`.
     #[arg(long, value_enum, default_value_t = toystore_config::Election::Frontend)]
     pub election: toystore_config::Election,
-    /// The faults to inject, in turn: kill, pause, partition, catalog, frontend.
+    /// The faults to inject, in turn: kill, pause, partition, catalog, frontend, wipe.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "kill")]
     pub nemesis: Vec<Nemesis>,
     /// Catalog replicas of the store it starts (`--catalogs`).
