@@ -12,6 +12,20 @@ pub enum StoreError {
     /// Another process (or another handle in this one) has the file open.
     #[error("{0}: the database is in use by another process (stop its service first)")]
     Locked(PathBuf),
+    /// The file has damaged pages (or was rolled back past them): it is not served
+    /// ([`crate::integrity`]).
+    #[error(
+        "{path}: damaged ({detail}); refusing to serve it. Rebuild this replica from its \
+         peers: set the file aside with `tools rebuild {path}` and start the replica again \
+         (it rejoins with an empty file and is caught up; docs/OPERATIONS.md, \"A replica's \
+         file is damaged\")"
+    )]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What was found.
+        detail: String,
+    },
     /// The file is a redb database of another kind, or not a toystore log at all.
     #[error("{path}: not a {expected} log (found {found})")]
     Foreign {

@@ -31,6 +31,7 @@ pub mod check;
 mod error;
 mod follow;
 pub mod inspect;
+pub mod integrity;
 mod log;
 mod projection;
 pub mod raft;

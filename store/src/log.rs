@@ -49,10 +49,11 @@ impl<E: LogEvent> EventLog<E> {
         cache_bytes: usize,
     ) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let db = Database::builder()
+        let mut db = Database::builder()
             .set_cache_size(cache_bytes)
             .create(path)
             .map_err(|e| open_error(path, e))?;
+        crate::integrity::verify(path, &mut db)?;
         Self::start(path, db, Arc::new(projection), true)
     }
 
@@ -66,10 +67,11 @@ impl<E: LogEvent> EventLog<E> {
         if !path.exists() {
             return Err(StoreError::Missing(path.to_path_buf()));
         }
-        let db = Database::builder()
+        let mut db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .open(path)
             .map_err(|e| open_error(path, e))?;
+        crate::integrity::verify(path, &mut db)?;
         Self::start(path, db, Arc::new(projection), false)
     }
 
@@ -345,9 +347,15 @@ fn upgrade_projection<E: LogEvent>(
     Ok(())
 }
 
-fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
+pub(crate) fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
     if held_elsewhere(&e) {
         return StoreError::Locked(path.to_path_buf());
+    }
+    if let redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail)) = &e {
+        return StoreError::Damaged {
+            path: path.to_path_buf(),
+            detail: format!("redb: {detail}"),
+        };
     }
     StoreError::Foreign {
         path: path.to_path_buf(),

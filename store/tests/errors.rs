@@ -227,3 +227,44 @@ fn append_at_refuses_wrong_seqs_and_bad_payloads() {
         .unwrap();
     assert_eq!(raw, vec![(Seq(2), payload)]);
 }
+
+/// Flips the first byte of the first occurrence of `pattern` in the file at `path`.
+fn flip_first(path: &Path, pattern: &[u8]) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = bytes
+        .windows(pattern.len())
+        .position(|w| w == pattern)
+        .expect("the pattern is in the file");
+    bytes[at] ^= 0xff;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_file_with_a_flipped_byte_is_refused_at_open_naming_the_file_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog-2.redb");
+    let log = open_counts(&path);
+    log.append_blocking(
+        (0..200)
+            .map(|i| common::purchase("Whale", format!("flipped-request-{i:04}")))
+            .collect(),
+    )
+    .unwrap();
+    log.close();
+    // The test means something only if the file opens while whole.
+    open_counts(&path).close();
+
+    flip_first(&path, b"flipped-request-0100");
+    let err = EventLog::<CatalogEvent>::open(&path, NoProjection)
+        .map(drop)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("catalog-2.redb"), "{message}");
+    assert!(message.contains("tools rebuild"), "{message}");
+    // Refused again at the next open: nothing was served or written meanwhile.
+    let again = EventLog::<CatalogEvent>::open(&path, NoProjection)
+        .map(drop)
+        .unwrap_err();
+    assert!(matches!(again, StoreError::Damaged { .. }), "{again}");
+}

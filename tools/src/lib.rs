@@ -9,6 +9,7 @@
 //!   check ([`client::run_clients`] for in-process callers);
 //! - [`replay`]: `tools replay`, rebuilding a log's projections from its events;
 //! - [`diff`]: `tools diff`, comparing replicas' logs event by event;
+//! - [`rebuild`]: `tools rebuild`, setting a damaged replica file aside;
 //! - [`eval`]: `tools eval`, the latency evaluation, with [`plot`] for its SVG charts;
 //! - [`chaos`]: `tools chaos`, killing replicas under load and checking nothing is lost;
 //! - [`bench`]: `tools bench`, throughput and latency of each scenario next to the machine's
@@ -26,6 +27,7 @@ pub mod eval;
 pub mod growth;
 pub mod outage;
 pub mod plot;
+pub mod rebuild;
 pub mod replay;
 pub mod timeline;
 pub mod up;

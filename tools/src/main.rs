@@ -1,6 +1,6 @@
 //! The `tools` binary: run the whole store, drive the handout's client, evaluate, inject
-//! faults and check the history, replay a log, diff replicas, measure the cost of a growing
-//! log.
+//! faults and check the history, replay a log, diff replicas, set a damaged replica file
+//! aside, measure the cost of a growing log.
 //!
 //! Exit status: a subcommand's own (`client`: 1 when an order check fails; `replay`, `diff`:
 //! 1 when inconsistent; `growth`: 1 when a check fails), 1 on any other error, and 2 when
@@ -8,7 +8,9 @@
 //! is wrong.
 
 use clap::{Parser, Subcommand};
-use toystore_tools::{bench, chaos, client, diff, eval, growth, outage, replay, timeline, up};
+use toystore_tools::{
+    bench, chaos, client, diff, eval, growth, outage, rebuild, replay, timeline, up,
+};
 
 /// toystore tools.
 #[derive(Debug, Parser)]
@@ -28,6 +30,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Compare replicas' event logs; exit 0 when identical, 1 otherwise.
     Diff(diff::DiffArgs),
+    /// Set a replica's damaged file aside, so that it is rebuilt from its peers.
+    Rebuild(rebuild::RebuildArgs),
     /// Measure latency against buy probability, cache on and off; write CSV, table, plots.
     Eval(eval::EvalArgs),
     /// Inject faults (kills, pauses, partitions, crashes) under load; check the history.
@@ -57,6 +61,7 @@ fn main() -> std::process::ExitCode {
         // timeline reads a file of JSON lines.
         Command::Replay(args) => replay::run(&args).map_err(|e| (e, CANNOT_INSPECT)),
         Command::Diff(args) => diff::run(&args).map_err(|e| (e, CANNOT_INSPECT)),
+        Command::Rebuild(args) => rebuild::run(&args).map_err(|e| (e, 1)),
         Command::Timeline(args) => timeline::run(&args).map_err(|e| (e, 1)),
         Command::Up(args) => on_runtime(async { up::run(args).await.map(|()| 0) }),
         Command::Client(args) => on_runtime(client::run(args)),

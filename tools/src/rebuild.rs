@@ -1,0 +1,80 @@
+//! `tools rebuild FILE`: sets a replica's damaged file aside, so that the replica, started
+//! again, rejoins its group with an empty file and is caught up by its peers (docs/DESIGN.md,
+//! "Initial membership, and a replica that lost its log").
+//!
+//! It checks the file as a service's open would ([`toystore_store::integrity::check_file`])
+//! and renames it to `FILE.damaged-<unix seconds>` only if it is damaged, or with `--force`;
+//! a file its service holds open is left alone. Nothing is deleted: the set-aside file stays
+//! for a post-mortem.
+
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+use toystore_store::StoreError;
+
+/// Arguments of `tools rebuild`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Example:\n  tools rebuild data/order-2.redb\n  tools order --config data/toystore.toml --id 2\n\nStop the replica first (a damaged file makes it refuse to start anyway). The replica's\npeers must have a leader: the replica is taken out of the voters, then comes back as a\nlearner and a voter once caught up."
+)]
+pub struct RebuildArgs {
+    /// The replica's redb file (order or catalog).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Set the file aside even if it is not damaged (the replica is then rebuilt anyway).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Where `file` is set aside at `now` (seconds since the epoch).
+fn aside(file: &Path, now: u64) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(format!(".damaged-{now}"));
+    PathBuf::from(name)
+}
+
+/// Runs `tools rebuild`: 0 when the file was set aside.
+pub fn run(args: &RebuildArgs) -> anyhow::Result<u8> {
+    let file = &args.file;
+    match toystore_store::integrity::check_file(file) {
+        Ok(()) if !args.force => bail!(
+            "{} is not damaged; setting it aside would throw away this replica's copy of the \
+             log (its peers would rebuild it). Use --force to do so anyway.",
+            file.display()
+        ),
+        Ok(()) => println!(
+            "{} is whole; setting it aside as asked (--force)",
+            file.display()
+        ),
+        Err(StoreError::Damaged { detail, .. }) => {
+            println!("{} is damaged: {detail}", file.display());
+        }
+        Err(e) => return Err(e).with_context(|| format!("checking {}", file.display())),
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let target = aside(file, now);
+    std::fs::rename(file, &target)
+        .with_context(|| format!("renaming {} to {}", file.display(), target.display()))?;
+    println!(
+        "set aside as {}; start the replica again: it rejoins with an empty file and its \
+         peers catch it up",
+        target.display()
+    );
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_set_aside_beside_itself() {
+        assert_eq!(
+            aside(Path::new("data/order-2.redb"), 1_700_000_000),
+            PathBuf::from("data/order-2.redb.damaged-1700000000")
+        );
+    }
+}
