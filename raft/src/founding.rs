@@ -18,12 +18,17 @@
 //!   holds at most the founding membership entry and has never seen a leader (no committed
 //!   vote). No entry beyond the founding one exists anywhere, and no election has been won
 //!   (with three replicas both others answered, so a winner would have said so), so it has
-//!   forgotten no entry that counted: it initialises like a founder (the same membership
-//!   entry) and is admitted. So that it cannot vote twice in a term it may have voted in
-//!   before, it refuses vote requests for any term up to the highest its peers reported
-//!   (the gate's vote floor). openraft's `initialize` starts an election at once, so
-//!   founders that started together are at term 1 or more within milliseconds; a replica
-//!   that asks them a moment later is admitted this way.
+//!   forgotten no entry that counted. It initialises like a founder (the same membership
+//!   entry; openraft's `initialize` campaigns at once, in term 1), then votes, through Raft
+//!   itself, for a phantom candidate (id [`PHANTOM`], above every replica's) in the highest
+//!   term its peers reported: openraft persists that vote, refuses every vote request of
+//!   that term or below from then on, after a restart too, and its own elections start
+//!   above it. So it cannot vote twice in a term it may have voted in before, except for
+//!   itself in term 1 by `initialize`, which could matter only if a peer that answered
+//!   uncommitted had in fact just won with its forgotten vote (with three replicas, a
+//!   winner commits its vote long before a killed, wiped and restarted replica asks).
+//!   Founders that started together are at term 1 or more within milliseconds of
+//!   initialising; a replica that asks them a moment later is admitted this way.
 //! - **Rejoin**: a peer has a log and it cannot be admitted as above: the group exists and
 //!   may have counted on this replica. It asks its peers (`POST /internal/raft/rejoin`)
 //!   until the leader answers that this replica is no voter of its committed membership;
@@ -41,11 +46,12 @@
 use crate::network::Network;
 use crate::Types;
 use openraft::error::{InitializeError, RaftError};
+use openraft::raft::VoteRequest;
 use openraft::storage::RaftLogStorage;
-use openraft::{BasicNode, Raft};
+use openraft::{BasicNode, LogId, Raft, Vote};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -113,8 +119,8 @@ pub async fn standing<C: Types, E: LogEvent>(
 pub enum Admission {
     /// A majority (itself included) answered, all pristine: initialise.
     Found,
-    /// A majority of the others answered from the founding: initialise too and take part,
-    /// refusing votes up to term `floor`.
+    /// A majority of the others answered from the founding: initialise too, vote for
+    /// [`PHANTOM`] in term `floor` and take part.
     Admit {
         /// The highest term its peers reported.
         floor: u64,
@@ -145,40 +151,69 @@ pub fn admission(answers: &[Standing], cluster: usize) -> Admission {
 }
 
 /// Whether this replica takes part in its group's Raft yet: its routes refuse votes,
-/// entries and snapshots until it is admitted ([`admit`]), and votes for a term up to its
-/// floor after that. Cheap to clone (a handle).
+/// entries and snapshots until it is admitted ([`admit`]). Cheap to clone (a handle).
 #[derive(Debug, Clone)]
-pub struct Gate(Arc<GateState>);
-
-#[derive(Debug)]
-struct GateState {
-    open: AtomicBool,
-    floor: AtomicU64,
-}
+pub struct Gate(Arc<AtomicBool>);
 
 impl Gate {
-    /// A gate, open (with no vote floor) or not.
+    /// A gate, open or not.
     pub fn new(open: bool) -> Self {
-        Self(Arc::new(GateState {
-            open: AtomicBool::new(open),
-            floor: AtomicU64::new(0),
-        }))
+        Self(Arc::new(AtomicBool::new(open)))
     }
 
     /// Whether the replica is admitted.
     pub fn is_open(&self) -> bool {
-        self.0.open.load(Ordering::Acquire)
+        self.0.load(Ordering::Acquire)
     }
 
-    /// Whether the replica may answer a vote request for `term`: admitted, and `term` above
-    /// its floor.
-    pub fn admits_vote(&self, term: u64) -> bool {
-        self.is_open() && term > self.0.floor.load(Ordering::Acquire)
+    fn open(&self) {
+        self.0.store(true, Ordering::Release);
     }
+}
 
-    fn open(&self, floor: u64) {
-        self.0.floor.store(floor, Ordering::Release);
-        self.0.open.store(true, Ordering::Release);
+/// The candidate a replica admitted from a group's founding votes for first, in the
+/// highest term its peers reported: an id above every replica's, so that the vote outranks
+/// any other candidate's in that term (openraft 0.9 orders a term's candidates by id). It
+/// never campaigns; the vote only makes openraft refuse that term and those below.
+pub const PHANTOM: ReplicaId = ReplicaId::MAX;
+
+/// Why a pristine replica could not be admitted (it stays out of its group).
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    /// `Raft::initialize` failed.
+    #[error("initialising the Raft cluster: {0}")]
+    Initialize(#[from] RaftError<ReplicaId, InitializeError<ReplicaId, BasicNode>>),
+    /// Raft did not take the vote for the phantom candidate.
+    #[error("voting for the phantom candidate in term {term}: {why}")]
+    Phantom {
+        /// The term.
+        term: u64,
+        /// Raft's answer.
+        why: String,
+    },
+}
+
+/// Makes `raft`, whose last log id is `last_log_id`, vote for [`PHANTOM`] in `term`
+/// (persisted by openraft before it answers). The request carries the node's own last log
+/// id, so that its log is not more up to date than the phantom's.
+pub async fn vote_phantom<C: Types>(
+    raft: &Raft<C>,
+    term: u64,
+    last_log_id: Option<LogId<ReplicaId>>,
+) -> Result<(), AdmitError> {
+    let refused = |why: String| AdmitError::Phantom { term, why };
+    let request = VoteRequest::new(Vote::new(term, PHANTOM), last_log_id);
+    let response = raft
+        .vote(request)
+        .await
+        .map_err(|e| refused(e.to_string()))?;
+    if response.vote_granted {
+        Ok(())
+    } else {
+        Err(refused(format!(
+            "not granted; its vote is {}",
+            response.vote
+        )))
     }
 }
 
@@ -198,7 +233,7 @@ pub async fn admit<C: Types>(
     network: Network<C>,
     gate: Gate,
     stop: CancellationToken,
-) -> Result<(), RaftError<ReplicaId, InitializeError<ReplicaId, BasicNode>>> {
+) -> Result<(), AdmitError> {
     let cluster = members.len();
     let own = raft.metrics().borrow().id;
     let peers: Vec<ReplicaId> = members.keys().copied().filter(|id| *id != own).collect();
@@ -222,13 +257,22 @@ pub async fn admit<C: Types>(
         match admission(&answers, cluster) {
             Admission::Found => {
                 initialize(&raft, members).await?;
-                gate.open(0);
+                gate.open();
                 return Ok(());
             }
             Admission::Admit { floor } => {
                 tracing::info!(floor, "the group is being founded; taking part");
-                gate.open(floor);
                 initialize(&raft, members).await?;
+                // Its log is the founding entry alone: it takes no entries before admission.
+                let founding_entry = Some(LogId::default());
+                if floor > 0 {
+                    if let Err(e) = vote_phantom(&raft, floor, founding_entry).await {
+                        // It may already follow (or lead) an elected leader, whose term
+                        // is then above any it could have voted in before.
+                        tracing::warn!(error = %e, "the phantom vote was not taken");
+                    }
+                }
+                gate.open();
                 return Ok(());
             }
             Admission::Rejoin => {
@@ -260,7 +304,7 @@ pub async fn admit<C: Types>(
                         leader,
                         "the leader holds this replica as no voter: taking part"
                     );
-                    gate.open(0);
+                    gate.open();
                     return Ok(());
                 }
             }
@@ -356,18 +400,5 @@ mod tests {
         assert_eq!(admission(&[written, founded(2)], 3), Admission::Rejoin);
         // Nobody with a log answered: nothing to rejoin yet.
         assert_eq!(admission(&[PRISTINE], 5), Admission::Wait);
-    }
-
-    #[test]
-    fn an_admitted_replica_refuses_votes_up_to_its_floor() {
-        let gate = Gate::new(false);
-        assert!(!gate.is_open());
-        assert!(!gate.admits_vote(9));
-        gate.open(2);
-        assert!(gate.is_open());
-        assert!(!gate.admits_vote(1));
-        assert!(!gate.admits_vote(2));
-        assert!(gate.admits_vote(3));
-        assert!(Gate::new(true).admits_vote(1));
     }
 }

@@ -67,11 +67,6 @@ impl<C: Types, E: LogEvent> Node<C, E> {
         self.gate.is_open()
     }
 
-    /// Whether this replica answers a vote request for `term` ([`Gate::admits_vote`]).
-    pub fn admits_vote(&self, term: u64) -> bool {
-        self.gate.admits_vote(term)
-    }
-
     /// Whether this replica starts elections on its own.
     pub fn elects(&self) -> bool {
         self.raft.config().enable_elect
@@ -270,7 +265,7 @@ where
         let (raft, stop, gate) = (raft.clone(), stop.clone(), gate.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = crate::founding::admit(raft, members, network, gate, stop).await {
-                tracing::error!(error = %e, "could not initialise the Raft cluster");
+                tracing::error!(error = %e, "could not take part in the Raft group");
             }
         }));
     }

@@ -9,7 +9,6 @@ use crate::node::Node;
 use crate::wire::{NOT_ADMITTED_HEADER, RAFT_ERROR_HEADER, SNAPSHOT_HEADER};
 use crate::Types;
 use bytes::Bytes;
-use openraft::raft::VoteRequest;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
@@ -56,18 +55,12 @@ fn raft_reply<T: Serialize, E: Serialize>(result: Result<T, E>) -> Response {
 }
 
 /// What a replica not admitted yet ([`crate::founding`]) answers a vote, entries or a
-/// snapshot (and an admitted one a vote at or below its floor): a 503 (not a Raft refusal)
-/// that says why, with [`NOT_ADMITTED_HEADER`].
+/// snapshot: a 503 (not a Raft refusal) that says why, with [`NOT_ADMITTED_HEADER`].
 fn not_admitted<C: Types, E: LogEvent>(node: &Node<C, E>) -> Response {
-    let why = if node.admitted() {
-        "it was admitted with an empty log and votes only in terms above those its peers \
-         reported then"
-    } else {
-        "it started with an empty log and takes no part in its group until the leader \
-         holds it as no voter, or a majority of its peers answer from the group's founding"
-    };
     let mut resp = respond::<()>(Err(ApiError::unavailable(format!(
-        "replica {} is not admitted yet: {why}",
+        "replica {} is not admitted yet: it started with an empty log and takes no part in \
+         its group until the leader holds it as no voter, or a majority of its peers answer \
+         from the group's founding",
         node.id()
     ))));
     resp.headers_mut()
@@ -75,18 +68,13 @@ fn not_admitted<C: Types, E: LogEvent>(node: &Node<C, E>) -> Response {
     resp
 }
 
-/// Who a route answers: every replica (`always`), an admitted one (`admitted`), or, for a
-/// vote request, an admitted one whose vote floor is below the request's term (`votes`).
+/// Who a route answers: every replica (`always`) or an admitted one (`admitted`).
 fn always<C: Types, E: LogEvent, Req>(_: &Node<C, E>, _: &Req) -> bool {
     true
 }
 
 fn admitted<C: Types, E: LogEvent, Req>(node: &Node<C, E>, _: &Req) -> bool {
     node.admitted()
-}
-
-fn votes<C: Types, E: LogEvent>(node: &Node<C, E>, req: &VoteRequest<ReplicaId>) -> bool {
-    node.admits_vote(req.vote.leader_id().term)
 }
 
 fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
@@ -147,7 +135,7 @@ pub fn routes<C: Types, E: LogEvent>(
     );
     let vote = raft_route(
         "vote",
-        votes,
+        admitted,
         node.clone(),
         auth.clone(),
         |n, req| async move { n.raft().vote(req).await },

@@ -17,8 +17,9 @@ pub enum StoreError {
     #[error(
         "{path}: damaged ({detail}); refusing to serve it. Rebuild this replica from its \
          peers: set the file aside with `tools rebuild {path}` and start the replica again \
-         (it rejoins with an empty file and is caught up; docs/OPERATIONS.md, \"A replica's \
-         file is damaged\")"
+         (it rejoins with an empty file and is caught up). A service with no peers (the \
+         lab's single catalog) cannot be rebuilt that way: it has no other copy \
+         (docs/OPERATIONS.md, \"A replica's file is damaged\")"
     )]
     Damaged {
         /// The file.

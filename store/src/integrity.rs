@@ -35,13 +35,22 @@ pub(crate) fn verify(path: &Path, db: &mut Database) -> Result<(), StoreError> {
     match db.check_integrity() {
         Ok(true) => {}
         Ok(false) => {
-            let detail = "redb found damaged pages and rolled the file back to an older intact \
-                          commit, so it may have lost what it had acknowledged"
+            let detail = "redb found damaged pages and repaired the file, possibly by rolling \
+                          it back to an older intact commit, so it may have lost what it had \
+                          acknowledged"
                 .to_string();
-            mark(db, &detail)?;
+            // Refused even if the mark cannot be written (a full disk): then only this
+            // open refuses it, and the log says so.
+            if let Err(e) = mark(db, &detail) {
+                tracing::error!(path = %path.display(), error = %e, "could not mark a repaired file damaged; it will look whole at its next open");
+            }
             return Err(damaged(detail));
         }
-        Err(e) => return Err(damaged(format!("redb: {e}"))),
+        Err(redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail))) => {
+            return Err(damaged(format!("redb: {detail}")))
+        }
+        // Anything else (an I/O error, say) is not damage found: said as it is.
+        Err(e) => return Err(redb::Error::from(e).into()),
     }
     match marked(db)? {
         Some(detail) => Err(damaged(detail)),

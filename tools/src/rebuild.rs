@@ -60,7 +60,8 @@ pub fn run(args: &RebuildArgs) -> anyhow::Result<u8> {
         .with_context(|| format!("renaming {} to {}", file.display(), target.display()))?;
     println!(
         "set aside as {}; start the replica again: it rejoins with an empty file and its \
-         peers catch it up",
+         peers catch it up (a service with no peers, such as the lab's single catalog, \
+         would start empty instead: it has no other copy)",
         target.display()
     );
     Ok(0)
