@@ -6,40 +6,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use openraft::raft::VoteRequest;
 use openraft::{BasicNode, Vote};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use toystore_config::{ClusterToken, OrderConfig};
-use toystore_order::apply::Orders;
-use toystore_order::replica::open_store;
-use toystore_order::types::OrderRaft;
 use toystore_raft::founding::{standing, vote_phantom};
-use toystore_raft::network::{AddressBook, Network};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_the_phantom_vote_no_vote_of_its_term_or_below_is_granted() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open_store(&dir.path().join("order-3.redb")).unwrap();
-    let http = toystore_http::client::http_client(Duration::from_millis(200)).unwrap();
-    let network = Network::<OrderRaft>::new(
-        http,
-        ClusterToken::new("t").unwrap(),
-        AddressBook::default(),
-    );
-    let config = toystore_raft::settings::raft_config(&toystore_order::server::timing(
-        &OrderConfig::default(),
-    ))
-    .unwrap();
-    let raft = openraft::Raft::new(
-        3,
-        config,
-        network,
-        store.log_store(),
-        store.state_machine(Orders),
-    )
-    .await
-    .unwrap();
+    let (store, raft) = support::raft_node(&dir.path().join("order-3.redb"), 3).await;
     // Its peers are unreachable: its own campaign (term 1, by `initialize`) goes nowhere.
     let members: BTreeMap<u32, BasicNode> = (1..=3)
         .map(|id| (id, BasicNode::new("127.0.0.1:9")))

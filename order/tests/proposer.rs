@@ -7,39 +7,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use openraft::BasicNode;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use toystore_config::ClusterToken;
-use toystore_config::OrderConfig;
 use toystore_events::Purchase;
-use toystore_order::apply::Orders;
 use toystore_order::proposer::ProposeError;
-use toystore_order::replica::open_store;
-use toystore_order::types::{OrderNode, OrderRaft, Outcome};
-use toystore_raft::network::{AddressBook, Network};
+use toystore_order::types::{OrderNode, Outcome};
 
 async fn one_node(dir: &std::path::Path) -> OrderNode {
-    let store = open_store(&dir.join("order-1.redb")).unwrap();
-    let http = toystore_http::client::http_client(Duration::from_secs(1)).unwrap();
-    let network = Network::<OrderRaft>::new(
-        http,
-        ClusterToken::new("t").unwrap(),
-        AddressBook::default(),
-    );
-    let config = toystore_raft::settings::raft_config(&toystore_order::server::timing(
-        &OrderConfig::default(),
-    ))
-    .unwrap();
-    let raft = openraft::Raft::new(
-        1,
-        config,
-        network,
-        store.log_store(),
-        store.state_machine(Orders),
-    )
-    .await
-    .unwrap();
+    let (_store, raft) = support::raft_node(&dir.join("order-1.redb"), 1).await;
     let members = BTreeMap::from([(1, BasicNode::new("127.0.0.1:1"))]);
     toystore_raft::founding::initialize(&raft, members)
         .await
