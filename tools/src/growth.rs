@@ -21,8 +21,11 @@
 //!    file sets the `raft` election policy, so the two elect one themselves (no front-end);
 //!    a restart finds the other already leading, or elects;
 //! 5. **catch-up**: a third replica starts with an empty file, as if it had lost its disk:
-//!    timed until its `last_seq` is N (orders/s). The log of the other two is purged up to
-//!    their snapshot, so this is a snapshot install;
+//!    timed until its `last_seq` is N (orders/s). Like any replica that lost its log, it is
+//!    first taken out of the voters and added back as a learner (docs/DESIGN.md, "Initial
+//!    membership, and a replica that lost its log"); it becomes a voter again at the
+//!    leader's next membership round after it caught up. The log of the other two is purged
+//!    up to their snapshot, so this is a snapshot install;
 //! 6. **snapshot** ([`snapshot`]): the size of the snapshot it installed and the install
 //!    time (from its being ready to holding N orders);
 //! 7. **diff**: the replicas stopped (SIGTERM), `tools diff` of the three files
