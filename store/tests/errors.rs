@@ -228,14 +228,21 @@ fn append_at_refuses_wrong_seqs_and_bad_payloads() {
     assert_eq!(raw, vec![(Seq(2), payload)]);
 }
 
-/// Flips the first byte of the first occurrence of `pattern` in the file at `path`.
-fn flip_first(path: &Path, pattern: &[u8]) {
+/// Flips the first byte of every occurrence of `pattern` in the file at `path`: redb copies
+/// a page on write, so a file may also hold stale copies of a value in free pages, which no
+/// check reads; flipping them all damages the live one too.
+fn flip_all(path: &Path, pattern: &[u8]) {
     let mut bytes = std::fs::read(path).unwrap();
-    let at = bytes
+    let at: Vec<usize> = bytes
         .windows(pattern.len())
-        .position(|w| w == pattern)
-        .expect("the pattern is in the file");
-    bytes[at] ^= 0xff;
+        .enumerate()
+        .filter(|(_, w)| *w == pattern)
+        .map(|(i, _)| i)
+        .collect();
+    assert!(!at.is_empty(), "the pattern is in the file");
+    for i in at {
+        bytes[i] ^= 0xff;
+    }
     std::fs::write(path, bytes).unwrap();
 }
 
@@ -254,7 +261,7 @@ fn a_file_with_a_flipped_byte_is_refused_at_open_naming_the_file_and_what_to_do(
     // The test means something only if the file opens while whole.
     open_counts(&path).close();
 
-    flip_first(&path, b"flipped-request-0100");
+    flip_all(&path, b"flipped-request-0100");
     let err = EventLog::<CatalogEvent>::open(&path, NoProjection)
         .map(drop)
         .unwrap_err();

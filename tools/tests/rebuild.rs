@@ -1,5 +1,5 @@
-//! A replica's damaged file (issue 26): one flipped byte in a stopped order replica's file
-//! makes the replica refuse to start, with a message naming the file and the command that
+//! A replica's damaged file (issue 26): flipped bytes in a stopped order replica's file
+//! make the replica refuse to start, with a message naming the file and the command that
 //! rebuilds it; `tools rebuild FILE` sets the file aside (and refuses a whole one without
 //! `--force`); started again, the replica rejoins with an empty file, is caught up, and the
 //! three files end equal with every order.
@@ -15,14 +15,21 @@ use toystore_harness::Service;
 
 const ORDERS: u64 = 40;
 
-/// Flips the first byte of the first occurrence of `pattern` in the file at `path`.
-fn flip_first(path: &Path, pattern: &[u8]) {
+/// Flips the first byte of every occurrence of `pattern` in the file at `path`: redb copies
+/// a page on write, so a file may also hold stale copies of a value in free pages, which no
+/// check reads; flipping them all damages the live one too.
+fn flip_all(path: &Path, pattern: &[u8]) {
     let mut bytes = std::fs::read(path).unwrap();
-    let at = bytes
+    let at: Vec<usize> = bytes
         .windows(pattern.len())
-        .position(|w| w == pattern)
-        .expect("the pattern is in the file");
-    bytes[at] ^= 0xff;
+        .enumerate()
+        .filter(|(_, w)| *w == pattern)
+        .map(|(i, _)| i)
+        .collect();
+    assert!(!at.is_empty(), "the pattern is in the file");
+    for i in at {
+        bytes[i] ^= 0xff;
+    }
     std::fs::write(path, bytes).unwrap();
 }
 
@@ -51,8 +58,8 @@ async fn a_damaged_replica_file_is_refused_then_rebuilt_from_its_peers() {
         .expect_code(1)
         .stderr_has("is not damaged");
 
-    // One flipped byte in an order's request id: the replica refuses to start.
-    flip_first(&file, b"damaged-file-key-020");
+    // A byte of an order's request id flipped (in every copy): the replica refuses to start.
+    flip_all(&file, b"damaged-file-key-020");
     cluster.spawn(Service::Order(victim)).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while cluster.is_running(Service::Order(victim)) {
