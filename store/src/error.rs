@@ -16,9 +16,10 @@ pub enum StoreError {
     /// ([`crate::integrity`]).
     #[error(
         "{path}: damaged ({detail}); refusing to serve it. Rebuild this replica from its \
-         peers: set the file aside with `tools rebuild {path}` and start the replica again \
-         (it rejoins with an empty file and is caught up). A service with no peers (the \
-         lab's single catalog) cannot be rebuilt that way: it has no other copy \
+         peers: set the file aside with `tools rebuild --config <cluster file> {path}` and \
+         start the replica again (it rejoins with an empty file and is caught up). A \
+         service with no peers (the lab's single catalog) cannot be rebuilt that way: it has \
+         no other copy \
          (docs/OPERATIONS.md, \"A replica's file is damaged\")"
     )]
     Damaged {

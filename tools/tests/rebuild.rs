@@ -1,7 +1,7 @@
 //! A replica's damaged file (issue 26): flipped bytes in a stopped order replica's file
 //! make the replica refuse to start, with a message naming the file and the command that
 //! rebuilds it; `tools rebuild FILE` sets the file aside (and refuses a whole one without
-//! `--force`); started again, the replica rejoins with an empty file, is caught up, and the
+//! `--force`, and, given the cluster file, the lone catalog's); started again, the replica rejoins with an empty file, is caught up, and the
 //! three files end equal with every order.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -74,8 +74,26 @@ async fn a_damaged_replica_file_is_refused_then_rebuilt_from_its_peers() {
     assert!(log.contains(&file.display().to_string()), "{log}");
     assert!(log.contains("tools rebuild"), "{log}");
 
+    // The lone catalog's file is refused by the cluster file (it has no other copy).
+    let config = cluster.config_path().to_path_buf();
+    let catalog = cluster.config().catalog_db(cluster.first_catalog_id());
+    tools([
+        "rebuild".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        catalog.as_os_str(),
+    ])
+    .expect_code(1)
+    .stderr_has("only replica");
+    assert!(catalog.exists());
+
     // The documented command sets it aside; started again, the replica is rebuilt.
-    let run = tools(["rebuild".as_ref(), file.as_os_str()]);
+    let run = tools([
+        "rebuild".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        file.as_os_str(),
+    ]);
     run.expect_code(0)
         .stdout_has("is damaged")
         .stdout_has("set aside as");
