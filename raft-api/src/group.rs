@@ -38,10 +38,12 @@ fn after_failure(len: usize, at: usize) -> usize {
 
 /// The member `hint` names, if it is one of `ids` (the members' ids, in order) other than
 /// `refused`.
-fn hinted(ids: &[ReplicaId], refused: usize, hint: ReplicaId) -> Option<usize> {
-    ids.iter()
-        .position(|m| *m == hint)
-        .filter(|i| *i != refused)
+fn hinted(
+    mut ids: impl Iterator<Item = ReplicaId>,
+    refused: usize,
+    hint: ReplicaId,
+) -> Option<usize> {
+    ids.position(|m| m == hint).filter(|i| *i != refused)
 }
 
 /// A member of a group: its index and id.
@@ -174,8 +176,7 @@ impl Leaders for Group {
     }
 
     fn follow_hint(&self, refused: usize, hint: ReplicaId) -> bool {
-        let ids: Vec<ReplicaId> = self.members.iter().map(|(id, _)| *id).collect();
-        match hinted(&ids, refused, hint) {
+        match hinted(self.members.iter().map(|(id, _)| *id), refused, hint) {
             Some(i) => {
                 self.leader.store(i, Ordering::Relaxed);
                 true
@@ -203,15 +204,15 @@ mod tests {
 
     #[test]
     fn a_hint_naming_another_member_is_taken_up() {
-        assert_eq!(hinted(&[1, 2, 3], 0, 3), Some(2));
-        assert_eq!(hinted(&[1, 2, 3], 2, 1), Some(0));
+        assert_eq!(hinted([1, 2, 3].into_iter(), 0, 3), Some(2));
+        assert_eq!(hinted([1, 2, 3].into_iter(), 2, 1), Some(0));
     }
 
     #[test]
     fn a_hint_naming_the_refuser_or_a_stranger_is_not() {
-        assert_eq!(hinted(&[1, 2, 3], 2, 3), None, "itself");
-        assert_eq!(hinted(&[1, 2, 3], 1, 9), None, "a stranger");
-        assert_eq!(hinted(&[7], 0, 7), None);
+        assert_eq!(hinted([1, 2, 3].into_iter(), 2, 3), None, "itself");
+        assert_eq!(hinted([1, 2, 3].into_iter(), 1, 9), None, "a stranger");
+        assert_eq!(hinted([7].into_iter(), 0, 7), None);
     }
 
     #[test]

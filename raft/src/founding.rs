@@ -31,9 +31,9 @@
 //!   initialising; a replica that asks them a moment later is admitted this way.
 //! - **Rejoin**: a peer has a log and it cannot be admitted as above: the group exists and
 //!   may have counted on this replica. It asks its peers (`POST /internal/raft/rejoin`)
-//!   until the leader answers that this replica is no voter of its committed membership;
-//!   the leader first takes it out of the voters ([`crate::rejoin`]), with a majority of
-//!   the others. Only then is it admitted. The leader's membership task then adds it back as
+//!   until the leader answers that its committed membership does not hold this replica;
+//!   the leader first removes it ([`crate::rejoin`]), with a majority of the others. Only
+//!   then is it admitted. The leader's membership task then adds it back as
 //!   a learner (a fresh replication, from nothing) and makes it a voter once it has caught
 //!   up ([`crate::membership`]), as for a replica new to the file.
 //! - **Wait**: too few answered: ask again.
@@ -81,14 +81,19 @@ pub async fn initialize<C: Types>(
 /// metrics (which may not have caught up with the storage just after a start).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Standing {
-    /// No log and no vote beyond term 0.
-    pub pristine: bool,
     /// The term of its vote (0: it never voted nor campaigned).
     pub term: u64,
     /// Whether its vote is committed: it has led or followed an elected leader.
     pub committed: bool,
     /// Its last log index (`None`: no log; `Some(0)`: only the founding membership).
     pub last_index: Option<u64>,
+}
+
+impl Standing {
+    /// No log and no vote beyond term 0.
+    pub fn pristine(&self) -> bool {
+        self.last_index.is_none() && self.term == 0
+    }
 }
 
 /// A replica's [`Standing`], from its storage.
@@ -104,13 +109,10 @@ pub async fn standing<C: Types, E: LogEvent>(
         .read_vote()
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let term = vote.map_or(0, |v| v.leader_id().term);
-    let last_index = state.last_log_id.map(|l| l.index);
     Ok(Standing {
-        pristine: last_index.is_none() && term == 0,
-        term,
+        term: vote.map_or(0, |v| v.leader_id().term),
         committed: vote.is_some_and(|v| v.is_committed()),
-        last_index,
+        last_index: state.last_log_id.map(|l| l.index),
     })
 }
 
@@ -135,7 +137,7 @@ pub enum Admission {
 /// said; `cluster` is the number of replicas in the file (this one included).
 pub fn admission(answers: &[Standing], cluster: usize) -> Admission {
     let majority = cluster / 2 + 1;
-    if answers.iter().all(|s| s.pristine) && 1 + answers.len() >= majority {
+    if answers.iter().all(Standing::pristine) && 1 + answers.len() >= majority {
         return Admission::Found;
     }
     let founding = |s: &Standing| !s.committed && s.last_index.is_none_or(|i| i == 0);
@@ -143,7 +145,7 @@ pub fn admission(answers: &[Standing], cluster: usize) -> Admission {
         let floor = answers.iter().map(|s| s.term).max().unwrap_or(0);
         return Admission::Admit { floor };
     }
-    if answers.iter().any(|s| !s.pristine) {
+    if answers.iter().any(|s| !s.pristine()) {
         Admission::Rejoin
     } else {
         Admission::Wait
@@ -220,8 +222,12 @@ pub async fn vote_phantom<C: Types>(
 /// How often a waiting replica asks again.
 const ASK_EVERY: Duration = Duration::from_millis(200);
 
-/// How long one question to a peer may take.
+/// How long one question about a peer's standing may take.
 const ASK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long one rejoin request may take (the leader confirms its leadership, changes the
+/// membership and confirms again, each within [`crate::rejoin::TAKE_OUT_TIMEOUT`]).
+const REJOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// On a replica that started pristine (its `gate` closed): asks its peers until the
 /// [`admission`] rule admits it (founding the cluster with `members` when it says so, or
@@ -242,9 +248,7 @@ pub async fn admit<C: Types>(
         let asked = async {
             let mut answers = Vec::new();
             for peer in &peers {
-                if let Ok(Some(standing)) =
-                    tokio::time::timeout(ASK_TIMEOUT, network.standing(*peer)).await
-                {
+                if let Some(standing) = network.standing(*peer, ASK_TIMEOUT).await {
                     answers.push(standing);
                 }
             }
@@ -287,7 +291,7 @@ pub async fn admit<C: Types>(
                 }
                 let asked = async {
                     for peer in &peers {
-                        match network.rejoin(*peer, own).await {
+                        match network.rejoin(*peer, own, REJOIN_TIMEOUT).await {
                             Ok(()) => return Some(*peer),
                             Err(refusal) => tracing::debug!(peer, %refusal, "rejoin refused"),
                         }
@@ -322,7 +326,6 @@ mod tests {
     use super::*;
 
     const PRISTINE: Standing = Standing {
-        pristine: true,
         term: 0,
         committed: false,
         last_index: None,
@@ -330,7 +333,6 @@ mod tests {
     /// A founder that initialised and campaigned in `term`, no leader yet.
     fn founded(term: u64) -> Standing {
         Standing {
-            pristine: false,
             term,
             committed: false,
             last_index: Some(0),
@@ -339,7 +341,6 @@ mod tests {
     /// A member of a group that has elected a leader in `term` and written entries.
     fn member(term: u64) -> Standing {
         Standing {
-            pristine: false,
             term,
             committed: true,
             last_index: Some(5),

@@ -133,26 +133,43 @@ impl<C: Types> Network<C> {
         }
     }
 
-    /// Where replica `target` (at its address in the book) stands
-    /// ([`crate::founding::Standing`]); `None` when it did not answer.
-    pub async fn standing(&self, target: ReplicaId) -> Option<crate::founding::Standing> {
-        let peer = self.peer(target, String::new());
-        // Only replicas the book lists are asked.
-        peer.book.get(target)?;
-        let option = RPCOption::new(std::time::Duration::from_secs(1));
-        peer.call("pristine", &(), &option).await.ok()
+    /// A link to replica `target` if the book lists it (only those are asked
+    /// [`crate::founding`]'s questions).
+    fn listed(&self, target: ReplicaId) -> Option<Peer<C>> {
+        self.book
+            .get(target)
+            .map(|_| self.peer(target, String::new()))
     }
 
-    /// Asks replica `target` to hold replica `own` as no voter ([`crate::rejoin`]): `Ok`
-    /// once `target` leads and its committed membership has no voter `own`; its refusal
-    /// (or why it did not answer) otherwise.
-    pub async fn rejoin(&self, target: ReplicaId, own: ReplicaId) -> Result<(), String> {
-        let peer = self.peer(target, String::new());
-        if peer.book.get(target).is_none() {
-            return Err(format!("replica {target} is not in the cluster file"));
-        }
-        let option = RPCOption::new(std::time::Duration::from_secs(5));
-        match peer.call::<_, ()>("rejoin", &own, &option).await {
+    /// Where replica `target` stands ([`crate::founding::Standing`]); `None` when it is not
+    /// in the book or did not answer within `timeout`.
+    pub async fn standing(
+        &self,
+        target: ReplicaId,
+        timeout: std::time::Duration,
+    ) -> Option<crate::founding::Standing> {
+        let peer = self.listed(target)?;
+        peer.call("pristine", &(), &RPCOption::new(timeout))
+            .await
+            .ok()
+    }
+
+    /// Asks replica `target` to hold replica `own` as no member ([`crate::rejoin`]): `Ok`
+    /// once `target` leads and its committed membership does not hold `own`; its refusal
+    /// (or why it did not answer within `timeout`) otherwise.
+    pub async fn rejoin(
+        &self,
+        target: ReplicaId,
+        own: ReplicaId,
+        timeout: std::time::Duration,
+    ) -> Result<(), String> {
+        let peer = self
+            .listed(target)
+            .ok_or_else(|| format!("replica {target} is not in the cluster file"))?;
+        match peer
+            .call::<_, ()>("rejoin", &own, &RPCOption::new(timeout))
+            .await
+        {
             Ok(()) => Ok(()),
             Err(CallError::Remote(body)) => Err(String::from_utf8_lossy(&body).into_owned()),
             Err(e) => Err(e.to_string()),

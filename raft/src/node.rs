@@ -247,7 +247,7 @@ where
     let pristine = crate::founding::standing(&store)
         .await
         .map_err(|e| StartError::Raft(format!("reading the vote and the log: {e}")))?
-        .pristine;
+        .pristine();
     let gate = Gate::new(!pristine);
     let raft = Raft::new(
         config.id,

@@ -68,13 +68,11 @@ fn not_admitted<C: Types, E: LogEvent>(node: &Node<C, E>) -> Response {
     resp
 }
 
-/// Who a route answers: every replica (`always`) or an admitted one (`admitted`).
-fn always<C: Types, E: LogEvent, Req>(_: &Node<C, E>, _: &Req) -> bool {
-    true
-}
-
-fn admitted<C: Types, E: LogEvent, Req>(node: &Node<C, E>, _: &Req) -> bool {
-    node.admitted()
+/// Who a route answers: every replica, or only an admitted one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answers {
+    Always,
+    Admitted,
 }
 
 fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
@@ -83,11 +81,11 @@ fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
 
 /// `POST /internal/raft/<name>`: the postcard body decoded as `Req` and handed to `call`
 /// with the node, the result encoded by [`raft_reply`]; a body that does not decode is a
-/// 400; a request the replica does not `answers` (not admitted yet) is a 503
-/// ([`not_admitted`]).
+/// 400; a route that [`Answers::Admitted`] only is a 503 ([`not_admitted`]) on a replica
+/// not admitted yet, before its body is decoded.
 fn raft_route<C, E, Req, F, Fut, T, Er>(
     name: &'static str,
-    answers: fn(&Node<C, E>, &Req) -> bool,
+    answers: Answers,
     node: Arc<Node<C, E>>,
     auth: impl Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
     call: F,
@@ -112,8 +110,10 @@ where
         .then(move |b: Bytes, n: Arc<Node<C, E>>| {
             let call = call.clone();
             async move {
+                if answers == Answers::Admitted && !n.admitted() {
+                    return not_admitted(&n);
+                }
                 match decode::<Req>(&b) {
-                    Ok(req) if !answers(&n, &req) => not_admitted(&n),
                     Ok(req) => raft_reply(call(n, req).await),
                     Err(e) => respond::<()>(Err(e)),
                 }
@@ -128,28 +128,28 @@ pub fn routes<C: Types, E: LogEvent>(
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let append = raft_route(
         "append",
-        admitted,
+        Answers::Admitted,
         node.clone(),
         auth.clone(),
         |n, req| async move { n.raft().append_entries(req).await },
     );
     let vote = raft_route(
         "vote",
-        admitted,
+        Answers::Admitted,
         node.clone(),
         auth.clone(),
         |n, req| async move { n.raft().vote(req).await },
     );
     let position = raft_route(
         "position",
-        always,
+        Answers::Always,
         node.clone(),
         auth.clone(),
         |n, ()| async move { n.store().snapshot_position().map_err(|e| e.to_string()) },
     );
     let pristine = raft_route(
         "pristine",
-        always,
+        Answers::Always,
         node.clone(),
         auth.clone(),
         |n, ()| async move {
@@ -160,7 +160,7 @@ pub fn routes<C: Types, E: LogEvent>(
     );
     let rejoin = raft_route(
         "rejoin",
-        always,
+        Answers::Always,
         node.clone(),
         auth.clone(),
         |n, id: ReplicaId| async move {

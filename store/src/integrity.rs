@@ -1,11 +1,12 @@
-//! A log file's integrity, checked every time a service opens it ([`verify`]): a file with
-//! damaged pages is refused, never served.
+//! A log file's integrity, checked every time a service opens it (`open_verified`, the one
+//! way a log file is opened to be served; [`check_file`] for the tools): a file with damaged
+//! pages is refused, never served.
 //!
 //! redb checksums every B-tree page (the checksum of a page is kept in its parent) but
 //! verifies them only when asked: a read of a damaged page could otherwise hand back
 //! whatever bytes are there. So opening a log runs redb's `check_integrity`, which walks
-//! every live page (about 70 ms warm, 150 ms cold for a file of 1M orders, 135 MB). What it
-//! finds:
+//! every live page (about 72 ms more per start at 1M orders, 135 MB: docs/PERFORMANCE.md,
+//! "The integrity check at open"). What it finds:
 //!
 //! - nothing: the file is served, unless it carries the mark below;
 //! - damage redb could not repair: [`StoreError::Damaged`];
@@ -27,7 +28,7 @@ use std::path::Path;
 const DAMAGED: &str = "damaged";
 
 /// Checks the file `db` (at `path`) before it is served; see the module doc.
-pub(crate) fn verify(path: &Path, db: &mut Database) -> Result<(), StoreError> {
+fn verify(path: &Path, db: &mut Database) -> Result<(), StoreError> {
     let damaged = |detail: String| StoreError::Damaged {
         path: path.to_path_buf(),
         detail,
@@ -58,17 +59,34 @@ pub(crate) fn verify(path: &Path, db: &mut Database) -> Result<(), StoreError> {
     }
 }
 
+/// Opens the file at `path` with a page cache of `cache_bytes` (creating it if `create`;
+/// else a missing file is [`StoreError::Missing`]) and [`verify`]s it: the one way a log
+/// file is opened to be served.
+pub(crate) fn open_verified(
+    path: &Path,
+    cache_bytes: usize,
+    create: bool,
+) -> Result<Database, StoreError> {
+    if !create && !path.exists() {
+        return Err(StoreError::Missing(path.to_path_buf()));
+    }
+    let mut builder = Database::builder();
+    builder.set_cache_size(cache_bytes);
+    let opened = if create {
+        builder.create(path)
+    } else {
+        builder.open(path)
+    };
+    let mut db = opened.map_err(|e| crate::log::open_error(path, e))?;
+    verify(path, &mut db)?;
+    Ok(db)
+}
+
 /// Checks the log file at `path` as a service's open would, without serving it: `Ok` when
 /// it is whole, [`StoreError::Damaged`] (marking it, if redb had to roll it back),
 /// [`StoreError::Locked`] while its service runs, [`StoreError::Missing`] if there is none.
 pub fn check_file(path: &Path) -> Result<(), StoreError> {
-    if !path.exists() {
-        return Err(StoreError::Missing(path.to_path_buf()));
-    }
-    let mut db = Database::builder()
-        .open(path)
-        .map_err(|e| crate::log::open_error(path, e))?;
-    verify(path, &mut db)
+    open_verified(path, crate::log::CACHE_BYTES, false).map(drop)
 }
 
 /// What the file's damage mark says, if it has one.
@@ -95,6 +113,38 @@ fn mark(db: &Database, detail: &str) -> Result<(), StoreError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn a_file_with_a_flipped_byte_is_refused_at_open_naming_the_file_and_what_to_do() {
+        use crate::{EventLog, NoProjection};
+        use toystore_events::CatalogEvent;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog-2.redb");
+        let purchase = |i: u32| CatalogEvent::Purchased {
+            request_id: format!("flipped-request-{i:04}").try_into().unwrap(),
+            name: "Whale".try_into().unwrap(),
+            quantity: 1u32.try_into().unwrap(),
+        };
+        let log = EventLog::<CatalogEvent>::open(&path, NoProjection).unwrap();
+        log.append_blocking((0..200).map(purchase).collect())
+            .unwrap();
+        log.close();
+        // The test means something only if the file opens while whole.
+        EventLog::<CatalogEvent>::open(&path, NoProjection)
+            .unwrap()
+            .close();
+
+        assert!(crate::tamper::flip_every(&path, b"flipped-request-0100").unwrap() > 0);
+        let open = || EventLog::<CatalogEvent>::open(&path, NoProjection).map(drop);
+        let err = open().unwrap_err();
+        assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+        let message = err.to_string();
+        assert!(message.contains("catalog-2.redb"), "{message}");
+        assert!(message.contains("tools rebuild"), "{message}");
+        // Refused again at the next open: nothing was served or written meanwhile.
+        let again = open().unwrap_err();
+        assert!(matches!(again, StoreError::Damaged { .. }), "{again}");
+    }
 
     #[test]
     fn a_marked_file_is_refused_at_every_open_though_its_pages_are_whole() {

@@ -37,7 +37,7 @@ mod projection;
 pub mod raft;
 mod schema;
 pub mod table;
-#[cfg(feature = "tamper")]
+#[cfg(any(test, feature = "tamper"))]
 pub mod tamper;
 mod writer;
 

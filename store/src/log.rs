@@ -49,11 +49,7 @@ impl<E: LogEvent> EventLog<E> {
         cache_bytes: usize,
     ) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let mut db = Database::builder()
-            .set_cache_size(cache_bytes)
-            .create(path)
-            .map_err(|e| open_error(path, e))?;
-        crate::integrity::verify(path, &mut db)?;
+        let db = crate::integrity::open_verified(path, cache_bytes, true)?;
         Self::start(path, db, Arc::new(projection), true)
     }
 
@@ -64,14 +60,7 @@ impl<E: LogEvent> EventLog<E> {
         projection: impl Projection<E>,
     ) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        if !path.exists() {
-            return Err(StoreError::Missing(path.to_path_buf()));
-        }
-        let mut db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .open(path)
-            .map_err(|e| open_error(path, e))?;
-        crate::integrity::verify(path, &mut db)?;
+        let db = crate::integrity::open_verified(path, CACHE_BYTES, false)?;
         Self::start(path, db, Arc::new(projection), false)
     }
 

@@ -1,5 +1,6 @@
-//! Forging damaged log files, for tests of the tools that must catch the damage (`tools
-//! replay`, `tools diff`). Only with the `tamper` feature; no service enables it.
+//! Forging damaged log files, for tests of what must catch the damage (`tools replay`,
+//! `tools diff`, the integrity check at open). Only with the `tamper` feature (and in this
+//! crate's own tests); no service enables it.
 //!
 //! Every function works on a closed file and writes around the log's rules on purpose: an
 //! event rewritten in place, a projection row changed without an event, a database that is
@@ -26,6 +27,25 @@ pub fn overwrite_event(path: &Path, seq: Seq, bytes: &[u8]) -> Result<(), StoreE
     tx.open_table(EVENTS)?.insert(seq.0, bytes)?;
     tx.commit()?;
     Ok(())
+}
+
+/// Flips the first byte of every occurrence of `pattern` in the (closed) file at `path`
+/// and returns how many it flipped. Every one, because redb copies a page on write: a file
+/// may also hold stale copies of a value in free pages, which no check reads, and the first
+/// occurrence may be one of them.
+pub fn flip_every(path: &Path, pattern: &[u8]) -> Result<usize, StoreError> {
+    let mut bytes = std::fs::read(path)?;
+    let at: Vec<usize> = bytes
+        .windows(pattern.len())
+        .enumerate()
+        .filter(|(_, w)| *w == pattern)
+        .map(|(i, _)| i)
+        .collect();
+    for i in &at {
+        bytes[*i] ^= 0xff;
+    }
+    std::fs::write(path, bytes)?;
+    Ok(at.len())
 }
 
 /// Runs `f` on the file's tables in one committed transaction, with no event appended.

@@ -9,29 +9,10 @@
 mod common;
 
 use common::{spec, start, stop, tools};
-use std::path::Path;
 use std::time::Duration;
 use toystore_harness::Service;
 
 const ORDERS: u64 = 40;
-
-/// Flips the first byte of every occurrence of `pattern` in the file at `path`: redb copies
-/// a page on write, so a file may also hold stale copies of a value in free pages, which no
-/// check reads; flipping them all damages the live one too.
-fn flip_all(path: &Path, pattern: &[u8]) {
-    let mut bytes = std::fs::read(path).unwrap();
-    let at: Vec<usize> = bytes
-        .windows(pattern.len())
-        .enumerate()
-        .filter(|(_, w)| *w == pattern)
-        .map(|(i, _)| i)
-        .collect();
-    assert!(!at.is_empty(), "the pattern is in the file");
-    for i in at {
-        bytes[i] ^= 0xff;
-    }
-    std::fs::write(path, bytes).unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_damaged_replica_file_is_refused_then_rebuilt_from_its_peers() {
@@ -59,7 +40,7 @@ async fn a_damaged_replica_file_is_refused_then_rebuilt_from_its_peers() {
         .stderr_has("is not damaged");
 
     // A byte of an order's request id flipped (in every copy): the replica refuses to start.
-    flip_all(&file, b"damaged-file-key-020");
+    assert!(toystore_store::tamper::flip_every(&file, b"damaged-file-key-020").unwrap() > 0);
     cluster.spawn(Service::Order(victim)).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while cluster.is_running(Service::Order(victim)) {
