@@ -26,7 +26,8 @@ impl Kind {
         }
     }
 
-    fn from_meta(kind: &str) -> Option<Self> {
+    /// The kind a file (or a backup) names, if it is one of the two.
+    pub fn from_meta(kind: &str) -> Option<Self> {
         match kind {
             k if k == CatalogEvent::KIND => Some(Kind::Catalog),
             k if k == OrderEvent::KIND => Some(Kind::Order),

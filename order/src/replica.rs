@@ -117,6 +117,12 @@ impl Replica {
     /// Starts an election unless this replica leads (the `frontend` policy's campaign).
     pub async fn campaign(&self) -> Result<ReplicaStatus, PlaceError> {
         tracing::info!(replica = self.node.id(), "asked to campaign");
+        if !self.node.admitted() {
+            return Err(PlaceError::Unavailable(format!(
+                "replica {} is not admitted to its group yet and does not campaign",
+                self.node.id()
+            )));
+        }
         self.raft()
             .trigger()
             .elect()

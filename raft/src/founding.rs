@@ -38,7 +38,11 @@
 //!   up ([`crate::membership`]), as for a replica new to the file.
 //! - **Wait**: too few answered: ask again.
 //!
-//! A replica that is not pristine when it starts is admitted at once. A crash before
+//! A replica whose file was restored from a backup into a running group
+//! ([`rejoin_restored`]) rejoins the same way, whatever its peers say: its backup does not
+//! hold the votes it cast since. Until then it does not campaign either.
+//!
+//! Any other replica that is not pristine when it starts is admitted at once. A crash before
 //! admission leaves the file pristine (nothing is written meanwhile), so the next start asks
 //! again. A group cannot found itself twice: a replica added to the file later finds a peer
 //! with a log.
@@ -185,6 +189,9 @@ pub enum AdmitError {
     /// `Raft::initialize` failed.
     #[error("initialising the Raft cluster: {0}")]
     Initialize(#[from] RaftError<ReplicaId, InitializeError<ReplicaId, BasicNode>>),
+    /// The restored file's mark could not be cleared.
+    #[error("clearing the restored file's rejoin mark: {0}")]
+    Store(#[from] toystore_store::StoreError),
     /// Raft did not take the vote for the phantom candidate.
     #[error("voting for the phantom candidate in term {term}: {why}")]
     Phantom {
@@ -289,18 +296,9 @@ pub async fn admit<C: Types>(
                     );
                     said_rejoin = true;
                 }
-                let asked = async {
-                    for peer in &peers {
-                        match network.rejoin(*peer, own, REJOIN_TIMEOUT).await {
-                            Ok(()) => return Some(*peer),
-                            Err(refusal) => tracing::debug!(peer, %refusal, "rejoin refused"),
-                        }
-                    }
-                    None
-                };
                 let leader = tokio::select! {
                     () = stop.cancelled() => return Ok(()),
-                    leader = asked => leader,
+                    leader = ask_to_rejoin(&network, &peers, own) => leader,
                 };
                 if let Some(leader) = leader {
                     tracing::info!(
@@ -313,6 +311,68 @@ pub async fn admit<C: Types>(
                 }
             }
             Admission::Wait => {}
+        }
+        tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            () = tokio::time::sleep(ASK_EVERY) => {}
+        }
+    }
+}
+
+/// Asks `peers` in turn to take replica `own` out of the voters; the one that answered yes
+/// (the leader, whose committed membership then holds `own` as no voter), if any.
+async fn ask_to_rejoin<C: Types>(
+    network: &Network<C>,
+    peers: &[ReplicaId],
+    own: ReplicaId,
+) -> Option<ReplicaId> {
+    for peer in peers {
+        match network.rejoin(*peer, own, REJOIN_TIMEOUT).await {
+            Ok(()) => return Some(*peer),
+            Err(refusal) => tracing::debug!(peer, %refusal, "rejoin refused"),
+        }
+    }
+    None
+}
+
+/// On a replica whose file was restored from a backup into a running group
+/// (`RaftStore::must_rejoin`; its gate closed and its elections off): its backup says
+/// nothing of the terms it voted in since, so like a wiped replica it asks its peers until
+/// the leader holds it as no voter. Then it clears the mark, opens the gate and, if `elects`,
+/// elects again; returns when done or at `stop`.
+pub async fn rejoin_restored<C: Types, E: LogEvent>(
+    raft: Raft<C>,
+    store: RaftStore<C, E>,
+    peers: Vec<ReplicaId>,
+    network: Network<C>,
+    gate: Gate,
+    elects: bool,
+    stop: CancellationToken,
+) -> Result<(), AdmitError> {
+    let own = raft.metrics().borrow().id;
+    tracing::warn!(
+        replica = own,
+        "this replica's file was restored from a backup: it neither votes nor takes entries \
+         until the leader has taken it out of the voters (it then comes back as a learner and \
+         becomes a voter once caught up)"
+    );
+    loop {
+        let leader = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            leader = ask_to_rejoin(&network, &peers, own) => leader,
+        };
+        if let Some(leader) = leader {
+            store.rejoined().await?;
+            tracing::info!(
+                replica = own,
+                leader,
+                "the leader holds this restored replica as no voter: taking part"
+            );
+            gate.open();
+            if elects {
+                raft.runtime_config().elect(true);
+            }
+            return Ok(());
         }
         tokio::select! {
             () = stop.cancelled() => return Ok(()),

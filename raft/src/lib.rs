@@ -12,6 +12,7 @@
 //! - [`membership`]: the Raft membership following the cluster file (learner, then voter);
 //! - [`founding`]: the one-time initialisation of a new cluster, and the admission of a
 //!   replica that starts with an empty log ([`founding::Gate`]);
+//! - [`backup`]: a consistent online copy of the state machine, streamed to `tools backup`;
 //! - [`rejoin`]: the leader taking such a replica out of the voters before it takes part;
 //! - [`node`]: [`Node`], the Raft handle, its storage and counts, and [`node::open_and_start`], which
 //!   opens a replica's file and starts all of the above for it;
@@ -29,6 +30,7 @@
 //! rules of an applied entry), its own routes and status. The order crate and the catalog
 //! crate are the two users.
 
+pub mod backup;
 pub mod confirmer;
 pub mod counts;
 pub mod failpoint;

@@ -83,7 +83,7 @@ impl<C: Types, E: LogEvent> Node<C, E> {
         ReplicaStatus {
             id: self.id,
             role,
-            ready: m.running_state.is_ok() && voter,
+            ready: m.running_state.is_ok() && voter && self.gate.is_open(),
             term: m.current_term,
             leader: m.current_leader,
             last_log_index: m.last_log_index,
@@ -248,7 +248,8 @@ where
         .await
         .map_err(|e| StartError::Raft(format!("reading the vote and the log: {e}")))?
         .pristine();
-    let gate = Gate::new(!pristine);
+    let restored = store.must_rejoin()?;
+    let gate = Gate::new(!pristine && !restored);
     let raft = Raft::new(
         config.id,
         raft_config(&config.timing)?,
@@ -258,13 +259,32 @@ where
     )
     .await
     .map_err(|e| StartError::Raft(e.to_string()))?;
+    let elects = raft.config().enable_elect;
+    if restored && elects {
+        raft.runtime_config().elect(false);
+    }
     let members = members_of(&config.replicas);
+    let peers: Vec<ReplicaId> = members
+        .keys()
+        .copied()
+        .filter(|id| *id != config.id)
+        .collect();
     let raft_for_membership = raft.clone();
     let mut tasks = Vec::new();
     if pristine {
         let (raft, stop, gate) = (raft.clone(), stop.clone(), gate.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = crate::founding::admit(raft, members, network, gate, stop).await {
+                tracing::error!(error = %e, "could not take part in the Raft group");
+            }
+        }));
+    } else if restored {
+        let (raft, store, network) = (raft.clone(), store.clone(), network.clone());
+        let (stop, gate) = (stop.clone(), gate.clone());
+        tasks.push(tokio::spawn(async move {
+            let rejoined =
+                crate::founding::rejoin_restored(raft, store, peers, network, gate, elects, stop);
+            if let Err(e) = rejoined.await {
                 tracing::error!(error = %e, "could not take part in the Raft group");
             }
         }));

@@ -1,6 +1,7 @@
 //! The Raft routes between replicas (wire in [`crate::wire`]), behind the cluster token:
 //! `append`, `vote`, `position`, `pristine` and `rejoin` take a postcard body and answer
-//! postcard; `snapshot` takes a transfer ([`crate::transfer`]). A body that does not decode
+//! postcard; `snapshot` takes a transfer ([`crate::transfer`]); `GET backup` streams a copy
+//! of the state machine ([`crate::backup`]). A body that does not decode
 //! is a 400; Raft's refusal is a 503 with [`RAFT_ERROR_HEADER`] and the error's JSON. A
 //! replica not admitted yet ([`crate::founding`]) answers `append`, `vote` and `snapshot`
 //! with a 503 that says so, and Raft never sees them.
@@ -167,6 +168,7 @@ pub fn routes<C: Types, E: LogEvent>(
             crate::rejoin::take_out(&n, id, crate::rejoin::TAKE_OUT_TIMEOUT).await
         },
     );
+    let backup = crate::backup::route(node.clone(), auth.clone());
     let snapshot = warp::path!("internal" / "raft" / "snapshot")
         .and(warp::post())
         .and(auth)
@@ -198,6 +200,8 @@ pub fn routes<C: Types, E: LogEvent>(
         .or(rejoin)
         .unify()
         .or(snapshot)
+        .unify()
+        .or(backup)
         .unify()
 }
 

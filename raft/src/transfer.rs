@@ -62,9 +62,23 @@ pub fn start_after(
     })
 }
 
-/// The body of a transfer: frames of the snapshot's events after `after`, produced on a
-/// blocking thread (a read transaction per snapshot) and handed over a bounded channel.
+/// The body of a transfer: frames of the snapshot's events after `after` ([`frames`]),
+/// each event counted as sent.
 pub fn body(data: SnapshotData, after: Seq, counts: Arc<Counts>) -> reqwest::Body {
+    reqwest::Body::wrap_stream(frames(data, after, move || {
+        counts.events_sent.fetch_add(1, Ordering::Relaxed);
+    }))
+}
+
+/// Frames of the snapshot's events after `after`, [`SEND_CHUNK`] events per item, produced
+/// on a blocking thread (a read transaction per snapshot) and handed over a bounded
+/// channel, so memory stays bounded; `sent` is called per event. A read error is the last
+/// item.
+pub fn frames(
+    data: SnapshotData,
+    after: Seq,
+    sent: impl Fn() + Send + 'static,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
         let events = match data.events_after(after) {
@@ -85,7 +99,7 @@ pub fn body(data: SnapshotData, after: Seq, counts: Arc<Counts>) -> reqwest::Bod
                 }
             }
             in_chunk += 1;
-            counts.events_sent.fetch_add(1, Ordering::Relaxed);
+            sent();
             if in_chunk == SEND_CHUNK {
                 in_chunk = 0;
                 if tx.blocking_send(Ok(out.split().freeze())).is_err() {
@@ -97,10 +111,40 @@ pub fn body(data: SnapshotData, after: Seq, counts: Arc<Counts>) -> reqwest::Bod
             let _ = tx.blocking_send(Ok(out.freeze()));
         }
     });
-    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+    futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
-    });
-    reqwest::Body::wrap_stream(chunks)
+    })
+}
+
+/// The events of a body of frames ([`frames`]) that starts after `after`, as each one's
+/// sequence number and stored bytes, `received` called per event. The reader checks the
+/// framing, the order and that each event decodes as an `E`; the bytes are passed on as
+/// sent. A body silent for [`STALL`] ends with an error.
+pub fn events_of<E, B, X, Er>(
+    body: B,
+    after: Seq,
+    received: impl Fn() + Clone,
+) -> impl futures_util::Stream<Item = Result<(Seq, Bytes), toystore_events::FrameError>>
+where
+    E: LogEvent,
+    B: futures_util::Stream<Item = Result<X, Er>> + Unpin,
+    X: bytes::Buf,
+    Er: std::fmt::Display,
+{
+    let items = read_stream::<E, _, _, _>(body, after);
+    toystore_http::stream::until_silent(items, STALL).filter_map(move |item| {
+        let received = received.clone();
+        async move {
+            match item {
+                Ok(StreamItem::Event { seq, payload, .. }) => {
+                    received();
+                    Some(Ok((seq, payload)))
+                }
+                Ok(StreamItem::Heartbeat { .. }) => None,
+                Err(e) => Some(Err(e)),
+            }
+        }
+    })
 }
 
 /// Why a received transfer was not installed (other than Raft refusing it).
@@ -159,24 +203,10 @@ where
     X: bytes::Buf,
 {
     let header = SnapshotHeader::decode(header).map_err(ReceiveError::Header)?;
-    // The reader checks framing, order and that each event decodes; the store writes the
-    // bytes as sent.
-    let items = read_stream::<E, _, _, _>(body, header.after);
-    let items = toystore_http::stream::until_silent(items, STALL);
     let counts = replica.transfers().clone();
-    let events = items.filter_map(move |item| {
-        let counts = counts.clone();
-        async move {
-            match item {
-                Ok(StreamItem::Event { seq, payload, .. }) => {
-                    crate::failpoint::hit("snapshot-receiving");
-                    counts.events_received.fetch_add(1, Ordering::Relaxed);
-                    Some(Ok((seq, payload)))
-                }
-                Ok(StreamItem::Heartbeat { .. }) => None,
-                Err(e) => Some(Err(e)),
-            }
-        }
+    let events = events_of::<E, _, _, _>(body, header.after, move || {
+        crate::failpoint::hit("snapshot-receiving");
+        counts.events_received.fetch_add(1, Ordering::Relaxed);
     });
     let received = replica
         .store()

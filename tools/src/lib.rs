@@ -10,6 +10,8 @@
 //! - [`replay`]: `tools replay`, rebuilding a log's projections from its events;
 //! - [`diff`]: `tools diff`, comparing replicas' logs event by event;
 //! - [`rebuild`]: `tools rebuild`, setting a damaged replica file aside;
+//! - [`backup`], [`restore`]: `tools backup` (a consistent online copy of a replica's state
+//!   machine) and `tools restore` (a new cluster, or one wiped replica, from a backup);
 //! - [`eval`]: `tools eval`, the latency evaluation, with [`plot`] for its SVG charts;
 //! - [`chaos`]: `tools chaos`, killing replicas under load and checking nothing is lost;
 //! - [`bench`]: `tools bench`, throughput and latency of each scenario next to the machine's
@@ -19,6 +21,7 @@
 //! - [`outage`]: `tools outage`, how long buying stops after a leader or follower is killed
 //!   or paused.
 
+pub mod backup;
 pub mod bench;
 pub mod chaos;
 pub mod client;
@@ -29,6 +32,7 @@ pub mod outage;
 pub mod plot;
 pub mod rebuild;
 pub mod replay;
+pub mod restore;
 pub mod timeline;
 pub mod up;
 

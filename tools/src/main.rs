@@ -1,6 +1,6 @@
 //! The `tools` binary: run the whole store, drive the handout's client, evaluate, inject
 //! faults and check the history, replay a log, diff replicas, set a damaged replica file
-//! aside, measure the cost of a growing log.
+//! aside, back a replica up and restore it, measure the cost of a growing log.
 //!
 //! Exit status: a subcommand's own (`client`: 1 when an order check fails; `replay`, `diff`:
 //! 1 when inconsistent; `growth`: 1 when a check fails), 1 on any other error, and 2 when
@@ -9,7 +9,8 @@
 
 use clap::{Parser, Subcommand};
 use toystore_tools::{
-    bench, chaos, client, diff, eval, growth, outage, rebuild, replay, timeline, up,
+    backup, bench, chaos, client, diff, eval, growth, outage, rebuild, replay, restore, timeline,
+    up,
 };
 
 /// toystore tools.
@@ -32,6 +33,10 @@ enum Command {
     Diff(diff::DiffArgs),
     /// Set a replica's damaged file aside, so that it is rebuilt from its peers.
     Rebuild(rebuild::RebuildArgs),
+    /// Copy a running replica's (or a stopped replica's file's) state machine into a backup.
+    Backup(backup::BackupArgs),
+    /// Seed a new cluster, or one wiped replica, from a backup.
+    Restore(restore::RestoreArgs),
     /// Measure latency against buy probability, cache on and off; write CSV, table, plots.
     Eval(eval::EvalArgs),
     /// Inject faults (kills, pauses, partitions, crashes) under load; check the history.
@@ -63,6 +68,8 @@ fn main() -> std::process::ExitCode {
         Command::Diff(args) => diff::run(&args).map_err(|e| (e, CANNOT_INSPECT)),
         Command::Rebuild(args) => rebuild::run(&args).map_err(|e| (e, 1)),
         Command::Timeline(args) => timeline::run(&args).map_err(|e| (e, 1)),
+        Command::Backup(args) => on_runtime(backup::run(args)),
+        Command::Restore(args) => on_runtime(restore::run(args)),
         Command::Up(args) => on_runtime(async { up::run(args).await.map(|()| 0) }),
         Command::Client(args) => on_runtime(client::run(args)),
         Command::Eval(args) => on_runtime(eval::run(args)),

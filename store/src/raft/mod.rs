@@ -103,6 +103,7 @@
 //! [`RaftStateMachine`]: openraft::storage::RaftStateMachine
 
 mod apply;
+mod backup;
 mod codec;
 mod error;
 mod jobs;
@@ -117,6 +118,7 @@ mod tables;
 mod types;
 
 pub use apply::Apply;
+pub use backup::Seeded;
 pub use log_store::{LogReader, LogStore};
 pub use snapshot_data::SnapshotData;
 pub use state_machine::{SnapshotBuilder, StateMachine};

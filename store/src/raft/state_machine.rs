@@ -24,7 +24,6 @@ use super::snapshot_data::{EventSource, SnapshotData, Source};
 use super::store::Shared;
 use super::tables::{self, APPLIED, MACHINE, MEMBERSHIP, SNAPSHOT};
 use super::{Apply, RaftTypes};
-use crate::table::ReadTables;
 use crate::{Batch, StoreError};
 use openraft::storage::RaftStateMachine;
 use openraft::{
@@ -251,11 +250,7 @@ impl<C: RaftTypes, E: LogEvent> RaftSnapshotBuilder<C> for SnapshotBuilder<C, E>
                 Some(tx) => tx,
                 None => self.shared.log.begin_read()?,
             };
-            let machine = tx.open_table(MACHINE)?;
-            let applied = snapshot::read_applied::<C, _>(&machine)?;
-            let log_last = ReadTables::new(tx).last_seq()?;
-            let last_seq = snapshot::applied_last_seq(&machine, log_last)?;
-            Ok((applied, last_seq))
+            super::backup::position::<C>(tx)
         };
         let ((last_applied, membership), last_seq) =
             read(self.view.take()).or_storage(ErrorSubject::StateMachine, ErrorVerb::Read)?;

@@ -107,7 +107,12 @@ impl<C: RaftTypes, E: LogEvent> Shared<C, E> {
 
     /// Receives `events` (`after + 1 ..= last_seq`, in order) into the log,
     /// [`RECEIVE_CHUNK`] per transaction; fails unless they end exactly at `last_seq`.
-    async fn receive<S, X>(&self, after: Seq, last_seq: Seq, events: S) -> Result<(), StoreError>
+    pub(crate) async fn receive<S, X>(
+        &self,
+        after: Seq,
+        last_seq: Seq,
+        events: S,
+    ) -> Result<(), StoreError>
     where
         S: Stream<Item = Result<(Seq, Bytes), X>>,
         X: std::fmt::Display,
