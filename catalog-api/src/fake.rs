@@ -191,6 +191,7 @@ fn health(last_seq: u64) -> String {
         voters: vec![1],
         quorum_ack_ms: None,
         isolated: false,
+        storage: None,
     };
     serde_json::json!({ "data": status }).to_string()
 }

@@ -88,7 +88,12 @@ impl Catalog {
         write_timeout: Duration,
         stages: Stages,
     ) -> Self {
-        let buys = Proposer::start(node.raft().clone(), write_timeout, BUYS);
+        let buys = Proposer::start(
+            node.raft().clone(),
+            write_timeout,
+            BUYS,
+            node.disk().clone(),
+        );
         Self {
             node,
             stock,

@@ -223,6 +223,10 @@ pub struct OrderConfig {
     /// (and changes it when they differ).
     #[serde(with = "crate::duration::human")]
     pub reconcile_every: Duration,
+    /// Free bytes a replica keeps on its file's disk: below this it takes no writes (503
+    /// `insufficient disk space`), no entries from its leader, and steps down if it leads,
+    /// until space is freed (so a write never meets a full disk half-way).
+    pub disk_reserve: u64,
 }
 
 /// `[timeouts]`: how long the store waits: for one call between its services, and before
@@ -302,6 +306,7 @@ impl Default for OrderConfig {
             keep_after_snapshot: 1_000,
             complete_after: Duration::from_millis(5_000),
             reconcile_every: Duration::from_secs(1),
+            disk_reserve: 64 << 20,
         }
     }
 }

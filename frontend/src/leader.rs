@@ -450,6 +450,7 @@ pub(crate) mod tests {
             voters: vec![1, 2, 3],
             quorum_ack_ms: None,
             isolated,
+            storage: None,
         })
     }
 

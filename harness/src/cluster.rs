@@ -10,6 +10,7 @@
 //! test. What the store says about itself (health, leaders, convergence) is asked in
 //! [`crate::probe`].
 
+use crate::disks::{Disk, Disks};
 use crate::logs::{forward, Logs};
 use crate::netns::Hosts;
 use crate::service::Service;
@@ -76,6 +77,9 @@ pub struct Cluster {
     pub(crate) clients: Clients,
     /// The cluster file's token, checked once.
     token: ClusterToken,
+    /// Each replica's disk of its own, if the spec asks for them (after `children`: the
+    /// processes are killed before their disks are unmounted).
+    disks: Option<Disks>,
 }
 
 impl Cluster {
@@ -121,13 +125,29 @@ impl Cluster {
             .with_context(|| format!("writing {}", config_path.display()))?;
         let token =
             ClusterToken::new(spec.config.token.clone()).context("the cluster token is empty")?;
+        let disks = match spec.disks {
+            Some(size) => Some(Disks::mount(&spec.config, size)?),
+            None => None,
+        };
         Ok(Self {
             clients: Clients::of(&spec.config, &token)?,
             token,
             spec,
             config_path,
             children: std::sync::Mutex::new(BTreeMap::new()),
+            disks,
         })
+    }
+
+    /// The disk of `service`'s file, if the spec gave each replica one of its own.
+    pub fn disk(&self, service: Service) -> Option<&Disk> {
+        self.disks.as_ref()?.get(service)
+    }
+
+    /// Takes the replicas' disks out of the cluster, so that they outlive it (read the
+    /// files after [`Cluster::stop`]; they are unmounted when the [`Disks`] is dropped).
+    pub fn take_disks(&mut self) -> Option<Disks> {
+        self.disks.take()
     }
 
     /// The cluster file in use.

@@ -17,6 +17,11 @@
 //! replica in turn, the catalog's leader and a follower alternately; a lone catalog is never
 //! wiped, having no peer to rebuild it from.
 //!
+//! The `disk-full` nemesis fills a replica's disk (each replica's file on a disk of its own,
+//! [`crate::disks`]) until less than half its reserve is free, and frees it when undone: the
+//! order leader, an order follower and the catalog's leader in turn. The replica refuses
+//! writes and entries meanwhile and a leader steps down (docs/DESIGN.md, "Disks").
+//!
 //! Guarantees: [`plan`] is a pure function of its arguments and the generator, so a run's
 //! faults follow from its seed; [`undo`] leaves the store whole (the service restarted and
 //! healthy, resumed, or the network healed) or fails saying what did not come back.
@@ -46,6 +51,11 @@ pub enum Nemesis {
     /// SIGKILL a replica and delete its file, restart it on an empty file under its old id
     /// `--down-for` later (see the module doc for which replicas).
     Wipe,
+    /// Fill a replica's disk past its reserve, free it `--down-for` later (each replica's
+    /// file on a disk of its own; see the module doc for which replicas).
+    #[value(name = "disk-full")]
+    #[serde(rename = "disk-full")]
+    DiskFull,
 }
 
 /// The partitions the `partition` nemesis takes in turn.
@@ -105,6 +115,8 @@ pub enum Action {
     Partition,
     /// SIGKILL and the file deleted, restarted on an empty file when undone.
     Wipe,
+    /// Its disk filled past the replica's reserve, freed when undone.
+    Fill,
 }
 
 impl Action {
@@ -113,6 +125,7 @@ impl Action {
         match nemesis {
             Nemesis::Kill => Action::Kill,
             Nemesis::Wipe => Action::Wipe,
+            Nemesis::DiskFull => Action::Fill,
             _ => Action::Pause,
         }
     }
@@ -124,6 +137,7 @@ impl Action {
             Action::Pause => "pause",
             Action::Partition => "partition",
             Action::Wipe => "wipe",
+            Action::Fill => "disk-full",
         }
     }
 }
@@ -325,6 +339,15 @@ pub fn plan(
             0 => Plan::on_replica(nemesis, leader, true),
             _ => Plan::on_replica(nemesis, layout.follower(leader, rng), false),
         },
+        Nemesis::DiskFull => match count % 3 {
+            // The catalog's leader (a lone catalog: purchases stop until it is freed).
+            2 => {
+                let role = layout.replicated_catalog().then_some(true);
+                Plan::on_catalog(nemesis, Action::Fill, layout.catalog_id(), role)
+            }
+            0 => Plan::on_replica(nemesis, leader, true),
+            _ => Plan::on_replica(nemesis, layout.follower(leader, rng), false),
+        },
         Nemesis::Frontend => {
             let second = count % 2 == 1 && layout.second_frontend;
             Plan {
@@ -357,6 +380,18 @@ pub async fn inject(cluster: &mut Cluster, plan: &Plan, leader: u32) -> anyhow::
             std::fs::remove_file(&file).with_context(|| format!("wiping {}", file.display()))
         }
         Action::Pause => cluster.pause(plan.target),
+        Action::Fill => {
+            let reserve = cluster.config().order.disk_reserve;
+            cluster
+                .disk(plan.target)
+                .with_context(|| {
+                    format!(
+                        "the disk-full nemesis needs {} on a disk of its own",
+                        plan.target
+                    )
+                })?
+                .fill_until(reserve / 2)
+        }
         Action::Partition => {
             let hosts = cluster
                 .hosts()
@@ -404,6 +439,16 @@ pub async fn undo(cluster: &mut Cluster, plan: &Plan) -> anyhow::Result<()> {
             .hosts()
             .context("the partition nemesis needs separate hosts")?
             .heal(),
+        Action::Fill => {
+            cluster
+                .disk(plan.target)
+                .with_context(|| format!("{} has no disk of its own", plan.target))?
+                .free()?;
+            cluster
+                .wait_healthy(plan.target, patience)
+                .await
+                .with_context(|| format!("{} after its disk was freed", plan.target))
+        }
     }
 }
 
@@ -452,7 +497,9 @@ mod tests {
 
     #[test]
     fn the_leader_is_hit_two_times_in_three_and_partitions_take_turns() {
-        let leaders = vec![3; 60];
+        // Ten rounds of every nemesis.
+        let every = Nemesis::value_variants().len();
+        let leaders = vec![3; 10 * every];
         let planned = faults(1, &leaders);
         let kinds: Vec<&str> = planned.iter().map(|(k, _)| k.as_str()).collect();
         let kills: Vec<&str> = kinds
@@ -477,8 +524,7 @@ mod tests {
             .copied()
             .filter(|k| PARTITIONS.iter().any(|p| p.kind() == *k))
             .collect();
-        let every = Nemesis::value_variants().len();
-        assert_eq!(partitions.len(), 60 / every, "one fault in {every}");
+        assert_eq!(partitions.len(), 10, "one fault in {every}");
         let in_turn: Vec<&str> = PARTITIONS.iter().map(|p| p.kind()).collect();
         assert_eq!(partitions[..PARTITIONS.len()], in_turn[..]);
         let frontends: Vec<Service> = planned

@@ -5,7 +5,8 @@
 //! - [`cluster`]: [`Cluster`], the launcher (start, kill, pause, restart, stop), from a
 //!   [`spec::ClusterSpec`]; [`service`] names the services and [`logs`] says where their
 //!   lines go;
-//! - [`netns`]: each service on a host of its own, and partitions between them;
+//! - [`netns`]: each service on a host of its own, and partitions between them; [`disks`]:
+//!   each replica's file on a small filesystem of its own;
 //! - [`probe`]: health, leaders and convergence asked through typed clients, and
 //!   [`probe::poll_until`], the one way to wait for something to hold;
 //! - [`run`]: running one service by name (what a launched child runs);
@@ -21,6 +22,7 @@ pub mod buyer;
 pub mod checker;
 pub mod cluster;
 pub mod diff;
+pub mod disks;
 pub mod fault;
 pub mod history;
 pub mod logfile;

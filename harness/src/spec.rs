@@ -32,6 +32,9 @@ pub struct ClusterSpec {
     pub second_frontend: Option<SocketAddr>,
     /// Each service on a host of its own (network namespaces), if set.
     pub hosts: Option<Arc<Hosts>>,
+    /// Each replica's file on a filesystem of its own of this many bytes
+    /// ([`crate::disks::Disks`], root), if set.
+    pub disks: Option<u64>,
 }
 
 /// Free loopback ports for services started a moment later.
@@ -121,6 +124,7 @@ impl ClusterSpec {
             no_cache: false,
             second_frontend: None,
             hosts: None,
+            disks: None,
         })
     }
 

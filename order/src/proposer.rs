@@ -18,7 +18,12 @@ const ENTRIES: toystore_raft::proposer::Entries<OrderRaft, Purchase, Outcome> =
     };
 
 /// Starts the proposer of `raft` (call within a Tokio runtime): a proposal not committed
-/// and applied within `timeout` fails its callers.
-pub fn start(raft: OrderNode, timeout: Duration) -> Proposer {
-    Proposer::start(raft, timeout, ENTRIES)
+/// and applied within `timeout` fails its callers, and nothing is proposed while `disk` is
+/// below its reserve.
+pub fn start(
+    raft: OrderNode,
+    timeout: Duration,
+    disk: std::sync::Arc<toystore_raft::disk::Disk>,
+) -> Proposer {
+    Proposer::start(raft, timeout, ENTRIES, disk)
 }

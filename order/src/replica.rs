@@ -62,7 +62,11 @@ impl Replica {
         stages: Stages,
     ) -> Self {
         Self {
-            proposer: crate::proposer::start(node.raft().clone(), write_timeout),
+            proposer: crate::proposer::start(
+                node.raft().clone(),
+                write_timeout,
+                node.disk().clone(),
+            ),
             node,
             catalog,
             write_timeout,

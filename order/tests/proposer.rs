@@ -42,7 +42,8 @@ fn purchase(key: &str, quantity: u32) -> Purchase {
 async fn concurrent_purchases_share_entries_and_each_gets_its_own_number() {
     let dir = tempfile::tempdir().unwrap();
     let raft = one_node(dir.path()).await;
-    let proposer = toystore_order::proposer::start(raft.clone(), Duration::from_secs(10));
+    let disk = toystore_raft::disk::Disk::new(dir.path(), 0);
+    let proposer = toystore_order::proposer::start(raft.clone(), Duration::from_secs(10), disk);
     let before = raft.metrics().borrow().last_log_index.unwrap_or(0);
 
     let n = 400;
@@ -98,7 +99,8 @@ async fn one_entry_applies_its_purchases_in_order() {
         ]
     );
     // Through the proposer, the same request id finds the same order.
-    let proposer = toystore_order::proposer::start(raft.clone(), Duration::from_secs(10));
+    let disk = toystore_raft::disk::Disk::new(dir.path(), 0);
+    let proposer = toystore_order::proposer::start(raft.clone(), Duration::from_secs(10), disk);
     assert_eq!(
         proposer.propose(purchase("a", 1)).await.unwrap(),
         Outcome::Placed {

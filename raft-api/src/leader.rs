@@ -43,6 +43,7 @@ mod tests {
             voters: vec![1, 2, 3],
             quorum_ack_ms: None,
             isolated,
+            storage: None,
         }
     }
 

@@ -69,4 +69,8 @@ pub struct ReplicaStatus {
     /// replica to campaign).
     #[serde(default)]
     pub isolated: bool,
+    /// Why it takes no writes now, if it does not (e.g. `insufficient disk space: …`): it
+    /// is then neither ready nor, as a leader, used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
 }

@@ -25,6 +25,8 @@ pub const ROUTES: &[Route] = &[
     Route::post("/internal/raft/snapshot"),
     Route::post("/internal/raft/position"),
     Route::post("/internal/raft/pristine"),
+    Route::post("/internal/raft/rejoin"),
+    Route::get("/internal/raft/backup"),
 ];
 
 /// Registers a leader's proposer histograms as `toystore_<service>_commit_seconds` and
@@ -62,6 +64,16 @@ pub fn samples<C: Types, E: LogEvent>(node: &Node<C, E>) -> Vec<Sample> {
             "toystore_snapshots_installed",
             "Snapshots this replica installed from a leader",
             transfers.installed.load(Ordering::Relaxed) as f64,
+        ),
+        Sample::gauge(
+            "toystore_disk_free_bytes",
+            "Free bytes on the filesystem of this replica's file",
+            node.disk().free() as f64,
+        ),
+        Sample::gauge(
+            "toystore_disk_low",
+            "1 while the free space is below the reserve: no writes, no entries, no leading",
+            f64::from(u8::from(node.disk().is_low())),
         ),
         Sample::gauge(
             "toystore_raft_term",

@@ -6,6 +6,7 @@
 
 use crate::confirmer::Confirmer;
 use crate::counts::Counts;
+use crate::disk::Disk;
 use crate::founding::Gate;
 use crate::leadership::{isolated, must_lead, role, Unconfirmed};
 use crate::membership::{book_of, members_of, Pace, Replicas};
@@ -38,6 +39,8 @@ pub struct Node<C: Types, E: LogEvent> {
     confirmer: Confirmer,
     /// Whether it takes part in the group yet ([`crate::founding`]).
     gate: Gate,
+    /// The free space under its file ([`crate::disk`]).
+    disk: Arc<Disk>,
 }
 
 impl<C: Types, E: LogEvent> Node<C, E> {
@@ -67,6 +70,17 @@ impl<C: Types, E: LogEvent> Node<C, E> {
         self.gate.is_open()
     }
 
+    /// The free space under its file, and whether it is below the reserve.
+    pub fn disk(&self) -> &Arc<Disk> {
+        &self.disk
+    }
+
+    /// Whether this replica takes entries from a leader now: it is admitted, and its disk is
+    /// not below the reserve.
+    pub fn takes_entries(&self) -> bool {
+        self.admitted() && !self.disk.is_low()
+    }
+
     /// Whether this replica starts elections on its own.
     pub fn elects(&self) -> bool {
         self.raft.config().enable_elect
@@ -80,10 +94,11 @@ impl<C: Types, E: LogEvent> Node<C, E> {
         let voters: Vec<ReplicaId> = m.membership_config.membership().voter_ids().collect();
         let voter = voters.contains(&self.id);
         let lease = self.raft.config().election_timeout_max.saturating_mul(2);
+        let storage = self.disk.check().err().map(|low| low.to_string());
         ReplicaStatus {
             id: self.id,
             role,
-            ready: m.running_state.is_ok() && voter && self.gate.is_open(),
+            ready: m.running_state.is_ok() && voter && self.gate.is_open() && storage.is_none(),
             term: m.current_term,
             leader: m.current_leader,
             last_log_index: m.last_log_index,
@@ -92,7 +107,9 @@ impl<C: Types, E: LogEvent> Node<C, E> {
             last_seq: self.store.event_log().last_seq(),
             voters,
             quorum_ack_ms: m.millis_since_quorum_ack,
-            isolated: isolated(role, m.millis_since_quorum_ack, lease),
+            isolated: isolated(role, m.millis_since_quorum_ack, lease)
+                || (role == toystore_raft_api::Role::Leader && storage.is_some()),
+            storage,
         }
     }
 
@@ -131,6 +148,8 @@ pub struct NodeConfig {
     pub watch: Option<PathBuf>,
     /// The group's replicas in a cluster file (the order replicas, the catalog replicas).
     pub pick: fn(&ClusterConfig) -> Replicas,
+    /// Free bytes kept on the file's disk ([`crate::disk`]).
+    pub disk_reserve: u64,
 }
 
 impl NodeConfig {
@@ -160,6 +179,7 @@ impl NodeConfig {
             rpc_timeout: timeouts.raft_rpc,
             watch,
             pick,
+            disk_reserve: settings.disk_reserve,
         }
     }
 }
@@ -259,9 +279,21 @@ where
     )
     .await
     .map_err(|e| StartError::Raft(e.to_string()))?;
+    let mut tasks_before = Vec::new();
     let elects = raft.config().enable_elect;
     if restored && elects {
         raft.runtime_config().elect(false);
+    }
+    let disk = Disk::new(store.path(), config.disk_reserve);
+    {
+        let raft = raft.clone();
+        // A low disk stops the heartbeats: a leader that can take no writes lets the others
+        // elect one that can (and learns of it once its disk is back).
+        tasks_before.push(tokio::spawn(crate::disk::watch(
+            disk.clone(),
+            move |low| raft.runtime_config().heartbeat(!low),
+            stop.clone(),
+        )));
     }
     let members = members_of(&config.replicas);
     let peers: Vec<ReplicaId> = members
@@ -270,7 +302,7 @@ where
         .filter(|id| *id != config.id)
         .collect();
     let raft_for_membership = raft.clone();
-    let mut tasks = Vec::new();
+    let mut tasks = tasks_before;
     if pristine {
         let (raft, stop, gate) = (raft.clone(), stop.clone(), gate.clone());
         tasks.push(tokio::spawn(async move {
@@ -311,6 +343,7 @@ where
             store,
             transfers,
             gate,
+            disk,
         }),
         tasks,
     })

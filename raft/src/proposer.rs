@@ -26,6 +26,7 @@
 //! Those decisions (how much one entry takes, how openraft's refusal and a timeout become a
 //! [`ProposeError`], one outcome per item) are small pure functions, unit-tested here.
 
+use crate::disk::Disk;
 use crate::leadership::{written, Unconfirmed};
 use crate::Types;
 use openraft::Raft;
@@ -72,6 +73,7 @@ impl Default for ProposalMetrics {
 pub struct Proposer<I, O> {
     queue: mpsc::UnboundedSender<(I, Reply<O>)>,
     metrics: ProposalMetrics,
+    disk: Arc<Disk>,
 }
 
 impl<I, O> Clone for Proposer<I, O> {
@@ -79,6 +81,7 @@ impl<I, O> Clone for Proposer<I, O> {
         Self {
             queue: self.queue.clone(),
             metrics: self.metrics.clone(),
+            disk: self.disk.clone(),
         }
     }
 }
@@ -94,12 +97,23 @@ pub struct Entries<C: Types, I, O> {
 
 impl<I: Send + 'static, O: Send + 'static> Proposer<I, O> {
     /// Starts the batching task for `raft` (call within a Tokio runtime). A proposal not
-    /// committed and applied within `timeout` fails its callers with `Unavailable`.
-    pub fn start<C: Types>(raft: Raft<C>, timeout: Duration, entries: Entries<C, I, O>) -> Self {
+    /// committed and applied within `timeout` fails its callers with `Unavailable`; while
+    /// `disk` is below its reserve, items are refused at once (`Unavailable`, `insufficient
+    /// disk space: …`).
+    pub fn start<C: Types>(
+        raft: Raft<C>,
+        timeout: Duration,
+        entries: Entries<C, I, O>,
+        disk: Arc<Disk>,
+    ) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
         let metrics = ProposalMetrics::default();
         tokio::spawn(run(raft, rx, timeout, entries, metrics.clone()));
-        Self { queue, metrics }
+        Self {
+            queue,
+            metrics,
+            disk,
+        }
     }
 
     /// Its measurements (shared handles: register them to export them).
@@ -109,6 +123,9 @@ impl<I: Send + 'static, O: Send + 'static> Proposer<I, O> {
 
     /// Proposes `item` in the next entry and waits for its outcome.
     pub async fn propose(&self, item: I) -> Result<O, ProposeError> {
+        self.disk
+            .check()
+            .map_err(|low| ProposeError::Unavailable(low.to_string()))?;
         let (tx, rx) = oneshot::channel();
         self.queue
             .send((item, tx))

@@ -4,7 +4,8 @@
 //! of the state machine ([`crate::backup`]). A body that does not decode
 //! is a 400; Raft's refusal is a 503 with [`RAFT_ERROR_HEADER`] and the error's JSON. A
 //! replica not admitted yet ([`crate::founding`]) answers `append`, `vote` and `snapshot`
-//! with a 503 that says so, and Raft never sees them.
+//! with a 503 that says so, and Raft never sees them; nor does a replica whose disk is below
+//! its reserve (`crate::disk`) take `append` or `snapshot`.
 
 use crate::node::Node;
 use crate::wire::{NOT_ADMITTED_HEADER, RAFT_ERROR_HEADER, SNAPSHOT_HEADER};
@@ -69,11 +70,35 @@ fn not_admitted<C: Types, E: LogEvent>(node: &Node<C, E>) -> Response {
     resp
 }
 
-/// Who a route answers: every replica, or only an admitted one.
+/// What a replica whose disk is below its reserve ([`crate::disk`]) answers entries or a
+/// snapshot: a 503 with [`NOT_ADMITTED_HEADER`] (the leader counts it as unreachable and
+/// catches it up once its disk is back).
+fn disk_low(low: crate::disk::Low) -> Response {
+    let mut resp = respond::<()>(Err(ApiError::unavailable(format!(
+        "this replica takes no entries now: {low}"
+    ))));
+    resp.headers_mut()
+        .insert(NOT_ADMITTED_HEADER, HeaderValue::from_static("1"));
+    resp
+}
+
+/// Who a route answers: every replica, only an admitted one, or only one that takes
+/// entries (admitted, and its disk not below the reserve).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Answers {
     Always,
     Admitted,
+    TakingEntries,
+}
+
+/// The refusal of a route `answers` on replica `n`, if it refuses now.
+fn refusal<C: Types, E: LogEvent>(answers: Answers, n: &Node<C, E>) -> Option<Response> {
+    match answers {
+        Answers::Always => None,
+        Answers::Admitted | Answers::TakingEntries if !n.admitted() => Some(not_admitted(n)),
+        Answers::Admitted => None,
+        Answers::TakingEntries => n.disk().check().err().map(disk_low),
+    }
 }
 
 fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
@@ -82,8 +107,8 @@ fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
 
 /// `POST /internal/raft/<name>`: the postcard body decoded as `Req` and handed to `call`
 /// with the node, the result encoded by [`raft_reply`]; a body that does not decode is a
-/// 400; a route that [`Answers::Admitted`] only is a 503 ([`not_admitted`]) on a replica
-/// not admitted yet, before its body is decoded.
+/// 400; a route that answers an admitted replica only, or one that takes entries, refuses
+/// with a 503 ([`not_admitted`], [`disk_low`]) before its body is decoded.
 fn raft_route<C, E, Req, F, Fut, T, Er>(
     name: &'static str,
     answers: Answers,
@@ -111,8 +136,8 @@ where
         .then(move |b: Bytes, n: Arc<Node<C, E>>| {
             let call = call.clone();
             async move {
-                if answers == Answers::Admitted && !n.admitted() {
-                    return not_admitted(&n);
+                if let Some(refused) = refusal(answers, &n) {
+                    return refused;
                 }
                 match decode::<Req>(&b) {
                     Ok(req) => raft_reply(call(n, req).await),
@@ -129,7 +154,7 @@ pub fn routes<C: Types, E: LogEvent>(
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let append = raft_route(
         "append",
-        Answers::Admitted,
+        Answers::TakingEntries,
         node.clone(),
         auth.clone(),
         |n, req| async move { n.raft().append_entries(req).await },
@@ -176,8 +201,8 @@ pub fn routes<C: Types, E: LogEvent>(
         .and(warp::body::stream())
         .and(warp::any().map(move || node.clone()))
         .then(|header: String, body, n: Arc<Node<C, E>>| async move {
-            if !n.admitted() {
-                return not_admitted(&n);
+            if let Some(refused) = refusal(Answers::TakingEntries, &n) {
+                return refused;
             }
             match crate::transfer::receive(n, header, Box::pin(body)).await {
                 Ok(installed) => raft_reply(installed),

@@ -92,7 +92,8 @@ pub struct ChaosArgs {
     /// Who starts order elections: `frontend` or `raft`.
     #[arg(long, value_enum, default_value_t = toystore_config::Election::Frontend)]
     pub election: toystore_config::Election,
-    /// The faults to inject, in turn: kill, pause, partition, catalog, frontend, wipe.
+    /// The faults to inject, in turn: kill, pause, partition, catalog, frontend, wipe,
+    /// disk-full.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "kill")]
     pub nemesis: Vec<Nemesis>,
     /// Catalog replicas of the store it starts (`--catalogs`).
@@ -102,6 +103,10 @@ pub struct ChaosArgs {
     /// second front-end; the `partition` nemesis needs it.
     #[arg(long)]
     pub netns: bool,
+    /// With the `disk-full` nemesis: the size in bytes of each replica's disk of its own (a
+    /// tmpfs; needs root). Each replica keeps a sixteenth of it free (`disk_reserve`).
+    #[arg(long, default_value_t = 256 << 20, value_parser = clap::value_parser!(u64).range(1 << 20..))]
+    pub disk_size: u64,
 }
 
 /// One fault.
@@ -296,6 +301,10 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
     if args.netns {
         spec.place_on_hosts(true)?;
     }
+    if args.nemesis.contains(&Nemesis::DiskFull) {
+        spec.disks = Some(args.disk_size);
+        spec.config.order.disk_reserve = args.disk_size / 16;
+    }
     let complete_after = spec.config.order.complete_after;
     let mut cluster = Cluster::start(spec, Duration::from_secs(60)).await?;
     let seed = args.seed.unwrap_or_else(rand::random);
@@ -372,6 +381,8 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
         .map(|id| cluster.config().order_db(*id))
         .collect();
     let catalog_path = cluster.config().catalog_db(catalog_id);
+    // Replicas' disks of their own outlive the processes until the files are read.
+    let _disks = cluster.take_disks();
     let unclean = cluster.stop(Duration::from_secs(10)).await;
     if !unclean.is_empty() {
         eprintln!("warning: services that did not stop cleanly: {unclean:?}");

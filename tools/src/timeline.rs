@@ -4,7 +4,7 @@
 //! Two panels share the time axis: purchases per second (acknowledged, and failed or unknown)
 //! on top, the p99 latency of the acknowledged ones (log scale) below. Each fault is a band
 //! from its start to its heal, coloured by nemesis (the kind's prefix before `-`: `kill`,
-//! `pause`, `partition`, `catalog`, `frontend`). Everything is computed from the history's
+//! `pause`, `partition`, `catalog`, `frontend`, `wipe`, `disk-full`). Everything is computed from the history's
 //! [`Line`]s alone ([`seconds`], [`bands`]), so the picture can be redrawn from a saved
 //! JSONL history (`tools timeline`, [`run`]).
 
@@ -14,6 +14,7 @@ use plotters::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use toystore_harness::checker::{read_history, Line};
+use toystore_harness::fault::Nemesis;
 
 /// Arguments of `tools timeline`.
 #[derive(Debug, clap::Args)]
@@ -66,9 +67,17 @@ pub struct Band {
 }
 
 impl Band {
-    /// The nemesis that caused it: the kind up to its first `-`.
+    /// The nemesis that caused it: the nemesis whose name starts its kind (`disk-full` for
+    /// `disk-full-leader`), else the kind up to its first `-`.
     pub fn nemesis(&self) -> &str {
-        self.kind.split('-').next().unwrap_or(&self.kind)
+        use clap::ValueEnum;
+        let named = Nemesis::value_variants().iter().find_map(|n| {
+            let value = n.to_possible_value()?;
+            let name = value.get_name();
+            let rest = self.kind.strip_prefix(name)?;
+            (rest.is_empty() || rest.starts_with('-')).then(|| &self.kind[..name.len()])
+        });
+        named.unwrap_or_else(|| self.kind.split('-').next().unwrap_or(&self.kind))
     }
 }
 
@@ -354,6 +363,14 @@ mod tests {
         assert_eq!(b[0].nemesis(), "kill");
         assert_eq!((b[1].start, b[1].end), (3.5, 3.5), "never healed");
         assert_eq!(b[1].nemesis(), "partition");
+        let band = |kind: &str| Band {
+            start: 0.0,
+            end: 1.0,
+            kind: kind.into(),
+        };
+        assert_eq!(band("disk-full-follower").nemesis(), "disk-full");
+        assert_eq!(band("catalog-disk-full-leader").nemesis(), "catalog");
+        assert_eq!(band("frontend-kill").nemesis(), "frontend");
     }
 
     #[test]

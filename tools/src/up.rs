@@ -106,6 +106,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         no_cache: args.no_cache,
         second_frontend: None,
         hosts: None,
+        disks: None,
     };
     if args.netns {
         spec.place_on_hosts(false)?;

@@ -115,6 +115,32 @@ fn chaos_wipes_replicas_and_loses_nothing() {
     chaos("frontend", "wipe", &[], "7s", "1500ms");
 }
 
+/// Replicas' disks filled past their reserve (the order leader, a follower, the catalog;
+/// each replica's file on a tmpfs of its own, needs root) and freed, between kills: writes
+/// are refused meanwhile, a full leader steps down, nothing is lost and the files end
+/// equal. Both policies.
+#[test]
+fn chaos_with_raft_elections_fills_disks_and_kills_replicas_and_loses_nothing() {
+    chaos(
+        "raft",
+        "disk-full,kill",
+        &["--disk-size", "67108864"],
+        "7s",
+        "1500ms",
+    );
+}
+
+#[test]
+fn chaos_fills_disks_and_loses_nothing() {
+    chaos(
+        "frontend",
+        "disk-full",
+        &["--disk-size", "67108864"],
+        "6s",
+        "1500ms",
+    );
+}
+
 /// Every nemesis on separate hosts (needs root, as CI runs): kills and pauses of replicas,
 /// each partition in turn, the catalog and a front-end killed.
 #[test]
