@@ -17,6 +17,11 @@
 //! replica in turn, the catalog's leader and a follower alternately; a lone catalog is never
 //! wiped, having no peer to rebuild it from.
 //!
+//! The `corrupt` nemesis kills a replica, flips bytes in its file and starts it again: it
+//! must refuse the file (the integrity check at open) and exit; undone, the file is set
+//! aside as `tools rebuild` does (`<file>.damaged-…`) and the replica, started again,
+//! rejoins on an empty file like a wiped one. It takes the replicas `wipe` takes.
+//!
 //! The `disk-full` nemesis fills a replica's disk (each replica's file on a disk of its own,
 //! [`crate::disks`]) until less than half its reserve is free, and frees it when undone: the
 //! order leader, an order follower and the catalog's leader in turn. The replica refuses
@@ -56,6 +61,10 @@ pub enum Nemesis {
     #[value(name = "disk-full")]
     #[serde(rename = "disk-full")]
     DiskFull,
+    /// SIGKILL a replica and flip bytes in its file: started again, it must refuse the
+    /// file; undone `--down-for` later, the file is set aside (as `tools rebuild` does)
+    /// and the replica rebuilt from its peers (the replicas `wipe` takes).
+    Corrupt,
 }
 
 /// The partitions the `partition` nemesis takes in turn.
@@ -117,6 +126,9 @@ pub enum Action {
     Wipe,
     /// Its disk filled past the replica's reserve, freed when undone.
     Fill,
+    /// SIGKILL, bytes of its file flipped, started again to see it refuse the file; the
+    /// file set aside and the replica restarted when undone.
+    Corrupt,
 }
 
 impl Action {
@@ -126,6 +138,7 @@ impl Action {
             Nemesis::Kill => Action::Kill,
             Nemesis::Wipe => Action::Wipe,
             Nemesis::DiskFull => Action::Fill,
+            Nemesis::Corrupt => Action::Corrupt,
             _ => Action::Pause,
         }
     }
@@ -138,6 +151,7 @@ impl Action {
             Action::Partition => "partition",
             Action::Wipe => "wipe",
             Action::Fill => "disk-full",
+            Action::Corrupt => "corrupt",
         }
     }
 }
@@ -325,7 +339,7 @@ pub fn plan(
                 Plan::on_catalog(nemesis, Action::Kill, victim, Some(false))
             }
         },
-        Nemesis::Wipe => match count % 3 {
+        Nemesis::Wipe | Nemesis::Corrupt => match count % 3 {
             // A lone catalog has no peer to rebuild it from: only replicas are wiped.
             2 if layout.replicated_catalog() => {
                 let on_leader = (count / 3).is_multiple_of(2);
@@ -334,7 +348,7 @@ pub fn plan(
                 } else {
                     layout.catalog_follower(rng)
                 };
-                Plan::on_catalog(nemesis, Action::Wipe, victim, Some(on_leader))
+                Plan::on_catalog(nemesis, Action::of(nemesis), victim, Some(on_leader))
             }
             0 => Plan::on_replica(nemesis, leader, true),
             _ => Plan::on_replica(nemesis, layout.follower(leader, rng), false),
@@ -372,14 +386,11 @@ pub async fn inject(cluster: &mut Cluster, plan: &Plan, leader: u32) -> anyhow::
         Action::Kill => cluster.kill(plan.target).await,
         Action::Wipe => {
             cluster.kill(plan.target).await?;
-            let file = match plan.target {
-                Service::Order(id) => cluster.config().order_db(id),
-                Service::Catalog(id) => cluster.config().catalog_db(id),
-                other => anyhow::bail!("the wipe nemesis hits replicas, not {other}"),
-            };
+            let file = replica_file(cluster, plan.target)?;
             std::fs::remove_file(&file).with_context(|| format!("wiping {}", file.display()))
         }
         Action::Pause => cluster.pause(plan.target),
+        Action::Corrupt => corrupt(cluster, plan.target).await,
         Action::Fill => {
             let reserve = cluster.config().order.disk_reserve;
             cluster
@@ -419,6 +430,44 @@ pub async fn inject(cluster: &mut Cluster, plan: &Plan, leader: u32) -> anyhow::
     }
 }
 
+/// The file of replica `service` (order or catalog).
+fn replica_file(cluster: &Cluster, service: Service) -> anyhow::Result<std::path::PathBuf> {
+    match service {
+        Service::Order(id) => Ok(cluster.config().order_db(id)),
+        Service::Catalog(id) => Ok(cluster.config().catalog_db(id)),
+        other => anyhow::bail!("{other} has no replica file"),
+    }
+}
+
+/// How long a replica started on a damaged file may take to refuse it.
+const REFUSE_WITHIN: Duration = Duration::from_secs(30);
+
+/// Kills replica `service`, flips a byte of every copy of its log's kind in its file (the
+/// `meta` table's page then fails its checksum), and starts it again: it must refuse the
+/// file and exit.
+async fn corrupt(cluster: &mut Cluster, service: Service) -> anyhow::Result<()> {
+    cluster.kill(service).await?;
+    let file = replica_file(cluster, service)?;
+    let kind: &[u8] = match service {
+        Service::Catalog(_) => b"toystore.catalog",
+        _ => b"toystore.order",
+    };
+    let flipped = toystore_store::tamper::flip_every(&file, kind)
+        .with_context(|| format!("corrupting {}", file.display()))?;
+    anyhow::ensure!(flipped > 0, "{} holds no {:?}", file.display(), kind);
+    cluster.spawn(service)?;
+    let deadline = tokio::time::Instant::now() + REFUSE_WITHIN;
+    while cluster.is_running(service) {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{service} started on its corrupted file {}",
+            file.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
 /// Undoes `plan`'s fault and waits until the service it hit answers again (a partition:
 /// until the network is healed).
 pub async fn undo(cluster: &mut Cluster, plan: &Plan) -> anyhow::Result<()> {
@@ -428,6 +477,26 @@ pub async fn undo(cluster: &mut Cluster, plan: &Plan) -> anyhow::Result<()> {
             .restart(plan.target, patience)
             .await
             .with_context(|| format!("restarting {}", plan.target)),
+        Action::Corrupt => {
+            let file = replica_file(cluster, plan.target)?;
+            let mut aside = file.clone().into_os_string();
+            aside.push(format!(".damaged-{}", std::process::id()));
+            let mut n = 0;
+            let aside = loop {
+                let mut candidate = aside.clone();
+                candidate.push(format!("-{n}"));
+                if !std::path::Path::new(&candidate).exists() {
+                    break candidate;
+                }
+                n += 1;
+            };
+            std::fs::rename(&file, &aside)
+                .with_context(|| format!("setting {} aside", file.display()))?;
+            cluster
+                .restart(plan.target, patience)
+                .await
+                .with_context(|| format!("rebuilding {}", plan.target))
+        }
         Action::Pause => {
             cluster.resume(plan.target)?;
             cluster

@@ -1,6 +1,6 @@
 //! Forging damaged log files, for tests of what must catch the damage (`tools replay`,
 //! `tools diff`, the integrity check at open). Only with the `tamper` feature (and in this
-//! crate's own tests); no service enables it.
+//! crate's own tests); no service's code calls it (the harness's `corrupt` nemesis does).
 //!
 //! Every function works on a closed file and writes around the log's rules on purpose: an
 //! event rewritten in place, a projection row changed without an event, a database that is

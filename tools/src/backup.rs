@@ -137,8 +137,9 @@ fn token(args: &BackupArgs) -> anyhow::Result<String> {
     Ok(cluster.token)
 }
 
-/// Streams replica `url`'s copy into `out`; returns what it holds and whether the replica led.
-async fn from_replica(base: &str, token: &str, out: &Path) -> anyhow::Result<(Copied, bool)> {
+/// Streams the copy of the replica at `base` (its base URL) into the new file `out`;
+/// returns what it holds and whether the replica led.
+pub async fn from_replica(base: &str, token: &str, out: &Path) -> anyhow::Result<(Copied, bool)> {
     let base = base.trim_end_matches('/');
     let url = format!("{base}/internal/raft/backup");
     let resp = reqwest::Client::new()

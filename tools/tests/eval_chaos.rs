@@ -110,9 +110,11 @@ fn chaos_with_raft_elections_wipes_and_kills_replicas_and_loses_nothing() {
     chaos("raft", "wipe,kill", &[], "9s", "1500ms");
 }
 
+/// Wipes, and replicas' files corrupted: each refuses its file, which is set aside, and is
+/// rebuilt from its peers.
 #[test]
-fn chaos_wipes_replicas_and_loses_nothing() {
-    chaos("frontend", "wipe", &[], "7s", "1500ms");
+fn chaos_wipes_and_corrupts_replicas_and_loses_nothing() {
+    chaos("frontend", "wipe,corrupt", &[], "9s", "1500ms");
 }
 
 /// Replicas' disks filled past their reserve (the order leader, a follower, the catalog;

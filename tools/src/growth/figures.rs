@@ -138,6 +138,23 @@ pub struct BuyFigures {
     pub empty: BuyRun,
     /// On the replicas holding N orders.
     pub full: BuyRun,
+    /// On the replicas holding N orders again, with a backup of the leader taken during
+    /// the measured window.
+    pub with_backup: BackupRun,
+}
+
+/// A buy run during which a backup of the order leader was taken (`tools backup`'s own
+/// code, [`crate::backup::from_replica`]).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BackupRun {
+    /// The buys.
+    pub run: BuyRun,
+    /// Seconds the backup took (request to durable file).
+    pub secs: f64,
+    /// The backup file's size.
+    pub bytes: u64,
+    /// Events it holds.
+    pub events: u64,
 }
 
 /// One buy run.
@@ -151,6 +168,8 @@ pub struct BuyRun {
     pub p99_ms: f64,
     /// 99.9th.
     pub p999_ms: f64,
+    /// The longest buy, ms.
+    pub max_ms: f64,
     /// Failed buys.
     pub errors: u64,
     /// Snapshots the replicas took during the run (changes of their current snapshot seen

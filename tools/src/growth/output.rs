@@ -49,6 +49,12 @@ pub fn csv(results: &[SizeResult]) -> String {
         "buys_p99_ms",
         "buys_p999_ms",
         "buys_snapshots",
+        "buys_max_ms",
+        "backup_secs",
+        "backup_bytes",
+        "buys_during_backup_per_sec",
+        "buys_during_backup_p999_ms",
+        "buys_during_backup_max_ms",
     ]);
     for r in results {
         let buy = |f: fn(&super::figures::BuyFigures) -> String| {
@@ -91,6 +97,12 @@ pub fn csv(results: &[SizeResult]) -> String {
             buy(|b| format!("{:.3}", b.full.p99_ms)),
             buy(|b| format!("{:.3}", b.full.p999_ms)),
             buy(|b| b.full.snapshots.to_string()),
+            buy(|b| format!("{:.3}", b.full.max_ms)),
+            buy(|b| format!("{:.4}", b.with_backup.secs)),
+            buy(|b| b.with_backup.bytes.to_string()),
+            buy(|b| format!("{:.0}", b.with_backup.run.buys_per_sec)),
+            buy(|b| format!("{:.3}", b.with_backup.run.p999_ms)),
+            buy(|b| format!("{:.3}", b.with_backup.run.max_ms)),
         ]);
     }
     t.csv()

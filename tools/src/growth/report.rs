@@ -145,6 +145,36 @@ pub fn text(results: &[SizeResult]) -> String {
         ]);
     }
     s += &buys.markdown();
+    let _ = writeln!(
+        s,
+        "\nA backup of the order leader (`tools backup`) taken a quarter into a third buy run \
+         on the replicas holding N orders, against the run without it\n"
+    );
+    let mut backups = Table::new([
+        "orders",
+        "backup s",
+        "MB",
+        "events/s",
+        "buys/s without, with",
+        "p99.9 ms without, with",
+        "longest buy ms without, with",
+    ]);
+    for r in results {
+        let Some(b) = &r.buys else {
+            continue;
+        };
+        let w = &b.with_backup;
+        backups.push([
+            r.orders.to_string(),
+            format!("{:.2}", w.secs),
+            format!("{:.1}", w.bytes as f64 / 1e6),
+            format!("{:.0}", w.events as f64 / w.secs.max(1e-9)),
+            format!("{:.0}, {:.0}", b.full.buys_per_sec, w.run.buys_per_sec),
+            format!("{:.1}, {:.1}", b.full.p999_ms, w.run.p999_ms),
+            format!("{:.1}, {:.1}", b.full.max_ms, w.run.max_ms),
+        ]);
+    }
+    s += &backups.markdown();
     let _ = writeln!(s, "\nReplica memory, MB: peak VmHWM (VmRSS at the time)\n");
     let mut memory = Table::new([
         "orders",
