@@ -411,22 +411,24 @@ fn ask_for_election(election: Election, asked: bool) -> bool {
 
 /// Who may be asked to campaign, in the order to ask (the order of `statuses`, highest id
 /// first): live, ready replicas that do not lead (a leader that lost its quorum is no
-/// candidate, and its uncommitted entries do not count as newer) whose last log index is
-/// the highest among those.
+/// candidate, and its uncommitted entries do not count as newer) whose last log entry is
+/// the newest among those, as Raft's vote compares them: by the term it was written in,
+/// then by index. (By index alone, a deposed leader's uncommitted entry at the same index
+/// as its successor's would make it a candidate whom the others refuse for ever.)
 fn candidates(statuses: &[Option<ReplicaStatus>]) -> Vec<usize> {
     let eligible = |s: &ReplicaStatus| s.ready && s.role != Role::Leader;
+    let last = |s: &ReplicaStatus| (s.last_log_term, s.last_log_index);
     let newest = statuses
         .iter()
         .flatten()
         .filter(|s| eligible(s))
-        .map(|s| s.last_log_index)
-        .max()
-        .flatten();
+        .map(last)
+        .max();
     statuses
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
-        .filter(|(_, s)| eligible(s) && s.last_log_index >= newest)
+        .filter(|(_, s)| eligible(s) && Some(last(s)) >= newest)
         .map(|(i, _)| i)
         .collect()
 }
@@ -444,6 +446,7 @@ pub(crate) mod tests {
             term,
             leader: None,
             last_log_index: Some(last),
+            last_log_term: Some(1),
             applied: Some(last),
             snapshot: None,
             last_seq: toystore_events::Seq::ZERO,
@@ -498,6 +501,19 @@ pub(crate) mod tests {
             status(1, Role::Follower, 4, 7, false),
         ];
         assert_eq!(candidates(&s), vec![1, 2]);
+        // The same index written in an older term (a deposed leader's uncommitted entry) is
+        // behind: the others would refuse its campaign.
+        let mut older = [
+            status(3, Role::Follower, 5, 7, false),
+            status(2, Role::Follower, 5, 7, false),
+            status(1, Role::Follower, 5, 7, false),
+        ];
+        for (s, term) in older.iter_mut().zip([3, 4, 4]) {
+            if let Some(s) = s.as_mut() {
+                s.last_log_term = Some(term);
+            }
+        }
+        assert_eq!(candidates(&older), vec![1, 2]);
         // A follower behind another is not asked; an unready or silent one neither.
         let mut behind = [
             status(3, Role::Follower, 4, 6, false),

@@ -51,6 +51,11 @@ pub struct ReplicaStatus {
     pub leader: Option<ReplicaId>,
     /// Index of its last log entry.
     pub last_log_index: Option<u64>,
+    /// The term its last log entry was written in: with `last_log_index`, what a vote's
+    /// up-to-date check compares (a replica with a later term's entry at the same index is
+    /// the more up to date). `None` from a replica that does not say (older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_log_term: Option<u64>,
     /// Index of the last entry its state machine applied.
     pub applied: Option<u64>,
     /// Index of the last entry its current snapshot covers, if it has one.

@@ -12,7 +12,9 @@
 //! - its `/health` says why (`storage`), is not `ready`, and as a leader it reports itself
 //!   `isolated` (front-ends stop using it; under the `frontend` policy they ask a ready
 //!   replica to campaign) and sends no heartbeats (under the `raft` policy the others elect
-//!   one of themselves). It learns of the new leader when it takes entries again.
+//!   one of themselves). It learns of the new leader when it takes entries again. Nor does
+//!   it campaign: hearing nothing from its leader meanwhile, it would come back with a
+//!   higher term and depose it.
 //!
 //! Once space is above the reserve again it goes back to all of that by itself. The reserve
 //! covers what is already on its way when the disk fills (a group commit, a vote, a

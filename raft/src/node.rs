@@ -102,6 +102,12 @@ impl<C: Types, E: LogEvent> Node<C, E> {
             term: m.current_term,
             leader: m.current_leader,
             last_log_index: m.last_log_index,
+            last_log_term: self
+                .store
+                .last_log_id()
+                .ok()
+                .flatten()
+                .map(|id| id.leader_id.term),
             applied: m.last_applied.map(|l| l.index),
             snapshot: m.snapshot.map(|l| l.index),
             last_seq: self.store.event_log().last_seq(),
@@ -286,12 +292,20 @@ where
     }
     let disk = Disk::new(store.path(), config.disk_reserve);
     {
-        let raft = raft.clone();
+        let (raft, gate) = (raft.clone(), gate.clone());
         // A low disk stops the heartbeats: a leader that can take no writes lets the others
-        // elect one that can (and learns of it once its disk is back).
+        // elect one that can (and learns of it once its disk is back). Nor does it campaign:
+        // hearing nothing from its leader meanwhile, it would come back with a higher term
+        // and depose it.
+        let on_change = move |low: bool| {
+            raft.runtime_config().heartbeat(!low);
+            if elects {
+                raft.runtime_config().elect(!low && gate.is_open());
+            }
+        };
         tasks_before.push(tokio::spawn(crate::disk::watch(
             disk.clone(),
-            move |low| raft.runtime_config().heartbeat(!low),
+            on_change,
             stop.clone(),
         )));
     }

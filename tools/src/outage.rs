@@ -7,13 +7,17 @@
 //!
 //! - `kill-leader` / `kill-follower`: SIGKILL the Raft leader (or a follower), restart it
 //!   `--down-for` later;
-//! - `pause-leader:<d>` / `pause-follower:<d>`: SIGSTOP it for `d`, then SIGCONT.
+//! - `pause-leader:<d>` / `pause-follower:<d>`: SIGSTOP it for `d`, then SIGCONT;
+//! - `disk-full-leader:<d>` / `disk-full-follower:<d>` / `disk-full-catalog:<d>`: fill its
+//!   disk past its reserve for `d`, then free it (each replica's file on a tmpfs of its
+//!   own: needs root).
 //!
 //! The leader is the replica that says it leads (`/health`), not the front-end's choice.
 //! For each fault it reports the **longest window with no successful buy** from the fault's
 //! start until the next fault (the store whole again, selling for `--settle`, then settled
 //! again before the next), so a stall when a paused leader resumes, or when a killed replica
-//! rejoins, counts too, and when that window began. It also reads every
+//! rejoins, counts too, and when that window began; and the time from undoing the fault
+//! (a restart, a resume, a disk freed) to the first purchase after it. It also reads every
 //! acknowledged order back and checks that order numbers are unique.
 //!
 //! The faults are the harness's ([`toystore_harness::fault`]: the same plan, inject and undo
@@ -103,6 +107,12 @@ pub enum Fault {
     KillCatalogLeader,
     /// SIGSTOP the catalog's leader for this long.
     PauseCatalogLeader(#[serde(with = "millis")] Duration),
+    /// Fill the order leader's disk past its reserve for this long.
+    DiskFullLeader(#[serde(with = "millis")] Duration),
+    /// Fill a follower's disk past its reserve for this long.
+    DiskFullFollower(#[serde(with = "millis")] Duration),
+    /// Fill the catalog leader's disk past its reserve for this long.
+    DiskFullCatalog(#[serde(with = "millis")] Duration),
 }
 
 /// Durations in JSON as integer milliseconds (`#[serde(with = "millis")]`).
@@ -129,7 +139,7 @@ pub enum FaultError {
     },
     /// Not a fault this tool injects.
     #[error(
-        "unknown fault {0:?} (kill-leader, kill-follower, pause-leader:<d>, pause-follower:<d>, kill-catalog-leader, pause-catalog-leader:<d>)"
+        "unknown fault {0:?} (kill-leader, kill-follower, pause-leader:<d>, pause-follower:<d>, kill-catalog-leader, pause-catalog-leader:<d>, disk-full-leader:<d>, disk-full-follower:<d>, disk-full-catalog:<d>)"
     )]
     Unknown(String),
 }
@@ -155,6 +165,9 @@ impl FromStr for Fault {
             ("pause-follower", _) => pause().map(Fault::PauseFollower),
             ("kill-catalog-leader", None) => Ok(Fault::KillCatalogLeader),
             ("pause-catalog-leader", _) => pause().map(Fault::PauseCatalogLeader),
+            ("disk-full-leader", _) => pause().map(Fault::DiskFullLeader),
+            ("disk-full-follower", _) => pause().map(Fault::DiskFullFollower),
+            ("disk-full-catalog", _) => pause().map(Fault::DiskFullCatalog),
             _ => Err(FaultError::Unknown(text.to_string())),
         }
     }
@@ -173,27 +186,49 @@ impl std::fmt::Display for Fault {
             Fault::PauseCatalogLeader(d) => {
                 write!(f, "pause catalog leader {}", humantime::format_duration(*d))
             }
+            Fault::DiskFullLeader(d) => {
+                write!(f, "disk full leader {}", humantime::format_duration(*d))
+            }
+            Fault::DiskFullFollower(d) => {
+                write!(f, "disk full follower {}", humantime::format_duration(*d))
+            }
+            Fault::DiskFullCatalog(d) => {
+                write!(f, "disk full catalog {}", humantime::format_duration(*d))
+            }
         }
     }
 }
 
 impl Fault {
     fn on_leader(self) -> bool {
-        matches!(self, Fault::KillLeader | Fault::PauseLeader(_))
+        matches!(
+            self,
+            Fault::KillLeader | Fault::PauseLeader(_) | Fault::DiskFullLeader(_)
+        )
+    }
+
+    /// Whether it fills a disk (each replica then needs a disk of its own).
+    fn fills_a_disk(self) -> bool {
+        matches!(
+            self,
+            Fault::DiskFullLeader(_) | Fault::DiskFullFollower(_) | Fault::DiskFullCatalog(_)
+        )
     }
 
     /// The harness's plan of this fault, against `leader` (the order leader; the catalog's
     /// is `layout`'s).
     fn plan(self, leader: u32, layout: &Layout, rng: &mut rand::rngs::StdRng) -> Plan {
-        let catalog = |action| {
+        let catalog = |nemesis, action| {
             let role = layout.replicated_catalog().then_some(true);
-            Plan::on_catalog(Nemesis::Catalog, action, layout.catalog_id(), role)
+            Plan::on_catalog(nemesis, action, layout.catalog_id(), role)
         };
         let nemesis = match self {
             Fault::KillLeader | Fault::KillFollower => Nemesis::Kill,
             Fault::PauseLeader(_) | Fault::PauseFollower(_) => Nemesis::Pause,
-            Fault::KillCatalogLeader => return catalog(Action::Kill),
-            Fault::PauseCatalogLeader(_) => return catalog(Action::Pause),
+            Fault::DiskFullLeader(_) | Fault::DiskFullFollower(_) => Nemesis::DiskFull,
+            Fault::KillCatalogLeader => return catalog(Nemesis::Catalog, Action::Kill),
+            Fault::PauseCatalogLeader(_) => return catalog(Nemesis::Catalog, Action::Pause),
+            Fault::DiskFullCatalog(_) => return catalog(Nemesis::DiskFull, Action::Fill),
         };
         let victim = match self.on_leader() {
             true => leader,
@@ -206,7 +241,12 @@ impl Fault {
     fn lasts(self, down_for: Duration) -> Duration {
         match self {
             Fault::KillLeader | Fault::KillFollower | Fault::KillCatalogLeader => down_for,
-            Fault::PauseLeader(d) | Fault::PauseFollower(d) | Fault::PauseCatalogLeader(d) => d,
+            Fault::PauseLeader(d)
+            | Fault::PauseFollower(d)
+            | Fault::PauseCatalogLeader(d)
+            | Fault::DiskFullLeader(d)
+            | Fault::DiskFullFollower(d)
+            | Fault::DiskFullCatalog(d) => d,
         }
     }
 }
@@ -226,6 +266,9 @@ pub struct Run {
     pub gap_started_ms: f64,
     /// Purchases that succeeded between the fault and the end of the run.
     pub bought: usize,
+    /// From undoing the fault (restarting, resuming, freeing the disk) to the first
+    /// purchase acknowledged after it.
+    pub first_sale_after_undo_ms: Option<f64>,
 }
 
 /// What `tools outage` measured.
@@ -273,6 +316,9 @@ async fn buyer(buyer: Buyer, retried: Arc<AtomicU64>) {
     }
 }
 
+/// Each replica's disk of its own, with a `disk-full-…` fault (a tmpfs; root).
+const DISK_SIZE: u64 = 256 << 20;
+
 /// Runs `tools outage`.
 pub async fn run(args: OutageArgs) -> anyhow::Result<u8> {
     let dir = tempfile::Builder::new()
@@ -284,6 +330,10 @@ pub async fn run(args: OutageArgs) -> anyhow::Result<u8> {
         ClusterSpec::on_free_ports_with_catalogs(program, Vec::new(), dir.path(), args.catalogs.n)?;
     spec.config.catalog.stock = 1_000_000_000;
     spec.config.order.election = args.election;
+    if args.faults.iter().any(|f| f.fills_a_disk()) {
+        spec.disks = Some(DISK_SIZE);
+        spec.config.order.disk_reserve = DISK_SIZE / 16;
+    }
     let mut cluster = Cluster::start(spec, Duration::from_secs(60)).await?;
     let measured = measure(&args, &mut cluster).await;
     cluster.stop(Duration::from_secs(10)).await;
@@ -318,8 +368,8 @@ async fn measure(args: &OutageArgs, cluster: &mut Cluster) -> anyhow::Result<Out
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    // (fault, replica hit), in the order injected.
-    let mut injected: Vec<(Fault, u32)> = Vec::new();
+    // (fault, replica hit, when it was undone), in the order injected.
+    let mut injected: Vec<(Fault, u32, f64)> = Vec::new();
     let whole = Duration::from_secs(60);
     let outcome: anyhow::Result<()> = async {
         for _ in 0..args.repeat {
@@ -333,8 +383,9 @@ async fn measure(args: &OutageArgs, cluster: &mut Cluster) -> anyhow::Result<Out
                 let plan = f.plan(leader, &layout, &mut rng);
                 history.fault(&f.to_string());
                 fault::inject(cluster, &plan, leader).await?;
-                injected.push((f, plan.target_id().unwrap_or(leader)));
                 tokio::time::sleep(f.lasts(args.down_for)).await;
+                let undone = history.now_ms();
+                injected.push((f, plan.target_id().unwrap_or(leader), undone));
                 fault::undo(cluster, &plan).await?;
                 history.heal(&f.to_string());
                 wait_selling(cluster, &history, whole).await?;
@@ -354,13 +405,18 @@ async fn measure(args: &OutageArgs, cluster: &mut Cluster) -> anyhow::Result<Out
     let runs = fault_windows(&lines)
         .into_iter()
         .zip(injected)
-        .map(|(w, (fault, replica))| Run {
+        .map(|(w, (fault, replica, undone))| Run {
             fault,
             label: w.kind,
             replica,
             longest_gap_ms: w.longest_ms,
             gap_started_ms: w.began_ms,
             bought: w.acknowledged,
+            first_sale_after_undo_ms: lines
+                .iter()
+                .filter(|l| matches!(l, Line::Ok { .. }) && l.t() >= undone)
+                .map(|l| l.t() - undone)
+                .reduce(f64::min),
         })
         .collect();
     let orders = acknowledged(&lines);
@@ -425,6 +481,7 @@ pub fn to_markdown(report: &OutageReport) -> String {
         ("median ms", Align::Right),
         ("worst ms", Align::Right),
         ("windows began at (ms after the fault)", Align::Left),
+        ("first sale after undone, median ms", Align::Right),
     ]);
     for (label, runs) in &kinds {
         let gaps = runs.iter().map(|r| r.longest_gap_ms);
@@ -434,12 +491,15 @@ pub fn to_markdown(report: &OutageReport) -> String {
             .iter()
             .map(|r| format!("{:.0}", r.gap_started_ms))
             .collect();
+        let after_undo = crate::median(runs.iter().filter_map(|r| r.first_sale_after_undo_ms))
+            .map_or_else(|| "-".to_string(), |ms| format!("{ms:.0}"));
         let row = [
             label.clone(),
             runs.len().to_string(),
             format!("{median:.0}"),
             format!("{worst:.0}"),
             began.join(", "),
+            after_undo,
         ];
         table.push(row);
     }
@@ -467,6 +527,11 @@ mod tests {
             Ok(Fault::PauseLeader(Duration::from_secs(3)))
         );
         assert!("pause-leader".parse::<Fault>().is_err());
+        assert_eq!(
+            "disk-full-catalog:2s".parse(),
+            Ok(Fault::DiskFullCatalog(Duration::from_secs(2)))
+        );
+        assert!("disk-full-leader".parse::<Fault>().is_err());
         assert!("kill-leader:3s".parse::<Fault>().is_err());
         assert!("nap".parse::<Fault>().is_err());
     }

@@ -100,7 +100,7 @@ impl<C: RaftTypes, E: LogEvent> Shared<C, E> {
     }
 
     /// Last purged and last log id.
-    fn log_state(&self) -> Result<LogState<C>, StoreError> {
+    pub(crate) fn log_state(&self) -> Result<LogState<C>, StoreError> {
         // The overlay first, as for entries: what is not there any more is in the table.
         let waiting = self.pending.last();
         let tx = self.log.begin_read()?;

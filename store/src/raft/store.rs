@@ -286,6 +286,12 @@ impl<C: RaftTypes, E: LogEvent> RaftStore<C, E> {
         &self.shared.log
     }
 
+    /// The id of the last entry of the Raft log (appended, durable or not; the last purged
+    /// one if the log is empty), as the vote's up-to-date check compares it.
+    pub fn last_log_id(&self) -> Result<Option<LogId<C::NodeId>>, StoreError> {
+        Ok(self.shared.log_state()?.last_log_id)
+    }
+
     /// The file this store lives in.
     pub fn path(&self) -> &Path {
         self.shared.log.path()
