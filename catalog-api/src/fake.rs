@@ -185,7 +185,7 @@ fn health(last_seq: u64) -> String {
         term: 1,
         leader: Some(1),
         last_log_index: Some(last_seq),
-        last_log_term: None,
+        last_log_id: None,
         applied: Some(last_seq),
         snapshot: None,
         last_seq: Seq(last_seq),

@@ -270,9 +270,14 @@ impl Catalog {
             .map_err(|leader| CatalogError::NotLeader { leader })
     }
 
-    /// Proposes `command` and waits for its applied reply.
+    /// Proposes `command` and waits for its applied reply; refused at once while the disk
+    /// is below its reserve (`toystore_raft::disk`).
     async fn write(&self, command: Command) -> Result<Reply, CatalogError> {
         self.lead()?;
+        self.node
+            .disk()
+            .check()
+            .map_err(|low| CatalogError::Unavailable(low.to_string()))?;
         let answer =
             tokio::time::timeout(self.write_timeout, self.node.raft().client_write(command))
                 .await

@@ -6,7 +6,7 @@
 //! acknowledged it for a while (cut off from its followers, it cannot commit; see
 //! `ReplicaStatus::isolated`). Only when no reachable replica leads does the
 //! front-end act: with the `frontend` policy it asks the first replica, highest id first,
-//! that is live, ready, not an isolated leader and caught up (its last log index is the
+//! that is live, ready, not an isolated leader and caught up (its last log entry is the
 //! highest among those) to campaign (`POST /internal/raft/campaign`), then polls for a leader for a
 //! moment; with the `raft` policy the replicas elect on their own and it only waits. A
 //! front-end never asks for an election while a reachable replica leads, so two front-ends
@@ -412,12 +412,13 @@ fn ask_for_election(election: Election, asked: bool) -> bool {
 /// Who may be asked to campaign, in the order to ask (the order of `statuses`, highest id
 /// first): live, ready replicas that do not lead (a leader that lost its quorum is no
 /// candidate, and its uncommitted entries do not count as newer) whose last log entry is
-/// the newest among those, as Raft's vote compares them: by the term it was written in,
-/// then by index. (By index alone, a deposed leader's uncommitted entry at the same index
-/// as its successor's would make it a candidate whom the others refuse for ever.)
+/// the newest among those, as Raft's vote compares them ([`toystore_order_api::EntryId`]:
+/// the leader that wrote it, then its index). By index alone, a deposed leader's
+/// uncommitted entry at the same index as its successor's made it a candidate whom the
+/// others refused for ever.
 fn candidates(statuses: &[Option<ReplicaStatus>]) -> Vec<usize> {
     let eligible = |s: &ReplicaStatus| s.ready && s.role != Role::Leader;
-    let last = |s: &ReplicaStatus| (s.last_log_term, s.last_log_index);
+    let last = |s: &ReplicaStatus| s.last_log_id;
     let newest = statuses
         .iter()
         .flatten()
@@ -446,7 +447,11 @@ pub(crate) mod tests {
             term,
             leader: None,
             last_log_index: Some(last),
-            last_log_term: Some(1),
+            last_log_id: Some(toystore_order_api::EntryId {
+                term: 1,
+                leader: 1,
+                index: last,
+            }),
             applied: Some(last),
             snapshot: None,
             last_seq: toystore_events::Seq::ZERO,
@@ -510,7 +515,11 @@ pub(crate) mod tests {
         ];
         for (s, term) in older.iter_mut().zip([3, 4, 4]) {
             if let Some(s) = s.as_mut() {
-                s.last_log_term = Some(term);
+                s.last_log_id = Some(toystore_order_api::EntryId {
+                    term,
+                    leader: 3,
+                    index: 7,
+                });
             }
         }
         assert_eq!(candidates(&older), vec![1, 2]);
@@ -602,11 +611,13 @@ pub(crate) mod tests {
         ];
         if let Some(s) = s[0].as_mut() {
             s.last_log_index = None;
+            s.last_log_id = None;
         }
         assert_eq!(candidates(&s), vec![1]);
         // All empty: all are caught up.
         if let Some(s) = s[1].as_mut() {
             s.last_log_index = None;
+            s.last_log_id = None;
         }
         assert_eq!(candidates(&s), vec![0, 1]);
     }

@@ -430,12 +430,21 @@ pub async fn inject(cluster: &mut Cluster, plan: &Plan, leader: u32) -> anyhow::
     }
 }
 
-/// The file of replica `service` (order or catalog).
+/// The file of replica `service` (order or catalog): where its data is, the target of the
+/// data directory's link if the replica has a disk of its own ([`crate::disks`]), so that
+/// wiping or setting it aside keeps the link and the replica's next file is on that disk.
 fn replica_file(cluster: &Cluster, service: Service) -> anyhow::Result<std::path::PathBuf> {
-    match service {
-        Service::Order(id) => Ok(cluster.config().order_db(id)),
-        Service::Catalog(id) => Ok(cluster.config().catalog_db(id)),
+    let file = match service {
+        Service::Order(id) => cluster.config().order_db(id),
+        Service::Catalog(id) => cluster.config().catalog_db(id),
         other => anyhow::bail!("{other} has no replica file"),
+    };
+    match std::fs::read_link(&file) {
+        Ok(target) => Ok(match file.parent() {
+            Some(dir) => dir.join(target),
+            None => target,
+        }),
+        Err(_) => Ok(file),
     }
 }
 
@@ -448,10 +457,12 @@ const REFUSE_WITHIN: Duration = Duration::from_secs(30);
 async fn corrupt(cluster: &mut Cluster, service: Service) -> anyhow::Result<()> {
     cluster.kill(service).await?;
     let file = replica_file(cluster, service)?;
-    let kind: &[u8] = match service {
-        Service::Catalog(_) => b"toystore.catalog",
-        _ => b"toystore.order",
-    };
+    use toystore_events::LogEvent;
+    let kind = match service {
+        Service::Catalog(_) => toystore_events::CatalogEvent::KIND,
+        _ => toystore_events::OrderEvent::KIND,
+    }
+    .as_bytes();
     let flipped = toystore_store::tamper::flip_every(&file, kind)
         .with_context(|| format!("corrupting {}", file.display()))?;
     anyhow::ensure!(flipped > 0, "{} holds no {:?}", file.display(), kind);
@@ -479,18 +490,7 @@ pub async fn undo(cluster: &mut Cluster, plan: &Plan) -> anyhow::Result<()> {
             .with_context(|| format!("restarting {}", plan.target)),
         Action::Corrupt => {
             let file = replica_file(cluster, plan.target)?;
-            let mut aside = file.clone().into_os_string();
-            aside.push(format!(".damaged-{}", std::process::id()));
-            let mut n = 0;
-            let aside = loop {
-                let mut candidate = aside.clone();
-                candidate.push(format!("-{n}"));
-                if !std::path::Path::new(&candidate).exists() {
-                    break candidate;
-                }
-                n += 1;
-            };
-            std::fs::rename(&file, &aside)
+            crate::logfile::set_aside(&file)
                 .with_context(|| format!("setting {} aside", file.display()))?;
             cluster
                 .restart(plan.target, patience)

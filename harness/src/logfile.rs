@@ -136,10 +136,48 @@ impl LogFile {
     }
 }
 
+/// Renames a damaged replica file to `<file>.damaged-<unix seconds>` (with `-<n>` added if
+/// that exists), beside itself, and returns the new name: nothing is deleted, so the file
+/// stays for a post-mortem (`tools rebuild`, the `corrupt` nemesis).
+pub fn set_aside(file: &Path) -> std::io::Result<PathBuf> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let target = (0..)
+        .map(|n| aside_name(file, now, n))
+        .find(|candidate| !candidate.exists())
+        .unwrap_or_else(|| aside_name(file, now, 0));
+    std::fs::rename(file, &target)?;
+    Ok(target)
+}
+
+/// `<file>.damaged-<now>`, with `-<n>` for n > 0.
+fn aside_name(file: &Path, now: u64, n: u32) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(format!(".damaged-{now}"));
+    if n > 0 {
+        name.push(format!("-{n}"));
+    }
+    PathBuf::from(name)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn a_file_is_set_aside_beside_itself() {
+        assert_eq!(
+            aside_name(Path::new("data/order-2.redb"), 1_700_000_000, 0),
+            PathBuf::from("data/order-2.redb.damaged-1700000000")
+        );
+        assert_eq!(
+            aside_name(Path::new("data/order-2.redb"), 1_700_000_000, 2),
+            PathBuf::from("data/order-2.redb.damaged-1700000000-2")
+        );
+    }
     use toystore_events::Seq;
 
     #[test]

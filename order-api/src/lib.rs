@@ -10,5 +10,5 @@ pub mod wire;
 
 pub use client::{CallError, ReplicaClient};
 pub use refusal::Refusal;
-pub use toystore_raft_api::{leader, leads};
+pub use toystore_raft_api::{leader, leads, EntryId};
 pub use wire::{OrderPlacedReply, OrderRecord, ReplicaStatus, Role, LEADER_HEADER};

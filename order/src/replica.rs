@@ -127,6 +127,12 @@ impl Replica {
                 self.node.id()
             )));
         }
+        if let Err(low) = self.node.disk().check() {
+            return Err(PlaceError::Unavailable(format!(
+                "replica {} does not campaign: {low}",
+                self.node.id()
+            )));
+        }
         self.raft()
             .trigger()
             .elect()

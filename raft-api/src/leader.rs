@@ -37,7 +37,7 @@ mod tests {
             term,
             leader: None,
             last_log_index: None,
-            last_log_term: None,
+            last_log_id: None,
             applied: None,
             snapshot: None,
             last_seq: Seq::ZERO,

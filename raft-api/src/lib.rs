@@ -11,4 +11,4 @@ pub mod status;
 
 pub use group::Group;
 pub use leader::{leader, leads};
-pub use status::{leader_hint, ReplicaStatus, Role, LEADER_HEADER};
+pub use status::{leader_hint, EntryId, ReplicaStatus, Role, LEADER_HEADER};

@@ -33,6 +33,19 @@ pub enum Role {
     Shutdown,
 }
 
+/// A Raft log entry's id as a vote compares two logs' last entries: by the leader that wrote
+/// it (its term, then its id: openraft 0.9 may elect two leaders in one term, ordered by
+/// id), then by index. The field order is that comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EntryId {
+    /// The term of the leader that wrote it.
+    pub term: u64,
+    /// That leader's id.
+    pub leader: ReplicaId,
+    /// Its index in the log.
+    pub index: u64,
+}
+
 /// What a replica says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,11 +64,10 @@ pub struct ReplicaStatus {
     pub leader: Option<ReplicaId>,
     /// Index of its last log entry.
     pub last_log_index: Option<u64>,
-    /// The term its last log entry was written in: with `last_log_index`, what a vote's
-    /// up-to-date check compares (a replica with a later term's entry at the same index is
-    /// the more up to date). `None` from a replica that does not say (older versions).
+    /// Its last log entry's id as a vote's up-to-date check compares it (`None`: no entry,
+    /// or a replica of an older version that does not say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_log_term: Option<u64>,
+    pub last_log_id: Option<EntryId>,
     /// Index of the last entry its state machine applied.
     pub applied: Option<u64>,
     /// Index of the last entry its current snapshot covers, if it has one.

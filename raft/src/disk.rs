@@ -128,8 +128,19 @@ impl Disk {
 }
 
 /// Reads `disk` every [`EVERY`] until `stop`; when it turns low or back, logs it and tells
-/// `on_change` (the node stops or restarts its heartbeats).
+/// `on_change` (the node stops or restarts its heartbeats). A disk already low when the
+/// watch starts (a replica started on a full disk) is told at once.
 pub async fn watch(disk: Arc<Disk>, on_change: impl Fn(bool) + Send, stop: CancellationToken) {
+    if disk.is_low() {
+        tracing::error!(
+            file = %disk.file.display(),
+            free = disk.free(),
+            reserve = disk.reserve,
+            "{}: refusing writes and entries, not leading, until space is freed",
+            disk.low_now()
+        );
+        on_change(true);
+    }
     let mut every = tokio::time::interval(EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

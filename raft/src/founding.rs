@@ -47,6 +47,7 @@
 //! again. A group cannot found itself twice: a replica added to the file later finds a peer
 //! with a log.
 
+use crate::campaigning::Campaigning;
 use crate::network::Network;
 use crate::Types;
 use openraft::error::{InitializeError, RaftError};
@@ -335,18 +336,25 @@ async fn ask_to_rejoin<C: Types>(
     None
 }
 
+/// How long a restored replica, once admitted, waits to hear from its leader before it may
+/// campaign again (if its policy elects): the leader re-adds it as a learner at its next
+/// membership round and replicates to it at once.
+const HEAR_FROM_LEADER: Duration = Duration::from_secs(30);
+
 /// On a replica whose file was restored from a backup into a running group
-/// (`RaftStore::must_rejoin`; its gate closed and its elections off): its backup says
+/// (`RaftStore::must_rejoin`; its gate closed, its campaigns held off): its backup says
 /// nothing of the terms it voted in since, so like a wiped replica it asks its peers until
-/// the leader holds it as no voter. Then it clears the mark, opens the gate and, if `elects`,
-/// elects again; returns when done or at `stop`.
+/// the leader holds it as no voter. Then it clears the mark and opens the gate; it may
+/// campaign again once it has heard from a leader (its backup's membership still lists it
+/// as a voter, and its election timer ran out long ago: a campaign now would depose the
+/// leader). Returns when done or at `stop`.
 pub async fn rejoin_restored<C: Types, E: LogEvent>(
     raft: Raft<C>,
     store: RaftStore<C, E>,
     peers: Vec<ReplicaId>,
     network: Network<C>,
     gate: Gate,
-    elects: bool,
+    campaigning: Arc<Campaigning<C>>,
     stop: CancellationToken,
 ) -> Result<(), AdmitError> {
     let own = raft.metrics().borrow().id;
@@ -356,29 +364,39 @@ pub async fn rejoin_restored<C: Types, E: LogEvent>(
          until the leader has taken it out of the voters (it then comes back as a learner and \
          becomes a voter once caught up)"
     );
-    loop {
+    let leader = loop {
         let leader = tokio::select! {
             () = stop.cancelled() => return Ok(()),
             leader = ask_to_rejoin(&network, &peers, own) => leader,
         };
         if let Some(leader) = leader {
-            store.rejoined().await?;
-            tracing::info!(
-                replica = own,
-                leader,
-                "the leader holds this restored replica as no voter: taking part"
-            );
-            gate.open();
-            if elects {
-                raft.runtime_config().elect(true);
-            }
-            return Ok(());
+            break leader;
         }
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
             () = tokio::time::sleep(ASK_EVERY) => {}
         }
+    };
+    store.rejoined().await?;
+    tracing::info!(
+        replica = own,
+        leader,
+        "the leader holds this restored replica as no voter: taking part"
+    );
+    gate.open();
+    let mut metrics = raft.metrics();
+    let heard =
+        metrics.wait_for(|m| m.current_leader.is_some_and(|l| l != own) && m.vote.is_committed());
+    tokio::select! {
+        () = stop.cancelled() => return Ok(()),
+        heard = tokio::time::timeout(HEAR_FROM_LEADER, heard) => {
+            if heard.is_err() {
+                tracing::warn!(replica = own, "no word from a leader since the rejoin; campaigns allowed again");
+            }
+        }
     }
+    campaigning.heard_from_leader();
+    Ok(())
 }
 
 #[cfg(test)]

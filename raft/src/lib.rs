@@ -14,6 +14,8 @@
 //!   replica that starts with an empty log ([`founding::Gate`]);
 //! - [`backup`]: a consistent online copy of the state machine, streamed to `tools backup`;
 //! - [`rejoin`]: the leader taking such a replica out of the voters before it takes part;
+//! - [`campaigning`]: whether a replica starts elections on its own now, from everything
+//!   that holds it off;
 //! - [`disk`]: the free space under a replica's file and the reserve below which it takes
 //!   no writes or entries and steps down;
 //! - [`node`]: [`Node`], the Raft handle, its storage and counts, and [`node::open_and_start`], which
@@ -33,6 +35,7 @@
 //! crate are the two users.
 
 pub mod backup;
+pub mod campaigning;
 pub mod confirmer;
 pub mod counts;
 pub mod disk;

@@ -4,6 +4,7 @@
 //! ([`crate::membership`], the file watched for changes). [`Started::stop`] ends those tasks
 //! and shuts Raft down.
 
+use crate::campaigning::Campaigning;
 use crate::confirmer::Confirmer;
 use crate::counts::Counts;
 use crate::disk::Disk;
@@ -41,6 +42,8 @@ pub struct Node<C: Types, E: LogEvent> {
     gate: Gate,
     /// The free space under its file ([`crate::disk`]).
     disk: Arc<Disk>,
+    /// Whether it starts elections on its own now ([`crate::campaigning`]).
+    campaigning: Arc<Campaigning<C>>,
 }
 
 impl<C: Types, E: LogEvent> Node<C, E> {
@@ -75,15 +78,9 @@ impl<C: Types, E: LogEvent> Node<C, E> {
         &self.disk
     }
 
-    /// Whether this replica takes entries from a leader now: it is admitted, and its disk is
-    /// not below the reserve.
-    pub fn takes_entries(&self) -> bool {
-        self.admitted() && !self.disk.is_low()
-    }
-
-    /// Whether this replica starts elections on its own.
-    pub fn elects(&self) -> bool {
-        self.raft.config().enable_elect
+    /// Whether it starts elections on its own now, and what decides it.
+    pub fn campaigning(&self) -> &Arc<Campaigning<C>> {
+        &self.campaigning
     }
 
     /// What the replica says about itself (its role, term, positions, voters, isolation).
@@ -102,12 +99,13 @@ impl<C: Types, E: LogEvent> Node<C, E> {
             term: m.current_term,
             leader: m.current_leader,
             last_log_index: m.last_log_index,
-            last_log_term: self
-                .store
-                .last_log_id()
-                .ok()
-                .flatten()
-                .map(|id| id.leader_id.term),
+            last_log_id: self.store.last_log_id().ok().flatten().map(|id| {
+                toystore_raft_api::EntryId {
+                    term: id.leader_id.term,
+                    leader: id.leader_id.node_id,
+                    index: id.index,
+                }
+            }),
             applied: m.last_applied.map(|l| l.index),
             snapshot: m.snapshot.map(|l| l.index),
             last_seq: self.store.event_log().last_seq(),
@@ -286,22 +284,20 @@ where
     .await
     .map_err(|e| StartError::Raft(e.to_string()))?;
     let mut tasks_before = Vec::new();
-    let elects = raft.config().enable_elect;
-    if restored && elects {
-        raft.runtime_config().elect(false);
-    }
     let disk = Disk::new(store.path(), config.disk_reserve);
+    let campaigning = Campaigning::new(raft.clone(), gate.clone(), disk.clone(), transfers.clone());
+    if restored {
+        campaigning.wait_for_leader();
+    }
+    campaigning.update();
     {
-        let (raft, gate) = (raft.clone(), gate.clone());
+        let (raft, campaigning) = (raft.clone(), campaigning.clone());
         // A low disk stops the heartbeats: a leader that can take no writes lets the others
-        // elect one that can (and learns of it once its disk is back). Nor does it campaign:
-        // hearing nothing from its leader meanwhile, it would come back with a higher term
-        // and depose it.
+        // elect one that can (and learns of it once its disk is back). Nor does it campaign
+        // (`crate::campaigning`).
         let on_change = move |low: bool| {
             raft.runtime_config().heartbeat(!low);
-            if elects {
-                raft.runtime_config().elect(!low && gate.is_open());
-            }
+            campaigning.update();
         };
         tasks_before.push(tokio::spawn(crate::disk::watch(
             disk.clone(),
@@ -319,17 +315,27 @@ where
     let mut tasks = tasks_before;
     if pristine {
         let (raft, stop, gate) = (raft.clone(), stop.clone(), gate.clone());
+        let campaigning = campaigning.clone();
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = crate::founding::admit(raft, members, network, gate, stop).await {
-                tracing::error!(error = %e, "could not take part in the Raft group");
+            match crate::founding::admit(raft, members, network, gate, stop).await {
+                // Admitted (or stopping): it may campaign now if nothing else holds it off.
+                Ok(()) => campaigning.update(),
+                Err(e) => tracing::error!(error = %e, "could not take part in the Raft group"),
             }
         }));
     } else if restored {
         let (raft, store, network) = (raft.clone(), store.clone(), network.clone());
-        let (stop, gate) = (stop.clone(), gate.clone());
+        let (stop, gate, campaigning) = (stop.clone(), gate.clone(), campaigning.clone());
         tasks.push(tokio::spawn(async move {
-            let rejoined =
-                crate::founding::rejoin_restored(raft, store, peers, network, gate, elects, stop);
+            let rejoined = crate::founding::rejoin_restored(
+                raft,
+                store,
+                peers,
+                network,
+                gate,
+                campaigning,
+                stop,
+            );
             if let Err(e) = rejoined.await {
                 tracing::error!(error = %e, "could not take part in the Raft group");
             }
@@ -358,6 +364,7 @@ where
             transfers,
             gate,
             disk,
+            campaigning,
         }),
         tasks,
     })

@@ -178,15 +178,12 @@ where
 {
     let task = tokio::spawn(async move {
         let counts = replica.transfers().clone();
-        let elects = replica.elects();
-        // The first of overlapping transfers holds elections off, the last lets them go.
-        if counts.receiving.fetch_add(1, Ordering::SeqCst) == 0 && elects {
-            replica.raft().runtime_config().elect(false);
-        }
+        // Elections are held off while any transfer is being received.
+        counts.receiving.fetch_add(1, Ordering::SeqCst);
+        replica.campaigning().update();
         let received = receive_here(&replica, &header, body).await;
-        if counts.receiving.fetch_sub(1, Ordering::SeqCst) == 1 && elects {
-            replica.raft().runtime_config().elect(true);
-        }
+        counts.receiving.fetch_sub(1, Ordering::SeqCst);
+        replica.campaigning().update();
         received
     });
     task.await
@@ -207,6 +204,13 @@ where
     let events = events_of::<E, _, _, _>(body, header.after, move || {
         crate::failpoint::hit("snapshot-receiving");
         counts.events_received.fetch_add(1, Ordering::Relaxed);
+    });
+    // A disk that goes below the reserve stops the transfer (what it wrote is kept, and
+    // the next transfer resumes after it) before a write can meet a full disk.
+    let disk = replica.disk().clone();
+    let events = events.map(move |item| match disk.check() {
+        Ok(()) => item.map_err(|e| e.to_string()),
+        Err(low) => Err(low.to_string()),
     });
     let received = replica
         .store()

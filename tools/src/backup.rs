@@ -11,7 +11,8 @@
 //!   locked: take that one by URL).
 //!
 //! Either way the copy is written with [`write_copy`]: into `FILE.partial`, then made
-//! durable and renamed to `FILE`, so an interrupted backup never leaves a `FILE` behind.
+//! durable and linked as `FILE` (never replacing a file that appeared meanwhile), so an
+//! interrupted backup never leaves a `FILE` behind.
 //! The result is a replica file like any other (`tools replay` and `tools diff` read it; a
 //! replica can be started on it through `tools restore`), seeded with a note of what it holds
 //! and where it came from ([`toystore_store::raft::Seeded`]).
@@ -406,8 +407,10 @@ where
     std::fs::File::open(&partial)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("syncing {}", partial.display()))?;
-    std::fs::rename(&partial, out)
-        .with_context(|| format!("renaming {} to {}", partial.display(), out.display()))?;
+    // A link fails if `out` appeared meanwhile (a replica started on it): never replaced.
+    std::fs::hard_link(&partial, out)
+        .with_context(|| format!("linking {} as {}", partial.display(), out.display()))?;
+    std::fs::remove_file(&partial).with_context(|| format!("removing {}", partial.display()))?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())

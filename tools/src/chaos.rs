@@ -93,7 +93,7 @@ pub struct ChaosArgs {
     #[arg(long, value_enum, default_value_t = toystore_config::Election::Frontend)]
     pub election: toystore_config::Election,
     /// The faults to inject, in turn: kill, pause, partition, catalog, frontend, wipe,
-    /// disk-full.
+    /// disk-full, corrupt.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "kill")]
     pub nemesis: Vec<Nemesis>,
     /// Catalog replicas of the store it starts (`--catalogs`).

@@ -11,7 +11,6 @@
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 use toystore_config::ClusterConfig;
 use toystore_store::StoreError;
 
@@ -62,13 +61,6 @@ fn group_size(config: &Path, file: &Path) -> anyhow::Result<usize> {
     )
 }
 
-/// Where `file` is set aside at `now` (seconds since the epoch).
-fn aside(file: &Path, now: u64) -> PathBuf {
-    let mut name = file.as_os_str().to_owned();
-    name.push(format!(".damaged-{now}"));
-    PathBuf::from(name)
-}
-
 /// Runs `tools rebuild`: 0 when the file was set aside.
 pub fn run(args: &RebuildArgs) -> anyhow::Result<u8> {
     let file = &args.file;
@@ -96,13 +88,8 @@ pub fn run(args: &RebuildArgs) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(e).with_context(|| format!("checking {}", file.display())),
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let target = aside(file, now);
-    std::fs::rename(file, &target)
-        .with_context(|| format!("renaming {} to {}", file.display(), target.display()))?;
+    let target = toystore_harness::logfile::set_aside(file)
+        .with_context(|| format!("setting {} aside", file.display()))?;
     println!(
         "set aside as {}; start the replica again: it rejoins with an empty file and its \
          peers catch it up (a service with no peers, such as the lab's single catalog, \
@@ -110,17 +97,4 @@ pub fn run(args: &RebuildArgs) -> anyhow::Result<u8> {
         target.display()
     );
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_file_is_set_aside_beside_itself() {
-        assert_eq!(
-            aside(Path::new("data/order-2.redb"), 1_700_000_000),
-            PathBuf::from("data/order-2.redb.damaged-1700000000")
-        );
-    }
 }

@@ -4,8 +4,9 @@
 //! - **A new cluster** (no `--replica`): every replica of the backup's group in the cluster
 //!   file (the order replicas, or the catalog replicas) gets a copy, with its Raft
 //!   membership replaced by the file's replicas as voters. Each starts as a replica that
-//!   installed that snapshot: no log entry, no vote, so they elect a leader among
-//!   themselves (under either election policy) and go on from the backup's last order.
+//!   installed that snapshot: no log entry, and a vote in the term of the backup's last
+//!   entry, so they elect a leader among themselves in a later term (under either election
+//!   policy) and go on from the backup's last order.
 //! - **One wiped replica** (`--replica ID`) of a group whose other replicas run: its file is
 //!   seeded and marked to rejoin: it neither votes nor campaigns until the group's leader has
 //!   taken it out of the voters, then comes back as a learner with the backup's events
@@ -15,7 +16,8 @@
 //!
 //! A replica's file that exists is never overwritten: set it aside first (`tools rebuild
 //! --force`, or move it). The backup itself is opened as a service would open it (its
-//! integrity checked) and only read.
+//! integrity checked; the open stamps its Raft tables if missing) and its events only
+//! read.
 
 use crate::backup::{copy_file, summary};
 use anyhow::{bail, Context};
@@ -86,7 +88,10 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<u8> {
     for id in targets {
         let out = file_of(&cluster, id);
         let started = Instant::now();
-        let copied = copy_file(&args.file, &out, Some(&members), rejoin).await?;
+        // A new cluster's voters are the file's replicas; a replica rejoining a running
+        // group keeps the backup's membership (its leader sends it the group's own).
+        let voters = (!rejoin).then_some(&members);
+        let copied = copy_file(&args.file, &out, voters, rejoin).await?;
         let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
         println!(
             "{kind} replica {id}: {}",

@@ -104,8 +104,8 @@ impl<C: RaftTypes, E: LogEvent> RaftStore<C, E> {
                 "a copy of a state machine that applied nothing holds nothing".into(),
             ));
         };
-        self.pristine()?;
         let _transfer = self.shared.transfer.clone().lock_owned().await;
+        self.pristine()?;
         self.shared.receive(Seq::ZERO, last_seq, events).await?;
         self.shared
             .log
@@ -132,8 +132,12 @@ impl<C: RaftTypes, E: LogEvent> RaftStore<C, E> {
     fn pristine(&self) -> Result<(), StoreError> {
         let tx = self.shared.log.begin_read()?;
         let log_entries = tx.open_table(LOG)?.len()?;
-        let ((applied, _), last_seq) = position::<C>(tx)?;
-        if log_entries > 0 || applied.is_some() || last_seq != Seq::ZERO {
+        let machine = tx.open_table(MACHINE)?;
+        let (applied, _) = snapshot::read_applied::<C, _>(&machine)?;
+        let receiving = snapshot::receiving(&machine)?;
+        // Every event, a transfer's received ones included.
+        let last_seq = ReadTables::new(tx).last_seq()?;
+        if log_entries > 0 || applied.is_some() || receiving.is_some() || last_seq != Seq::ZERO {
             return Err(StoreError::Snapshot(format!(
                 "{} is not empty ({last_seq} events, {log_entries} Raft log entries): only a \
                  new file is seeded",

@@ -167,11 +167,16 @@ async fn run(
         }
     };
     let taken = match taking {
-        Some(task) => Some(task.await??),
+        Some(task) => Some(task.await),
         None => None,
     };
+    // Stopped and removed whatever the run's outcome.
     cluster.stop(Duration::from_secs(30)).await;
     std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    let taken = match taken {
+        Some(joined) => Some(joined?.context("the backup during the run")?),
+        None => None,
+    };
     let result = result?;
     let row = Row::from_load("buy".into(), CLIENTS, None, &result);
     let run = BuyRun {
