@@ -104,6 +104,17 @@ impl Disk {
         self.reserve
     }
 
+    /// Logs that the disk is low and what the replica does about it.
+    fn say_low(&self) {
+        tracing::error!(
+            file = %self.file.display(),
+            free = self.free(),
+            reserve = self.reserve,
+            "{}: refusing writes and entries, not leading, until space is freed",
+            self.low_now()
+        );
+    }
+
     fn low_now(&self) -> Low {
         Low {
             free: self.free(),
@@ -132,13 +143,7 @@ impl Disk {
 /// watch starts (a replica started on a full disk) is told at once.
 pub async fn watch(disk: Arc<Disk>, on_change: impl Fn(bool) + Send, stop: CancellationToken) {
     if disk.is_low() {
-        tracing::error!(
-            file = %disk.file.display(),
-            free = disk.free(),
-            reserve = disk.reserve,
-            "{}: refusing writes and entries, not leading, until space is freed",
-            disk.low_now()
-        );
+        disk.say_low();
         on_change(true);
     }
     let mut every = tokio::time::interval(EVERY);
@@ -154,13 +159,7 @@ pub async fn watch(disk: Arc<Disk>, on_change: impl Fn(bool) + Send, stop: Cance
         };
         match changed {
             Some(true) => {
-                tracing::error!(
-                    file = %disk.file.display(),
-                    free = disk.free(),
-                    reserve = disk.reserve,
-                    "{}: refusing writes and entries, stepping down if leading, until space is freed",
-                    disk.low_now()
-                );
+                disk.say_low();
                 on_change(true);
             }
             Some(false) => {

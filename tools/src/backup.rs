@@ -31,6 +31,23 @@ use toystore_raft::Types;
 use toystore_store::raft::{RaftStore, Seeded};
 use toystore_store::StoreError;
 
+/// Evaluates `$body` with `$open` bound to the function that opens a replica file of the
+/// log kind `$kind` (its Raft types and projection): the one place a kind picks a store.
+macro_rules! with_store {
+    ($kind:expr, $open:ident => $body:expr) => {
+        match $kind {
+            Kind::Order => {
+                let $open = toystore_order::replica::open_store;
+                $body
+            }
+            Kind::Catalog => {
+                let $open = toystore_catalog::server::open_store;
+                $body
+            }
+        }
+    };
+}
+
 /// Arguments of `tools backup`.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -234,30 +251,7 @@ pub async fn copy_file(
     let kind = LogFile::open(from)
         .with_context(|| format!("reading {}", from.display()))?
         .kind();
-    match kind {
-        Kind::Order => {
-            copy_as(
-                toystore_order::replica::open_store,
-                kind,
-                from,
-                out,
-                members,
-                rejoin,
-            )
-            .await
-        }
-        Kind::Catalog => {
-            copy_as(
-                toystore_catalog::server::open_store,
-                kind,
-                from,
-                out,
-                members,
-                rejoin,
-            )
-            .await
-        }
-    }
+    with_store!(kind, open => copy_as(open, kind, from, out, members, rejoin).await)
 }
 
 async fn copy_as<C: Types, E: LogEvent>(
@@ -324,7 +318,7 @@ async fn copy_as<C: Types, E: LogEvent>(
 }
 
 /// Writes `events` (1..=`copied.last_seq`) as the state machine `copied` describes into a
-/// new file `out` of `copied.kind`: into `out.partial` first, renamed to `out` once whole
+/// new file `out` of `copied.kind`: into `out.partial` first, linked as `out` once whole
 /// and durable. With `rejoin`, the file is marked to rejoin its group before it takes part
 /// (one wiped replica restored into a running group).
 pub async fn write_copy<S, X>(
@@ -337,28 +331,7 @@ where
     S: Stream<Item = Result<(Seq, Bytes), X>>,
     X: std::fmt::Display,
 {
-    match copied.kind {
-        Kind::Order => {
-            write_as(
-                toystore_order::replica::open_store,
-                out,
-                copied,
-                events,
-                rejoin,
-            )
-            .await
-        }
-        Kind::Catalog => {
-            write_as(
-                toystore_catalog::server::open_store,
-                out,
-                copied,
-                events,
-                rejoin,
-            )
-            .await
-        }
-    }
+    with_store!(copied.kind, open => write_as(open, out, copied, events, rejoin).await)
 }
 
 async fn write_as<C: Types, E: LogEvent, S, X>(
