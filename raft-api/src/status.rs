@@ -54,8 +54,9 @@ pub struct ReplicaStatus {
     pub id: ReplicaId,
     /// Its role.
     pub role: Role,
-    /// True when Raft runs and the replica is a voter of an initialised cluster: it can
-    /// vote, follow, and lead if elected. (Not "has a leader": with the `frontend` policy
+    /// True when Raft runs and the replica is a voter of an initialised cluster (of every
+    /// configuration, during a membership change): it can vote, follow, and lead if
+    /// elected. (Not "has a leader": with the `frontend` policy
     /// no leader exists until a front-end asks for an election.)
     pub ready: bool,
     /// Its current Raft term.

@@ -88,8 +88,15 @@ impl<C: Types, E: LogEvent> Node<C, E> {
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
         let role = role(m.state);
-        let voters: Vec<ReplicaId> = m.membership_config.membership().voter_ids().collect();
-        let voter = voters.contains(&self.id);
+        let membership = m.membership_config.membership();
+        let voters: Vec<ReplicaId> = membership.voter_ids().collect();
+        // A voter of every configuration: in a joint membership, a replica in one half only
+        // (being added, or taken out) is not counted on yet.
+        let voter = voters.contains(&self.id)
+            && membership
+                .get_joint_config()
+                .iter()
+                .all(|config| config.contains(&self.id));
         let lease = self.raft.config().election_timeout_max.saturating_mul(2);
         let storage = self.disk.check().err().map(|low| low.to_string());
         ReplicaStatus {
