@@ -11,7 +11,7 @@ use crate::service::Service;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use toystore_config::ClusterConfig;
 
 /// One replica's filesystem.
@@ -36,11 +36,6 @@ impl Disk {
             );
         }
         Ok(Self { dir })
-    }
-
-    /// Where it is mounted.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Free bytes on it.

@@ -50,7 +50,7 @@ impl<C: Types> Campaigning<C> {
     }
 
     /// Whether it may campaign now.
-    pub fn allowed(&self) -> bool {
+    fn allowed(&self) -> bool {
         self.elects
             && self.gate.is_open()
             && !self.waiting_for_leader.load(Ordering::Acquire)

@@ -99,11 +99,6 @@ impl Disk {
         self.free.load(Ordering::Relaxed)
     }
 
-    /// The reserve, in bytes.
-    pub fn reserve(&self) -> u64 {
-        self.reserve
-    }
-
     /// Logs that the disk is low and what the replica does about it.
     fn say_low(&self) {
         tracing::error!(

@@ -19,12 +19,12 @@
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use openraft::{BasicNode, SnapshotMeta};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use toystore_config::{ClusterConfig, ReplicaId};
-use toystore_events::{CatalogEvent, LogEvent, OrderEvent, Seq};
+use toystore_events::{LogEvent, Seq};
 use toystore_harness::logfile::{Kind, LogFile};
 use toystore_raft::wire::{BackupHeader, BACKUP_HEADER};
 use toystore_raft::Types;
@@ -97,7 +97,10 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<u8> {
         (copied, Some(leader))
     } else {
         let from = PathBuf::from(&args.from);
-        (copy_file(&from, &args.out, None, false).await?, None)
+        (
+            copy_file(&from, file_kind(&from)?, &args.out, None, false).await?,
+            None,
+        )
     };
     let bytes = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     println!(
@@ -196,35 +199,28 @@ pub async fn from_replica(base: &str, token: &str, out: &Path) -> anyhow::Result
     };
     let progress = progress(header.last_seq);
     let body = resp.bytes_stream();
-    let events = {
-        let progress = progress.clone();
-        let received = move || progress.inc(1);
-        match kind {
-            Kind::Order => boxed(toystore_raft::transfer::events_of::<OrderEvent, _, _, _>(
-                body,
-                Seq::ZERO,
-                received,
-            )),
-            Kind::Catalog => boxed(toystore_raft::transfer::events_of::<CatalogEvent, _, _, _>(
-                body,
-                Seq::ZERO,
-                received,
-            )),
-        }
-    };
-    write_copy(out, &copied, events, false)
-        .await
+    with_store!(kind, open => receive_as(open, body, &copied, &progress, out).await)
         .with_context(|| format!("writing the backup from {url}"))?;
     progress.finish_and_clear();
     Ok((copied, header.leader))
 }
 
-type Events = std::pin::Pin<Box<dyn Stream<Item = Result<(Seq, Bytes), String>> + Send>>;
-
-fn boxed<X: std::fmt::Display>(
-    events: impl Stream<Item = Result<(Seq, Bytes), X>> + Send + 'static,
-) -> Events {
-    Box::pin(events.map(|r| r.map_err(|e| e.to_string())))
+/// Writes the events of a backup's body (frames checked as `E`s) into the new file `out`.
+async fn receive_as<C: Types, E: LogEvent, B, X>(
+    open: fn(&Path) -> Result<RaftStore<C, E>, StoreError>,
+    body: B,
+    copied: &Copied,
+    progress: &indicatif::ProgressBar,
+    out: &Path,
+) -> anyhow::Result<()>
+where
+    B: Stream<Item = Result<Bytes, X>> + Unpin,
+    X: std::fmt::Display,
+{
+    let progress = progress.clone();
+    let events =
+        toystore_raft::transfer::events_of::<E, _, _, _>(body, Seq::ZERO, move || progress.inc(1));
+    write_as(open, out, copied, events, false).await
 }
 
 /// A progress bar over `last` events.
@@ -238,19 +234,24 @@ fn progress(last: Seq) -> indicatif::ProgressBar {
     bar
 }
 
+/// The log kind of the replica file (or backup) `path`, read without changing it.
+pub fn file_kind(path: &Path) -> anyhow::Result<Kind> {
+    Ok(LogFile::open(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .kind())
+}
+
 /// Copies the state machine of the replica file (or backup) `from` into a new file `out`,
 /// with its membership replaced by `members` if given, marked to rejoin its group with
 /// `rejoin`. The file `from` is opened as its service would (its integrity checked), so it
 /// must not be open elsewhere.
 pub async fn copy_file(
     from: &Path,
+    kind: Kind,
     out: &Path,
     members: Option<&toystore_raft::membership::Members>,
     rejoin: bool,
 ) -> anyhow::Result<Copied> {
-    let kind = LogFile::open(from)
-        .with_context(|| format!("reading {}", from.display()))?
-        .kind();
     with_store!(kind, open => copy_as(open, kind, from, out, members, rejoin).await)
 }
 
@@ -318,22 +319,9 @@ async fn copy_as<C: Types, E: LogEvent>(
 }
 
 /// Writes `events` (1..=`copied.last_seq`) as the state machine `copied` describes into a
-/// new file `out` of `copied.kind`: into `out.partial` first, linked as `out` once whole
+/// new file `out`, opened with `open`: into `out.partial` first, linked as `out` once whole
 /// and durable. With `rejoin`, the file is marked to rejoin its group before it takes part
 /// (one wiped replica restored into a running group).
-pub async fn write_copy<S, X>(
-    out: &Path,
-    copied: &Copied,
-    events: S,
-    rejoin: bool,
-) -> anyhow::Result<()>
-where
-    S: Stream<Item = Result<(Seq, Bytes), X>>,
-    X: std::fmt::Display,
-{
-    with_store!(copied.kind, open => write_as(open, out, copied, events, rejoin).await)
-}
-
 async fn write_as<C: Types, E: LogEvent, S, X>(
     open: fn(&Path) -> Result<RaftStore<C, E>, StoreError>,
     out: &Path,

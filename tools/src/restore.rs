@@ -19,12 +19,12 @@
 //! integrity checked; the open stamps its Raft tables if missing) and its events only
 //! read.
 
-use crate::backup::{copy_file, summary};
+use crate::backup::{copy_file, file_kind, summary};
 use anyhow::{bail, Context};
 use std::path::PathBuf;
 use std::time::Instant;
 use toystore_config::{ClusterConfig, ReplicaId};
-use toystore_harness::logfile::{Kind, LogFile};
+use toystore_harness::logfile::Kind;
 
 /// Arguments of `tools restore`.
 #[derive(Debug, Clone, clap::Args)]
@@ -47,9 +47,7 @@ pub struct RestoreArgs {
 pub async fn run(args: RestoreArgs) -> anyhow::Result<u8> {
     let cluster = ClusterConfig::load(&args.config)
         .with_context(|| format!("reading the cluster file {}", args.config.display()))?;
-    let kind = LogFile::open(&args.file)
-        .with_context(|| format!("reading {}", args.file.display()))?
-        .kind();
+    let kind = file_kind(&args.file)?;
     let (replicas, file_of): (_, fn(&ClusterConfig, ReplicaId) -> PathBuf) = match kind {
         Kind::Order => (
             toystore_order::server::order_replicas(&cluster),
@@ -91,7 +89,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<u8> {
         // A new cluster's voters are the file's replicas; a replica rejoining a running
         // group keeps the backup's membership (its leader sends it the group's own).
         let voters = (!rejoin).then_some(&members);
-        let copied = copy_file(&args.file, &out, voters, rejoin).await?;
+        let copied = copy_file(&args.file, kind, &out, voters, rejoin).await?;
         let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
         println!(
             "{kind} replica {id}: {}",
