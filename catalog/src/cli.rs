@@ -35,13 +35,14 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let (cluster, token) = args.service.load()?;
     let me = this_catalog(&cluster, args.id)?;
-    let addr = args.service.addr.unwrap_or(me.addr);
+
     let db_path = args.db.unwrap_or_else(|| cluster.catalog_db(me.id));
     ensure_parent(&db_path)
         .with_context(|| format!("creating the directory of {}", db_path.display()))?;
-    let listener = tokio::net::TcpListener::bind(addr)
+    toystore_http::tls::install(&cluster, Some(&me.addr)).context("setting up TLS")?;
+    let listener = toystore_http::bind(args.service.addr, &me.addr)
         .await
-        .with_context(|| format!("binding {addr}"))?;
+        .with_context(|| format!("binding {}", args.service.listening(&me.addr)))?;
     let config = ServerConfig {
         id: me.id,
         db_path,

@@ -68,7 +68,7 @@ impl ServerConfig {
         Self {
             id: 1,
             db_path,
-            replicas: vec![(1, addr)],
+            replicas: vec![(1, addr.into())],
             token,
             restock_interval: Duration::from_secs(10),
             stock: crate::toys::DEFAULT_STOCK,
@@ -87,7 +87,11 @@ pub fn timing(settings: &OrderConfig) -> Timing {
 
 /// The catalog replicas of a cluster file: (id, address).
 pub fn catalog_replicas(cluster: &ClusterConfig) -> Replicas {
-    cluster.catalogs.iter().map(|r| (r.id, r.addr)).collect()
+    cluster
+        .catalogs
+        .iter()
+        .map(|r| (r.id, r.addr.clone()))
+        .collect()
 }
 
 /// Errors starting or running a catalog replica.

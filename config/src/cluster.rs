@@ -63,6 +63,7 @@
 //! Why one file of this length: the cluster file is one document; its sections, defaults and
 //! validation are read together (and the tests check them together).
 
+use crate::addr::ServiceAddr;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -78,7 +79,8 @@ pub struct ServiceArgs {
     /// Cluster token (overrides the file).
     #[arg(long, env = "TOYSTORE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Listen address (overrides the file).
+    /// Listen address (overrides the file's address for binding only: peers still use the
+    /// file's, e.g. a container listens on 0.0.0.0:8091 under its name order-1:8091).
     #[arg(long)]
     pub addr: Option<SocketAddr>,
     /// Logging.
@@ -87,11 +89,25 @@ pub struct ServiceArgs {
 }
 
 impl ServiceArgs {
+    /// Where the service listens, for messages: `--addr` if given, else its address in the
+    /// file.
+    pub fn listening(&self, addr: &ServiceAddr) -> String {
+        self.addr
+            .map_or_else(|| addr.to_string(), |a| a.to_string())
+    }
+
     /// The cluster description and its token (the flag or environment winning over the
     /// file). A store without a token is refused.
     pub fn load(&self) -> Result<(ClusterConfig, crate::ClusterToken), ConfigError> {
         let cluster = ClusterConfig::load_or_default(self.config.as_deref())?;
         let token = self.token.clone().unwrap_or_else(|| cluster.token.clone());
+        crate::token::check_strength(&token).map_err(|weak| {
+            if token.is_empty() {
+                ConfigError::NoToken
+            } else {
+                ConfigError::WeakToken(weak)
+            }
+        })?;
         let token = crate::ClusterToken::new(token).ok_or(ConfigError::NoToken)?;
         Ok((cluster, token))
     }
@@ -123,6 +139,9 @@ pub enum ConfigError {
     /// No token in the file, the flag or the environment.
     #[error("no cluster token: set `token` in the cluster file, --token or TOYSTORE_TOKEN")]
     NoToken,
+    /// A token too short to keep internal routes closed.
+    #[error(transparent)]
+    WeakToken(#[from] crate::token::WeakToken),
     /// The file is not a valid cluster file.
     #[error("{path}: {source}")]
     Invalid {
@@ -169,6 +188,46 @@ pub struct ClusterConfig {
     pub order: OrderConfig,
     /// Timeouts of calls between services.
     pub timeouts: Timeouts,
+    /// TLS between services (and on the public port); plaintext without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[tls]`: every internal connection over TLS, each service proving itself with a
+/// certificate of the cluster's CA, and every client checking that proof. `{host}` in
+/// `cert` and `key` stands for the host of the service's own address in this file (its
+/// name, or its IP), so one file serves every service: `cert = "tls/{host}.pem"`.
+/// Relative paths are relative to the working directory, as `data_dir` is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The cluster CA's certificate (PEM): the only root a client trusts.
+    pub ca: PathBuf,
+    /// The service's certificate chain (PEM), `{host}` replaced by its host.
+    pub cert: String,
+    /// The service's private key (PEM), `{host}` replaced by its host.
+    pub key: String,
+    /// Whether the front-end's public port serves TLS too (default: yes). Off, browsers
+    /// and the load client talk plaintext to the front-end while everything behind it
+    /// stays encrypted.
+    #[serde(default = "yes")]
+    pub public: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl TlsConfig {
+    /// The certificate file of the service whose host is `host`.
+    pub fn cert_for(&self, host: &str) -> PathBuf {
+        PathBuf::from(self.cert.replace("{host}", host))
+    }
+
+    /// The key file of the service whose host is `host`.
+    pub fn key_for(&self, host: &str) -> PathBuf {
+        PathBuf::from(self.key.replace("{host}", host))
+    }
 }
 
 /// Who starts Raft elections among the order replicas.
@@ -320,7 +379,7 @@ pub struct CatalogConfig {
     /// as catalog replica 1 at this address (then `None`: [`ClusterConfig::parse`] moves it
     /// into `catalogs`, so it is never written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub addr: Option<SocketAddr>,
+    pub addr: Option<ServiceAddr>,
     /// How often sold-out toys are restocked.
     #[serde(with = "crate::duration::human", alias = "restock_interval_ms")]
     pub restock_interval: Duration,
@@ -346,8 +405,8 @@ impl CatalogConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FrontendConfig {
-    /// Public listen address.
-    pub addr: SocketAddr,
+    /// Public address (`host:port`, the host an IP or a DNS name).
+    pub addr: ServiceAddr,
     /// Whether product queries are cached.
     pub cache: bool,
     /// LRU capacity (below the number of toys, so replacement happens).
@@ -379,12 +438,13 @@ pub struct ReplicaConfig {
     /// Unique id among the replicas of its service; among order replicas, the highest
     /// live id leads (with the front-end's election).
     pub id: ReplicaId,
-    /// Listen address.
-    pub addr: SocketAddr,
+    /// Its address, `host:port`: an IP or a DNS name, which peers resolve when they
+    /// connect (and again after a connection fails).
+    pub addr: ServiceAddr,
 }
 
-fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
+fn loopback(port: u16) -> ServiceAddr {
+    ServiceAddr::loopback(port)
 }
 
 /// The loopback port of catalog replica `id` in the default layout: 8090 for catalog 1
@@ -425,6 +485,7 @@ impl Default for ClusterConfig {
                 .collect(),
             order: OrderConfig::default(),
             timeouts: Timeouts::default(),
+            tls: None,
         }
     }
 }
@@ -475,12 +536,11 @@ impl ClusterConfig {
     /// refused.
     pub fn parse(text: &str) -> Result<Self, InvalidConfig> {
         let mut config: ClusterConfig = toml::from_str(text)?;
-        match (config.catalog.addr, config.catalogs.is_empty()) {
-            // Both forms: `validate` refuses it.
-            (Some(_), false) => {}
+        match (config.catalog.addr.take(), config.catalogs.is_empty()) {
+            // Both forms: put back for `validate` to refuse.
+            (Some(addr), false) => config.catalog.addr = Some(addr),
             (Some(addr), true) => {
                 config.catalogs = vec![ReplicaConfig { id: 1, addr }];
-                config.catalog.addr = None;
             }
             // An explicit `catalogs = []` is left empty, for `validate` to refuse.
             (None, true) if !toml::from_str::<toml::Table>(text)?.contains_key("catalogs") => {
@@ -572,7 +632,7 @@ impl ClusterConfig {
         if has_duplicates(self.replicas.iter().map(|r| r.id)) {
             return Err(InvalidConfig::Rule("replica ids must be unique"));
         }
-        if has_duplicates(self.replicas.iter().map(|r| r.addr)) {
+        if has_duplicates(self.replicas.iter().map(|r| &r.addr)) {
             return Err(InvalidConfig::Rule("replica addresses must be unique"));
         }
         self.validate_catalogs()
@@ -591,13 +651,13 @@ impl ClusterConfig {
         if has_duplicates(self.catalogs.iter().map(|c| c.id)) {
             return Err(InvalidConfig::Rule("catalog ids must be unique"));
         }
-        if has_duplicates(self.catalogs.iter().map(|c| c.addr)) {
+        if has_duplicates(self.catalogs.iter().map(|c| &c.addr)) {
             return Err(InvalidConfig::Rule("catalog addresses must be unique"));
         }
-        let taken = |addr: SocketAddr| {
-            addr == self.frontend.addr || self.replicas.iter().any(|r| r.addr == addr)
+        let taken = |addr: &ServiceAddr| {
+            *addr == self.frontend.addr || self.replicas.iter().any(|r| r.addr == *addr)
         };
-        if self.catalogs.iter().any(|c| taken(c.addr)) {
+        if self.catalogs.iter().any(|c| taken(&c.addr)) {
             return Err(InvalidConfig::Rule(
                 "a catalog replica's address is also the front-end's or an order replica's",
             ));
@@ -620,12 +680,34 @@ impl ClusterConfig {
         self.data_dir.join(format!("catalog-{id}.redb"))
     }
 
-    /// Every catalog replica's id and base URL (`http://<addr>`), in the file's order.
+    /// Every catalog replica's id and base URL (`http://<addr>`, `https://` with TLS), in
+    /// the file's order.
     pub fn catalog_urls(&self) -> Vec<(ReplicaId, String)> {
         self.catalogs
             .iter()
-            .map(|c| (c.id, format!("http://{}", c.addr)))
+            .map(|c| (c.id, self.url(&c.addr)))
             .collect()
+    }
+
+    /// Every order replica's id and base URL, in the file's order.
+    pub fn replica_urls(&self) -> Vec<(ReplicaId, String)> {
+        self.replicas
+            .iter()
+            .map(|r| (r.id, self.url(&r.addr)))
+            .collect()
+    }
+
+    /// The base URL of an internal service at `addr`: `https://` when the file turns TLS on.
+    pub fn url(&self, addr: &ServiceAddr) -> String {
+        addr.url(self.tls.is_some())
+    }
+
+    /// The front-end's public base URL (`https://` when TLS is on and the public port
+    /// serves it).
+    pub fn frontend_url(&self) -> String {
+        self.frontend
+            .addr
+            .url(self.tls.as_ref().is_some_and(|t| t.public))
     }
 
     /// Replica `id`'s redb file.
@@ -644,6 +726,52 @@ fn has_duplicates<T: Ord>(items: impl Iterator<Item = T>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_and_tls_read_and_round_trip() {
+        let text = r#"
+            [frontend]
+            addr = "frontend-1:8080"
+
+            [[catalogs]]
+            id = 1
+            addr = "catalog-1.toystore.svc:8090"
+
+            [[replicas]]
+            id = 1
+            addr = "order-1:8091"
+
+            [[replicas]]
+            id = 2
+            addr = "10.0.0.2:8091"
+
+            [tls]
+            ca = "tls/ca.pem"
+            cert = "tls/{host}.pem"
+            key = "tls/{host}.key"
+        "#;
+        let c = ClusterConfig::parse(text).expect("names are addresses");
+        assert!(c.replicas[0].addr.is_name());
+        assert!(!c.replicas[1].addr.is_name());
+        assert_eq!(c.url(&c.replicas[0].addr), "https://order-1:8091");
+        assert_eq!(c.frontend_url(), "https://frontend-1:8080");
+        let tls = c.tls.as_ref().expect("tls");
+        assert!(tls.public);
+        assert_eq!(tls.cert_for("order-1"), PathBuf::from("tls/order-1.pem"));
+        assert_eq!(tls.key_for("10.0.0.2"), PathBuf::from("tls/10.0.0.2.key"));
+        assert_eq!(ClusterConfig::parse(&c.to_toml()).expect("round trip"), c);
+        // Without [tls], plaintext URLs.
+        let plain =
+            ClusterConfig::parse("[[replicas]]\nid = 1\naddr = \"order-1:8091\"\n").expect("valid");
+        assert_eq!(
+            plain.replica_urls(),
+            vec![(1, "http://order-1:8091".to_owned())]
+        );
+        // A name twice is a duplicate, whatever its case.
+        let twice = "[[replicas]]\nid = 1\naddr = \"order-1:8091\"\n[[replicas]]\nid = 2\naddr = \"ORDER-1:8091\"\n";
+        assert!(ClusterConfig::parse(twice).is_err());
+        assert!(ClusterConfig::parse("[[replicas]]\nid = 1\naddr = \"order-1\"\n").is_err());
+    }
 
     #[test]
     fn empty_file_is_the_default_store_and_round_trips() {
@@ -734,7 +862,7 @@ mod tests {
     fn default_is_one_catalog_at_8090_and_the_helper_lists_n() {
         let d = ClusterConfig::default();
         assert_eq!(d.catalogs, default_catalogs(1));
-        assert_eq!(d.catalog(1).map(|c| c.addr), Some(loopback(8090)));
+        assert_eq!(d.catalog(1).map(|c| c.addr.clone()), Some(loopback(8090)));
         assert_eq!(d.catalog(2), None);
         assert_eq!(
             d.catalog_urls(),

@@ -3,6 +3,9 @@
 //! Callers send `Authorization: Bearer <token>`; [`ClusterToken::accepts`] compares in
 //! constant time, so the time a rejection takes says nothing about how much of a guess was
 //! right. (The warp filter that demands it is `toystore_http::auth::require`.)
+//!
+//! A service refuses to start with a token weaker than [`MIN_TOKEN_BITS`] ([`check_strength`]):
+//! whoever guesses it may call every internal route. [`generate`] makes one of 256 bits.
 
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -37,6 +40,73 @@ impl ClusterToken {
     }
 }
 
+/// The least strength a service accepts of its token, in bits.
+pub const MIN_TOKEN_BITS: u32 = 128;
+
+/// Why a token is too weak.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the cluster token is too weak: {chars} characters drawn from {alphabet} give at most \
+     {bits} bits, and at least {MIN_TOKEN_BITS} are needed (whoever guesses it may call every \
+     internal route); use e.g. 32 random hexadecimal digits, or `tools up` to make one"
+)]
+pub struct WeakToken {
+    chars: usize,
+    alphabet: &'static str,
+    bits: u32,
+}
+
+/// Checks that a token could hold at least [`MIN_TOKEN_BITS`] bits: its length times the
+/// bits per character of the smallest usual alphabet its characters come from (hex digits
+/// 4, lower-case letters and digits ~5.2, both cases and digits ~5.95, printable ASCII
+/// ~6.55, anything else 8). An upper bound: a long token of one repeated character passes
+/// the length test, so a token with fewer than 8 distinct characters counts as 3 bits a
+/// character at most.
+pub fn check_strength(token: &str) -> Result<(), WeakToken> {
+    let chars = token.chars().count();
+    let (alphabet, milli_bits) = if token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        ("hexadecimal digits", 4_000)
+    } else if token
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
+        ("lower-case letters and digits", 5_170)
+    } else if token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        ("letters and digits", 5_950)
+    } else if token.bytes().all(|b| b.is_ascii_graphic()) {
+        ("printable characters", 6_550)
+    } else {
+        ("bytes", 8_000)
+    };
+    let mut distinct: Vec<char> = token.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let (alphabet, milli_bits) = if distinct.len() < 8 {
+        ("fewer than 8 distinct characters", milli_bits.min(3_000))
+    } else {
+        (alphabet, milli_bits)
+    };
+    let bits = u32::try_from(chars.saturating_mul(milli_bits) / 1_000).unwrap_or(u32::MAX);
+    if bits >= MIN_TOKEN_BITS {
+        Ok(())
+    } else {
+        Err(WeakToken {
+            chars,
+            alphabet,
+            bits,
+        })
+    }
+}
+
+/// A new random token: 32 random bytes as 64 hexadecimal digits (256 bits).
+pub fn generate() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl std::fmt::Debug for ClusterToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ClusterToken(..)")
@@ -57,5 +127,22 @@ mod tests {
         assert!(!t.accepts(Some("Basic s3cret")));
         assert!(!t.accepts(None));
         assert!(ClusterToken::new("").is_none());
+    }
+
+    #[test]
+    fn weak_tokens_are_refused_with_the_reason() {
+        let weak = check_strength("short").unwrap_err();
+        assert!(weak.to_string().contains("at least 128"), "{weak}");
+        // 31 hex digits: 124 bits; 32: 128.
+        assert!(check_strength(&"0123456789abcdef".repeat(2)[..31]).is_err());
+        assert!(check_strength(&"0123456789abcdef".repeat(2)).is_ok());
+        // Long, but one character over and over.
+        assert!(check_strength(&"a".repeat(40)).is_err());
+        assert!(check_strength("catalog-test-token").is_err());
+        assert!(check_strength("Tr0ub4dor&3-correct-horse-battery-staple").is_ok());
+        let made = generate();
+        assert_eq!(made.len(), 64);
+        assert!(check_strength(&made).is_ok());
+        assert_ne!(made, generate());
     }
 }

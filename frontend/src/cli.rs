@@ -28,7 +28,6 @@ pub struct Args {
 /// Runs the front-end until Ctrl-C or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let (cluster, token) = args.service.load()?;
-    let addr = args.service.addr.unwrap_or(cluster.frontend.addr);
     let capacity = args
         .cache_capacity
         .unwrap_or(cluster.frontend.cache_capacity);
@@ -37,9 +36,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    let listener = tokio::net::TcpListener::bind(addr)
+    let me = &cluster.frontend.addr;
+    let public_tls = cluster.tls.as_ref().is_some_and(|t| t.public);
+    toystore_http::tls::install(&cluster, public_tls.then_some(me)).context("setting up TLS")?;
+    let listener = toystore_http::bind(args.service.addr, me)
         .await
-        .with_context(|| format!("binding {addr}"))?;
+        .with_context(|| format!("binding {}", args.service.listening(me)))?;
     let config = ServerConfig {
         catalogs: cluster.catalog_urls(),
         token,

@@ -13,7 +13,7 @@ pub fn members(config: &ClusterConfig) -> Vec<(u32, String)> {
     config
         .replicas
         .iter()
-        .map(|r| (r.id, format!("http://{}", r.addr)))
+        .map(|r| (r.id, config.url(&r.addr)))
         .collect()
 }
 

@@ -17,13 +17,12 @@ use crate::service::Service;
 use crate::spec::ClusterSpec;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
 use toystore_catalog_api::CatalogClient;
-use toystore_config::{ClusterConfig, ClusterToken, Timeouts};
+use toystore_config::{ClusterConfig, ClusterToken, ServiceAddr, Timeouts};
 use toystore_frontend::client::FrontendClient;
 use toystore_order_api::ReplicaClient;
 
@@ -47,18 +46,21 @@ impl Clients {
             health: ASK_TIMEOUT,
             ..config.timeouts
         };
-        let base = |addr: SocketAddr| format!("http://{addr}");
         let replicas = config
             .replicas
             .iter()
             .map(|r| {
-                let client =
-                    ReplicaClient::with_timeouts(r.id, &base(r.addr), token.clone(), &timeouts)?;
+                let client = ReplicaClient::with_timeouts(
+                    r.id,
+                    &config.url(&r.addr),
+                    token.clone(),
+                    &timeouts,
+                )?;
                 Ok((r.id, client))
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(Self {
-            frontend: FrontendClient::with_timeout(&base(config.frontend.addr), ASK_TIMEOUT)?,
+            frontend: FrontendClient::with_timeout(&config.frontend_url(), ASK_TIMEOUT)?,
             catalog: CatalogClient::of_replicas(&config.catalog_urls(), token.clone(), &timeouts)?,
             replicas,
         })
@@ -121,10 +123,15 @@ impl Cluster {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let config_path = data_dir.join("toystore.toml");
-        std::fs::write(&config_path, spec.config.to_toml())
+        std::fs::write(&config_path, spec.service_config().to_toml())
             .with_context(|| format!("writing {}", config_path.display()))?;
+        if let Some(hosts) = spec.hosts.as_ref().filter(|_| spec.names) {
+            hosts.write_names()?;
+        }
         let token =
             ClusterToken::new(spec.config.token.clone()).context("the cluster token is empty")?;
+        // This process's clients (the harness's own, and the caller's) trust the store's CA.
+        toystore_http::tls::install(&spec.config, None).context("setting up TLS")?;
         let disks = match spec.disks {
             Some(size) => Some(Disks::mount(&spec.config, size)?),
             None => None,
@@ -167,7 +174,7 @@ impl Cluster {
 
     /// The front-end's base URL.
     pub fn frontend_url(&self) -> String {
-        format!("http://{}", self.spec.config.frontend.addr)
+        self.spec.config.frontend_url()
     }
 
     /// The typed client of the (first) front-end that the launcher itself uses (requests
@@ -224,12 +231,15 @@ impl Cluster {
     pub fn url(&self, service: Service) -> String {
         let c = &self.spec.config;
         let addr = match service {
-            Service::Catalog(id) => c.catalog(id).map(|r| r.addr),
-            Service::Frontend => Some(c.frontend.addr),
-            Service::SecondFrontend => self.spec.second_frontend,
-            Service::Order(id) => c.replica(id).map(|r| r.addr),
+            Service::Catalog(id) => c.catalog(id).map(|r| c.url(&r.addr)),
+            Service::Frontend => Some(c.frontend_url()),
+            Service::SecondFrontend => self
+                .spec
+                .second_frontend
+                .map(|a| ServiceAddr::from(a).url(c.tls.as_ref().is_some_and(|t| t.public))),
+            Service::Order(id) => c.replica(id).map(|r| c.url(&r.addr)),
         };
-        addr.map(|a| format!("http://{a}")).unwrap_or_default()
+        addr.unwrap_or_default()
     }
 
     /// Starts (or restarts) one service.
@@ -321,9 +331,46 @@ impl Cluster {
         self.spec.config.validate().map_err(anyhow::Error::msg)?;
         self.clients = Clients::of(&self.spec.config, &self.token)?;
         let tmp = self.config_path.with_extension("toml.tmp");
-        std::fs::write(&tmp, self.spec.config.to_toml())?;
+        std::fs::write(&tmp, self.spec.service_config().to_toml())?;
         std::fs::rename(&tmp, &self.config_path)?;
         Ok(())
+    }
+
+    /// Moves a service that runs on a host of its own to a new address (stop it first;
+    /// start it again after): the host's address changes, and so does the service's address
+    /// in the harness's view. With [`ClusterSpec::names`], the services' cluster file keeps
+    /// its name and only the namespaces' hosts files change; without, the file gets the new
+    /// address. Returns the new address.
+    pub fn readdress(&mut self, service: Service) -> anyhow::Result<std::net::Ipv4Addr> {
+        let hosts = self
+            .spec
+            .hosts
+            .clone()
+            .context("the store does not run on hosts")?;
+        let ip = hosts.readdress(service)?;
+        let moved = |addr: &mut ServiceAddr| {
+            *addr = ServiceAddr::from(std::net::SocketAddr::from((ip, addr.port())));
+        };
+        self.update_config(|c| match service {
+            Service::Frontend => moved(&mut c.frontend.addr),
+            Service::Catalog(id) => c
+                .catalogs
+                .iter_mut()
+                .filter(|r| r.id == id)
+                .for_each(|r| moved(&mut r.addr)),
+            Service::Order(id) => c
+                .replicas
+                .iter_mut()
+                .filter(|r| r.id == id)
+                .for_each(|r| moved(&mut r.addr)),
+            Service::SecondFrontend => {}
+        })?;
+        if service == Service::SecondFrontend {
+            if let Some(addr) = &mut self.spec.second_frontend {
+                addr.set_ip(ip.into());
+            }
+        }
+        Ok(ip)
     }
 
     /// Freezes a service (SIGSTOP): a paused process, like a stalled old leader.

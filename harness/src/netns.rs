@@ -25,6 +25,13 @@
 //! sets of both sides; [`Hosts::heal`] empties every set. The tool's own address is never
 //! cut: it observes and drives the store from outside the partition.
 //!
+//! Names ([`Hosts::write_names`]): each service's host is also `<host>.toystore` (`o1.toystore`,
+//! `cat2.toystore`, `fe.toystore`), written into `/etc/netns/<namespace>/hosts` of every
+//! namespace of the run, which `ip netns exec` mounts over `/etc/hosts` for the processes it
+//! starts; a service moved to a new address ([`Hosts::readdress`]) keeps its name, and the
+//! files are rewritten in place (the mounts see the same file), so the next lookup of the
+//! name finds the new address. The files go with the namespaces.
+//!
 //! Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) and the `ip` (iproute2) and `nft`
 //! (nftables) programs.
 
@@ -46,6 +53,10 @@ const LOCK_DIR: &str = "/run/toystore-netns";
 const NETNS_DIR: &str = "/run/netns";
 /// The nftables table and set of a partition.
 const TABLE: &str = "toystore";
+/// Where `ip netns exec` finds a namespace's own `/etc` files.
+const ETC_NETNS: &str = "/etc/netns";
+/// The domain of the services' names.
+pub const DOMAIN: &str = "toystore";
 
 /// One service's host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +71,10 @@ pub struct Host {
 #[derive(Debug)]
 pub struct Hosts {
     slot: u8,
-    hosts: BTreeMap<Service, Host>,
+    /// Behind a lock: a service may move to a new address ([`Hosts::readdress`]).
+    hosts: Mutex<BTreeMap<Service, Host>>,
+    /// Whether the namespaces have hosts files ([`Hosts::write_names`]).
+    named: std::sync::atomic::AtomicBool,
     /// Namespaces whose nftables table exists.
     tables: Mutex<BTreeSet<String>>,
     /// Held for the life of the run (released by the kernel if the process dies).
@@ -97,7 +111,8 @@ impl Hosts {
         }
         let this = Self {
             slot,
-            hosts,
+            hosts: Mutex::new(hosts),
+            named: std::sync::atomic::AtomicBool::new(false),
             tables: Mutex::new(BTreeSet::new()),
             _lock: lock,
         };
@@ -130,7 +145,7 @@ impl Hosts {
         ip(&["-n", &hub, "link", "set", "host", "master", "br0", "up"])?;
         ip(&["addr", "add", &prefix(self.own_ip()), "dev", &own])?;
         ip(&["link", "set", &own, "up"])?;
-        for (service, host) in &self.hosts {
+        for (service, host) in &self.all() {
             let port = host_name(*service);
             ip(&["netns", "add", &host.namespace])?;
             ip(&[
@@ -156,14 +171,93 @@ impl Hosts {
         Ok(())
     }
 
+    /// Every service's host.
+    fn all(&self) -> BTreeMap<Service, Host> {
+        self.hosts.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+
     /// The host of a service, if it has one.
-    pub fn host(&self, service: Service) -> Option<&Host> {
-        self.hosts.get(&service)
+    pub fn host(&self, service: Service) -> Option<Host> {
+        self.all().remove(&service)
     }
 
     /// The services with hosts.
     pub fn services(&self) -> Vec<Service> {
-        self.hosts.keys().copied().collect()
+        self.all().into_keys().collect()
+    }
+
+    /// A service's name: `<host>.toystore` (`o1.toystore`), which [`Hosts::write_names`]
+    /// makes every namespace resolve to its address.
+    pub fn name(service: Service) -> String {
+        format!("{}.{DOMAIN}", host_name(service))
+    }
+
+    /// Every address a service of this run may have (the slot's /28 but the tool's own and
+    /// the broadcast): what a certificate for a service that may move must name.
+    pub fn slot_ips(&self) -> Vec<Ipv4Addr> {
+        (2..15)
+            .map(|o| Ipv4Addr::new(10, 77, 0, self.slot * 16 + o))
+            .collect()
+    }
+
+    /// Writes (again) every namespace's hosts file: `localhost`, and each service's name at
+    /// its address. A file is rewritten in place, never replaced, because running processes
+    /// see it through a bind mount of that very file.
+    pub fn write_names(&self) -> anyhow::Result<()> {
+        use std::io::Write;
+        let hosts = self.all();
+        let mut text = String::from("127.0.0.1 localhost\n");
+        for (service, host) in &hosts {
+            text.push_str(&format!("{} {}\n", host.ip, Self::name(*service)));
+        }
+        for host in hosts.values() {
+            let dir = Path::new(ETC_NETNS).join(&host.namespace);
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let path = dir.join("hosts");
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            file.write_all(text.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        self.named.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Moves a service's host to a new address of the slot, one no other service has (the
+    /// service should be stopped: its connections die with the old address), and, if the
+    /// namespaces have names, rewrites their hosts files. Returns the new address.
+    pub fn readdress(&self, service: Service) -> anyhow::Result<Ipv4Addr> {
+        let mut hosts = self.hosts.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let taken: BTreeSet<Ipv4Addr> = hosts.values().map(|h| h.ip).collect();
+        let new = self
+            .slot_ips()
+            .into_iter()
+            .find(|ip| !taken.contains(ip))
+            .context("no free address left in the slot")?;
+        let host = hosts
+            .get_mut(&service)
+            .with_context(|| format!("{service} has no host of its own"))?;
+        let ns = host.namespace.clone();
+        ip(&["-n", &ns, "addr", "flush", "dev", "eth0"])?;
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{new}/28"),
+            "dev",
+            "eth0",
+        ])?;
+        host.ip = new;
+        drop(hosts);
+        if self.named.load(std::sync::atomic::Ordering::SeqCst) {
+            self.write_names()?;
+        }
+        Ok(new)
     }
 
     /// The command prefix that runs a program in a service's namespace
@@ -183,8 +277,8 @@ impl Hosts {
                 continue;
             }
             let (ha, hb) = (self.known(a)?, self.known(*b)?);
-            self.drop_from(ha, hb.ip)?;
-            self.drop_from(hb, ha.ip)?;
+            self.drop_from(&ha, hb.ip)?;
+            self.drop_from(&hb, ha.ip)?;
         }
         Ok(())
     }
@@ -206,7 +300,7 @@ impl Hosts {
         Ok(())
     }
 
-    fn known(&self, service: Service) -> anyhow::Result<&Host> {
+    fn known(&self, service: Service) -> anyhow::Result<Host> {
         self.host(service)
             .with_context(|| format!("{service} has no host of its own"))
     }
@@ -275,6 +369,13 @@ fn remove_slot(slot: u8) {
             kill_inside(&name);
             if let Err(e) = ip(&["netns", "delete", &name]) {
                 tracing::warn!(namespace = %name, error = %e, "could not delete a namespace");
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(ETC_NETNS) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(entry.path());
             }
         }
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use toystore_config::{ClusterConfig, ReplicaConfig};
+use toystore_config::{ClusterConfig, ReplicaConfig, ServiceAddr};
 
 /// How to start a store.
 #[derive(Debug, Clone)]
@@ -32,9 +32,40 @@ pub struct ClusterSpec {
     pub second_frontend: Option<SocketAddr>,
     /// Each service on a host of its own (network namespaces), if set.
     pub hosts: Option<Arc<Hosts>>,
+    /// With `hosts`: the services know each other by name only. The cluster file they read
+    /// gives every address as `<host>.toystore:<port>` ([`Hosts::name`]), resolved through
+    /// each namespace's hosts file; `config` keeps the addresses (the harness's own view,
+    /// from outside every namespace).
+    pub names: bool,
     /// Each replica's file on a filesystem of its own of this many bytes
     /// ([`crate::disks::Disks`], root), if set.
     pub disks: Option<u64>,
+}
+
+impl ClusterSpec {
+    /// The cluster file the services read: `config`, or with [`ClusterSpec::names`], `config`
+    /// with every address on a host given by the host's name.
+    pub fn service_config(&self) -> ClusterConfig {
+        let mut config = self.config.clone();
+        let Some(_) = self.hosts.as_ref().filter(|_| self.names) else {
+            return config;
+        };
+        let named = |service: Service, port: u16| -> ServiceAddr {
+            match format!("{}:{port}", Hosts::name(service)).parse() {
+                Ok(addr) => addr,
+                // Names of the form `o1.toystore` always parse; keep the address otherwise.
+                Err(_) => ServiceAddr::loopback(port),
+            }
+        };
+        config.frontend.addr = named(Service::Frontend, config.frontend.addr.port());
+        for c in &mut config.catalogs {
+            c.addr = named(Service::Catalog(c.id), c.addr.port());
+        }
+        for r in &mut config.replicas {
+            r.addr = named(Service::Order(r.id), r.addr.port());
+        }
+        config
+    }
 }
 
 /// Free loopback ports for services started a moment later.
@@ -93,9 +124,9 @@ impl ClusterSpec {
         let catalog_count = usize::try_from(catalogs)?;
         // The front-end's port, the catalogs', then the order replicas'.
         let ports = free_ports(1 + catalog_count + 3)?;
-        let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        let addr = ServiceAddr::loopback;
         let mut config = ClusterConfig {
-            token: uuid::Uuid::new_v4().simple().to_string(),
+            token: toystore_config::token::generate(),
             data_dir: data_dir.to_path_buf(),
             ..ClusterConfig::default()
         };
@@ -124,6 +155,7 @@ impl ClusterSpec {
             no_cache: false,
             second_frontend: None,
             hosts: None,
+            names: false,
             disks: None,
         })
     }
@@ -146,13 +178,14 @@ impl ClusterSpec {
                 .with_context(|| format!("{service} has no host"))?;
             Ok(SocketAddr::from((host.ip, port)))
         };
+        let at_addr = |service: Service, port: u16| at(service, port).map(ServiceAddr::from);
         let c = &mut self.config;
-        c.frontend.addr = at(Service::Frontend, c.frontend.addr.port())?;
+        c.frontend.addr = at_addr(Service::Frontend, c.frontend.addr.port())?;
         for catalog in &mut c.catalogs {
-            catalog.addr = at(Service::Catalog(catalog.id), catalog.addr.port())?;
+            catalog.addr = at_addr(Service::Catalog(catalog.id), catalog.addr.port())?;
         }
         for r in &mut c.replicas {
-            r.addr = at(Service::Order(r.id), r.addr.port())?;
+            r.addr = at_addr(Service::Order(r.id), r.addr.port())?;
         }
         self.second_frontend = match second_frontend {
             true => Some(at(Service::SecondFrontend, c.frontend.addr.port())?),

@@ -3,7 +3,9 @@
 //! Every service talks to another through one [`reqwest::Client`] built by [`http_client`]
 //! (connection pool, `TCP_NODELAY`, connect and request timeouts), and reads replies with
 //! [`read_envelope`], which turns `{"data": T}` into `T` and `{"error": {...}}` into
-//! [`ClientError::Status`], keeping the service's status and message.
+//! [`ClientError::Status`], keeping the service's status and message. Clients trust the
+//! cluster's CA when the process set TLS up ([`crate::tls`]); a host name in a URL is
+//! resolved on every new connection, never cached.
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -84,10 +86,10 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
 }
 
 /// A pooled keep-alive client with `TCP_NODELAY` and `options`. Building fails only if the
-/// TLS-less HTTP stack cannot initialise, which does not happen on supported platforms; the
-/// error is returned rather than unwrapped all the same.
+/// HTTP stack cannot initialise, which does not happen on supported platforms; the error is
+/// returned rather than unwrapped all the same.
 pub fn http_client_with(options: ClientOptions) -> Result<reqwest::Client, ClientError> {
-    reqwest::Client::builder()
+    crate::tls::configure(reqwest::Client::builder())
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(options.max_idle_connections)
@@ -132,7 +134,7 @@ fn append(base: &reqwest::Url, segments: &[&str]) -> reqwest::Url {
 /// A client for long-lived streams: like [`http_client`] but with no overall timeout
 /// (streams are kept alive by heartbeats, which the reader times out on itself).
 pub fn stream_client() -> Result<reqwest::Client, ClientError> {
-    reqwest::Client::builder()
+    crate::tls::configure(reqwest::Client::builder())
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(2))
         .build()

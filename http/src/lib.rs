@@ -12,7 +12,8 @@
 //! - [`stream`]: streaming response bodies (event streams);
 //! - [`shutdown`]: Ctrl-C / SIGTERM as a future;
 //! - [`metrics`]: Prometheus `/metrics` (HTTP counts and latencies, state read at scrape);
-//! - [`stages`]: the buy path's per-stage latency histograms, one family every service shares.
+//! - [`stages`]: the buy path's per-stage latency histograms, one family every service shares;
+//! - [`tls`]: TLS between services, one setting per process from the cluster file.
 //!
 //! The configuration these run with (the cluster file, the token itself, logging) is
 //! `toystore-config`'s.
@@ -27,7 +28,8 @@ mod serve;
 pub mod shutdown;
 pub mod stages;
 pub mod stream;
+pub mod tls;
 
 pub use reply::ApiError;
-pub use serve::{serve, serve_until, GRACE_PERIOD};
+pub use serve::{bind, serve, serve_until, GRACE_PERIOD};
 pub use toystore_config::ClusterToken;

@@ -7,7 +7,8 @@
 //! [`GRACE_PERIOD`], and then returns. Streaming handlers should watch the same shutdown
 //! signal and end their bodies, so the grace period is rarely needed. A 4xx answer to a
 //! request that carried a body closes the connection (`connection: close`): the body may
-//! not have been read.
+//! not have been read. When the process serves TLS ([`crate::tls`]), every connection is a
+//! TLS one; a client that does not complete the handshake is never read from.
 
 use crate::metrics::HttpMetrics;
 use crate::reply::recover;
@@ -29,6 +30,22 @@ use warp::{Filter, Rejection, Reply};
 
 /// How long in-flight connections may run after shutdown begins.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(3);
+
+/// How long a client may take over its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Binds a service's listener: `listen` if given (e.g. `0.0.0.0:8091` in a container), else
+/// the service's own address from the cluster file, its name resolved now (a name must
+/// resolve to an address of this host).
+pub async fn bind(
+    listen: Option<std::net::SocketAddr>,
+    addr: &toystore_config::ServiceAddr,
+) -> std::io::Result<TcpListener> {
+    match listen {
+        Some(listen) => TcpListener::bind(listen).await,
+        None => TcpListener::bind((addr.host(), addr.port())).await,
+    }
+}
 
 /// Serves until `shutdown` completes or `stop` is cancelled, and cancels `stop` in either
 /// case, so everything the service runs beside its routes (streams, background tasks)
@@ -121,6 +138,7 @@ async fn serve_observed<F, R>(
     let warp_service = warp::service(filter);
     let metrics = metrics.map(Arc::new);
     let graceful = GracefulShutdown::new();
+    let tls = crate::tls::server();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -175,15 +193,48 @@ async fn serve_observed<F, R>(
                 Ok::<_, Infallible>(into_served(resp))
             }
         });
-        let conn = Builder::new(TokioExecutor::new())
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let watcher = graceful.watcher();
+        match tls.clone() {
+            None => {
+                let conn = Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                let conn = watcher.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
             }
-        });
+            // The handshake runs in the connection's own task, so a slow or silent client
+            // holds up nobody else; one that does not finish it in time is dropped.
+            Some(acceptor) => {
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(
+                        HANDSHAKE_TIMEOUT,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake refused");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = Builder::new(TokioExecutor::new())
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(GRACE_PERIOD, graceful.shutdown())

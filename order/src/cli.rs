@@ -32,7 +32,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let me = cluster
         .replica(args.id)
         .with_context(|| format!("replica {} is not in the cluster file", args.id))?;
-    let addr = args.service.addr.unwrap_or(me.addr);
+
     let db_path = args.db.unwrap_or_else(|| cluster.order_db(args.id));
     ensure_parent(&db_path)
         .with_context(|| format!("creating the directory of {}", db_path.display()))?;
@@ -41,9 +41,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(election) = args.election {
         raft.election = election;
     }
-    let listener = tokio::net::TcpListener::bind(addr)
+    toystore_http::tls::install(&cluster, Some(&me.addr)).context("setting up TLS")?;
+    let listener = toystore_http::bind(args.service.addr, &me.addr)
         .await
-        .with_context(|| format!("binding {addr}"))?;
+        .with_context(|| format!("binding {}", args.service.listening(&me.addr)))?;
     let config = ServerConfig {
         id: args.id,
         db_path,

@@ -6,13 +6,12 @@ use crate::apply::Orders;
 use crate::error::{PlaceError, ReadError};
 use crate::replica::{open_store, Replica};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use toystore_catalog_api::CatalogClient;
-use toystore_config::{ClusterConfig, Election, OrderConfig, ReplicaId, Timeouts};
+use toystore_config::{ClusterConfig, Election, OrderConfig, ReplicaId, ServiceAddr, Timeouts};
 use toystore_events::OrderNumber;
 use toystore_events::Purchase;
 use toystore_http::client::ClientError;
@@ -35,7 +34,7 @@ pub struct ServerConfig {
     /// Its redb file.
     pub db_path: PathBuf,
     /// Every replica of the cluster file (this one included): (id, address).
-    pub replicas: Vec<(ReplicaId, SocketAddr)>,
+    pub replicas: Vec<(ReplicaId, ServiceAddr)>,
     /// The catalog replicas: (id, base URL).
     pub catalogs: Vec<(ReplicaId, String)>,
     /// How long the catalog's event stream may stay silent before it is reopened
@@ -73,7 +72,11 @@ pub fn timing(settings: &OrderConfig) -> Timing {
 
 /// The order replicas of a cluster file: (id, address).
 pub fn order_replicas(cluster: &ClusterConfig) -> Replicas {
-    cluster.replicas.iter().map(|r| (r.id, r.addr)).collect()
+    cluster
+        .replicas
+        .iter()
+        .map(|r| (r.id, r.addr.clone()))
+        .collect()
 }
 
 /// Opens the replica, starts its Raft node (initialising the cluster on first start), and

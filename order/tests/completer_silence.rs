@@ -29,7 +29,7 @@ async fn a_silent_catalog_stream_is_dropped_and_resumed_after_the_last_event() {
     let config = toystore_order::server::ServerConfig {
         id: 1,
         db_path: dir.path().join("order-1.redb"),
-        replicas: vec![(1, addr)],
+        replicas: vec![(1, addr.into())],
         catalogs: vec![(1, catalog_url)],
         catalog_silence: SILENCE,
         token: ClusterToken::new("completer-test-token").unwrap(),

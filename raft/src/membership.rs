@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use toystore_config::ReplicaId;
+use toystore_config::{ReplicaId, ServiceAddr};
 
 /// How far (in entries) a learner may trail the leader's applied index and still be promoted.
 pub const CATCH_UP_SLACK: u64 = 64;
@@ -47,7 +47,7 @@ pub struct Pace {
 pub type Members = BTreeMap<ReplicaId, BasicNode>;
 
 /// The file's replicas as Raft nodes.
-pub fn members_of(replicas: &[(ReplicaId, std::net::SocketAddr)]) -> Members {
+pub fn members_of(replicas: &[(ReplicaId, ServiceAddr)]) -> Members {
     replicas
         .iter()
         .map(|(id, addr)| (*id, BasicNode::new(addr.to_string())))
@@ -55,10 +55,10 @@ pub fn members_of(replicas: &[(ReplicaId, std::net::SocketAddr)]) -> Members {
 }
 
 /// The file's replicas as base URLs, for the address book.
-pub fn book_of(replicas: &[(ReplicaId, std::net::SocketAddr)]) -> BTreeMap<ReplicaId, String> {
+pub fn book_of(replicas: &[(ReplicaId, ServiceAddr)]) -> BTreeMap<ReplicaId, String> {
     replicas
         .iter()
-        .map(|(id, addr)| (*id, format!("http://{addr}")))
+        .map(|(id, addr)| (*id, addr.url(toystore_http::tls::enabled())))
         .collect()
 }
 
@@ -207,7 +207,7 @@ async fn take<C: Types>(
 }
 
 /// The cluster file's replicas: (id, address).
-pub type Replicas = Vec<(ReplicaId, std::net::SocketAddr)>;
+pub type Replicas = Vec<(ReplicaId, ServiceAddr)>;
 
 /// Watches the file's replicas until `stop`: keeps `book` up to date, and on the leader,
 /// steps the Raft membership towards them.

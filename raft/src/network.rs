@@ -181,7 +181,12 @@ impl<C: Types> RaftNetworkFactory<C> for Network<C> {
     type Network = Peer<C>;
 
     async fn new_client(&mut self, target: ReplicaId, node: &BasicNode) -> Peer<C> {
-        self.peer(target, format!("http://{}", node.addr))
+        let scheme = if toystore_http::tls::enabled() {
+            "https"
+        } else {
+            "http"
+        };
+        self.peer(target, format!("{scheme}://{}", node.addr))
     }
 }
 

@@ -101,7 +101,7 @@ async fn start_spec(
     spec.env.push(("RUST_LOG".into(), "info".into()));
     tweak(&mut spec);
     let cluster = Cluster::start(spec, READY).await?;
-    let http = reqwest::Client::builder()
+    let http = toystore_http::tls::configure(reqwest::Client::builder())
         .timeout(REQUEST_TIMEOUT)
         .build()?;
     let mut shop = Shop {

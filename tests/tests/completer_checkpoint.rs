@@ -293,7 +293,7 @@ fn replica(
     let config = toystore_order::server::ServerConfig {
         id: 1,
         db_path: db.to_path_buf(),
-        replicas: vec![(1, addr)],
+        replicas: vec![(1, addr.into())],
         catalogs: vec![(1, catalog_url.to_string())],
         catalog_silence: Duration::from_millis(500),
         token: ClusterToken::new("checkpoint-test-token").unwrap(),

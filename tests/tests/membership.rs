@@ -46,7 +46,12 @@ async fn scenario(election: Election) {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_ports(1).unwrap()[0]));
     store
         .cluster
-        .update_config(|c| c.replicas.push(ReplicaConfig { id: 4, addr }))
+        .update_config(|c| {
+            c.replicas.push(ReplicaConfig {
+                id: 4,
+                addr: addr.into(),
+            })
+        })
         .unwrap();
     store.cluster.spawn(Service::Order(4)).unwrap();
     store

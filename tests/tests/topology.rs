@@ -69,7 +69,7 @@ async fn replica_changes_apply_without_a_restart() {
             c.replicas.retain(|r| r.id != leader);
             c.replicas.push(ReplicaConfig {
                 id: leader,
-                addr: new_addr,
+                addr: new_addr.into(),
             });
         })
         .unwrap();

@@ -152,6 +152,7 @@ fn token(args: &BackupArgs) -> anyhow::Result<String> {
     };
     let cluster = ClusterConfig::load(config)
         .with_context(|| format!("reading the cluster file {}", config.display()))?;
+    toystore_http::tls::install(&cluster, None).context("setting up TLS")?;
     if cluster.token.is_empty() {
         bail!("{} holds no token: give --token", config.display());
     }
@@ -163,7 +164,8 @@ fn token(args: &BackupArgs) -> anyhow::Result<String> {
 pub async fn from_replica(base: &str, token: &str, out: &Path) -> anyhow::Result<(Copied, bool)> {
     let base = base.trim_end_matches('/');
     let url = format!("{base}/internal/raft/backup");
-    let resp = reqwest::Client::new()
+    let resp = toystore_http::tls::configure(reqwest::Client::builder())
+        .build()?
         .get(&url)
         .bearer_auth(token)
         .send()

@@ -23,6 +23,7 @@
 
 pub mod backup;
 pub mod bench;
+pub mod certs;
 pub mod chaos;
 pub mod client;
 pub mod diff;
@@ -30,6 +31,7 @@ pub mod eval;
 pub mod growth;
 pub mod outage;
 pub mod plot;
+pub mod probe;
 pub mod rebuild;
 pub mod replay;
 pub mod restore;

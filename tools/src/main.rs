@@ -1,6 +1,7 @@
 //! The `tools` binary: run the whole store, drive the handout's client, evaluate, inject
 //! faults and check the history, replay a log, diff replicas, set a damaged replica file
-//! aside, back a replica up and restore it, measure the cost of a growing log.
+//! aside, back a replica up and restore it, measure the cost of a growing log, make TLS
+//! certificates, probe a service's health.
 //!
 //! Exit status: a subcommand's own (`client`: 1 when an order check fails; `replay`, `diff`:
 //! 1 when inconsistent; `growth`: 1 when a check fails), 1 on any other error, and 2 when
@@ -9,8 +10,8 @@
 
 use clap::{Parser, Subcommand};
 use toystore_tools::{
-    backup, bench, chaos, client, diff, eval, growth, outage, rebuild, replay, restore, timeline,
-    up,
+    backup, bench, certs, chaos, client, diff, eval, growth, outage, probe, rebuild, replay,
+    restore, timeline, up,
 };
 
 /// toystore tools.
@@ -52,6 +53,10 @@ enum Command {
     Outage(outage::OutageArgs),
     /// Draw a saved chaos history as an SVG timeline (throughput, p99, faults as bands).
     Timeline(timeline::TimelineArgs),
+    /// Make a cluster CA and a TLS certificate for every service host.
+    Certs(certs::CertsArgs),
+    /// GET a URL; exit 0 when it answers 2xx (a container's health check).
+    Probe(probe::ProbeArgs),
     #[command(flatten)]
     Service(toystore_harness::run::ServiceCommand),
 }
@@ -68,6 +73,8 @@ fn main() -> std::process::ExitCode {
         Command::Diff(args) => diff::run(&args).map_err(|e| (e, CANNOT_INSPECT)),
         Command::Rebuild(args) => rebuild::run(&args).map_err(|e| (e, 1)),
         Command::Timeline(args) => timeline::run(&args).map_err(|e| (e, 1)),
+        Command::Certs(args) => certs::run(args).map(|()| 0).map_err(|e| (e, 1)),
+        Command::Probe(args) => on_runtime(probe::run(args)),
         Command::Backup(args) => on_runtime(backup::run(args)),
         Command::Restore(args) => on_runtime(restore::run(args)),
         Command::Up(args) => on_runtime(async { up::run(args).await.map(|()| 0) }),

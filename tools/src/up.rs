@@ -50,6 +50,11 @@ pub struct UpArgs {
     /// addresses from 10.77.0.0/24 (needs root; removed when the store stops).
     #[arg(long)]
     pub netns: bool,
+    /// Every connection over TLS (internal ones and the front-end's public port): makes a
+    /// CA and the services' certificates in `<data-dir>/tls` (kept for the next start),
+    /// unless the `--config` file has a `[tls]` section already.
+    #[arg(long)]
+    pub tls: bool,
     /// The services' log format: `human` (each line prefixed with the service's name) or
     /// `json` (one JSON object per line, with a `service` field).
     #[arg(long, value_enum, default_value_t = toystore_config::logging::LogFormat::Human)]
@@ -88,7 +93,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         (None, Some(_)) => {}
     }
     if config.token.is_empty() {
-        config.token = uuid::Uuid::new_v4().simple().to_string();
+        config.token = toystore_config::token::generate();
     }
     let program = std::env::current_exe().context("locating the tools binary")?;
     let mut spec = ClusterSpec {
@@ -106,10 +111,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         no_cache: args.no_cache,
         second_frontend: None,
         hosts: None,
+        names: false,
         disks: None,
     };
     if args.netns {
         spec.place_on_hosts(false)?;
+    }
+    if args.tls && spec.config.tls.is_none() {
+        let dir = spec.config.data_dir.join("tls");
+        crate::certs::for_cluster(&mut spec.config, &dir)?;
     }
     let cluster = Cluster::start(spec, Duration::from_secs(30)).await?;
     let fe = cluster.frontend_url();
@@ -117,10 +127,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("toystore is up");
     println!("  front-end  {fe}");
     for catalog in &c.catalogs {
-        println!("  catalog {}  http://{}", catalog.id, catalog.addr);
+        println!("  catalog {}  {}", catalog.id, c.url(&catalog.addr));
     }
     for r in &c.replicas {
-        println!("  order {}    http://{}", r.id, r.addr);
+        println!("  order {}    {}", r.id, c.url(&r.addr));
     }
     if let Some(hosts) = cluster.hosts() {
         for service in hosts.services() {
@@ -136,10 +146,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  data       {}", c.data_dir.display());
     println!("  config     {}", cluster.config_path().display());
     println!();
+    let curl = match c.tls.as_ref().filter(|t| t.public) {
+        Some(tls) => format!("curl --cacert {}", tls.ca.display()),
+        None => "curl".to_owned(),
+    };
     println!("try:");
-    println!("  curl {fe}/products/Tux");
-    println!("  curl -X POST -H 'content-type: application/json' -d '{{\"name\":\"Tux\",\"quantity\":1}}' {fe}/orders");
-    println!("  curl {fe}/orders/0");
+    println!("  {curl} {fe}/products/Tux");
+    println!("  {curl} -X POST -H 'content-type: application/json' -d '{{\"name\":\"Tux\",\"quantity\":1}}' {fe}/orders");
+    println!("  {curl} {fe}/orders/0");
     println!();
     // The handlers are installed here, before the line that invites a Ctrl-C: a SIGINT
     // sent as soon as it is printed must find them, not the default action (death).

@@ -33,7 +33,7 @@ pub async fn start_replica(
     let config = toystore_order::server::ServerConfig {
         id: 1,
         db_path: dir.join("order-1.redb"),
-        replicas: vec![(1, addr)],
+        replicas: vec![(1, addr.into())],
         catalogs: vec![(1, catalog_url.to_string())],
         catalog_silence: toystore_config::CatalogConfig::default().stream_silence(),
         token: token(),

@@ -27,6 +27,14 @@ pub struct Target {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// The socket address of the front-end of a store the tools started (on an IP, never a
+/// name).
+pub fn loopback_frontend(cluster: &Cluster) -> anyhow::Result<SocketAddr> {
+    let addr = &cluster.config().frontend.addr;
+    addr.socket_addr()
+        .with_context(|| format!("the front-end's address {addr} is not an IP"))
+}
+
 /// How a store the benchmark starts is set up.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreOptions {
@@ -85,7 +93,7 @@ impl Target {
         spec.no_cache = !options.cache;
         let cluster = Cluster::start(spec, Duration::from_secs(60)).await?;
         Ok(Self {
-            frontend: cluster.config().frontend.addr,
+            frontend: loopback_frontend(&cluster)?,
             token: Some(cluster.config().token.clone()),
             http: reqwest::Client::new(),
             cluster: Some(cluster),
@@ -122,7 +130,7 @@ impl Target {
         };
         let config = cluster.config();
         std::iter::once(self.url())
-            .chain(config.replicas.iter().map(|r| format!("http://{}", r.addr)))
+            .chain(config.replica_urls().into_iter().map(|(_, url)| url))
             .chain(config.catalog_urls().into_iter().map(|(_, url)| url))
             .collect()
     }

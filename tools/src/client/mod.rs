@@ -34,7 +34,7 @@ mod sim;
 pub use report::{ClientReport, RequestStats, Verification};
 pub use sim::run_clients;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use std::time::Duration;
 use toystore_events::Quantity;
 
@@ -65,6 +65,10 @@ pub struct ClientArgs {
     /// Per-request timeout, e.g. 15s or 500ms.
     #[arg(long, default_value = "15s", value_parser = toystore_config::duration::parse_positive)]
     pub timeout: Duration,
+    /// A CA certificate (PEM) to trust: the store's, when its front-end serves TLS
+    /// (`https://` URLs); nothing else is trusted then.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
     /// Print the report as JSON (and no progress bar).
     #[arg(long)]
     pub json: bool,
@@ -140,6 +144,9 @@ impl ClientConfig {
 
 /// Runs `tools client`: exit status 0 when every order was read back identical, 1 if not.
 pub async fn run(args: ClientArgs) -> anyhow::Result<u8> {
+    if let Some(ca) = &args.ca {
+        toystore_http::tls::trust(ca).context("setting up TLS")?;
+    }
     let config = ClientConfig {
         frontend: args.frontend,
         p: args.p,

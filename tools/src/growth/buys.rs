@@ -125,7 +125,7 @@ async fn run(
         .map(|(n, _)| *n)
         .collect();
     let spec = LoadSpec {
-        addr: cluster.config().frontend.addr,
+        addr: crate::bench::target::loopback_frontend(&cluster)?,
         scenario: Scenario::Buy,
         clients: CLIENTS,
         duration,
