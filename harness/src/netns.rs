@@ -339,6 +339,40 @@ impl Drop for Hosts {
     }
 }
 
+/// A slot of 10.77.0.0/24 held for a network that is not made of [`Hosts`] (a container
+/// network): while it is held, no run of [`Hosts`] takes its addresses. Released when
+/// dropped (or when its process dies).
+#[derive(Debug)]
+pub struct Reserved {
+    slot: u8,
+    _lock: Flock<File>,
+}
+
+impl Reserved {
+    /// Takes a free slot, from the top of the range (runs of [`Hosts`] take from the
+    /// bottom).
+    pub fn take() -> anyhow::Result<Self> {
+        std::fs::create_dir_all(LOCK_DIR).with_context(|| format!("creating {LOCK_DIR}"))?;
+        for slot in (0..SLOTS).rev() {
+            if let Some(lock) = try_lock(slot)? {
+                remove_slot(slot);
+                return Ok(Self { slot, _lock: lock });
+            }
+        }
+        bail!("all {SLOTS} network slots are in use by other toystore runs")
+    }
+
+    /// The slot's subnet, e.g. `10.77.0.240/28`.
+    pub fn subnet(&self) -> String {
+        format!("10.77.0.{}/28", self.slot * 16)
+    }
+
+    /// The slot's number.
+    pub fn slot(&self) -> u8 {
+        self.slot
+    }
+}
+
 /// Takes slot `slot`'s lock if nobody holds it.
 fn try_lock(slot: u8) -> anyhow::Result<Option<Flock<File>>> {
     let path = Path::new(LOCK_DIR).join(format!("{slot}.lock"));

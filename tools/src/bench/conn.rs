@@ -5,7 +5,10 @@
 //! one connection made directly with hyper's HTTP/1 client (no pool, no redirects, no
 //! per-request allocation beyond the request itself), with `TCP_NODELAY`, and sends its
 //! requests one after another. A connection that fails is dropped and made again on the
-//! next request; the failed request is reported as an error, never retried here.
+//! next request; the failed request is reported as an error, never retried here. When the
+//! process trusts a cluster CA (`toystore_http::tls`), every connection is TLS, verified
+//! against it (the TLS handshake is part of connecting, so of a new connection's first
+//! request).
 //!
 //! A [`Reply`] is the status and body as they came. The bench tells a success by its 2xx
 //! status alone (the cheap test every answer gets, with no body decoded); what any other
@@ -127,6 +130,20 @@ impl Conn {
             .await
             .map_err(ConnError::Connect)?;
         stream.set_nodelay(true).map_err(ConnError::Connect)?;
+        // Over TLS when the process trusts a cluster CA (a store with `[tls]`).
+        if let Some(tls) = toystore_http::tls::client() {
+            let name = rustls::pki_types::ServerName::from(self.addr.ip());
+            let stream = tokio_rustls::TlsConnector::from(tls)
+                .connect(name, stream)
+                .await
+                .map_err(ConnError::Connect)?;
+            let (sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            return Ok(sender);
+        }
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(async move {
             // Ends when the sender is dropped or the server closes the connection.

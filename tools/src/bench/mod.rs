@@ -130,6 +130,11 @@ pub struct BenchArgs {
     /// temporary directory). Put it on the disk you want measured.
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
+    /// A store the benchmark starts: TLS on every connection, the load's included (a CA
+    /// and certificates are made in its directory). The HTTP ceilings serve plaintext and
+    /// are left out.
+    #[arg(long, conflicts_with = "frontend")]
+    pub tls: bool,
     /// Print one JSON object per scenario and client count (and no progress bars).
     #[arg(long)]
     pub json: bool,
@@ -174,7 +179,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
     }
     let scenarios = args.scenarios();
     let ceilings = !args.no_ceiling;
+    // The bare servers serve plaintext, which a TLS run's connections cannot talk to.
     let want_http = ceilings
+        && !args.tls
         && (args.which == Which::Baseline || scenarios.iter().any(|s| *s != Scenario::Buy));
     let want_disk =
         ceilings && (args.which == Which::Baseline || scenarios.contains(&Scenario::Buy));
@@ -220,6 +227,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
                     cache: !args.no_cache,
                     election: args.election,
                     catalogs: args.catalogs.n,
+                    tls: args.tls,
                 };
                 Target::start(args.work_dir.as_deref(), options).await?
             }

@@ -20,6 +20,8 @@ pub const BENCH_STOCK: u32 = 1_000_000_000;
 pub struct Target {
     /// The front-end's address.
     pub frontend: SocketAddr,
+    /// The front-end's base URL (`https://` with TLS).
+    url: String,
     /// The cluster token, when known (to read the front-end's cache counters).
     pub token: Option<String>,
     pub(super) http: reqwest::Client,
@@ -35,6 +37,12 @@ pub fn loopback_frontend(cluster: &Cluster) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("the front-end's address {addr} is not an IP"))
 }
 
+/// The client of the target's own calls (cache counters), trusting the store's CA if it
+/// runs TLS.
+fn http() -> anyhow::Result<reqwest::Client> {
+    Ok(toystore_http::tls::configure(reqwest::Client::builder()).build()?)
+}
+
 /// How a store the benchmark starts is set up.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreOptions {
@@ -46,6 +54,8 @@ pub struct StoreOptions {
     pub election: toystore_config::Election,
     /// Catalog replicas.
     pub catalogs: u32,
+    /// TLS on every connection (certificates made in the store's directory).
+    pub tls: bool,
 }
 
 impl Target {
@@ -61,8 +71,9 @@ impl Target {
             .with_context(|| format!("{host} has no address"))?;
         Ok(Self {
             frontend,
+            url: url.trim_end_matches('/').to_owned(),
             token,
-            http: reqwest::Client::new(),
+            http: http()?,
             cluster: None,
             _dir: None,
         })
@@ -91,11 +102,15 @@ impl Target {
         spec.config.catalog.stock = options.stock;
         spec.config.order.election = options.election;
         spec.no_cache = !options.cache;
+        if options.tls {
+            crate::certs::for_cluster(&mut spec.config, &dir.path().join("tls"))?;
+        }
         let cluster = Cluster::start(spec, Duration::from_secs(60)).await?;
         Ok(Self {
             frontend: loopback_frontend(&cluster)?,
+            url: cluster.frontend_url(),
             token: Some(cluster.config().token.clone()),
-            http: reqwest::Client::new(),
+            http: http()?,
             cluster: Some(cluster),
             _dir: Some(dir),
         })
@@ -103,7 +118,7 @@ impl Target {
 
     /// The front-end's base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.frontend)
+        self.url.clone()
     }
 
     /// The front-end's cache (hits, misses) from its `GET /internal/metrics`, when the token is
