@@ -319,3 +319,55 @@ async fn up_on_separate_hosts_removes_its_namespaces_even_after_a_crash() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_with_tls_serves_https_to_holders_of_its_ca_only_and_keeps_its_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, config_path, data) = free_cluster(dir.path(), |_| {});
+    let frontend = format!("https://{}", config.frontend.addr);
+    let (up, banner) = Up::start(&data, &config_path, &["--tls"]);
+    let ca = data.join("tls").join("ca.pem");
+    assert!(banner.iter().any(|l| l.contains(&frontend)), "{banner:?}");
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains(&format!("--cacert {}", ca.display()))),
+        "{banner:?}"
+    );
+    let trusting = || {
+        let tls = toystore_http::tls::client_config(&ca).unwrap();
+        reqwest::Client::builder()
+            .use_preconfigured_tls((*tls).clone())
+            .build()
+            .unwrap()
+    };
+    let order = place(
+        &trusting(),
+        &frontend,
+        serde_json::json!({"name": "Tux", "quantity": 1}),
+    )
+    .await;
+    assert_eq!(order, serde_json::json!({"data": {"order_number": 0}}));
+    // Plaintext, and TLS without the CA: refused.
+    let plain = format!("http://{}/products/Tux", config.frontend.addr);
+    assert!(reqwest::get(&plain).await.is_err());
+    let no_ca = reqwest::Client::new()
+        .get(format!("{frontend}/products/Tux"))
+        .send()
+        .await;
+    assert!(no_ca.is_err(), "{no_ca:?}");
+    // Every service of the file it wrote is on TLS.
+    let used = ClusterConfig::load(&data.join("toystore.toml")).unwrap();
+    assert_eq!(used.tls.as_ref().map(|t| t.ca.clone()), Some(ca.clone()));
+    up.interrupt().await;
+
+    // Started again: the same CA, and the order is still there.
+    let before = std::fs::read(&ca).unwrap();
+    let (up, _) = Up::start(&data, &config_path, &["--tls"]);
+    assert_eq!(std::fs::read(&ca).unwrap(), before);
+    assert_eq!(
+        get(&trusting(), format!("{frontend}/orders/0")).await,
+        serde_json::json!({"data": {"number": 0, "name": "Tux", "quantity": 1}})
+    );
+    up.interrupt().await;
+}
