@@ -705,9 +705,12 @@ impl ClusterConfig {
     /// The front-end's public base URL (`https://` when TLS is on and the public port
     /// serves it).
     pub fn frontend_url(&self) -> String {
-        self.frontend
-            .addr
-            .url(self.tls.as_ref().is_some_and(|t| t.public))
+        self.frontend.addr.url(self.public_tls())
+    }
+
+    /// Whether the front-ends' public port serves TLS (`[tls]` with `public`).
+    pub fn public_tls(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.public)
     }
 
     /// Replica `id`'s redb file.

@@ -46,59 +46,81 @@ pub const MIN_TOKEN_BITS: u32 = 128;
 /// Why a token is too weak.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the cluster token is too weak: {chars} characters drawn from {alphabet} give at most \
-     {bits} bits, and at least {MIN_TOKEN_BITS} are needed (whoever guesses it may call every \
-     internal route); use e.g. 32 random hexadecimal digits, or `tools up` to make one"
+    "the cluster token is too weak: {why} give at most {bits} bits, and at least \
+     {MIN_TOKEN_BITS} are needed (whoever guesses it may call every internal route); use e.g. \
+     32 random hexadecimal digits, or `tools up` to make one"
 )]
 pub struct WeakToken {
-    chars: usize,
-    alphabet: &'static str,
+    why: String,
     bits: u32,
 }
 
-/// Checks that a token could hold at least [`MIN_TOKEN_BITS`] bits: its length times the
-/// bits per character of the smallest usual alphabet its characters come from (hex digits
-/// 4, lower-case letters and digits ~5.2, both cases and digits ~5.95, printable ASCII
-/// ~6.55, anything else 8). An upper bound: a long token of one repeated character passes
-/// the length test, so a token with fewer than 8 distinct characters counts as 3 bits a
-/// character at most.
-pub fn check_strength(token: &str) -> Result<(), WeakToken> {
-    let chars = token.chars().count();
-    let (alphabet, milli_bits) = if token.bytes().all(|b| b.is_ascii_hexdigit()) {
+/// The usual alphabets a token's characters may come from, smallest first, with the bits
+/// (thousandths) a character drawn from each carries.
+fn alphabet(token: &str) -> (&'static str, u32) {
+    let all = |f: fn(u8) -> bool| token.bytes().all(f);
+    if all(|b| b.is_ascii_digit()) {
+        ("decimal digits", 3_322)
+    } else if all(|b| b.is_ascii_hexdigit()) {
         ("hexadecimal digits", 4_000)
-    } else if token
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-    {
+    } else if all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
         ("lower-case letters and digits", 5_170)
-    } else if token
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    } else if all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         ("letters and digits", 5_950)
-    } else if token.bytes().all(|b| b.is_ascii_graphic()) {
+    } else if all(|b| b.is_ascii_graphic()) {
         ("printable characters", 6_550)
     } else {
         ("bytes", 8_000)
-    };
-    let mut distinct: Vec<char> = token.chars().collect();
+    }
+}
+
+/// The length of the shortest piece of which `chars` is a repetition (its whole length if
+/// it repeats nothing).
+fn period(chars: &[char]) -> usize {
+    (1..=chars.len())
+        .find(|p| chars.len().is_multiple_of(*p) && chars.chunks(*p).all(|c| c == &chars[..*p]))
+        .unwrap_or(chars.len())
+}
+
+/// Checks that a token could hold at least [`MIN_TOKEN_BITS`] bits: an upper bound on what
+/// it holds, the length of its shortest repeating piece (the whole token, unless it is one
+/// piece over and over) times the bits a character carries: those of the smallest usual
+/// alphabet its characters come from (decimal digits 3.3, hexadecimal 4, lower-case letters
+/// and digits 5.2, both cases 5.95, printable ASCII 6.55, anything else 8), and never more
+/// than log2 of the number of distinct characters in it.
+pub fn check_strength(token: &str) -> Result<(), WeakToken> {
+    let chars: Vec<char> = token.chars().collect();
+    let piece = &chars[..period(&chars)];
+    let (name, alphabet_bits) = alphabet(token);
+    let mut distinct = piece.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
-    let (alphabet, milli_bits) = if distinct.len() < 8 {
-        ("fewer than 8 distinct characters", milli_bits.min(3_000))
-    } else {
-        (alphabet, milli_bits)
-    };
-    let bits = u32::try_from(chars.saturating_mul(milli_bits) / 1_000).unwrap_or(u32::MAX);
+    let distinct_bits = (distinct.len() as f64).log2();
+    let milli = (distinct_bits * 1000.0) as u32;
+    let per_char = alphabet_bits.min(milli);
+    let bits = u32::try_from(piece.len())
+        .unwrap_or(u32::MAX)
+        .saturating_mul(per_char)
+        / 1_000;
     if bits >= MIN_TOKEN_BITS {
-        Ok(())
-    } else {
-        Err(WeakToken {
-            chars,
-            alphabet,
-            bits,
-        })
+        return Ok(());
     }
+    let why = if piece.len() < chars.len() {
+        format!(
+            "{} characters, a piece of {} repeated,",
+            chars.len(),
+            piece.len()
+        )
+    } else if per_char < alphabet_bits {
+        format!(
+            "{} characters of only {} distinct",
+            chars.len(),
+            distinct.len()
+        )
+    } else {
+        format!("{} characters drawn from {name}", chars.len())
+    };
+    Err(WeakToken { why, bits })
 }
 
 /// A new random token: 32 random bytes as 64 hexadecimal digits (256 bits).
@@ -134,11 +156,20 @@ mod tests {
         let weak = check_strength("short").unwrap_err();
         assert!(weak.to_string().contains("at least 128"), "{weak}");
         // 31 hex digits: 124 bits; 32: 128.
-        assert!(check_strength(&"0123456789abcdef".repeat(2)[..31]).is_err());
-        assert!(check_strength(&"0123456789abcdef".repeat(2)).is_ok());
-        // Long, but one character over and over.
+        let hex = "3f9a0c47e1b25d86a7c0e4f1293b5d68";
+        assert!(check_strength(&hex[..31]).is_err());
+        assert!(check_strength(hex).is_ok());
+        // Long, but one character or one piece over and over.
         assert!(check_strength(&"a".repeat(40)).is_err());
+        assert!(check_strength(&"password-".repeat(4)).is_err());
+        assert!(check_strength(&"abcdefgh".repeat(4)).is_err());
+        // 32 decimal digits: 106 bits, not 128.
+        assert!(check_strength("12345678901234567890123456789012").is_err());
         assert!(check_strength("catalog-test-token").is_err());
+        assert!(check_strength("short")
+            .unwrap_err()
+            .to_string()
+            .contains("5 characters"));
         assert!(check_strength("Tr0ub4dor&3-correct-horse-battery-staple").is_ok());
         let made = generate();
         assert_eq!(made.len(), 64);

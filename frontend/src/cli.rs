@@ -37,7 +37,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None
     };
     let me = &cluster.frontend.addr;
-    let public_tls = cluster.tls.as_ref().is_some_and(|t| t.public);
+    let public_tls = cluster.public_tls();
     toystore_http::tls::install(&cluster, public_tls.then_some(me)).context("setting up TLS")?;
     let listener = toystore_http::bind(args.service.addr, me)
         .await

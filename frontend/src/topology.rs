@@ -8,12 +8,13 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use toystore_config::ClusterConfig;
 
-/// The replica list of a cluster file as (id, base URL).
+/// The replica list of a cluster file as (id, base URL), the scheme this process's (set at
+/// start-up: a `[tls]` added to or removed from the file later does not change it).
 pub fn members(config: &ClusterConfig) -> Vec<(u32, String)> {
     config
         .replicas
         .iter()
-        .map(|r| (r.id, config.url(&r.addr)))
+        .map(|r| (r.id, toystore_http::tls::base_url(&r.addr)))
         .collect()
 }
 

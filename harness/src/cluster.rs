@@ -123,7 +123,7 @@ impl Cluster {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let config_path = data_dir.join("toystore.toml");
-        std::fs::write(&config_path, spec.service_config().to_toml())
+        std::fs::write(&config_path, spec.service_config()?.to_toml())
             .with_context(|| format!("writing {}", config_path.display()))?;
         if let Some(hosts) = spec.hosts.as_ref().filter(|_| spec.names) {
             hosts.write_names()?;
@@ -236,7 +236,7 @@ impl Cluster {
             Service::SecondFrontend => self
                 .spec
                 .second_frontend
-                .map(|a| ServiceAddr::from(a).url(c.tls.as_ref().is_some_and(|t| t.public))),
+                .map(|a| ServiceAddr::from(a).url(c.public_tls())),
             Service::Order(id) => c.replica(id).map(|r| c.url(&r.addr)),
         };
         addr.unwrap_or_default()
@@ -331,7 +331,7 @@ impl Cluster {
         self.spec.config.validate().map_err(anyhow::Error::msg)?;
         self.clients = Clients::of(&self.spec.config, &self.token)?;
         let tmp = self.config_path.with_extension("toml.tmp");
-        std::fs::write(&tmp, self.spec.service_config().to_toml())?;
+        std::fs::write(&tmp, self.spec.service_config()?.to_toml())?;
         std::fs::rename(&tmp, &self.config_path)?;
         Ok(())
     }

@@ -173,7 +173,12 @@ impl Hosts {
 
     /// Every service's host.
     fn all(&self) -> BTreeMap<Service, Host> {
-        self.hosts.lock().map(|h| h.clone()).unwrap_or_default()
+        // A panic while the lock was held changed nothing half-way (each change is one
+        // assignment): the map is still right.
+        self.hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The host of a service, if it has one.

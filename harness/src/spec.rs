@@ -45,26 +45,24 @@ pub struct ClusterSpec {
 impl ClusterSpec {
     /// The cluster file the services read: `config`, or with [`ClusterSpec::names`], `config`
     /// with every address on a host given by the host's name.
-    pub fn service_config(&self) -> ClusterConfig {
+    pub fn service_config(&self) -> anyhow::Result<ClusterConfig> {
         let mut config = self.config.clone();
         let Some(_) = self.hosts.as_ref().filter(|_| self.names) else {
-            return config;
+            return Ok(config);
         };
-        let named = |service: Service, port: u16| -> ServiceAddr {
-            match format!("{}:{port}", Hosts::name(service)).parse() {
-                Ok(addr) => addr,
-                // Names of the form `o1.toystore` always parse; keep the address otherwise.
-                Err(_) => ServiceAddr::loopback(port),
-            }
+        let named = |service: Service, port: u16| -> anyhow::Result<ServiceAddr> {
+            let text = format!("{}:{port}", Hosts::name(service));
+            text.parse()
+                .with_context(|| format!("{service}'s name {text:?}"))
         };
-        config.frontend.addr = named(Service::Frontend, config.frontend.addr.port());
+        config.frontend.addr = named(Service::Frontend, config.frontend.addr.port())?;
         for c in &mut config.catalogs {
-            c.addr = named(Service::Catalog(c.id), c.addr.port());
+            c.addr = named(Service::Catalog(c.id), c.addr.port())?;
         }
         for r in &mut config.replicas {
-            r.addr = named(Service::Order(r.id), r.addr.port());
+            r.addr = named(Service::Order(r.id), r.addr.port())?;
         }
-        config
+        Ok(config)
     }
 }
 

@@ -139,6 +139,9 @@ async fn serve_observed<F, R>(
     let metrics = metrics.map(Arc::new);
     let graceful = GracefulShutdown::new();
     let tls = crate::tls::server();
+    // Cancelled once the loop stops accepting: a handshake still under way is dropped
+    // then, rather than holding the shutdown for its whole timeout.
+    let closing = tokio_util::sync::CancellationToken::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -209,22 +212,23 @@ async fn serve_observed<F, R>(
             // The handshake runs in the connection's own task, so a slow or silent client
             // holds up nobody else; one that does not finish it in time is dropped.
             Some(acceptor) => {
+                let closing = closing.clone();
                 tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(
-                        HANDSHAKE_TIMEOUT,
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake refused");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    let stream = tokio::select! {
+                        done = handshake => match done {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake refused");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        },
+                        () = closing.cancelled() => return,
                     };
                     let conn = Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -237,6 +241,7 @@ async fn serve_observed<F, R>(
         }
     }
     drop(listener);
+    closing.cancel();
     if tokio::time::timeout(GRACE_PERIOD, graceful.shutdown())
         .await
         .is_err()

@@ -3,14 +3,20 @@
 //!
 //! With `[tls]`, every client this crate builds ([`crate::client`]) trusts the cluster's CA
 //! and nothing else (no built-in roots), and a serving process ([`crate::serve`]) answers
-//! TLS only, with the certificate of its own host. Without it, everything is plaintext, as
-//! before. A process is one or the other: the setting cannot change once made, so no
-//! connection is ever made with the wrong trust.
+//! TLS only, with the certificate of its own host, which it also presents as a client when
+//! it calls its peers. A server asks every caller for a certificate: one signed by another
+//! CA is refused; none at all is accepted (browsers, probes, `curl`), and internal routes
+//! still demand the cluster token. Without `[tls]`, everything is plaintext, as before.
 //!
-//! Guarantees: a plaintext client, or one that does not trust the cluster's CA, gets no
-//! answer from a TLS port (the handshake fails before any request is read); a client never
-//! talks to a server whose certificate the CA did not sign for the name or IP it dialled.
-//! Authentication of callers is still the cluster token: TLS keeps it secret on the wire.
+//! A process is one or the other, for good: the first [`install`] decides, and so does the
+//! first client built without one (plaintext); a later, different [`install`] is an
+//! error ([`TlsError::AlreadySet`]), so no connection is ever made with the wrong trust.
+//!
+//! Guarantees: a plaintext client gets no answer from a TLS port (the handshake fails before
+//! any request is read), nor does one presenting a certificate the CA did not sign; a client
+//! never talks to a server whose certificate the CA did not sign for the name or IP it
+//! dialled (unless the client itself skips that check, as `curl -k` does: TLS keeps the
+//! token secret only from those who check).
 //!
 //! Crypto is rustls with the `ring` provider (no OpenSSL).
 
@@ -35,8 +41,12 @@ pub enum TlsError {
     /// rustls refused the material (a key that does not match its certificate, ...).
     #[error("TLS set-up: {0}")]
     Rustls(#[from] rustls::Error),
-    /// The process's TLS setting was already made, differently.
-    #[error("TLS was already set up differently in this process")]
+    /// The CA could not verify client certificates.
+    #[error("TLS set-up: {0}")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// The process's TLS setting was already made, differently (or a client was built
+    /// before it, in plaintext).
+    #[error("TLS was already set up differently in this process (or a plaintext client was built before it)")]
     AlreadySet,
 }
 
@@ -50,6 +60,14 @@ struct Settings {
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+fn plaintext() -> Settings {
+    Settings {
+        client: None,
+        server: None,
+        source: None,
+    }
+}
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -74,50 +92,85 @@ pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(certs)
 }
 
-/// A client configuration that trusts the certificates of `ca` only.
-pub fn client_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+fn roots(ca: &Path) -> Result<Arc<rustls::RootCertStore>, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in read_certs(ca)? {
         roots.add(cert)?;
     }
-    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+    Ok(Arc::new(roots))
+}
+
+/// A certificate chain and its key, as a service presents them.
+struct Identity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+fn identity(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
+    Ok(Identity {
+        chain: read_certs(cert)?,
+        key: PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error(key, e))?,
+    })
+}
+
+/// A client configuration that trusts the certificates of `ca` only, presenting no
+/// certificate of its own.
+pub fn client_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    client_with(ca, None)
+}
+
+fn client_with(
+    ca: &Path,
+    identity: Option<Identity>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots(ca)?);
+    let mut config = match identity {
+        Some(id) => builder.with_client_auth_cert(id.chain, id.key)?,
+        None => builder.with_no_client_auth(),
+    };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
-/// A server acceptor presenting the chain in `cert` with the key in `key`.
-pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
-    let chain = read_certs(cert)?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error(key, e))?;
+/// A server acceptor presenting the chain in `cert` with the key in `key`, and asking
+/// callers for a certificate of `ca` (a caller without one is served; one with a
+/// certificate of another CA is refused).
+pub fn acceptor(ca: &Path, cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+    let id = identity(cert, key)?;
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots(ca)?, provider())
+            .allow_unauthenticated()
+            .build()?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(id.chain, id.key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Sets this process up from the cluster file: clients trust its CA, and if `serve_as` is
 /// given (the service's own address in the file), the process serves TLS with the
-/// certificate for that address's host. Without `[tls]` nothing changes (plaintext). Call
-/// once, before the first client is built; calling again with the same arguments is
-/// harmless, with others an error.
+/// certificate for that address's host and presents it when it calls its peers. Without
+/// `[tls]` the process is plaintext. Call once, before the first client is built; calling
+/// again with the same arguments is harmless, with others an error.
 pub fn install(cluster: &ClusterConfig, serve_as: Option<&ServiceAddr>) -> Result<(), TlsError> {
     let Some(tls) = &cluster.tls else {
-        return settle(Settings {
-            client: None,
-            server: None,
-            source: None,
-        });
+        return settle(plaintext());
     };
     let host = serve_as.map(ServiceAddr::host);
-    let client = client_config(&tls.ca)?;
-    let server = match &host {
-        Some(host) => Some(acceptor(&tls.cert_for(host), &tls.key_for(host))?),
-        None => None,
+    let (client, server) = match &host {
+        Some(host) => {
+            let (cert, key) = (tls.cert_for(host), tls.key_for(host));
+            let server = acceptor(&tls.ca, &cert, &key)?;
+            (
+                client_with(&tls.ca, Some(identity(&cert, &key)?))?,
+                Some(server),
+            )
+        }
+        None => (client_config(&tls.ca)?, None),
     };
     settle(Settings {
         client: Some(client),
@@ -146,19 +199,31 @@ fn settle(settings: Settings) -> Result<(), TlsError> {
     }
 }
 
+/// This process's setting: the one installed, or plaintext from now on if none was.
+fn settings() -> &'static Settings {
+    SETTINGS.get_or_init(plaintext)
+}
+
 /// The client configuration of this process, if TLS is on.
 pub fn client() -> Option<Arc<rustls::ClientConfig>> {
-    SETTINGS.get().and_then(|s| s.client.clone())
+    settings().client.clone()
 }
 
 /// The acceptor of this process's listener, if it serves TLS.
 pub fn server() -> Option<TlsAcceptor> {
-    SETTINGS.get().and_then(|s| s.server.clone())
+    settings().server.clone()
 }
 
 /// Whether this process's clients speak TLS.
 pub fn enabled() -> bool {
-    client().is_some()
+    settings().client.is_some()
+}
+
+/// The base URL of the service at `addr` for this process's clients: `https://host:port`
+/// with TLS, `http://host:port` without (the one place that chooses the scheme of a peer's
+/// address read from the file or from Raft's membership).
+pub fn base_url(addr: &ServiceAddr) -> String {
+    addr.url(enabled())
 }
 
 /// A client builder with this process's TLS trust (unchanged without TLS).

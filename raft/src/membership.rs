@@ -58,7 +58,7 @@ pub fn members_of(replicas: &[(ReplicaId, ServiceAddr)]) -> Members {
 pub fn book_of(replicas: &[(ReplicaId, ServiceAddr)]) -> BTreeMap<ReplicaId, String> {
     replicas
         .iter()
-        .map(|(id, addr)| (*id, addr.url(toystore_http::tls::enabled())))
+        .map(|(id, addr)| (*id, toystore_http::tls::base_url(addr)))
         .collect()
 }
 

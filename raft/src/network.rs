@@ -181,12 +181,16 @@ impl<C: Types> RaftNetworkFactory<C> for Network<C> {
     type Network = Peer<C>;
 
     async fn new_client(&mut self, target: ReplicaId, node: &BasicNode) -> Peer<C> {
-        let scheme = if toystore_http::tls::enabled() {
-            "https"
-        } else {
-            "http"
+        let url = match node.addr.parse::<toystore_config::ServiceAddr>() {
+            Ok(addr) => toystore_http::tls::base_url(&addr),
+            // Raft's membership holds the addresses of cluster files, which were checked;
+            // one that is not `host:port` is dialled as it is, and fails to connect.
+            Err(e) => {
+                tracing::warn!(target, error = %e, "a member's address is not host:port");
+                format!("http://{}", node.addr)
+            }
         };
-        self.peer(target, format!("{scheme}://{}", node.addr))
+        self.peer(target, url)
     }
 }
 

@@ -60,9 +60,14 @@ pub struct BackupArgs {
     /// The backup file to write (must not exist).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
-    /// The cluster file, for the token.
+    /// The cluster file, for the token and, with `[tls]`, the CA an `https://` replica is
+    /// checked against.
     #[arg(long, value_name = "CLUSTER_FILE")]
     pub config: Option<PathBuf>,
+    /// A CA certificate (PEM) to check an `https://` replica against, without a cluster
+    /// file.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    pub ca: Option<PathBuf>,
     /// The cluster token (overrides the cluster file's).
     #[arg(long, env = "TOYSTORE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -92,6 +97,13 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<u8> {
     let started = Instant::now();
     let (copied, leader) = if args.from.starts_with("http://") || args.from.starts_with("https://")
     {
+        if let Some(config) = &args.config {
+            let cluster = ClusterConfig::load(config)
+                .with_context(|| format!("reading the cluster file {}", config.display()))?;
+            toystore_http::tls::install(&cluster, None).context("setting up TLS")?;
+        } else if let Some(ca) = &args.ca {
+            toystore_http::tls::trust(ca).context("setting up TLS")?;
+        }
         let token = token(&args)?;
         let (copied, leader) = from_replica(&args.from, &token, &args.out).await?;
         (copied, Some(leader))
@@ -152,7 +164,6 @@ fn token(args: &BackupArgs) -> anyhow::Result<String> {
     };
     let cluster = ClusterConfig::load(config)
         .with_context(|| format!("reading the cluster file {}", config.display()))?;
-    toystore_http::tls::install(&cluster, None).context("setting up TLS")?;
     if cluster.token.is_empty() {
         bail!("{} holds no token: give --token", config.display());
     }

@@ -7,9 +7,12 @@
 //! with it: `o1.toystore=10.77.0.5,o1`). The cluster file then says
 //! `[tls] ca = "DIR/ca.pem"`, `cert = "DIR/{host}.pem"`, `key = "DIR/{host}.key"`.
 //!
-//! Guarantees: nothing is overwritten (a directory that already holds a CA is refused);
-//! keys are written readable by their owner only; every certificate is signed by the CA
-//! just made and names exactly its host and the alternatives given.
+//! A directory that holds a CA already (`ca.pem` and `ca.key`) keeps it: the new hosts'
+//! certificates are signed by it, so a store can gain a host without a new CA.
+//!
+//! Guarantees: nothing is overwritten (a host whose files exist is refused, before anything
+//! is written); keys are written readable by their owner only; every certificate is signed
+//! by the directory's CA and names exactly its host and the alternatives given.
 
 use anyhow::{bail, Context};
 use rcgen::{
@@ -22,7 +25,7 @@ use std::path::{Path, PathBuf};
 /// `tools certs`.
 #[derive(Debug, clap::Args)]
 pub struct CertsArgs {
-    /// The directory to write into (created if missing; must not hold a CA yet).
+    /// The directory to write into (created if missing; its CA is used if it has one).
     #[arg(long)]
     pub out: PathBuf,
     /// The hosts to certify, as the cluster file names them (`order-1`, `10.77.0.5`,
@@ -77,6 +80,11 @@ impl CertDir {
     /// The CA's certificate.
     pub fn ca(&self) -> PathBuf {
         self.dir.join("ca.pem")
+    }
+
+    /// The CA's private key.
+    pub fn ca_key(&self) -> PathBuf {
+        self.dir.join("ca.key")
     }
 
     /// The `[tls]` section that uses this directory.
@@ -135,41 +143,40 @@ pub fn for_cluster(config: &mut toystore_config::ClusterConfig, dir: &Path) -> a
         dir: dir.to_path_buf(),
     };
     let tls = out.tls_config();
-    let complete = out.ca().exists()
-        && hosts
-            .iter()
-            .all(|h| tls.cert_for(&h.host).exists() && tls.key_for(&h.host).exists());
-    if !complete {
-        make(dir, &hosts)?;
+    let missing: Vec<HostSpec> = hosts
+        .into_iter()
+        .filter(|h| !tls.cert_for(&h.host).exists() || !tls.key_for(&h.host).exists())
+        .collect();
+    if !out.ca().exists() || !missing.is_empty() {
+        make(dir, &missing)?;
     }
     config.tls = Some(tls);
     Ok(())
 }
 
-/// Makes a new CA in `dir` and a certificate for every host.
+/// Makes a certificate for every host in `dir`, signed by the CA there, which is made
+/// first if `dir` has none.
 pub fn make(dir: &Path, hosts: &[HostSpec]) -> anyhow::Result<CertDir> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let out = CertDir {
         dir: dir.to_path_buf(),
     };
-    if out.ca().exists() {
-        bail!(
-            "{} already holds a CA ({}): choose another directory (nothing is overwritten)",
-            dir.display(),
-            out.ca().display()
-        );
+    let tls = out.tls_config();
+    for host in hosts {
+        for file in [tls.cert_for(&host.host), tls.key_for(&host.host)] {
+            if file.exists() {
+                bail!(
+                    "{} exists: a host's certificate is made once (nothing is overwritten)",
+                    file.display()
+                );
+            }
+        }
     }
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "toystore cluster CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_key = KeyPair::generate()?;
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, &ca_key);
-    write_new(&out.ca(), ca_cert.pem().as_bytes(), false)?;
-    write_new(&dir.join("ca.key"), ca_key.serialize_pem().as_bytes(), true)?;
+    let issuer = if out.ca().exists() {
+        existing_ca(&out)?
+    } else {
+        new_ca(&out)?
+    };
     for host in hosts {
         let mut names = vec![host.host.clone()];
         names.extend(host.alternatives.iter().cloned());
@@ -188,18 +195,40 @@ pub fn make(dir: &Path, hosts: &[HostSpec]) -> anyhow::Result<CertDir> {
         ];
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &issuer)?;
+        write_new(&tls.cert_for(&host.host), cert.pem().as_bytes(), false)?;
         write_new(
-            &dir.join(format!("{}.pem", host.host)),
-            cert.pem().as_bytes(),
-            false,
-        )?;
-        write_new(
-            &dir.join(format!("{}.key", host.host)),
+            &tls.key_for(&host.host),
             key.serialize_pem().as_bytes(),
             true,
         )?;
     }
     Ok(out)
+}
+
+/// Makes a new CA in `out`'s directory: writes `ca.pem` and `ca.key`.
+fn new_ca(out: &CertDir) -> anyhow::Result<Issuer<'static, KeyPair>> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "toystore cluster CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let key = KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    write_new(&out.ca(), cert.pem().as_bytes(), false)?;
+    write_new(&out.ca_key(), key.serialize_pem().as_bytes(), true)?;
+    Ok(Issuer::new(params, key))
+}
+
+/// The CA of `out`'s directory, read back (`ca.pem` and `ca.key`).
+fn existing_ca(out: &CertDir) -> anyhow::Result<Issuer<'static, KeyPair>> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let key = KeyPair::from_pem(&read(&out.ca_key())?)
+        .with_context(|| format!("{}: not a private key", out.ca_key().display()))?;
+    Issuer::from_ca_cert_pem(&read(&out.ca())?, key)
+        .with_context(|| format!("{}: not a CA certificate", out.ca().display()))
 }
 
 /// Writes a file that must not exist yet; a key readable by its owner only.
@@ -238,9 +267,19 @@ mod tests {
         let made = make(dir.path(), &hosts).unwrap();
         let tls = made.tls_config();
         toystore_http::tls::client_config(&tls.ca).unwrap();
-        toystore_http::tls::acceptor(&tls.cert_for("127.0.0.1"), &tls.key_for("127.0.0.1"))
-            .unwrap();
+        toystore_http::tls::acceptor(
+            &tls.ca,
+            &tls.cert_for("127.0.0.1"),
+            &tls.key_for("127.0.0.1"),
+        )
+        .unwrap();
         let err = make(dir.path(), &hosts).unwrap_err();
-        assert!(err.to_string().contains("already holds a CA"), "{err}");
+        assert!(err.to_string().contains("nothing is overwritten"), "{err}");
+        // Another host joins under the same CA.
+        let ca = std::fs::read(made.ca()).unwrap();
+        make(dir.path(), &["order-4".parse().unwrap()]).unwrap();
+        assert_eq!(std::fs::read(made.ca()).unwrap(), ca);
+        toystore_http::tls::acceptor(&tls.ca, &tls.cert_for("order-4"), &tls.key_for("order-4"))
+            .unwrap();
     }
 }

@@ -45,6 +45,35 @@ async fn a_store_on_tls_refuses_strangers_and_survives_its_leader_moving() {
         .unwrap();
     let refused = wrong.get(format!("{replica}/health")).send().await;
     assert!(refused.is_err(), "a client of another CA got {refused:?}");
+    // A client that trusts the CA but presents a certificate of another CA: the server
+    // refuses it (one presenting none is served, as browsers and probes are).
+    let ca = named.cluster.config().tls.as_ref().unwrap().ca.clone();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in toystore_http::tls::read_certs(&ca).unwrap() {
+        roots.add(cert).unwrap();
+    }
+    let chain = toystore_http::tls::read_certs(&other.path().join("127.0.0.1.pem")).unwrap();
+    let key = {
+        use rustls::pki_types::pem::PemObject;
+        rustls::pki_types::PrivateKeyDer::from_pem_file(other.path().join("127.0.0.1.key")).unwrap()
+    };
+    let impostor = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .unwrap();
+    let impostor = reqwest::Client::builder()
+        .use_preconfigured_tls(impostor)
+        .build()
+        .unwrap();
+    let refused = impostor.get(format!("{replica}/health")).send().await;
+    assert!(
+        refused.is_err(),
+        "a client with another CA's certificate got {refused:?}"
+    );
     // Plaintext to a TLS port: no HTTP answer.
     let plain = replica.replacen("https://", "http://", 1);
     let refused = bare.get(format!("{plain}/health")).send().await;

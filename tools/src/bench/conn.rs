@@ -106,6 +106,19 @@ impl Call {
     }
 }
 
+/// An HTTP/1 client connection over `io`; the connection itself runs in a task of its own,
+/// which ends when the sender is dropped or the server closes the connection.
+async fn http1<I>(io: I) -> Result<SendRequest<Full<Bytes>>, ConnError>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
 /// One keep-alive connection to `addr`.
 pub struct Conn {
     addr: SocketAddr,
@@ -131,25 +144,17 @@ impl Conn {
             .map_err(ConnError::Connect)?;
         stream.set_nodelay(true).map_err(ConnError::Connect)?;
         // Over TLS when the process trusts a cluster CA (a store with `[tls]`).
-        if let Some(tls) = toystore_http::tls::client() {
-            let name = rustls::pki_types::ServerName::from(self.addr.ip());
-            let stream = tokio_rustls::TlsConnector::from(tls)
-                .connect(name, stream)
-                .await
-                .map_err(ConnError::Connect)?;
-            let (sender, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            return Ok(sender);
+        match toystore_http::tls::client() {
+            Some(tls) => {
+                let name = rustls::pki_types::ServerName::from(self.addr.ip());
+                let stream = tokio_rustls::TlsConnector::from(tls)
+                    .connect(name, stream)
+                    .await
+                    .map_err(ConnError::Connect)?;
+                http1(stream).await
+            }
+            None => http1(stream).await,
         }
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            // Ends when the sender is dropped or the server closes the connection.
-            let _ = conn.await;
-        });
-        Ok(sender)
     }
 
     /// Sends `call` and reads the whole reply.

@@ -60,7 +60,7 @@ impl Replicas {
             .map(|r| {
                 let client = ReplicaClient::with_timeouts(
                     r.id,
-                    &format!("http://{}", r.addr),
+                    &spec.config.url(&r.addr),
                     token.clone(),
                     &spec.config.timeouts,
                 )?;

@@ -53,7 +53,7 @@ pub async fn start(catalogs: u32, tls: bool) -> Named {
         let made = toystore_tools::certs::make(&dir.path().join("tls"), &specs).unwrap();
         spec.config.tls = Some(made.tls_config());
     }
-    let file = spec.service_config();
+    let file = spec.service_config().unwrap();
     assert!(
         file.replicas.iter().all(|r| r.addr.is_name())
             && file.catalogs.iter().all(|c| c.addr.is_name())
