@@ -4,7 +4,8 @@
 //! two front-ends, names as addresses, a volume each) on a /28 of 10.77.0.0/24 reserved for
 //! the run, sells through both front-ends with the handout's client (`tools client`, every
 //! order checked), kills the order leader's container and sells again; then every order
-//! placed reads back through the front-end, numbers 0 to n-1 with none missing. Everything
+//! placed reads back through the front-end, numbers 0 to n-1 with none missing; last, a
+//! follower's container stopped with SIGTERM exits 0 (the service is PID 1 and handles it). Everything
 //! it made (containers, volumes, network, guard, image) is removed afterwards.
 //!
 //! Needs root and podman (`deploy/podman-setup`, which `scripts/test` runs): the test fails
@@ -178,4 +179,18 @@ async fn the_image_runs_the_compose_store_which_survives_its_leader_container_ki
             .await
             .unwrap_or_else(|e| panic!("order {n} of {placed}: {e}"));
     }
+    // A service stops cleanly on SIGTERM as its container's PID 1 (`podman stop`: SIGTERM,
+    // then SIGKILL after 15 s, which would show as exit code 137).
+    let follower = format!("{project}-order-{}", if leader == 1 { 2 } else { 1 });
+    run(&env, Path::new("podman"), &["stop", "-t", "15", &follower]);
+    let code = run(
+        &env,
+        Path::new("podman"),
+        &["inspect", "--format", "{{.State.ExitCode}}", &follower],
+    );
+    assert_eq!(
+        code.trim(),
+        "0",
+        "{follower} did not exit cleanly on SIGTERM"
+    );
 }
