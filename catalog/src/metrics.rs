@@ -14,6 +14,7 @@ use toystore_http::metrics::{HttpMetrics, Route, Sample, Sampled};
 /// The catalog's own routes, as metrics label them, and the methods each answers (a 405's `Allow`).
 const ROUTES: &[Route] = &[
     Route::get("/health"),
+    Route::get("/ready"),
     Route::get("/metrics"),
     Route::get("/internal/products"),
     Route::get("/internal/products/:name"),

@@ -2,7 +2,7 @@
 //! [`toystore_catalog_api::wire`]) and the Raft routes between catalog replicas
 //! (`toystore_raft::routes`), the periodic restock and the seeding of a new catalog.
 //!
-//! Every endpoint but `/health` demands the cluster token. Writes and product reads are the
+//! Every endpoint but `/health` and `/ready` demands the cluster token. Writes and product reads are the
 //! leader's: a follower answers 421 naming the leader it knows of (header
 //! `toystore_raft_api::LEADER_HEADER`). The event stream is served by every replica from its applied events
 //! (the same events at the same sequence numbers everywhere): it pushes each commit to
@@ -331,6 +331,10 @@ pub fn routes(
         .and(warp::get())
         .and(with())
         .map(|c: Arc<Catalog>| respond(Ok(c.status())));
+    let ready = warp::path!("ready")
+        .and(warp::get())
+        .and(with())
+        .map(|c: Arc<Catalog>| toystore_raft::routes::ready(c.status()));
 
     let list = warp::path!("internal" / "products")
         .and(warp::get())
@@ -407,6 +411,8 @@ pub fn routes(
         });
 
     health
+        .or(ready)
+        .unify()
         .or(product)
         .unify()
         .or(list)

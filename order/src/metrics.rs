@@ -14,6 +14,7 @@ use toystore_http::metrics::{HttpMetrics, Route, Sample, Sampled};
 /// `Allow`); the Raft routes are [`toystore_raft::metrics::ROUTES`].
 const ROUTES: &[Route] = &[
     Route::get("/health"),
+    Route::get("/ready"),
     Route::get("/metrics"),
     Route::post("/internal/orders"),
     Route::get("/internal/orders/:number"),

@@ -1,5 +1,5 @@
 //! A replica's HTTP server (endpoints in `toystore_order_api::wire`, and the Raft routes of
-//! `toystore_raft::routes`); every endpoint but `/health` demands the cluster token. The only
+//! `toystore_raft::routes`); every endpoint but `/health` and `/ready` demands the cluster token. The only
 //! place where the order rules' error types become HTTP status codes.
 
 use crate::apply::Orders;
@@ -189,6 +189,10 @@ pub fn routes(
         .and(warp::get())
         .and(with())
         .map(|r: Arc<Replica>| respond(Ok(r.status())));
+    let ready = warp::path!("ready")
+        .and(warp::get())
+        .and(with())
+        .map(|r: Arc<Replica>| toystore_raft::routes::ready(r.status()));
 
     let place = warp::path!("internal" / "orders")
         .and(warp::post())
@@ -232,6 +236,8 @@ pub fn routes(
         });
 
     health
+        .or(ready)
+        .unify()
         .or(place)
         .unify()
         .or(get_order)

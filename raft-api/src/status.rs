@@ -92,3 +92,87 @@ pub struct ReplicaStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<String>,
 }
+
+impl ReplicaStatus {
+    /// Why the replica should take no traffic now (what `GET /ready` answers with a 503),
+    /// or `None` when it is ready: a voter with Raft running, its storage taking writes,
+    /// and, if it leads, acknowledged by a quorum.
+    pub fn not_ready(&self) -> Option<String> {
+        if let Some(storage) = &self.storage {
+            return Some(storage.clone());
+        }
+        if self.role == Role::Shutdown {
+            return Some("its Raft node stopped (see its log)".into());
+        }
+        if self.isolated {
+            return Some("it leads, but no quorum has acknowledged it lately".into());
+        }
+        if !self.ready {
+            return Some(format!(
+                "{} and not a voter of an initialised group yet (voters {:?})",
+                match self.role {
+                    Role::Learner => "a learner",
+                    Role::Candidate => "a candidate",
+                    _ => "starting",
+                },
+                self.voters
+            ));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod ready_tests {
+    use super::*;
+
+    fn status() -> ReplicaStatus {
+        ReplicaStatus {
+            id: 2,
+            role: Role::Follower,
+            ready: true,
+            term: 3,
+            leader: Some(1),
+            last_log_index: Some(10),
+            last_log_id: None,
+            applied: Some(10),
+            snapshot: None,
+            last_seq: Seq(4),
+            voters: vec![1, 2, 3],
+            quorum_ack_ms: None,
+            isolated: false,
+            storage: None,
+        }
+    }
+
+    #[test]
+    fn a_voter_is_ready_and_each_reason_not_to_be_is_said() {
+        assert_eq!(status().not_ready(), None);
+        let learner = ReplicaStatus {
+            role: Role::Learner,
+            ready: false,
+            ..status()
+        };
+        assert!(learner
+            .not_ready()
+            .is_some_and(|why| why.contains("learner")));
+        let full = ReplicaStatus {
+            storage: Some("insufficient disk space".into()),
+            ..status()
+        };
+        assert_eq!(full.not_ready().as_deref(), Some("insufficient disk space"));
+        let cut_off = ReplicaStatus {
+            role: Role::Leader,
+            isolated: true,
+            ..status()
+        };
+        assert!(cut_off
+            .not_ready()
+            .is_some_and(|why| why.contains("quorum")));
+        let stopped = ReplicaStatus {
+            role: Role::Shutdown,
+            ..status()
+        };
+        assert!(stopped.not_ready().is_some());
+    }
+}

@@ -238,3 +238,17 @@ pub fn with_leader_hint(mut resp: Response, leader: Option<ReplicaId>) -> Respon
     }
     resp
 }
+
+/// `GET /ready` of a replica (no token, like `/health`): its status with 200 when it should
+/// take traffic, a 503 saying why when not ([`ReplicaStatus::not_ready`]): what a load
+/// balancer's or Kubernetes' readiness probe asks, where `/health` answers 200 whenever the
+/// process serves.
+pub fn ready(status: toystore_raft_api::ReplicaStatus) -> Response {
+    match status.not_ready() {
+        None => respond(Ok(status)),
+        Some(why) => respond::<()>(Err(ApiError::unavailable(format!(
+            "replica {} is not ready: {why}",
+            status.id
+        )))),
+    }
+}

@@ -113,6 +113,21 @@ async fn scenario(election: Election) {
         "{full:?}"
     );
     assert!(!full.ready, "{full:?}");
+    // Its readiness probe says so (a load balancer takes it out), a peer's does not.
+    let probe = |id: u32| {
+        let url = format!("{}/ready", shop.replica(id));
+        let http = shop.http.clone();
+        async move {
+            let resp = http.get(url).send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let (status, body) = probe(leader).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("insufficient disk space"), "{body}");
+    let peer = ids.iter().copied().find(|id| *id != leader).unwrap();
+    let (status, body) = probe(peer).await;
+    assert_eq!(status, 200, "{body}");
     let scrape = shop.scrape(&shop.replica(leader)).await.unwrap();
     assert_eq!(
         toystore_tests::metric_value(&scrape, "toystore_disk_low", &[]),
@@ -171,6 +186,8 @@ async fn scenario(election: Election) {
     }
     let said = shop.health(leader).await.unwrap();
     assert_eq!(said.storage, None, "{said:?}");
+    let (status, body) = probe(leader).await;
+    assert_eq!(status, 200, "{body}");
 
     // Nothing acknowledged is lost; the replicas' files end equal.
     let acked = acked.lock().unwrap().clone();
