@@ -1,6 +1,7 @@
 //! TLS on one machine, and the token's strength: `tools certs` makes a CA and host
 //! certificates, never overwrites them, and signs later hosts with the same CA; a store on loopback with `[tls]` serves the
-//! handout's client given the CA (`tools client --ca`) and refuses it without; a service
+//! handout's client given the CA (`tools client --ca`) and refuses it without, and the
+//! benchmark measures it given the CA (`tools bench --frontend https://… --ca`); a service
 //! refuses to start with a token weaker than 128 bits, saying why.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -106,5 +107,32 @@ async fn a_tls_store_serves_the_client_given_the_ca_and_no_one_else() {
         .expect_code(1)
         .stderr_has("listing toys")
         .stderr_has("unreachable");
+    // The benchmark measures it given the CA, and says what is missing without.
+    let bench = |extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            "query-hit",
+            "--frontend",
+            &url,
+            "--clients",
+            "1",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--no-ceiling",
+            "--json",
+        ];
+        args.extend(extra);
+        tools(&args)
+    };
+    let measured = bench(&["--ca", &ca]);
+    measured.expect_code(0);
+    let row = measured.json();
+    assert_eq!(row["errors"], 0, "{measured}");
+    assert!(row["throughput_rps"].as_f64().unwrap() > 0.0, "{measured}");
+    bench(&[])
+        .expect_code(1)
+        .stderr_has("give its CA with --ca");
     common::stop(cluster).await;
 }

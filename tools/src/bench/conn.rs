@@ -122,6 +122,8 @@ where
 /// One keep-alive connection to `addr`.
 pub struct Conn {
     addr: SocketAddr,
+    /// The name its TLS certificate must hold (the host of the URL it was given, or the IP).
+    tls_name: String,
     host: String,
     timeout: Duration,
     sender: Option<SendRequest<Full<Bytes>>>,
@@ -132,10 +134,18 @@ impl Conn {
     pub fn new(addr: SocketAddr, timeout: Duration) -> Self {
         Self {
             addr,
+            tls_name: addr.ip().to_string(),
             host: addr.to_string(),
             timeout,
             sender: None,
         }
+    }
+
+    /// The same connection, its TLS certificate checked for `host` (a name or an IP; a
+    /// store reached by name).
+    pub fn named(mut self, host: &str) -> Self {
+        self.tls_name = host.to_owned();
+        self
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ConnError> {
@@ -146,7 +156,8 @@ impl Conn {
         // Over TLS when the process trusts a cluster CA (a store with `[tls]`).
         match toystore_http::tls::client() {
             Some(tls) => {
-                let name = rustls::pki_types::ServerName::from(self.addr.ip());
+                let name = rustls::pki_types::ServerName::try_from(self.tls_name.clone())
+                    .map_err(|e| ConnError::Connect(std::io::Error::other(e)))?;
                 let stream = tokio_rustls::TlsConnector::from(tls)
                     .connect(name, stream)
                     .await

@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 pub struct LoadSpec {
     /// The server.
     pub addr: SocketAddr,
+    /// Its host as its URL names it, for the TLS certificate's check (`None`: its IP).
+    pub host: Option<String>,
     /// What to send.
     pub scenario: Scenario,
     /// Concurrent clients (= connections).
@@ -178,6 +180,9 @@ pub async fn run(
             shared.clone(),
         );
         let mut conn = Conn::new(spec.addr, spec.timeout);
+        if let Some(host) = &spec.host {
+            conn = conn.named(host);
+        }
         let mut rec = Recorder {
             window_start,
             window_end,

@@ -135,6 +135,10 @@ pub struct BenchArgs {
     /// are left out.
     #[arg(long, conflicts_with = "frontend")]
     pub tls: bool,
+    /// A store already running (`--frontend https://…`): the CA (PEM) its front-end's
+    /// certificate is checked against. The HTTP ceilings are left out.
+    #[arg(long, value_name = "FILE", requires = "frontend")]
+    pub ca: Option<PathBuf>,
     /// Print one JSON object per scenario and client count (and no progress bars).
     #[arg(long)]
     pub json: bool,
@@ -182,6 +186,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
     // The bare servers serve plaintext, which a TLS run's connections cannot talk to.
     let want_http = ceilings
         && !args.tls
+        && args.ca.is_none()
         && (args.which == Which::Baseline || scenarios.iter().any(|s| *s != Scenario::Buy));
     let want_disk =
         ceilings && (args.which == Which::Baseline || scenarios.contains(&Scenario::Buy));
@@ -214,7 +219,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
         None
     } else {
         Some(match &args.frontend {
-            Some(url) => Target::external(url, args.token.clone())?,
+            Some(url) => {
+                let https = url.starts_with("https://");
+                match (&args.ca, https) {
+                    (Some(ca), true) => toystore_http::tls::trust(ca)?,
+                    (None, false) => {}
+                    (None, true) => anyhow::bail!("{url} serves TLS: give its CA with --ca"),
+                    (Some(_), false) => anyhow::bail!("--ca is for an https:// front-end"),
+                }
+                Target::external(url, args.token.clone())?
+            }
             None => {
                 if !args.json {
                     eprintln!(
@@ -244,7 +258,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
             for &clients in &args.clients {
                 for (ceiling, server) in &bare {
                     let empty = Arc::new(Shared::new(&[]));
-                    rows.push(measure(&args, server.addr, *ceiling, clients, empty).await?);
+                    let bare = (server.addr, None);
+                    rows.push(measure(&args, bare, *ceiling, clients, empty).await?);
                 }
                 if let (Some(target), Some(shared)) = (&target, &shared) {
                     for &scenario in &scenarios {
@@ -342,7 +357,8 @@ async fn measure_store(
             stages::scrape(&http, &urls).await
         })
     });
-    let mut row = measure(args, target.frontend, scenario, clients, shared.clone()).await?;
+    let at = (target.frontend, Some(target.host.clone()));
+    let mut row = measure(args, at, scenario, clients, shared.clone()).await?;
     if let Some(before) = stages_before {
         let before = before.await.context("scraping the stages")?;
         let after = stages::scrape(&target.http, &urls).await;
@@ -363,13 +379,14 @@ async fn measure_store(
 
 async fn measure(
     args: &BenchArgs,
-    addr: std::net::SocketAddr,
+    (addr, host): (std::net::SocketAddr, Option<String>),
     scenario: Scenario,
     clients: usize,
     shared: Arc<Shared>,
 ) -> anyhow::Result<Row> {
     let spec = load::LoadSpec {
         addr,
+        host,
         scenario,
         clients,
         duration: args.duration,
@@ -455,7 +472,7 @@ fn compare(rows: &mut [Row]) {
 
 /// Places `n` orders (one unit of each toy in turn) and returns their numbers.
 async fn place_orders(target: &Target, shared: &Shared, n: usize) -> anyhow::Result<Vec<u64>> {
-    let mut conn = conn::Conn::new(target.frontend, Duration::from_secs(10));
+    let mut conn = conn::Conn::new(target.frontend, Duration::from_secs(10)).named(&target.host);
     let mut numbers = Vec::with_capacity(n);
     let prefix = scenario::unique_prefix();
     for i in 0..n {

@@ -22,6 +22,8 @@ pub struct Target {
     pub frontend: SocketAddr,
     /// The front-end's base URL (`https://` with TLS).
     url: String,
+    /// The front-end's host as its URL names it (a name or an IP).
+    pub host: String,
     /// The cluster token, when known (to read the front-end's cache counters).
     pub token: Option<String>,
     pub(super) http: reqwest::Client,
@@ -71,6 +73,7 @@ impl Target {
             .with_context(|| format!("{host} has no address"))?;
         Ok(Self {
             frontend,
+            host: host.to_owned(),
             url: url.trim_end_matches('/').to_owned(),
             token,
             http: http()?,
@@ -106,8 +109,10 @@ impl Target {
             crate::certs::for_cluster(&mut spec.config, &dir.path().join("tls"))?;
         }
         let cluster = Cluster::start(spec, Duration::from_secs(60)).await?;
+        let frontend = loopback_frontend(&cluster)?;
         Ok(Self {
-            frontend: loopback_frontend(&cluster)?,
+            frontend,
+            host: frontend.ip().to_string(),
             url: cluster.frontend_url(),
             token: Some(cluster.config().token.clone()),
             http: http()?,

@@ -126,6 +126,7 @@ async fn run(
         .collect();
     let spec = LoadSpec {
         addr: crate::bench::target::loopback_frontend(&cluster)?,
+        host: None,
         scenario: Scenario::Buy,
         clients: CLIENTS,
         duration,
