@@ -87,7 +87,9 @@ fn period(chars: &[char]) -> usize {
 /// piece over and over) times the bits a character carries: those of the smallest usual
 /// alphabet its characters come from (decimal digits 3.3, hexadecimal 4, lower-case letters
 /// and digits 5.2, both cases 5.95, printable ASCII 6.55, anything else 8), and never more
-/// than log2 of the number of distinct characters in it.
+/// than one bit over log2 of the number of distinct characters in it (a random token of
+/// 32 hexadecimal digits holds 10 to 16 of them; one of few distinct characters is not
+/// random).
 pub fn check_strength(token: &str) -> Result<(), WeakToken> {
     let chars: Vec<char> = token.chars().collect();
     let piece = &chars[..period(&chars)];
@@ -95,7 +97,7 @@ pub fn check_strength(token: &str) -> Result<(), WeakToken> {
     let mut distinct = piece.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
-    let distinct_bits = (distinct.len() as f64).log2();
+    let distinct_bits = (distinct.len() as f64).log2() + 1.0;
     let milli = (distinct_bits * 1000.0) as u32;
     let per_char = alphabet_bits.min(milli);
     let bits = u32::try_from(piece.len())
@@ -171,6 +173,15 @@ mod tests {
             .to_string()
             .contains("5 characters"));
         assert!(check_strength("Tr0ub4dor&3-correct-horse-battery-staple").is_ok());
+        // Random tokens of 32 hexadecimal digits pass (they hold 128 bits), whichever
+        // digits they happen to repeat.
+        for _ in 0..1_000 {
+            let bytes: [u8; 16] = rand::random();
+            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            assert!(check_strength(&token).is_ok(), "{token}");
+        }
+        // Few distinct characters, not repeating a piece: refused.
+        assert!(check_strength(&format!("{}b", "a".repeat(60))).is_err());
         let made = generate();
         assert_eq!(made.len(), 64);
         assert!(check_strength(&made).is_ok());

@@ -457,11 +457,11 @@ const REFUSE_WITHIN: Duration = Duration::from_secs(30);
 async fn corrupt(cluster: &mut Cluster, service: Service) -> anyhow::Result<()> {
     cluster.kill(service).await?;
     let file = replica_file(cluster, service)?;
-    use toystore_events::LogEvent;
     let kind = match service {
-        Service::Catalog(_) => toystore_events::CatalogEvent::KIND,
-        _ => toystore_events::OrderEvent::KIND,
+        Service::Catalog(_) => crate::logfile::Kind::Catalog,
+        _ => crate::logfile::Kind::Order,
     }
+    .as_str()
     .as_bytes();
     let flipped = toystore_store::tamper::flip_every(&file, kind)
         .with_context(|| format!("corrupting {}", file.display()))?;

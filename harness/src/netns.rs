@@ -399,10 +399,8 @@ fn try_lock(slot: u8) -> anyhow::Result<Option<Flock<File>>> {
 /// there is fine.
 fn remove_slot(slot: u8) {
     let prefix = format!("toystore{slot}-");
-    let Ok(entries) = std::fs::read_dir(NETNS_DIR) else {
-        return;
-    };
-    for entry in entries.flatten() {
+    let namespaces = std::fs::read_dir(NETNS_DIR).into_iter().flatten();
+    for entry in namespaces.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(&prefix) {
             kill_inside(&name);

@@ -24,7 +24,8 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::either::Either;
 use tower_service::Service;
 use warp::{Filter, Rejection, Reply};
 
@@ -112,6 +113,31 @@ fn close_after(resp: &mut warp::reply::Response) {
     );
 }
 
+/// A client's TLS handshake, or `None` (logged) if it fails, does not finish within
+/// [`HANDSHAKE_TIMEOUT`], or the server begins to close (`closing`).
+async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    closing: &tokio_util::sync::CancellationToken,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+    tokio::select! {
+        done = handshake => match done {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake refused");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                None
+            }
+        },
+        () = closing.cancelled() => None,
+    }
+}
+
 /// Serves `filter` on `listener` until `shutdown` completes, then drains for at most
 /// [`GRACE_PERIOD`]. Every rejection becomes the JSON error envelope ([`recover`]).
 pub async fn serve<F, R>(listener: TcpListener, filter: F, shutdown: impl Future<Output = ()>)
@@ -197,48 +223,24 @@ async fn serve_observed<F, R>(
             }
         });
         let watcher = graceful.watcher();
-        match tls.clone() {
-            None => {
-                let conn = Builder::new(TokioExecutor::new())
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .into_owned();
-                let conn = watcher.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
+        let (tls, closing) = (tls.clone(), closing.clone());
+        // The TLS handshake runs in the connection's own task, so a slow or silent client
+        // holds up nobody else.
+        tokio::spawn(async move {
+            let io = match tls {
+                None => Either::Left(stream),
+                Some(acceptor) => match handshake(&acceptor, stream, peer, &closing).await {
+                    Some(stream) => Either::Right(stream),
+                    None => return,
+                },
+            };
+            let conn = Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(io), service)
+                .into_owned();
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
-            // The handshake runs in the connection's own task, so a slow or silent client
-            // holds up nobody else; one that does not finish it in time is dropped.
-            Some(acceptor) => {
-                let closing = closing.clone();
-                tokio::spawn(async move {
-                    let handshake =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
-                    let stream = tokio::select! {
-                        done = handshake => match done {
-                            Ok(Ok(stream)) => stream,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake refused");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        },
-                        () = closing.cancelled() => return,
-                    };
-                    let conn = Builder::new(TokioExecutor::new())
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
-            }
-        }
+        });
     }
     drop(listener);
     closing.cancel();

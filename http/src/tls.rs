@@ -106,6 +106,15 @@ struct Identity {
     key: PrivateKeyDer<'static>,
 }
 
+impl Clone for Identity {
+    fn clone(&self) -> Self {
+        Identity {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
 fn identity(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
     Ok(Identity {
         chain: read_certs(cert)?,
@@ -116,16 +125,16 @@ fn identity(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
 /// A client configuration that trusts the certificates of `ca` only, presenting no
 /// certificate of its own.
 pub fn client_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, TlsError> {
-    client_with(ca, None)
+    client_with(roots(ca)?, None)
 }
 
 fn client_with(
-    ca: &Path,
+    roots: Arc<rustls::RootCertStore>,
     identity: Option<Identity>,
 ) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots(ca)?);
+        .with_root_certificates(roots);
     let mut config = match identity {
         Some(id) => builder.with_client_auth_cert(id.chain, id.key)?,
         None => builder.with_no_client_auth(),
@@ -138,11 +147,13 @@ fn client_with(
 /// callers for a certificate of `ca` (a caller without one is served; one with a
 /// certificate of another CA is refused).
 pub fn acceptor(ca: &Path, cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
-    let id = identity(cert, key)?;
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(roots(ca)?, provider())
-            .allow_unauthenticated()
-            .build()?;
+    server_with(roots(ca)?, identity(cert, key)?)
+}
+
+fn server_with(roots: Arc<rustls::RootCertStore>, id: Identity) -> Result<TlsAcceptor, TlsError> {
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider())
+        .allow_unauthenticated()
+        .build()?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
@@ -161,17 +172,17 @@ pub fn install(cluster: &ClusterConfig, serve_as: Option<&ServiceAddr>) -> Resul
         return settle(plaintext());
     };
     let host = serve_as.map(ServiceAddr::host);
-    let (client, server) = match &host {
-        Some(host) => {
-            let (cert, key) = (tls.cert_for(host), tls.key_for(host));
-            let server = acceptor(&tls.ca, &cert, &key)?;
-            (
-                client_with(&tls.ca, Some(identity(&cert, &key)?))?,
-                Some(server),
-            )
-        }
-        None => (client_config(&tls.ca)?, None),
+    let roots = roots(&tls.ca)?;
+    // The service's certificate, read once: presented to its callers and to its peers.
+    let id = match &host {
+        Some(host) => Some(identity(&tls.cert_for(host), &tls.key_for(host))?),
+        None => None,
     };
+    let server = match &id {
+        Some(id) => Some(server_with(roots.clone(), id.clone())?),
+        None => None,
+    };
+    let client = client_with(roots, id)?;
     settle(Settings {
         client: Some(client),
         server,
@@ -187,6 +198,35 @@ pub fn trust(ca: &Path) -> Result<(), TlsError> {
         server: None,
         source: Some(format!("trusting {}", ca.display())),
     })
+}
+
+/// What a tool that serves nothing trusts: the CA of the cluster file `config` (which it
+/// returns, read once, for its other uses), else `ca`, else nothing (plaintext, or a file
+/// without `[tls]`).
+pub fn for_tool(
+    config: Option<&Path>,
+    ca: Option<&Path>,
+) -> Result<Option<ClusterConfig>, ToolTrustError> {
+    if let Some(path) = config {
+        let cluster = ClusterConfig::load(path)?;
+        install(&cluster, None)?;
+        return Ok(Some(cluster));
+    }
+    if let Some(ca) = ca {
+        trust(ca)?;
+    }
+    Ok(None)
+}
+
+/// Why [`for_tool`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolTrustError {
+    /// The cluster file.
+    #[error(transparent)]
+    Config(#[from] toystore_config::ConfigError),
+    /// Its TLS material.
+    #[error("setting up TLS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 fn settle(settings: Settings) -> Result<(), TlsError> {
@@ -229,9 +269,7 @@ pub fn base_url(addr: &ServiceAddr) -> String {
 /// A client builder with this process's TLS trust (unchanged without TLS).
 pub fn configure(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
     match client() {
-        Some(config) => builder
-            .use_preconfigured_tls((*config).clone())
-            .tls_built_in_root_certs(false),
+        Some(config) => builder.use_preconfigured_tls((*config).clone()),
         None => builder,
     }
 }

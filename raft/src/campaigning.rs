@@ -33,6 +33,9 @@ pub struct Campaigning<C: Types> {
     transfers: Arc<Counts>,
     /// Set while a restored replica waits to hear from its leader.
     waiting_for_leader: AtomicBool,
+    /// Held from reading the inputs to setting the switch, so that two updates racing (a
+    /// transfer ending as the disk goes low) cannot leave the older decision in place.
+    deciding: std::sync::Mutex<()>,
 }
 
 impl<C: Types> Campaigning<C> {
@@ -46,6 +49,7 @@ impl<C: Types> Campaigning<C> {
             disk,
             transfers,
             waiting_for_leader: AtomicBool::new(false),
+            deciding: std::sync::Mutex::new(()),
         })
     }
 
@@ -60,6 +64,10 @@ impl<C: Types> Campaigning<C> {
 
     /// Sets openraft's switch from the inputs as they are now.
     pub fn update(&self) {
+        let _deciding = self
+            .deciding
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.raft.runtime_config().elect(self.allowed());
     }
 

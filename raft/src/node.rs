@@ -85,6 +85,10 @@ impl<C: Types, E: LogEvent> Node<C, E> {
 
     /// What the replica says about itself (its role, term, positions, voters, isolation).
     pub fn status(&self) -> ReplicaStatus {
+        // Read from the file and the disk before borrowing the metrics: the borrow holds off
+        // openraft's next publication.
+        let last_log_id = self.store.last_log_id().ok().flatten();
+        let storage = self.disk.check().err().map(|low| low.to_string());
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
         let role = role(m.state);
@@ -92,13 +96,11 @@ impl<C: Types, E: LogEvent> Node<C, E> {
         let voters: Vec<ReplicaId> = membership.voter_ids().collect();
         // A voter of every configuration: in a joint membership, a replica in one half only
         // (being added, or taken out) is not counted on yet.
-        let voter = voters.contains(&self.id)
-            && membership
-                .get_joint_config()
-                .iter()
-                .all(|config| config.contains(&self.id));
+        let voter = membership
+            .get_joint_config()
+            .iter()
+            .all(|config| config.contains(&self.id));
         let lease = self.raft.config().election_timeout_max.saturating_mul(2);
-        let storage = self.disk.check().err().map(|low| low.to_string());
         ReplicaStatus {
             id: self.id,
             role,
@@ -106,12 +108,10 @@ impl<C: Types, E: LogEvent> Node<C, E> {
             term: m.current_term,
             leader: m.current_leader,
             last_log_index: m.last_log_index,
-            last_log_id: self.store.last_log_id().ok().flatten().map(|id| {
-                toystore_raft_api::EntryId {
-                    term: id.leader_id.term,
-                    leader: id.leader_id.node_id,
-                    index: id.index,
-                }
+            last_log_id: last_log_id.map(|id| toystore_raft_api::EntryId {
+                term: id.leader_id.term,
+                leader: id.leader_id.node_id,
+                index: id.index,
             }),
             applied: m.last_applied.map(|l| l.index),
             snapshot: m.snapshot.map(|l| l.index),

@@ -10,7 +10,7 @@
 //! - From a file, its state machine is read directly (a running service holds its file
 //!   locked: take that one by URL).
 //!
-//! Either way the copy is written with [`write_copy`]: into `FILE.partial`, then made
+//! Either way the copy is written with [`write_as`]: into `FILE.partial`, then made
 //! durable and linked as `FILE` (never replacing a file that appeared meanwhile), so an
 //! interrupted backup never leaves a `FILE` behind.
 //! The result is a replica file like any other (`tools replay` and `tools diff` read it; a
@@ -97,14 +97,8 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<u8> {
     let started = Instant::now();
     let (copied, leader) = if args.from.starts_with("http://") || args.from.starts_with("https://")
     {
-        if let Some(config) = &args.config {
-            let cluster = ClusterConfig::load(config)
-                .with_context(|| format!("reading the cluster file {}", config.display()))?;
-            toystore_http::tls::install(&cluster, None).context("setting up TLS")?;
-        } else if let Some(ca) = &args.ca {
-            toystore_http::tls::trust(ca).context("setting up TLS")?;
-        }
-        let token = token(&args)?;
+        let cluster = toystore_http::tls::for_tool(args.config.as_deref(), args.ca.as_deref())?;
+        let token = token(&args, cluster)?;
         let (copied, leader) = from_replica(&args.from, &token, &args.out).await?;
         (copied, Some(leader))
     } else {
@@ -154,18 +148,16 @@ pub fn summary(copied: &Copied, out: &Path, bytes: u64, secs: f64) -> String {
     )
 }
 
-/// The token: `--token`, else the cluster file's.
-fn token(args: &BackupArgs) -> anyhow::Result<String> {
+/// The token: `--token`, else the cluster file's (`cluster`, read from `--config`).
+fn token(args: &BackupArgs, cluster: Option<ClusterConfig>) -> anyhow::Result<String> {
     if let Some(token) = &args.token {
         return Ok(token.clone());
     }
-    let Some(config) = &args.config else {
+    let Some(cluster) = cluster else {
         bail!("a backup by URL needs the cluster token: give --config or --token");
     };
-    let cluster = ClusterConfig::load(config)
-        .with_context(|| format!("reading the cluster file {}", config.display()))?;
     if cluster.token.is_empty() {
-        bail!("{} holds no token: give --token", config.display());
+        bail!("the cluster file holds no token: give --token");
     }
     Ok(cluster.token)
 }
@@ -175,8 +167,7 @@ fn token(args: &BackupArgs) -> anyhow::Result<String> {
 pub async fn from_replica(base: &str, token: &str, out: &Path) -> anyhow::Result<(Copied, bool)> {
     let base = base.trim_end_matches('/');
     let url = format!("{base}/internal/raft/backup");
-    let resp = toystore_http::tls::configure(reqwest::Client::builder())
-        .build()?
+    let resp = toystore_http::client::stream_client()?
         .get(&url)
         .bearer_auth(token)
         .send()

@@ -139,6 +139,7 @@ pub fn hosts_of(config: &toystore_config::ClusterConfig) -> Vec<HostSpec> {
 /// when a store is started again on the same data. `config.tls` is set to use them.
 pub fn for_cluster(config: &mut toystore_config::ClusterConfig, dir: &Path) -> anyhow::Result<()> {
     let hosts = hosts_of(config);
+    let hosts_count = hosts.len();
     let out = CertDir {
         dir: dir.to_path_buf(),
     };
@@ -147,6 +148,14 @@ pub fn for_cluster(config: &mut toystore_config::ClusterConfig, dir: &Path) -> a
         .into_iter()
         .filter(|h| !tls.cert_for(&h.host).exists() || !tls.key_for(&h.host).exists())
         .collect();
+    if !out.ca().exists() && missing.len() < hosts_count {
+        bail!(
+            "{} holds host certificates but no CA ({}): they were signed by a CA that is \
+             gone; move the directory aside to start with a new one",
+            dir.display(),
+            out.ca().display()
+        );
+    }
     if !out.ca().exists() || !missing.is_empty() {
         make(dir, &missing)?;
     }

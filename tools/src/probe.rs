@@ -5,7 +5,6 @@
 //! With `--config FILE` holding `[tls]`, or `--ca FILE`, an `https://` URL is checked
 //! against that CA only, as the services check each other.
 
-use anyhow::Context;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,12 +29,7 @@ pub struct ProbeArgs {
 
 /// Runs `tools probe`: `Ok(0)` when the URL answered 2xx, `Ok(1)` when it did not.
 pub async fn run(args: ProbeArgs) -> anyhow::Result<u8> {
-    if let Some(config) = &args.config {
-        let cluster = toystore_config::ClusterConfig::load(config)?;
-        toystore_http::tls::install(&cluster, None).context("setting up TLS")?;
-    } else if let Some(ca) = &args.ca {
-        toystore_http::tls::trust(ca).context("setting up TLS")?;
-    }
+    toystore_http::tls::for_tool(args.config.as_deref(), args.ca.as_deref())?;
     let url = toystore_http::client::parse_base(&args.url)?;
     let client = toystore_http::client::http_client(args.timeout)?;
     let answer = client.get(url).send().await;

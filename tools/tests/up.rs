@@ -362,9 +362,15 @@ async fn up_with_tls_serves_https_to_holders_of_its_ca_only_and_keeps_its_certif
     up.interrupt().await;
 
     // Started again: the same CA, and the order is still there.
-    let before = std::fs::read(&ca).unwrap();
+    let host = data
+        .join("tls")
+        .join(format!("{}.pem", config.frontend.addr.host()));
+    let before = (std::fs::read(&ca).unwrap(), std::fs::read(&host).unwrap());
     let (up, _) = Up::start(&data, &config_path, &["--tls"]);
-    assert_eq!(std::fs::read(&ca).unwrap(), before);
+    assert_eq!(
+        (std::fs::read(&ca).unwrap(), std::fs::read(&host).unwrap()),
+        before
+    );
     assert_eq!(
         get(&trusting(), format!("{frontend}/orders/0")).await,
         serde_json::json!({"data": {"number": 0, "name": "Tux", "quantity": 1}})

@@ -108,6 +108,10 @@ pub async fn move_the_leader(named: Named) {
     cluster.kill(Service::Order(leader)).await.unwrap();
     let new = cluster.readdress(Service::Order(leader)).unwrap();
     assert_ne!(old, new);
+    // The services' file still names it, nothing else: they must find it by its name.
+    let file = toystore_config::ClusterConfig::load(cluster.config_path()).unwrap();
+    let moved = file.replica(leader).unwrap();
+    assert!(moved.addr.is_name(), "{}", file.to_toml());
     eprintln!("replica {leader} moves from {old} to {new} under its name");
     acked.extend(buy(&frontend, "away", 10).await);
     cluster.spawn(Service::Order(leader)).unwrap();
