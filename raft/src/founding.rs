@@ -57,7 +57,7 @@ use openraft::{BasicNode, LogId, Raft, Vote};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use toystore_config::ReplicaId;
@@ -158,23 +158,56 @@ pub fn admission(answers: &[Standing], cluster: usize) -> Admission {
 }
 
 /// Whether this replica takes part in its group's Raft yet: its routes refuse votes,
-/// entries and snapshots until it is admitted ([`admit`]). Cheap to clone (a handle).
+/// entries and snapshots until it is admitted ([`admit`]); and, once it has rejoined its
+/// group, its voter floor (`RaftStore::voter_floor`): the membership entries its catch-up
+/// replays up to that index list it as a voter, but the group holds it as none. Cheap to
+/// clone (a handle).
 #[derive(Debug, Clone)]
-pub struct Gate(Arc<AtomicBool>);
+pub struct Gate(Arc<GateState>);
+
+#[derive(Debug)]
+struct GateState {
+    open: AtomicBool,
+    floor: OnceLock<u64>,
+}
 
 impl Gate {
-    /// A gate, open or not.
-    pub fn new(open: bool) -> Self {
-        Self(Arc::new(AtomicBool::new(open)))
+    /// A gate, open or not, with the voter floor the replica's file holds, if any.
+    pub fn new(open: bool, floor: Option<u64>) -> Self {
+        let state = GateState {
+            open: AtomicBool::new(open),
+            floor: OnceLock::new(),
+        };
+        if let Some(floor) = floor {
+            let _ = state.floor.set(floor);
+        }
+        Self(Arc::new(state))
     }
 
     /// Whether the replica is admitted.
     pub fn is_open(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.open.load(Ordering::Acquire)
+    }
+
+    /// Whether a membership whose entry has index `index` (`None`: no entry yet) is recent
+    /// enough to make this replica a voter: above its voter floor, if it has one.
+    pub fn counts(&self, index: Option<u64>) -> bool {
+        match self.0.floor.get() {
+            None => true,
+            Some(floor) => index.is_some_and(|i| i > *floor),
+        }
     }
 
     fn open(&self) {
-        self.0.store(true, Ordering::Release);
+        self.0.open.store(true, Ordering::Release);
+    }
+
+    /// Opens the gate of a replica the leader holds as no voter in its membership entry at
+    /// `floor`: the floor first, so that no status in between counts the older entries.
+    fn open_above(&self, floor: u64) {
+        // Set once per process: a replica rejoins at most once before its gate opens.
+        let _ = self.0.floor.set(floor);
+        self.open();
     }
 }
 
@@ -190,8 +223,8 @@ pub enum AdmitError {
     /// `Raft::initialize` failed.
     #[error("initialising the Raft cluster: {0}")]
     Initialize(#[from] RaftError<ReplicaId, InitializeError<ReplicaId, BasicNode>>),
-    /// The restored file's mark could not be cleared.
-    #[error("clearing the restored file's rejoin mark: {0}")]
+    /// The file could not record the rejoin (its voter floor, the restored file's mark).
+    #[error("recording the rejoin in the file: {0}")]
     Store(#[from] toystore_store::StoreError),
     /// Raft did not take the vote for the phantom candidate.
     #[error("voting for the phantom candidate in term {term}: {why}")]
@@ -239,10 +272,11 @@ const REJOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// On a replica that started pristine (its `gate` closed): asks its peers until the
 /// [`admission`] rule admits it (founding the cluster with `members` when it says so, or
-/// after the leader took it out of the voters), then opens the gate; returns when done or
-/// at `stop`.
-pub async fn admit<C: Types>(
+/// after the leader took it out of the voters, its voter floor then recorded in `store`),
+/// then opens the gate; returns when done or at `stop`.
+pub async fn admit<C: Types, E: LogEvent>(
     raft: Raft<C>,
+    store: RaftStore<C, E>,
     members: BTreeMap<ReplicaId, BasicNode>,
     network: Network<C>,
     gate: Gate,
@@ -301,13 +335,15 @@ pub async fn admit<C: Types>(
                     () = stop.cancelled() => return Ok(()),
                     leader = ask_to_rejoin(&network, &peers, own) => leader,
                 };
-                if let Some(leader) = leader {
+                if let Some((leader, floor)) = leader {
+                    store.rejoined(floor).await?;
                     tracing::info!(
                         replica = own,
                         leader,
+                        floor,
                         "the leader holds this replica as no voter: taking part"
                     );
-                    gate.open();
+                    gate.open_above(floor);
                     return Ok(());
                 }
             }
@@ -321,15 +357,16 @@ pub async fn admit<C: Types>(
 }
 
 /// Asks `peers` in turn to take replica `own` out of the voters; the one that answered yes
-/// (the leader, whose committed membership then holds `own` as no voter), if any.
+/// (the leader, whose committed membership then holds `own` as no voter), if any, with the
+/// index of that membership's entry (the voter floor).
 async fn ask_to_rejoin<C: Types>(
     network: &Network<C>,
     peers: &[ReplicaId],
     own: ReplicaId,
-) -> Option<ReplicaId> {
+) -> Option<(ReplicaId, u64)> {
     for peer in peers {
         match network.rejoin(*peer, own, REJOIN_TIMEOUT).await {
-            Ok(()) => return Some(*peer),
+            Ok(floor) => return Some((*peer, floor)),
             Err(refusal) => tracing::debug!(peer, %refusal, "rejoin refused"),
         }
     }
@@ -364,7 +401,7 @@ pub async fn rejoin_restored<C: Types, E: LogEvent>(
          until the leader has taken it out of the voters (it then comes back as a learner and \
          becomes a voter once caught up)"
     );
-    let leader = loop {
+    let (leader, floor) = loop {
         let leader = tokio::select! {
             () = stop.cancelled() => return Ok(()),
             leader = ask_to_rejoin(&network, &peers, own) => leader,
@@ -377,13 +414,14 @@ pub async fn rejoin_restored<C: Types, E: LogEvent>(
             () = tokio::time::sleep(ASK_EVERY) => {}
         }
     };
-    store.rejoined().await?;
+    store.rejoined(floor).await?;
     tracing::info!(
         replica = own,
         leader,
+        floor,
         "the leader holds this restored replica as no voter: taking part"
     );
-    gate.open();
+    gate.open_above(floor);
     let mut metrics = raft.metrics();
     let heard =
         metrics.wait_for(|m| m.current_leader.is_some_and(|l| l != own) && m.vote.is_committed());
@@ -423,6 +461,22 @@ mod tests {
             committed: true,
             last_index: Some(5),
         }
+    }
+
+    #[test]
+    fn a_rejoined_replica_counts_only_memberships_above_its_voter_floor() {
+        let fresh = Gate::new(true, None);
+        assert!(fresh.counts(Some(0)) && fresh.counts(None));
+        let rejoined = Gate::new(false, None);
+        rejoined.open_above(40);
+        assert!(rejoined.is_open());
+        assert!(!rejoined.counts(None), "no membership yet");
+        assert!(!rejoined.counts(Some(0)), "the founding membership");
+        assert!(!rejoined.counts(Some(40)), "the one that took it out");
+        assert!(rejoined.counts(Some(41)));
+        // Read back from the file after a restart mid-way.
+        let restarted = Gate::new(true, Some(40));
+        assert!(!restarted.counts(Some(12)) && restarted.counts(Some(57)));
     }
 
     #[test]

@@ -154,23 +154,24 @@ impl<C: Types> Network<C> {
             .ok()
     }
 
-    /// Asks replica `target` to hold replica `own` as no member ([`crate::rejoin`]): `Ok`
-    /// once `target` leads and its committed membership does not hold `own`; its refusal
-    /// (or why it did not answer within `timeout`) otherwise.
+    /// Asks replica `target` to hold replica `own` as no member ([`crate::rejoin`]): the
+    /// index of its committed membership entry once `target` leads and that membership
+    /// does not hold `own` (the voter floor); its refusal (or why it did not answer within
+    /// `timeout`) otherwise.
     pub async fn rejoin(
         &self,
         target: ReplicaId,
         own: ReplicaId,
         timeout: std::time::Duration,
-    ) -> Result<(), String> {
+    ) -> Result<u64, String> {
         let peer = self
             .listed(target)
             .ok_or_else(|| format!("replica {target} is not in the cluster file"))?;
         match peer
-            .call::<_, ()>("rejoin", &own, &RPCOption::new(timeout))
+            .call::<_, u64>("rejoin", &own, &RPCOption::new(timeout))
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(floor) => Ok(floor),
             Err(CallError::Remote(body)) => Err(String::from_utf8_lossy(&body).into_owned()),
             Err(e) => Err(e.to_string()),
         }

@@ -95,11 +95,16 @@ impl<C: Types, E: LogEvent> Node<C, E> {
         let membership = m.membership_config.membership();
         let voters: Vec<ReplicaId> = membership.voter_ids().collect();
         // A voter of every configuration: in a joint membership, a replica in one half only
-        // (being added, or taken out) is not counted on yet.
-        let voter = membership
-            .get_joint_config()
-            .iter()
-            .all(|config| config.contains(&self.id));
+        // (being added, or taken out) is not counted on yet; no membership at all (a
+        // replica admitted, nothing received yet) makes no voter. A replica catching up after
+        // it rejoined replays older memberships that list it: only one above its voter
+        // floor counts.
+        let configs = membership.get_joint_config();
+        let voter = !configs.is_empty()
+            && configs.iter().all(|config| config.contains(&self.id))
+            && self
+                .gate
+                .counts(m.membership_config.log_id().as_ref().map(|l| l.index));
         let lease = self.raft.config().election_timeout_max.saturating_mul(2);
         ReplicaStatus {
             id: self.id,
@@ -280,7 +285,7 @@ where
         .map_err(|e| StartError::Raft(format!("reading the vote and the log: {e}")))?
         .pristine();
     let restored = store.must_rejoin()?;
-    let gate = Gate::new(!pristine && !restored);
+    let gate = Gate::new(!pristine && !restored, store.voter_floor()?);
     let raft = Raft::new(
         config.id,
         raft_config(&config.timing)?,
@@ -321,10 +326,10 @@ where
     let raft_for_membership = raft.clone();
     let mut tasks = tasks_before;
     if pristine {
-        let (raft, stop, gate) = (raft.clone(), stop.clone(), gate.clone());
+        let (raft, store, stop, gate) = (raft.clone(), store.clone(), stop.clone(), gate.clone());
         let campaigning = campaigning.clone();
         tasks.push(tokio::spawn(async move {
-            match crate::founding::admit(raft, members, network, gate, stop).await {
+            match crate::founding::admit(raft, store, members, network, gate, stop).await {
                 // Admitted (or stopping): it may campaign now if nothing else holds it off.
                 Ok(()) => campaigning.update(),
                 Err(e) => tracing::error!(error = %e, "could not take part in the Raft group"),

@@ -32,9 +32,9 @@ enum Held {
     Absent,
 }
 
-/// Where `id` stands in the effective membership, and whether that membership is
-/// committed (applied).
-fn held<C: Types, E: LogEvent>(node: &Node<C, E>, id: ReplicaId) -> (Held, bool) {
+/// Where `id` stands in the effective membership, whether that membership is committed
+/// (applied), and its entry's index.
+fn held<C: Types, E: LogEvent>(node: &Node<C, E>, id: ReplicaId) -> (Held, bool, u64) {
     let metrics = node.raft().metrics();
     let m = metrics.borrow();
     let membership = m.membership_config.membership();
@@ -45,17 +45,21 @@ fn held<C: Types, E: LogEvent>(node: &Node<C, E>, id: ReplicaId) -> (Held, bool)
     } else {
         Held::Absent
     };
-    (held, m.membership_config.log_id() <= &m.last_applied)
+    let log_id = m.membership_config.log_id();
+    let index = log_id.map_or(0, |l| l.index);
+    (held, log_id <= &m.last_applied, index)
 }
 
 /// On the leader: makes sure replica `id` is not in the committed membership (removing it
-/// if it is, voter or learner) and answers `Ok`; a refusal says why not (not the leader, no
-/// quorum, a membership change in progress, `id` is this replica).
+/// if it is, voter or learner) and answers with the index of that membership's entry (the
+/// replica's *voter floor*: no membership at or below it makes it a voter again,
+/// `toystore_store::raft::RaftStore::voter_floor`); a refusal says why not (not the
+/// leader, no quorum, a membership change in progress, `id` is this replica).
 pub async fn take_out<C: Types, E: LogEvent>(
     node: &Node<C, E>,
     id: ReplicaId,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<u64, String> {
     if id == node.id() {
         return Err(format!("replica {id} cannot take itself out"));
     }
@@ -89,9 +93,9 @@ pub async fn take_out<C: Types, E: LogEvent>(
     // After a removal, the membership task may already have added it back as a learner:
     // with fresh progress, which is what the removal was for.
     match held(node, id) {
-        (Held::Voter, _) => Err(format!("replica {id} is still a voter")),
-        (Held::Learner, _) if !removed => Err(format!("replica {id} is still a learner")),
-        (_, false) => Err("a membership change is not committed yet".into()),
-        (_, true) => Ok(()),
+        (Held::Voter, _, _) => Err(format!("replica {id} is still a voter")),
+        (Held::Learner, _, _) if !removed => Err(format!("replica {id} is still a learner")),
+        (_, false, _) => Err("a membership change is not committed yet".into()),
+        (_, true, floor) => Ok(floor),
     }
 }

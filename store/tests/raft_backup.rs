@@ -96,8 +96,10 @@ async fn a_seeded_file_equals_its_source_and_opens_as_an_installed_snapshot() {
         assert!(!vote.is_committed());
         assert_eq!(copy.seeded().unwrap(), Some(note(8)));
         assert_eq!(copy.must_rejoin().unwrap(), rejoin);
-        copy.rejoined().await.unwrap();
+        assert_eq!(copy.voter_floor().unwrap(), None);
+        copy.rejoined(7).await.unwrap();
         assert!(!copy.must_rejoin().unwrap());
+        assert_eq!(copy.voter_floor().unwrap(), Some(7));
     }
     assert_eq!(source.seeded().unwrap(), None);
 }

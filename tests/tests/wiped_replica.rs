@@ -11,9 +11,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
 use toystore_harness::Service;
 use toystore_order_api::{ReplicaStatus, Role};
-use toystore_tests::{start_in, Election, OrderRecord, READY};
+use toystore_tests::{buying_clients, start_in, Election, OrderRecord, READY};
 
 /// Orders committed while one replica is down.
 const ORDERS: u64 = 12;
@@ -119,6 +122,78 @@ async fn scenario(election: Election) {
         .unwrap();
     assert_eq!(number, ORDERS);
     store.shop.wait_converged(ORDERS + 1, READY).await.unwrap();
+    let logs = store.stop_and_read_logs().await.unwrap();
+    assert_eq!(logs[0], logs[1], "replicas' files differ");
+    assert_eq!(logs[0], logs[2], "replicas' files differ");
+}
+
+/// A wiped replica that rejoins receives the log from its start, and the group's older
+/// membership entries in it list it as a voter. It must not say it is ready (to the
+/// front-end, the harness's fault injection, a readiness probe) until the leader has made it
+/// a voter again: a fault injected on another replica while it is still a learner would
+/// leave a group of two that cannot take a second lost replica out (what a chaos run met).
+/// Enough orders first that its catch-up takes several batches of entries; its health is
+/// polled all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rejoining_replica_is_not_ready_before_it_is_a_voter_again() {
+    const CLIENTS: usize = 8;
+    const PER_CLIENT: usize = 150;
+    let orders = (CLIENTS * PER_CLIENT) as u64;
+    let mut store = start_in(
+        env!("CARGO_BIN_EXE_toystore-node"),
+        Election::Raft,
+        |spec| {
+            spec.config.catalog.stock = 100_000;
+            // The whole log is sent, no snapshot: it replays every membership entry.
+            spec.config.order.snapshot_every = 100_000;
+        },
+    )
+    .await
+    .unwrap();
+    let leader = store.cluster.wait_leader(READY).await.unwrap();
+    let placed = Arc::new(AtomicU64::new(0));
+    let toys = &["Tux", "Whale", "Uno", "Jenga"];
+    for client in buying_clients(&store.shop, CLIENTS, PER_CLIENT, toys, &placed) {
+        client.await.unwrap();
+    }
+    store.shop.wait_converged(orders, READY).await.unwrap();
+    let written = store
+        .shop
+        .health(leader)
+        .await
+        .and_then(|s| s.last_log_index)
+        .unwrap();
+
+    let b = store
+        .cluster
+        .replica_ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .unwrap();
+    store.cluster.kill(Service::Order(b)).await.unwrap();
+    std::fs::remove_file(store.order_db(b)).unwrap();
+    store.cluster.spawn(Service::Order(b)).unwrap();
+
+    let deadline = tokio::time::Instant::now() + READY;
+    let mut asked = 0u32;
+    let ready = loop {
+        assert!(tokio::time::Instant::now() < deadline, "B never got ready");
+        if let Some(said) = store.shop.health(b).await {
+            asked += 1;
+            if said.ready {
+                break said;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    // Made a voter again by entries written after every order: it holds them all.
+    assert!(
+        ready.last_log_index.is_some_and(|i| i > written),
+        "B said it was ready at entry {:?} of {written} (asked {asked} times): {ready:?}",
+        ready.last_log_index
+    );
+    assert_eq!(ready.voters.len(), 3, "{ready:?}");
+    store.shop.wait_converged(orders, READY).await.unwrap();
     let logs = store.stop_and_read_logs().await.unwrap();
     assert_eq!(logs[0], logs[1], "replicas' files differ");
     assert_eq!(logs[0], logs[2], "replicas' files differ");

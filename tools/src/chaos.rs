@@ -345,12 +345,22 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
         clients.push(tokio::spawn(run_clients(config)));
     }
 
-    let faults = nemesis_loop(&mut cluster, &args, seed, &history).await;
+    let faults = match nemesis_loop(&mut cluster, &args, seed, &history).await {
+        Ok(faults) => faults,
+        Err(e) => {
+            // A fault that could not be injected or undone leaves the store in a state the
+            // run did not plan: its clients' retries and read-backs would only wait out
+            // their timeouts. Stop them and say what went wrong.
+            for c in &clients {
+                c.abort();
+            }
+            return Err(e);
+        }
+    };
     let mut reports = Vec::new();
     for c in clients {
         reports.push(c.await.context("client task")??);
     }
-    let faults = faults?;
     if let Some(hosts) = cluster.hosts() {
         hosts.heal()?;
     }

@@ -18,8 +18,9 @@
 //! backup) is marked [`RaftStore::must_rejoin`]: it may have voted in terms its backup
 //! knows nothing of, so it must neither vote nor campaign until its group's leader has taken
 //! it out of the voters (`toystore_raft::founding`), which then clears the mark
-//! ([`RaftStore::rejoined`]).
+//! ([`RaftStore::rejoined`], `super::rejoin`).
 
+use super::rejoin::REJOIN;
 use super::snapshot::{self, Applied};
 use super::snapshot_data::{EventSource, SnapshotData};
 use super::tables::{self, LOG, MACHINE, PURGED, STATE, VOTE};
@@ -33,10 +34,6 @@ use redb::ReadableTableMetadata;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use toystore_events::{LogEvent, Seq};
-
-/// `STATE`: present (true) while a file restored for one replica of a running group has not
-/// been taken out of its group's voters yet.
-const REJOIN: &str = "rejoin";
 
 /// `MACHINE`: what a seeded file holds ([`Seeded`]).
 const SEEDED: &str = "seeded";
@@ -145,26 +142,6 @@ impl<C: RaftTypes, E: LogEvent> RaftStore<C, E> {
             )));
         }
         Ok(())
-    }
-
-    /// Whether this file was restored for one replica of a running group and has not been
-    /// taken out of its voters since: it must neither vote nor campaign until it has.
-    pub fn must_rejoin(&self) -> Result<bool, StoreError> {
-        let tx = self.shared.log.begin_read()?;
-        let state = tx.open_table(STATE)?;
-        Ok(tables::get::<bool, _>(&state, REJOIN)?.unwrap_or(false))
-    }
-
-    /// Clears the [`RaftStore::must_rejoin`] mark (durably): the group's leader holds this
-    /// replica as no voter.
-    pub async fn rejoined(&self) -> Result<(), StoreError> {
-        self.shared
-            .log
-            .execute(|b| {
-                b.tx().open_table(STATE)?.remove(REJOIN)?;
-                Ok(())
-            })
-            .await
     }
 
     /// What this file was seeded with, if it was ([`RaftStore::seed`]).

@@ -109,6 +109,7 @@ mod error;
 mod jobs;
 mod log_store;
 mod pending;
+mod rejoin;
 mod snapshot;
 mod snapshot_data;
 mod span;
