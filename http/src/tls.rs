@@ -56,7 +56,21 @@ struct Settings {
     client: Option<Arc<rustls::ClientConfig>>,
     server: Option<TlsAcceptor>,
     /// What was installed, so that installing the same again is harmless.
-    source: Option<String>,
+    source: Source,
+}
+
+/// Where a process's TLS setting came from: two installs agree when their sources are equal.
+#[derive(Debug, Clone, PartialEq)]
+enum Source {
+    /// No TLS (no `[tls]`, or a client built before any install).
+    Plaintext,
+    /// A cluster file's `[tls]`, for a service serving as `host` (`None`: a tool).
+    Cluster {
+        tls: toystore_config::TlsConfig,
+        host: Option<String>,
+    },
+    /// A tool trusting one CA file.
+    Trust(std::path::PathBuf),
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -65,7 +79,7 @@ fn plaintext() -> Settings {
     Settings {
         client: None,
         server: None,
-        source: None,
+        source: Source::Plaintext,
     }
 }
 
@@ -186,7 +200,10 @@ pub fn install(cluster: &ClusterConfig, serve_as: Option<&ServiceAddr>) -> Resul
     settle(Settings {
         client: Some(client),
         server,
-        source: Some(format!("{tls:?} serving as {host:?}")),
+        source: Source::Cluster {
+            tls: tls.clone(),
+            host,
+        },
     })
 }
 
@@ -196,7 +213,7 @@ pub fn trust(ca: &Path) -> Result<(), TlsError> {
     settle(Settings {
         client: Some(client_config(ca)?),
         server: None,
-        source: Some(format!("trusting {}", ca.display())),
+        source: Source::Trust(ca.to_path_buf()),
     })
 }
 
