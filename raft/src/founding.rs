@@ -43,8 +43,8 @@
 //! hold the votes it cast since. Until then it does not campaign either.
 //!
 //! Any other replica that is not pristine when it starts is admitted at once. A crash before
-//! admission leaves the file pristine (nothing is written meanwhile), so the next start asks
-//! again. A group cannot found itself twice: a replica added to the file later finds a peer
+//! admission leaves the file pristine (nothing is written meanwhile; the voter floor,
+//! recorded as it is admitted, is no log and no vote), so the next start asks again. A group cannot found itself twice: a replica added to the file later finds a peer
 //! with a log.
 
 use crate::campaigning::Campaigning;
@@ -56,8 +56,8 @@ use openraft::storage::RaftLogStorage;
 use openraft::{BasicNode, LogId, Raft, Vote};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use toystore_config::ReplicaId;
@@ -168,23 +168,25 @@ pub struct Gate(Arc<GateState>);
 #[derive(Debug)]
 struct GateState {
     open: AtomicBool,
-    floor: OnceLock<u64>,
+    /// The voter floor plus one; 0: none. Only ever raised ([`AtomicU64::fetch_max`]).
+    floor: AtomicU64,
 }
 
 impl Gate {
     /// A gate, open or not, with the voter floor the replica's file holds, if any.
     pub fn new(open: bool, floor: Option<u64>) -> Self {
-        let state = GateState {
+        let gate = Self(Arc::new(GateState {
             open: AtomicBool::new(open),
-            floor: OnceLock::new(),
-        };
+            floor: AtomicU64::new(0),
+        }));
         if let Some(floor) = floor {
-            let _ = state.floor.set(floor);
+            gate.raise_floor(floor);
         }
-        Self(Arc::new(state))
+        gate
     }
 
-    /// Whether the replica is admitted.
+    /// Whether the replica is admitted. Read before [`Gate::counts`] by a status that needs
+    /// both: a gate seen open was opened after its floor was set ([`Gate::open_above`]).
     pub fn is_open(&self) -> bool {
         self.0.open.load(Ordering::Acquire)
     }
@@ -192,9 +194,9 @@ impl Gate {
     /// Whether a membership whose entry has index `index` (`None`: no entry yet) is recent
     /// enough to make this replica a voter: above its voter floor, if it has one.
     pub fn counts(&self, index: Option<u64>) -> bool {
-        match self.0.floor.get() {
-            None => true,
-            Some(floor) => index.is_some_and(|i| i > *floor),
+        match self.0.floor.load(Ordering::Acquire) {
+            0 => true,
+            above => index.is_some_and(|i| i >= above),
         }
     }
 
@@ -202,11 +204,18 @@ impl Gate {
         self.0.open.store(true, Ordering::Release);
     }
 
+    /// Raises the voter floor to `floor` (a floor is never lowered: a replica that rejoined
+    /// again after a restart, before its first entry, has two, and the higher one holds).
+    fn raise_floor(&self, floor: u64) {
+        self.0
+            .floor
+            .fetch_max(floor.saturating_add(1), Ordering::AcqRel);
+    }
+
     /// Opens the gate of a replica the leader holds as no voter in its membership entry at
     /// `floor`: the floor first, so that no status in between counts the older entries.
     fn open_above(&self, floor: u64) {
-        // Set once per process: a replica rejoins at most once before its gate opens.
-        let _ = self.0.floor.set(floor);
+        self.raise_floor(floor);
         self.open();
     }
 }
@@ -223,9 +232,6 @@ pub enum AdmitError {
     /// `Raft::initialize` failed.
     #[error("initialising the Raft cluster: {0}")]
     Initialize(#[from] RaftError<ReplicaId, InitializeError<ReplicaId, BasicNode>>),
-    /// The file could not record the rejoin (its voter floor, the restored file's mark).
-    #[error("recording the rejoin in the file: {0}")]
-    Store(#[from] toystore_store::StoreError),
     /// Raft did not take the vote for the phantom candidate.
     #[error("voting for the phantom candidate in term {term}: {why}")]
     Phantom {
@@ -336,15 +342,25 @@ pub async fn admit<C: Types, E: LogEvent>(
                     leader = ask_to_rejoin(&network, &peers, own) => leader,
                 };
                 if let Some((leader, floor)) = leader {
-                    store.rejoined(floor).await?;
-                    tracing::info!(
-                        replica = own,
-                        leader,
-                        floor,
-                        "the leader holds this replica as no voter: taking part"
-                    );
-                    gate.open_above(floor);
-                    return Ok(());
+                    // Recorded before the gate opens; if the file cannot take it (a full
+                    // disk), the replica asks again later rather than stay out for good.
+                    match store.rejoined(floor).await {
+                        Ok(()) => {
+                            tracing::info!(
+                                replica = own,
+                                leader,
+                                floor,
+                                "the leader holds this replica as no voter: taking part"
+                            );
+                            gate.open_above(floor);
+                            return Ok(());
+                        }
+                        Err(e) => tracing::warn!(
+                            replica = own,
+                            error = %e,
+                            "could not record the rejoin in the file; asking again"
+                        ),
+                    }
                 }
             }
             Admission::Wait => {}
@@ -406,15 +422,23 @@ pub async fn rejoin_restored<C: Types, E: LogEvent>(
             () = stop.cancelled() => return Ok(()),
             leader = ask_to_rejoin(&network, &peers, own) => leader,
         };
-        if let Some(leader) = leader {
-            break leader;
+        if let Some((leader, floor)) = leader {
+            // As for a wiped replica: a file that cannot take the record means asking
+            // again, not staying out.
+            match store.rejoined(floor).await {
+                Ok(()) => break (leader, floor),
+                Err(e) => tracing::warn!(
+                    replica = own,
+                    error = %e,
+                    "could not record the rejoin in the file; asking again"
+                ),
+            }
         }
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
             () = tokio::time::sleep(ASK_EVERY) => {}
         }
     };
-    store.rejoined(floor).await?;
     tracing::info!(
         replica = own,
         leader,
@@ -477,6 +501,14 @@ mod tests {
         // Read back from the file after a restart mid-way.
         let restarted = Gate::new(true, Some(40));
         assert!(!restarted.counts(Some(12)) && restarted.counts(Some(57)));
+        // Rejoined again after that restart, before its first entry: the higher floor holds,
+        // whichever came first.
+        let again = Gate::new(false, Some(40));
+        again.open_above(52);
+        assert!(!again.counts(Some(52)) && again.counts(Some(53)));
+        let lower = Gate::new(false, Some(52));
+        lower.open_above(40);
+        assert!(!lower.counts(Some(45)) && lower.counts(Some(53)));
     }
 
     #[test]

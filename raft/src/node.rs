@@ -99,6 +99,8 @@ impl<C: Types, E: LogEvent> Node<C, E> {
         // replica admitted, nothing received yet) makes no voter. A replica catching up after
         // it rejoined replays older memberships that list it: only one above its voter
         // floor counts.
+        // The gate before its floor: one seen open was opened after its floor was set.
+        let admitted = self.gate.is_open();
         let configs = membership.get_joint_config();
         let voter = !configs.is_empty()
             && configs.iter().all(|config| config.contains(&self.id))
@@ -109,7 +111,7 @@ impl<C: Types, E: LogEvent> Node<C, E> {
         ReplicaStatus {
             id: self.id,
             role,
-            ready: m.running_state.is_ok() && voter && self.gate.is_open() && storage.is_none(),
+            ready: m.running_state.is_ok() && voter && admitted && storage.is_none(),
             term: m.current_term,
             leader: m.current_leader,
             last_log_index: m.last_log_index,
