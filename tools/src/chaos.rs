@@ -354,6 +354,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
             for c in &clients {
                 c.abort();
             }
+            eprintln!("{}", where_they_stood(&cluster).await);
             return Err(e);
         }
     };
@@ -463,6 +464,39 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(if report.ok { 0 } else { 1 })
+}
+
+/// What every order and catalog replica said of itself (`/health`) when a run failed, one
+/// line each: the evidence a failed fault leaves when its data directory is gone.
+async fn where_they_stood(cluster: &Cluster) -> String {
+    let line = |group: &str, id: u32, said: &Option<toystore_order_api::ReplicaStatus>| match said {
+        Some(s) => format!(
+            "  {group}-{id}: {:?}, ready {}, term {}, leader {:?}, last log index {:?}, applied \
+             {:?}, voters {:?}{}",
+            s.role,
+            s.ready,
+            s.term,
+            s.leader,
+            s.last_log_index,
+            s.applied,
+            s.voters,
+            s.storage
+                .as_deref()
+                .map(|why| format!(", storage: {why}"))
+                .unwrap_or_default()
+        ),
+        None => format!("  {group}-{id}: no answer"),
+    };
+    let mut lines = vec!["where the replicas stood:".to_string()];
+    let orders = cluster.replica_statuses().await;
+    for (id, said) in cluster.replica_ids().into_iter().zip(&orders) {
+        lines.push(line("order", id, said));
+    }
+    let catalogs = cluster.catalog_statuses().await;
+    for (id, said) in cluster.catalog_ids().into_iter().zip(&catalogs) {
+        lines.push(line("catalog", id, said));
+    }
+    lines.join("\n")
 }
 
 /// Every event of a (stopped) service's log, decoded.
