@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use toystore_harness::Service;
 use toystore_order_api::{ReplicaStatus, Role};
-use toystore_tests::{buying_clients, start_in, Election, OrderRecord, READY};
+use toystore_tests::{buying_clients, start_in, Election, OrderRecord, Store, READY};
 
 /// Orders committed while one replica is down.
 const ORDERS: u64 = 12;
@@ -133,7 +133,9 @@ async fn scenario(election: Election) {
 /// a voter again: a fault injected on another replica while it is still a learner would
 /// leave a group of two that cannot take a second lost replica out (what a chaos run met).
 /// Enough orders first that its catch-up takes several batches of entries; its health is
-/// polled all along.
+/// polled all along. Then again, killed and restarted in the middle of its catch-up: its
+/// file then holds a prefix of the log and its voter floor, which must hold across the
+/// restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rejoining_replica_is_not_ready_before_it_is_a_voter_again() {
     const CLIENTS: usize = 8;
@@ -157,25 +159,49 @@ async fn a_rejoining_replica_is_not_ready_before_it_is_a_voter_again() {
         client.await.unwrap();
     }
     store.shop.wait_converged(orders, READY).await.unwrap();
-    let written = store
-        .shop
-        .health(leader)
-        .await
-        .and_then(|s| s.last_log_index)
-        .unwrap();
-
     let b = store
         .cluster
         .replica_ids()
         .into_iter()
         .find(|id| *id != leader)
         .unwrap();
+
+    rejoin_and_watch(&mut store, leader, b, false).await;
+    // Restarted mid-way: tried until it was seen in the middle of its catch-up (a window of
+    // a hundred polls or more on this project's machines).
+    let mut restarted = false;
+    for _ in 0..3 {
+        restarted = rejoin_and_watch(&mut store, leader, b, true).await;
+        if restarted {
+            break;
+        }
+    }
+    assert!(restarted, "B was never seen in the middle of its catch-up");
+
+    store.shop.wait_converged(orders, READY).await.unwrap();
+    let logs = store.stop_and_read_logs().await.unwrap();
+    assert_eq!(logs[0], logs[1], "replicas' files differ");
+    assert_eq!(logs[0], logs[2], "replicas' files differ");
+}
+
+/// Wipes replica `b`'s file and restarts it, then polls its health every 2 ms until it says
+/// it is ready, which it may only say once it holds entries written after everything the
+/// leader held when it was wiped (the entries that made it a voter again). With
+/// `restart_mid_way`, kills and restarts it once when it is seen holding part of the log;
+/// returns whether it was.
+async fn rejoin_and_watch(store: &mut Store, leader: u32, b: u32, restart_mid_way: bool) -> bool {
+    let written = store
+        .shop
+        .health(leader)
+        .await
+        .and_then(|s| s.last_log_index)
+        .unwrap();
     store.cluster.kill(Service::Order(b)).await.unwrap();
     std::fs::remove_file(store.order_db(b)).unwrap();
     store.cluster.spawn(Service::Order(b)).unwrap();
 
     let deadline = tokio::time::Instant::now() + READY;
-    let mut asked = 0u32;
+    let (mut asked, mut restarted) = (0u32, false);
     let ready = loop {
         assert!(tokio::time::Instant::now() < deadline, "B never got ready");
         if let Some(said) = store.shop.health(b).await {
@@ -183,18 +209,22 @@ async fn a_rejoining_replica_is_not_ready_before_it_is_a_voter_again() {
             if said.ready {
                 break said;
             }
+            let partway = said.last_log_index.is_some_and(|i| i < written);
+            if restart_mid_way && !restarted && partway {
+                store.cluster.kill(Service::Order(b)).await.unwrap();
+                store.cluster.spawn(Service::Order(b)).unwrap();
+                restarted = true;
+            }
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
-    // Made a voter again by entries written after every order: it holds them all.
+    // Made a voter again by entries written after every one the leader held: it holds them.
     assert!(
         ready.last_log_index.is_some_and(|i| i > written),
-        "B said it was ready at entry {:?} of {written} (asked {asked} times): {ready:?}",
+        "B said it was ready at entry {:?} of {written} (asked {asked} times, restarted \
+         mid-way: {restarted}): {ready:?}",
         ready.last_log_index
     );
     assert_eq!(ready.voters.len(), 3, "{ready:?}");
-    store.shop.wait_converged(orders, READY).await.unwrap();
-    let logs = store.stop_and_read_logs().await.unwrap();
-    assert_eq!(logs[0], logs[1], "replicas' files differ");
-    assert_eq!(logs[0], logs[2], "replicas' files differ");
+    restarted
 }
