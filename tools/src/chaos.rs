@@ -287,7 +287,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
     if args.nemesis.contains(&Nemesis::Partition) && !args.netns {
         bail!("the partition nemesis needs --netns (each service on a host of its own)");
     }
-    let temp = tempfile::tempdir().context("creating a temporary directory")?;
+    let mut temp = tempfile::tempdir().context("creating a temporary directory")?;
     let data = args
         .data_dir
         .clone()
@@ -355,6 +355,14 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
                 c.abort();
             }
             eprintln!("{}", where_they_stood(&cluster).await);
+            if args.data_dir.is_none() {
+                // The services' logs and files are the rest of the evidence.
+                temp.disable_cleanup(true);
+                eprintln!(
+                    "the run's files and the services' logs are kept in {}",
+                    data.display()
+                );
+            }
             return Err(e);
         }
     };
