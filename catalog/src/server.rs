@@ -321,20 +321,15 @@ pub fn routes(
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let raft =
         toystore_raft::routes::routes(catalog.node().clone(), toystore_http::auth::require(&token));
+    let status = {
+        let catalog = catalog.clone();
+        toystore_raft::routes::status_routes(move || catalog.status())
+    };
     let with = move || {
         let c = catalog.clone();
         warp::any().map(move || c.clone())
     };
     let auth = toystore_http::auth::require(&token);
-
-    let health = warp::path!("health")
-        .and(warp::get())
-        .and(with())
-        .map(|c: Arc<Catalog>| respond(Ok(c.status())));
-    let ready = warp::path!("ready")
-        .and(warp::get())
-        .and(with())
-        .map(|c: Arc<Catalog>| toystore_raft::routes::ready(c.status()));
 
     let list = warp::path!("internal" / "products")
         .and(warp::get())
@@ -410,9 +405,7 @@ pub fn routes(
             toystore_http::stream::reply(frames, toystore_http::stream::EVENT_STREAM_TYPE)
         });
 
-    health
-        .or(ready)
-        .unify()
+    status
         .or(product)
         .unify()
         .or(list)

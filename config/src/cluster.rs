@@ -101,9 +101,8 @@ impl ServiceArgs {
     pub fn load(&self) -> Result<(ClusterConfig, crate::ClusterToken), ConfigError> {
         let cluster = ClusterConfig::load_or_default(self.config.as_deref())?;
         let token = self.token.clone().unwrap_or_else(|| cluster.token.clone());
-        let checked = crate::ClusterToken::new(token.clone()).ok_or(ConfigError::NoToken)?;
-        crate::token::check_strength(&token)?;
-        let token = checked;
+        let token = crate::ClusterToken::new(token).ok_or(ConfigError::NoToken)?;
+        crate::token::check_strength(token.expose())?;
         Ok((cluster, token))
     }
 }

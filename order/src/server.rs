@@ -185,14 +185,10 @@ pub fn routes(
     };
     let auth = toystore_http::auth::require(&token);
 
-    let health = warp::path!("health")
-        .and(warp::get())
-        .and(with())
-        .map(|r: Arc<Replica>| respond(Ok(r.status())));
-    let ready = warp::path!("ready")
-        .and(warp::get())
-        .and(with())
-        .map(|r: Arc<Replica>| toystore_raft::routes::ready(r.status()));
+    let status = {
+        let replica = replica.clone();
+        toystore_raft::routes::status_routes(move || replica.status())
+    };
 
     let place = warp::path!("internal" / "orders")
         .and(warp::post())
@@ -235,9 +231,7 @@ pub fn routes(
             }
         });
 
-    health
-        .or(ready)
-        .unify()
+    status
         .or(place)
         .unify()
         .or(get_order)

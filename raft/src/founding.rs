@@ -44,8 +44,8 @@
 //!
 //! Any other replica that is not pristine when it starts is admitted at once. A crash before
 //! admission leaves the file pristine (nothing is written meanwhile; the voter floor,
-//! recorded as it is admitted, is no log and no vote), so the next start asks again. A group cannot found itself twice: a replica added to the file later finds a peer
-//! with a log.
+//! recorded as it is admitted, is no log and no vote), so the next start asks again. A group
+//! cannot found itself twice: a replica added to the file later finds a peer with a log.
 
 use crate::campaigning::Campaigning;
 use crate::network::Network;
@@ -185,19 +185,21 @@ impl Gate {
         gate
     }
 
-    /// Whether the replica is admitted. Read before [`Gate::counts`] by a status that needs
-    /// both: a gate seen open was opened after its floor was set ([`Gate::open_above`]).
+    /// Whether the replica is admitted.
     pub fn is_open(&self) -> bool {
         self.0.open.load(Ordering::Acquire)
     }
 
-    /// Whether a membership whose entry has index `index` (`None`: no entry yet) is recent
-    /// enough to make this replica a voter: above its voter floor, if it has one.
-    pub fn counts(&self, index: Option<u64>) -> bool {
-        match self.0.floor.load(Ordering::Acquire) {
-            0 => true,
-            above => index.is_some_and(|i| i >= above),
-        }
+    /// Whether a membership whose entry has index `index` (`None`: no entry yet) makes this
+    /// replica a voter, as far as the gate goes: it is admitted, and the entry is above its
+    /// voter floor if it has one. The gate is read first: one seen open was opened after
+    /// its floor was set ([`Gate::open_above`]).
+    pub fn admits_voter_at(&self, index: Option<u64>) -> bool {
+        self.is_open()
+            && match self.0.floor.load(Ordering::Acquire) {
+                0 => true,
+                above => index.is_some_and(|i| i >= above),
+            }
     }
 
     fn open(&self) {
@@ -339,28 +341,17 @@ pub async fn admit<C: Types, E: LogEvent>(
                 }
                 let leader = tokio::select! {
                     () = stop.cancelled() => return Ok(()),
-                    leader = ask_to_rejoin(&network, &peers, own) => leader,
+                    leader = ask_to_rejoin(&network, &store, &peers, own) => leader,
                 };
                 if let Some((leader, floor)) = leader {
-                    // Recorded before the gate opens; if the file cannot take it (a full
-                    // disk), the replica asks again later rather than stay out for good.
-                    match store.rejoined(floor).await {
-                        Ok(()) => {
-                            tracing::info!(
-                                replica = own,
-                                leader,
-                                floor,
-                                "the leader holds this replica as no voter: taking part"
-                            );
-                            gate.open_above(floor);
-                            return Ok(());
-                        }
-                        Err(e) => tracing::warn!(
-                            replica = own,
-                            error = %e,
-                            "could not record the rejoin in the file; asking again"
-                        ),
-                    }
+                    tracing::info!(
+                        replica = own,
+                        leader,
+                        floor,
+                        "the leader holds this replica as no voter: taking part"
+                    );
+                    gate.open_above(floor);
+                    return Ok(());
                 }
             }
             Admission::Wait => {}
@@ -374,15 +365,30 @@ pub async fn admit<C: Types, E: LogEvent>(
 
 /// Asks `peers` in turn to take replica `own` out of the voters; the one that answered yes
 /// (the leader, whose committed membership then holds `own` as no voter), if any, with the
-/// index of that membership's entry (the voter floor).
-async fn ask_to_rejoin<C: Types>(
+/// index of that membership's entry (the voter floor), once `store` has recorded it. A file
+/// that cannot take the record (a full disk) is `None`, as a refusal is: the replica asks
+/// again later rather than stay out for good.
+async fn ask_to_rejoin<C: Types, E: LogEvent>(
     network: &Network<C>,
+    store: &RaftStore<C, E>,
     peers: &[ReplicaId],
     own: ReplicaId,
 ) -> Option<(ReplicaId, u64)> {
     for peer in peers {
         match network.rejoin(*peer, own, REJOIN_TIMEOUT).await {
-            Ok(floor) => return Some((*peer, floor)),
+            Ok(floor) => {
+                return match store.rejoined(floor).await {
+                    Ok(()) => Some((*peer, floor)),
+                    Err(e) => {
+                        tracing::warn!(
+                            replica = own,
+                            error = %e,
+                            "could not record the rejoin in the file; asking again"
+                        );
+                        None
+                    }
+                };
+            }
             Err(refusal) => tracing::debug!(peer, %refusal, "rejoin refused"),
         }
     }
@@ -420,19 +426,10 @@ pub async fn rejoin_restored<C: Types, E: LogEvent>(
     let (leader, floor) = loop {
         let leader = tokio::select! {
             () = stop.cancelled() => return Ok(()),
-            leader = ask_to_rejoin(&network, &peers, own) => leader,
+            leader = ask_to_rejoin(&network, &store, &peers, own) => leader,
         };
-        if let Some((leader, floor)) = leader {
-            // As for a wiped replica: a file that cannot take the record means asking
-            // again, not staying out.
-            match store.rejoined(floor).await {
-                Ok(()) => break (leader, floor),
-                Err(e) => tracing::warn!(
-                    replica = own,
-                    error = %e,
-                    "could not record the rejoin in the file; asking again"
-                ),
-            }
+        if let Some(rejoined) = leader {
+            break rejoined;
         }
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
@@ -490,25 +487,35 @@ mod tests {
     #[test]
     fn a_rejoined_replica_counts_only_memberships_above_its_voter_floor() {
         let fresh = Gate::new(true, None);
-        assert!(fresh.counts(Some(0)) && fresh.counts(None));
+        assert!(fresh.admits_voter_at(Some(0)) && fresh.admits_voter_at(None));
+        assert!(
+            !Gate::new(false, None).admits_voter_at(Some(3)),
+            "not admitted"
+        );
         let rejoined = Gate::new(false, None);
         rejoined.open_above(40);
         assert!(rejoined.is_open());
-        assert!(!rejoined.counts(None), "no membership yet");
-        assert!(!rejoined.counts(Some(0)), "the founding membership");
-        assert!(!rejoined.counts(Some(40)), "the one that took it out");
-        assert!(rejoined.counts(Some(41)));
+        assert!(!rejoined.admits_voter_at(None), "no membership yet");
+        assert!(
+            !rejoined.admits_voter_at(Some(0)),
+            "the founding membership"
+        );
+        assert!(
+            !rejoined.admits_voter_at(Some(40)),
+            "the one that took it out"
+        );
+        assert!(rejoined.admits_voter_at(Some(41)));
         // Read back from the file after a restart mid-way.
         let restarted = Gate::new(true, Some(40));
-        assert!(!restarted.counts(Some(12)) && restarted.counts(Some(57)));
+        assert!(!restarted.admits_voter_at(Some(12)) && restarted.admits_voter_at(Some(57)));
         // Rejoined again after that restart, before its first entry: the higher floor holds,
         // whichever came first.
         let again = Gate::new(false, Some(40));
         again.open_above(52);
-        assert!(!again.counts(Some(52)) && again.counts(Some(53)));
+        assert!(!again.admits_voter_at(Some(52)) && again.admits_voter_at(Some(53)));
         let lower = Gate::new(false, Some(52));
         lower.open_above(40);
-        assert!(!lower.counts(Some(45)) && lower.counts(Some(53)));
+        assert!(!lower.admits_voter_at(Some(45)) && lower.admits_voter_at(Some(53)));
     }
 
     #[test]

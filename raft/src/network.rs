@@ -167,14 +167,12 @@ impl<C: Types> Network<C> {
         let peer = self
             .listed(target)
             .ok_or_else(|| format!("replica {target} is not in the cluster file"))?;
-        match peer
-            .call::<_, u64>("rejoin", &own, &RPCOption::new(timeout))
+        peer.call::<_, u64>("rejoin", &own, &RPCOption::new(timeout))
             .await
-        {
-            Ok(floor) => Ok(floor),
-            Err(CallError::Remote(body)) => Err(String::from_utf8_lossy(&body).into_owned()),
-            Err(e) => Err(e.to_string()),
-        }
+            .map_err(|e| match e {
+                CallError::Remote(body) => String::from_utf8_lossy(&body).into_owned(),
+                e => e.to_string(),
+            })
     }
 }
 

@@ -96,22 +96,20 @@ impl<C: Types, E: LogEvent> Node<C, E> {
         let voters: Vec<ReplicaId> = membership.voter_ids().collect();
         // A voter of every configuration: in a joint membership, a replica in one half only
         // (being added, or taken out) is not counted on yet; no membership at all (a
-        // replica admitted, nothing received yet) makes no voter. A replica catching up after
-        // it rejoined replays older memberships that list it: only one above its voter
-        // floor counts.
-        // The gate before its floor: one seen open was opened after its floor was set.
-        let admitted = self.gate.is_open();
+        // replica admitted, nothing received yet) makes no voter. And admitted, with the
+        // membership above its voter floor: a replica catching up after it rejoined replays
+        // older memberships that list it.
         let configs = membership.get_joint_config();
         let voter = !configs.is_empty()
             && configs.iter().all(|config| config.contains(&self.id))
             && self
                 .gate
-                .counts(m.membership_config.log_id().as_ref().map(|l| l.index));
+                .admits_voter_at(m.membership_config.log_id().as_ref().map(|l| l.index));
         let lease = self.raft.config().election_timeout_max.saturating_mul(2);
         ReplicaStatus {
             id: self.id,
             role,
-            ready: m.running_state.is_ok() && voter && admitted && storage.is_none(),
+            ready: m.running_state.is_ok() && voter && storage.is_none(),
             term: m.current_term,
             leader: m.current_leader,
             last_log_index: m.last_log_index,

@@ -239,11 +239,26 @@ pub fn with_leader_hint(mut resp: Response, leader: Option<ReplicaId>) -> Respon
     resp
 }
 
-/// `GET /ready` of a replica (no token, like `/health`): its status with 200 when it should
-/// take traffic, a 503 saying why when not ([`ReplicaStatus::not_ready`]): what a load
-/// balancer's or Kubernetes' readiness probe asks, where `/health` answers 200 whenever the
-/// process serves.
-pub fn ready(status: toystore_raft_api::ReplicaStatus) -> Response {
+/// `GET /health` and `GET /ready` of a replica (no token), from its status as `status` says
+/// it at each request. `/health` answers it whenever the process serves; `/ready` answers
+/// it with 200 when the replica should take traffic and a 503 saying why when not
+/// ([`toystore_raft_api::ReplicaStatus::not_ready`]): what a load balancer's or Kubernetes'
+/// readiness probe asks.
+pub fn status_routes<F>(status: F) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone
+where
+    F: Fn() -> toystore_raft_api::ReplicaStatus + Clone + Send + Sync + 'static,
+{
+    let said = status.clone();
+    let health = warp::path!("health")
+        .and(warp::get())
+        .map(move || respond(Ok(said())));
+    let ready = warp::path!("ready")
+        .and(warp::get())
+        .map(move || readiness(status()));
+    health.or(ready).unify()
+}
+
+fn readiness(status: toystore_raft_api::ReplicaStatus) -> Response {
     match status.not_ready() {
         None => respond(Ok(status)),
         Some(why) => respond::<()>(Err(ApiError::unavailable(format!(

@@ -478,21 +478,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<u8> {
 /// line each: the evidence a failed fault leaves when its data directory is gone.
 async fn where_they_stood(cluster: &Cluster) -> String {
     let line = |group: &str, id: u32, said: &Option<toystore_order_api::ReplicaStatus>| match said {
-        Some(s) => format!(
-            "  {group}-{id}: {:?}, ready {}, term {}, leader {:?}, last log index {:?}, applied \
-             {:?}, voters {:?}{}",
-            s.role,
-            s.ready,
-            s.term,
-            s.leader,
-            s.last_log_index,
-            s.applied,
-            s.voters,
-            s.storage
-                .as_deref()
-                .map(|why| format!(", storage: {why}"))
-                .unwrap_or_default()
-        ),
+        Some(said) => format!("  {group}-{id}: {said:?}"),
         None => format!("  {group}-{id}: no answer"),
     };
     let mut lines = vec!["where the replicas stood:".to_string()];
